@@ -1,0 +1,141 @@
+# sluice - a sidecarless service mesh with an eBPF data plane.
+#
+#   make            build/bin/{sluice-agent,sluicectl,sltest} and the BPF objects
+#   make check      every test (unit, unit under ASan+UBSan, BPF, end-to-end)
+#   make demo       a simulated cluster with a service and three backends
+#   make bench      side-by-side benchmarks (bench/)
+#   make deps       install the Debian packages (scripts/install-deps.sh)
+#   make V=1        show the commands
+#
+# Everything generated goes to build/; nothing generated is committed.
+
+BUILD    ?= build
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
+	-Iheaders -Iuserspace -I$(BUILD)
+LDLIBS   := -lbpf -lelf -lz -ljansson
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+	-Iheaders -I$(BUILD) -Ibpf -MMD -MP
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS   := $(wildcard userspace/lib/*.c)
+AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
+CTL_SRCS   := $(wildcard userspace/ctl/*.c)
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+BPFT_SRCS  := $(wildcard tests/bpf/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/$(2)/%.o,$(1))
+
+LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
+AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
+BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluicectl $(BUILD)/bin/sltest
+TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
+
+.PHONY: all deps check test-bins demo bench clean
+all: $(BINS)
+
+# Missing packages are installed before anything is built.
+DEPS_STAMP := $(BUILD)/.deps-ok
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)mkdir -p $(@D)
+	$(Q)scripts/install-deps.sh --check >/dev/null || scripts/install-deps.sh
+	$(Q)touch $@
+deps:
+	scripts/install-deps.sh
+
+$(BUILD)/vmlinux.h: | $(DEPS_STAMP)
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# Userspace objects need the skeletons to exist before they are compiled.
+$(BUILD)/obj/%.o: %.c | $(BPF_SKELS) $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c | $(BPF_SKELS) $(DEPS_STAMP)
+	$(call msg,CC-ASAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/bin/sluice-agent: $(BUILD)/obj/userspace/agent/main.o $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bin/sltest: $(BUILD)/obj/tests/tools/sltest.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(LIB_SRCS),asan)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/bpf: $(call obj,$(BPFT_SRCS),obj) $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+test-bins: $(BINS) $(TEST_BINS)
+
+check: test-bins
+	$(Q)tests/run.sh $(BUILD)
+
+demo: $(BINS)
+	$(Q)scripts/demo.sh $(BUILD)
+
+bench: $(BINS)
+	$(Q)bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lb.h - socket-layer service load balancing: map definitions and the
+ * lookup helpers the cgroup sock_addr programs share.
+ *
+ * Helpers return 0 or -errno; only the program entry points turn an error
+ * into a verdict. No loops over backends: a connect costs one service
+ * lookup, one slot lookup and one backend lookup (twice at most, see
+ * lb_select()).
+ */
+#ifndef SL_BPF_LB_H
+#define SL_BPF_LB_H
+
+#include "common.h"
+#include "sluice_lb.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_SERVICES);
+	__type(key, struct sl_svc_key);
+	__type(value, struct sl_svc_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sl_slot_key);
+	__type(value, struct sl_slot_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sl_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_MAX_REVNAT);
+	__type(key, struct sl_revnat_key);
+	__type(value, struct sl_revnat_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_revnat SEC(".maps");
+
+/* Set by the agent before load after probing the kernel: bpf_set_retval()
+ * (5.18+) lets a refused connect() fail with ECONNREFUSED instead of EPERM.
+ * When false the verifier prunes the call, so older kernels load the
+ * program too. */
+const volatile bool cfg_has_set_retval = false;
+
+static __always_inline void lb_key_v4(struct sl_svc_key *key, __be32 ip,
+				      __be16 port, __u8 proto)
+{
+	key->addr[0] = 0;
+	key->addr[1] = 0;
+	key->addr[2] = bpf_htonl(0xffff);
+	key->addr[3] = ip;
+	key->port = port;
+	key->proto = proto;
+	key->pad = 0;
+}
+
+static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, int *err)
+{
+	struct sl_slot_key skey = {};
+	struct sl_svc_val *svc;
+	struct sl_slot_val *slot;
+	struct sl_backend *be;
+
+	svc = bpf_map_lookup_elem(&sl_services, key);
+	if (!svc) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (svc->count == 0) {
+		*err = -ECONNREFUSED;
+		return NULL;
+	}
+	skey.svc_id = svc->svc_id;
+	skey.gen = svc->gen;
+	skey.idx = bpf_get_prandom_u32() % svc->count;
+	slot = bpf_map_lookup_elem(&sl_slots, &skey);
+	be = slot ? bpf_map_lookup_elem(&sl_backends, &slot->backend_id) : NULL;
+	*err = be ? 0 : -EAGAIN;
+	return be;
+}
+
+/* Pick a backend for VIP `key`; NULL with *err = -ENOENT (not a service) or
+ * -ECONNREFUSED (a service without backends). The agent deletes the old
+ * generation's slots and unused backends right after flipping a service, so
+ * a reader that loaded the old service value may find them gone: it then
+ * reads the service again, which by then points at the new generation. The
+ * returned map value stays valid for the rest of the program (RCU). */
+static __always_inline struct sl_backend *lb_select(const struct sl_svc_key *key, int *err)
+{
+	struct sl_backend *be = lb_pick(key, err);
+
+	if (!be && *err == -EAGAIN)
+		be = lb_pick(key, err);
+	if (!be && *err == -EAGAIN)
+		*err = -ECONNREFUSED;
+	return be;
+}
+
+static __always_inline void lb_revnat_save(__u64 cookie,
+					   const struct sl_svc_key *vip,
+					   const struct sl_backend *be)
+{
+	struct sl_revnat_key rk = {};
+	struct sl_revnat_val rv = {};
+
+	rk.cookie = cookie;
+	__builtin_memcpy(rk.addr, be->addr, sizeof(rk.addr));
+	rk.port = be->port;
+	__builtin_memcpy(rv.addr, vip->addr, sizeof(rv.addr));
+	rv.port = vip->port;
+	bpf_map_update_elem(&sl_revnat, &rk, &rv, BPF_ANY);
+}
+
+static __always_inline struct sl_revnat_val *
+lb_revnat_find(__u64 cookie, const __be32 addr[4], __be16 port)
+{
+	struct sl_revnat_key rk = {};
+
+	rk.cookie = cookie;
+	rk.addr[0] = addr[0];
+	rk.addr[1] = addr[1];
+	rk.addr[2] = addr[2];
+	rk.addr[3] = addr[3];
+	rk.port = port;
+	return bpf_map_lookup_elem(&sl_revnat, &rk);
+}
+
+/* Turn an lb_select() error into the connect()/sendmsg() verdict. */
+static __always_inline int lb_refuse(int err)
+{
+	if (cfg_has_set_retval && err == -ECONNREFUSED)
+		bpf_set_retval(-ECONNREFUSED);
+	return SYS_REJECT;
+}
+
+#endif /* SL_BPF_LB_H */

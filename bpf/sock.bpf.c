@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sock.bpf.c - cgroup sock_addr programs: socket-layer service load balancing.
+ *
+ * connect and sendmsg rewrite a service VIP:port to a backend before the
+ * socket ever routes a packet, so there is no per-packet NAT; getpeername and
+ * recvmsg put the VIP back so the application sees the address it asked for.
+ * Attached to a node's pod parent cgroup: they see every process in the pods
+ * below it, whatever network namespace that process is in.
+ *
+ * Each ctx field is read once into a local: clang may otherwise merge loads
+ * into a modified ctx pointer, which the verifier rejects.
+ */
+#include "lib/common.h"
+#include "lib/lb.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int xlate4(struct bpf_sock_addr *ctx)
+{
+	__be32 ip = ctx->user_ip4;
+	__be16 port = (__be16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
+	struct sl_svc_key key;
+	struct sl_backend *be;
+	int err;
+
+	lb_key_v4(&key, ip, port, proto);
+	be = lb_select(&key, &err);
+	if (!be)
+		return err == -ENOENT ? SYS_PROCEED : lb_refuse(err);
+
+	/* Backends of an IPv4 service are IPv4 (the agent enforces it). */
+	ctx->user_ip4 = be->addr[3];
+	ctx->user_port = be->port;
+	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, be);
+	return SYS_PROCEED;
+}
+
+static __always_inline int xlate6(struct bpf_sock_addr *ctx)
+{
+	__be32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1];
+	__be32 a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
+	__be16 port = (__be16)ctx->user_port;
+	__u8 proto = (__u8)ctx->protocol;
+	struct sl_svc_key key = {};
+	struct sl_backend *be;
+	int err;
+
+	key.addr[0] = a0;
+	key.addr[1] = a1;
+	key.addr[2] = a2;
+	key.addr[3] = a3;
+	key.port = port;
+	key.proto = proto;
+	be = lb_select(&key, &err);
+	if (!be)
+		return err == -ENOENT ? SYS_PROCEED : lb_refuse(err);
+
+	/* An IPv4-mapped VIP has IPv4-mapped backends: the dual-stack socket
+	 * keeps talking IPv4 underneath. */
+	ctx->user_ip6[0] = be->addr[0];
+	ctx->user_ip6[1] = be->addr[1];
+	ctx->user_ip6[2] = be->addr[2];
+	ctx->user_ip6[3] = be->addr[3];
+	ctx->user_port = be->port;
+	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, be);
+	return SYS_PROCEED;
+}
+
+static __always_inline void revnat4(struct bpf_sock_addr *ctx)
+{
+	__be32 ip = ctx->user_ip4;
+	__be16 port = (__be16)ctx->user_port;
+	__be32 addr[4] = { 0, 0, bpf_htonl(0xffff), ip };
+	struct sl_revnat_val *rv;
+
+	rv = lb_revnat_find(bpf_get_socket_cookie(ctx), addr, port);
+	if (!rv)
+		return;
+	ctx->user_ip4 = rv->addr[3];
+	ctx->user_port = rv->port;
+}
+
+static __always_inline void revnat6(struct bpf_sock_addr *ctx)
+{
+	__be32 addr[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
+			   ctx->user_ip6[2], ctx->user_ip6[3] };
+	__be16 port = (__be16)ctx->user_port;
+	struct sl_revnat_val *rv;
+
+	rv = lb_revnat_find(bpf_get_socket_cookie(ctx), addr, port);
+	if (!rv)
+		return;
+	ctx->user_ip6[0] = rv->addr[0];
+	ctx->user_ip6[1] = rv->addr[1];
+	ctx->user_ip6[2] = rv->addr[2];
+	ctx->user_ip6[3] = rv->addr[3];
+	ctx->user_port = rv->port;
+}
+
+SEC("cgroup/connect4")
+int sl_connect4(struct bpf_sock_addr *ctx)
+{
+	return xlate4(ctx);
+}
+
+SEC("cgroup/connect6")
+int sl_connect6(struct bpf_sock_addr *ctx)
+{
+	return xlate6(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int sl_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return xlate4(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int sl_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return xlate6(ctx);
+}
+
+SEC("cgroup/recvmsg4")
+int sl_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	revnat4(ctx);
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/recvmsg6")
+int sl_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	revnat6(ctx);
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/getpeername4")
+int sl_getpeername4(struct bpf_sock_addr *ctx)
+{
+	revnat4(ctx);
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/getpeername6")
+int sl_getpeername6(struct bpf_sock_addr *ctx)
+{
+	revnat6(ctx);
+	return SYS_PROCEED;
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent/datapath.h"
+#include "bpf/sock.skel.h"
+#include "lib/log.h"
+#include "lib/sys.h"
+
+static int link_path(char *buf, size_t len, const char *pin_root, const char *prog)
+{
+	if ((size_t)snprintf(buf, len, "%s/links/%s", pin_root, prog) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The cgroup a pinned cgroup link is attached to, 0 if it was detached
+ * (its cgroup was removed). */
+static int link_cgroup_id(int link_fd, __u64 *id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return -errno;
+	*id = info.cgroup.cgroup_id;
+	return 0;
+}
+
+static int attach_or_adopt(struct datapath *dp, struct bpf_program *prog,
+			   int cg_fd, __u64 cg_id)
+{
+	const char *name = bpf_program__name(prog);
+	struct bpf_link *link;
+	char path[PATH_MAX];
+	__u64 pinned_cg = 0;
+	int err;
+
+	err = link_path(path, sizeof(path), dp->pin_root, name);
+	if (err)
+		return err;
+
+	/* libbpf warns on a missing pin; a first start has none */
+	link = access(path, F_OK) == 0 ? bpf_link__open(path) : (errno = ENOENT, NULL);
+	if (link) {
+		err = link_cgroup_id(bpf_link__fd(link), &pinned_cg);
+		if (!err && pinned_cg == cg_id) {
+			err = bpf_link__update_program(link, prog);
+			if (err)
+				log_err("%s: replacing program of pinned link %s: %s",
+					name, path, strerror(-err));
+			else
+				dp->adopted++;
+			bpf_link__destroy(link); /* drops our fd; the pin stays */
+			return err;
+		}
+		if (!err && pinned_cg != 0) {
+			log_err("%s: pinned link %s is attached to cgroup id %llu, not the "
+				"requested one (id %llu); run `sluice-agent --node NODE "
+				"--uninstall` first", name, path,
+				(unsigned long long)pinned_cg, (unsigned long long)cg_id);
+			bpf_link__destroy(link);
+			return -EEXIST;
+		}
+		/* Defunct link (cgroup gone): replace it. */
+		bpf_link__destroy(link);
+		unlink(path);
+	} else if (errno != ENOENT) {
+		err = -errno;
+		log_err("%s: opening pinned link %s: %s", name, path, strerror(-err));
+		return err;
+	}
+
+	link = bpf_program__attach_cgroup(prog, cg_fd);
+	if (!link) {
+		err = -errno;
+		log_err("%s: attaching to cgroup: %s", name, strerror(-err));
+		return err;
+	}
+	err = bpf_link__pin(link, path);
+	if (err)
+		log_err("%s: pinning link at %s: %s", name, path, strerror(-err));
+	else
+		dp->attached++;
+	bpf_link__destroy(link);
+	return err;
+}
+
+int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_root);
+	struct bpf_program *prog;
+	char links[PATH_MAX];
+	struct stat st;
+	int cg_fd = -1, err;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->maps = (struct lbmap){ -1, -1, -1, -1 };
+	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
+	    sizeof(dp->pin_root))
+		return -ENAMETOOLONG;
+
+	err = sys_ensure_bpffs();
+	if (err) {
+		log_err("mounting bpffs at %s: %s", SL_BPFFS, strerror(-err));
+		return err;
+	}
+	snprintf(links, sizeof(links), "%s/links", pin_root);
+	err = sys_mkdir_p(links, 0700);
+	if (err) {
+		log_err("creating %s: %s", links, strerror(-err));
+		return err;
+	}
+
+	cg_fd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0 || fstat(cg_fd, &st)) {
+		err = -errno;
+		log_err("opening cgroup %s: %s", cgroup_path, strerror(-err));
+		goto fail;
+	}
+
+	dp->skel = sock_bpf__open_opts(&oopts);
+	if (!dp->skel) {
+		err = -errno;
+		log_err("opening BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	dp->has_set_retval = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+						     BPF_FUNC_set_retval, NULL) > 0;
+	if (!dp->has_set_retval)
+		log_warn("kernel lacks bpf_set_retval (5.18+): connect() to a service "
+			 "without backends fails with EPERM instead of ECONNREFUSED");
+	dp->skel->rodata->cfg_has_set_retval = dp->has_set_retval;
+
+	err = sock_bpf__load(dp->skel);
+	if (err) {
+		log_err("loading BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	bpf_object__for_each_program(prog, dp->skel->obj) {
+		err = attach_or_adopt(dp, prog, cg_fd, (__u64)st.st_ino);
+		if (err)
+			goto fail;
+	}
+	err = lbmap_open(&dp->maps, pin_root);
+	if (err) {
+		log_err("opening pinned maps under %s: %s", pin_root, strerror(-err));
+		goto fail;
+	}
+	close(cg_fd);
+	return 0;
+fail:
+	if (cg_fd >= 0)
+		close(cg_fd);
+	datapath_close(dp);
+	return err;
+}
+
+void datapath_close(struct datapath *dp)
+{
+	lbmap_close(&dp->maps);
+	sock_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+}
+
+static int unlink_all(const char *dir)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	int err = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || de->d_type == DT_DIR)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) && !err)
+			err = -errno;
+	}
+	closedir(d);
+	return err;
+}
+
+int datapath_uninstall(const char *pin_root)
+{
+	char links[PATH_MAX];
+	int err;
+
+	/* Unpinning the last reference to a link detaches its program;
+	 * links go before the maps the programs use. */
+	snprintf(links, sizeof(links), "%s/links", pin_root);
+	err = unlink_all(links);
+	if (!err && rmdir(links) && errno != ENOENT)
+		err = -errno;
+	if (!err)
+		err = unlink_all(pin_root);
+	if (!err && rmdir(pin_root) && errno != ENOENT)
+		err = -errno;
+	return err;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * datapath.h - load, attach and adopt the BPF side of one node.
+ *
+ * State lives in bpffs under a pin root: maps pinned by name, and one
+ * pinned bpf_link per program under <pin-root>/links/. Because the links
+ * and maps are pinned, the programs stay attached and the maps keep their
+ * contents when the agent exits or is killed. A restarted agent loads the
+ * programs again, reuses the pinned maps, and swaps each pinned link over
+ * to the new program with BPF_LINK_UPDATE: an atomic replace, so there is
+ * no instant at which a connect() runs without the load balancer.
+ */
+#ifndef SL_DATAPATH_H
+#define SL_DATAPATH_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "lib/lbmap.h"
+
+struct sock_bpf;
+
+struct datapath {
+	struct sock_bpf *skel;
+	struct lbmap maps;
+	char pin_root[PATH_MAX];
+	bool has_set_retval;   /* refused connect() fails with ECONNREFUSED */
+	unsigned int adopted;  /* links that were pinned already */
+	unsigned int attached; /* links created now */
+};
+
+/* Load, attach to cgroup `cgroup_path` (or adopt), open the maps. */
+int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path);
+/* Close our fds; programs, links and maps stay pinned. */
+void datapath_close(struct datapath *dp);
+/* Detach everything pinned under pin_root and remove the pins. */
+int datapath_uninstall(const char *pin_root);
+
+#endif /* SL_DATAPATH_H */

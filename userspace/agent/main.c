@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice-agent - the node agent: loads and attaches the data plane, pins its
+ * maps, and keeps them equal to the node's snapshot.
+ *
+ *   sluice-agent --node NAME --cgroup PATH --snapshot FILE [--pin-root DIR]
+ *   sluice-agent --node NAME --uninstall [--pin-root DIR]
+ *
+ * The snapshot file is watched (inotify on its directory, so both in-place
+ * writes and atomic renames are seen); each change is parsed in full and
+ * only then reconciled into the maps, so an invalid file changes nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/datapath.h"
+#include "lib/log.h"
+#include "lib/snapshot.h"
+#include "lib/sys.h"
+
+struct agent_opts {
+	const char *node;
+	const char *cgroup;
+	const char *snapshot;
+	char pin_root[PATH_MAX];
+	bool uninstall;
+	bool once;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: sluice-agent --node NAME --cgroup PATH --snapshot FILE [options]\n"
+"       sluice-agent --node NAME --uninstall [--pin-root DIR]\n"
+"\n"
+"  --node NAME        this node's name (default pin root " SL_PIN_BASE "/NAME)\n"
+"  --cgroup PATH      cgroup v2 directory whose descendants are the node's pods;\n"
+"                     absolute, or relative to the cgroup2 mount\n"
+"  --snapshot FILE    the node's desired state (JSON, docs/snapshot.md); watched\n"
+"  --pin-root DIR     where maps and links are pinned (a bpffs directory)\n"
+"  --once             apply the snapshot and exit (programs stay attached)\n"
+"  --uninstall        detach the programs and remove the pinned state\n"
+"  --log-level L      error|warn|info|debug (default info)\n");
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Apply the snapshot file if its content changed since the last apply. */
+static void sync_snapshot(struct datapath *dp, const char *path, char **last, size_t *last_len)
+{
+	struct lb_apply_stats st = {};
+	struct snapshot snap;
+	char err[512];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	double t0 = now_ms();
+	int rc;
+
+	f = fopen(path, "r");
+	if (!f) {
+		log_warn("snapshot %s: %s; keeping the current state", path, strerror(errno));
+		return;
+	}
+	{
+		FILE *m = open_memstream(&buf, &len);
+		char chunk[65536];
+		size_t n;
+
+		while (m && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+			fwrite(chunk, 1, n, m);
+		if (m)
+			fclose(m);
+	}
+	fclose(f);
+	if (!buf) {
+		log_err("snapshot %s: out of memory", path);
+		return;
+	}
+	if (*last && *last_len == len && memcmp(*last, buf, len) == 0) {
+		free(buf);
+		return;
+	}
+
+	rc = snapshot_parse(buf, len, path, &snap, err, sizeof(err));
+	if (rc) {
+		log_err("snapshot refused, state unchanged: %s", err);
+		free(buf);
+		return;
+	}
+	rc = lbmap_apply(&dp->maps, &snap, &st, err, sizeof(err));
+	if (rc) {
+		log_err("snapshot version=%llu not fully applied: %s",
+			(unsigned long long)snap.version, err);
+		free(buf);
+	} else {
+		log_info("applied snapshot version=%llu services=%zu "
+			 "(added %u, updated %u, removed %u, unchanged %u) "
+			 "backends (added %u, removed %u) in %.1f ms",
+			 (unsigned long long)snap.version, snap.nservices,
+			 st.svc_added, st.svc_updated, st.svc_removed, st.svc_unchanged,
+			 st.be_added, st.be_removed, now_ms() - t0);
+		free(*last);
+		*last = buf;
+		*last_len = len;
+	}
+	snapshot_free(&snap);
+}
+
+static int run(const struct agent_opts *o)
+{
+	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+	struct datapath dp;
+	struct pollfd pfd[2];
+	sigset_t mask;
+	char *last = NULL;
+	size_t last_len = 0;
+	int ifd = -1, sfd = -1, err;
+
+	err = sys_cgroup_path(o->cgroup, cgpath, sizeof(cgpath));
+	if (err) {
+		log_err("cgroup %s: %s", o->cgroup, strerror(-err));
+		return 1;
+	}
+	err = datapath_open(&dp, o->pin_root, cgpath);
+	if (err)
+		return 1;
+	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
+		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
+
+	sync_snapshot(&dp, o->snapshot, &last, &last_len);
+	if (o->once)
+		goto out;
+
+	snprintf(dir, sizeof(dir), "%s", o->snapshot);
+	snprintf(base, sizeof(base), "%s", o->snapshot);
+	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ifd < 0 || inotify_add_watch(ifd, dirname(dir),
+					 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		log_err("watching %s: %s", dir, strerror(errno));
+		err = -errno;
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	pfd[0] = (struct pollfd){ .fd = ifd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP) {
+				free(last);
+				last = NULL; /* force a full re-apply */
+				sync_snapshot(&dp, o->snapshot, &last, &last_len);
+				continue;
+			}
+			log_info("signal %u: exiting; programs and maps stay in place", si.ssi_signo);
+			break;
+		}
+		if (pfd[0].revents) {
+			char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			const char *name = basename(base);
+			bool hit = false;
+			ssize_t n;
+
+			while ((n = read(ifd, evbuf, sizeof(evbuf))) > 0) {
+				for (char *p = evbuf; p < evbuf + n;) {
+					struct inotify_event *ev = (struct inotify_event *)p;
+
+					if (ev->len && strcmp(ev->name, name) == 0)
+						hit = true;
+					p += sizeof(*ev) + ev->len;
+				}
+			}
+			if (hit)
+				sync_snapshot(&dp, o->snapshot, &last, &last_len);
+		}
+	}
+out:
+	if (ifd >= 0)
+		close(ifd);
+	if (sfd >= 0)
+		close(sfd);
+	free(last);
+	datapath_close(&dp);
+	return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "node", required_argument, NULL, 'n' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "snapshot", required_argument, NULL, 's' },
+		{ "pin-root", required_argument, NULL, 'p' },
+		{ "uninstall", no_argument, NULL, 'u' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct agent_opts o = {};
+	enum log_level level = LOG_INFO;
+	const char *pin_root = NULL;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.node = optarg; break;
+		case 'c': o.cgroup = optarg; break;
+		case 's': o.snapshot = optarg; break;
+		case 'p': pin_root = optarg; break;
+		case 'u': o.uninstall = true; break;
+		case 'o': o.once = true; break;
+		case 'l':
+			if (log_level_parse(optarg, &level)) {
+				fprintf(stderr, "sluice-agent: --log-level: unknown level '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	log_init("sluice-agent", level);
+	log_hook_libbpf();
+	if (!o.node || (!o.uninstall && (!o.cgroup || !o.snapshot))) {
+		usage(stderr);
+		return 2;
+	}
+	if (strchr(o.node, '/') || o.node[0] == '.') {
+		log_err("--node: '%s' is not a valid node name", o.node);
+		return 2;
+	}
+	if (pin_root)
+		snprintf(o.pin_root, sizeof(o.pin_root), "%s", pin_root);
+	else
+		snprintf(o.pin_root, sizeof(o.pin_root), SL_PIN_BASE "/%s", o.node);
+
+	if (o.uninstall) {
+		err = datapath_uninstall(o.pin_root);
+		if (err) {
+			log_err("uninstall %s: %s", o.pin_root, strerror(-err));
+			return 1;
+		}
+		log_info("node %s: programs detached, %s removed", o.node, o.pin_root);
+		return 0;
+	}
+	return run(&o);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ctl.h - sluicectl's command table. One file per noun; each command gets
+ * argv after its own name and the global options.
+ */
+#ifndef SL_CTL_H
+#define SL_CTL_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+struct ctl_opts {
+	char pin_root[PATH_MAX];
+	bool json;
+};
+
+struct ctl_cmd {
+	const char *name;
+	int (*fn)(const struct ctl_opts *o, int argc, char **argv);
+	const char *help;
+};
+
+/* Run the command of `table` that `argv[0]` names or uniquely prefixes. */
+int ctl_dispatch(const struct ctl_cmd *table, const char *what,
+		 const struct ctl_opts *o, int argc, char **argv);
+
+int cmd_inspect(const struct ctl_opts *o, int argc, char **argv);
+
+#endif /* SL_CTL_H */

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluicectl - the user's tool: inspect what the kernel holds.
+ *
+ *   sluicectl [--node NAME | --pin-root DIR] [-o table|json] COMMAND ...
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "lib/log.h"
+#include "lib/sys.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
+{
+	if (o->json)
+		printf("{\"version\":\"%s\"}\n", SLUICE_VERSION);
+	else
+		printf("sluicectl %s\n", SLUICE_VERSION);
+	return 0;
+}
+
+static const struct ctl_cmd commands[] = {
+	{ "inspect", cmd_inspect, "inspect services     decode the pinned load-balancer maps" },
+	{ "version", cmd_version, "version              print the version" },
+	{}
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sluicectl [--node NAME | --pin-root DIR] [-o table|json] COMMAND\n\n"
+		   "  --node NAME     read the node's maps under " SL_PIN_BASE "/NAME\n"
+		   "  --pin-root DIR  read the maps pinned under DIR\n"
+		   "  -o FORMAT       table (default) or json\n\ncommands (any unique prefix):\n");
+	for (const struct ctl_cmd *c = commands; c->name; c++)
+		fprintf(f, "  %s\n", c->help);
+}
+
+int ctl_dispatch(const struct ctl_cmd *table, const char *what,
+		 const struct ctl_opts *o, int argc, char **argv)
+{
+	const struct ctl_cmd *hit = NULL;
+
+	if (argc < 1) {
+		fprintf(stderr, "sluicectl: %s: missing command\n", what);
+		return 2;
+	}
+	for (const struct ctl_cmd *c = table; c->name; c++) {
+		if (strcmp(c->name, argv[0]) == 0) {
+			hit = c;
+			break;
+		}
+		if (strncmp(c->name, argv[0], strlen(argv[0])) == 0) {
+			if (hit) {
+				fprintf(stderr, "sluicectl: %s: '%s' is ambiguous\n", what, argv[0]);
+				return 2;
+			}
+			hit = c;
+		}
+	}
+	if (!hit) {
+		fprintf(stderr, "sluicectl: %s: unknown command '%s'\n", what, argv[0]);
+		return 2;
+	}
+	return hit->fn(o, argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "node", required_argument, NULL, 'n' },
+		{ "pin-root", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct ctl_opts o = {};
+	int c;
+
+	log_init("sluicectl", LOG_WARN);
+	/* '+': stop at the first command word, so its own flags are its own */
+	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			snprintf(o.pin_root, sizeof(o.pin_root), SL_PIN_BASE "/%s", optarg);
+			break;
+		case 'p':
+			snprintf(o.pin_root, sizeof(o.pin_root), "%s", optarg);
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") == 0) {
+				o.json = true;
+			} else if (strcmp(optarg, "table") != 0) {
+				fprintf(stderr, "sluicectl: -o: unknown format '%s' (table, json)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	return ctl_dispatch(commands, "sluicectl", &o, argc - optind, argv + optind);
+}

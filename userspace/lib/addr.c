@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/addr.h"
+
+int addr_parse(const char *s, __be32 out[4])
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		out[0] = 0;
+		out[1] = 0;
+		out[2] = htonl(0xffff);
+		out[3] = v4.s_addr;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &v6) == 1) {
+		memcpy(out, &v6, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+bool addr_is_v4(const __be32 a[4])
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == htonl(0xffff);
+}
+
+const char *addr_fmt(const __be32 a[4], char buf[SL_ADDRSTRLEN])
+{
+	if (addr_is_v4(a))
+		return inet_ntop(AF_INET, &a[3], buf, SL_ADDRSTRLEN);
+	return inet_ntop(AF_INET6, a, buf, SL_ADDRSTRLEN);
+}
+
+const char *proto_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "TCP";
+	case IPPROTO_UDP: return "UDP";
+	default: return "?";
+	}
+}
+
+int proto_parse(const char *s, uint8_t *out)
+{
+	if (strcasecmp(s, "TCP") == 0)
+		*out = IPPROTO_TCP;
+	else if (strcasecmp(s, "UDP") == 0)
+		*out = IPPROTO_UDP;
+	else
+		return -EINVAL;
+	return 0;
+}

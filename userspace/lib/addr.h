@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * addr.h - addresses as the maps hold them: 16 bytes, network order, IPv4
+ * as ::ffff:a.b.c.d (see headers/sluice_lb.h).
+ */
+#ifndef SL_ADDR_H
+#define SL_ADDR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#define SL_ADDRSTRLEN 46 /* INET6_ADDRSTRLEN */
+
+/* Parse a literal IPv4 or IPv6 address. 0 or -EINVAL. */
+int addr_parse(const char *s, __be32 out[4]);
+bool addr_is_v4(const __be32 a[4]);
+/* Format as dotted quad for IPv4-mapped, RFC 5952 otherwise. */
+const char *addr_fmt(const __be32 a[4], char buf[SL_ADDRSTRLEN]);
+const char *proto_name(uint8_t proto);
+int proto_parse(const char *s, uint8_t *out);
+
+#endif /* SL_ADDR_H */

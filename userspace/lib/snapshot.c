@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <jansson.h>
+
+#include "lib/addr.h"
+#include "lib/snapshot.h"
+
+struct perr {
+	const char *src;
+	char *buf;
+	size_t len;
+};
+
+/* Report "src: path.field: message"; field may be NULL. */
+__attribute__((format(printf, 4, 5)))
+static int fail(struct perr *pe, const char *path, const char *field, const char *fmt, ...)
+{
+	size_t n;
+	va_list ap;
+
+	n = (size_t)snprintf(pe->buf, pe->len, "%s: %s%s%s%s", pe->src, path,
+			     field && path[0] ? "." : "", field ?: "",
+			     path[0] || field ? ": " : "");
+	if (n < pe->len) {
+		va_start(ap, fmt);
+		vsnprintf(pe->buf + n, pe->len - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Refuse any key of `obj` not in the NULL-terminated `allowed` list. */
+static int check_fields(struct perr *pe, const char *path, json_t *obj,
+			const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		const char *const *a;
+
+		for (a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				break;
+		if (!*a)
+			return fail(pe, path, k, "unknown field");
+	}
+	return 0;
+}
+
+static int get_int(struct perr *pe, const char *path, json_t *obj, const char *name,
+		   bool required, json_int_t lo, json_int_t hi, json_int_t dflt,
+		   json_int_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!v) {
+		if (required)
+			return fail(pe, path, name, "missing required field");
+		*out = dflt;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return fail(pe, path, name, "must be an integer");
+	*out = json_integer_value(v);
+	if (*out < lo || *out > hi)
+		return fail(pe, path, name, "%lld is out of range %lld..%lld",
+			    (long long)*out, (long long)lo, (long long)hi);
+	return 0;
+}
+
+static int get_str(struct perr *pe, const char *path, json_t *obj, const char *name,
+		   bool required, const char *dflt, const char **out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!v) {
+		if (required)
+			return fail(pe, path, name, "missing required field");
+		*out = dflt;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return fail(pe, path, name, "must be a string");
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int get_addr(struct perr *pe, const char *path, json_t *obj,
+		    const char *name, __be32 out[4])
+{
+	const char *s = NULL;
+	int err;
+
+	err = get_str(pe, path, obj, name, true, NULL, &s);
+	if (err)
+		return err;
+	if (addr_parse(s, out))
+		return fail(pe, path, name, "\"%s\" is not an IPv4 or IPv6 address", s);
+	return 0;
+}
+
+static int parse_backend(struct perr *pe, const char *path, json_t *jb,
+			 const struct sl_svc_key *vip, struct snap_backend *b)
+{
+	static const char *const fields[] = { "address", "port", "weight", NULL };
+	json_int_t port, weight;
+	int err;
+
+	if (!json_is_object(jb))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, jb, fields);
+	err = err ?: get_addr(pe, path, jb, "address", b->be.addr);
+	err = err ?: get_int(pe, path, jb, "port", true, 1, 65535, 0, &port);
+	err = err ?: get_int(pe, path, jb, "weight", false, 1, SL_WEIGHT_MAX, 1, &weight);
+	if (err)
+		return err;
+	if (addr_is_v4(b->be.addr) != addr_is_v4(vip->addr))
+		return fail(pe, path, "address", "address family differs from the service's vip");
+	b->be.port = htons((uint16_t)port);
+	b->be.proto = vip->proto;
+	b->weight = (uint32_t)weight;
+	return 0;
+}
+
+static int parse_service(struct perr *pe, const char *path, json_t *js,
+			 struct snap_service *s)
+{
+	static const char *const fields[] = { "name", "vip", "port", "protocol",
+					      "backends", NULL };
+	const char *name, *proto;
+	json_int_t port;
+	json_t *jbs, *jb;
+	size_t i;
+	int err;
+
+	if (!json_is_object(js))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, js, fields);
+	err = err ?: get_str(pe, path, js, "name", true, NULL, &name);
+	err = err ?: get_addr(pe, path, js, "vip", s->key.addr);
+	err = err ?: get_int(pe, path, js, "port", true, 1, 65535, 0, &port);
+	err = err ?: get_str(pe, path, js, "protocol", false, "TCP", &proto);
+	if (err)
+		return err;
+	if (name[0] == '\0' || strlen(name) > SL_NAME_MAX)
+		return fail(pe, path, "name", "must be 1..%d characters", SL_NAME_MAX);
+	strcpy(s->name, name);
+	s->key.port = htons((uint16_t)port);
+	if (proto_parse(proto, &s->key.proto))
+		return fail(pe, path, "protocol", "\"%s\" is not TCP or UDP", proto);
+
+	jbs = json_object_get(js, "backends");
+	if (!jbs)
+		return fail(pe, path, "backends", "missing required field (use [] for none)");
+	if (!json_is_array(jbs) || json_array_size(jbs) > SL_MAX_BACKENDS_PER_SVC)
+		return fail(pe, path, "backends", "must be an array of at most %d backends",
+			    SL_MAX_BACKENDS_PER_SVC);
+	s->nbackends = json_array_size(jbs);
+	s->backends = calloc(s->nbackends ?: 1, sizeof(*s->backends));
+	if (!s->backends)
+		return -ENOMEM;
+	json_array_foreach(jbs, i, jb) {
+		char p[256];
+
+		snprintf(p, sizeof(p), "%s.backends[%zu]", path, i);
+		err = parse_backend(pe, p, jb, &s->key, &s->backends[i]);
+		if (err)
+			return err;
+		for (size_t j = 0; j < i; j++) {
+			if (memcmp(&s->backends[j].be, &s->backends[i].be,
+				   sizeof(struct sl_backend)) == 0)
+				return fail(pe, p, NULL, "duplicate of backends[%zu]", j);
+		}
+	}
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct snap_service *x = *(struct snap_service *const *)a;
+	const struct snap_service *y = *(struct snap_service *const *)b;
+
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+/* Duplicate VIP:port/proto, found by sorting pointers (O(n log n) for the
+ * 10,000-service snapshots the benchmarks load). */
+static int check_dup_vips(struct perr *pe, struct snapshot *s)
+{
+	struct snap_service **v;
+	int err = 0;
+
+	if (s->nservices < 2)
+		return 0;
+	v = calloc(s->nservices, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nservices; i++)
+		v[i] = &s->services[i];
+	qsort(v, s->nservices, sizeof(*v), cmp_key);
+	for (size_t i = 1; i < s->nservices; i++) {
+		if (memcmp(&v[i - 1]->key, &v[i]->key, sizeof(v[i]->key)) == 0) {
+			struct snap_service *a = v[i - 1] < v[i] ? v[i - 1] : v[i];
+			struct snap_service *b = v[i - 1] < v[i] ? v[i] : v[i - 1];
+			char p[64], ab[SL_ADDRSTRLEN];
+
+			snprintf(p, sizeof(p), "services[%td]", b - s->services);
+			err = fail(pe, p, NULL, "vip %s port %u/%s duplicates services[%td] (\"%s\")",
+				   addr_fmt(b->key.addr, ab), ntohs(b->key.port),
+				   proto_name(b->key.proto), a - s->services, a->name);
+			break;
+		}
+	}
+	free(v);
+	return err;
+}
+
+int snapshot_parse(const char *text, size_t len, const char *src,
+		   struct snapshot *out, char *err, size_t errlen)
+{
+	static const char *const fields[] = { "version", "services", NULL };
+	struct perr pe = { .src = src, .buf = err, .len = errlen };
+	struct snapshot s = {};
+	json_error_t jerr;
+	json_int_t version;
+	json_t *root, *jss, *js;
+	size_t i;
+	int rc;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", src, jerr.line, jerr.column, jerr.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		rc = fail(&pe, "", NULL, "top level must be an object");
+		goto out;
+	}
+	rc = check_fields(&pe, "", root, fields);
+	rc = rc ?: get_int(&pe, "", root, "version", false, 0, INT64_MAX, 0, &version);
+	if (rc)
+		goto out;
+	s.version = (uint64_t)version;
+	jss = json_object_get(root, "services");
+	if (!jss || !json_is_array(jss)) {
+		rc = fail(&pe, "services", NULL, jss ? "must be an array" : "missing required field");
+		goto out;
+	}
+	if (json_array_size(jss) > SL_MAX_SERVICES) {
+		rc = fail(&pe, "services", NULL, "%zu services exceed the limit of %d",
+			  json_array_size(jss), SL_MAX_SERVICES);
+		goto out;
+	}
+	s.nservices = json_array_size(jss);
+	s.services = calloc(s.nservices ?: 1, sizeof(*s.services));
+	if (!s.services) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(jss, i, js) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "services[%zu]", i);
+		rc = parse_service(&pe, p, js, &s.services[i]);
+		if (rc)
+			goto out;
+	}
+	rc = check_dup_vips(&pe, &s);
+out:
+	json_decref(root);
+	if (rc) {
+		if (rc == -ENOMEM)
+			snprintf(err, errlen, "%s: out of memory", src);
+		snapshot_free(&s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0, len = 0, n;
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	do {
+		if (cap - len < 65536) {
+			char *nb = realloc(buf, cap = cap * 2 + 65536);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				snprintf(err, errlen, "%s: out of memory", path);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	rc = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (rc)
+		snprintf(err, errlen, "%s: read error", path);
+	else
+		rc = snapshot_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	return rc;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->nservices; i++)
+		free(s->services[i].backends);
+	free(s->services);
+	memset(s, 0, sizeof(*s));
+}
