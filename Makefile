@@ -30,8 +30,10 @@ endif
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+# snprintf truncation is bounded and checked where it matters
+UWARN    := -Wno-format-truncation
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
+override CFLAGS += -std=gnu11 $(WARN) $(UWARN) -D_GNU_SOURCE -MMD -MP \
 	-Iheaders -Iuserspace -I$(BUILD)
 LDLIBS   := -lbpf -lelf -lz -ljansson
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \

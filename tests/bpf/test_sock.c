@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * BPF program tests for bpf/sock.bpf.c, on the real kernel with real sockets.
+ *
+ * cgroup sock_addr programs have no BPF_PROG_TEST_RUN, so each test loads
+ * the datapath into its own cgroup and pin directory, moves itself into a
+ * pod cgroup below it, enters a fresh network namespace (loopback only), and
+ * exercises connect/sendmsg/recvmsg/getpeername. Backends are listeners on
+ * 127.0.0.x and ::1; a connect() completes against the listen backlog, so
+ * which backend got a connection is read with a non-blocking accept().
+ * Criterion runs each test in its own process; teardown removes the cgroups
+ * and the pins whatever the outcome. Needs root; skips without it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <bpf/bpf.h>
+
+#include "agent/datapath.h"
+#include "lib/snapshot.h"
+#include "lib/sys.h"
+
+static struct {
+	bool ready;
+	char cgroot[PATH_MAX];
+	char cg[PATH_MAX];
+	char pod[PATH_MAX];
+	char pin[PATH_MAX];
+	struct datapath dp;
+} E;
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static void join_cgroup(const char *dir)
+{
+	char path[PATH_MAX + 16], pid[16];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cr_assert_eq(write_file(path, pid), 0, "joining %s", dir);
+}
+
+static void lo_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	close(fd);
+}
+
+static void setup(void)
+{
+	if (geteuid() != 0)
+		return; /* each test skips with the reason */
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	lo_up();
+	cr_assert_eq(sys_cgroup2_root(E.cgroot, sizeof(E.cgroot)), 0, "no cgroup2 mount");
+	snprintf(E.cg, sizeof(E.cg), "%s/sluice-bpft-%d", E.cgroot, getpid());
+	snprintf(E.pod, sizeof(E.pod), "%s/pod", E.cg);
+	snprintf(E.pin, sizeof(E.pin), SL_BPFFS "/sluice-bpft-%d", getpid());
+	cr_assert_eq(sys_mkdir_p(E.pod, 0755), 0);
+	E.ready = true;
+	join_cgroup(E.pod);
+	cr_assert_eq(datapath_open(&E.dp, E.pin, E.cg), 0, "datapath_open");
+}
+
+static void teardown(void)
+{
+	if (!E.ready)
+		return;
+	datapath_close(&E.dp);
+	datapath_uninstall(E.pin);
+	join_cgroup(E.cgroot);
+	rmdir(E.pod);
+	rmdir(E.cg);
+}
+
+#define REQUIRE_ROOT()                                                  \
+	do {                                                            \
+		if (geteuid() != 0)                                     \
+			cr_skip_test("needs root (BPF, cgroups, netns)"); \
+	} while (0)
+
+TestSuite(sock, .init = setup, .fini = teardown, .timeout = 60);
+
+static void apply(const char *json)
+{
+	struct lb_apply_stats st;
+	struct snapshot s;
+	char err[512];
+
+	cr_assert_eq(snapshot_parse(json, strlen(json), "test", &s, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+}
+
+static socklen_t sa_make(struct sockaddr_storage *ss, const char *ip, int port)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		return sizeof(*s4);
+	}
+	cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1, "bad address %s", ip);
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(port);
+	return sizeof(*s6);
+}
+
+static void sa_fmt(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+	}
+	snprintf(buf, len, "%s:%d", ip, port);
+}
+
+static int listener(const char *ip, int port, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa_make(&ss, ip, port);
+	int one = 1, fd = socket(ss.ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0, "bind %s:%d: %s", ip, port, strerror(errno));
+	if (type == SOCK_STREAM)
+		cr_assert_eq(listen(fd, 1024), 0);
+	return fd;
+}
+
+/* connect() with socket family `family` to ip:port; -errno on failure. */
+static int tcp_connect(int family, const char *ip, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa_make(&ss, ip, port);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	cr_assert_geq(fd, 0);
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Which of the listeners has a connection waiting: its index, or -1. */
+static int accepted_by(const int *lfds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int c = accept4(lfds[i], NULL, NULL, SOCK_CLOEXEC);
+
+		if (c >= 0) {
+			close(c);
+			return i;
+		}
+	}
+	return -1;
+}
+
+static void assert_peer(int fd, const char *want)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char got[80];
+
+	cr_assert_eq(getpeername(fd, (struct sockaddr *)&ss, &len), 0);
+	sa_fmt(&ss, got, sizeof(got));
+	cr_assert_str_eq(got, want, "getpeername: %s, want %s", got, want);
+}
+
+#define SNAP_WEB                                                                    \
+	"{\"services\": [{\"name\": \"web\", \"vip\": \"10.96.0.10\", \"port\": 80," \
+	" \"backends\": [{\"address\": \"127.0.0.2\", \"port\": 8080},"               \
+	"              {\"address\": \"127.0.0.3\", \"port\": 8080, \"weight\": 3}]}]}"
+
+Test(sock, tcp_v4_weighted_and_getpeername)
+{
+	int l[2], hits[2] = {}, fd;
+
+	REQUIRE_ROOT();
+	l[0] = listener("127.0.0.2", 8080, SOCK_STREAM);
+	l[1] = listener("127.0.0.3", 8080, SOCK_STREAM);
+	apply(SNAP_WEB);
+	for (int i = 0; i < 400; i++) {
+		int who;
+
+		fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+		cr_assert_geq(fd, 0, "connect %d: %s", i, strerror(-fd));
+		if (i == 0)
+			assert_peer(fd, "10.96.0.10:80");
+		who = accepted_by(l, 2);
+		cr_assert_geq(who, 0, "connection %d reached no backend", i);
+		hits[who]++;
+		close(fd);
+	}
+	/* 1:3 over 400 draws: expect 100:300; 60..140 is > 6 sigma wide */
+	cr_assert(hits[0] > 60 && hits[0] < 140, "weights 1:3 gave %d:%d", hits[0], hits[1]);
+}
+
+Test(sock, no_backends_refuses)
+{
+	int fd;
+
+	REQUIRE_ROOT();
+	apply("{\"services\": [{\"name\": \"e\", \"vip\": \"10.96.0.11\", \"port\": 80, \"backends\": []}]}");
+	fd = tcp_connect(AF_INET, "10.96.0.11", 80);
+	if (E.dp.has_set_retval)
+		cr_assert_eq(fd, -ECONNREFUSED, "got %s", strerror(-fd));
+	else
+		cr_assert_eq(fd, -EPERM, "got %s", strerror(-fd));
+}
+
+Test(sock, other_port_and_direct_pass_through)
+{
+	int l, fd;
+
+	REQUIRE_ROOT();
+	l = listener("127.0.0.2", 8080, SOCK_STREAM);
+	apply(SNAP_WEB);
+	fd = tcp_connect(AF_INET, "127.0.0.2", 8080);
+	cr_assert_geq(fd, 0);
+	assert_peer(fd, "127.0.0.2:8080");
+	cr_assert_eq(accepted_by(&l, 1), 0);
+	close(fd);
+	/* same VIP, a port with no service: untouched, so unroutable here */
+	fd = tcp_connect(AF_INET, "10.96.0.10", 81);
+	cr_assert_eq(fd, -ENETUNREACH, "got %s", strerror(-fd));
+}
+
+static void udp_roundtrip(int family, const char *vip, int vport, int backend_fd,
+			  bool connected, const char *want_from)
+{
+	struct sockaddr_storage to, from, cl;
+	socklen_t tolen = sa_make(&to, vip, vport), flen = sizeof(from), cllen = sizeof(cl);
+	struct timeval tv = { .tv_sec = 2 };
+	char buf[64], got[80];
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connected) {
+		cr_assert_eq(connect(fd, (struct sockaddr *)&to, tolen), 0, "%s", strerror(errno));
+		cr_assert_eq(send(fd, "ping", 4, 0), 4);
+	} else {
+		cr_assert_eq(sendto(fd, "ping", 4, 0, (struct sockaddr *)&to, tolen), 4,
+			     "sendto: %s", strerror(errno));
+	}
+	usleep(10000);
+	n = recvfrom(backend_fd, buf, sizeof(buf), 0, (struct sockaddr *)&cl, &cllen);
+	cr_assert_eq(n, 4, "backend got nothing: %s", strerror(errno));
+	cr_assert_eq(sendto(backend_fd, "pong", 4, 0, (struct sockaddr *)&cl, cllen), 4);
+	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+	cr_assert_eq(n, 4, "no reply: %s", strerror(errno));
+	sa_fmt(&from, got, sizeof(got));
+	cr_assert_str_eq(got, want_from, "reply came from %s, want %s", got, want_from);
+	if (connected)
+		assert_peer(fd, want_from);
+	close(fd);
+}
+
+Test(sock, udp_v4_reply_from_vip)
+{
+	int b;
+
+	REQUIRE_ROOT();
+	b = listener("127.0.0.2", 5353, SOCK_DGRAM);
+	apply("{\"services\": [{\"name\": \"dns\", \"vip\": \"10.96.0.53\", \"port\": 53, \"protocol\": \"UDP\","
+	      " \"backends\": [{\"address\": \"127.0.0.2\", \"port\": 5353}]}]}");
+	udp_roundtrip(AF_INET, "10.96.0.53", 53, b, false, "10.96.0.53:53");
+	udp_roundtrip(AF_INET, "10.96.0.53", 53, b, true, "10.96.0.53:53");
+	udp_roundtrip(AF_INET6, "::ffff:10.96.0.53", 53, b, false, "::ffff:10.96.0.53:53");
+}
+
+Test(sock, tcp_and_udp_v6)
+{
+	int l, u, fd;
+
+	REQUIRE_ROOT();
+	l = listener("::1", 8080, SOCK_STREAM);
+	u = listener("::1", 5353, SOCK_DGRAM);
+	apply("{\"services\": ["
+	      "{\"name\": \"w6\", \"vip\": \"fd00:96::10\", \"port\": 80, \"backends\": [{\"address\": \"::1\", \"port\": 8080}]},"
+	      "{\"name\": \"d6\", \"vip\": \"fd00:96::53\", \"port\": 53, \"protocol\": \"UDP\","
+	      " \"backends\": [{\"address\": \"::1\", \"port\": 5353}]}]}");
+	fd = tcp_connect(AF_INET6, "fd00:96::10", 80);
+	cr_assert_geq(fd, 0, "%s", strerror(-fd));
+	assert_peer(fd, "fd00:96::10:80");
+	cr_assert_eq(accepted_by(&l, 1), 0);
+	close(fd);
+	udp_roundtrip(AF_INET6, "fd00:96::53", 53, u, false, "fd00:96::53:53");
+}
+
+Test(sock, dual_stack_socket_to_v4_vip)
+{
+	int l[2], fd;
+
+	REQUIRE_ROOT();
+	l[0] = listener("127.0.0.2", 8080, SOCK_STREAM);
+	l[1] = listener("127.0.0.3", 8080, SOCK_STREAM);
+	apply(SNAP_WEB);
+	fd = tcp_connect(AF_INET6, "::ffff:10.96.0.10", 80);
+	cr_assert_geq(fd, 0, "%s", strerror(-fd));
+	assert_peer(fd, "::ffff:10.96.0.10:80");
+	cr_assert_geq(accepted_by(l, 2), 0);
+	close(fd);
+}
+
+static size_t map_count(int fd, size_t ksz)
+{
+	char k[64], nk[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, nk) == 0) {
+		memcpy(k, nk, ksz);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+Test(sock, reconcile_writes_only_the_difference)
+{
+	struct lb_apply_stats st;
+	struct lb_live live;
+	struct snapshot s;
+	char err[256];
+	const char *two = SNAP_WEB;
+	const char *one = "{\"services\": [{\"name\": \"web\", \"vip\": \"10.96.0.10\", \"port\": 80,"
+			  " \"backends\": [{\"address\": \"127.0.0.3\", \"port\": 8080}]}]}";
+	int l[2];
+
+	REQUIRE_ROOT();
+	l[0] = listener("127.0.0.2", 8080, SOCK_STREAM);
+	l[1] = listener("127.0.0.3", 8080, SOCK_STREAM);
+	apply(two);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	cr_assert_eq(live.nsvc, 1);
+	cr_assert_eq(live.svc[0].val.count, 4);
+	cr_assert_eq(live.svc[0].val.gen, 0);
+	cr_assert_eq(live.nbe, 2);
+	lb_live_free(&live);
+
+	/* the same snapshot again: nothing written */
+	cr_assert_eq(snapshot_parse(two, strlen(two), "t", &s, err, sizeof(err)), 0);
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0);
+	cr_assert_eq(st.svc_unchanged, 1);
+	cr_assert_eq(st.svc_added + st.svc_updated + st.svc_removed + st.be_added + st.be_removed, 0);
+	snapshot_free(&s);
+
+	/* drop a backend: the service flips generation, old slots and the
+	 * unused backend are gone, and no connection reaches it any more */
+	cr_assert_eq(snapshot_parse(one, strlen(one), "t", &s, err, sizeof(err)), 0);
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0);
+	cr_assert_eq(st.svc_updated, 1);
+	cr_assert_eq(st.be_removed, 1);
+	snapshot_free(&s);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	cr_assert_eq(live.svc[0].val.gen, 1);
+	cr_assert_eq(live.svc[0].val.count, 1);
+	cr_assert_eq(live.nbe, 1);
+	cr_assert_eq(live.nslotkeys, 1, "stale slots left: %zu", live.nslotkeys);
+	lb_live_free(&live);
+	for (int i = 0; i < 50; i++) {
+		int fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(accepted_by(l, 2), 1, "connection %d went to the removed backend", i);
+		close(fd);
+	}
+
+	/* remove everything */
+	apply("{\"services\": []}");
+	cr_assert_eq(map_count(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 0);
+	cr_assert_eq(map_count(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
+	cr_assert_eq(map_count(E.dp.maps.be_fd, sizeof(__u32)), 0);
+}
+
+Test(sock, garbage_slots_from_a_crash_are_collected)
+{
+	struct sl_slot_key k = { .svc_id = 77, .gen = 1, .idx = 3 };
+	struct sl_slot_val v = { .backend_id = 9 };
+
+	REQUIRE_ROOT();
+	cr_assert_eq(bpf_map_update_elem(E.dp.maps.slot_fd, &k, &v, BPF_ANY), 0);
+	apply(SNAP_WEB);
+	cr_assert_eq(map_count(E.dp.maps.slot_fd, sizeof(k)), 4);
+	cr_assert_neq(bpf_map_lookup_elem(E.dp.maps.slot_fd, &k, &v), 0);
+}
+
+Test(sock, restart_adopts_pinned_links_and_maps)
+{
+	struct datapath again;
+	int l[2], fd;
+
+	REQUIRE_ROOT();
+	l[0] = listener("127.0.0.2", 8080, SOCK_STREAM);
+	l[1] = listener("127.0.0.3", 8080, SOCK_STREAM);
+	apply(SNAP_WEB);
+	datapath_close(&E.dp);
+
+	/* programs stay attached with no agent at all */
+	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+	cr_assert_geq(fd, 0, "%s", strerror(-fd));
+	cr_assert_geq(accepted_by(l, 2), 0);
+	close(fd);
+
+	cr_assert_eq(datapath_open(&again, E.pin, E.cg), 0);
+	cr_assert_eq(again.adopted, 8);
+	cr_assert_eq(again.attached, 0);
+	cr_assert_eq(map_count(again.maps.svc_fd, sizeof(struct sl_svc_key)), 1);
+	E.dp = again;
+	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+	cr_assert_geq(fd, 0, "%s", strerror(-fd));
+	cr_assert_geq(accepted_by(l, 2), 0);
+	close(fd);
+}
+
+Test(sock, pinned_links_of_another_cgroup_are_refused)
+{
+	char other[PATH_MAX + 8];
+	struct datapath dp2;
+	int rc;
+
+	REQUIRE_ROOT();
+	snprintf(other, sizeof(other), "%s/other", E.cg);
+	cr_assert_eq(mkdir(other, 0755), 0);
+	rc = datapath_open(&dp2, E.pin, other);
+	rmdir(other);
+	cr_assert_eq(rc, -EEXIST);
+}
+
+Test(sock, uninstall_detaches)
+{
+	struct stat st;
+	int fd;
+
+	REQUIRE_ROOT();
+	apply(SNAP_WEB);
+	datapath_close(&E.dp);
+	cr_assert_eq(datapath_uninstall(E.pin), 0);
+	cr_assert_neq(stat(E.pin, &st), 0, "pin root still there");
+	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+	cr_assert_eq(fd, -ENETUNREACH, "VIP still translated after uninstall: %d", fd);
+	/* datapath_open again so teardown has something to close */
+	cr_assert_eq(datapath_open(&E.dp, E.pin, E.cg), 0);
+}
