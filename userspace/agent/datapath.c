@@ -171,7 +171,11 @@ void datapath_close(struct datapath *dp)
 	dp->skel = NULL;
 }
 
-static int unlink_all(const char *dir)
+/* Remove every pin in `dir`. Links are detached first with BPF_LINK_DETACH:
+ * unpinning alone releases a link only when bpffs frees the inode, after an
+ * RCU grace period, so the programs would keep running for a moment after
+ * uninstall returned. */
+static int unpin_all(const char *dir, bool detach)
 {
 	struct dirent *de;
 	char path[PATH_MAX];
@@ -184,6 +188,15 @@ static int unlink_all(const char *dir)
 		if (de->d_name[0] == '.' || de->d_type == DT_DIR)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (detach) {
+			int fd = bpf_obj_get(path);
+
+			if (fd >= 0) {
+				if (bpf_link_detach(fd) && errno != EINVAL && errno != EOPNOTSUPP)
+					log_warn("detaching %s: %s", path, strerror(errno));
+				close(fd);
+			}
+		}
 		if (unlink(path) && !err)
 			err = -errno;
 	}
@@ -196,14 +209,13 @@ int datapath_uninstall(const char *pin_root)
 	char links[PATH_MAX];
 	int err;
 
-	/* Unpinning the last reference to a link detaches its program;
-	 * links go before the maps the programs use. */
+	/* links go before the maps the programs use */
 	snprintf(links, sizeof(links), "%s/links", pin_root);
-	err = unlink_all(links);
+	err = unpin_all(links, true);
 	if (!err && rmdir(links) && errno != ENOENT)
 		err = -errno;
 	if (!err)
-		err = unlink_all(pin_root);
+		err = unpin_all(pin_root, false);
 	if (!err && rmdir(pin_root) && errno != ENOENT)
 		err = -errno;
 	return err;

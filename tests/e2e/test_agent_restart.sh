@@ -1,0 +1,45 @@
+#!/bin/bash
+# The agent killed with SIGKILL while a client opens new connections in a
+# loop: zero failed connections; the restarted agent adopts the pinned state
+# and applies a changed snapshot.
+. "$(dirname "$0")/lib.sh"
+e2e_init 2 3
+
+serve node2.pod1 b1 --tcp 8080
+serve node2.pod2 b2 --tcp 8080
+snapshot node1 <<EOF2
+{"version": 1, "services": [{"name": "default/web", "vip": "10.96.0.10", "port": 80,
+  "backends": [{"address": "$(pod_ip node2.pod1)", "port": 8080}]}]}
+EOF2
+agent_start node1
+wait_applied node1 1
+
+in_pod node1.pod1 "$BIN/sltest" loop --to 10.96.0.10:80 --until "$TMP/stop" --max-seconds 60 \
+	>"$TMP/loop.out" 2>&1 &
+loop=$!
+E2E_PIDS+=("$loop")
+sleep 0.5
+kill -KILL "$(cat "$TMP/agent.node1.pid")"
+note "agent killed"
+sleep 1
+# state stays while no agent runs
+[ -e "$(pin_root node1)/links/sl_connect4" ] || fail "pinned link gone after SIGKILL"
+
+snapshot node1 <<EOF2
+{"version": 2, "services": [{"name": "default/web", "vip": "10.96.0.10", "port": 80,
+  "backends": [{"address": "$(pod_ip node2.pod1)", "port": 8080}, {"address": "$(pod_ip node2.pod2)", "port": 8080}]}]}
+EOF2
+agent_start node1
+wait_applied node1 2
+grep -q '0 programs attached, 8 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
+sleep 1
+kill -KILL "$AGENT_PID"
+agent_start node1   # restart on an unchanged snapshot: nothing to write
+wait_log "$TMP/agent.node1.log" 'added 0, updated 0, removed 0, unchanged 1' 1
+sleep 0.5
+touch "$TMP/stop"
+wait "$loop" || fail "connections failed across agent restarts: $(cat "$TMP/loop.out")"
+out=$(cat "$TMP/loop.out")
+note "loop: $out"
+[ "$(jq .ok <<<"$out")" -gt 100 ] || fail "too few connections: $out"
+[ "$(jq '.backends.b2 // 0' <<<"$out")" -gt 0 ] || fail "changed snapshot not applied (b2 unused): $out"
