@@ -5,7 +5,9 @@
 #   bench/run.sh BUILD_DIR        (make bench)
 #   BENCH_SECONDS=3 BENCH_ROUNDS=5 to change the run length
 #
-# Variants, all from a client pod to a server pod on the same node:
+# Variants, all from a client pod to a server pod on the same node (each
+# variant has its own client pod, so TIME_WAIT sockets left by one variant
+# never slow down another's port allocation):
 #   direct          the server's pod IP, no sluice programs attached
 #   sluice-1        a sluice VIP, 1 service loaded
 #   sluice-10k      a sluice VIP, 10,000 services loaded (target in the middle)
@@ -13,9 +15,12 @@
 #                   KUBE-SEP, iptables-nft), 1 service
 #   iptables-10k    the same with 10,000 services (target in the middle of
 #                   KUBE-SERVICES, as an average service would be)
+#   iptables-10k-last  the target last in KUBE-SERVICES (kube-proxy's worst case)
 # Metrics: new TCP connections per second, each a 64-byte request/response
-# (sltest crr, 1 client thread), and sockperf TCP ping-pong p50 round trip
-# with 64-byte messages (client pinned to CPU 0, server to CPU 1).
+# (sltest crr with BENCH_PARALLEL client threads, default 4, enough to keep
+# both CPUs busy, so per-connection CPU cost shows instead of latency), and
+# sockperf TCP ping-pong p50 round trip with 64-byte messages (client pinned
+# to CPU 0, server to CPU 1).
 #
 # The iptables variants run in a second simulated cluster so that conntrack,
 # which the nat table switches on in the node's netns, never touches the
@@ -28,6 +33,7 @@ BUILD=${1:-build}
 BIN=$BUILD/bin
 SIM=$ROOT/tests/simcluster
 SECS=${BENCH_SECONDS:-3}
+PAR=${BENCH_PARALLEL:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
 NSVC=10000
 OUT=$BUILD/bench
@@ -53,25 +59,27 @@ trap 'exit 130' INT TERM
 
 pod_ip() { "$SIM" list "$1" --json | jq -r --arg p "$2" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
 
-setup_cluster() {
-	local c=$1
-	"$SIM" up --name "$c" --nodes 1 --pods-per-node 2 >/dev/null
-	# ~20k connections/s for seconds: reuse TIME_WAIT ports on the client
-	nsenter --net="/run/netns/slc.$c.node1.pod1" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
-		net.ipv4.ip_local_port_range="1024 65000"
-	"$SIM" exec "$c" node1.pod2 -- taskset -c 1 "$BIN/sltest" serve --name srv --tcp 8080 \
+setup_cluster() { # name pods: pod1 is the server, the others are clients
+	local c=$1 p
+	"$SIM" up --name "$c" --nodes 1 --pods-per-node "$2" >/dev/null
+	for p in $(seq 2 "$2"); do
+		# thousands of connections/s: reuse TIME_WAIT ports on the client
+		nsenter --net="/run/netns/slc.$c.node1.pod$p" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+			net.ipv4.ip_local_port_range="1024 65000"
+	done
+	"$SIM" exec "$c" node1.pod1 -- "$BIN/sltest" serve --name srv --tcp 8080 \
 		--ready "$TMP/ready.$c" >/dev/null 2>&1 &
 	PIDS+=("$!")
-	"$SIM" exec "$c" node1.pod2 -- taskset -c 1 sockperf sr --tcp -p 11111 >/dev/null 2>&1 &
+	"$SIM" exec "$c" node1.pod1 -- taskset -c 1 sockperf sr --tcp -p 11111 >/dev/null 2>&1 &
 	PIDS+=("$!")
 	for _ in $(seq 100); do [ -e "$TMP/ready.$c" ] && break; sleep 0.05; done
 }
 
 echo "bench: setting up clusters $A (direct, sluice) and $B (iptables)"
-setup_cluster "$A"
-setup_cluster "$B"
-SA=$(pod_ip "$A" node1.pod2)
-SB=$(pod_ip "$B" node1.pod2)
+setup_cluster "$A" 4   # clients: pod2 direct, pod3 sluice-1, pod4 sluice-10k
+setup_cluster "$B" 4   # clients: pod2 iptables-1, pod3 iptables-10k, pod4 -10k-last
+SA=$(pod_ip "$A" node1.pod1)
+SB=$(pod_ip "$B" node1.pod1)
 TARGET=$((NSVC / 2))
 vip() { echo "10.96.$(( $1 / 256 )).$(( $1 % 256 ))"; }
 TVIP=$(vip $TARGET)
@@ -112,23 +120,30 @@ iptables_rules() { # count
 	echo 'COMMIT'
 }
 iptables_rules 1 >"$TMP/ipt1.rules"
-iptables_rules $NSVC >"$TMP/ipt10k.rules"
-# the ping-pong rule goes in the middle too, like the target service
-python3 - "$TMP/ipt10k.rules" "$TARGET" <<'PY'
+iptables_rules $NSVC >"$TMP/ipt10k-last.rules"
+# middle: the ping-pong rule goes next to the target service's rule;
+# last: both move to the end of KUBE-SERVICES
+python3 - "$TMP/ipt10k-last.rules" "$TMP/ipt10k.rules" "$TARGET" <<'PY'
 import sys
-p, t = sys.argv[1], int(sys.argv[2])
-lines = open(p).read().split('\n')
+src, mid, t = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lines = open(src).read().split('\n')
 pp = [l for l in lines if '--dport 11111' in l][0]
 lines.remove(pp)
 svc = [i for i, l in enumerate(lines) if l.startswith('-A KUBE-SERVICES -d')]
-lines.insert(svc[t], pp)
-open(p, 'w').write('\n'.join(lines))
+m = list(lines)
+m.insert(svc[t], pp)
+open(mid, 'w').write('\n'.join(m))
+target = lines[svc[t]]
+lines.remove(target)
+svc = [i for i, l in enumerate(lines) if l.startswith('-A KUBE-SERVICES -d')]
+lines[svc[-1] + 1:svc[-1] + 1] = [target, pp]
+open(src, 'w').write('\n'.join(lines))
 PY
 
 agent_apply() { # snapshot-file version
 	cp "$1" "$TMP/snap.json.tmp" && mv "$TMP/snap.json.tmp" "$TMP/snap.json"
 	for _ in $(seq 600); do
-		grep -q "applied snapshot version=$2 " "$TMP/agent.log" && return 0
+		grep -q "applied snapshot version=$2 " "$TMP/agent.log" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	echo "bench: agent did not apply version $2" >&2; tail "$TMP/agent.log" >&2; exit 1
@@ -139,21 +154,29 @@ ipt_load() { # cluster rules-file
 	nsenter --net="/run/netns/slc.$1.node1" iptables-restore --noflush <"$2"
 }
 
-crr() { # cluster dst
-	"$SIM" exec "$1" node1.pod1 -- taskset -c 0 "$BIN/sltest" crr --to "$2:80" --duration "$SECS" | jq -r .rate
+crr() { # cluster client-pod ip port
+	local out
+	out=$("$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
+		{ echo "bench: crr to $3:$4 failed: $out" >&2; exit 1; }
+	jq -r .rate <<<"$out"
 }
-rtt() { # cluster dst: p50 in microseconds
-	"$SIM" exec "$1" node1.pod1 -- taskset -c 0 sockperf pp --tcp -i "$2" -p 11111 -m 64 -t "$SECS" 2>&1 |
-		awk '/percentile 50.000 =/ { print $NF }'
+rtt() { # cluster client-pod ip: p50 in microseconds
+	local out
+	out=$("$SIM" exec "$1" "$2" -- taskset -c 0 sockperf pp --tcp -i "$3" -p 11111 -m 64 -t "$SECS" 2>&1) ||
+		{ echo "bench: sockperf to $3 failed: $out" >&2; exit 1; }
+	awk '/percentile 50.000 =/ { print $NF }' <<<"$out"
 }
 
-VARIANTS="direct sluice-1 sluice-10k iptables-1 iptables-10k"
+VARIANTS="direct sluice-1 sluice-10k iptables-1 iptables-10k iptables-10k-last"
 declare -A CONN RTT
 run_variant() { # name
 	case $1 in
-	direct)       CONN[$1]+=" $(crr "$A" "$SA")"; RTT[$1]+=" $(rtt "$A" "$SA")" ;;
-	sluice-*)     CONN[$1]+=" $(crr "$A" "$TVIP")"; RTT[$1]+=" $(rtt "$A" "$TVIP")" ;;
-	iptables-*)   CONN[$1]+=" $(crr "$B" "$TVIP")"; RTT[$1]+=" $(rtt "$B" "$TVIP")" ;;
+	direct)       CONN[$1]+=" $(crr "$A" node1.pod2 "$SA" 8080)"; RTT[$1]+=" $(rtt "$A" node1.pod2 "$SA")" ;;
+	sluice-1)     CONN[$1]+=" $(crr "$A" node1.pod3 "$TVIP" 80)"; RTT[$1]+=" $(rtt "$A" node1.pod3 "$TVIP")" ;;
+	sluice-10k)   CONN[$1]+=" $(crr "$A" node1.pod4 "$TVIP" 80)"; RTT[$1]+=" $(rtt "$A" node1.pod4 "$TVIP")" ;;
+	iptables-1)   CONN[$1]+=" $(crr "$B" node1.pod2 "$TVIP" 80)"; RTT[$1]+=" $(rtt "$B" node1.pod2 "$TVIP")" ;;
+	iptables-10k) CONN[$1]+=" $(crr "$B" node1.pod3 "$TVIP" 80)"; RTT[$1]+=" $(rtt "$B" node1.pod3 "$TVIP")" ;;
+	iptables-10k-last) CONN[$1]+=" $(crr "$B" node1.pod4 "$TVIP" 80)"; RTT[$1]+=" $(rtt "$B" node1.pod4 "$TVIP")" ;;
 	esac
 }
 
@@ -181,19 +204,21 @@ for r in $(seq "$ROUNDS"); do
 	run_variant iptables-1
 	ipt_load "$B" "$TMP/ipt10k.rules"
 	run_variant iptables-10k
+	ipt_load "$B" "$TMP/ipt10k-last.rules"
+	run_variant iptables-10k-last
 done
 grep 'applied snapshot' "$TMP/agent.log" | tail -n 1 | sed 's/.*applied/bench: agent applied/'
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {
 	echo "sluice bench: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, $ROUNDS rounds x ${SECS}s, medians"
-	printf '%-14s %12s %9s %9s %12s %9s\n' variant conn/s vs-direct vs-ipt10k rtt-p50-us vs-direct
+	printf '%-18s %12s %9s %9s %12s %9s\n' variant conn/s vs-direct vs-ipt10k rtt-p50-us vs-direct
 	dc=$(median <<<"${CONN[direct]}"); dr=$(median <<<"${RTT[direct]}")
 	ic=$(median <<<"${CONN[iptables-10k]}")
 	for v in $VARIANTS; do
 		c=$(median <<<"${CONN[$v]}"); t=$(median <<<"${RTT[$v]}")
 		awk -v v="$v" -v c="$c" -v t="$t" -v dc="$dc" -v dr="$dr" -v ic="$ic" \
-			'BEGIN { printf "%-14s %12.0f %8.3fx %8.2fx %12.3f %8.3fx\n", v, c, c / dc, c / ic, t, t / dr }'
+			'BEGIN { printf "%-18s %12.0f %8.3fx %8.2fx %12.3f %8.3fx\n", v, c, c / dc, c / ic, t, t / dr }'
 	done
 	echo "samples (conn/s):"
 	for v in $VARIANTS; do echo "  $v:${CONN[$v]}"; done
