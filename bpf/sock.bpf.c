@@ -14,6 +14,15 @@
 #include "lib/common.h"
 #include "lib/lb.h"
 
+/* The VM harness proves it fails when it should by building with
+ * SLUICE_TEST_BROKEN (make BPF_TEST_BROKEN=1), which plants a construct the
+ * verifier rejects. Never set in a normal build. */
+#ifdef SLUICE_TEST_BROKEN
+#include "lib/test_broken.h"
+#else
+#define SL_TEST_BROKEN(ctx) do { } while (0)
+#endif
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline int xlate4(struct bpf_sock_addr *ctx)
@@ -25,6 +34,7 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	struct sl_backend *be;
 	int err;
 
+	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
 	be = lb_select(&key, &err);
 	if (!be)
