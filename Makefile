@@ -6,6 +6,12 @@
 #   make bench      side-by-side benchmarks (bench/)
 #   make deps       install the Debian packages (scripts/install-deps.sh)
 #   make V=1        show the commands
+#   make vmtest     the BPF and end-to-end suites in QEMU on Debian's 5.10, 6.1
+#                   and 6.12 kernels (KERNELS="5.10 6.1", KERNEL_IMAGE=bzImage;
+#                   vmtests/README.md)
+#   make vmtest-selftest   prove the VM run fails on a program the verifier
+#                   rejects (builds BPF_TEST_BROKEN=1 into build/broken)
+#   make BPF_TEST_BROKEN=1 BUILD=build/broken   a deliberately broken datapath
 #
 # Everything generated goes to build/; nothing generated is committed.
 
@@ -35,12 +41,17 @@ UWARN    := -Wno-format-truncation
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) $(UWARN) -D_GNU_SOURCE -MMD -MP \
 	-Iheaders -Iuserspace -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -ljansson
+LDLIBS   := -lbpf -lelf -lz -ljansson -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 	-Iheaders -I$(BUILD) -Ibpf -MMD -MP
+# Test only: plant a construct the verifier rejects (bpf/lib/test_broken.h).
+# Use a separate BUILD directory so the normal build is never clobbered.
+ifeq ($(BPF_TEST_BROKEN),1)
+BPF_CFLAGS += -DSLUICE_TEST_BROKEN
+endif
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -59,7 +70,7 @@ AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
 BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluicectl $(BUILD)/bin/sltest
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
-.PHONY: all deps check test-bins demo bench clean
+.PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest
 all: $(BINS)
 
 # Missing packages are installed before anything is built.
@@ -131,6 +142,27 @@ test-bins: $(BINS) $(TEST_BINS)
 check: test-bins
 	$(Q)tests/run.sh $(BUILD)
 
+# Verifier verdict and instruction count of every program (vmtests/).
+$(BUILD)/vmtests/verifier-stats: $(BUILD)/obj/vmtests/verifier-stats.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+VMTEST_BINS := $(BINS) $(BUILD)/tests/bpf $(BUILD)/vmtests/verifier-stats $(BPF_OBJS)
+
+# make vmtest [KERNELS="5.10 6.1 6.12"] [KERNEL_IMAGE=path/to/bzImage]
+vmtest: $(VMTEST_BINS)
+	$(Q)vmtests/run.sh --build $(BUILD) $(if $(KERNEL_IMAGE),--image $(KERNEL_IMAGE)) \
+		$(if $(KERNELS),--kernels "$(KERNELS)")
+
+# The harness must fail on a datapath the verifier rejects: build one into
+# build/broken (never touching $(BUILD)) and expect the VM run to fail.
+vmtest-selftest:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/broken BPF_TEST_BROKEN=1 \
+		build/broken/bin/sluice-agent build/broken/bin/sluicectl build/broken/bin/sltest \
+		build/broken/tests/bpf build/broken/vmtests/verifier-stats
+	$(Q)vmtests/selftest.sh $(if $(KERNELS),--kernels "$(KERNELS)")
+
 demo: $(BINS)
 	$(Q)scripts/demo.sh $(BUILD)
 
@@ -140,4 +172,4 @@ bench: $(BINS)
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/asan $(BUILD)/bpf -name '*.d' -type f 2>/dev/null)

@@ -8,11 +8,16 @@
  * Attached to a node's pod parent cgroup: they see every process in the pods
  * below it, whatever network namespace that process is in.
  *
+ * They also authorize: the client's identity comes from its network
+ * namespace, the destination's from the (translated) address, and a denied
+ * connect()/sendmsg() fails with EACCES before any packet leaves.
+ *
  * Each ctx field is read once into a local: clang may otherwise merge loads
  * into a modified ctx pointer, which the verifier rejects.
  */
 #include "lib/common.h"
 #include "lib/lb.h"
+#include "lib/policy.h"
 
 /* The VM harness proves it fails when it should by building with
  * SLUICE_TEST_BROKEN (make BPF_TEST_BROKEN=1), which plants a construct the
@@ -24,6 +29,19 @@
 #endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* 0, or -EACCES (counted) if policy denies this client reaching addr:port. */
+static __always_inline int authorize(struct bpf_sock_addr *ctx, const __be32 addr[4],
+				     __be16 port, __u8 proto)
+{
+	__u32 src = netns_identity(bpf_get_netns_cookie(ctx));
+	__u32 dst = ipcache_identity(addr);
+	int err = policy_check(src, dst, proto, bpf_ntohs(port));
+
+	if (err)
+		count_drop(SL_DROP_POLICY_CONNECT);
+	return err;
+}
 
 static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 {
@@ -37,8 +55,14 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
 	be = lb_select(&key, &err);
+	if (!be && err != -ENOENT)
+		return sock_refuse(err);
+	err = be ? authorize(ctx, be->addr, be->port, proto) :
+		   authorize(ctx, key.addr, port, proto);
+	if (err)
+		return sock_refuse(err);
 	if (!be)
-		return err == -ENOENT ? SYS_PROCEED : lb_refuse(err);
+		return SYS_PROCEED;
 
 	/* Backends of an IPv4 service are IPv4 (the agent enforces it). */
 	ctx->user_ip4 = be->addr[3];
@@ -64,8 +88,14 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	key.port = port;
 	key.proto = proto;
 	be = lb_select(&key, &err);
+	if (!be && err != -ENOENT)
+		return sock_refuse(err);
+	err = be ? authorize(ctx, be->addr, be->port, proto) :
+		   authorize(ctx, key.addr, port, proto);
+	if (err)
+		return sock_refuse(err);
 	if (!be)
-		return err == -ENOENT ? SYS_PROCEED : lb_refuse(err);
+		return SYS_PROCEED;
 
 	/* An IPv4-mapped VIP has IPv4-mapped backends: the dual-stack socket
 	 * keeps talking IPv4 underneath. */

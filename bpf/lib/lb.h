@@ -136,11 +136,12 @@ lb_revnat_find(__u64 cookie, const __be32 addr[4], __be16 port)
 	return bpf_map_lookup_elem(&sl_revnat, &rk);
 }
 
-/* Turn an lb_select() error into the connect()/sendmsg() verdict. */
-static __always_inline int lb_refuse(int err)
+/* Refuse a connect()/sendmsg() with `err` (-ECONNREFUSED, -EACCES) where
+ * the kernel lets us choose the errno, EPERM elsewhere. */
+static __always_inline int sock_refuse(int err)
 {
-	if (cfg_has_set_retval && err == -ECONNREFUSED)
-		bpf_set_retval(-ECONNREFUSED);
+	if (cfg_has_set_retval)
+		bpf_set_retval(err);
 	return SYS_REJECT;
 }
 

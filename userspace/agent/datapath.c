@@ -12,6 +12,7 @@
 
 #include "agent/datapath.h"
 #include "bpf/sock.skel.h"
+#include "bpf/tc.skel.h"
 #include "lib/log.h"
 #include "lib/sys.h"
 
@@ -104,6 +105,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 
 	memset(dp, 0, sizeof(*dp));
 	dp->maps = (struct lbmap){ -1, -1, -1, -1 };
+	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1 };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))
 		return -ENAMETOOLONG;
@@ -150,7 +152,20 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		if (err)
 			goto fail;
 	}
+	/* the tc object shares the pinned maps the socket object created */
+	dp->tc = tc_bpf__open_opts(&oopts);
+	if (!dp->tc) {
+		err = -errno;
+		log_err("opening tc BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	err = tc_bpf__load(dp->tc);
+	if (err) {
+		log_err("loading tc BPF programs: %s", strerror(-err));
+		goto fail;
+	}
 	err = lbmap_open(&dp->maps, pin_root);
+	err = err ?: polmap_open(&dp->pol, pin_root);
 	if (err) {
 		log_err("opening pinned maps under %s: %s", pin_root, strerror(-err));
 		goto fail;
@@ -164,8 +179,39 @@ fail:
 	return err;
 }
 
+int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct {
+		enum bpf_tc_attach_point where;
+		struct bpf_program *prog;
+	} att[] = {
+		{ BPF_TC_INGRESS, dp->tc->progs.sl_from_pod },
+		{ BPF_TC_EGRESS, dp->tc->progs.sl_to_pod },
+	};
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	for (unsigned int i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1,
+			    .flags = BPF_TC_F_REPLACE, .prog_fd = bpf_program__fd(att[i].prog));
+
+		hook.attach_point = att[i].where;
+		err = bpf_tc_attach(&hook, &opts);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 void datapath_close(struct datapath *dp)
 {
+	polmap_close(&dp->pol);
+	tc_bpf__destroy(dp->tc);
+	dp->tc = NULL;
 	lbmap_close(&dp->maps);
 	sock_bpf__destroy(dp->skel);
 	dp->skel = NULL;
@@ -204,11 +250,38 @@ static int unpin_all(const char *dir, bool detach)
 	return err;
 }
 
+/* Remove our tc filters from the veths listed in the pinned endpoints map
+ * (interfaces of this netns; gone ones are skipped). */
+static void detach_tc_all(const char *pin_root)
+{
+	char path[PATH_MAX];
+	__u32 k, *prev = NULL;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, SL_MAP_ENDPOINTS);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)k);
+
+		prev = &k;
+		for (int i = 0; i < 2; i++) {
+			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+
+			hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+			bpf_tc_detach(&hook, &opts);
+		}
+	}
+	close(fd);
+}
+
 int datapath_uninstall(const char *pin_root)
 {
 	char links[PATH_MAX];
 	int err;
 
+	detach_tc_all(pin_root);
 	/* links go before the maps the programs use */
 	snprintf(links, sizeof(links), "%s/links", pin_root);
 	err = unpin_all(links, true);

@@ -17,12 +17,16 @@
 #include <stdbool.h>
 
 #include "lib/lbmap.h"
+#include "lib/polmap.h"
 
 struct sock_bpf;
+struct tc_bpf;
 
 struct datapath {
 	struct sock_bpf *skel;
+	struct tc_bpf *tc;
 	struct lbmap maps;
+	struct polmap pol;
 	char pin_root[PATH_MAX];
 	bool has_set_retval;   /* refused connect() fails with ECONNREFUSED */
 	unsigned int adopted;  /* links that were pinned already */
@@ -31,6 +35,10 @@ struct datapath {
 
 /* Load, attach to cgroup `cgroup_path` (or adopt), open the maps. */
 int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path);
+/* Attach the tc programs to a local pod's host-side veth (clsact ingress:
+ * sl_from_pod, egress: sl_to_pod), replacing what an earlier agent put
+ * there in one step. The filters stay when the agent exits. */
+int datapath_attach_tc(struct datapath *dp, unsigned int ifindex);
 /* Close our fds; programs, links and maps stay pinned. */
 void datapath_close(struct datapath *dp);
 /* Detach everything pinned under pin_root and remove the pins. */

@@ -62,6 +62,30 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Identities and policy, then tc on every local pod's veth. */
+static int apply_identity(struct datapath *dp, const struct snapshot *snap,
+			  char *err, size_t errlen)
+{
+	struct pol_apply_stats ps;
+	struct pol_endpoint *eps = NULL;
+	size_t neps = 0;
+	int rc;
+
+	rc = polmap_apply(&dp->pol, snap, &eps, &neps, &ps, err, errlen);
+	for (size_t i = 0; !rc && i < neps; i++) {
+		rc = datapath_attach_tc(dp, eps[i].ifindex);
+		if (rc)
+			snprintf(err, errlen, "attaching tc to %s: %s", eps[i].ifname, strerror(-rc));
+	}
+	free(eps);
+	if (!rc)
+		log_info("identities: %zu workloads (%u local), %u policy entries%s, "
+			 "ipcache +%u -%u", snap->nworkloads, ps.local_endpoints,
+			 ps.policy_entries, ps.policy_flipped ? " (new generation)" : "",
+			 ps.ids_written, ps.ids_removed);
+	return rc;
+}
+
 /* Apply the snapshot file if its content changed since the last apply. */
 static void sync_snapshot(struct datapath *dp, const char *path, char **last, size_t *last_len)
 {
@@ -105,7 +129,8 @@ static void sync_snapshot(struct datapath *dp, const char *path, char **last, si
 		free(buf);
 		return;
 	}
-	rc = lbmap_apply(&dp->maps, &snap, &st, err, sizeof(err));
+	rc = apply_identity(dp, &snap, err, sizeof(err));
+	rc = rc ?: lbmap_apply(&dp->maps, &snap, &st, err, sizeof(err));
 	if (rc) {
 		log_err("snapshot version=%llu not fully applied: %s",
 			(unsigned long long)snap.version, err);

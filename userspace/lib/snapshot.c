@@ -183,6 +183,195 @@ static int parse_service(struct perr *pe, const char *path, json_t *js,
 	return 0;
 }
 
+const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->nidentities; i++)
+		if (s->identities[i].id == id)
+			return &s->identities[i];
+	return NULL;
+}
+
+/* spiffe://TRUST-DOMAIN/ns/NAMESPACE/sa/SERVICE-ACCOUNT */
+static bool spiffe_valid(const char *s)
+{
+	const char *td, *p;
+
+	if (strncmp(s, "spiffe://", 9) != 0)
+		return false;
+	td = s + 9;
+	p = strchr(td, '/');
+	if (!p || p == td || strncmp(p, "/ns/", 4) != 0)
+		return false;
+	p += 4;
+	if (*p == '/' || !*p)
+		return false;
+	p = strchr(p, '/');
+	if (!p || strncmp(p, "/sa/", 4) != 0 || !p[4] || strchr(p + 4, '/'))
+		return false;
+	return true;
+}
+
+static int parse_identity(struct perr *pe, const char *path, json_t *j,
+			  struct snapshot *s, size_t i)
+{
+	static const char *const fields[] = { "id", "spiffe", NULL };
+	struct snap_identity *id = &s->identities[i];
+	const char *spiffe;
+	json_int_t v;
+	int err;
+
+	if (!json_is_object(j))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, j, fields);
+	err = err ?: get_int(pe, path, j, "id", true, SL_ID_FIRST_WORKLOAD, UINT32_MAX - 1, 0, &v);
+	err = err ?: get_str(pe, path, j, "spiffe", true, NULL, &spiffe);
+	if (err)
+		return err;
+	if (strlen(spiffe) >= sizeof(id->spiffe) || !spiffe_valid(spiffe))
+		return fail(pe, path, "spiffe", "\"%s\" is not spiffe://TRUST-DOMAIN/ns/NAMESPACE/sa/ACCOUNT",
+			    spiffe);
+	id->id = (uint32_t)v;
+	strcpy(id->spiffe, spiffe);
+	for (size_t k = 0; k < i; k++) {
+		if (s->identities[k].id == id->id)
+			return fail(pe, path, "id", "%u duplicates identities[%zu]", id->id, k);
+		if (strcmp(s->identities[k].spiffe, id->spiffe) == 0)
+			return fail(pe, path, "spiffe", "duplicates identities[%zu]", k);
+	}
+	return 0;
+}
+
+static int get_identity_ref(struct perr *pe, const char *path, json_t *j, const char *name,
+			    const struct snapshot *s, bool allow_any, uint32_t *out)
+{
+	json_t *v = json_object_get(j, name);
+
+	if (!v)
+		return fail(pe, path, name, "missing required field");
+	if (allow_any && json_is_string(v) && strcmp(json_string_value(v), "*") == 0) {
+		*out = SL_ID_ANY;
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return fail(pe, path, name, allow_any ? "must be an identity number or \"*\"" :
+			    "must be an identity number");
+	if (json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX ||
+	    !snapshot_identity(s, (uint32_t)json_integer_value(v)))
+		return fail(pe, path, name, "%lld is not in identities[]",
+			    (long long)json_integer_value(v));
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int parse_workload(struct perr *pe, const char *path, json_t *j,
+			  struct snapshot *s, struct snap_workload *w)
+{
+	static const char *const fields[] = { "name", "namespace", "identity", "ipv4", "ipv6",
+					      "netns", "interface", NULL };
+	const char *name, *ns, *a4, *a6, *netns, *ifname;
+	int err;
+
+	if (!json_is_object(j))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, j, fields);
+	err = err ?: get_str(pe, path, j, "name", true, NULL, &name);
+	err = err ?: get_str(pe, path, j, "namespace", false, "default", &ns);
+	err = err ?: get_identity_ref(pe, path, j, "identity", s, false, &w->identity);
+	err = err ?: get_str(pe, path, j, "ipv4", false, NULL, &a4);
+	err = err ?: get_str(pe, path, j, "ipv6", false, NULL, &a6);
+	err = err ?: get_str(pe, path, j, "netns", false, NULL, &netns);
+	err = err ?: get_str(pe, path, j, "interface", false, NULL, &ifname);
+	if (err)
+		return err;
+	if (!*name || strlen(name) > SL_NAME_MAX)
+		return fail(pe, path, "name", "must be 1..%d characters", SL_NAME_MAX);
+	if (!*ns || strlen(ns) > SL_NAME_MAX)
+		return fail(pe, path, "namespace", "must be 1..%d characters", SL_NAME_MAX);
+	strcpy(w->name, name);
+	strcpy(w->ns, ns);
+	if (a4) {
+		if (addr_parse(a4, w->addr4) || !addr_is_v4(w->addr4))
+			return fail(pe, path, "ipv4", "\"%s\" is not an IPv4 address", a4);
+		w->has_v4 = true;
+	}
+	if (a6) {
+		if (addr_parse(a6, w->addr6) || addr_is_v4(w->addr6))
+			return fail(pe, path, "ipv6", "\"%s\" is not an IPv6 address", a6);
+		w->has_v6 = true;
+	}
+	if (!w->has_v4 && !w->has_v6)
+		return fail(pe, path, NULL, "needs ipv4 or ipv6");
+	if (!netns != !ifname)
+		return fail(pe, path, netns ? "interface" : "netns",
+			    "a local workload needs both netns and interface");
+	if (netns) {
+		if (netns[0] != '/' || strlen(netns) >= sizeof(w->netns))
+			return fail(pe, path, "netns", "\"%s\" is not an absolute path", netns);
+		if (!*ifname || strlen(ifname) >= sizeof(w->ifname) || strchr(ifname, '/'))
+			return fail(pe, path, "interface", "\"%s\" is not an interface name", ifname);
+		strcpy(w->netns, netns);
+		strcpy(w->ifname, ifname);
+		w->local = true;
+	}
+	return 0;
+}
+
+static int parse_policy(struct perr *pe, const char *path, json_t *j,
+			const struct snapshot *s, struct snap_policy *p)
+{
+	static const char *const fields[] = { "action", "source", "destination", "protocol",
+					      "port", NULL };
+	const char *action, *proto;
+	json_int_t port;
+	int err;
+
+	if (!json_is_object(j))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, j, fields);
+	err = err ?: get_str(pe, path, j, "action", true, NULL, &action);
+	err = err ?: get_identity_ref(pe, path, j, "source", s, true, &p->src);
+	err = err ?: get_identity_ref(pe, path, j, "destination", s, false, &p->dst);
+	err = err ?: get_str(pe, path, j, "protocol", false, "TCP", &proto);
+	err = err ?: get_int(pe, path, j, "port", false, 0, 65535, 0, &port);
+	if (err)
+		return err;
+	if (strcmp(action, "ALLOW") == 0)
+		p->action = SNAP_ALLOW;
+	else if (strcmp(action, "DENY") == 0)
+		p->action = SNAP_DENY;
+	else
+		return fail(pe, path, "action", "\"%s\" is not ALLOW or DENY", action);
+	if (proto_parse(proto, &p->proto))
+		return fail(pe, path, "protocol", "\"%s\" is not TCP or UDP", proto);
+	p->port = (uint16_t)port;
+	return 0;
+}
+
+/* Parse the optional array `name` of root with `fn`, one element each. */
+#define PARSE_ARRAY(pe, root, name, s, arr, n, max, ...)                                 \
+	({                                                                               \
+		json_t *ja_ = json_object_get(root, name);                               \
+		int rc_ = 0;                                                             \
+		if (ja_ && (!json_is_array(ja_) || json_array_size(ja_) > (max))) {      \
+			rc_ = fail(pe, name, NULL, "must be an array of at most %d", (max)); \
+		} else if (ja_) {                                                        \
+			json_t *je_;                                                     \
+			size_t i_;                                                       \
+			(s)->n = json_array_size(ja_);                                   \
+			(s)->arr = calloc((s)->n ?: 1, sizeof(*(s)->arr));               \
+			if (!(s)->arr)                                                   \
+				rc_ = -ENOMEM;                                           \
+			json_array_foreach(ja_, i_, je_) {                               \
+				char p_[64];                                             \
+				if (rc_)                                                 \
+					break;                                           \
+				snprintf(p_, sizeof(p_), "%s[%zu]", name, i_);           \
+				rc_ = __VA_ARGS__;                                       \
+			}                                                                \
+		}                                                                        \
+		rc_;                                                                     \
+	})
+
 static int cmp_key(const void *a, const void *b)
 {
 	const struct snap_service *x = *(struct snap_service *const *)a;
@@ -226,7 +415,8 @@ static int check_dup_vips(struct perr *pe, struct snapshot *s)
 int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen)
 {
-	static const char *const fields[] = { "version", "services", NULL };
+	static const char *const fields[] = { "version", "services", "identities",
+					      "workloads", "policies", NULL };
 	struct perr pe = { .src = src, .buf = err, .len = errlen };
 	struct snapshot s = {};
 	json_error_t jerr;
@@ -274,6 +464,12 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 			goto out;
 	}
 	rc = check_dup_vips(&pe, &s);
+	rc = rc ?: PARSE_ARRAY(&pe, root, "identities", &s, identities, nidentities, 65536,
+			       parse_identity(&pe, p_, je_, &s, i_));
+	rc = rc ?: PARSE_ARRAY(&pe, root, "workloads", &s, workloads, nworkloads, SL_MAX_IPCACHE / 2,
+			       parse_workload(&pe, p_, je_, &s, &s.workloads[i_]));
+	rc = rc ?: PARSE_ARRAY(&pe, root, "policies", &s, policies, npolicies, SL_MAX_POLICY / 4,
+			       parse_policy(&pe, p_, je_, &s, &s.policies[i_]));
 out:
 	json_decref(root);
 	if (rc) {
@@ -328,5 +524,8 @@ void snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->nservices; i++)
 		free(s->services[i].backends);
 	free(s->services);
+	free(s->identities);
+	free(s->workloads);
+	free(s->policies);
 	memset(s, 0, sizeof(*s));
 }

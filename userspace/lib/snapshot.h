@@ -12,10 +12,12 @@
 #ifndef SL_SNAPSHOT_H
 #define SL_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "sluice_lb.h"
+#include "sluice_policy.h"
 
 #define SL_NAME_MAX 254
 
@@ -31,11 +33,51 @@ struct snap_service {
 	struct snap_backend *backends;
 };
 
+/* A workload identity: the control plane's number for a SPIFFE ID. */
+struct snap_identity {
+	uint32_t id;                 /* >= SL_ID_FIRST_WORKLOAD */
+	char spiffe[256];            /* spiffe://TD/ns/NS/sa/SA */
+};
+
+/* A workload anywhere in the mesh; local ones (on this node) also name
+ * their network namespace and host-side veth. */
+struct snap_workload {
+	char name[SL_NAME_MAX + 1];
+	char ns[SL_NAME_MAX + 1];
+	uint32_t identity;
+	bool has_v4, has_v6;
+	__be32 addr4[4];             /* IPv4-mapped */
+	__be32 addr6[4];
+	bool local;
+	char netns[256];             /* path, e.g. /run/netns/NAME */
+	char ifname[16];             /* host-side veth in the node's netns */
+};
+
+enum snap_action { SNAP_ALLOW = 1, SNAP_DENY = 2 };
+
+/* A compiled L4 policy entry. */
+struct snap_policy {
+	enum snap_action action;
+	uint32_t src;                /* identity or SL_ID_ANY */
+	uint32_t dst;                /* identity */
+	uint8_t proto;
+	uint16_t port;               /* 0: any */
+};
+
 struct snapshot {
 	uint64_t version;
 	size_t nservices;
 	struct snap_service *services;
+	size_t nidentities;
+	struct snap_identity *identities;
+	size_t nworkloads;
+	struct snap_workload *workloads;
+	size_t npolicies;
+	struct snap_policy *policies;
 };
+
+/* The identity entry for `id`, or NULL. */
+const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t id);
 
 /* 0, or -EINVAL with a message in err. `src` names the input in messages. */
 int snapshot_parse(const char *text, size_t len, const char *src,
