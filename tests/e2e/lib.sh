@@ -13,6 +13,9 @@ BUILD=${SLUICE_BUILD:-$ROOT/build}
 BIN=$BUILD/bin
 SIM=$ROOT/tests/simcluster
 CL= TMP=
+# Multiplies the waits below (not test logic): slow machines, e.g. the
+# TCG-emulated VMs of vmtests/, set it above 1.
+SCALE=${SLUICE_TIME_SCALE:-1}
 declare -a E2E_PIDS=()
 declare -a E2E_NODES=()
 
@@ -85,15 +88,15 @@ agent_start() {
 	wait_log "$TMP/agent.$node.log" 'programs attached' $((n0 + 1))
 }
 
-# wait_log FILE PATTERN COUNT : wait (10 s) until PATTERN has COUNT matches
+# wait_log FILE PATTERN COUNT : wait (10 s x SCALE) until PATTERN has COUNT matches
 wait_log() {
 	local i n
-	for i in $(seq 200); do
+	for i in $(seq $((200 * SCALE))); do
 		n=$(grep -c -- "$2" "$1" 2>/dev/null || true)
 		[ "${n:-0}" -ge "$3" ] && return 0
 		sleep 0.05
 	done
-	fail "timed out waiting for '$2' (x$3) in $(basename "$1")"
+	fail "timed out waiting for '$2' (x$3) in $(basename "$1") after $((10 * SCALE)) s"
 }
 
 # wait_applied NODE VERSION
@@ -106,7 +109,7 @@ serve() {
 	in_pod "$pod" "$BIN/sltest" serve --name "$name" --ready "$TMP/ready.$name" "$@" \
 		>>"$TMP/serve.$name.log" 2>&1 &
 	E2E_PIDS+=("$!")
-	for i in $(seq 100); do
+	for i in $(seq $((100 * SCALE))); do
 		[ -e "$TMP/ready.$name" ] && return 0
 		sleep 0.05
 	done
@@ -126,3 +129,24 @@ chi2_ok() {
 
 # chi-square critical values at p = 0.001 for 1..5 degrees of freedom
 chi2_crit() { echo "10.828 13.816 16.266 18.467 20.515" | cut -d' ' -f"$1"; }
+
+# mesh_snapshot NODE VERSION IDS_JSON POLICIES_JSON [SERVICES_JSON]
+# A node's snapshot with every pod of the cluster as a workload: IDS_JSON
+# maps pod name -> identity number (pods not in it are not in the mesh);
+# the node's own pods also carry their netns and host-side veth.
+mesh_snapshot() {
+	"$SIM" list "$CL" --json | jq --arg node "$1" --argjson v "$2" --argjson ids "$3" \
+		--argjson pol "$4" --argjson svc "${5:-[]}" '
+		{version: $v, services: $svc,
+		 identities: [$ids | to_entries[] | {id: .value, spiffe: "spiffe://cluster.local/ns/default/sa/\(.key | gsub("\\."; "-"))"}],
+		 workloads: [.nodes[] | .name as $n | .pods[] | select($ids[.name] != null) |
+			{name: .name, namespace: "default", identity: $ids[.name], ipv4: .ipv4, ipv6: .ipv6} +
+			(if $n == $node then {netns: "/run/netns/\(.netns)", interface: "p\(.name | split(".pod")[1])"} else {} end)],
+		 policies: $pol}' | snapshot "$1"
+}
+
+# the errno a denied connect() gets: EACCES, or EPERM where the kernel
+# lacks bpf_set_retval (the agent logs that at start)
+denied_errno() {
+	if grep -q 'kernel lacks bpf_set_retval' "$TMP"/agent.*.log 2>/dev/null; then echo EPERM; else echo EACCES; fi
+}

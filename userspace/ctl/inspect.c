@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <bpf/bpf.h>
 
 #include "ctl/ctl.h"
 #include "lib/addr.h"
 #include "lib/lbmap.h"
+#include "lib/polmap.h"
 
 struct be_weight {
 	uint32_t id;
@@ -121,10 +123,199 @@ static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 	return 0;
 }
 
+static int open_pol(const struct ctl_opts *o, struct polmap *m)
+{
+	int err;
+
+	if (!o->pin_root[0]) {
+		fprintf(stderr, "sluicectl: inspect: give --node NAME or --pin-root DIR\n");
+		return 2;
+	}
+	err = polmap_open(m, o->pin_root);
+	if (err) {
+		fprintf(stderr, "sluicectl: %s: %s (is the agent installed on this node?)\n",
+			o->pin_root, strerror(-err));
+		return 1;
+	}
+	return 0;
+}
+
+static const char *id_name(uint32_t id, char *buf, size_t len)
+{
+	switch (id) {
+	case SL_ID_UNKNOWN: return "unknown";
+	case SL_ID_WORLD: return "world";
+	case SL_ID_HOST: return "host";
+	case SL_ID_PROXY: return "proxy";
+	case SL_ID_ANY: return "*";
+	}
+	snprintf(buf, len, "%u", id);
+	return buf;
+}
+
+static int inspect_identities(const struct ctl_opts *o, int argc, char **argv)
+{
+	struct sl_ipcache_key k, *prev = NULL;
+	__u64 ck, *cprev = NULL;
+	__u32 ifx, *iprev = NULL;
+	json_t *root = json_object(), *ipc = json_array(), *nss = json_array(), *eps = json_array();
+	struct polmap m;
+	int rc = open_pol(o, &m);
+
+	if (rc)
+		goto out;
+	if (!o->json)
+		printf("%-44s %-10s %s\n", "ADDRESS", "IDENTITY", "WHERE");
+	while (bpf_map_get_next_key(m.ipcache_fd, prev, &k) == 0) {
+		struct sl_ipcache_val v;
+		char a[SL_ADDRSTRLEN], cidr[64];
+		unsigned int plen;
+
+		prev = &k;
+		if (bpf_map_lookup_elem(m.ipcache_fd, &k, &v))
+			continue;
+		plen = addr_is_v4(k.addr) && k.prefixlen >= 96 ? k.prefixlen - 96 : k.prefixlen;
+		snprintf(cidr, sizeof(cidr), "%s/%u", addr_fmt(k.addr, a), plen);
+		if (o->json)
+			json_array_append_new(ipc, json_pack("{s:s, s:i, s:b}", "cidr", cidr,
+							     "identity", v.identity,
+							     "local", !!(v.flags & SL_IPC_LOCAL)));
+		else
+			printf("%-44s %-10u %s\n", cidr, v.identity,
+			       v.flags & SL_IPC_LOCAL ? "local" : "remote");
+	}
+	if (!o->json)
+		printf("\n%-20s %-10s\n", "NETNS COOKIE", "IDENTITY");
+	while (bpf_map_get_next_key(m.netns_fd, cprev, &ck) == 0) {
+		struct sl_netns_val v;
+
+		cprev = &ck;
+		if (bpf_map_lookup_elem(m.netns_fd, &ck, &v))
+			continue;
+		if (o->json)
+			json_array_append_new(nss, json_pack("{s:I, s:i}", "cookie", (json_int_t)ck,
+							     "identity", v.identity));
+		else
+			printf("%-20llu %-10u\n", (unsigned long long)ck, v.identity);
+	}
+	if (!o->json)
+		printf("\n%-8s %-10s %-16s %s\n", "IFINDEX", "IDENTITY", "IPV4", "IPV6");
+	while (bpf_map_get_next_key(m.ep_fd, iprev, &ifx) == 0) {
+		struct sl_endpoint ep;
+		__be32 a4[4] = { 0, 0, htonl(0xffff), 0 };
+		char s4[SL_ADDRSTRLEN] = "-", s6[SL_ADDRSTRLEN] = "-";
+
+		iprev = &ifx;
+		if (bpf_map_lookup_elem(m.ep_fd, &ifx, &ep))
+			continue;
+		a4[3] = ep.addr4;
+		if (ep.flags & SL_EP_HAS_V4)
+			addr_fmt(a4, s4);
+		if (ep.flags & SL_EP_HAS_V6)
+			addr_fmt(ep.addr6, s6);
+		if (o->json)
+			json_array_append_new(eps, json_pack("{s:i, s:i, s:s, s:s}", "ifindex", ifx,
+							     "identity", ep.identity, "ipv4", s4, "ipv6", s6));
+		else
+			printf("%-8u %-10u %-16s %s\n", ifx, ep.identity, s4, s6);
+	}
+	if (o->json) {
+		json_object_set(root, "ipcache", ipc);
+		json_object_set(root, "netns", nss);
+		json_object_set(root, "endpoints", eps);
+		json_dumpf(root, stdout, JSON_INDENT(2));
+		printf("\n");
+	}
+	polmap_close(&m);
+out:
+	json_decref(ipc);
+	json_decref(nss);
+	json_decref(eps);
+	json_decref(root);
+	return rc;
+}
+
+static int inspect_policy(const struct ctl_opts *o, int argc, char **argv)
+{
+	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof" };
+	struct sl_policy_key k, *prev = NULL;
+	struct sl_poldst_key dk, *dprev = NULL;
+	json_t *root = json_object(), *ents = json_array(), *dd = json_array(), *drops = json_object();
+	struct sl_config cfg = {};
+	struct polmap m;
+	__u32 zero = 0;
+	int rc = open_pol(o, &m);
+
+	if (rc)
+		goto out;
+	bpf_map_lookup_elem(m.config_fd, &zero, &cfg);
+	if (!o->json)
+		printf("live generation %u\n%-10s %-10s %-5s %-6s %s\n", cfg.policy_gen,
+		       "SOURCE", "DEST", "PROTO", "PORT", "VERDICT");
+	while (bpf_map_get_next_key(m.policy_fd, prev, &k) == 0) {
+		struct sl_policy_val v;
+		char b1[16], b2[16], b3[16];
+		const char *verdict;
+
+		prev = &k;
+		if (k.gen != cfg.policy_gen || bpf_map_lookup_elem(m.policy_fd, &k, &v))
+			continue;
+		verdict = v.deny ? (v.allow ? "DENY (and ALLOW)" : "DENY") : "ALLOW";
+		if (o->json)
+			json_array_append_new(ents, json_pack("{s:s, s:s, s:s, s:i, s:b, s:b}",
+				"source", id_name(k.src_id, b1, sizeof(b1)),
+				"destination", id_name(k.dst_id, b2, sizeof(b2)),
+				"protocol", proto_name(k.proto), "port", k.port,
+				"allow", v.allow, "deny", v.deny));
+		else
+			printf("%-10s %-10s %-5s %-6s %s\n", id_name(k.src_id, b1, sizeof(b1)),
+			       id_name(k.dst_id, b2, sizeof(b2)), proto_name(k.proto),
+			       k.port ? (snprintf(b3, sizeof(b3), "%u", k.port), b3) : "*", verdict);
+	}
+	if (!o->json)
+		printf("\ndefault deny (has ALLOW policies):");
+	while (bpf_map_get_next_key(m.poldst_fd, dprev, &dk) == 0) {
+		dprev = &dk;
+		if (dk.gen != cfg.policy_gen)
+			continue;
+		if (o->json)
+			json_array_append_new(dd, json_integer(dk.dst_id));
+		else
+			printf(" %u", dk.dst_id);
+	}
+	if (!o->json)
+		printf("\n\ndrops:");
+	for (__u32 r = 0; r < SL_DROP_MAX; r++) {
+		uint64_t n = polmap_drops(&m, r);
+
+		if (o->json)
+			json_object_set_new(drops, reasons[r], json_integer((json_int_t)n));
+		else
+			printf(" %s=%llu", reasons[r], (unsigned long long)n);
+	}
+	if (o->json) {
+		json_object_set_new(root, "generation", json_integer(cfg.policy_gen));
+		json_object_set(root, "entries", ents);
+		json_object_set(root, "default_deny", dd);
+		json_object_set(root, "drops", drops);
+		json_dumpf(root, stdout, JSON_INDENT(2));
+	}
+	printf("\n");
+	polmap_close(&m);
+out:
+	json_decref(ents);
+	json_decref(dd);
+	json_decref(drops);
+	json_decref(root);
+	return rc;
+}
+
 int cmd_inspect(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
 		{ "services", inspect_services, "services" },
+		{ "identities", inspect_identities, "identities" },
+		{ "policy", inspect_policy, "policy" },
 		{}
 	};
 

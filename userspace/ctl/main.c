@@ -26,7 +26,8 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 }
 
 static const struct ctl_cmd commands[] = {
-	{ "inspect", cmd_inspect, "inspect services     decode the pinned load-balancer maps" },
+	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
+				  "                       decode the pinned maps (policy: with drop counters)" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };
