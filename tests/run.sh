@@ -7,6 +7,14 @@
 # (real kernel, real sockets) and end-to-end tests (tests/e2e/test_*.sh on a
 # simulated cluster). An e2e script exits 0 (pass), 77 (skip, with the
 # reason on its last line) or anything else (fail: its log is printed).
+#
+# Opt-in environment (the VM harness, vmtests/, uses them; unset, nothing
+# changes):
+#   SLUICE_SUITES="bpf e2e"   run only these suites (default: all four)
+#   SLUICE_RESULTS=FILE       append one line per test: SUITE TEST STATUS [REASON]
+#                             (STATUS pass, fail or skip)
+#   SLUICE_E2E_ONLY="test_a test_b"   only these e2e scripts (default: all)
+#   SLUICE_E2E_TIMEOUT=SECS   per e2e script (default 600)
 set -uo pipefail
 
 BUILD=${1:-build}
@@ -16,6 +24,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 passed=0 failed=0 skipped=0
 failures=()
+SUITES=${SLUICE_SUITES:-unit unit-asan bpf e2e}
+RESULTS=${SLUICE_RESULTS:-}
+want() { [[ " $SUITES " = *" $1 "* ]]; }
+result() { [ -z "$RESULTS" ] || printf '%s\n' "$*" >>"$RESULTS"; }
 
 [ "$(id -u)" -eq 0 ] || echo "note: not root: BPF and end-to-end tests will be skipped" >&2
 
@@ -27,8 +39,13 @@ criterion_suite() {
 	if ! jq -e . "$OUT/$name.json" >/dev/null 2>&1; then
 		echo "   $name: crashed before reporting"; cat "$OUT/$name.log"
 		failed=$((failed + 1)); failures+=("$name")
+		result "$name (suite) fail crashed before reporting"
 		return
 	fi
+	[ -z "$RESULTS" ] || jq -r --arg suite "$name" '.test_suites[] | .name as $s | .tests[] |
+		"\($suite) \($s)::\(.name) \(if .status == "PASSED" then "pass" elif .status == "SKIPPED"
+		then "skip" else "fail" end) \(.messages // [] | join(" ") | gsub("\n"; " "))"' \
+		"$OUT/$name.json" >>"$RESULTS"
 	p=$(jq '.passed' "$OUT/$name.json")
 	f=$(jq '.failed + .errored' "$OUT/$name.json")
 	s=$(jq '.skipped' "$OUT/$name.json")
@@ -46,23 +63,28 @@ criterion_suite() {
 	fi
 }
 
-criterion_suite unit "$BUILD/tests/unit"
-criterion_suite unit-asan "$BUILD/tests/unit-asan"
-criterion_suite bpf "$BUILD/tests/bpf" --jobs=2
+want unit && criterion_suite unit "$BUILD/tests/unit"
+want unit-asan && criterion_suite unit-asan "$BUILD/tests/unit-asan"
+want bpf && criterion_suite bpf "$BUILD/tests/bpf" --jobs=2
 
-printf '== e2e\n'
+want e2e && printf '== e2e\n'
 export SLUICE_BUILD=$BUILD
 for t in tests/e2e/test_*.sh; do
+	want e2e || break
 	n=$(basename "$t" .sh)
 	[ -n "$FILTER" ] && [[ $n != *$FILTER* ]] && continue
+	[ -n "${SLUICE_E2E_ONLY:-}" ] && [[ " $SLUICE_E2E_ONLY " != *" $n "* ]] && continue
 	start=$(date +%s)
-	timeout --kill-after=10 600 "$t" >"$OUT/$n.log" 2>&1
+	timeout --kill-after=10 "${SLUICE_E2E_TIMEOUT:-600}" "$t" >"$OUT/$n.log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
 	case $rc in
-	0) passed=$((passed + 1)); printf '   pass %-32s %4ds\n' "$n" "$secs" ;;
-	77) skipped=$((skipped + 1)); printf '   skip %-32s %s\n' "$n" "$(tail -n1 "$OUT/$n.log")" ;;
+	0) passed=$((passed + 1)); printf '   pass %-32s %4ds\n' "$n" "$secs"
+	   result "e2e $n pass ${secs}s" ;;
+	77) skipped=$((skipped + 1)); printf '   skip %-32s %s\n' "$n" "$(tail -n1 "$OUT/$n.log")"
+	   result "e2e $n skip $(tail -n1 "$OUT/$n.log")" ;;
 	*) failed=$((failed + 1)); failures+=("e2e: $n (exit $rc)")
+	   result "e2e $n fail exit $rc after ${secs}s"
 	   printf '   FAIL %-32s %4ds (exit %d), log:\n' "$n" "$secs" "$rc"
 	   sed 's/^/      | /' "$OUT/$n.log" | tail -60 ;;
 	esac
