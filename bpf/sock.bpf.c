@@ -18,6 +18,7 @@
 #include "lib/common.h"
 #include "lib/lb.h"
 #include "lib/policy.h"
+#include "lib/flow.h"
 
 /* The VM harness proves it fails when it should by building with
  * SLUICE_TEST_BROKEN (make BPF_TEST_BROKEN=1), which plants a construct the
@@ -30,17 +31,45 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* 0, or -EACCES (counted) if policy denies this client reaching addr:port. */
-static __always_inline int authorize(struct bpf_sock_addr *ctx, const __be32 addr[4],
-				     __be16 port, __u8 proto)
+/* Authorize the connection described by c->daddr/dport and fill in its
+ * identities. 0, or -EACCES (counted and reported). */
+static __always_inline int authorize(struct bpf_sock_addr *ctx, struct sl_conn *c)
 {
-	__u32 src = netns_identity(bpf_get_netns_cookie(ctx));
-	__u32 dst = ipcache_identity(addr);
-	int err = policy_check(src, dst, proto, bpf_ntohs(port));
+	int err;
+
+	c->key.src_id = netns_identity(bpf_get_netns_cookie(ctx));
+	c->key.dst_id = ipcache_identity(c->daddr);
+	c->key.port = bpf_ntohs(c->dport);
+	c->key.reporter = SL_REPORTER_SOURCE;
+	err = policy_check(c->key.src_id, c->key.dst_id, c->key.proto, c->key.port);
+	if (err) {
+		count_drop(SL_DROP_POLICY_CONNECT);
+		flow_deny(c, SL_DENY_POLICY_CONNECT);
+	}
+	return err;
+}
+
+/* Remember an allowed TCP connect() for sockops (open/close accounting). */
+static __always_inline void track(struct bpf_sock_addr *ctx, struct sl_conn *c)
+{
+	__u64 cookie;
+
+	if (c->key.proto != IPPROTO_TCP)
+		return;
+	cookie = bpf_get_socket_cookie(ctx);
+	c->start_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&sl_conns, &cookie, c, BPF_ANY);
+}
+
+/* Common tail of connect/sendmsg: authorize, account, translate. */
+static __always_inline int finish(struct bpf_sock_addr *ctx, struct sl_conn *c)
+{
+	int err = authorize(ctx, c);
 
 	if (err)
-		count_drop(SL_DROP_POLICY_CONNECT);
-	return err;
+		return sock_refuse(err);
+	track(ctx, c);
+	return SYS_PROCEED;
 }
 
 static __always_inline int xlate4(struct bpf_sock_addr *ctx)
@@ -48,21 +77,24 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	__be32 ip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
+	struct sl_conn c = {};
 	struct sl_svc_key key;
 	struct sl_backend *be;
 	int err;
 
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
-	be = lb_select(&key, &err);
+	be = lb_select(&key, &err, &c.key.svc_id);
 	if (!be && err != -ENOENT)
 		return sock_refuse(err);
-	err = be ? authorize(ctx, be->addr, be->port, proto) :
-		   authorize(ctx, key.addr, port, proto);
-	if (err)
-		return sock_refuse(err);
+	c.key.proto = proto;
+	__builtin_memcpy(c.daddr, be ? be->addr : key.addr, 16);
+	c.dport = be ? be->port : port;
 	if (!be)
-		return SYS_PROCEED;
+		c.key.svc_id = 0;
+	err = finish(ctx, &c);
+	if (err != SYS_PROCEED || !be)
+		return err;
 
 	/* Backends of an IPv4 service are IPv4 (the agent enforces it). */
 	ctx->user_ip4 = be->addr[3];
@@ -78,6 +110,7 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key = {};
+	struct sl_conn c = {};
 	struct sl_backend *be;
 	int err;
 
@@ -87,15 +120,17 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	key.addr[3] = a3;
 	key.port = port;
 	key.proto = proto;
-	be = lb_select(&key, &err);
+	be = lb_select(&key, &err, &c.key.svc_id);
 	if (!be && err != -ENOENT)
 		return sock_refuse(err);
-	err = be ? authorize(ctx, be->addr, be->port, proto) :
-		   authorize(ctx, key.addr, port, proto);
-	if (err)
-		return sock_refuse(err);
+	c.key.proto = proto;
+	__builtin_memcpy(c.daddr, be ? be->addr : key.addr, 16);
+	c.dport = be ? be->port : port;
 	if (!be)
-		return SYS_PROCEED;
+		c.key.svc_id = 0;
+	err = finish(ctx, &c);
+	if (err != SYS_PROCEED || !be)
+		return err;
 
 	/* An IPv4-mapped VIP has IPv4-mapped backends: the dual-stack socket
 	 * keeps talking IPv4 underneath. */

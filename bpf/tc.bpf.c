@@ -15,6 +15,7 @@
 #include "lib/common.h"
 #include "lib/pkt.h"
 #include "lib/policy.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -78,6 +79,18 @@ int sl_from_pod(struct __sk_buff *skb)
 	return TC_ACT_OK;
 drop:
 	count_drop(SL_DROP_SPOOF);
+	{
+		struct sl_conn c = { .key = { .src_id = ep->identity, .proto = p.proto,
+					      .reporter = SL_REPORTER_SOURCE } };
+
+		__builtin_memcpy(c.saddr, p.saddr, 16);
+		__builtin_memcpy(c.daddr, p.daddr, 16);
+		c.sport = p.sport;
+		c.dport = p.dport;
+		c.key.dst_id = ipcache_identity(p.daddr);
+		c.key.port = bpf_ntohs(p.dport);
+		flow_deny(&c, SL_DENY_SPOOF);
+	}
 	return TC_ACT_SHOT;
 }
 
@@ -86,6 +99,7 @@ int sl_to_pod(struct __sk_buff *skb)
 {
 	__u32 ifindex = skb->ifindex;
 	struct sl_endpoint *ep = bpf_map_lookup_elem(&sl_endpoints, &ifindex);
+	struct sl_conn c = {};
 	struct pkt p;
 
 	if (!ep)
@@ -107,9 +121,18 @@ int sl_to_pod(struct __sk_buff *skb)
 	} else {
 		return TC_ACT_OK;
 	}
-	if (policy_check(ipcache_identity(p.saddr), ep->identity, p.proto,
-			 bpf_ntohs(p.dport)) == 0)
+	c.key.src_id = ipcache_identity(p.saddr);
+	c.key.dst_id = ep->identity;
+	c.key.port = bpf_ntohs(p.dport);
+	c.key.proto = p.proto;
+	c.key.reporter = SL_REPORTER_DESTINATION;
+	if (policy_check(c.key.src_id, c.key.dst_id, c.key.proto, c.key.port) == 0)
 		return TC_ACT_OK;
 	count_drop(SL_DROP_POLICY_INGRESS);
+	__builtin_memcpy(c.saddr, p.saddr, 16);
+	__builtin_memcpy(c.daddr, p.daddr, 16);
+	c.sport = p.sport;
+	c.dport = p.dport;
+	flow_deny(&c, SL_DENY_POLICY_INGRESS);
 	return TC_ACT_SHOT;
 }

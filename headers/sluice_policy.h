@@ -121,6 +121,7 @@ enum sl_drop_reason {
 	SL_DROP_POLICY_CONNECT = 0, /* connect()/sendmsg() refused with EACCES */
 	SL_DROP_POLICY_INGRESS = 1, /* tc: SYN or datagram to a pod denied */
 	SL_DROP_SPOOF = 2,          /* tc: pod sent from an address not its own */
+	SL_DROP_EVENTS_LOST = 3,    /* flow events lost: ring buffer full */
 	SL_DROP_MAX,
 };
 

@@ -27,6 +27,11 @@
 #define ECONNREFUSED 111
 #endif
 
+/* Force a value into a register here: keeps clang from turning two ctx
+ * loads into one load through a computed ctx pointer, which the verifier
+ * rejects ("dereference of modified ctx ptr"). */
+#define sl_barrier_var(v) asm volatile("" : "+r"(v))
+
 /* cgroup sock_addr verdicts */
 #define SYS_PROCEED 1
 #define SYS_REJECT  0

@@ -65,7 +65,8 @@ static __always_inline void lb_key_v4(struct sl_svc_key *key, __be32 ip,
 	key->pad = 0;
 }
 
-static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, int *err)
+static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, int *err,
+						  __u32 *svc_id)
 {
 	struct sl_slot_key skey = {};
 	struct sl_svc_val *svc;
@@ -82,6 +83,7 @@ static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, 
 		return NULL;
 	}
 	skey.svc_id = svc->svc_id;
+	*svc_id = svc->svc_id;
 	skey.gen = svc->gen;
 	skey.idx = bpf_get_prandom_u32() % svc->count;
 	slot = bpf_map_lookup_elem(&sl_slots, &skey);
@@ -96,12 +98,13 @@ static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, 
  * a reader that loaded the old service value may find them gone: it then
  * reads the service again, which by then points at the new generation. The
  * returned map value stays valid for the rest of the program (RCU). */
-static __always_inline struct sl_backend *lb_select(const struct sl_svc_key *key, int *err)
+static __always_inline struct sl_backend *lb_select(const struct sl_svc_key *key, int *err,
+						    __u32 *svc_id)
 {
-	struct sl_backend *be = lb_pick(key, err);
+	struct sl_backend *be = lb_pick(key, err, svc_id);
 
 	if (!be && *err == -EAGAIN)
-		be = lb_pick(key, err);
+		be = lb_pick(key, err, svc_id);
 	if (!be && *err == -EAGAIN)
 		*err = -ECONNREFUSED;
 	return be;

@@ -12,6 +12,7 @@
 
 #include "agent/datapath.h"
 #include "bpf/sock.skel.h"
+#include "bpf/sockops.skel.h"
 #include "bpf/tc.skel.h"
 #include "lib/log.h"
 #include "lib/sys.h"
@@ -152,7 +153,21 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		if (err)
 			goto fail;
 	}
-	/* the tc object shares the pinned maps the socket object created */
+	/* the other objects share the pinned maps the socket object created */
+	dp->sockops = sockops_bpf__open_opts(&oopts);
+	if (!dp->sockops) {
+		err = -errno;
+		log_err("opening sockops BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	err = sockops_bpf__load(dp->sockops);
+	if (err) {
+		log_err("loading sockops BPF program: %s", strerror(-err));
+		goto fail;
+	}
+	err = attach_or_adopt(dp, dp->sockops->progs.sl_sockops, cg_fd, (__u64)st.st_ino);
+	if (err)
+		goto fail;
 	dp->tc = tc_bpf__open_opts(&oopts);
 	if (!dp->tc) {
 		err = -errno;
@@ -212,6 +227,8 @@ void datapath_close(struct datapath *dp)
 	polmap_close(&dp->pol);
 	tc_bpf__destroy(dp->tc);
 	dp->tc = NULL;
+	sockops_bpf__destroy(dp->sockops);
+	dp->sockops = NULL;
 	lbmap_close(&dp->maps);
 	sock_bpf__destroy(dp->skel);
 	dp->skel = NULL;

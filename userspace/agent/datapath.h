@@ -20,10 +20,12 @@
 #include "lib/polmap.h"
 
 struct sock_bpf;
+struct sockops_bpf;
 struct tc_bpf;
 
 struct datapath {
 	struct sock_bpf *skel;
+	struct sockops_bpf *sockops;
 	struct tc_bpf *tc;
 	struct lbmap maps;
 	struct polmap pol;

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sluice_flow.h - accounting and flow events shared by bpf/ and userspace/.
+ *
+ * Per-CPU counters are keyed by (source identity, destination identity,
+ * destination service, port, protocol, reporter), the dimensions of Istio's
+ * L4 telemetry. A TCP connection is tracked in sl_conns from the socket
+ * hook (client side) or sockops (server side) until sockops sees it close;
+ * bytes are payload bytes as the applications see them (bytes_acked and
+ * bytes_received of the closing socket), always from the client's point of
+ * view: bytes_sent went client -> server (Istio's received bytes: the
+ * request), bytes_received went server -> client (Istio's sent bytes: the
+ * response), whichever side reports.
+ */
+#ifndef SLUICE_FLOW_H
+#define SLUICE_FLOW_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SL_MAP_METRICS "sl_metrics"
+#define SL_MAP_CONNS   "sl_conns"
+#define SL_MAP_EVENTS  "sl_events"
+
+#define SL_MAX_METRICS 65536
+#define SL_MAX_CONNS   262144
+#define SL_EVENTS_BYTES (1u << 22) /* 4 MiB ring buffer */
+
+enum sl_reporter {
+	SL_REPORTER_SOURCE = 1,      /* counted at the client's socket */
+	SL_REPORTER_DESTINATION = 2, /* counted at the server's socket or veth */
+};
+
+struct sl_metric_key {
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 svc_id;   /* 0: not through a service VIP */
+	__u16 port;     /* destination (workload) port, host order */
+	__u8 proto;
+	__u8 reporter;  /* enum sl_reporter */
+};
+
+struct sl_metric_val {
+	__u64 opened;
+	__u64 closed;
+	__u64 denied;
+	__u64 bytes_sent;     /* client -> server */
+	__u64 bytes_received; /* server -> client */
+};
+
+/* sl_conns (LRU): socket cookie -> what the socket's connection is. */
+struct sl_conn {
+	struct sl_metric_key key;
+	__u64 start_ns;
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+};
+
+enum sl_event_type {
+	SL_EV_OPEN = 1,
+	SL_EV_CLOSE = 2,
+	SL_EV_DENY = 3,
+};
+
+/* deny reasons (sl_event.reason) */
+enum sl_deny_reason {
+	SL_DENY_POLICY_CONNECT = 1, /* connect()/sendmsg() refused */
+	SL_DENY_POLICY_INGRESS = 2, /* tc dropped a SYN or datagram */
+	SL_DENY_SPOOF = 3,          /* tc dropped a forged source */
+};
+
+struct sl_event {
+	__u64 ts_ns;          /* bpf_ktime_get_ns() */
+	__u64 cookie;
+	__u64 bytes_sent;     /* close: client -> server payload bytes */
+	__u64 bytes_received; /* close: server -> client */
+	__u64 duration_ns;    /* close */
+	__u32 type;           /* enum sl_event_type */
+	__u32 reason;         /* deny: enum sl_deny_reason */
+	struct sl_metric_key key;
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct sl_metric_key) == 16, "sl_metric_key layout");
+_Static_assert(sizeof(struct sl_metric_val) == 40, "sl_metric_val layout");
+_Static_assert(sizeof(struct sl_conn) == 64, "sl_conn layout");
+_Static_assert(sizeof(struct sl_event) == 104, "sl_event layout");
+
+#endif /* SLUICE_FLOW_H */
