@@ -1,14 +1,20 @@
 #!/bin/bash
 # Fetch one of Debian's cloud kernels (vmlinuz + modules) through apt, with a
-# private apt configuration under $OUT/apt: the machine's own sources, state
-# and cache are never touched.
+# private apt configuration under OUTDIR/apt/<suite> (Dir::Etc, Dir::State,
+# Dir::Cache): the machine's own sources, state and cache are never touched.
 #
 #   vmtests/fetch-kernel.sh KERNEL OUTDIR      KERNEL: 5.10 | 6.1 | 6.12
 #
 # 5.10 comes from bullseye, 6.1 from bookworm, 6.12 from trixie, all from the
 # mirror the machine's own apt sources use (VMTEST_MIRROR overrides it).
-# Result: OUTDIR/<KERNEL>/{vmlinuz,release,package,modules/} where modules/
-# is the unpacked lib/modules/<release> tree of the package.
+# Result: OUTDIR/<KERNEL>/kernel/{vmlinuz,config,release,package,modules/}
+# where modules/ is the unpacked lib/modules/<release> tree of the package.
+#
+# For 5.10 also bullseye's own bpftool (OUTDIR/5.10/kernel/bpftool): the
+# host's bpftool 7.x asks BPF_PROG_QUERY for per-program attach flags, which
+# kernels before 6.0 refuse with EINVAL, so its `cgroup show` lists nothing
+# and exits 255 there. Bullseye's (5.10) needs only libc, libelf, zlib and
+# libcap, which the host has.
 set -euo pipefail
 
 K=${1:?usage: fetch-kernel.sh KERNEL OUTDIR}
@@ -20,7 +26,9 @@ case $K in
 *) echo "fetch-kernel: unknown kernel '$K' (5.10, 6.1 or 6.12; KERNEL_IMAGE=path for others)" >&2; exit 2 ;;
 esac
 OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
-KDIR=$OUT/$K
+KDIR=$OUT/$K/kernel
+BPFTOOL_FROM_SUITE=0
+[ "$K" = 5.10 ] && BPFTOOL_FROM_SUITE=1
 
 # The Debian mirror of the machine's own sources (one-line or deb822).
 mirror() {
@@ -41,7 +49,8 @@ mirror() {
 	return 1
 }
 
-if [ -f "$KDIR/vmlinuz" ] && [ -d "$KDIR/modules" ] && [ -f "$KDIR/release" ]; then
+if [ -f "$KDIR/vmlinuz" ] && [ -d "$KDIR/modules" ] && [ -f "$KDIR/release" ] &&
+	{ [ "$BPFTOOL_FROM_SUITE" = 0 ] || [ -x "$KDIR/bpftool" ]; }; then
 	echo "fetch-kernel: $K: have $(cat "$KDIR/package") ($(cat "$KDIR/release"))"
 	exit 0
 fi
@@ -74,10 +83,14 @@ PKG=$(apt-cache "${APTOPTS[@]}" depends linux-image-cloud-amd64 |
 VER=$(apt-cache "${APTOPTS[@]}" show "$PKG" | awk '$1 == "Version:" { print $2; exit }')
 echo "fetch-kernel: $K: $PKG $VER"
 
-DL=$OUT/debs
+DL=$A/debs
+rm -rf "$DL"
 mkdir -p "$DL"
 (cd "$DL" && apt-get "${APTOPTS[@]}" -qq download "$PKG")
 DEB=$(ls "$DL"/"${PKG}"_*.deb | head -n1)
+if [ "$BPFTOOL_FROM_SUITE" = 1 ]; then
+	(cd "$DL" && apt-get "${APTOPTS[@]}" -qq download bpftool)
+fi
 
 rm -rf "$KDIR.tmp"
 mkdir -p "$KDIR.tmp/x"
@@ -92,8 +105,16 @@ else
 	mv "$KDIR.tmp/x/usr/lib/modules/$REL" "$KDIR.tmp/modules"
 fi
 rm -rf "$KDIR.tmp/x"
+if [ "$BPFTOOL_FROM_SUITE" = 1 ]; then
+	mkdir -p "$KDIR.tmp/x"
+	dpkg -x "$(ls "$DL"/bpftool_*.deb | head -n1)" "$KDIR.tmp/x"
+	mv "$KDIR.tmp/x/usr/sbin/bpftool" "$KDIR.tmp/bpftool"
+	rm -rf "$KDIR.tmp/x"
+	"$KDIR.tmp/bpftool" version | head -n1 | sed "s/^/fetch-kernel: $K: $SUITE's /"
+fi
 echo "$REL" >"$KDIR.tmp/release"
 echo "$PKG $VER" >"$KDIR.tmp/package"
 rm -rf "$KDIR"
+mkdir -p "$(dirname "$KDIR")"
 mv "$KDIR.tmp" "$KDIR"
 echo "fetch-kernel: $K: $(cat "$KDIR/package") -> $KDIR"

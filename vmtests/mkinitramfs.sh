@@ -13,7 +13,8 @@
 #       lib/modules/<release>), decompressed, with /etc/sluice/modules listing
 #       them in load order (dependencies first, from each module's .modinfo
 #       "depends=", since a kernel package ships no modules.dep) and
-#       /etc/sluice/modules-absent naming those the kernel does not have.
+#       /etc/sluice/modules-absent naming those the kernel does not have;
+#       KDIR/bpftool, if there, replaces the host's (see fetch-kernel.sh).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,8 +57,11 @@ copy_file() {
 	cp -L "$f" "$STAGE$dst"
 }
 copy_with_libs() {
+	copy_file "$1"
+	copy_libs "$1"
+}
+copy_libs() {
 	local f=$1 lib
-	copy_file "$f"
 	while read -r lib; do
 		[ -n "$lib" ] && copy_file "$lib"
 	done < <(ldd "$f" 2>/dev/null | awk '/=> \// { print $3 } /^[ \t]*\/[^ ]+ \(/ { print $1 }')
@@ -100,7 +104,7 @@ cmd_common() {
 	for f in "$build"/bin/* "$build/tests/bpf" "$build/vmtests/verifier-stats"; do
 		[ -x "$f" ] || die "$f missing: run make first"
 		cp "$f" "$P/build/${f#"$build"/}"
-		copy_with_libs "$f"
+		copy_libs "$f"
 	done
 	cp "$build"/bpf/*.bpf.o "$P/build/bpf/"
 	cp -r "$ROOT/tests/e2e" "$P/tests/e2e"
@@ -177,6 +181,11 @@ cmd_modules() {
 	# busybox insmod wants the files under the usr-merged /lib
 	mkdir -p "$STAGE/usr"
 	mv "$STAGE/lib" "$STAGE/usr/lib"
+	if [ -x "$kdir/bpftool" ]; then
+		mkdir -p "$STAGE/usr/sbin"
+		cp "$kdir/bpftool" "$STAGE/usr/sbin/bpftool"
+		echo "mkinitramfs: bpftool: $("$kdir/bpftool" version | head -n1) (the kernel's suite's)"
+	fi
 	cpio_gz "$STAGE" "$out"
 }
 
