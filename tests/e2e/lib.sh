@@ -74,14 +74,15 @@ snapshot() {
 
 # agent_start NODE : start the node's agent (in the node's netns, not in
 # its cgroup: the agent's own sockets are not pod traffic)
-agent_start() {
+agent_start() { # NODE [extra agent flags]
 	local node=$1 n0
+	shift
 	[ -f "$TMP/snap.$node.json" ] || echo '{"services": []}' | snapshot "$node"
 	[[ " ${E2E_NODES[*]} " = *" $node "* ]] || E2E_NODES+=("$node")
 	n0=$(grep -c 'programs attached' "$TMP/agent.$node.log" 2>/dev/null || true)
 	nsenter --net="/run/netns/slc.$CL.$node" "$BIN/sluice-agent" --node "$node" \
 		--cgroup "$(node_cgroup "$node")" --snapshot "$TMP/snap.$node.json" \
-		--pin-root "$(pin_root "$node")" >>"$TMP/agent.$node.log" 2>&1 &
+		--pin-root "$(pin_root "$node")" "$@" >>"$TMP/agent.$node.log" 2>&1 &
 	AGENT_PID=$!
 	E2E_PIDS+=("$AGENT_PID")
 	echo "$AGENT_PID" >"$TMP/agent.$node.pid"

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/datapath.h"
+#include "agent/telemetry.h"
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -36,6 +37,9 @@ struct agent_opts {
 	char pin_root[PATH_MAX];
 	bool uninstall;
 	bool once;
+	const char *metrics_addr;
+	const char *flow_log;
+	uint64_t flow_log_max;
 };
 
 static void usage(FILE *f)
@@ -50,6 +54,9 @@ static void usage(FILE *f)
 "  --snapshot FILE    the node's desired state (JSON, docs/snapshot.md); watched\n"
 "  --pin-root DIR     where maps and links are pinned (a bpffs directory)\n"
 "  --once             apply the snapshot and exit (programs stay attached)\n"
+"  --metrics-addr A:P serve Prometheus metrics on http://A:P/metrics\n"
+"  --flow-log FILE    write flow events as JSON lines to FILE (- for stdout)\n"
+"  --flow-log-max-bytes N  rotate FILE to FILE.1 at N bytes (default 64 MiB)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
 }
@@ -87,7 +94,8 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 }
 
 /* Apply the snapshot file if its content changed since the last apply. */
-static void sync_snapshot(struct datapath *dp, const char *path, char **last, size_t *last_len)
+static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char *path,
+			  char **last, size_t *last_len)
 {
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
@@ -145,6 +153,7 @@ static void sync_snapshot(struct datapath *dp, const char *path, char **last, si
 		free(*last);
 		*last = buf;
 		*last_len = len;
+		telemetry_set_labels(tm, &snap);
 	}
 	snapshot_free(&snap);
 }
@@ -153,7 +162,8 @@ static int run(const struct agent_opts *o)
 {
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct datapath dp;
-	struct pollfd pfd[2];
+	struct telemetry tm = { .listen_fd = -1 };
+	struct pollfd pfd[4];
 	sigset_t mask;
 	char *last = NULL;
 	size_t last_len = 0;
@@ -169,8 +179,11 @@ static int run(const struct agent_opts *o)
 		return 1;
 	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
 		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
+	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
+	if (err)
+		goto out;
 
-	sync_snapshot(&dp, o->snapshot, &last, &last_len);
+	sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 	if (o->once)
 		goto out;
 
@@ -195,14 +208,20 @@ static int run(const struct agent_opts *o)
 	}
 	pfd[0] = (struct pollfd){ .fd = ifd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = telemetry_ring_fd(&tm), .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = tm.listen_fd, .events = POLLIN };
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			err = -errno;
 			break;
 		}
+		if (pfd[2].revents)
+			telemetry_poll_ring(&tm);
+		if (pfd[3].revents)
+			telemetry_serve(&tm);
 		if (pfd[1].revents) {
 			struct signalfd_siginfo si;
 
@@ -211,7 +230,7 @@ static int run(const struct agent_opts *o)
 			if (si.ssi_signo == SIGHUP) {
 				free(last);
 				last = NULL; /* force a full re-apply */
-				sync_snapshot(&dp, o->snapshot, &last, &last_len);
+				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 				continue;
 			}
 			log_info("signal %u: exiting; programs and maps stay in place", si.ssi_signo);
@@ -233,7 +252,7 @@ static int run(const struct agent_opts *o)
 				}
 			}
 			if (hit)
-				sync_snapshot(&dp, o->snapshot, &last, &last_len);
+				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 		}
 	}
 out:
@@ -242,6 +261,8 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	free(last);
+	telemetry_poll_ring(&tm);
+	telemetry_fini(&tm);
 	datapath_close(&dp);
 	return err ? 1 : 0;
 }
@@ -256,10 +277,13 @@ int main(int argc, char **argv)
 		{ "uninstall", no_argument, NULL, 'u' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "metrics-addr", required_argument, NULL, 'm' },
+		{ "flow-log", required_argument, NULL, 'f' },
+		{ "flow-log-max-bytes", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct agent_opts o = {};
+	struct agent_opts o = { .flow_log_max = 64ull << 20 };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
 	int c, err;
@@ -272,6 +296,18 @@ int main(int argc, char **argv)
 		case 'p': pin_root = optarg; break;
 		case 'u': o.uninstall = true; break;
 		case 'o': o.once = true; break;
+		case 'm': o.metrics_addr = optarg; break;
+		case 'f': o.flow_log = optarg; break;
+		case 'F': {
+			char *end;
+
+			o.flow_log_max = strtoull(optarg, &end, 10);
+			if (*end || !o.flow_log_max) {
+				fprintf(stderr, "sluice-agent: --flow-log-max-bytes: '%s' is not a positive number\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'l':
 			if (log_level_parse(optarg, &level)) {
 				fprintf(stderr, "sluice-agent: --log-level: unknown level '%s'\n", optarg);

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <jansson.h>
+
+#include "agent/telemetry.h"
+#include "lib/addr.h"
+#include "lib/log.h"
+#include "sluice_flow.h"
+
+/* ---- labels -------------------------------------------------------------- */
+
+struct names {
+	const char *workload, *ns, *principal;
+};
+
+static struct names id_names(const struct telemetry *t, uint32_t id)
+{
+	struct names n = { "unknown", "unknown", "unknown" };
+	const struct snap_identity *si = snapshot_identity(&t->labels, id);
+
+	if (id == SL_ID_WORLD)
+		n.workload = n.ns = n.principal = "world";
+	if (si)
+		n.principal = si->spiffe;
+	for (size_t i = 0; i < t->labels.nworkloads; i++) {
+		if (t->labels.workloads[i].identity == id) {
+			n.workload = t->labels.workloads[i].name;
+			n.ns = t->labels.workloads[i].ns;
+			break;
+		}
+	}
+	return n;
+}
+
+static const char *svc_name(const struct telemetry *t, uint32_t svc_id)
+{
+	if (!svc_id)
+		return "unknown";
+	for (size_t i = 0; i < t->labels.nservices; i++)
+		if (t->svc_ids[i] == svc_id)
+			return t->labels.services[i].name;
+	return "unknown";
+}
+
+static void labels_free(struct telemetry *t)
+{
+	free(t->labels.identities);
+	free(t->labels.workloads);
+	free(t->labels.services);
+	free(t->svc_ids);
+	memset(&t->labels, 0, sizeof(t->labels));
+	t->svc_ids = NULL;
+}
+
+#define DUP_ARRAY(dst, src, n) \
+	((dst) = malloc(((n) ?: 1) * sizeof(*(src))), (dst) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
+
+void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
+{
+	struct lb_live live = {};
+
+	labels_free(t);
+	t->version = s->version;
+	t->labels.nidentities = s->nidentities;
+	t->labels.nworkloads = s->nworkloads;
+	t->labels.nservices = s->nservices;
+	DUP_ARRAY(t->labels.identities, s->identities, s->nidentities);
+	DUP_ARRAY(t->labels.workloads, s->workloads, s->nworkloads);
+	DUP_ARRAY(t->labels.services, s->services, s->nservices);
+	t->svc_ids = calloc(s->nservices ?: 1, sizeof(*t->svc_ids));
+	if (!t->labels.identities || !t->labels.workloads || !t->labels.services || !t->svc_ids) {
+		log_err("telemetry: out of memory for labels");
+		labels_free(t);
+		return;
+	}
+	for (size_t i = 0; i < s->nservices; i++) {
+		t->labels.services[i].backends = NULL; /* not ours */
+		t->labels.services[i].nbackends = 0;
+	}
+	if (lbmap_read(&t->dp->maps, &live) == 0) {
+		for (size_t i = 0; i < s->nservices; i++)
+			for (size_t j = 0; j < live.nsvc; j++)
+				if (!memcmp(&live.svc[j].key, &s->services[i].key, sizeof(live.svc[j].key)))
+					t->svc_ids[i] = live.svc[j].val.svc_id;
+		lb_live_free(&live);
+	}
+}
+
+/* ---- flow log ------------------------------------------------------------ */
+
+static const char *const ev_names[] = { "?", "open", "close", "deny" };
+static const char *const deny_names[] = { "", "policy_connect", "policy_ingress", "spoof" };
+
+static void flow_open(struct telemetry *t)
+{
+	if (!t->flow_path)
+		return;
+	if (strcmp(t->flow_path, "-") == 0) {
+		t->flow = stdout;
+		return;
+	}
+	t->flow = fopen(t->flow_path, "a");
+	if (!t->flow) {
+		log_err("flow log %s: %s", t->flow_path, strerror(errno));
+		return;
+	}
+	fseek(t->flow, 0, SEEK_END);
+	t->flow_bytes = (uint64_t)ftell(t->flow);
+}
+
+/* Keep one previous file: PATH.1. */
+static void flow_rotate(struct telemetry *t)
+{
+	char old[4096];
+
+	if (t->flow == stdout || !t->flow)
+		return;
+	fclose(t->flow);
+	snprintf(old, sizeof(old), "%s.1", t->flow_path);
+	if (rename(t->flow_path, old))
+		log_warn("rotating flow log %s: %s", t->flow_path, strerror(errno));
+	t->flow_bytes = 0;
+	flow_open(t);
+}
+
+static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be32 addr[4],
+			     __be16 port)
+{
+	struct names n = id_names(t, id);
+	char a[SL_ADDRSTRLEN], ap[SL_ADDRSTRLEN + 8];
+
+	addr_fmt(addr, a);
+	snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, ntohs(port));
+	return json_pack("{s:i, s:s, s:s, s:s, s:s}", "identity", id, "workload", n.workload,
+			 "namespace", n.ns, "principal", n.principal, "address", ap);
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct telemetry *t = ctx;
+	const struct sl_event *e = data;
+	struct timespec mono, real;
+	double when;
+	json_t *j;
+	char *line;
+
+	if (len < sizeof(*e) || !t->flow)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	when = real.tv_sec + real.tv_nsec / 1e9 -
+	       ((mono.tv_sec * 1e9 + mono.tv_nsec) - (double)e->ts_ns) / 1e9;
+	j = json_pack("{s:f, s:s, s:s, s:o, s:o, s:s, s:s, s:i}",
+		      "time", when, "type", ev_names[e->type < 4 ? e->type : 0],
+		      "reporter", e->key.reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+		      "source", endpoint_json(t, e->key.src_id, e->saddr, e->sport),
+		      "destination", endpoint_json(t, e->key.dst_id, e->daddr, e->dport),
+		      "service", svc_name(t, e->key.svc_id), "protocol", proto_name(e->key.proto),
+		      "port", e->key.port);
+	if (!j)
+		return 0;
+	json_object_set_new(j, "verdict", json_string(e->type == SL_EV_DENY ? "denied" : "allowed"));
+	if (e->type == SL_EV_DENY)
+		json_object_set_new(j, "reason", json_string(deny_names[e->reason < 4 ? e->reason : 0]));
+	if (e->type == SL_EV_CLOSE) {
+		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)e->bytes_sent));
+		json_object_set_new(j, "bytes_received", json_integer((json_int_t)e->bytes_received));
+		json_object_set_new(j, "duration_ms", json_real(e->duration_ns / 1e6));
+	}
+	line = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!line)
+		return 0;
+	t->flow_bytes += (uint64_t)fprintf(t->flow, "%s\n", line);
+	fflush(t->flow);
+	free(line);
+	if (t->flow_max && t->flow_bytes >= t->flow_max)
+		flow_rotate(t);
+	return 0;
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+static int listen_on(const char *spec)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	struct sockaddr_storage ss = {};
+	socklen_t len;
+	int fd, one = 1, port;
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	port = atoi(colon + 1);
+	if (port <= 0 || port > 65535)
+		return -EINVAL;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void label_set(FILE *f, const struct telemetry *t, const struct sl_metric_key *k)
+{
+	struct names s = id_names(t, k->src_id), d = id_names(t, k->dst_id);
+
+	fprintf(f, "{reporter=\"%s\",source_workload=\"%s\",source_workload_namespace=\"%s\","
+		"source_principal=\"%s\",destination_service=\"%s\",destination_workload=\"%s\","
+		"destination_workload_namespace=\"%s\",destination_principal=\"%s\","
+		"destination_port=\"%u\",request_protocol=\"%s\"}",
+		k->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+		s.workload, s.ns, s.principal, svc_name(t, k->svc_id), d.workload, d.ns,
+		d.principal, k->port, k->proto == IPPROTO_UDP ? "udp" : "tcp");
+}
+
+static size_t map_entries(int fd, size_t ksz)
+{
+	char k[64], nk[64];
+	size_t n = 0;
+
+	while (bpf_map_get_next_key(fd, n ? k : NULL, nk) == 0 && n < 10000000) {
+		memcpy(k, nk, ksz);
+		n++;
+	}
+	return n;
+}
+
+static void render(struct telemetry *t, FILE *f)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} fam[] = {
+		{ "istio_tcp_connections_opened_total", "TCP connections opened.", offsetof(struct sl_metric_val, opened) },
+		{ "istio_tcp_connections_closed_total", "TCP connections closed.", offsetof(struct sl_metric_val, closed) },
+		{ "istio_tcp_sent_bytes_total", "Response bytes (destination to source) of closed TCP connections.", offsetof(struct sl_metric_val, bytes_received) },
+		{ "istio_tcp_received_bytes_total", "Request bytes (source to destination) of closed TCP connections.", offsetof(struct sl_metric_val, bytes_sent) },
+		{ "sluice_connections_denied_total", "Connections and datagrams denied by L4 policy.", offsetof(struct sl_metric_val, denied) },
+	};
+	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof", "events_lost" };
+	int ncpu = libbpf_num_possible_cpus();
+	struct sl_metric_key *keys = NULL;
+	struct sl_metric_val *sums = NULL, *pc = NULL;
+	size_t n = 0, cap = 0;
+	int mfd;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", t->dp->pin_root, SL_MAP_METRICS);
+	mfd = bpf_obj_get(path);
+	pc = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*pc));
+	if (mfd >= 0 && pc) {
+		struct sl_metric_key k, *prev = NULL;
+
+		while (bpf_map_get_next_key(mfd, prev, &k) == 0) {
+			if (n == cap) {
+				void *nk = realloc(keys, (cap = cap * 2 + 64) * sizeof(*keys));
+				void *ns = nk ? realloc(sums, cap * sizeof(*sums)) : NULL;
+
+				if (nk)
+					keys = nk;
+				if (!ns)
+					break;
+				sums = ns;
+			}
+			keys[n] = k;
+			prev = &keys[n];
+			memset(&sums[n], 0, sizeof(sums[n]));
+			if (bpf_map_lookup_elem(mfd, &k, pc) == 0) {
+				for (int c = 0; c < ncpu; c++) {
+					sums[n].opened += pc[c].opened;
+					sums[n].closed += pc[c].closed;
+					sums[n].denied += pc[c].denied;
+					sums[n].bytes_sent += pc[c].bytes_sent;
+					sums[n].bytes_received += pc[c].bytes_received;
+				}
+				n++;
+			}
+		}
+	}
+	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", fam[i].name, fam[i].help, fam[i].name);
+		for (size_t j = 0; j < n; j++) {
+			uint64_t v = *(uint64_t *)((char *)&sums[j] + fam[i].off);
+
+			if (i < 4 && keys[j].proto != IPPROTO_TCP)
+				continue; /* Istio's tcp metrics are TCP only */
+			fprintf(f, "%s", fam[i].name);
+			label_set(f, t, &keys[j]);
+			fprintf(f, " %llu\n", (unsigned long long)v);
+		}
+	}
+	fprintf(f, "# HELP sluice_drops_total Packets and calls dropped by the data plane, by reason.\n"
+		   "# TYPE sluice_drops_total counter\n");
+	for (uint32_t r = 0; r < SL_DROP_MAX; r++)
+		if (r != SL_DROP_EVENTS_LOST)
+			fprintf(f, "sluice_drops_total{reason=\"%s\"} %llu\n", reasons[r],
+				(unsigned long long)polmap_drops(&t->dp->pol, r));
+	fprintf(f, "# HELP sluice_flow_events_lost_total Flow events lost because the ring buffer was full.\n"
+		   "# TYPE sluice_flow_events_lost_total counter\n"
+		   "sluice_flow_events_lost_total %llu\n",
+		(unsigned long long)polmap_drops(&t->dp->pol, SL_DROP_EVENTS_LOST));
+	fprintf(f, "# HELP sluice_snapshot_version Version of the last applied snapshot.\n"
+		   "# TYPE sluice_snapshot_version gauge\nsluice_snapshot_version %llu\n",
+		(unsigned long long)t->version);
+	fprintf(f, "# HELP sluice_map_entries Entries in the data plane's maps.\n"
+		   "# TYPE sluice_map_entries gauge\n");
+	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_SERVICES,
+		map_entries(t->dp->maps.svc_fd, sizeof(struct sl_svc_key)));
+	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_BACKENDS,
+		map_entries(t->dp->maps.be_fd, sizeof(__u32)));
+	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_POLICY,
+		map_entries(t->dp->pol.policy_fd, sizeof(struct sl_policy_key)));
+	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_METRICS, n);
+	fprintf(f, "# HELP sluice_metrics_scrapes_total Scrapes of this endpoint.\n"
+		   "# TYPE sluice_metrics_scrapes_total counter\nsluice_metrics_scrapes_total %llu\n",
+		(unsigned long long)++t->scrapes);
+	if (mfd >= 0)
+		close(mfd);
+	free(keys);
+	free(sums);
+	free(pc);
+}
+
+void telemetry_serve(struct telemetry *t)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	char req[1024], *body = NULL, hdr[256];
+	size_t blen = 0;
+	ssize_t r;
+	FILE *m;
+	int c;
+
+	c = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	/* a scraper that stalls costs at most a second */
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	r = recv(c, req, sizeof(req) - 1, 0);
+	if (r <= 0)
+		goto out;
+	req[r] = '\0';
+	if (strncmp(req, "GET /metrics ", 13) != 0 && strncmp(req, "GET /metrics?", 13) != 0) {
+		const char *nf = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+				 "Connection: close\r\n\r\nonly /metrics is served here\n";
+
+		if (send(c, nf, strlen(nf), MSG_NOSIGNAL) < 0)
+			goto out;
+		goto out;
+	}
+	m = open_memstream(&body, &blen);
+	if (!m)
+		goto out;
+	render(t, m);
+	fclose(m);
+	snprintf(hdr, sizeof(hdr), "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
+	if (send(c, hdr, strlen(hdr), MSG_NOSIGNAL) > 0)
+		for (size_t off = 0; off < blen;) {
+			ssize_t w = send(c, body + off, blen - off, MSG_NOSIGNAL);
+
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+out:
+	free(body);
+	close(c);
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_path,
+		   uint64_t flow_max, const char *metrics_addr)
+{
+	char path[4096];
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	t->dp = dp;
+	t->listen_fd = -1;
+	t->flow_path = flow_path;
+	t->flow_max = flow_max;
+	flow_open(t);
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_root, SL_MAP_EVENTS);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		log_err("opening %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	t->rb = ring_buffer__new(fd, on_event, t, NULL);
+	close(fd); /* the ring buffer holds its own reference */
+	if (!t->rb) {
+		log_err("flow events ring buffer: %s", strerror(errno));
+		return -errno;
+	}
+	if (metrics_addr) {
+		t->listen_fd = listen_on(metrics_addr);
+		if (t->listen_fd < 0) {
+			int err = t->listen_fd;
+
+			log_err("--metrics-addr %s: %s", metrics_addr,
+				err == -EINVAL ? "not ADDRESS:PORT" : strerror(-err));
+			return err;
+		}
+		log_info("serving metrics on http://%s/metrics", metrics_addr);
+	}
+	return 0;
+}
+
+int telemetry_ring_fd(const struct telemetry *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+void telemetry_poll_ring(struct telemetry *t)
+{
+	if (t->rb)
+		ring_buffer__consume(t->rb);
+}
+
+void telemetry_fini(struct telemetry *t)
+{
+	ring_buffer__free(t->rb);
+	t->rb = NULL;
+	if (t->flow && t->flow != stdout)
+		fclose(t->flow);
+	t->flow = NULL;
+	if (t->listen_fd >= 0)
+		close(t->listen_fd);
+	t->listen_fd = -1;
+	labels_free(t);
+}
