@@ -61,14 +61,29 @@ static __always_inline void track(struct bpf_sock_addr *ctx, struct sl_conn *c)
 	bpf_map_update_elem(&sl_conns, &cookie, c, BPF_ANY);
 }
 
-/* Common tail of connect/sendmsg: authorize, account, translate. */
-static __always_inline int finish(struct bpf_sock_addr *ctx, struct sl_conn *c)
+/* Load-balance and authorize a connect()/sendmsg() to `key`. Returns the
+ * verdict; *out is the backend to rewrite to, NULL to leave the address. */
+static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_svc_key *key,
+				   struct sl_backend **out)
 {
-	int err = authorize(ctx, c);
+	struct sl_conn c = {};
+	struct sl_backend *be;
+	int err;
 
+	*out = NULL;
+	be = lb_select(key, &err, &c.key.svc_id);
+	if (!be && err != -ENOENT)
+		return sock_refuse(err);
+	c.key.proto = key->proto;
+	__builtin_memcpy(c.daddr, be ? be->addr : key->addr, 16);
+	c.dport = be ? be->port : key->port;
+	if (!be)
+		c.key.svc_id = 0;
+	err = authorize(ctx, &c);
 	if (err)
 		return sock_refuse(err);
-	track(ctx, c);
+	track(ctx, &c);
+	*out = be;
 	return SYS_PROCEED;
 }
 
@@ -77,24 +92,15 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	__be32 ip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
-	struct sl_conn c = {};
 	struct sl_svc_key key;
 	struct sl_backend *be;
-	int err;
+	int verdict;
 
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
-	be = lb_select(&key, &err, &c.key.svc_id);
-	if (!be && err != -ENOENT)
-		return sock_refuse(err);
-	c.key.proto = proto;
-	__builtin_memcpy(c.daddr, be ? be->addr : key.addr, 16);
-	c.dport = be ? be->port : port;
-	if (!be)
-		c.key.svc_id = 0;
-	err = finish(ctx, &c);
-	if (err != SYS_PROCEED || !be)
-		return err;
+	verdict = resolve(ctx, &key, &be);
+	if (verdict != SYS_PROCEED || !be)
+		return verdict;
 
 	/* Backends of an IPv4 service are IPv4 (the agent enforces it). */
 	ctx->user_ip4 = be->addr[3];
@@ -110,9 +116,8 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key = {};
-	struct sl_conn c = {};
 	struct sl_backend *be;
-	int err;
+	int verdict;
 
 	key.addr[0] = a0;
 	key.addr[1] = a1;
@@ -120,17 +125,9 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	key.addr[3] = a3;
 	key.port = port;
 	key.proto = proto;
-	be = lb_select(&key, &err, &c.key.svc_id);
-	if (!be && err != -ENOENT)
-		return sock_refuse(err);
-	c.key.proto = proto;
-	__builtin_memcpy(c.daddr, be ? be->addr : key.addr, 16);
-	c.dport = be ? be->port : port;
-	if (!be)
-		c.key.svc_id = 0;
-	err = finish(ctx, &c);
-	if (err != SYS_PROCEED || !be)
-		return err;
+	verdict = resolve(ctx, &key, &be);
+	if (verdict != SYS_PROCEED || !be)
+		return verdict;
 
 	/* An IPv4-mapped VIP has IPv4-mapped backends: the dual-stack socket
 	 * keeps talking IPv4 underneath. */
