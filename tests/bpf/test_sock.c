@@ -35,6 +35,7 @@
 
 static struct {
 	bool ready;
+	int open_rc;      /* datapath_open() in setup; tests check it */
 	char cgroot[PATH_MAX];
 	char cg[PATH_MAX];
 	char pod[PATH_MAX];
@@ -54,13 +55,13 @@ static int write_file(const char *path, const char *s)
 	return rc;
 }
 
-static void join_cgroup(const char *dir)
+static int join_cgroup(const char *dir)
 {
 	char path[PATH_MAX + 16], pid[16];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	cr_assert_eq(write_file(path, pid), 0, "joining %s", dir);
+	return write_file(path, pid);
 }
 
 static void lo_up(void)
@@ -87,15 +88,19 @@ static void setup(void)
 	snprintf(E.pin, sizeof(E.pin), SL_BPFFS "/sluice-bpft-%d", getpid());
 	cr_assert_eq(sys_mkdir_p(E.pod, 0755), 0);
 	E.ready = true;
-	join_cgroup(E.pod);
-	cr_assert_eq(datapath_open(&E.dp, E.pin, E.cg), 0, "datapath_open");
+	/* From here on nothing asserts: Criterion skips .fini when .init
+	 * fails, which would leak the cgroups and pins. Tests check open_rc. */
+	E.open_rc = join_cgroup(E.pod);
+	if (!E.open_rc)
+		E.open_rc = datapath_open(&E.dp, E.pin, E.cg);
 }
 
 static void teardown(void)
 {
 	if (!E.ready)
 		return;
-	datapath_close(&E.dp);
+	if (!E.open_rc)
+		datapath_close(&E.dp);
 	datapath_uninstall(E.pin);
 	join_cgroup(E.cgroot);
 	rmdir(E.pod);
@@ -106,6 +111,8 @@ static void teardown(void)
 	do {                                                            \
 		if (geteuid() != 0)                                     \
 			cr_skip_test("needs root (BPF, cgroups, netns)"); \
+		cr_assert_eq(E.open_rc, 0, "datapath_open: %s",         \
+			     strerror(-E.open_rc));                     \
 	} while (0)
 
 TestSuite(sock, .init = setup, .fini = teardown, .timeout = 60);
