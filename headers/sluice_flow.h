@@ -6,9 +6,11 @@
  * destination service, port, protocol, reporter), the dimensions of Istio's
  * L4 telemetry. A TCP connection is tracked in sl_conns from the socket
  * hook (client side) or sockops (server side) until sockops sees it close;
- * bytes are payload bytes as the applications see them (bytes_acked and
- * bytes_received of the closing socket), always from the client's point of
- * view: bytes_sent went client -> server (Istio's received bytes: the
+ * bytes are payload bytes as the applications see them, always from the
+ * client's point of view. They come from the closing socket's bytes_acked
+ * and bytes_received, which also count sequence space that is not payload:
+ * the SYN (active side, removed with acked_base), the socket's own FIN once
+ * acked, and the peer's FIN once received (see bpf/sockops.bpf.c). Then: bytes_sent went client -> server (Istio's received bytes: the
  * request), bytes_received went server -> client (Istio's sent bytes: the
  * response), whichever side reports.
  */
@@ -57,7 +59,9 @@ struct sl_conn {
 	__be32 daddr[4];
 	__be16 sport;
 	__be16 dport;
-	__u32 pad;
+	__u16 acked_base;   /* bytes_acked at ESTABLISHED: the SYN, on the active side */
+	__u8 fin_out;       /* this socket queued its FIN (FIN_WAIT1 or LAST_ACK seen) */
+	__u8 pad;
 };
 
 enum sl_event_type {
