@@ -23,7 +23,17 @@ serve node1.pod2 acct --tcp 8080   # name line "acct\n": 5 bytes, echo of "ping\
 for i in $(seq $N); do
 	out=$(in_pod node1.pod1 "$BIN/sltest" connect --to 10.96.0.10:80) || fail "connect $i: $out"
 done
+# observe, started before the traffic it must see
+"$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json observe --flow-log "$TMP/flows.jsonl" \
+	--pod node1.pod3 --verdict denied --count 1 --timeout 20 >"$TMP/observe.json" &
+obs=$!
+E2E_PIDS+=("$obs")
+sleep 0.3
 out=$(in_pod node1.pod3 "$BIN/sltest" connect --to 10.96.0.10:80) && fail "denied pair connected: $out"
+wait "$obs" || fail "sluicectl observe did not see the denial"
+[ "$(jq -r '.reason + " " + .source.workload + " " + .service' "$TMP/observe.json")" = "policy_connect node1.pod3 default/web" ] ||
+	fail "observe: $(cat "$TMP/observe.json")"
+note "observe -o json: $(cat "$TMP/observe.json")"
 B=5
 for i in $(seq $B); do
 	in_pod node1.pod1 python3 -c '
@@ -72,3 +82,7 @@ b=$(jq -s '[.[] | select(.type == "close" and .reporter == "destination") | .byt
 d=$(jq -s '[.[] | select(.type == "deny" and .reason == "policy_connect" and .source.workload == "node1.pod3")] | length' "$F")
 [ "$d" -eq 1 ] || fail "deny events: $d, want 1"
 note "flow log: $(wc -l <"$F") events; a close event: $(grep -m1 '"close"' "$F")"
+t=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" observe --flow-log "$F" --since-start --type close \
+	--service default/web --count 3 --timeout 5) || fail "observe table"
+[ "$(wc -l <<<"$t")" -eq 3 ] || fail "observe --count 3 printed: $t"
+note "observe: $(head -n1 <<<"$t")"

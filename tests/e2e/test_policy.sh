@@ -88,4 +88,8 @@ s1=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json inspect policy | jq
 note "spoof drops: $((s1 - s0))"
 
 "$BIN/sluicectl" --pin-root "$(pin_root node1)" inspect policy
+# the agent's default flow log, read by observe with no --flow-log
+out=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json observe --since-start \
+	--verdict denied --type deny --timeout 2) || fail "observe (default flow log): $out"
+[ "$(jq -s '[.[] | select(.reason == "spoof")] | length' <<<"$out")" -ge 1 ] || fail "no spoof event: $out"
 note "$pass cases"

@@ -55,7 +55,8 @@ static void usage(FILE *f)
 "  --pin-root DIR     where maps and links are pinned (a bpffs directory)\n"
 "  --once             apply the snapshot and exit (programs stay attached)\n"
 "  --metrics-addr A:P serve Prometheus metrics on http://A:P/metrics\n"
-"  --flow-log FILE    write flow events as JSON lines to FILE (- for stdout)\n"
+"  --flow-log FILE    flow events as JSON lines: FILE, - (stdout) or none\n"
+"                     (default " SL_RUN_BASE "/NAME/flows.jsonl; sluicectl observe reads it)\n"
 "  --flow-log-max-bytes N  rotate FILE to FILE.1 at N bytes (default 64 MiB)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
@@ -286,6 +287,7 @@ int main(int argc, char **argv)
 	struct agent_opts o = { .flow_log_max = 64ull << 20 };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
+	char run_dir[PATH_MAX], default_flow[PATH_MAX + 16];
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -332,9 +334,28 @@ int main(int argc, char **argv)
 		snprintf(o.pin_root, sizeof(o.pin_root), "%s", pin_root);
 	else
 		snprintf(o.pin_root, sizeof(o.pin_root), SL_PIN_BASE "/%s", o.node);
+	if (sys_run_dir(o.pin_root, run_dir, sizeof(run_dir))) {
+		log_err("--pin-root %s: no directory name to derive the run directory from", o.pin_root);
+		return 2;
+	}
+	if (!o.flow_log) {
+		snprintf(default_flow, sizeof(default_flow), "%s/flows.jsonl", run_dir);
+		o.flow_log = default_flow;
+	} else if (strcmp(o.flow_log, "none") == 0) {
+		o.flow_log = NULL;
+	}
 
 	if (o.uninstall) {
 		err = datapath_uninstall(o.pin_root);
+		if (!err) {
+			char f[PATH_MAX + 16];
+
+			snprintf(f, sizeof(f), "%s/flows.jsonl", run_dir);
+			unlink(f);
+			snprintf(f, sizeof(f), "%s/flows.jsonl.1", run_dir);
+			unlink(f);
+			rmdir(run_dir);
+		}
 		if (err) {
 			log_err("uninstall %s: %s", o.pin_root, strerror(-err));
 			return 1;

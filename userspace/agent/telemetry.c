@@ -16,6 +16,7 @@
 #include "agent/telemetry.h"
 #include "lib/addr.h"
 #include "lib/log.h"
+#include "lib/sys.h"
 #include "sluice_flow.h"
 
 /* ---- labels -------------------------------------------------------------- */
@@ -99,6 +100,8 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 
 /* ---- flow log ------------------------------------------------------------ */
 
+#define RING_BATCH 4096
+
 static const char *const ev_names[] = { "?", "open", "close", "deny" };
 static const char *const deny_names[] = { "", "policy_connect", "policy_ingress", "spoof" };
 
@@ -109,6 +112,16 @@ static void flow_open(struct telemetry *t)
 	if (strcmp(t->flow_path, "-") == 0) {
 		t->flow = stdout;
 		return;
+	}
+	{
+		char dir[4096], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", t->flow_path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			sys_mkdir_p(dir, 0755);
+		}
 	}
 	t->flow = fopen(t->flow_path, "a");
 	if (!t->flow) {
@@ -140,10 +153,16 @@ static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be3
 	struct names n = id_names(t, id);
 	char a[SL_ADDRSTRLEN], ap[SL_ADDRSTRLEN + 8];
 
-	addr_fmt(addr, a);
-	snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, ntohs(port));
-	return json_pack("{s:i, s:s, s:s, s:s, s:s}", "identity", id, "workload", n.workload,
-			 "namespace", n.ns, "principal", n.principal, "address", ap);
+	json_t *j = json_pack("{s:i, s:s, s:s, s:s}", "identity", id, "workload", n.workload,
+			      "namespace", n.ns, "principal", n.principal);
+
+	/* a client denied at connect() has no address yet */
+	if (j && (addr[0] | addr[1] | addr[2] | addr[3])) {
+		addr_fmt(addr, a);
+		snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, ntohs(port));
+		json_object_set_new(j, "address", json_string(ap));
+	}
+	return j;
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -155,6 +174,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	json_t *j;
 	char *line;
 
+	/* Bound the work per poll: under a flood of events the agent must
+	 * still get to its snapshot and its scrapes. Returning <0 stops
+	 * libbpf's loop after this record (which counts as consumed); what
+	 * stays in the ring is read on the next round, and what does not fit
+	 * is counted by the producers as lost. */
+	if (++t->batch > RING_BATCH)
+		return -EAGAIN;
 	if (len < sizeof(*e) || !t->flow)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -450,6 +476,7 @@ int telemetry_ring_fd(const struct telemetry *t)
 
 void telemetry_poll_ring(struct telemetry *t)
 {
+	t->batch = 0;
 	if (t->rb)
 		ring_buffer__consume(t->rb);
 }

@@ -19,6 +19,7 @@ struct ring_buffer;
 struct telemetry {
 	struct datapath *dp;
 	struct ring_buffer *rb;
+	unsigned int batch;       /* events handled in this poll round */
 	/* flow log */
 	const char *flow_path;    /* NULL: none, "-": stdout */
 	FILE *flow;

@@ -28,6 +28,9 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 static const struct ctl_cmd commands[] = {
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
 				  "                       decode the pinned maps (policy: with drop counters)" },
+	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
+				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
+				  "                       stream flow events (follows the agent's flow log)" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };

@@ -83,3 +83,15 @@ int sys_mkdir_p(const char *path, unsigned int mode)
 		return -errno;
 	return 0;
 }
+
+int sys_run_dir(const char *pin_root, char *buf, size_t len)
+{
+	const char *base = strrchr(pin_root, '/');
+
+	base = base ? base + 1 : pin_root;
+	if (!*base)
+		return -EINVAL;
+	if ((size_t)snprintf(buf, len, SL_RUN_BASE "/%s", base) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -10,6 +10,7 @@
 
 #define SL_BPFFS        "/sys/fs/bpf"
 #define SL_PIN_BASE     SL_BPFFS "/sluice"
+#define SL_RUN_BASE     "/run/sluice"
 
 /* Mount bpffs at /sys/fs/bpf when it is not mounted there yet. */
 int sys_ensure_bpffs(void);
@@ -18,5 +19,7 @@ int sys_cgroup2_root(char *buf, size_t len);
 /* An absolute cgroup path as given, or one relative to the cgroup2 root. */
 int sys_cgroup_path(const char *arg, char *buf, size_t len);
 int sys_mkdir_p(const char *path, unsigned int mode);
+/* A node's run directory (flow log): SL_RUN_BASE/<last part of pin_root>. */
+int sys_run_dir(const char *pin_root, char *buf, size_t len);
 
 #endif /* SL_SYS_H */

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * observe.c - `sluicectl observe`: stream flow events live.
+ *
+ * The agent is the ring buffer's only consumer (a BPF ring buffer has one
+ * consumer position; a second reader would steal events), and it writes
+ * every event to its flow log. observe follows that file the way `tail -F`
+ * does, across the agent's size-based rotation, and filters and formats
+ * each event.
+ *
+ *   sluicectl [--node N | --pin-root DIR] [-o json] observe [--flow-log FILE]
+ *             [--pod NAME] [--service NAME] [--verdict allowed|denied]
+ *             [--type open|close|deny] [--since-start] [--count N] [--timeout S]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl/ctl.h"
+#include "lib/sys.h"
+
+struct filter {
+	const char *pod, *service, *verdict, *type;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static const char *jstr(json_t *o, const char *path1, const char *path2)
+{
+	json_t *v = json_object_get(o, path1);
+
+	if (path2)
+		v = json_object_get(v, path2);
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static bool match(json_t *e, const struct filter *f)
+{
+	if (f->pod && strcmp(jstr(e, "source", "workload"), f->pod) &&
+	    strcmp(jstr(e, "destination", "workload"), f->pod))
+		return false;
+	if (f->service && strcmp(jstr(e, "service", NULL), f->service))
+		return false;
+	if (f->verdict && strcmp(jstr(e, "verdict", NULL), f->verdict))
+		return false;
+	if (f->type && strcmp(jstr(e, "type", NULL), f->type))
+		return false;
+	return true;
+}
+
+static void print_table(json_t *e)
+{
+	double t = json_real_value(json_object_get(e, "time"));
+	time_t secs = (time_t)t;
+	struct tm tm;
+	char when[32], extra[96] = "";
+
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	if (!strcmp(jstr(e, "type", NULL), "close"))
+		snprintf(extra, sizeof(extra), " sent=%lld received=%lld %.1fms",
+			 (long long)json_integer_value(json_object_get(e, "bytes_sent")),
+			 (long long)json_integer_value(json_object_get(e, "bytes_received")),
+			 json_real_value(json_object_get(e, "duration_ms")));
+	else if (!strcmp(jstr(e, "type", NULL), "deny"))
+		snprintf(extra, sizeof(extra), " reason=%s", jstr(e, "reason", NULL));
+	printf("%s.%03d %-5s %-7s %s/%s (%s) -> %s/%s (%s) %s %s/%lld%s\n", when,
+	       (int)((t - (double)secs) * 1000), jstr(e, "type", NULL), jstr(e, "verdict", NULL),
+	       jstr(e, "source", "namespace"), jstr(e, "source", "workload"),
+	       jstr(e, "source", "address"), jstr(e, "destination", "namespace"),
+	       jstr(e, "destination", "workload"), jstr(e, "destination", "address"),
+	       jstr(e, "service", NULL), jstr(e, "protocol", NULL),
+	       (long long)json_integer_value(json_object_get(e, "port")), extra);
+}
+
+int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "flow-log", required_argument, NULL, 'f' },
+		{ "pod", required_argument, NULL, 'p' },
+		{ "service", required_argument, NULL, 's' },
+		{ "verdict", required_argument, NULL, 'v' },
+		{ "type", required_argument, NULL, 't' },
+		{ "since-start", no_argument, NULL, 'a' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{}
+	};
+	struct filter f = {};
+	char path[PATH_MAX] = "", *line = NULL;
+	long count = -1, matched = 0;
+	double timeout = 0, waited = 0;
+	bool from_start = false;
+	size_t cap = 0;
+	struct stat st;
+	FILE *in = NULL;
+	ino_t ino = 0;
+	int c;
+
+	optind = 0; /* glibc: start over, re-reading the option string */
+	while ((c = getopt_long(argc + 1, argv - 1, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': snprintf(path, sizeof(path), "%s", optarg); break;
+		case 'p': f.pod = optarg; break;
+		case 's': f.service = optarg; break;
+		case 'v':
+			if (strcmp(optarg, "allowed") && strcmp(optarg, "denied")) {
+				fprintf(stderr, "sluicectl: observe: --verdict: allowed or denied\n");
+				return 2;
+			}
+			f.verdict = optarg;
+			break;
+		case 't': f.type = optarg; break;
+		case 'a': from_start = true; break;
+		case 'n': count = atol(optarg); break;
+		case 'T': timeout = atof(optarg); break;
+		default:
+			fprintf(stderr, "usage: sluicectl [--node N] [-o json] observe [--flow-log FILE] "
+					"[--pod NAME] [--service NAME] [--verdict allowed|denied] "
+					"[--type open|close|deny] [--since-start] [--count N] [--timeout S]\n");
+			return 2;
+		}
+	}
+	if (!path[0]) {
+		char run[PATH_MAX];
+
+		if (!o->pin_root[0] || sys_run_dir(o->pin_root, run, sizeof(run))) {
+			fprintf(stderr, "sluicectl: observe: give --node NAME, --pin-root DIR or --flow-log FILE\n");
+			return 2;
+		}
+		snprintf(path, sizeof(path), "%s/flows.jsonl", run);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	while (!stop && (count < 0 || matched < count)) {
+		ssize_t n;
+
+		if (!in) {
+			in = fopen(path, "r");
+			if (!in) {
+				if (errno != ENOENT) {
+					fprintf(stderr, "sluicectl: observe: %s: %s\n", path, strerror(errno));
+					return 1;
+				}
+			} else {
+				fstat(fileno(in), &st);
+				ino = st.st_ino;
+				if (!from_start)
+					fseek(in, 0, SEEK_END);
+				from_start = true; /* a rotated-in file is read whole */
+			}
+		}
+		n = in ? getline(&line, &cap, in) : -1;
+		if (n > 0) {
+			json_t *e = json_loads(line, 0, NULL);
+
+			if (e && match(e, &f)) {
+				if (o->json)
+					fputs(line, stdout);
+				else
+					print_table(e);
+				matched++;
+			}
+			json_decref(e);
+			waited = 0;
+			continue;
+		}
+		/* at the end: has the agent rotated the file? */
+		if (in) {
+			clearerr(in);
+			if (stat(path, &st) == 0 && st.st_ino != ino) {
+				fclose(in);
+				in = NULL;
+				continue;
+			}
+		}
+		if (timeout > 0 && waited >= timeout)
+			break;
+		usleep(100000);
+		waited += 0.1;
+	}
+	free(line);
+	if (in)
+		fclose(in);
+	return count > 0 && matched < count ? 1 : 0;
+}
