@@ -14,7 +14,7 @@ libssl-dev openssl libnghttp2-dev libjansson-dev libfyaml-dev
 libcriterion-dev
 iproute2 iptables procps util-linux jq python3
 iperf3 sockperf wrk nginx-light prometheus curl
-qemu-system-x86 busybox-static cpio
+qemu-system-x86 busybox-static cpio xz-utils zstd binutils
 "
 
 missing=""

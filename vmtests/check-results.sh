@@ -33,7 +33,7 @@ end=$(sed -n 's/^@@end //p' "$RAW" | tail -n1)
 
 # the verifier must accept every program
 while read -r _ prog sec verdict rest; do
-	[ "$verdict" = accepted ] || problem "verifier: $prog ($sec) $verdict: $rest"
+	[ "$verdict" = accepted ] || problem "verifier: $prog ($sec) $verdict: $(tr -s ' ' <<<"$rest")"
 done < <(grep '^verifier ' "$RAW" | grep -v '^verifier #')
 vrc=$(sed -n 's/^verifier_rc //p' "$RAW")
 [ -z "$end" ] || [ "${vrc:-x}" = 0 ] || [ "$bad" -gt 0 ] || problem "verifier-stats exited ${vrc:-?}"
