@@ -168,6 +168,7 @@ demo: $(BINS)
 
 bench: $(BINS)
 	$(Q)bench/run.sh $(BUILD)
+	$(Q)bench/policy.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -2,8 +2,8 @@
 # Side-by-side benchmark of service load balancing, one run, medians of
 # repeated rounds, reported as ratios to the direct path.
 #
-#   bench/run.sh BUILD_DIR        (make bench)
-#   BENCH_SECONDS=3 BENCH_ROUNDS=5 to change the run length
+#   bench/run.sh BUILD_DIR        (make bench runs this, then bench/policy.sh)
+#   BENCH_SECONDS=3 BENCH_ROUNDS=5 BENCH_PARALLEL=4 to change the run
 #
 # Variants, all from a client pod to a server pod on the same node (each
 # variant has its own client pod, so TIME_WAIT sockets left by one variant
@@ -25,55 +25,10 @@
 # The iptables variants run in a second simulated cluster so that conntrack,
 # which the nat table switches on in the node's netns, never touches the
 # direct and sluice runs.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
-BIN=$BUILD/bin
-SIM=$ROOT/tests/simcluster
-SECS=${BENCH_SECONDS:-3}
-PAR=${BENCH_PARALLEL:-4}
-ROUNDS=${BENCH_ROUNDS:-5}
+. "$(dirname "$0")/lib.sh"
 NSVC=10000
-OUT=$BUILD/bench
-mkdir -p "$OUT"
-[ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
-
 A=ba$(( $$ % 100000 ))
 B=bb$(( $$ % 100000 ))
-TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-PIDS=()
-cleanup() {
-	set +e
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	"$BIN/sluice-agent" --node node1 --pin-root "/sys/fs/bpf/sluice-$A" --uninstall >/dev/null 2>&1
-	"$SIM" down "$A" >/dev/null 2>&1
-	"$SIM" down "$B" >/dev/null 2>&1
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pod_ip() { "$SIM" list "$1" --json | jq -r --arg p "$2" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
-
-setup_cluster() { # name pods: pod1 is the server, the others are clients
-	local c=$1 p
-	"$SIM" up --name "$c" --nodes 1 --pods-per-node "$2" >/dev/null
-	for p in $(seq 2 "$2"); do
-		# thousands of connections/s: reuse TIME_WAIT ports on the client
-		nsenter --net="/run/netns/slc.$c.node1.pod$p" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
-			net.ipv4.ip_local_port_range="1024 65000"
-	done
-	"$SIM" exec "$c" node1.pod1 -- "$BIN/sltest" serve --name srv --tcp 8080 \
-		--ready "$TMP/ready.$c" >/dev/null 2>&1 &
-	PIDS+=("$!")
-	"$SIM" exec "$c" node1.pod1 -- taskset -c 1 sockperf sr --tcp -p 11111 >/dev/null 2>&1 &
-	PIDS+=("$!")
-	for _ in $(seq 100); do [ -e "$TMP/ready.$c" ] && break; sleep 0.05; done
-}
 
 echo "bench: setting up clusters $A (direct, sluice) and $B (iptables)"
 setup_cluster "$A" 4   # clients: pod2 direct, pod3 sluice-1, pod4 sluice-10k
@@ -98,7 +53,6 @@ TVIP=$(vip $TARGET)
 	done
 	printf ', {"name": "bench/pp", "vip": "%s", "port": 11111, "backends": [{"address": "%s", "port": 11111}]}]}\n' "$TVIP" "$SA"
 } >"$TMP/snap10k.json"
-
 # kube-proxy-style rules, generated as kube-proxy would for 1 endpoint each
 iptables_rules() { # count
 	local n=$1 i v
@@ -140,31 +94,10 @@ lines[svc[-1] + 1:svc[-1] + 1] = [target, pp]
 open(src, 'w').write('\n'.join(lines))
 PY
 
-agent_apply() { # snapshot-file version
-	cp "$1" "$TMP/snap.json.tmp" && mv "$TMP/snap.json.tmp" "$TMP/snap.json"
-	for _ in $(seq 600); do
-		grep -q "applied snapshot version=$2 " "$TMP/agent.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench: agent did not apply version $2" >&2; tail "$TMP/agent.log" >&2; exit 1
-}
 ipt_load() { # cluster rules-file
 	nsenter --net="/run/netns/slc.$1.node1" iptables -t nat -F
 	nsenter --net="/run/netns/slc.$1.node1" iptables -t nat -X
 	nsenter --net="/run/netns/slc.$1.node1" iptables-restore --noflush <"$2"
-}
-
-crr() { # cluster client-pod ip port
-	local out
-	out=$("$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
-		{ echo "bench: crr to $3:$4 failed: $out" >&2; exit 1; }
-	jq -r .rate <<<"$out"
-}
-rtt() { # cluster client-pod ip: p50 in microseconds
-	local out
-	out=$("$SIM" exec "$1" "$2" -- taskset -c 0 sockperf pp --tcp -i "$3" -p 11111 -m 64 -t "$SECS" 2>&1) ||
-		{ echo "bench: sockperf to $3 failed: $out" >&2; exit 1; }
-	awk '/percentile 50.000 =/ { print $NF }' <<<"$out"
 }
 
 VARIANTS="direct sluice-1 sluice-10k iptables-1 iptables-10k iptables-10k-last"
@@ -180,26 +113,18 @@ run_variant() { # name
 	esac
 }
 
-# the sluice agent on cluster A's node; direct runs with nothing attached
-start_agent() {
-	nsenter --net="/run/netns/slc.$A.node1" "$BIN/sluice-agent" --node node1 \
-		--cgroup "$("$SIM" list "$A" --json | jq -r '.nodes[0].cgroup')" \
-		--snapshot "$TMP/snap.json" --pin-root "/sys/fs/bpf/sluice-$A" >>"$TMP/agent.log" 2>&1 &
-	AGENT=$!
-	PIDS+=("$AGENT")
-}
-echo '{"services": []}' >"$TMP/snap.json"
+# Load balancing only: no flow log (bench/policy.sh measures telemetry).
 v=10
 for r in $(seq "$ROUNDS"); do
 	echo "bench: round $r/$ROUNDS"
-	"$BIN/sluice-agent" --node node1 --pin-root "/sys/fs/bpf/sluice-$A" --uninstall >/dev/null 2>&1 || true
+	uninstall_agent "$A"
 	run_variant direct
-	start_agent
-	sed "s/\"version\": 1/\"version\": $((v += 1))/" "$TMP/snap1.json" >"$TMP/s.json"; agent_apply "$TMP/s.json" $v
+	start_agent "$A" --flow-log none
+	agent_apply "$A" "$TMP/snap1.json" $((v += 1))
 	run_variant sluice-1
-	sed "s/\"version\": 2/\"version\": $((v += 1))/" "$TMP/snap10k.json" >"$TMP/s.json"; agent_apply "$TMP/s.json" $v
+	agent_apply "$A" "$TMP/snap10k.json" $((v += 1))
 	run_variant sluice-10k
-	kill "$AGENT"; wait "$AGENT" 2>/dev/null || true
+	stop_agent
 	ipt_load "$B" "$TMP/ipt1.rules"
 	run_variant iptables-1
 	ipt_load "$B" "$TMP/ipt10k.rules"
@@ -207,21 +132,13 @@ for r in $(seq "$ROUNDS"); do
 	ipt_load "$B" "$TMP/ipt10k-last.rules"
 	run_variant iptables-10k-last
 done
-grep 'applied snapshot' "$TMP/agent.log" | tail -n 1 | sed 's/.*applied/bench: agent applied/'
+grep 'applied snapshot' "$TMP/agent.$A.log" | tail -n 1 | sed 's/.*applied/bench: agent applied/'
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {
-	echo "sluice bench: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, $ROUNDS rounds x ${SECS}s, medians"
-	printf '%-18s %12s %9s %9s %12s %9s\n' variant conn/s vs-direct vs-ipt10k rtt-p50-us vs-direct
-	dc=$(median <<<"${CONN[direct]}"); dr=$(median <<<"${RTT[direct]}")
-	ic=$(median <<<"${CONN[iptables-10k]}")
-	for v in $VARIANTS; do
-		c=$(median <<<"${CONN[$v]}"); t=$(median <<<"${RTT[$v]}")
-		awk -v v="$v" -v c="$c" -v t="$t" -v dc="$dc" -v dr="$dr" -v ic="$ic" \
-			'BEGIN { printf "%-18s %12.0f %8.3fx %8.2fx %12.3f %8.3fx\n", v, c, c / dc, c / ic, t, t / dr }'
+	report "sluice bench (load balancing)" direct $VARIANTS
+	ic=$(median <<<"${CONN[iptables-10k]}"); il=$(median <<<"${CONN[iptables-10k-last]}")
+	for v in sluice-1 sluice-10k; do
+		awk -v v="$v" -v c="$(median <<<"${CONN[$v]}")" -v ic="$ic" -v il="$il" \
+			'BEGIN { printf "%s vs iptables-10k: %.2fx conn/s (vs iptables-10k-last: %.2fx)\n", v, c / ic, c / il }'
 	done
-	echo "samples (conn/s):"
-	for v in $VARIANTS; do echo "  $v:${CONN[$v]}"; done
-	echo "samples (rtt p50 us):"
-	for v in $VARIANTS; do echo "  $v:${RTT[$v]}"; done
 } | tee "$OUT/results.txt"

@@ -1,0 +1,112 @@
+# shellcheck shell=bash
+# Shared pieces of the benchmarks: clusters with a server pod (sltest serve
+# on 8080, sockperf on 11111) and client pods, the two measurements, and
+# medians. A script sets CLUSTERS and AGENT_PINS for cleanup.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-build}
+[[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
+BIN=$BUILD/bin
+SIM=$ROOT/tests/simcluster
+SECS=${BENCH_SECONDS:-3}
+PAR=${BENCH_PARALLEL:-4}
+ROUNDS=${BENCH_ROUNDS:-5}
+OUT=$BUILD/bench
+mkdir -p "$OUT"
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+
+TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+PIDS=()
+CLUSTERS=()
+AGENT_PINS=()
+bench_cleanup() {
+	set +e
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${AGENT_PINS[@]}"; do "$BIN/sluice-agent" --node x --pin-root "$p" --uninstall >/dev/null 2>&1; done
+	for c in "${CLUSTERS[@]}"; do "$SIM" down "$c" >/dev/null 2>&1; done
+	rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+pod_ip() { "$SIM" list "$1" --json | jq -r --arg p "$2" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
+
+setup_cluster() { # name pods: pod1 is the server, the others are clients
+	local c=$1 p
+	CLUSTERS+=("$c")
+	"$SIM" up --name "$c" --nodes 1 --pods-per-node "$2" >/dev/null
+	for p in $(seq 2 "$2"); do
+		# thousands of connections/s: reuse TIME_WAIT ports on the client
+		nsenter --net="/run/netns/slc.$c.node1.pod$p" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+			net.ipv4.ip_local_port_range="1024 65000"
+	done
+	"$SIM" exec "$c" node1.pod1 -- "$BIN/sltest" serve --name srv --tcp 8080 \
+		--ready "$TMP/ready.$c" >/dev/null 2>&1 &
+	PIDS+=("$!")
+	"$SIM" exec "$c" node1.pod1 -- taskset -c 1 sockperf sr --tcp -p 11111 >/dev/null 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 100); do [ -e "$TMP/ready.$c" ] && break; sleep 0.05; done
+}
+
+# start_agent CLUSTER [agent flags]: the agent on the cluster's node, fed
+# $TMP/snap.$CLUSTER.json; sets AGENT
+start_agent() {
+	local c=$1 pin=/sys/fs/bpf/sluice-bench-$1
+	shift
+	[ -f "$TMP/snap.$c.json" ] || echo '{"services": []}' >"$TMP/snap.$c.json"
+	[[ " ${AGENT_PINS[*]} " = *" $pin "* ]] || AGENT_PINS+=("$pin")
+	nsenter --net="/run/netns/slc.$c.node1" "$BIN/sluice-agent" --node node1 \
+		--cgroup "$("$SIM" list "$c" --json | jq -r '.nodes[0].cgroup')" \
+		--snapshot "$TMP/snap.$c.json" --pin-root "$pin" "$@" >>"$TMP/agent.$c.log" 2>&1 &
+	AGENT=$!
+	PIDS+=("$AGENT")
+}
+stop_agent() { kill "$AGENT"; wait "$AGENT" 2>/dev/null || true; }
+uninstall_agent() { "$BIN/sluice-agent" --node node1 --pin-root "/sys/fs/bpf/sluice-bench-$1" --uninstall >/dev/null 2>&1 || true; }
+
+# agent_apply CLUSTER FILE VERSION: install FILE (with "version": VERSION)
+agent_apply() {
+	jq --argjson v "$3" '.version = $v' "$2" >"$TMP/snap.tmp"
+	mv "$TMP/snap.tmp" "$TMP/snap.$1.json"
+	for _ in $(seq 600); do
+		grep -q "applied snapshot version=$3 " "$TMP/agent.$1.log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench: agent did not apply version $3" >&2; tail "$TMP/agent.$1.log" >&2; exit 1
+}
+
+crr() { # cluster client-pod ip port: new connections per second
+	local out
+	out=$("$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
+		{ echo "bench: crr to $3:$4 failed: $out" >&2; exit 1; }
+	jq -r .rate <<<"$out"
+}
+rtt() { # cluster client-pod ip: sockperf p50 round trip in microseconds
+	local out
+	out=$("$SIM" exec "$1" "$2" -- taskset -c 0 sockperf pp --tcp -i "$3" -p 11111 -m 64 -t "$SECS" 2>&1) ||
+		{ echo "bench: sockperf to $3 failed: $out" >&2; exit 1; }
+	awk '/percentile 50.000 =/ { print $NF }' <<<"$out"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# report TITLE BASELINE VARIANTS...: the table of medians and ratios from
+# the CONN and RTT associative arrays
+report() {
+	local title=$1 base=$2 v c t bc br
+	shift 2
+	echo "$title: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, $ROUNDS rounds x ${SECS}s, medians"
+	printf '%-18s %12s %10s %12s %10s\n' variant conn/s vs-$base rtt-p50-us vs-$base
+	bc=$(median <<<"${CONN[$base]}"); br=$(median <<<"${RTT[$base]}")
+	for v in "$@"; do
+		c=$(median <<<"${CONN[$v]}"); t=$(median <<<"${RTT[$v]}")
+		awk -v v="$v" -v c="$c" -v t="$t" -v bc="$bc" -v br="$br" \
+			'BEGIN { printf "%-18s %12.0f %9.3fx %12.3f %9.3fx\n", v, c, c / bc, t, t / br }'
+	done
+	echo "samples (conn/s):"
+	for v in "$@"; do echo "  $v:${CONN[$v]}"; done
+	echo "samples (rtt p50 us):"
+	for v in "$@"; do echo "  $v:${RTT[$v]}"; done
+}
