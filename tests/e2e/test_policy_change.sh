@@ -51,3 +51,21 @@ for f in denied-local denied-remote denied-raw; do
 	[ "$(jq .failed "$TMP/$f.out")" -gt 0 ] || fail "$f: made no attempts"
 done
 grep -c 'new generation' "$TMP/agent.node1.log" | xargs -I{} echo "-- node1 policy generations: {}"
+
+# An established connection outlives a policy that now denies it; new
+# connections from the same client are refused.
+rm -f "$TMP/stop"
+in_pod node1.pod1 "$BIN/sltest" hold --to "$L" --until "$TMP/stop" --interval-ms 20 >"$TMP/hold.out" 2>&1 &
+hold=$!
+E2E_PIDS+=("$hold")
+sleep 0.5
+for n in node1 node2; do
+	mesh_snapshot $n 22 "$IDS" '[{"action": "DENY", "source": 259, "destination": 258, "protocol": "TCP"},
+		{"action": "ALLOW", "source": 260, "destination": 258, "protocol": "TCP", "port": 8080}]'
+done
+for n in node1 node2; do wait_applied $n 22; done
+out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$L") && fail "new connection allowed after the change: $out"
+sleep 0.5
+touch "$TMP/stop"
+wait "$hold" || fail "established connection broken by the policy change: $(cat "$TMP/hold.out")"
+note "established across the change: $(cat "$TMP/hold.out"); new: $(jq -r .error <<<"$out")"

@@ -145,6 +145,7 @@ static void flow_rotate(struct telemetry *t)
 		log_warn("rotating flow log %s: %s", t->flow_path, strerror(errno));
 	t->flow_bytes = 0;
 	flow_open(t);
+	log_debug("flow log rotated: %s -> %s", t->flow_path, old);
 }
 
 static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be32 addr[4],
@@ -208,8 +209,22 @@ static int on_event(void *ctx, void *data, size_t len)
 	json_decref(j);
 	if (!line)
 		return 0;
-	t->flow_bytes += (uint64_t)fprintf(t->flow, "%s\n", line);
-	fflush(t->flow);
+	{
+		/* one write per line, so readers rarely see half of one */
+		size_t n = strlen(line);
+		char *nl = realloc(line, n + 2);
+
+		if (!nl) {
+			free(line);
+			return 0;
+		}
+		line = nl;
+		line[n] = '\n';
+		line[n + 1] = '\0';
+		fflush(t->flow);
+		if (write(fileno(t->flow), line, n + 1) == (ssize_t)(n + 1))
+			t->flow_bytes += n + 1;
+	}
 	free(line);
 	if (t->flow_max && t->flow_bytes >= t->flow_max)
 		flow_rotate(t);

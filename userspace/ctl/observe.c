@@ -5,8 +5,9 @@
  * The agent is the ring buffer's only consumer (a BPF ring buffer has one
  * consumer position; a second reader would steal events), and it writes
  * every event to its flow log. observe follows that file the way `tail -F`
- * does, across the agent's size-based rotation, and filters and formats
- * each event.
+ * does, across the agent's size-based rotation (as long as it is never a
+ * whole file behind, which the default 64 MiB makes a non-issue), and
+ * filters and formats each event.
  *
  *   sluicectl [--node N | --pin-root DIR] [-o json] observe [--flow-log FILE]
  *             [--pod NAME] [--service NAME] [--verdict allowed|denied]
@@ -104,7 +105,9 @@ int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 	char path[PATH_MAX] = "", *line = NULL;
 	long count = -1, matched = 0;
 	double timeout = 0, waited = 0;
-	bool from_start = false;
+	bool from_start = false, draining = false;
+	static char partial[65536];
+	size_t partial_len = 0;
 	size_t cap = 0;
 	struct stat st;
 	FILE *in = NULL;
@@ -167,6 +170,23 @@ int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 			}
 		}
 		n = in ? getline(&line, &cap, in) : -1;
+		if (n > 0 && line[n - 1] != '\n') {
+			/* the agent is mid-write: keep the start, read the rest */
+			if (partial_len + (size_t)n + 1 > sizeof(partial))
+				partial_len = 0; /* not a line of ours: drop it */
+			memcpy(partial + partial_len, line, (size_t)n);
+			partial_len += (size_t)n;
+			n = -1;
+		} else if (n > 0 && partial_len) {
+			if (partial_len + (size_t)n + 1 <= sizeof(partial)) {
+				memcpy(partial + partial_len, line, (size_t)n + 1);
+				free(line);
+				line = strdup(partial);
+				cap = line ? strlen(line) + 1 : 0;
+				n = line ? (ssize_t)strlen(line) : -1;
+			}
+			partial_len = 0;
+		}
 		if (n > 0) {
 			json_t *e = json_loads(line, 0, NULL);
 
@@ -179,21 +199,38 @@ int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 			}
 			json_decref(e);
 			waited = 0;
+			draining = false;
 			continue;
 		}
-		/* at the end: has the agent rotated the file? */
+		/* at the end: has the agent rotated the file? Lines it wrote
+		 * between our last read and the rename are still in the old
+		 * file: drain it, then switch. */
 		if (in) {
 			clearerr(in);
 			if (stat(path, &st) == 0 && st.st_ino != ino) {
-				fclose(in);
-				in = NULL;
+				if (draining) {
+					char old[PATH_MAX + 4];
+					struct stat ost;
+
+					/* our file should now be FILE.1; if not, the
+					 * agent rotated more than once in between */
+					snprintf(old, sizeof(old), "%s.1", path);
+					if (stat(old, &ost) || ost.st_ino != ino)
+						fprintf(stderr, "sluicectl: observe: the flow log rotated "
+							"faster than it was read; events were missed\n");
+					fclose(in);
+					in = NULL;
+					draining = false;
+				} else {
+					draining = true;
+				}
 				continue;
 			}
 		}
 		if (timeout > 0 && waited >= timeout)
 			break;
-		usleep(100000);
-		waited += 0.1;
+		usleep(20000);
+		waited += 0.02;
 	}
 	free(line);
 	if (in)
