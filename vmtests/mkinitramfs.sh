@@ -38,7 +38,12 @@ HOST_TOOLS="
 /usr/bin/tee /usr/bin/uname /usr/bin/kill /usr/bin/printf /usr/bin/true /usr/bin/false
 /usr/bin/expr /usr/bin/sysctl /usr/sbin/sysctl /usr/bin/gzip /usr/bin/tar /usr/bin/base64
 /usr/bin/setsid /usr/bin/nproc /usr/bin/sha256sum
+/usr/bin/curl /usr/bin/promtool /usr/sbin/tc /usr/bin/ping /usr/bin/od /usr/bin/dd
 "
+# Debian's python3 (test_accounting.sh's bulk client) with its standard
+# library less what no test imports (tests, build config, GUI, docs)
+PY_EXCLUDE="config-* test idlelib tkinter turtledemo ensurepip lib2to3 pydoc_data distutils
+site-packages dist-packages"
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
 
@@ -93,6 +98,17 @@ cmd_common() {
 		copy_with_libs "$t"
 	done
 	ln -sf mawk "$STAGE/usr/bin/awk"
+	local py
+	py=$(readlink -f /usr/bin/python3 2>/dev/null || true)
+	if [ -x "$py" ] && [ -d "/usr/lib/${py##*/}" ]; then
+		copy_with_libs "$py"
+		ln -sf "${py##*/}" "$STAGE/usr/bin/python3"
+		local ex=()
+		for t in $PY_EXCLUDE; do ex+=(--exclude="./$t"); done
+		mkdir -p "$STAGE/usr/lib/${py##*/}"
+		tar -C "/usr/lib/${py##*/}" "${ex[@]}" -cf - . | tar -C "$STAGE/usr/lib/${py##*/}" -xf -
+		for f in "$STAGE/usr/lib/${py##*/}"/lib-dynload/*.so; do copy_libs "$f"; done
+	fi
 	ln -sf bash "$STAGE/usr/bin/sh"
 	: >"$STAGE/etc/fstab"
 	echo "root:x:0:0:root:/root:/bin/bash" >"$STAGE/etc/passwd"
