@@ -113,7 +113,7 @@ struct sl_poldst_val {
 /* sl_config: array of one. */
 struct sl_config {
 	__u32 policy_gen;
-	__u32 pad;
+	__u32 fastpath;     /* 1: insert new same-node connections in the sockhash */
 };
 
 /* sl_drops: per-CPU array of counters, one per reason. */

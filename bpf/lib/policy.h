@@ -84,18 +84,30 @@ static __always_inline void count_drop(__u32 reason)
 		*c += 1;
 }
 
-/* Identity of an address: a workload's, or SL_ID_WORLD. */
-static __always_inline __u32 ipcache_identity(const __be32 addr[4])
+static __always_inline struct sl_ipcache_val *ipcache_lookup(const __be32 addr[4])
 {
 	struct sl_ipcache_key k = { .prefixlen = 128 };
-	struct sl_ipcache_val *v;
 
 	k.addr[0] = addr[0];
 	k.addr[1] = addr[1];
 	k.addr[2] = addr[2];
 	k.addr[3] = addr[3];
-	v = bpf_map_lookup_elem(&sl_ipcache, &k);
+	return bpf_map_lookup_elem(&sl_ipcache, &k);
+}
+
+/* Identity of an address: a workload's, or SL_ID_WORLD. */
+static __always_inline __u32 ipcache_identity(const __be32 addr[4])
+{
+	struct sl_ipcache_val *v = ipcache_lookup(addr);
+
 	return v ? v->identity : SL_ID_WORLD;
+}
+
+static __always_inline bool ipcache_is_local(const __be32 addr[4])
+{
+	struct sl_ipcache_val *v = ipcache_lookup(addr);
+
+	return v && (v->flags & SL_IPC_LOCAL);
 }
 
 static __always_inline __u32 netns_identity(__u64 cookie)

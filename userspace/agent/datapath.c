@@ -13,6 +13,7 @@
 #include "agent/datapath.h"
 #include "bpf/sock.skel.h"
 #include "bpf/sockops.skel.h"
+#include "bpf/skmsg.skel.h"
 #include "bpf/tc.skel.h"
 #include "lib/log.h"
 #include "lib/sys.h"
@@ -96,6 +97,61 @@ static int attach_or_adopt(struct datapath *dp, struct bpf_program *prog,
 	return err;
 }
 
+/* The fast path needs sk_msg programs (4.17) and sockhash maps (4.18); a
+ * kernel without them runs everything else, and says so. */
+static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts *oopts)
+{
+	int err;
+
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL) <= 0) {
+		dp->fastpath_reason = "kernel lacks BPF_PROG_TYPE_SK_MSG (4.17+)";
+	} else if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL) <= 0) {
+		dp->fastpath_reason = "kernel lacks BPF_MAP_TYPE_SOCKHASH (4.18+)";
+	} else if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash,
+					   NULL) <= 0) {
+		dp->fastpath_reason = "kernel lacks bpf_msg_redirect_hash (4.18+)";
+	}
+	if (dp->fastpath_reason) {
+		log_warn("same-node fast path disabled: %s", dp->fastpath_reason);
+		return 0;
+	}
+	dp->skmsg = skmsg_bpf__open_opts(oopts);
+	if (!dp->skmsg)
+		return -errno;
+	err = skmsg_bpf__load(dp->skmsg);
+	if (err) {
+		log_err("loading sk_msg program: %s", strerror(-err));
+		return err;
+	}
+	/* Attached to the pinned sockhash, not to a cgroup: the attachment
+	 * lives as long as the map, and a restarted agent's attach replaces
+	 * the program for sockets inserted from then on. */
+	err = bpf_prog_attach(bpf_program__fd(dp->skmsg->progs.sl_msg),
+			      bpf_map__fd(dp->skmsg->maps.sl_sockhash), BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		log_err("attaching sk_msg to the sockhash: %s", strerror(-err));
+		return err;
+	}
+	dp->has_fastpath = true;
+	return 0;
+}
+
+int datapath_set_fastpath(struct datapath *dp, bool on)
+{
+	struct sl_config cfg;
+	__u32 zero = 0;
+
+	if (on && !dp->has_fastpath)
+		return -EOPNOTSUPP;
+	if (bpf_map_lookup_elem(dp->pol.config_fd, &zero, &cfg))
+		return -errno;
+	cfg.fastpath = on;
+	if (bpf_map_update_elem(dp->pol.config_fd, &zero, &cfg, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_root);
@@ -168,6 +224,9 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 	err = attach_or_adopt(dp, dp->sockops->progs.sl_sockops, cg_fd, (__u64)st.st_ino);
 	if (err)
 		goto fail;
+	err = load_fastpath(dp, &oopts);
+	if (err)
+		goto fail;
 	dp->tc = tc_bpf__open_opts(&oopts);
 	if (!dp->tc) {
 		err = -errno;
@@ -229,6 +288,8 @@ void datapath_close(struct datapath *dp)
 	dp->tc = NULL;
 	sockops_bpf__destroy(dp->sockops);
 	dp->sockops = NULL;
+	skmsg_bpf__destroy(dp->skmsg);
+	dp->skmsg = NULL;
 	lbmap_close(&dp->maps);
 	sock_bpf__destroy(dp->skel);
 	dp->skel = NULL;

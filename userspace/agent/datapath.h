@@ -21,16 +21,20 @@
 
 struct sock_bpf;
 struct sockops_bpf;
+struct skmsg_bpf;
 struct tc_bpf;
 
 struct datapath {
 	struct sock_bpf *skel;
 	struct sockops_bpf *sockops;
+	struct skmsg_bpf *skmsg;
 	struct tc_bpf *tc;
 	struct lbmap maps;
 	struct polmap pol;
 	char pin_root[PATH_MAX];
 	bool has_set_retval;   /* refused connect() fails with ECONNREFUSED */
+	bool has_fastpath;     /* sk_msg + sockhash usable: see fastpath_reason */
+	const char *fastpath_reason;
 	unsigned int adopted;  /* links that were pinned already */
 	unsigned int attached; /* links created now */
 };
@@ -41,6 +45,10 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
  * sl_from_pod, egress: sl_to_pod), replacing what an earlier agent put
  * there in one step. The filters stay when the agent exits. */
 int datapath_attach_tc(struct datapath *dp, unsigned int ifindex);
+/* The same-node fast path's run-time switch (sl_config.fastpath): new
+ * connections are redirected only while it is on. -EOPNOTSUPP when the
+ * kernel cannot (dp->fastpath_reason says why). */
+int datapath_set_fastpath(struct datapath *dp, bool on);
 /* Close our fds; programs, links and maps stay pinned. */
 void datapath_close(struct datapath *dp);
 /* Detach everything pinned under pin_root and remove the pins. */

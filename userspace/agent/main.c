@@ -40,6 +40,7 @@ struct agent_opts {
 	const char *metrics_addr;
 	const char *flow_log;
 	uint64_t flow_log_max;
+	bool sockmap;
 };
 
 static void usage(FILE *f)
@@ -58,6 +59,9 @@ static void usage(FILE *f)
 "  --flow-log FILE    flow events as JSON lines: FILE, - (stdout) or none\n"
 "                     (default " SL_RUN_BASE "/NAME/flows.jsonl; sluicectl observe reads it)\n"
 "  --flow-log-max-bytes N  rotate FILE to FILE.1 at N bytes (default 64 MiB)\n"
+"  --sockmap on|off   same-node fast path for new connections (default off:\n"
+"                     experimental, see docs/architecture.md; `sluicectl\n"
+"                     fastpath on|off` flips it at run time)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
 }
@@ -180,6 +184,13 @@ static int run(const struct agent_opts *o)
 		return 1;
 	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
 		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
+	err = datapath_set_fastpath(&dp, o->sockmap && dp.has_fastpath);
+	if (err) {
+		log_err("setting the fast path switch: %s", strerror(-err));
+		goto out;
+	}
+	log_info("same-node fast path: %s", !dp.has_fastpath ? dp.fastpath_reason :
+		 o->sockmap ? "on" : "off (--sockmap off)");
 	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
 	if (err)
 		goto out;
@@ -281,10 +292,11 @@ int main(int argc, char **argv)
 		{ "metrics-addr", required_argument, NULL, 'm' },
 		{ "flow-log", required_argument, NULL, 'f' },
 		{ "flow-log-max-bytes", required_argument, NULL, 'F' },
+		{ "sockmap", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct agent_opts o = { .flow_log_max = 64ull << 20 };
+	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = false };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
 	char run_dir[PATH_MAX], default_flow[PATH_MAX + 16];
@@ -299,6 +311,13 @@ int main(int argc, char **argv)
 		case 'u': o.uninstall = true; break;
 		case 'o': o.once = true; break;
 		case 'm': o.metrics_addr = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sluice-agent: --sockmap: on or off\n");
+				return 2;
+			}
+			o.sockmap = !strcmp(optarg, "on");
+			break;
 		case 'f': o.flow_log = optarg; break;
 		case 'F': {
 			char *end;

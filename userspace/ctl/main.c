@@ -26,6 +26,8 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 }
 
 static const struct ctl_cmd commands[] = {
+	{ "fastpath", cmd_fastpath, "fastpath on|off|status\n"
+				    "                       the same-node fast path's run-time switch" },
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
 				  "                       decode the pinned maps (policy: with drop counters)" },
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * skmsg.bpf.c - sk_msg verdict on the sockhash: same-node pod-to-pod
+ * redirection (headers/sluice_fast.h has the rules).
+ *
+ * Runs for every sendmsg() on a socket in sl_sockhash, under that socket's
+ * lock, so its own state needs no atomics; the peer's bytes_in does.
+ */
+#include "lib/common.h"
+#include "lib/fast.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("sk_msg")
+int sl_msg(struct sk_msg_md *msg)
+{
+	__u32 lport = msg->local_port, size = msg->size;
+	__u16 rport = SL_CTX_RPORT(msg);
+	struct sl_fast_state *st, *peer_st;
+	struct sl_sock_key k = {}, peer = {};
+	long verdict;
+
+	SL_CTX_ADDRS(msg, k.local, k.remote);
+	k.lport = (__u16)lport;
+	k.rport = rport;
+	st = bpf_map_lookup_elem(&sl_faststate, &k);
+	if (!st || st->path == SL_PATH_TCP)
+		return SK_PASS;
+
+	sock_key_peer(&k, &peer);
+	peer_st = bpf_map_lookup_elem(&sl_faststate, &peer);
+	/* The peer half-closed: from here on TCP, which it reads after what
+	 * was already redirected to it. */
+	if (!peer_st || peer_st->rx_closed) {
+		st->path = SL_PATH_TCP;
+		return SK_PASS;
+	}
+	verdict = bpf_msg_redirect_hash(msg, &sl_sockhash, &peer, BPF_F_INGRESS);
+	if (verdict != SK_PASS) {
+		/* The peer is not in the sockhash: not yet (then nothing was
+		 * redirected and this direction stays on TCP for good) or no
+		 * more (redirect -> TCP is the safe switch). */
+		st->path = SL_PATH_TCP;
+		return SK_PASS;
+	}
+	st->path = SL_PATH_REDIRECT;
+	st->bytes_out += size;
+	__sync_fetch_and_add(&peer_st->bytes_in, size);
+	return SK_PASS;
+}

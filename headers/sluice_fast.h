@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sluice_fast.h - the same-node fast path: a sockhash of local pod-to-pod
+ * TCP sockets and sk_msg redirection between them.
+ *
+ * Contract:
+ * - Only connections whose two ends are mesh workloads on this node (both
+ *   addresses LOCAL in sl_ipcache, so never loopback) are inserted; pod IPs
+ *   are unique on a node, so the 4-tuple alone identifies a socket and
+ *   sockets in different network namespaces never collide. Addresses are
+ *   IPv4-mapped like everywhere else, so a dual-stack AF_INET6 socket and
+ *   an AF_INET one produce the same key.
+ * - A direction of a connection never mixes paths: its first message
+ *   decides (redirect if the peer socket is already in the sockhash, TCP
+ *   otherwise) and every later message follows, because the receiver reads
+ *   its redirected queue before its TCP queue. Going from redirect to TCP is
+ *   the one safe switch, and happens when the receiver half-closes.
+ */
+#ifndef SLUICE_FAST_H
+#define SLUICE_FAST_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SL_MAP_SOCKHASH  "sl_sockhash"
+#define SL_MAP_FASTSTATE "sl_faststate"
+
+#define SL_MAX_FASTSOCKS 65536
+
+struct sl_sock_key {
+	__be32 local[4];
+	__be32 remote[4];
+	__u16 lport;        /* host order */
+	__u16 rport;        /* host order */
+};
+
+enum sl_fast_path {
+	SL_PATH_UNDECIDED = 0,
+	SL_PATH_REDIRECT = 1,
+	SL_PATH_TCP = 2,
+};
+
+/* sl_faststate: per socket in the sockhash, same key. */
+struct sl_fast_state {
+	__u64 bytes_out;    /* payload this socket redirected to its peer */
+	__u64 bytes_in;     /* payload its peer redirected to it */
+	__u8 path;          /* enum sl_fast_path, for this socket's sends */
+	__u8 rx_closed;     /* this socket half-closed: peer must use TCP */
+	__u8 pad[6];
+};
+
+_Static_assert(sizeof(struct sl_sock_key) == 36, "sl_sock_key layout");
+_Static_assert(sizeof(struct sl_fast_state) == 24, "sl_fast_state layout");
+
+#endif /* SLUICE_FAST_H */
