@@ -15,6 +15,57 @@
  *   sltest connect|spread|loop|hold|crr --to ADDR ...
  *	Clients. Each prints exactly one JSON object on one line on stdout;
  *	see usage() for the modes and their output.
+ *   sltest xfer-serve --tcp PORT [--bind ADDR] [--ready FILE]
+ *                     [--max-seconds S]
+ *   sltest xfer --to ADDR --up BYTES --down BYTES [--msg SPEC] [--seed N]
+ *               [--parallel P] [--timeout-s S] [--verbose]
+ *	Bulk transfer both ways at once with a half-close, for the socket
+ *	fast path (sockmap/sk_msg redirection): every byte must arrive,
+ *	intact and in order, and a blocking recv() must return 0 at EOF,
+ *	never fail with EAGAIN. Both ends use BLOCKING sockets, plain
+ *	blocking send()/recv() (only EINTR is retried), no poll(), no
+ *	SO_RCVTIMEO; two threads per connection, one sending, one receiving.
+ *	xfer-serve binds like serve, runs until SIGTERM/SIGINT or S seconds
+ *	(default 300) and exits 0; it reports bad connections on stderr.
+ *	xfer runs P (default 1) connections at once, connection i with seed
+ *	N+i (default N 1), and is bounded by alarm(S) (default 120), which
+ *	prints a failure line and exits 1. The protocol, per connection:
+ *
+ *	client -> server, header, 32 bytes, integers big-endian:
+ *	   0  4  magic "SLX1"
+ *	   4  4  u32 flags: none defined, must be 0
+ *	   8  8  u64 up: bytes client -> server
+ *	  16  8  u64 down: bytes server -> client
+ *	  24  4  u32 seed
+ *	  28  4  u32 msg: send() size, 1..16777216; 0: random, 1..262144
+ *	Then, at once: the client sends up bytes of stream(seed) and shuts
+ *	down SHUT_WR; the server sends down bytes of stream(seed ^
+ *	0x5a5a5a5a). Each side checks every byte it receives against the
+ *	stream as it arrives and hashes it (SHA-256). The server then expects
+ *	EOF: its next recv() must return 0. It sends the
+ *	server -> client trailer, 64 bytes, big-endian:
+ *	   0 32  SHA-256 of the bytes received (at most up)
+ *	  32  8  u64 count of bytes received (at most up)
+ *	  40  4  u32 status: 0 ok, 1 mismatch (a byte differed), 2 short (EOF
+ *	         or an error before up bytes), 3 EOF error (recv() failed
+ *	         where EOF was due), 4 extra (bytes where EOF was due); the
+ *	         first that applies, in this order
+ *	  44 20  zero
+ *	then shuts down SHUT_WR, reads until recv() returns 0 (the client's
+ *	FIN, already read unless status is 3 or 4: this drains, so that
+ *	close() cannot reset the connection under the trailer) and closes. The
+ *	client reads down bytes, the trailer, then recv() must return 0;
+ *	then it closes. A header with a bad magic, flags or msg gets no
+ *	trailer: the server closes the connection.
+ *
+ *	stream(s) is the bytes of the outputs of xorshift64* (x ^= x >> 12;
+ *	x ^= x << 25; x ^= x >> 27; output x * 0x2545f4914f6cdd1d), each
+ *	least significant byte first, with x = splitmix64(s) (or 1 if that
+ *	is 0). The random message sizes of the side sending stream(s) are
+ *	1 + output % 262144 of the same generator started at
+ *	splitmix64(1 << 32 | s): independent of the data. The sizes apply to
+ *	the send() calls; each message is sent whole before the next (send()
+ *	is repeated until it is).
  *
  * ADDR is IP:PORT or [IPv6]:PORT. The socket has the family of the address,
  * so [::ffff:a.b.c.d]:PORT is the dual-stack case: IPv4 through an AF_INET6
@@ -26,7 +77,8 @@
  *
  * Every client step (connect, each read, each echo) has a deadline of
  * --timeout ms (default 2000) and every client mode has a bound on its
- * total run time, so no client blocks forever.
+ * total run time, so no client blocks forever. xfer alone blocks without
+ * a deadline per step, by design, inside its --timeout-s bound.
  *
  * Exit status: 0 success, 1 failure (as defined per mode), 2 usage error.
  */
@@ -554,6 +606,12 @@ struct opts {
 	long long interval_ms;
 	long long parallel;
 	const char *until;
+	long long up;		/* xfer */
+	long long down;
+	long long msg;		/* 0: random */
+	long long seed;
+	long long timeout_s;
+	bool verbose;
 };
 
 static int run_connect(const struct opts *o)
@@ -802,6 +860,7 @@ struct conn {
 };
 
 struct server {
+	const char *mode;		/* for messages: "serve" */
 	char line[NAME_LEN + 2];	/* "NAME\n" */
 	char prefix[NAME_LEN + 2];	/* "NAME " */
 	size_t name_len;
@@ -1030,7 +1089,8 @@ static int open_socket(struct server *s, struct src *src, int type,
 	socklen_t len;
 
 	if (make_addr(host, port, &ss, &len)) {
-		fprintf(stderr, "sltest: serve: bad --bind address '%s'\n", host);
+		fprintf(stderr, "sltest: %s: bad --bind address '%s'\n",
+			s->mode, host);
 		return -EINVAL;
 	}
 	src->fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1044,7 +1104,7 @@ static int open_socket(struct server *s, struct src *src, int type,
 	else
 		err = ep_ctl(s, EPOLL_CTL_ADD, src, EPOLLIN);
 	if (err)
-		fprintf(stderr, "sltest: serve: %s %s: %s\n",
+		fprintf(stderr, "sltest: %s: %s %s: %s\n", s->mode,
 			type == SOCK_STREAM ? "tcp" : "udp",
 			fmt_addr(&ss, addr, sizeof(addr)), errname(-err));
 	return err;
@@ -1093,6 +1153,7 @@ static void raise_nofile(void)
 static int run_serve(const struct serve_opts *o)
 {
 	struct server s = {
+		.mode = "serve",
 		.sig = { SRC_SIG, -1 },
 		.tcp = { SRC_TCP, -1 },
 		.udp = { SRC_UDP, -1 },
@@ -1146,6 +1207,1024 @@ out:
 }
 
 /* -------------------------------------------------------------------------
+ * SHA-256 (FIPS 180-4), for the xfer modes.
+ */
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t len;			/* bytes hashed so far */
+	unsigned char buf[64];		/* partial block: len % 64 bytes */
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR32(x, n)	((x) >> (n) | (x) << (32 - (n)))
+
+static void sha256_block(uint32_t *h, const unsigned char *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, k, t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++, p += 4)
+		w[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		       (uint32_t)p[2] << 8 | p[3];
+	for (; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		       (ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ w[i - 15] >> 3) +
+		       (ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ w[i - 2] >> 10);
+	a = h[0], b = h[1], c = h[2], d = h[3];
+	e = h[4], f = h[5], g = h[6], k = h[7];
+	for (i = 0; i < 64; i++) {
+		t1 = k + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) +
+		     ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
+		t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) +
+		     ((a & b) ^ (a & c) ^ (b & c));
+		k = g, g = f, f = e, e = d + t1;
+		d = c, c = b, b = a, a = t1 + t2;
+	}
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d;
+	h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->len = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t fill = s->len % 64, n;
+
+	s->len += len;
+	if (fill) {
+		n = len < 64 - fill ? len : 64 - fill;
+		memcpy(s->buf + fill, p, n);
+		if (fill + n < 64)
+			return;
+		sha256_block(s->h, s->buf);
+		p += n;
+		len -= n;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha256_block(s->h, p);
+	memcpy(s->buf, p, len);
+}
+
+static void sha256_final(struct sha256 *s, unsigned char out[32])
+{
+	unsigned char pad[64 + 8] = { 0x80 };
+	uint64_t bits = s->len * 8;
+	size_t n = 64 - (s->len + 8) % 64;	/* 0x80, then zeros: 1..64 */
+	int i;
+
+	for (i = 0; i < 8; i++)
+		pad[n + i] = bits >> (56 - 8 * i);
+	sha256_update(s, pad, n + 8);
+	for (i = 0; i < 32; i++)
+		out[i] = s->h[i / 4] >> (24 - 8 * (i % 4));
+}
+
+static void sha256_hex(const unsigned char sha[32], char hex[65])
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+}
+
+/* -------------------------------------------------------------------------
+ * xfer: the streams and the wire format (see the top comment).
+ */
+
+#define XFER_MAGIC	"SLX1"
+#define XFER_HDR_LEN	32
+#define XFER_TRL_LEN	64
+#define XFER_SERVER_XOR	0x5a5a5a5aU	/* server stream: seed ^ this */
+#define XFER_RANDOM_MAX	262144		/* --msg random: 1..this */
+#define XFER_MSG_MAX	(16 << 20)	/* largest fixed message */
+#define XFER_BYTES_MAX	(1LL << 50)
+#define XFER_RBUF	(128 << 10)	/* recv() size */
+#define XFER_SINK	4096		/* recv() size where EOF is due */
+#define XFER_STACK	(256 << 10)
+
+enum xgen_kind { XGEN_DATA, XGEN_SIZES };
+
+/* xorshift64* seeded through splitmix64; bytes are outputs, LSB first. */
+struct xgen {
+	uint64_t x;
+	uint64_t word;		/* the rest of the current output */
+	unsigned int left;	/* bytes in word */
+};
+
+static uint64_t splitmix64(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ z >> 27) * 0x94d049bb133111ebULL;
+	return z ^ z >> 31;
+}
+
+static void xgen_init(struct xgen *g, uint32_t seed, enum xgen_kind kind)
+{
+	g->x = splitmix64((uint64_t)kind << 32 | seed);
+	if (!g->x)
+		g->x = 1;
+	g->left = 0;
+}
+
+static uint64_t xgen_next(struct xgen *g)
+{
+	g->x ^= g->x >> 12;
+	g->x ^= g->x << 25;
+	g->x ^= g->x >> 27;
+	return g->x * 0x2545f4914f6cdd1dULL;
+}
+
+/* The next len bytes of the stream. */
+static void xgen_fill(struct xgen *g, unsigned char *p, size_t len)
+{
+	uint64_t v;
+	int i;
+
+	for (; len && g->left; len--, g->left--) {
+		*p++ = g->word;
+		g->word >>= 8;
+	}
+	for (; len >= 8; len -= 8, p += 8) {
+		v = xgen_next(g);
+		for (i = 0; i < 8; i++)
+			p[i] = v >> (8 * i);
+	}
+	if (!len)
+		return;
+	g->word = xgen_next(g);
+	for (g->left = 8; len; len--, g->left--) {
+		*p++ = g->word;
+		g->word >>= 8;
+	}
+}
+
+/* Size of the next send(): msg, or random when msg is 0; at most left. */
+static size_t xfer_msg_size(struct xgen *sizes, uint32_t msg, uint64_t left)
+{
+	uint64_t m = msg ? msg : 1 + xgen_next(sizes) % XFER_RANDOM_MAX;
+
+	return m < left ? m : left;
+}
+
+struct xfer_hdr {
+	uint32_t flags;		/* none defined: must be 0 */
+	uint64_t up;		/* bytes client to server */
+	uint64_t down;		/* bytes server to client */
+	uint32_t seed;
+	uint32_t msg;		/* send() size, 0: random */
+};
+
+enum xfer_status {
+	XFER_OK,
+	XFER_MISMATCH,		/* a byte differed from the stream */
+	XFER_SHORT,		/* EOF or an error before all the bytes */
+	XFER_EOF_ERROR,		/* recv() failed where EOF was due */
+	XFER_EXTRA,		/* recv() returned bytes where EOF was due */
+};
+
+static const char *const xfer_status_names[] = {
+	"ok", "mismatch", "short", "eof-error", "extra",
+};
+
+struct xfer_trailer {
+	unsigned char sha[32];	/* of the bytes received, at most up */
+	uint64_t count;		/* bytes received, at most up */
+	uint32_t status;	/* enum xfer_status */
+};
+
+static void put_be(unsigned char *p, uint64_t v, int n)
+{
+	while (n--) {
+		p[n] = v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
+static void xfer_hdr_put(unsigned char *p, const struct xfer_hdr *h)
+{
+	memcpy(p, XFER_MAGIC, 4);
+	put_be(p + 4, h->flags, 4);
+	put_be(p + 8, h->up, 8);
+	put_be(p + 16, h->down, 8);
+	put_be(p + 24, h->seed, 4);
+	put_be(p + 28, h->msg, 4);
+}
+
+static int xfer_hdr_get(const unsigned char *p, struct xfer_hdr *h)
+{
+	if (memcmp(p, XFER_MAGIC, 4))
+		return -EPROTO;
+	h->flags = get_be(p + 4, 4);
+	h->up = get_be(p + 8, 8);
+	h->down = get_be(p + 16, 8);
+	h->seed = get_be(p + 24, 4);
+	h->msg = get_be(p + 28, 4);
+	if (h->flags)
+		return -EPROTO;
+	return h->msg > XFER_MSG_MAX ? -EMSGSIZE : 0;
+}
+
+static void xfer_trl_put(unsigned char *p, const struct xfer_trailer *t)
+{
+	memset(p, 0, XFER_TRL_LEN);
+	memcpy(p, t->sha, 32);
+	put_be(p + 32, t->count, 8);
+	put_be(p + 40, t->status, 4);
+}
+
+static void xfer_trl_get(const unsigned char *p, struct xfer_trailer *t)
+{
+	memcpy(t->sha, p, 32);
+	t->count = get_be(p + 32, 8);
+	t->status = get_be(p + 40, 4);
+}
+
+/*
+ * Blocking I/O: no timeouts, no poll(). Only EINTR is retried; EAGAIN from
+ * a blocking socket is a failure and is reported as such.
+ */
+static int bsend_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static ssize_t brecv(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = recv(fd, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Exactly len bytes: 0, -errno, or -EPIPE when the stream ends first. */
+static int brecv_exact(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = brecv(fd, p, len);
+		if (n <= 0)
+			return n ? (int)n : -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The recv() after a stream: XFER_OK at EOF, XFER_EXTRA, XFER_EOF_ERROR. */
+static enum xfer_status xfer_eof(int fd, int *err)
+{
+	char sink[XFER_SINK];
+	ssize_t n;
+
+	n = brecv(fd, sink, sizeof(sink));
+	*err = n < 0 ? (int)-n : 0;
+	return n < 0 ? XFER_EOF_ERROR : n ? XFER_EXTRA : XFER_OK;
+}
+
+static int xfer_thread(pthread_t *tid, void *(*fn)(void *), void *arg,
+		       bool detach)
+{
+	pthread_attr_t attr;
+	int err;
+
+	err = pthread_attr_init(&attr);
+	if (err)
+		return -err;
+	err = pthread_attr_setstacksize(&attr, XFER_STACK);
+	if (!err && detach)
+		err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!err)
+		err = pthread_create(tid, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return -err;
+}
+
+/* One direction, sending: total bytes of a stream in msg-sized send()s. */
+struct xfer_tx {
+	int fd;
+	uint64_t total;
+	uint32_t seed;
+	uint32_t msg;
+	bool shut_wr;		/* shutdown(SHUT_WR) once all is sent */
+	struct sha256 *sha;	/* of what was sent, or NULL */
+	uint64_t sent;		/* atomic: for the alarm handler */
+	int err;		/* -errno */
+	long long done_ms;
+};
+
+static int xfer_send(struct xfer_tx *tx)
+{
+	struct xgen data, sizes;
+	unsigned char *buf;
+	uint64_t left;
+	size_t cap, m;
+	int err = 0;
+
+	cap = tx->msg ? tx->msg : XFER_RANDOM_MAX;
+	if (cap > tx->total)
+		cap = tx->total;
+	buf = malloc(cap ? cap : 1);
+	if (!buf)
+		return -ENOMEM;
+	xgen_init(&data, tx->seed, XGEN_DATA);
+	xgen_init(&sizes, tx->seed, XGEN_SIZES);
+	for (left = tx->total; left; left -= m) {
+		m = xfer_msg_size(&sizes, tx->msg, left);
+		xgen_fill(&data, buf, m);
+		err = bsend_all(tx->fd, buf, m);
+		if (err)
+			break;
+		if (tx->sha)
+			sha256_update(tx->sha, buf, m);
+		__atomic_add_fetch(&tx->sent, m, __ATOMIC_RELAXED);
+	}
+	free(buf);
+	return err;
+}
+
+/*
+ * A failed sender shuts the socket down both ways, so that its receiver,
+ * blocked in recv(), gets EOF instead of waiting for the deadline.
+ */
+static void *xfer_tx_run(void *arg)
+{
+	struct xfer_tx *tx = arg;
+
+	tx->err = xfer_send(tx);
+	if (tx->err)
+		shutdown(tx->fd, SHUT_RDWR);
+	else if (tx->shut_wr && shutdown(tx->fd, SHUT_WR))
+		tx->err = -errno;
+	tx->done_ms = now_ms();
+	return NULL;
+}
+
+/* One direction, receiving: total bytes, each checked, all hashed. */
+struct xfer_rx {
+	int fd;
+	uint64_t total;
+	uint32_t seed;
+	struct sha256 sha;
+	uint64_t received;	/* atomic: for the alarm handler */
+	uint64_t bad_at;	/* offset of the first wrong byte, or UINT64_MAX */
+	long long done_ms;
+};
+
+/* 0 once total bytes arrived (right or wrong), else -errno, -EPIPE at EOF. */
+static int xfer_recv(struct xfer_rx *rx)
+{
+	unsigned char *buf, *want;
+	struct xgen data;
+	uint64_t got = 0;
+	ssize_t n;
+	size_t i;
+	int err = 0;
+
+	sha256_init(&rx->sha);
+	rx->bad_at = UINT64_MAX;
+	buf = malloc(2 * XFER_RBUF);
+	if (!buf)
+		return -ENOMEM;
+	want = buf + XFER_RBUF;
+	xgen_init(&data, rx->seed, XGEN_DATA);
+	while (got < rx->total) {
+		n = brecv(rx->fd, buf, rx->total - got < XFER_RBUF ?
+					rx->total - got : XFER_RBUF);
+		if (n <= 0) {
+			err = n ? (int)n : -EPIPE;
+			break;
+		}
+		if (rx->bad_at == UINT64_MAX) {
+			xgen_fill(&data, want, n);
+			if (memcmp(buf, want, n)) {
+				for (i = 0; buf[i] == want[i]; i++)
+					;
+				rx->bad_at = got + i;
+			}
+		}
+		sha256_update(&rx->sha, buf, n);
+		got += n;
+		__atomic_store_n(&rx->received, got, __ATOMIC_RELAXED);
+	}
+	rx->done_ms = now_ms();
+	free(buf);
+	return err;
+}
+
+/* -------------------------------------------------------------------------
+ * xfer-serve: a listener, a thread per connection and one to send.
+ */
+
+struct xfer_serve_opts {
+	const char *bind;
+	const char *ready;
+	long long tcp_port;
+	long long max_ms;
+};
+
+struct xs_conn {
+	int fd;
+	struct sockaddr_storage peer;
+};
+
+static void xs_warn(const struct xs_conn *c, const char *what,
+		    const char *why)
+{
+	char addr[ADDR_STRLEN];
+
+	fprintf(stderr, "sltest: xfer-serve: %s: %s: %s\n",
+		fmt_addr(&c->peer, addr, sizeof(addr)), what, why);
+}
+
+/*
+ * Header; the client's stream and its EOF here while the sender thread
+ * sends ours; trailer; SHUT_WR; then recv() until 0 so that unread bytes
+ * cannot turn close() into a reset that would lose the trailer.
+ */
+static void *xs_conn_run(void *arg)
+{
+	struct xs_conn *c = arg;
+	unsigned char hb[XFER_HDR_LEN], tb[XFER_TRL_LEN], sink[XFER_SINK];
+	struct xfer_trailer tr = { .status = XFER_OK };
+	struct xfer_tx tx = { .fd = c->fd };
+	struct xfer_rx rx = { .fd = c->fd };
+	enum xfer_status eof = XFER_OK;
+	struct xfer_hdr h;
+	int err, eof_err = 0;
+	char why[64];
+	pthread_t tid;
+
+	err = brecv_exact(c->fd, hb, sizeof(hb));
+	if (!err)
+		err = xfer_hdr_get(hb, &h);
+	if (err) {
+		xs_warn(c, "header", errname(-err));
+		goto out_close;
+	}
+	tx.total = h.down;
+	tx.seed = h.seed ^ XFER_SERVER_XOR;
+	tx.msg = h.msg;
+	err = xfer_thread(&tid, xfer_tx_run, &tx, false);
+	if (err) {
+		xs_warn(c, "pthread_create", errname(-err));
+		goto out_close;
+	}
+	rx.total = h.up;
+	rx.seed = h.seed;
+	err = xfer_recv(&rx);
+	if (!err)
+		eof = xfer_eof(c->fd, &eof_err);
+	pthread_join(tid, NULL);
+
+	if (rx.bad_at != UINT64_MAX) {
+		tr.status = XFER_MISMATCH;
+		snprintf(why, sizeof(why), "first at byte %llu",
+			 (unsigned long long)rx.bad_at);
+	} else if (err) {
+		tr.status = XFER_SHORT;
+		snprintf(why, sizeof(why), "%s after %llu of %llu bytes",
+			 errname(-err), (unsigned long long)rx.received,
+			 (unsigned long long)rx.total);
+	} else if (eof) {
+		tr.status = eof;
+		snprintf(why, sizeof(why), "%s",
+			 eof_err ? errname(eof_err) : "bytes after the stream");
+	}
+	if (tr.status)
+		xs_warn(c, xfer_status_names[tr.status], why);
+	if (tx.err)
+		xs_warn(c, "send", errname(-tx.err));
+
+	sha256_final(&rx.sha, tr.sha);
+	tr.count = rx.received;
+	xfer_trl_put(tb, &tr);
+	err = bsend_all(c->fd, tb, sizeof(tb));
+	if (err) {
+		xs_warn(c, "trailer", errname(-err));
+		goto out_close;
+	}
+	shutdown(c->fd, SHUT_WR);
+	while (brecv(c->fd, sink, sizeof(sink)) > 0)
+		;
+out_close:
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+/* Accepted sockets are blocking: accept4() does not inherit O_NONBLOCK. */
+static void xs_accept(struct server *s)
+{
+	struct xs_conn *c;
+	socklen_t len;
+	pthread_t tid;
+	int i, err;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		c = malloc(sizeof(*c));
+		if (!c) {
+			serve_warn("accept", ENOMEM);
+			return;
+		}
+		len = sizeof(c->peer);
+		c->fd = accept4(s->tcp.fd, (struct sockaddr *)&c->peer, &len,
+				SOCK_CLOEXEC);
+		if (c->fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				serve_warn("accept", errno);
+			free(c);
+			return;
+		}
+		err = xfer_thread(&tid, xs_conn_run, c, true);
+		if (err) {
+			xs_warn(c, "pthread_create", errname(-err));
+			close(c->fd);
+			free(c);
+		}
+	}
+}
+
+static int run_xfer_serve(const struct xfer_serve_opts *o)
+{
+	struct server s = {
+		.mode = "xfer-serve",
+		.sig = { SRC_SIG, -1 },
+		.tcp = { SRC_TCP, -1 },
+		.udp = { SRC_UDP, -1 },
+	};
+	long long end = now_ms() + o->max_ms, left;
+	struct epoll_event evs[2];
+	struct signalfd_siginfo si;
+	struct src *src;
+	int i, n, err;
+
+	raise_nofile();
+	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s.epfd < 0) {
+		fprintf(stderr, "sltest: xfer-serve: epoll_create1: %s\n",
+			errname(errno));
+		return 1;
+	}
+	/* Before any thread exists, so that they all block the signals. */
+	err = open_signals(&s);
+	if (err) {
+		fprintf(stderr, "sltest: xfer-serve: signalfd: %s\n",
+			errname(-err));
+		goto out;
+	}
+	err = open_socket(&s, &s.tcp, SOCK_STREAM, o->bind, o->tcp_port);
+	if (err)
+		goto out;
+	if (o->ready) {
+		err = touch(o->ready);
+		if (err)
+			goto out;
+	}
+	while (!s.stop) {
+		left = end - now_ms();
+		if (left <= 0) {
+			fprintf(stderr, "sltest: xfer-serve: --max-seconds reached\n");
+			break;
+		}
+		n = epoll_wait(s.epfd, evs, 2, left > INT_MAX ? INT_MAX : (int)left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			fprintf(stderr, "sltest: xfer-serve: epoll_wait: %s\n",
+				errname(-err));
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			src = evs[i].data.ptr;
+			if (src->type == SRC_TCP)
+				xs_accept(&s);
+			else if (read(src->fd, &si, sizeof(si)) == sizeof(si))
+				s.stop = true;
+		}
+	}
+out:
+	/* Connection threads still running end with the process. */
+	if (s.tcp.fd >= 0)
+		close(s.tcp.fd);
+	if (s.sig.fd >= 0)
+		close(s.sig.fd);
+	close(s.epfd);
+	return err ? 1 : 0;
+}
+
+/* -------------------------------------------------------------------------
+ * xfer: the client.
+ */
+
+enum xc_stage {
+	XC_START, XC_CONNECT, XC_HEADER, XC_DOWN, XC_TRAILER, XC_EOF, XC_UP,
+	XC_SERVER, XC_DONE,
+};
+
+static const char *const xc_stages[] = {
+	"start", "connect", "header", "down", "trailer", "eof", "up",
+	"server", "done",
+};
+
+struct xfer_conn {
+	pthread_t tid;
+	const struct opts *o;
+	int idx;
+	uint32_t seed;
+	int stage;		/* atomic, enum xc_stage: where it is */
+	struct sha256 up_sha;
+	struct xfer_tx tx;
+	struct xfer_rx rx;
+	unsigned char sha_up[32], sha_down[32];
+	struct xfer_trailer tr;
+	bool have_trailer;
+	int eof;		/* XFER_OK/EXTRA/EOF_ERROR, -1: not reached */
+	int eof_err;
+	/* The first failure, in protocol order. */
+	bool failed;
+	int fail_stage;		/* enum xc_stage */
+	int fail_err;		/* errno, when fail_what is NULL */
+	const char *fail_what;
+	uint64_t fail_offset;	/* UINT64_MAX: none */
+};
+
+static struct xfer_conn *xfer_conns;
+static long long xfer_nconns;
+
+static void xc_stage(struct xfer_conn *c, enum xc_stage stage)
+{
+	__atomic_store_n(&c->stage, stage, __ATOMIC_RELEASE);
+}
+
+static void xc_fail(struct xfer_conn *c, enum xc_stage stage, int err,
+		    const char *what)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	c->fail_stage = stage;
+	c->fail_err = err;
+	c->fail_what = what;
+}
+
+/*
+ * The checks once both directions are over, in protocol order, except that
+ * a sender failing after our shutdown() on a failed receive is no cause.
+ */
+static void xc_judge(struct xfer_conn *c, int down_err, int trl_err,
+		     bool shut)
+{
+	const struct xfer_trailer *tr = &c->tr;
+
+	if (c->tx.err && !shut)
+		xc_fail(c, XC_UP, -c->tx.err, NULL);
+	if (down_err)
+		xc_fail(c, XC_DOWN, -down_err, NULL);
+	if (c->rx.bad_at != UINT64_MAX) {
+		xc_fail(c, XC_DOWN, EBADMSG, NULL);
+		c->fail_offset = c->rx.bad_at;
+	}
+	if (trl_err)
+		xc_fail(c, XC_TRAILER, -trl_err, NULL);
+	if (c->eof == XFER_EOF_ERROR)
+		xc_fail(c, XC_EOF, c->eof_err, NULL);
+	else if (c->eof == XFER_EXTRA)
+		xc_fail(c, XC_EOF, 0, "extra");
+	if (c->tx.err)
+		xc_fail(c, XC_UP, -c->tx.err, NULL);
+	if (!c->have_trailer)
+		return;
+	if (tr->status >= sizeof(xfer_status_names) / sizeof(xfer_status_names[0]))
+		xc_fail(c, XC_SERVER, 0, "status");
+	else if (tr->status)
+		xc_fail(c, XC_SERVER, 0, xfer_status_names[tr->status]);
+	else if (tr->count != (uint64_t)c->o->up)
+		xc_fail(c, XC_SERVER, 0, "count");
+	else if (memcmp(tr->sha, c->sha_up, 32))
+		xc_fail(c, XC_SERVER, 0, "sha256");
+}
+
+static void *xc_run(void *arg)
+{
+	struct xfer_conn *c = arg;
+	const struct opts *o = c->o;
+	const struct xfer_hdr h = {
+		.up = o->up, .down = o->down, .seed = c->seed, .msg = o->msg,
+	};
+	unsigned char hb[XFER_HDR_LEN], tb[XFER_TRL_LEN];
+	int fd, err, down_err, trl_err = 0;
+	pthread_t tid;
+	bool shut;
+
+	xc_stage(c, XC_CONNECT);
+	fd = socket(o->t.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		xc_fail(c, XC_CONNECT, errno, NULL);
+		goto out;
+	}
+	if (connect(fd, (const struct sockaddr *)&o->t.ss, o->t.len)) {
+		xc_fail(c, XC_CONNECT, errno, NULL);
+		goto out_close;
+	}
+	xc_stage(c, XC_HEADER);
+	xfer_hdr_put(hb, &h);
+	err = bsend_all(fd, hb, sizeof(hb));
+	if (err) {
+		xc_fail(c, XC_HEADER, -err, NULL);
+		goto out_close;
+	}
+	sha256_init(&c->up_sha);
+	c->tx.fd = fd;
+	c->tx.total = o->up;
+	c->tx.seed = c->seed;
+	c->tx.msg = o->msg;
+	c->tx.shut_wr = true;
+	c->tx.sha = &c->up_sha;
+	err = xfer_thread(&tid, xfer_tx_run, &c->tx, false);
+	if (err) {
+		xc_fail(c, XC_UP, -err, NULL);
+		goto out_close;
+	}
+
+	xc_stage(c, XC_DOWN);
+	c->rx.fd = fd;
+	c->rx.total = o->down;
+	c->rx.seed = c->seed ^ XFER_SERVER_XOR;
+	down_err = xfer_recv(&c->rx);
+	sha256_final(&c->rx.sha, c->sha_down);
+	if (!down_err) {
+		xc_stage(c, XC_TRAILER);
+		trl_err = brecv_exact(fd, tb, sizeof(tb));
+	}
+	if (!down_err && !trl_err) {
+		xfer_trl_get(tb, &c->tr);
+		c->have_trailer = true;
+		xc_stage(c, XC_EOF);
+		c->eof = xfer_eof(fd, &c->eof_err);
+	}
+	/* The sender may be blocked on a peer that stopped reading. */
+	shut = down_err || trl_err || c->eof > 0;
+	if (shut)
+		shutdown(fd, SHUT_RDWR);
+	xc_stage(c, XC_UP);
+	pthread_join(tid, NULL);
+	sha256_final(&c->up_sha, c->sha_up);
+	xc_judge(c, down_err, trl_err, shut);
+out_close:
+	close(fd);
+out:
+	xc_stage(c, XC_DONE);
+	return NULL;
+}
+
+/* Async-signal-safe formatting for the alarm handler. */
+static char *xfer_cat(char *p, const char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+static char *xfer_catu(char *p, const char *end, unsigned long long v)
+{
+	char buf[24], *q = buf + sizeof(buf);
+
+	*--q = '\0';
+	do
+		*--q = '0' + v % 10;
+	while (v /= 10);
+	return xfer_cat(p, end, q);
+}
+
+/* --timeout-s: report the first unfinished connection and where it is. */
+static void xfer_alarm(int sig)
+{
+	char line[512], *p = line, *end = line + sizeof(line) - 2;
+	long long i, first = -1, pending = 0;
+	struct xfer_conn *c;
+	int stage;
+
+	for (i = 0; i < xfer_nconns; i++) {
+		stage = __atomic_load_n(&xfer_conns[i].stage, __ATOMIC_ACQUIRE);
+		if (stage == XC_DONE)
+			continue;
+		if (first < 0)
+			first = i;
+		pending++;
+	}
+	p = xfer_cat(p, end, "{\"ok\":false,\"connections\":");
+	p = xfer_catu(p, end, xfer_nconns);
+	p = xfer_cat(p, end, ",\"error\":\"ETIMEDOUT\",\"pending\":");
+	p = xfer_catu(p, end, pending);
+	if (first >= 0) {
+		c = &xfer_conns[first];
+		p = xfer_cat(p, end, ",\"connection\":");
+		p = xfer_catu(p, end, first);
+		stage = __atomic_load_n(&c->stage, __ATOMIC_ACQUIRE);
+		p = xfer_cat(p, end, ",\"stage\":\"");
+		p = xfer_cat(p, end, xc_stages[stage]);
+		p = xfer_cat(p, end, "\",\"up_sent\":");
+		p = xfer_catu(p, end, __atomic_load_n(&c->tx.sent,
+						      __ATOMIC_RELAXED));
+		p = xfer_cat(p, end, ",\"down_received\":");
+		p = xfer_catu(p, end, __atomic_load_n(&c->rx.received,
+						      __ATOMIC_RELAXED));
+	}
+	p = xfer_cat(p, end, "}\n");
+	if (write(STDOUT_FILENO, line, p - line) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+static const char *xc_eof_name(const struct xfer_conn *c)
+{
+	if (c->eof == XFER_OK)
+		return "ok";
+	if (c->eof == XFER_EXTRA)
+		return "extra";
+	if (c->eof == XFER_EOF_ERROR)
+		return errname(c->eof_err);
+	return "none";
+}
+
+static void xc_verbose(const struct xfer_conn *c)
+{
+	char up[65], down[65];
+
+	sha256_hex(c->sha_up, up);
+	sha256_hex(c->sha_down, down);
+	fprintf(stderr, "sltest: xfer: connection %d seed %u: %s", c->idx,
+		c->seed, c->failed ? "FAILED" : "ok");
+	if (c->failed)
+		fprintf(stderr, " at %s: %s", xc_stages[c->fail_stage],
+			c->fail_what ? c->fail_what : errname(c->fail_err));
+	fprintf(stderr, "; up %llu sent, down %llu received",
+		(unsigned long long)c->tx.sent,
+		(unsigned long long)c->rx.received);
+	if (c->rx.bad_at != UINT64_MAX)
+		fprintf(stderr, " (first wrong byte %llu)",
+			(unsigned long long)c->rx.bad_at);
+	if (c->have_trailer)
+		fprintf(stderr, "; server: %llu received, status %u",
+			(unsigned long long)c->tr.count, c->tr.status);
+	fprintf(stderr, "; eof %s; sha256 up %s down %s\n", xc_eof_name(c),
+		up, down);
+}
+
+static double mbps(double bytes, long long ms)
+{
+	return ms > 0 ? bytes * 8 / 1000.0 / ms : 0.0;
+}
+
+static int run_xfer(const struct opts *o)
+{
+	struct sigaction sa = { .sa_handler = xfer_alarm };
+	long long start, up_ms = 0, down_ms = 0, i, started, failed = 0;
+	char up[65], down[65];
+	struct xfer_conn *c, *bad = NULL;
+	const struct xfer_conn *r;
+	double secs;
+	int err = 0;
+
+	raise_nofile();
+	c = calloc(o->parallel, sizeof(*c));
+	if (!c) {
+		fprintf(stderr, "sltest: xfer: %s\n", errname(ENOMEM));
+		return 1;
+	}
+	for (i = 0; i < o->parallel; i++) {
+		c[i].o = o;
+		c[i].idx = i;
+		c[i].seed = (uint32_t)(o->seed + i);
+		c[i].eof = -1;
+		c[i].fail_offset = UINT64_MAX;
+		c[i].rx.bad_at = UINT64_MAX;
+	}
+	xfer_conns = c;
+	xfer_nconns = o->parallel;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(o->timeout_s);
+
+	start = now_ms();
+	for (started = 0; started < o->parallel; started++) {
+		err = xfer_thread(&c[started].tid, xc_run, &c[started], false);
+		if (err)
+			break;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(c[i].tid, NULL);
+	alarm(0);
+	secs = (now_ms() - start) / 1000.0;
+	for (i = started; i < o->parallel; i++)
+		xc_fail(&c[i], XC_START, -err, NULL);
+
+	for (i = 0; i < o->parallel; i++) {
+		if (c[i].tx.done_ms - start > up_ms)
+			up_ms = c[i].tx.done_ms - start;
+		if (c[i].rx.done_ms - start > down_ms)
+			down_ms = c[i].rx.done_ms - start;
+		if (c[i].failed) {
+			failed++;
+			if (!bad)
+				bad = &c[i];
+		}
+		if (o->verbose && i < started)
+			xc_verbose(&c[i]);
+	}
+
+	printf("{\"ok\":%s,\"connections\":%lld", failed ? "false" : "true",
+	       o->parallel);
+	if (bad) {
+		printf(",\"failed\":%lld,\"connection\":%d,\"stage\":\"%s\"",
+		       failed, bad->idx, xc_stages[bad->fail_stage]);
+		if (bad->fail_what)
+			printf(",\"error\":\"%s\"", bad->fail_what);
+		else
+			printf(",\"error\":\"%s\"", errname(bad->fail_err));
+		if (bad->fail_offset != UINT64_MAX)
+			printf(",\"offset\":%llu",
+			       (unsigned long long)bad->fail_offset);
+		if (bad->have_trailer)
+			printf(",\"server_status\":%u,\"server_count\":%llu",
+			       bad->tr.status,
+			       (unsigned long long)bad->tr.count);
+	}
+	printf(",\"up\":%lld,\"down\":%lld", o->up, o->down);
+	if (!bad) {
+		sha256_hex(c[0].sha_up, up);
+		sha256_hex(c[0].sha_down, down);
+		printf(",\"sha256_up\":\"%s\",\"sha256_down\":\"%s\"", up, down);
+	}
+	/* The connection reported: the failed one, else connection 0. */
+	r = bad ? bad : c;
+	if (r->have_trailer)
+		printf(",\"server_sha256_ok\":%s",
+		       memcmp(r->tr.sha, r->sha_up, 32) ? "false" : "true");
+	printf(",\"eof\":\"%s\",\"seconds\":%.3f", xc_eof_name(r), secs);
+	printf(",\"mbps_up\":%.1f,\"mbps_down\":%.1f}\n",
+	       mbps((double)o->up * o->parallel, up_ms),
+	       mbps((double)o->down * o->parallel, down_ms));
+	xfer_conns = NULL;
+	xfer_nconns = 0;
+	free(c);
+	return failed ? 1 : 0;
+}
+
+/* -------------------------------------------------------------------------
  * Command line.
  */
 
@@ -1182,12 +2261,42 @@ static void usage(FILE *f)
 "  crr     --to ADDR --duration SEC [--parallel P] [--timeout MS]\n"
 "          P threads (default 1) of connect, name line, 64-byte echo, close:\n"
 "          {\"connections\":N,\"errors\":E,\"seconds\":S,\"rate\":R}\n"
+"  xfer-serve --tcp PORT [--bind ADDR] [--ready FILE] [--max-seconds S]\n"
+"          Bulk transfer peer (protocol: top comment of sltest.c). Per\n"
+"          connection: read the header, then at once check the client's\n"
+"          stream and its EOF and send our own; then a 64-byte trailer\n"
+"          (SHA-256, count, status of what was received), SHUT_WR, close.\n"
+"          Blocking sockets, a thread per direction. Binds like serve;\n"
+"          runs until SIGTERM/SIGINT or S seconds (default 300): exit 0.\n"
+"  xfer    --to ADDR --up BYTES --down BYTES [--msg SPEC] [--seed N]\n"
+"          [--parallel P] [--timeout-s S] [--verbose]\n"
+"          P connections at once (default 1; connection i uses seed N+i,\n"
+"          default N 1), each sending BYTES up while receiving BYTES down,\n"
+"          every byte checked, on blocking sockets: SHUT_WR after the\n"
+"          upload, then down bytes, the trailer and recv() == 0 (EOF).\n"
+"          BYTES: N, NK, NM or NG (powers of 1024). SPEC: the send() size,\n"
+"          1..16777216 (default 65536), or random (1..262144). The run is\n"
+"          bounded by S seconds (default 120). --verbose: a line per\n"
+"          connection on stderr. Prints\n"
+"          {\"ok\":true,\"connections\":P,\"up\":B,\"down\":B,\"sha256_up\":H,\n"
+"          \"sha256_down\":H,\"server_sha256_ok\":true,\"eof\":\"ok\",\n"
+"          \"seconds\":S,\"mbps_up\":X,\"mbps_down\":Y} (hashes of connection\n"
+"          0; megabits/s of all connections) or {\"ok\":false,\n"
+"          \"connections\":P,\"failed\":F,\"connection\":I,\"stage\":G,\n"
+"          \"error\":E,..} for the first failed connection: G is connect,\n"
+"          header, up, down, trailer, eof (E: errno name, or extra: bytes\n"
+"          instead of EOF) or server (E: the server's status: mismatch,\n"
+"          short, eof-error, extra; or count, sha256); a wrong byte is down\n"
+"          EBADMSG with \"offset\". At the time bound: \"error\":\"ETIMEDOUT\"\n"
+"          with the first unfinished connection and its stage.\n"
 "\n"
 "ADDR is IP:PORT or [IPv6]:PORT; [::ffff:a.b.c.d]:PORT uses an AF_INET6\n"
-"socket. Client steps time out after --timeout ms (default 2000). Errors are\n"
-"errno names; EPIPE: peer closed early, EPROTO: bad name line, EBADMSG: bad\n"
-"echo or payload. Client modes print one JSON line on stdout.\n"
-"Exit status: 0 success (crr: no errors), 1 failure, 2 usage error.\n");
+"socket. Client steps time out after --timeout ms (default 2000; xfer has\n"
+"no step timeout, only --timeout-s). Errors are errno names; EPIPE: peer\n"
+"closed early, EPROTO: bad name line or header, EBADMSG: bad echo, payload\n"
+"or stream byte. Client modes print one JSON line on stdout.\n"
+"Exit status: 0 success (crr: no errors; xfer: every connection ok),\n"
+"1 failure, 2 usage error.\n");
 }
 
 static const struct option serve_options[] = {
@@ -1209,6 +2318,21 @@ static const struct option client_options[] = {
 	{ "max-seconds", required_argument, NULL, 'M' },
 	{ "interval-ms", required_argument, NULL, 'i' },
 	{ "parallel", required_argument, NULL, 'P' },
+	{ "up", required_argument, NULL, 'W' },
+	{ "down", required_argument, NULL, 'R' },
+	{ "msg", required_argument, NULL, 'm' },
+	{ "seed", required_argument, NULL, 's' },
+	{ "timeout-s", required_argument, NULL, 'S' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option xfer_serve_options[] = {
+	{ "tcp", required_argument, NULL, 'c' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "ready", required_argument, NULL, 'r' },
+	{ "max-seconds", required_argument, NULL, 'M' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -1226,6 +2350,7 @@ static const struct mode modes[] = {
 	{ "loop", "tTdUM", "t", run_loop },
 	{ "hold", "tTUMi", "tU", run_hold },
 	{ "crr", "tTdP", "td", run_crr },
+	{ "xfer", "tWRmsPSv", "tWR", run_xfer },
 };
 
 /* "--to", or "-n" for the one short option; in a static buffer. */
@@ -1246,6 +2371,38 @@ static int bad_value(const char *flag, const char *arg)
 {
 	fprintf(stderr, "sltest: invalid value '%s' for %s\n", arg, flag);
 	return 2;
+}
+
+/* N, NK, NM or NG (powers of 1024). */
+static int parse_bytes(const char *s, long long *out)
+{
+	unsigned long long v;
+	int shift = 0;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift)
+		end++;
+	if (*end || v > (unsigned long long)XFER_BYTES_MAX >> shift)
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
 }
 
 static int set_client_opt(struct opts *o, int c, const char *arg)
@@ -1284,6 +2441,27 @@ static int set_client_opt(struct opts *o, int c, const char *arg)
 	case 'P':
 		err = parse_num(arg, 1, MAX_PARALLEL, &o->parallel);
 		break;
+	case 'W':
+		err = parse_bytes(arg, &o->up);
+		break;
+	case 'R':
+		err = parse_bytes(arg, &o->down);
+		break;
+	case 'm':
+		if (!strcmp(arg, "random"))
+			o->msg = 0;
+		else
+			err = parse_num(arg, 1, XFER_MSG_MAX, &o->msg);
+		break;
+	case 's':
+		err = parse_num(arg, 0, UINT32_MAX, &o->seed);
+		break;
+	case 'S':
+		err = parse_num(arg, 1, 86400, &o->timeout_s);
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
 	}
 	return err;
 }
@@ -1295,6 +2473,9 @@ static int client_main(const struct mode *m, int argc, char **argv)
 		.max_ms = 60000,
 		.interval_ms = 50,
 		.parallel = 1,
+		.msg = 65536,
+		.seed = 1,
+		.timeout_s = 120,
 	};
 	bool seen[128] = { false };
 	const char *p;
@@ -1383,6 +2564,46 @@ static int serve_main(int argc, char **argv)
 	return run_serve(&o);
 }
 
+static int xfer_serve_main(int argc, char **argv)
+{
+	struct xfer_serve_opts o = { .bind = "::", .max_ms = 300000 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", xfer_serve_options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'c':
+			if (parse_num(optarg, 1, 65535, &o.tcp_port))
+				return bad_value("--tcp", optarg);
+			break;
+		case 'b':
+			o.bind = optarg;
+			break;
+		case 'r':
+			o.ready = optarg;
+			break;
+		case 'M':
+			if (parse_secs(optarg, &o.max_ms))
+				return bad_value("--max-seconds", optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sltest: xfer-serve: unexpected '%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!o.tcp_port) {
+		fprintf(stderr, "sltest: xfer-serve: --tcp PORT is required\n");
+		return 2;
+	}
+	return run_xfer_serve(&o);
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -1399,6 +2620,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "serve"))
 		return serve_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "xfer-serve"))
+		return xfer_serve_main(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		if (!strcmp(argv[1], modes[i].name))
 			return client_main(&modes[i], argc - 1, argv + 1);
