@@ -139,7 +139,8 @@ run_kernel() {
 	[ -n "${VMTEST_DEBUG_SCRIPT:-}" ] && { cat "$d/console.log"; return 0; }
 
 	echo "vmtest: $label: $(sed -n 's/^kernel //p' "$d/raw.txt"), boot ${ST_BOOT[$k]:-?}s, suites ${ST_SUITE[$k]:-?}s, VM ${ST_WALL[$k]}s"
-	grep '^module ' "$d/raw.txt" | awk '{ printf "%s%s %s", (NR > 1 ? ", " : "  modules: "), $2, $3 } END { if (NR) print "" }'
+	{ grep '^module ' "$d/raw.txt" || echo "module (none) -"; } |
+		awk '{ printf "%s%s %s", (NR > 1 ? ", " : "  modules: "), $2, $3 } END { print "" }'
 	grep -E 'warn|error' "$d/probe.txt" | sed 's/^/  agent: /' || true
 	if "$HERE/check-results.sh" "$d/raw" "$skips" "$SUITES" >"$d/verdict.txt"; then
 		ST_VERDICT[$k]=PASS
