@@ -110,7 +110,7 @@ if [ "$BPFTOOL_FROM_SUITE" = 1 ]; then
 	dpkg -x "$(ls "$DL"/bpftool_*.deb | head -n1)" "$KDIR.tmp/x"
 	mv "$KDIR.tmp/x/usr/sbin/bpftool" "$KDIR.tmp/bpftool"
 	rm -rf "$KDIR.tmp/x"
-	"$KDIR.tmp/bpftool" version | head -n1 | sed "s/^/fetch-kernel: $K: $SUITE's /"
+	"$KDIR.tmp/bpftool" version 2>&1 | sed -n "1s/^/fetch-kernel: $K: $SUITE's /p"
 fi
 echo "$REL" >"$KDIR.tmp/release"
 echo "$PKG $VER" >"$KDIR.tmp/package"

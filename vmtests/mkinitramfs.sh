@@ -200,7 +200,7 @@ cmd_modules() {
 	if [ -x "$kdir/bpftool" ]; then
 		mkdir -p "$STAGE/usr/sbin"
 		cp "$kdir/bpftool" "$STAGE/usr/sbin/bpftool"
-		echo "mkinitramfs: bpftool: $("$kdir/bpftool" version | head -n1) (the kernel's suite's)"
+		echo "mkinitramfs: bpftool: $("$kdir/bpftool" version 2>&1 | sed -n 1p) (the kernel's suite's)"
 	fi
 	cpio_gz "$STAGE" "$out"
 }

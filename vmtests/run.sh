@@ -72,7 +72,7 @@ image_version() {
 	local off
 	off=$(od -An -tu2 -j $((0x20e)) -N2 "$1" | tr -d ' ')
 	[ -n "$off" ] && [ "$off" -gt 0 ] || return 0
-	dd if="$1" bs=1 skip=$((off + 0x200)) count=128 status=none | tr '\0' '\n' | head -n1 | cut -d' ' -f1
+	dd if="$1" bs=1 skip=$((off + 0x200)) count=128 status=none | tr '\0' '\n' | sed -n '1s/ .*//p'
 }
 
 cmdline() {
