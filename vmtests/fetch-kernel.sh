@@ -78,9 +78,9 @@ apt-get "${APTOPTS[@]}" -qq update
 # linux-image-cloud-amd64 depends on the current versioned package
 # (linux-image-5.10.0-NN-cloud-amd64, linux-image-6.12.NN+debN-cloud-amd64...).
 PKG=$(apt-cache "${APTOPTS[@]}" depends linux-image-cloud-amd64 |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && !n++ { print $2 }')
 [ -n "$PKG" ] || { echo "fetch-kernel: no linux-image-*-cloud-amd64 dependency of linux-image-cloud-amd64 in $SUITE" >&2; exit 1; }
-VER=$(apt-cache "${APTOPTS[@]}" show "$PKG" | awk '$1 == "Version:" { print $2; exit }')
+VER=$(apt-cache "${APTOPTS[@]}" show "$PKG" | awk '$1 == "Version:" && !n++ { print $2 }')
 echo "fetch-kernel: $K: $PKG $VER"
 
 DL=$A/debs
