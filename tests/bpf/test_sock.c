@@ -30,6 +30,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/datapath.h"
+#include "lib/bpfmap.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
 
@@ -359,20 +360,6 @@ Test(sock, dual_stack_socket_to_v4_vip)
 	close(fd);
 }
 
-static size_t map_count(int fd, size_t ksz)
-{
-	char k[64], nk[64];
-	size_t n = 0;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(fd, prev, nk) == 0) {
-		memcpy(k, nk, ksz);
-		prev = k;
-		n++;
-	}
-	return n;
-}
-
 Test(sock, reconcile_writes_only_the_difference)
 {
 	struct lb_apply_stats st;
@@ -425,9 +412,9 @@ Test(sock, reconcile_writes_only_the_difference)
 
 	/* remove everything */
 	apply("{\"services\": []}");
-	cr_assert_eq(map_count(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 0);
-	cr_assert_eq(map_count(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
-	cr_assert_eq(map_count(E.dp.maps.be_fd, sizeof(__u32)), 0);
+	cr_assert_eq(map_count_keys(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 0);
+	cr_assert_eq(map_count_keys(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
 }
 
 Test(sock, garbage_slots_from_a_crash_are_collected)
@@ -438,7 +425,7 @@ Test(sock, garbage_slots_from_a_crash_are_collected)
 	REQUIRE_ROOT();
 	cr_assert_eq(bpf_map_update_elem(E.dp.maps.slot_fd, &k, &v, BPF_ANY), 0);
 	apply(SNAP_WEB);
-	cr_assert_eq(map_count(E.dp.maps.slot_fd, sizeof(k)), 4);
+	cr_assert_eq(map_count_keys(E.dp.maps.slot_fd, sizeof(k)), 4);
 	cr_assert_neq(bpf_map_lookup_elem(E.dp.maps.slot_fd, &k, &v), 0);
 }
 
@@ -462,7 +449,7 @@ Test(sock, restart_adopts_pinned_links_and_maps)
 	cr_assert_eq(datapath_open(&again, E.pin, E.cg), 0);
 	cr_assert_eq(again.adopted, 9);
 	cr_assert_eq(again.attached, 0);
-	cr_assert_eq(map_count(again.maps.svc_fd, sizeof(struct sl_svc_key)), 1);
+	cr_assert_eq(map_count_keys(again.maps.svc_fd, sizeof(struct sl_svc_key)), 1);
 	E.dp = again;
 	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
 	cr_assert_geq(fd, 0, "%s", strerror(-fd));

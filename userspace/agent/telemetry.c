@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "agent/telemetry.h"
 #include "lib/addr.h"
+#include "lib/bpfmap.h"
 #include "lib/log.h"
 #include "lib/sys.h"
 #include "sluice_flow.h"
@@ -128,8 +130,11 @@ static void flow_open(struct telemetry *t)
 		log_err("flow log %s: %s", t->flow_path, strerror(errno));
 		return;
 	}
-	fseek(t->flow, 0, SEEK_END);
-	t->flow_bytes = (uint64_t)ftell(t->flow);
+	{
+		struct stat st;
+
+		t->flow_bytes = fstat(fileno(t->flow), &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
 }
 
 /* Keep one previous file: PATH.1. */
@@ -289,18 +294,6 @@ static void label_set(FILE *f, const struct telemetry *t, const struct sl_metric
 		d.principal, k->port, k->proto == IPPROTO_UDP ? "udp" : "tcp");
 }
 
-static size_t map_entries(int fd, size_t ksz)
-{
-	char k[64], nk[64];
-	size_t n = 0;
-
-	while (bpf_map_get_next_key(fd, n ? k : NULL, nk) == 0 && n < 10000000) {
-		memcpy(k, nk, ksz);
-		n++;
-	}
-	return n;
-}
-
 static void render(struct telemetry *t, FILE *f)
 {
 	static const struct {
@@ -381,11 +374,11 @@ static void render(struct telemetry *t, FILE *f)
 	fprintf(f, "# HELP sluice_map_entries Entries in the data plane's maps.\n"
 		   "# TYPE sluice_map_entries gauge\n");
 	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_SERVICES,
-		map_entries(t->dp->maps.svc_fd, sizeof(struct sl_svc_key)));
+		map_count_keys(t->dp->maps.svc_fd, sizeof(struct sl_svc_key)));
 	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_BACKENDS,
-		map_entries(t->dp->maps.be_fd, sizeof(__u32)));
+		map_count_keys(t->dp->maps.be_fd, sizeof(__u32)));
 	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_POLICY,
-		map_entries(t->dp->pol.policy_fd, sizeof(struct sl_policy_key)));
+		map_count_keys(t->dp->pol.policy_fd, sizeof(struct sl_policy_key)));
 	fprintf(f, "sluice_map_entries{map=\"%s\"} %zu\n", SL_MAP_METRICS, n);
 	fprintf(f, "# HELP sluice_metrics_scrapes_total Scrapes of this endpoint.\n"
 		   "# TYPE sluice_metrics_scrapes_total counter\nsluice_metrics_scrapes_total %llu\n",

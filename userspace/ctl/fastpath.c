@@ -13,20 +13,9 @@
 #include <bpf/bpf.h>
 
 #include "ctl/ctl.h"
+#include "lib/bpfmap.h"
 #include "lib/polmap.h"
 #include "sluice_fast.h"
-
-static size_t count_keys(int fd, size_t ksz)
-{
-	char k[64], nk[64];
-	size_t n = 0;
-
-	while (bpf_map_get_next_key(fd, n ? k : NULL, nk) == 0) {
-		memcpy(k, nk, ksz);
-		n++;
-	}
-	return n;
-}
 
 int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv)
 {
@@ -65,10 +54,10 @@ int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv)
 		fprintf(stderr, "sluicectl: fastpath: %s\n", strerror(-err));
 	} else if (o->json) {
 		printf("{\"fastpath\":%s,\"sockets\":%zu}\n", cfg.fastpath ? "true" : "false",
-		       fd >= 0 ? count_keys(fd, sizeof(struct sl_sock_key)) : 0);
+		       fd >= 0 ? map_count_keys(fd, sizeof(struct sl_sock_key)) : 0);
 	} else {
 		printf("fast path %s, %zu sockets in the sockhash\n", cfg.fastpath ? "on" : "off",
-		       fd >= 0 ? count_keys(fd, sizeof(struct sl_sock_key)) : 0);
+		       fd >= 0 ? map_count_keys(fd, sizeof(struct sl_sock_key)) : 0);
 	}
 	if (fd >= 0)
 		close(fd);

@@ -404,7 +404,7 @@ static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
 		if (i == 0 || memcmp(&all[i - 1], &all[i], sizeof(*all)))
 			ndistinct++;
 	if (ndistinct > SL_MAX_BACKENDS) {
-		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %u the maps hold",
+		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %d the maps hold",
 			 ndistinct, SL_MAX_BACKENDS);
 		rc = -E2BIG;
 	}
