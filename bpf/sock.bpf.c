@@ -31,6 +31,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Set by the agent: false on kernels without SO_NETNS_COOKIE (before 5.14),
+ * where it cannot fill sl_netns. connect() then cannot tell which pod is
+ * calling, so it leaves the decision to tc at the destination's veth
+ * (which knows the source by its address) instead of guessing. */
+const volatile bool cfg_netns_ident = true;
+
 /* Authorize the connection described by c->daddr/dport and fill in its
  * identities. 0, or -EACCES (counted and reported). */
 static __always_inline int authorize(struct bpf_sock_addr *ctx, struct sl_conn *c)
@@ -41,6 +47,8 @@ static __always_inline int authorize(struct bpf_sock_addr *ctx, struct sl_conn *
 	c->key.dst_id = ipcache_identity(c->daddr);
 	c->key.port = bpf_ntohs(c->dport);
 	c->key.reporter = SL_REPORTER_SOURCE;
+	if (!cfg_netns_ident)
+		return 0;
 	err = policy_check(c->key.src_id, c->key.dst_id, c->key.proto, c->key.port);
 	if (err) {
 		count_drop(SL_DROP_POLICY_CONNECT);

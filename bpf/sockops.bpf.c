@@ -133,6 +133,8 @@ static __always_inline void active(struct bpf_sock_ops *skops)
 		return; /* not a pod's connect() we authorized */
 	c->acked_base = (__u16)acked;
 	sk_addrs(skops, local, remote);
+	if (c->key.src_id == SL_ID_UNKNOWN)
+		c->key.src_id = ipcache_identity(local); /* kernels before 5.14 */
 	__builtin_memcpy(c->saddr, local, 16);
 	c->sport = bpf_htons((__u16)lport);
 	opened(skops, cookie, c);

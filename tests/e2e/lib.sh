@@ -146,8 +146,15 @@ mesh_snapshot() {
 		 policies: $pol}' | snapshot "$1"
 }
 
-# the errno a denied connect() gets: EACCES, or EPERM where the kernel
-# lacks bpf_set_retval (the agent logs that at start)
+# Does connect() know the client's identity? Not before 5.14 (no
+# SO_NETNS_COOKIE; the agent logs it): then tc at the destination decides.
+connect_knows_client() { ! grep -q 'kernel lacks SO_NETNS_COOKIE' "$TMP"/agent.*.log 2>/dev/null; }
+
+# what a client denied by policy sees: EACCES from connect(); EPERM where
+# the kernel lacks bpf_set_retval; a timeout where connect() cannot tell the
+# client (the SYN is dropped at the destination)
 denied_errno() {
-	if grep -q 'kernel lacks bpf_set_retval' "$TMP"/agent.*.log 2>/dev/null; then echo EPERM; else echo EACCES; fi
+	if ! connect_knows_client; then echo ETIMEDOUT
+	elif grep -q 'kernel lacks bpf_set_retval' "$TMP"/agent.*.log 2>/dev/null; then echo EPERM
+	else echo EACCES; fi
 }

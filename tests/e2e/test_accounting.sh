@@ -31,7 +31,14 @@ E2E_PIDS+=("$obs")
 sleep 0.3
 out=$(in_pod node1.pod3 "$BIN/sltest" connect --to 10.96.0.10:80) && fail "denied pair connected: $out"
 wait "$obs" || fail "sluicectl observe did not see the denial"
-[ "$(jq -r '.reason + " " + .source.workload + " " + .service' "$TMP/observe.json")" = "policy_connect node1.pod3 default/web" ] ||
+# denied at connect(), or (kernels before 5.14) by tc at the destination,
+# which does not know the VIP the client used
+if connect_knows_client; then
+	DREASON=policy_connect DREP=source DSVC=default/web
+else
+	DREASON=policy_ingress DREP=destination DSVC=unknown
+fi
+[ "$(jq -r '.reason + " " + .source.workload + " " + .service' "$TMP/observe.json")" = "$DREASON node1.pod3 $DSVC" ] ||
 	fail "observe: $(cat "$TMP/observe.json")"
 note "observe -o json: $(cat "$TMP/observe.json")"
 B=5
@@ -68,8 +75,10 @@ for r in source destination; do
 done
 grep -q 'istio_tcp_connections_opened_total{reporter="source",source_workload="node1.pod1",source_workload_namespace="default",source_principal="spiffe://cluster.local/ns/default/sa/node1-pod1",destination_service="default/web",destination_workload="node1.pod2",destination_workload_namespace="default",destination_principal="spiffe://cluster.local/ns/default/sa/node1-pod2",destination_port="8080",request_protocol="tcp"}' \
 	"$TMP/metrics.txt" || fail "labels are not Istio's"
-check sluice_connections_denied_total source 1 'source_workload="node1.pod3"'
-grep -q 'sluice_drops_total{reason="policy_connect"} 1' "$TMP/metrics.txt" || fail "policy_connect drop not counted"
+# one denial at connect(); tc sees the SYN and its retransmission
+d=$(val sluice_connections_denied_total $DREP 'source_workload="node1.pod3"')
+[ "$d" -ge 1 ] && { [ $DREP = destination ] || [ "$d" -eq 1 ]; } || fail "denied counter: $d"
+grep -qE "sluice_drops_total\{reason=\"$DREASON\"\} [1-9]" "$TMP/metrics.txt" || fail "$DREASON drop not counted"
 
 # the close events carry the same bytes
 F=$TMP/flows.jsonl
@@ -79,8 +88,8 @@ b=$(jq -s '[.[] | select(.type == "close" and .reporter == "source") | .bytes_se
 [ "$b" -eq $((5 * N + 1048576 * B)) ] || fail "close events bytes_sent: $b, want $((5 * N + 1048576 * B))"
 b=$(jq -s '[.[] | select(.type == "close" and .reporter == "destination") | .bytes_received] | add' "$F")
 [ "$b" -eq $((10 * N + 1048581 * B)) ] || fail "close events (destination) bytes_received: $b, want $((10 * N + 1048581 * B))"
-d=$(jq -s '[.[] | select(.type == "deny" and .reason == "policy_connect" and .source.workload == "node1.pod3")] | length' "$F")
-[ "$d" -eq 1 ] || fail "deny events: $d, want 1"
+d=$(jq -s --arg r $DREASON '[.[] | select(.type == "deny" and .reason == $r and .source.workload == "node1.pod3")] | length' "$F")
+[ "$d" -ge 1 ] || fail "deny events: $d, want at least 1"
 note "flow log: $(wc -l <"$F") events; a close event: $(grep -m1 '"close"' "$F")"
 t=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" observe --flow-log "$F" --since-start --type close \
 	--service default/web --count 3 --timeout 5) || fail "observe table"

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +97,26 @@ static int attach_or_adopt(struct datapath *dp, struct bpf_program *prog,
 		dp->attached++;
 	bpf_link__destroy(link);
 	return err;
+}
+
+/* SLUICE_TEST_NO_NETNS_COOKIE=1 pretends the kernel lacks it, so that the
+ * host's test run covers the mode old kernels run in. */
+static bool probe_netns_cookie(void)
+{
+	const char *force = getenv("SLUICE_TEST_NO_NETNS_COOKIE");
+	__u64 cookie;
+	socklen_t len = sizeof(cookie);
+	int s;
+	bool ok;
+
+	if (force && strcmp(force, "1") == 0)
+		return false;
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	ok = getsockopt(s, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &len) == 0;
+	close(s);
+	return ok;
 }
 
 /* The fast path needs sk_msg programs (4.17) and sockhash maps (4.18); a
@@ -198,6 +220,12 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_warn("kernel lacks bpf_set_retval (5.18+): connect() to a service "
 			 "without backends fails with EPERM instead of ECONNREFUSED");
 	dp->skel->rodata->cfg_has_set_retval = dp->has_set_retval;
+	dp->has_netns_cookie = probe_netns_cookie();
+	if (!dp->has_netns_cookie)
+		log_warn("kernel lacks SO_NETNS_COOKIE (5.14+): connect() cannot tell which pod "
+			 "is calling, so policy is enforced by tc at the destination (a denied "
+			 "client times out instead of getting EACCES)");
+	dp->skel->rodata->cfg_netns_ident = dp->has_netns_cookie;
 
 	err = sock_bpf__load(dp->skel);
 	if (err) {

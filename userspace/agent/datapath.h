@@ -33,6 +33,7 @@ struct datapath {
 	struct polmap pol;
 	char pin_root[PATH_MAX];
 	bool has_set_retval;   /* refused connect() fails with ECONNREFUSED */
+	bool has_netns_cookie; /* SO_NETNS_COOKIE: connect() knows the client */
 	bool has_fastpath;     /* sk_msg + sockhash usable: see fastpath_reason */
 	const char *fastpath_reason;
 	unsigned int adopted;  /* links that were pinned already */

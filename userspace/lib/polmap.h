@@ -32,6 +32,7 @@ struct pol_apply_stats {
 	bool policy_flipped;
 	unsigned int ids_written, ids_removed;
 	unsigned int local_endpoints;
+	bool no_netns_cookie;          /* kernel lacks SO_NETNS_COOKIE (5.14) */
 };
 
 /* A local endpoint as applied: the caller attaches tc to these. */
