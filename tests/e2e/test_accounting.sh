@@ -43,18 +43,24 @@ fi
 note "observe -o json: $(cat "$TMP/observe.json")"
 B=5
 for i in $(seq $B); do
+	# read while sending: the backend echoes, and a client that only
+	# writes can fill both socket buffers and stall
 	in_pod node1.pod1 python3 -c '
-import socket, sys
-s = socket.create_connection(("10.96.0.10", 80), timeout=10)
+import socket, sys, threading
+s = socket.create_connection(("10.96.0.10", 80), timeout=30)
+got = [0]
+def reader():
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return
+        got[0] += len(b)
+t = threading.Thread(target=reader)
+t.start()
 s.sendall(b"x" * 1048576)
 s.shutdown(socket.SHUT_WR)
-n = 0
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    n += len(b)
-sys.exit(0 if n == 1048576 + 5 else 1)' || fail "bulk connection $i"
+t.join()
+sys.exit(0 if got[0] == 1048576 + 5 else 1)' || fail "bulk connection $i"
 done
 sleep 0.5
 
