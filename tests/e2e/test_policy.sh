@@ -88,6 +88,17 @@ s1=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json inspect policy | jq
 note "spoof drops: $((s1 - s0))"
 
 "$BIN/sluicectl" --pin-root "$(pin_root node1)" inspect policy
+# sluicectl status says what the agent's probes turned off on this kernel
+st=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" status) || fail "sluicectl status"
+note "status: $(tr '\n' ' ' <<<"$st")"
+if connect_knows_client; then
+	! grep -q 'SO_NETNS_COOKIE' <<<"$st" || fail "status lists SO_NETNS_COOKIE as missing: $st"
+else
+	grep -q 'policy decisions at connect(): kernel lacks SO_NETNS_COOKIE' <<<"$st" || fail "status: $st"
+fi
+[ "$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json status | jq .snapshot.version)" = 1 ] ||
+	fail "status: wrong snapshot version"
+
 # the agent's default flow log, read by observe with no --flow-log
 out=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json observe --since-start \
 	--verdict denied --type deny --timeout 2) || fail "observe (default flow log): $out"

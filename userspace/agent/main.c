@@ -21,11 +21,14 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/datapath.h"
 #include "agent/telemetry.h"
+
+#include <jansson.h>
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -41,6 +44,7 @@ struct agent_opts {
 	const char *flow_log;
 	uint64_t flow_log_max;
 	bool sockmap;
+	char run_dir[PATH_MAX];
 };
 
 static void usage(FILE *f)
@@ -64,6 +68,41 @@ static void usage(FILE *f)
 "                     fastpath on|off` flips it at run time)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
+}
+
+/* <run dir>/status.json, for `sluicectl status`: what this agent runs
+ * with on this kernel, what its probes turned off and why, and the last
+ * applied snapshot. Written whole and renamed into place. */
+static void write_status(const struct agent_opts *o, const struct datapath *dp,
+			 const struct telemetry *tm)
+{
+	char path[PATH_MAX + 16], tmp[PATH_MAX + 16];
+	json_t *j, *off = json_array();
+	struct utsname u;
+
+	uname(&u);
+	if (!dp->has_set_retval)
+		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "ECONNREFUSED for empty services",
+			"reason", "kernel lacks bpf_set_retval (5.18+): EPERM instead"));
+	if (!dp->has_netns_cookie)
+		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "policy decisions at connect()",
+			"reason", "kernel lacks SO_NETNS_COOKIE (5.14+): tc at the destination decides"));
+	if (!dp->has_fastpath)
+		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path",
+			"reason", dp->fastpath_reason ?: "unknown"));
+	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
+		      "node", o->node, "pid", (int)getpid(), "pin_root", o->pin_root,
+		      "cgroup", o->cgroup, "kernel", u.release,
+		      "features", "set_retval", dp->has_set_retval, "netns_cookie", dp->has_netns_cookie,
+		      "fastpath_available", dp->has_fastpath, "fastpath_on", o->sockmap && dp->has_fastpath,
+		      "disabled", off, "snapshot", "version", (json_int_t)tm->version);
+	if (!j)
+		return;
+	snprintf(path, sizeof(path), "%s/status.json", o->run_dir);
+	snprintf(tmp, sizeof(tmp), "%s/.status.json.tmp", o->run_dir);
+	if (sys_mkdir_p(o->run_dir, 0755) == 0 && json_dump_file(j, tmp, JSON_INDENT(2)) == 0)
+		rename(tmp, path);
+	json_decref(j);
 }
 
 static double now_ms(void)
@@ -196,6 +235,7 @@ static int run(const struct agent_opts *o)
 		goto out;
 
 	sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
+	write_status(o, &dp, &tm);
 	if (o->once)
 		goto out;
 
@@ -243,6 +283,7 @@ static int run(const struct agent_opts *o)
 				free(last);
 				last = NULL; /* force a full re-apply */
 				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
+				write_status(o, &dp, &tm);
 				continue;
 			}
 			log_info("signal %u: exiting; programs and maps stay in place", si.ssi_signo);
@@ -263,8 +304,10 @@ static int run(const struct agent_opts *o)
 					p += sizeof(*ev) + ev->len;
 				}
 			}
-			if (hit)
+			if (hit) {
 				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
+				write_status(o, &dp, &tm);
+			}
 		}
 	}
 out:
@@ -353,10 +396,11 @@ int main(int argc, char **argv)
 		snprintf(o.pin_root, sizeof(o.pin_root), "%s", pin_root);
 	else
 		snprintf(o.pin_root, sizeof(o.pin_root), SL_PIN_BASE "/%s", o.node);
-	if (sys_run_dir(o.pin_root, run_dir, sizeof(run_dir))) {
+	if (sys_run_dir(o.pin_root, o.run_dir, sizeof(o.run_dir))) {
 		log_err("--pin-root %s: no directory name to derive the run directory from", o.pin_root);
 		return 2;
 	}
+	snprintf(run_dir, sizeof(run_dir), "%s", o.run_dir);
 	if (!o.flow_log) {
 		snprintf(default_flow, sizeof(default_flow), "%s/flows.jsonl", run_dir);
 		o.flow_log = default_flow;
@@ -372,6 +416,8 @@ int main(int argc, char **argv)
 			snprintf(f, sizeof(f), "%s/flows.jsonl", run_dir);
 			unlink(f);
 			snprintf(f, sizeof(f), "%s/flows.jsonl.1", run_dir);
+			unlink(f);
+			snprintf(f, sizeof(f), "%s/status.json", run_dir);
 			unlink(f);
 			rmdir(run_dir);
 		}

@@ -26,6 +26,7 @@ int ctl_dispatch(const struct ctl_cmd *table, const char *what,
 
 int cmd_inspect(const struct ctl_opts *o, int argc, char **argv);
 int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv);
+int cmd_status(const struct ctl_opts *o, int argc, char **argv);
 int cmd_observe(const struct ctl_opts *o, int argc, char **argv);
 
 #endif /* SL_CTL_H */

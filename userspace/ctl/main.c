@@ -33,6 +33,7 @@ static const struct ctl_cmd commands[] = {
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
 				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
 				  "                       stream flow events (follows the agent's flow log)" },
+	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };
