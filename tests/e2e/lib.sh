@@ -30,6 +30,7 @@ e2e_cleanup() {
 	for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	for node in "${E2E_NODES[@]}"; do
 		"$BIN/sluice-agent" --node "$node" --pin-root "$(pin_root "$node")" --uninstall >/dev/null 2>&1
+		rm -rf "/run/sluice/$(basename "$(pin_root "$node")")"
 	done
 	[ -n "$CL" ] && "$SIM" down "$CL" >/dev/null 2>&1
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMP" ]; then
