@@ -374,9 +374,26 @@ static void detach_tc_all(const char *pin_root)
 		prev = &k;
 		for (int i = 0; i < 2; i++) {
 			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+			int pfd;
 
+			/* The ifindex is only meaningful in the netns the agent
+			 * ran in: detach only a filter that is one of ours. */
 			hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-			bpf_tc_detach(&hook, &opts);
+			if (bpf_tc_query(&hook, &opts))
+				continue;
+			pfd = bpf_prog_get_fd_by_id(opts.prog_id);
+			if (pfd < 0)
+				continue;
+			if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
+			    (!strcmp(info.name, "sl_from_pod") || !strcmp(info.name, "sl_to_pod"))) {
+				opts.prog_id = 0;
+				opts.prog_fd = 0;
+				opts.flags = 0;
+				bpf_tc_detach(&hook, &opts);
+			}
+			close(pfd);
 		}
 	}
 	close(fd);
