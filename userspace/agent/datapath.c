@@ -184,7 +184,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 
 	memset(dp, 0, sizeof(*dp));
 	dp->maps = (struct lbmap){ -1, -1, -1, -1 };
-	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1 };
+	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, true };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))
 		return -ENAMETOOLONG;
@@ -268,6 +268,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 	}
 	err = lbmap_open(&dp->maps, pin_root);
 	err = err ?: polmap_open(&dp->pol, pin_root);
+	dp->pol.netns_cookies = dp->has_netns_cookie;
 	if (err) {
 		log_err("opening pinned maps under %s: %s", pin_root, strerror(-err));
 		goto fail;

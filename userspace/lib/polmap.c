@@ -30,6 +30,7 @@ int polmap_open(struct polmap *m, const char *pin_root)
 	char path[PATH_MAX];
 	int err;
 
+	m->netns_cookies = true;
 	for (unsigned int i = 0; i < 7; i++)
 		*fds[i] = -1;
 	for (unsigned int i = 0; i < 7; i++) {
@@ -468,18 +469,11 @@ static int apply_local(const struct polmap *m, const struct snapshot *s,
 
 		if (!w->local)
 			continue;
-		rc = netns_cookie(w->netns, &cookie);
-		if (getenv("SLUICE_TEST_NO_NETNS_COOKIE") &&
-		    !strcmp(getenv("SLUICE_TEST_NO_NETNS_COOKIE"), "1"))
-			rc = -ENOPROTOOPT; /* see probe_netns_cookie() in the agent */
-		if (rc == -ENOPROTOOPT) {
-			/* before 5.14: the netns exists but its cookie cannot
-			 * be read; connect() then does not know the client and
-			 * tc at the destination enforces policy instead */
-			st->no_netns_cookie = true;
-			cookie = 0;
-			rc = 0;
-		}
+		/* Without SO_NETNS_COOKIE (before 5.14) there is no cookie to
+		 * key sl_netns by; the socket programs know and leave the
+		 * decision to tc at the destination (the agent's probe). */
+		cookie = 0;
+		rc = m->netns_cookies ? netns_cookie(w->netns, &cookie) : 0;
 		if (rc) {
 			snprintf(err, errlen, "workload %s/%s: netns %s: %s", w->ns, w->name,
 				 w->netns, strerror(-rc));

@@ -25,6 +25,7 @@ struct polmap {
 	int poldst_fd;
 	int config_fd;
 	int drops_fd;
+	bool netns_cookies;   /* fill sl_netns: the kernel has SO_NETNS_COOKIE */
 };
 
 struct pol_apply_stats {
@@ -32,7 +33,6 @@ struct pol_apply_stats {
 	bool policy_flipped;
 	unsigned int ids_written, ids_removed;
 	unsigned int local_endpoints;
-	bool no_netns_cookie;          /* kernel lacks SO_NETNS_COOKIE (5.14) */
 };
 
 /* A local endpoint as applied: the caller attaches tc to these. */
@@ -41,6 +41,7 @@ struct pol_endpoint {
 	char ifname[16];
 };
 
+/* Opens the maps; netns_cookies starts true (the caller's probe may clear it). */
 int polmap_open(struct polmap *m, const char *pin_root);
 void polmap_close(struct polmap *m);
 
