@@ -41,7 +41,7 @@ UWARN    := -Wno-format-truncation
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) $(UWARN) -D_GNU_SOURCE -MMD -MP \
 	-Iheaders -Iuserspace -I$(BUILD)
-LDLIBS   := -lbpf -lelf -lz -ljansson -lpthread
+LDLIBS   := -lbpf -lelf -lz -ljansson -lfyaml -lnghttp2 -lssl -lcrypto -lpthread
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
@@ -60,6 +60,7 @@ BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 LIB_SRCS   := $(wildcard userspace/lib/*.c)
 AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
 CTL_SRCS   := $(wildcard userspace/ctl/*.c)
+CONTROL_SRCS := $(filter-out userspace/control/main.c,$(wildcard userspace/control/*.c))
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 
@@ -67,7 +68,9 @@ obj = $(patsubst %.c,$(BUILD)/$(2)/%.o,$(1))
 
 LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
 AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
-BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluicectl $(BUILD)/bin/sltest
+CONTROL_OBJS := $(call obj,$(CONTROL_SRCS),obj)
+BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluicectl \
+	$(BUILD)/bin/sltest
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
 .PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest
@@ -112,7 +115,12 @@ $(BUILD)/bin/sluice-agent: $(BUILD)/obj/userspace/agent/main.o $(AGENT_OBJS) $(L
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(LIB_OBJS)
+$(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(CONTROL_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -122,12 +130,12 @@ $(BUILD)/bin/sltest: $(BUILD)/obj/tests/tools/sltest.o
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(LIB_OBJS)
+$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(LIB_SRCS),asan)
+$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS),asan)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion

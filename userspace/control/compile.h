@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compile.h - from a validated config (lib/config.h) to one snapshot per
+ * node (docs/snapshot.md), the Pilot role: identities, Service selectors
+ * resolved to endpoints, VirtualService weights, AuthorizationPolicy
+ * compiled to the kernel's (action, source, destination, proto, port)
+ * entries with Istio's evaluation order.
+ *
+ * A node's snapshot holds only what that node needs: every service (any pod
+ * may connect to any VIP), every workload's address and identity (to know
+ * peers) but netns/interface only for its own workloads, and the policy
+ * entries whose destination is one of its workloads.
+ */
+#ifndef SL_COMPILE_H
+#define SL_COMPILE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/config.h"
+
+/* SPIFFE ID -> numeric identity, stable across restarts (persisted by the
+ * control plane); numbers are never reused for another SPIFFE ID. */
+struct sl_ids;
+
+struct sl_ids *sl_ids_new(void);
+void sl_ids_free(struct sl_ids *ids);
+/* {"next": N, "ids": {"spiffe://...": N, ...}} */
+json_t *sl_ids_to_json(const struct sl_ids *ids);
+int sl_ids_from_json(struct sl_ids *ids, const json_t *j);
+/* The identity of `spiffe`, allocated (>= 256) if new. 0 on allocation failure. */
+uint32_t sl_ids_get(struct sl_ids *ids, const char *spiffe);
+
+/* Sorted, unique names of the nodes that run at least one workload. */
+json_t *sl_compile_nodes(const struct sl_config *c);
+
+/*
+ * The snapshot for `node` with the given version, or NULL with errors in d
+ * (a config that validates but cannot be compiled, e.g. more slots than the
+ * maps hold). trust_domain is e.g. "cluster.local".
+ */
+json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
+			const char *trust_domain, const char *node,
+			uint64_t version, struct sl_diags *d);
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * config.h - users' configuration: Istio and Kubernetes resources in YAML,
+ * parsed with their source positions and validated (the Galley role).
+ *
+ * Accepted kinds (docs/config.md): v1 Service; networking.istio.io/v1 (and
+ * v1beta1) ServiceEntry, WorkloadEntry, DestinationRule, VirtualService;
+ * security.istio.io/v1 (and v1beta1) AuthorizationPolicy, PeerAuthentication.
+ *
+ * Contract:
+ *  - Every diagnostic is one line "FILE:LINE:COLUMN: KIND NS/NAME: FIELD: TEXT"
+ *    (KIND NS/NAME omitted when the document has none yet), FIELD a dotted
+ *    path such as spec.rules[0].to[0].operation.methods.
+ *  - A parse that reports any error adds nothing to the config: the documents
+ *    of one buffer are accepted together or not at all.
+ *  - Warnings (a selector that matches nothing) never block.
+ *  - Functions return 0 or -1 (errors in the diags); allocation failure is an
+ *    error diagnostic too.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+enum sl_diag_level { SL_DIAG_WARNING, SL_DIAG_ERROR };
+
+struct sl_diag {
+	enum sl_diag_level level;
+	char *msg;                 /* the whole line, without "error: " */
+};
+
+struct sl_diags {
+	size_t n, cap;
+	size_t nerrors, nwarnings;
+	struct sl_diag *v;
+};
+
+void sl_diags_free(struct sl_diags *d);
+/* "error: MSG" / "warning: MSG", one per line. */
+void sl_diags_print(const struct sl_diags *d, FILE *f);
+/* All diagnostics as a JSON array of {"level": ..., "message": ...}. */
+json_t *sl_diags_json(const struct sl_diags *d);
+
+/* One stored resource. */
+struct sl_resource;
+/* A set of resources, unique by (kind, namespace, name). */
+struct sl_config;
+
+struct sl_config *sl_config_new(void);
+void sl_config_free(struct sl_config *c);
+struct sl_config *sl_config_dup(const struct sl_config *c);
+
+/*
+ * Parse a multi-document YAML buffer. `name` is the file name used in
+ * messages. A document whose kind/namespace/name is already in `c` replaces
+ * it (apply semantics). Namespace defaults to "default".
+ */
+int sl_config_parse(struct sl_config *c, const char *name, const char *buf,
+		    size_t len, struct sl_diags *d);
+int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d);
+
+/*
+ * Cross-resource checks on a whole config: overlapping VIPs, VirtualService
+ * hosts and DestinationRule hosts that name no service, selectors that match
+ * no workload (warning), duplicate workload addresses. 0 if no errors.
+ */
+int sl_config_check(const struct sl_config *c, struct sl_diags *d);
+
+/* Remove one resource; kind is matched case-insensitively. -1 if absent. */
+int sl_config_remove(struct sl_config *c, const char *kind, const char *ns,
+		     const char *name);
+
+size_t sl_config_count(const struct sl_config *c);
+const struct sl_resource *sl_config_at(const struct sl_config *c, size_t i);
+const struct sl_resource *sl_config_find(const struct sl_config *c, const char *kind,
+					 const char *ns, const char *name);
+
+const char *sl_resource_kind(const struct sl_resource *r);       /* "AuthorizationPolicy" */
+const char *sl_resource_namespace(const struct sl_resource *r);
+const char *sl_resource_name(const struct sl_resource *r);
+/* The document as given (apiVersion, kind, metadata, spec), as JSON. */
+const json_t *sl_resource_json(const struct sl_resource *r);
+
+/*
+ * Storage form: a JSON array of the documents, and back. Loading runs the
+ * same validation as parsing; `name` is used in messages.
+ */
+json_t *sl_config_to_json(const struct sl_config *c);
+int sl_config_from_json(struct sl_config *c, const char *name, const json_t *docs,
+			struct sl_diags *d);
+
+/* A document as YAML text (malloc'd, NUL-terminated), for `get -o yaml`. */
+char *sl_json_to_yaml(const json_t *doc);
+
+#endif
