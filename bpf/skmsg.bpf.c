@@ -4,7 +4,8 @@
  * redirection (headers/sluice_fast.h has the rules).
  *
  * Runs for every sendmsg() on a socket in sl_sockhash, under that socket's
- * lock, so its own state needs no atomics; the peer's bytes_in does.
+ * lock, so its own state needs no atomics; the peer's bytes_in and
+ * rx_closed are under the peer's bpf_spin_lock.
  */
 #include "lib/common.h"
 #include "lib/fast.h"
@@ -19,6 +20,7 @@ int sl_msg(struct sk_msg_md *msg)
 	struct sl_fast_state *st, *peer_st;
 	struct sl_sock_key k = {}, peer = {};
 	long verdict;
+	__u8 closed;
 
 	SL_CTX_ADDRS(msg, k.local, k.remote);
 	k.lport = (__u16)lport;
@@ -29,9 +31,20 @@ int sl_msg(struct sk_msg_md *msg)
 
 	sock_key_peer(&k, &peer);
 	peer_st = bpf_map_lookup_elem(&sl_faststate, &peer);
-	/* The peer half-closed: from here on TCP, which it reads after what
-	 * was already redirected to it. */
-	if (!peer_st || peer_st->rx_closed) {
+	if (!peer_st) {
+		st->path = SL_PATH_TCP;
+		return SK_PASS;
+	}
+	/* Claim the bytes before redirecting, unless the peer half-closed:
+	 * then TCP from here on, which it reads after what was already
+	 * redirected to it. Under the peer's lock, so that a peer leaving
+	 * the sockhash (sockops) sees either this claim or none at all. */
+	bpf_spin_lock(&peer_st->lock);
+	closed = peer_st->rx_closed;
+	if (!closed)
+		peer_st->bytes_in += size;
+	bpf_spin_unlock(&peer_st->lock);
+	if (closed) {
 		st->path = SL_PATH_TCP;
 		return SK_PASS;
 	}
@@ -40,11 +53,13 @@ int sl_msg(struct sk_msg_md *msg)
 		/* The peer is not in the sockhash: not yet (then nothing was
 		 * redirected and this direction stays on TCP for good) or no
 		 * more (redirect -> TCP is the safe switch). */
+		bpf_spin_lock(&peer_st->lock);
+		peer_st->bytes_in -= size;
+		bpf_spin_unlock(&peer_st->lock);
 		st->path = SL_PATH_TCP;
 		return SK_PASS;
 	}
 	st->path = SL_PATH_REDIRECT;
 	st->bytes_out += size;
-	__sync_fetch_and_add(&peer_st->bytes_in, size);
 	return SK_PASS;
 }

@@ -91,22 +91,26 @@ static __always_inline void sock_key(struct bpf_sock_ops *skops, struct sl_sock_
 
 /* This socket half-closed (shutdown(SHUT_WR), or close()): its peer
  * sends by TCP from now on (rx_closed), which is order-safe (redirected
- * data is read first).
- *
- * NOT SOLVED (issue 6): a socket in a sockhash that blocks in recv() when
- * the peer's FIN arrives gets EAGAIN (kernel-notes). Taking the socket out
- * of the sockhash here would avoid that, but measured on 6.18 it discards
- * redirected data the application has not read yet (1 MiB lost in the
- * experiment), so it is not done, and the fast path stays off by default. */
+ * data is read first). If the peer never redirected anything to it, it
+ * also leaves the sockhash, so that a blocking recv() waits in plain TCP
+ * and sees EOF instead of the kernel's spurious EAGAIN (sluice_fast.h).
+ * Runs under the socket's lock, which every redirect into it also takes. */
 static __always_inline void fast_half_close(struct bpf_sock_ops *skops)
 {
 	struct sl_sock_key k = {};
 	struct sl_fast_state *fs;
+	__u64 claimed;
 
 	sock_key(skops, &k);
 	fs = bpf_map_lookup_elem(&sl_faststate, &k);
-	if (fs)
-		fs->rx_closed = 1;
+	if (!fs)
+		return;
+	bpf_spin_lock(&fs->lock);
+	fs->rx_closed = 1;
+	claimed = fs->bytes_in;
+	bpf_spin_unlock(&fs->lock);
+	if (claimed == 0 && bpf_map_delete_elem(&sl_sockhash, &k) == 0)
+		fs->left = 1;
 }
 
 static __always_inline void opened(struct bpf_sock_ops *skops, __u64 cookie,

@@ -15,11 +15,23 @@
  *   otherwise) and every later message follows, because the receiver reads
  *   its redirected queue before its TCP queue. Going from redirect to TCP is
  *   the one safe switch, and happens when the receiver half-closes.
+ * - Half-close (kernel-notes): a socket in a sockhash that blocks in recv()
+ *   after shutdown(SHUT_WR) gets EAGAIN when the ACK of its FIN wakes it
+ *   (tcp_bpf_recvmsg, up to at least 6.18). A half-closing socket that was
+ *   never sent anything through the sockhash leaves it at once, so it
+ *   reads through plain TCP; whether anything was sent is decided under
+ *   `lock` (the sender claims its bytes in bytes_in before redirecting and
+ *   gives up if rx_closed is set), so no redirect can be in flight when it
+ *   leaves, and leaving never discards data. One that was sent data stays
+ *   (leaving would discard what it has not read), and keeps the kernel's
+ *   bug: the agent's start-up probe (docs/architecture.md) detects that
+ *   bug and keeps the fast path off unless told `--sockmap force`.
  */
 #ifndef SLUICE_FAST_H
 #define SLUICE_FAST_H
 
 #ifndef __VMLINUX_H__
+#include <linux/bpf.h>
 #include <linux/types.h>
 #endif
 
@@ -44,10 +56,12 @@ enum sl_fast_path {
 /* sl_faststate: per socket in the sockhash, same key. */
 struct sl_fast_state {
 	__u64 bytes_out;    /* payload this socket redirected to its peer */
-	__u64 bytes_in;     /* payload its peer redirected to it */
+	__u64 bytes_in;     /* payload its peer redirected to it (under lock) */
+	struct bpf_spin_lock lock;  /* bytes_in and rx_closed */
 	__u8 path;          /* enum sl_fast_path, for this socket's sends */
 	__u8 rx_closed;     /* this socket half-closed: peer must use TCP */
-	__u8 pad[6];
+	__u8 left;          /* ... and it left the sockhash (nothing was sent to it) */
+	__u8 pad;
 };
 
 _Static_assert(sizeof(struct sl_sock_key) == 36, "sl_sock_key layout");

@@ -33,7 +33,7 @@
  *
  *	client -> server, header, 32 bytes, integers big-endian:
  *	   0  4  magic "SLX1"
- *	   4  4  u32 flags: none defined, must be 0
+ *	   4  4  u32 flags: bit 0 NO_HALF_CLOSE (below); others must be 0
  *	   8  8  u64 up: bytes client -> server
  *	  16  8  u64 down: bytes server -> client
  *	  24  4  u32 seed
@@ -57,6 +57,10 @@
  *	client reads down bytes, the trailer, then recv() must return 0;
  *	then it closes. A header with a bad magic, flags or msg gets no
  *	trailer: the server closes the connection.
+ *
+ *	With NO_HALF_CLOSE (xfer --no-half-close) nobody shuts down a
+ *	writing side: the server reads exactly up bytes, sends the trailer
+ *	and closes; the client reads down bytes, the trailer and EOF (0).
  *
  *	stream(s) is the bytes of the outputs of xorshift64* (x ^= x >> 12;
  *	x ^= x << 25; x ^= x >> 27; output x * 0x2545f4914f6cdd1d), each
@@ -611,6 +615,8 @@ struct opts {
 	long long msg;		/* 0: random */
 	long long seed;
 	long long timeout_s;
+	long long bind_port;	/* xfer: 0 any */
+	bool no_half_close;
 	bool verbose;
 };
 
@@ -1316,6 +1322,7 @@ static void sha256_hex(const unsigned char sha[32], char hex[65])
  */
 
 #define XFER_MAGIC	"SLX1"
+#define XFER_F_NO_HALF_CLOSE 1U	/* header flags */
 #define XFER_HDR_LEN	32
 #define XFER_TRL_LEN	64
 #define XFER_SERVER_XOR	0x5a5a5a5aU	/* server stream: seed ^ this */
@@ -1392,7 +1399,7 @@ static size_t xfer_msg_size(struct xgen *sizes, uint32_t msg, uint64_t left)
 }
 
 struct xfer_hdr {
-	uint32_t flags;		/* none defined: must be 0 */
+	uint32_t flags;		/* XFER_F_* */
 	uint64_t up;		/* bytes client to server */
 	uint64_t down;		/* bytes server to client */
 	uint32_t seed;
@@ -1453,7 +1460,7 @@ static int xfer_hdr_get(const unsigned char *p, struct xfer_hdr *h)
 	h->down = get_be(p + 16, 8);
 	h->seed = get_be(p + 24, 4);
 	h->msg = get_be(p + 28, 4);
-	if (h->flags)
+	if (h->flags & ~XFER_F_NO_HALF_CLOSE)
 		return -EPROTO;
 	return h->msg > XFER_MSG_MAX ? -EMSGSIZE : 0;
 }
@@ -1723,7 +1730,7 @@ static void *xs_conn_run(void *arg)
 	rx.total = h.up;
 	rx.seed = h.seed;
 	err = xfer_recv(&rx);
-	if (!err)
+	if (!err && !(h.flags & XFER_F_NO_HALF_CLOSE))
 		eof = xfer_eof(c->fd, &eof_err);
 	pthread_join(tid, NULL);
 
@@ -1754,6 +1761,8 @@ static void *xs_conn_run(void *arg)
 		xs_warn(c, "trailer", errname(-err));
 		goto out_close;
 	}
+	if (h.flags & XFER_F_NO_HALF_CLOSE)
+		goto out_close;
 	shutdown(c->fd, SHUT_WR);
 	while (brecv(c->fd, sink, sizeof(sink)) > 0)
 		;
@@ -1957,12 +1966,26 @@ static void xc_judge(struct xfer_conn *c, int down_err, int trl_err,
 		xc_fail(c, XC_SERVER, 0, "sha256");
 }
 
+/* --bind-port: the client's own port, any address of its family. */
+static int xfer_bind_port(int fd, int family, uint16_t port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		return bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	return bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+}
+
 static void *xc_run(void *arg)
 {
 	struct xfer_conn *c = arg;
 	const struct opts *o = c->o;
 	const struct xfer_hdr h = {
 		.up = o->up, .down = o->down, .seed = c->seed, .msg = o->msg,
+		.flags = o->no_half_close ? XFER_F_NO_HALF_CLOSE : 0,
 	};
 	unsigned char hb[XFER_HDR_LEN], tb[XFER_TRL_LEN];
 	int fd, err, down_err, trl_err = 0;
@@ -1974,6 +1997,10 @@ static void *xc_run(void *arg)
 	if (fd < 0) {
 		xc_fail(c, XC_CONNECT, errno, NULL);
 		goto out;
+	}
+	if (o->bind_port && xfer_bind_port(fd, o->t.ss.ss_family, (uint16_t)o->bind_port)) {
+		xc_fail(c, XC_CONNECT, errno, NULL);
+		goto out_close;
 	}
 	if (connect(fd, (const struct sockaddr *)&o->t.ss, o->t.len)) {
 		xc_fail(c, XC_CONNECT, errno, NULL);
@@ -1991,7 +2018,7 @@ static void *xc_run(void *arg)
 	c->tx.total = o->up;
 	c->tx.seed = c->seed;
 	c->tx.msg = o->msg;
-	c->tx.shut_wr = true;
+	c->tx.shut_wr = !o->no_half_close;
 	c->tx.sha = &c->up_sha;
 	err = xfer_thread(&tid, xfer_tx_run, &c->tx, false);
 	if (err) {
@@ -2269,11 +2296,14 @@ static void usage(FILE *f)
 "          Blocking sockets, a thread per direction. Binds like serve;\n"
 "          runs until SIGTERM/SIGINT or S seconds (default 300): exit 0.\n"
 "  xfer    --to ADDR --up BYTES --down BYTES [--msg SPEC] [--seed N]\n"
-"          [--parallel P] [--timeout-s S] [--verbose]\n"
+"          [--parallel P] [--timeout-s S] [--verbose] [--no-half-close]\n"
+"          [--bind-port PORT]\n"
 "          P connections at once (default 1; connection i uses seed N+i,\n"
 "          default N 1), each sending BYTES up while receiving BYTES down,\n"
 "          every byte checked, on blocking sockets: SHUT_WR after the\n"
-"          upload, then down bytes, the trailer and recv() == 0 (EOF).\n"
+"          upload (not with --no-half-close: the server closes after\n"
+"          up bytes), then down bytes, the trailer and recv() == 0 (EOF).\n"
+"          --bind-port: the client's own port (with --parallel 1).\n"
 "          BYTES: N, NK, NM or NG (powers of 1024). SPEC: the send() size,\n"
 "          1..16777216 (default 65536), or random (1..262144). The run is\n"
 "          bounded by S seconds (default 120). --verbose: a line per\n"
@@ -2324,6 +2354,8 @@ static const struct option client_options[] = {
 	{ "seed", required_argument, NULL, 's' },
 	{ "timeout-s", required_argument, NULL, 'S' },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "no-half-close", no_argument, NULL, 'H' },
+	{ "bind-port", required_argument, NULL, 'B' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -2350,7 +2382,7 @@ static const struct mode modes[] = {
 	{ "loop", "tTdUM", "t", run_loop },
 	{ "hold", "tTUMi", "tU", run_hold },
 	{ "crr", "tTdP", "td", run_crr },
-	{ "xfer", "tWRmsPSv", "tWR", run_xfer },
+	{ "xfer", "tWRmsPSvHB", "tWR", run_xfer },
 };
 
 /* "--to", or "-n" for the one short option; in a static buffer. */
@@ -2461,6 +2493,12 @@ static int set_client_opt(struct opts *o, int c, const char *arg)
 		break;
 	case 'v':
 		o->verbose = true;
+		break;
+	case 'H':
+		o->no_half_close = true;
+		break;
+	case 'B':
+		err = parse_num(arg, 1, 65535, &o->bind_port);
 		break;
 	}
 	return err;

@@ -7,6 +7,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -119,6 +123,82 @@ static bool probe_netns_cookie(void)
 	return ok;
 }
 
+static double mono_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Does this kernel return EAGAIN to a blocking recv() of a half-closed
+ * socket in a sockhash (kernel-notes; tcp_bpf_recvmsg treats the wake-up
+ * by the ACK of its own FIN as "no data")? A loopback pair in a private
+ * sockhash: one end shuts down its writing side and blocks in recv() with
+ * a 500 ms timeout while the other stays silent. A correct kernel times
+ * out; an affected one returns EAGAIN within the peer's delayed-ACK time
+ * (a few ms here). 1: affected, 0: not, -errno: could not tell.
+ */
+static int probe_halfclose_bug(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 500000 };
+	int map = -1, lfd = -1, cfd = -1, sfd = -1, err;
+	socklen_t alen = sizeof(a);
+	__u32 key;
+	__u64 val;
+	double t0, took;
+	char b;
+	ssize_t n;
+
+	map = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "sl_probe", sizeof(key), sizeof(val), 2, NULL);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (map < 0 || lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&a, alen) ||
+	    listen(lfd, 1) || getsockname(lfd, (struct sockaddr *)&a, &alen) ||
+	    connect(cfd, (struct sockaddr *)&a, alen)) {
+		err = -errno;
+		goto out;
+	}
+	sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (sfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	key = 0, val = (__u64)cfd;
+	if (bpf_map_update_elem(map, &key, &val, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	key = 1, val = (__u64)sfd;
+	if (bpf_map_update_elem(map, &key, &val, BPF_ANY) ||
+	    setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    shutdown(cfd, SHUT_WR)) {
+		err = -errno;
+		goto out;
+	}
+	t0 = mono_now();
+	n = recv(cfd, &b, 1, 0);
+	took = mono_now() - t0;
+	if (n < 0 && errno != EAGAIN) {
+		err = -errno;
+		goto out;
+	}
+	err = n < 0 && took < 0.4;
+	log_debug("half-close probe: recv() = %zd after %.3f s", n, took);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (map >= 0)
+		close(map);
+	return err;
+}
+
 /* The fast path needs sk_msg programs (4.17) and sockhash maps (4.18); a
  * kernel without them runs everything else, and says so. */
 static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts *oopts)
@@ -137,6 +217,14 @@ static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts 
 		log_warn("same-node fast path disabled: %s", dp->fastpath_reason);
 		return 0;
 	}
+	err = probe_halfclose_bug();
+	if (err < 0)
+		log_warn("half-close probe failed (%s): assuming the kernel has the bug",
+			 strerror(-err));
+	dp->fastpath_halfclose_bug = err != 0;
+	if (dp->fastpath_halfclose_bug)
+		dp->fastpath_unsafe_reason = "kernel returns EAGAIN to a blocking recv() of a "
+			"half-closed socket in a sockhash (tcp_bpf_recvmsg)";
 	dp->skmsg = skmsg_bpf__open_opts(oopts);
 	if (!dp->skmsg)
 		return -errno;

@@ -36,6 +36,11 @@ struct datapath {
 	bool has_netns_cookie; /* SO_NETNS_COOKIE: connect() knows the client */
 	bool has_fastpath;     /* sk_msg + sockhash usable: see fastpath_reason */
 	const char *fastpath_reason;
+	/* The kernel breaks half-close for sockets in a sockhash (probed at
+	 * start): the fast path is available, but only `--sockmap force` or
+	 * `sluicectl fastpath force` turn it on. */
+	bool fastpath_halfclose_bug;
+	const char *fastpath_unsafe_reason;
 	unsigned int adopted;  /* links that were pinned already */
 	unsigned int attached; /* links created now */
 };

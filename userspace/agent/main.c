@@ -43,7 +43,7 @@ struct agent_opts {
 	const char *metrics_addr;
 	const char *flow_log;
 	uint64_t flow_log_max;
-	bool sockmap;
+	enum sockmap_mode { SOCKMAP_OFF, SOCKMAP_ON, SOCKMAP_FORCE } sockmap;
 	char run_dir[PATH_MAX];
 };
 
@@ -63,11 +63,20 @@ static void usage(FILE *f)
 "  --flow-log FILE    flow events as JSON lines: FILE, - (stdout) or none\n"
 "                     (default " SL_RUN_BASE "/NAME/flows.jsonl; sluicectl observe reads it)\n"
 "  --flow-log-max-bytes N  rotate FILE to FILE.1 at N bytes (default 64 MiB)\n"
-"  --sockmap on|off   same-node fast path for new connections (default off:\n"
-"                     experimental, see docs/architecture.md; `sluicectl\n"
-"                     fastpath on|off` flips it at run time)\n"
+"  --sockmap MODE     same-node fast path for new connections: off (default),\n"
+"                     on (unless the kernel breaks half-close, which a probe\n"
+"                     checks at start) or force (even then); `sluicectl\n"
+"                     fastpath on|off|force` flips it at run time\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
+}
+
+/* Whether --sockmap turns the fast path on, given what the probes found. */
+static bool fastpath_wanted(const struct agent_opts *o, const struct datapath *dp)
+{
+	if (!dp->has_fastpath || o->sockmap == SOCKMAP_OFF)
+		return false;
+	return o->sockmap == SOCKMAP_FORCE || !dp->fastpath_halfclose_bug;
 }
 
 /* <run dir>/status.json, for `sluicectl status`: what this agent runs
@@ -90,11 +99,15 @@ static void write_status(const struct agent_opts *o, const struct datapath *dp,
 	if (!dp->has_fastpath)
 		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path",
 			"reason", dp->fastpath_reason ?: "unknown"));
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
+	if (dp->has_fastpath && dp->fastpath_halfclose_bug)
+		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path by default",
+			"reason", dp->fastpath_unsafe_reason));
+	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
 		      "node", o->node, "pid", (int)getpid(), "pin_root", o->pin_root,
 		      "cgroup", o->cgroup, "kernel", u.release,
 		      "features", "set_retval", dp->has_set_retval, "netns_cookie", dp->has_netns_cookie,
-		      "fastpath_available", dp->has_fastpath, "fastpath_on", o->sockmap && dp->has_fastpath,
+		      "fastpath_available", dp->has_fastpath, "fastpath_on", fastpath_wanted(o, dp),
+		      "fastpath_halfclose_bug", dp->fastpath_halfclose_bug,
 		      "disabled", off, "snapshot", "version", (json_int_t)tm->version);
 	if (!j)
 		return;
@@ -223,13 +236,21 @@ static int run(const struct agent_opts *o)
 		return 1;
 	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
 		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
-	err = datapath_set_fastpath(&dp, o->sockmap && dp.has_fastpath);
+	err = datapath_set_fastpath(&dp, fastpath_wanted(o, &dp));
 	if (err) {
 		log_err("setting the fast path switch: %s", strerror(-err));
 		goto out;
 	}
-	log_info("same-node fast path: %s", !dp.has_fastpath ? dp.fastpath_reason :
-		 o->sockmap ? "on" : "off (--sockmap off)");
+	if (!dp.has_fastpath)
+		log_info("same-node fast path: unavailable: %s", dp.fastpath_reason);
+	else if (o->sockmap == SOCKMAP_OFF)
+		log_info("same-node fast path: off (--sockmap off)");
+	else if (dp.fastpath_halfclose_bug && o->sockmap == SOCKMAP_ON)
+		log_warn("same-node fast path: off: %s; --sockmap force turns it on anyway "
+			 "(docs/architecture.md)", dp.fastpath_unsafe_reason);
+	else
+		log_info("same-node fast path: on%s", dp.fastpath_halfclose_bug ?
+			 " (forced: this kernel breaks half-close for sockets that were sent data)" : "");
 	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
 	if (err)
 		goto out;
@@ -339,7 +360,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = false };
+	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = SOCKMAP_OFF };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
 	char run_dir[PATH_MAX], default_flow[PATH_MAX + 16];
@@ -355,11 +376,16 @@ int main(int argc, char **argv)
 		case 'o': o.once = true; break;
 		case 'm': o.metrics_addr = optarg; break;
 		case 'S':
-			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				fprintf(stderr, "sluice-agent: --sockmap: on or off\n");
+			if (!strcmp(optarg, "off")) {
+				o.sockmap = SOCKMAP_OFF;
+			} else if (!strcmp(optarg, "on")) {
+				o.sockmap = SOCKMAP_ON;
+			} else if (!strcmp(optarg, "force")) {
+				o.sockmap = SOCKMAP_FORCE;
+			} else {
+				fprintf(stderr, "sluice-agent: --sockmap: off, on or force\n");
 				return 2;
 			}
-			o.sockmap = !strcmp(optarg, "on");
 			break;
 		case 'f': o.flow_log = optarg; break;
 		case 'F': {

@@ -24,6 +24,10 @@ struct ctl_cmd {
 int ctl_dispatch(const struct ctl_cmd *table, const char *what,
 		 const struct ctl_opts *o, int argc, char **argv);
 
+/* The node agent's <run dir>/status.json, or NULL after saying why. */
+struct json_t;
+struct json_t *ctl_agent_status(const struct ctl_opts *o, const char *cmd);
+
 int cmd_inspect(const struct ctl_opts *o, int argc, char **argv);
 int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv);
 int cmd_status(const struct ctl_opts *o, int argc, char **argv);

@@ -14,23 +14,31 @@
 #include "ctl/ctl.h"
 #include "lib/sys.h"
 
-int cmd_status(const struct ctl_opts *o, int argc, char **argv)
+json_t *ctl_agent_status(const struct ctl_opts *o, const char *cmd)
 {
 	char run[PATH_MAX], path[PATH_MAX + 16];
 	json_error_t jerr;
-	json_t *j, *d, *f;
-	size_t i;
+	json_t *j;
 
 	if (!o->pin_root[0] || sys_run_dir(o->pin_root, run, sizeof(run))) {
-		fprintf(stderr, "sluicectl: status: give --node NAME or --pin-root DIR\n");
-		return 2;
+		fprintf(stderr, "sluicectl: %s: give --node NAME or --pin-root DIR\n", cmd);
+		return NULL;
 	}
 	snprintf(path, sizeof(path), "%s/status.json", run);
 	j = json_load_file(path, 0, &jerr);
-	if (!j) {
-		fprintf(stderr, "sluicectl: status: %s: %s (is the agent running?)\n", path, jerr.text);
+	if (!j)
+		fprintf(stderr, "sluicectl: %s: %s: %s (is the agent running?)\n", cmd, path, jerr.text);
+	return j;
+}
+
+int cmd_status(const struct ctl_opts *o, int argc, char **argv)
+{
+	json_t *j, *d, *f;
+	size_t i;
+
+	j = ctl_agent_status(o, "status");
+	if (!j)
 		return 1;
-	}
 	if (o->json) {
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		printf("\n");
