@@ -1,9 +1,173 @@
-/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* sluice-control: under construction (issue 5); see docs/control-plane.md. */
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sluice-control - the control plane: validation, discovery and push, CA
+ * (docs/control-plane.md).
+ *
+ *   sluice-control [--state-dir DIR] [--listen ADDR:PORT] [--trust-domain TD]
+ *                  [--ca-cert F --ca-key F] [--san NAME]... [--log-level L]
+ *   sluice-control token create [--state-dir DIR] --node NAME [--ttl 1h]
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include "control/server.h"
+#include "control/store.h"
+#include "lib/log.h"
+
+static void usage(FILE *f)
 {
-	fprintf(stderr, "sluice-control: not built yet (issue 5)\n");
-	return 2;
+	fprintf(f,
+"usage: sluice-control [options]\n"
+"       sluice-control token create [--state-dir DIR] --node NAME [--ttl DURATION]\n"
+"\n"
+"  --state-dir DIR      config, identities, CA and credentials (default\n"
+"                       " STORE_DEFAULT_DIR "); created 0700 on first start\n"
+"  --listen ADDR:PORT   the API (HTTP/2 over mutual TLS 1.3; default 127.0.0.1:15012)\n"
+"  --trust-domain TD    SPIFFE trust domain (default cluster.local; fixed once stored)\n"
+"  --ca-cert F --ca-key F  use this CA instead of creating one (copied into DIR)\n"
+"  --san NAME           another DNS name or IP for the API's certificate (repeatable)\n"
+"  --stall-timeout MS   cut off a client that stops reading for MS (default 30000)\n"
+"  --log-level L        error|warn|info|debug (default info)\n"
+"\n"
+"  token create         print a single-use join token for node NAME, valid for\n"
+"                       DURATION (N[smhd], default 1h); only its hash is stored\n");
+}
+
+static long parse_duration(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (v <= 0 || end == s)
+		return -1;
+	switch (*end) {
+	case '\0': case 's': break;
+	case 'm': v *= 60; break;
+	case 'h': v *= 3600; break;
+	case 'd': v *= 86400; break;
+	default: return -1;
+	}
+	return end[0] && end[1] ? -1 : v;
+}
+
+static int token_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *dir = STORE_DEFAULT_DIR, *node = NULL;
+	char token[STORE_TOKEN_MAX], err[512];
+	long ttl = 3600;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "create") != 0) {
+		fprintf(stderr, "sluice-control: token: only 'token create' exists\n");
+		return 2;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'n': node = optarg; break;
+		case 't':
+			ttl = parse_duration(optarg);
+			if (ttl < 0) {
+				fprintf(stderr, "sluice-control: --ttl '%s': N[smhd], N > 0\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!node) {
+		fprintf(stderr, "sluice-control: token create: --node NAME is required\n");
+		return 2;
+	}
+	if (store_token_create(dir, node, ttl, token, sizeof(token), err, sizeof(err))) {
+		fprintf(stderr, "sluice-control: token create: %s\n", err);
+		return 1;
+	}
+	printf("%s\n", token);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "trust-domain", required_argument, NULL, 'T' },
+		{ "ca-cert", required_argument, NULL, 'C' },
+		{ "ca-key", required_argument, NULL, 'K' },
+		{ "san", required_argument, NULL, 'S' },
+		{ "stall-timeout", required_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct server_opts so = { .listen = "127.0.0.1:15012" };
+	const char *dir = STORE_DEFAULT_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
+	const char *sans[16] = {};
+	enum log_level level = LOG_INFO;
+	size_t nsans = 0;
+	struct store st;
+	char err[1024];
+	int c, rc;
+
+	if (argc > 1 && strcmp(argv[1], "token") == 0) {
+		log_init("sluice-control", LOG_WARN);
+		return token_main(argc - 1, argv + 1);
+	}
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'L': so.listen = optarg; break;
+		case 'T': td = optarg; break;
+		case 'C': ca_cert = optarg; break;
+		case 'K': ca_key = optarg; break;
+		case 'S':
+			if (nsans == 15) {
+				fprintf(stderr, "sluice-control: --san: at most 15\n");
+				return 2;
+			}
+			sans[nsans++] = optarg;
+			break;
+		case 's':
+			so.stall_ms = (unsigned int)strtoul(optarg, NULL, 10);
+			if (!so.stall_ms) {
+				fprintf(stderr, "sluice-control: --stall-timeout: milliseconds > 0\n");
+				return 2;
+			}
+			break;
+		case 'l':
+			if (log_level_parse(optarg, &level)) {
+				fprintf(stderr, "sluice-control: --log-level: unknown level '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice-control: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	so.sans = sans;
+	log_init("sluice-control", level);
+	if (store_open(&st, dir, td, ca_cert, ca_key, err, sizeof(err))) {
+		log_err("state dir %s: %s", dir, err);
+		return 1;
+	}
+	rc = server_run(&st, &so);
+	store_close(&st);
+	return rc;
 }

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * file.h - whole-file reads and crash-safe writes for state that must
+ * survive a restart (the control plane's store, the agent's last good
+ * snapshot and node credentials).
+ *
+ * Contract: file_write_atomic() leaves either the old or the new content
+ * at `path`, never a mix: it writes a temporary file in the same directory
+ * with `mode`, fsyncs it, renames it over `path` and fsyncs the directory.
+ * Both functions return 0 or -errno; file_read() returns a NUL-terminated
+ * malloc'd buffer (the NUL is not counted in *len) and refuses files larger
+ * than `max` with -EFBIG.
+ */
+#ifndef SL_FILE_H
+#define SL_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int file_read(const char *path, char **buf, size_t *len, size_t max);
+
+#endif /* SL_FILE_H */

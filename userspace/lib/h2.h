@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * h2.h - HTTP/2 over TLS 1.3 (nghttp2 + OpenSSL) on non-blocking sockets,
+ * for the control plane's API server, the agent's watch client and
+ * sluicectl (and later HBONE).
+ *
+ * Contract: a struct h2_conn owns its socket, TLS session and nghttp2
+ * session; the caller polls h2_conn_fd() for h2_conn_events() and calls
+ * h2_conn_io() with what it got, and h2_conn_tick() about once a second.
+ * Neither ever blocks. Memory per connection is bounded: a request body
+ * larger than max_body is answered 413 and its data discarded; response
+ * data queued and not yet taken by the peer is bounded by max_pending
+ * (h2_stream_write() fails past it); a connection that has output pending
+ * and makes no write progress for stall_ms, or whose TLS handshake takes
+ * longer than handshake_ms, is closed. When h2_conn_io() or h2_conn_tick()
+ * returns -1 the connection is dead (h2_conn_error() says why) and the
+ * caller frees it; h2_conn_free() reports every server stream still open
+ * through on_stream_close first. Callbacks run inside h2_conn_io() and may
+ * respond, write or submit at once.
+ */
+#ifndef SL_H2_H
+#define SL_H2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct h2_conn;
+
+#define H2_MAX_HDRS 8
+
+struct h2_header {
+	const char *name;
+	const char *value;
+};
+
+/* A complete request as the server sees it. */
+struct h2_req {
+	int32_t stream_id;
+	const char *method;
+	const char *path;          /* without the query */
+	const char *query;         /* after '?', or "" */
+	const char *content_type;  /* "" when absent */
+	size_t nhdrs;              /* other headers (lower-case names) */
+	struct h2_header hdrs[H2_MAX_HDRS];
+	const char *body;          /* NUL-terminated; body_len excludes the NUL */
+	size_t body_len;
+};
+
+struct h2_server_ops {
+	void (*on_request)(struct h2_conn *c, const struct h2_req *r, void *arg);
+	/* a stream that reached on_request is gone (either side ended it) */
+	void (*on_stream_close)(struct h2_conn *c, int32_t stream_id, void *arg);
+};
+
+struct h2_resp_ops {
+	void (*on_headers)(struct h2_conn *c, int32_t id, int status, void *arg);
+	void (*on_data)(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg);
+	/* error_code: 0 after a complete response, else the HTTP/2 code */
+	void (*on_close)(struct h2_conn *c, int32_t id, uint32_t error_code, void *arg);
+};
+
+struct h2_limits {
+	size_t max_body;           /* request body a server accepts */
+	size_t max_pending;        /* queued response bytes per connection */
+	unsigned int max_streams;  /* concurrent streams a server allows */
+	unsigned int handshake_ms;
+	unsigned int stall_ms;
+	unsigned int window;       /* our receive window, bytes */
+};
+
+extern const struct h2_limits h2_default_limits;
+
+/* fd: an accepted socket (server) or a connect() in progress (client);
+ * made non-blocking here. The connection owns it from now on, even when
+ * NULL is returned. */
+struct h2_conn *h2_server_conn(int fd, SSL_CTX *ctx, const struct h2_limits *l,
+			       const struct h2_server_ops *ops, void *arg);
+struct h2_conn *h2_client_conn(int fd, SSL_CTX *ctx, const struct h2_limits *l);
+void h2_conn_free(struct h2_conn *c);
+
+int h2_conn_fd(const struct h2_conn *c);
+/* POLLIN/POLLOUT (equal to EPOLLIN/EPOLLOUT) */
+unsigned int h2_conn_events(const struct h2_conn *c);
+int h2_conn_io(struct h2_conn *c, unsigned int revents);
+int h2_conn_tick(struct h2_conn *c);
+const char *h2_conn_error(const struct h2_conn *c);
+bool h2_conn_established(const struct h2_conn *c);
+/* The verified peer certificate's URI SAN, or NULL (none, not yet). */
+const char *h2_conn_peer(const struct h2_conn *c);
+SSL *h2_conn_ssl(const struct h2_conn *c);
+/* Fail the handshake unless the peer's URI SAN ends with `suffix`
+ * (checked before any request leaves). */
+void h2_conn_expect_peer(struct h2_conn *c, const char *suffix);
+void h2_conn_set_user(struct h2_conn *c, void *user);
+void *h2_conn_user(const struct h2_conn *c);
+uint64_t h2_now_ms(void);
+
+/* Server: a whole response. */
+int h2_respond(struct h2_conn *c, int32_t id, int status, const char *content_type,
+	       const void *body, size_t len);
+/* Server: a response whose body follows in h2_stream_write() calls. */
+int h2_respond_stream(struct h2_conn *c, int32_t id, int status, const char *content_type);
+/* Queue body bytes (server response or client request opened with
+ * body == NULL and `stream` set); -1 past max_pending: close the conn. */
+int h2_stream_write(struct h2_conn *c, int32_t id, const void *d, size_t n);
+int h2_stream_end(struct h2_conn *c, int32_t id);
+
+/* Client: submit a request; the body (may be NULL) is copied. Returns the
+ * stream id or -1. */
+int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
+		   const char *path, const struct h2_header *hdrs, size_t nhdrs,
+		   const void *body, size_t len, const struct h2_resp_ops *ops, void *arg);
+
+/* "https://HOST:PORT" (HOST may be [IPv6]); port defaults to 15012. */
+int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t portlen);
+/* A non-blocking TCP connect to host:port started; -1 with err. */
+int h2_connect(const char *host, const char *port, int *fd, char *err, size_t errlen);
+
+struct h2_result {
+	int status;
+	char *body;                /* NUL-terminated, malloc'd */
+	size_t len;
+	char peer[256];            /* the server's URI SAN */
+};
+
+/* One request over a new connection, waiting at most timeout_ms. 0 with
+ * res filled (any HTTP status), or -1 with err (connection, TLS, h2). */
+int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char *method,
+	     const char *path, const struct h2_header *hdrs, size_t nhdrs, const void *body,
+	     size_t len, unsigned int timeout_ms, struct h2_result *res, char *err, size_t errlen);
+
+#endif /* SL_H2_H */
