@@ -4,6 +4,7 @@
  * maps, and keeps them equal to the node's snapshot.
  *
  *   sluice-agent --node NAME --cgroup PATH --snapshot FILE [--pin-root DIR]
+ *   sluice-agent --node NAME --cgroup PATH --control URL --ca-file F [--join-token T]
  *   sluice-agent --node NAME --uninstall [--pin-root DIR]
  *
  * The snapshot file is watched (inotify on its directory, so both in-place
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "agent/datapath.h"
+#include "agent/sync.h"
 #include "agent/telemetry.h"
 
 #include <jansson.h>
@@ -37,6 +39,7 @@ struct agent_opts {
 	const char *node;
 	const char *cgroup;
 	const char *snapshot;
+	struct sync_opts control;  /* url == NULL: --snapshot mode */
 	char pin_root[PATH_MAX];
 	bool uninstall;
 	bool once;
@@ -51,12 +54,20 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: sluice-agent --node NAME --cgroup PATH --snapshot FILE [options]\n"
+"       sluice-agent --node NAME --cgroup PATH --control URL --ca-file FILE\n"
+"                    [--join-token TOKEN] [--state-dir DIR] [options]\n"
 "       sluice-agent --node NAME --uninstall [--pin-root DIR]\n"
 "\n"
 "  --node NAME        this node's name (default pin root " SL_PIN_BASE "/NAME)\n"
 "  --cgroup PATH      cgroup v2 directory whose descendants are the node's pods;\n"
 "                     absolute, or relative to the cgroup2 mount\n"
 "  --snapshot FILE    the node's desired state (JSON, docs/snapshot.md); watched\n"
+"  --control URL      take snapshots from sluice-control at https://HOST:PORT\n"
+"                     instead (docs/control-plane.md)\n"
+"  --ca-file FILE     the control plane's CA certificate\n"
+"  --join-token T     single-use token for the first join (sluice-control token create)\n"
+"  --state-dir DIR    node key, certificate, last good snapshot\n"
+"                     (default " SYNC_DEFAULT_STATE_BASE "/NAME)\n"
 "  --pin-root DIR     where maps and links are pinned (a bpffs directory)\n"
 "  --once             apply the snapshot and exit (programs stay attached)\n"
 "  --metrics-addr A:P serve Prometheus metrics on http://A:P/metrics\n"
@@ -150,18 +161,66 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 	return rc;
 }
 
+/* Parse a snapshot and apply it: 0, or -1 with the reason in err (a
+ * snapshot that does not parse changes nothing). The one apply path of
+ * both --snapshot and --control. */
+static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
+		      const char *src, char *err, size_t errlen)
+{
+	struct lb_apply_stats st = {};
+	struct snapshot snap;
+	double t0 = now_ms();
+	int rc;
+
+	rc = snapshot_parse(buf, len, src, &snap, err, errlen);
+	if (rc) {
+		log_err("snapshot refused, state unchanged: %s", err);
+		return -1;
+	}
+	rc = apply_identity(dp, &snap, err, errlen);
+	rc = rc ?: lbmap_apply(&dp->maps, &snap, &st, err, errlen);
+	if (rc) {
+		log_err("snapshot version=%llu not fully applied: %s",
+			(unsigned long long)snap.version, err);
+	} else {
+		log_info("applied snapshot version=%llu services=%zu "
+			 "(added %u, updated %u, removed %u, unchanged %u) "
+			 "backends (added %u, removed %u) in %.1f ms",
+			 (unsigned long long)snap.version, snap.nservices,
+			 st.svc_added, st.svc_updated, st.svc_removed, st.svc_unchanged,
+			 st.be_added, st.be_removed, now_ms() - t0);
+		telemetry_set_labels(tm, &snap);
+		tm->ready = true;
+	}
+	snapshot_free(&snap);
+	return rc ? -1 : 0;
+}
+
+struct pushed_ctx {
+	const struct agent_opts *o;
+	struct datapath *dp;
+	struct telemetry *tm;
+};
+
+/* sync.c's apply function: a snapshot pushed by the control plane. */
+static int apply_pushed(void *arg, const char *text, size_t len, const char *src,
+			char *err, size_t errlen)
+{
+	struct pushed_ctx *p = arg;
+	int rc = apply_text(p->dp, p->tm, text, len, src, err, errlen);
+
+	write_status(p->o, p->dp, p->tm);
+	return rc;
+}
+
 /* Apply the snapshot file if its content changed since the last apply. */
 static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char *path,
 			  char **last, size_t *last_len)
 {
-	struct lb_apply_stats st = {};
-	struct snapshot snap;
 	char err[512];
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
-	double t0 = now_ms();
-	int rc;
 
 	f = fopen(path, "r");
 	if (!f) {
@@ -188,31 +247,13 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 		return;
 	}
 
-	rc = snapshot_parse(buf, len, path, &snap, err, sizeof(err));
-	if (rc) {
-		log_err("snapshot refused, state unchanged: %s", err);
-		free(buf);
-		return;
-	}
-	rc = apply_identity(dp, &snap, err, sizeof(err));
-	rc = rc ?: lbmap_apply(&dp->maps, &snap, &st, err, sizeof(err));
-	if (rc) {
-		log_err("snapshot version=%llu not fully applied: %s",
-			(unsigned long long)snap.version, err);
+	if (apply_text(dp, tm, buf, len, path, err, sizeof(err))) {
 		free(buf);
 	} else {
-		log_info("applied snapshot version=%llu services=%zu "
-			 "(added %u, updated %u, removed %u, unchanged %u) "
-			 "backends (added %u, removed %u) in %.1f ms",
-			 (unsigned long long)snap.version, snap.nservices,
-			 st.svc_added, st.svc_updated, st.svc_removed, st.svc_unchanged,
-			 st.be_added, st.be_removed, now_ms() - t0);
 		free(*last);
 		*last = buf;
 		*last_len = len;
-		telemetry_set_labels(tm, &snap);
 	}
-	snapshot_free(&snap);
 }
 
 static int run(const struct agent_opts *o)
@@ -220,7 +261,9 @@ static int run(const struct agent_opts *o)
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct datapath dp;
 	struct telemetry tm = { .listen_fd = -1 };
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
+	struct pushed_ctx pc = { o, &dp, &tm };
+	struct sync *sy = NULL;
 	sigset_t mask;
 	char *last = NULL;
 	size_t last_len = 0;
@@ -255,16 +298,25 @@ static int run(const struct agent_opts *o)
 	if (err)
 		goto out;
 
-	sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
+	if (o->control.url) {
+		sy = sync_new(&o->control, apply_pushed, &pc);
+		if (!sy) {
+			err = -EINVAL;
+			goto out;
+		}
+		sync_start(sy);
+	} else {
+		sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
+	}
 	write_status(o, &dp, &tm);
 	if (o->once)
 		goto out;
 
-	snprintf(dir, sizeof(dir), "%s", o->snapshot);
-	snprintf(base, sizeof(base), "%s", o->snapshot);
-	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ifd < 0 || inotify_add_watch(ifd, dirname(dir),
-					 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+	snprintf(dir, sizeof(dir), "%s", o->snapshot ?: "");
+	snprintf(base, sizeof(base), "%s", o->snapshot ?: "");
+	ifd = sy ? -1 : inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (!sy && (ifd < 0 || inotify_add_watch(ifd, dirname(dir),
+						 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0)) {
 		log_err("watching %s: %s", dir, strerror(errno));
 		err = -errno;
 		goto out;
@@ -285,11 +337,19 @@ static int run(const struct agent_opts *o)
 	pfd[3] = (struct pollfd){ .fd = tm.listen_fd, .events = POLLIN };
 
 	for (;;) {
-		if (poll(pfd, 4, -1) < 0) {
+		pfd[4] = (struct pollfd){ .fd = sy ? sync_fd(sy) : -1, .events = sy ? sync_events(sy) : 0 };
+		if (poll(pfd, 5, sy ? sync_timeout_ms(sy) : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			err = -errno;
 			break;
+		}
+		if (sy) {
+			sync_handle(sy, pfd[4].revents);
+			if (sync_fatal(sy)) {
+				err = -EACCES;
+				break;
+			}
 		}
 		if (pfd[2].revents)
 			telemetry_poll_ring(&tm);
@@ -300,6 +360,10 @@ static int run(const struct agent_opts *o)
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
+			if (si.ssi_signo == SIGHUP && sy) {
+				sync_start(sy);  /* the last good snapshot, again */
+				continue;
+			}
 			if (si.ssi_signo == SIGHUP) {
 				free(last);
 				last = NULL; /* force a full re-apply */
@@ -332,6 +396,7 @@ static int run(const struct agent_opts *o)
 		}
 	}
 out:
+	sync_free(sy);
 	if (ifd >= 0)
 		close(ifd);
 	if (sfd >= 0)
@@ -357,6 +422,10 @@ int main(int argc, char **argv)
 		{ "flow-log", required_argument, NULL, 'f' },
 		{ "flow-log-max-bytes", required_argument, NULL, 'F' },
 		{ "sockmap", required_argument, NULL, 'S' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "ca-file", required_argument, NULL, 'A' },
+		{ "join-token", required_argument, NULL, 'J' },
+		{ "state-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -375,6 +444,10 @@ int main(int argc, char **argv)
 		case 'u': o.uninstall = true; break;
 		case 'o': o.once = true; break;
 		case 'm': o.metrics_addr = optarg; break;
+		case 'C': o.control.url = optarg; break;
+		case 'A': o.control.ca_file = optarg; break;
+		case 'J': o.control.token = optarg; break;
+		case 'D': o.control.state_dir = optarg; break;
 		case 'S':
 			if (!strcmp(optarg, "off")) {
 				o.sockmap = SOCKMAP_OFF;
@@ -410,13 +483,24 @@ int main(int argc, char **argv)
 	}
 	log_init("sluice-agent", level);
 	log_hook_libbpf();
-	if (!o.node || (!o.uninstall && (!o.cgroup || !o.snapshot))) {
+	if (!o.node || (!o.uninstall && (!o.cgroup || !o.snapshot == !o.control.url))) {
 		usage(stderr);
 		return 2;
 	}
 	if (strchr(o.node, '/') || o.node[0] == '.') {
 		log_err("--node: '%s' is not a valid node name", o.node);
 		return 2;
+	}
+	if (o.control.url && (!o.control.ca_file || o.once)) {
+		log_err("--control needs --ca-file (the control plane's CA) and cannot go with --once");
+		return 2;
+	}
+	o.control.node = o.node;
+	if (!o.control.state_dir) {
+		static char sd[PATH_MAX];
+
+		snprintf(sd, sizeof(sd), SYNC_DEFAULT_STATE_BASE "/%s", o.node);
+		o.control.state_dir = sd;
 	}
 	if (pin_root)
 		snprintf(o.pin_root, sizeof(o.pin_root), "%s", pin_root);

@@ -409,9 +409,19 @@ void telemetry_serve(struct telemetry *t)
 	if (r <= 0)
 		goto out;
 	req[r] = '\0';
+	if (strncmp(req, "GET /healthz ", 13) == 0 || strncmp(req, "GET /readyz ", 12) == 0) {
+		const char *h = req[5] == 'h' || t->ready ?
+			"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nok\n" :
+			"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+			"Connection: close\r\n\r\nnot ready: no snapshot applied yet\n";
+
+		if (send(c, h, strlen(h), MSG_NOSIGNAL) < 0)
+			goto out;
+		goto out;
+	}
 	if (strncmp(req, "GET /metrics ", 13) != 0 && strncmp(req, "GET /metrics?", 13) != 0) {
 		const char *nf = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
-				 "Connection: close\r\n\r\nonly /metrics is served here\n";
+				 "Connection: close\r\n\r\nonly /metrics, /healthz and /readyz are served here\n";
 
 		if (send(c, nf, strlen(nf), MSG_NOSIGNAL) < 0)
 			goto out;

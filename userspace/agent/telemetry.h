@@ -8,6 +8,7 @@
 #ifndef SL_TELEMETRY_H
 #define SL_TELEMETRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,9 @@ struct telemetry {
 	/* metrics server */
 	int listen_fd;
 	uint64_t scrapes;
+	/* /readyz: programs attached (always, once telemetry runs) and a
+	 * snapshot applied; set by the agent */
+	bool ready;
 };
 
 int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_path,
@@ -39,7 +43,8 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 void telemetry_set_labels(struct telemetry *t, const struct snapshot *s);
 int telemetry_ring_fd(const struct telemetry *t);
 void telemetry_poll_ring(struct telemetry *t);
-/* Serve one HTTP request on the metrics socket (call when readable). */
+/* Serve one HTTP request on the metrics socket (call when readable):
+ * /metrics, /healthz (200 while the agent runs), /readyz (200 once ready). */
 void telemetry_serve(struct telemetry *t);
 void telemetry_fini(struct telemetry *t);
 

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sync.c - join, watch, ACK/NACK (sync.h). States: IDLE (waiting for the
+ * next attempt), JOIN (a connection without a client certificate, one
+ * POST /v1/join), WATCH (a connection with the node certificate, GET
+ * /v1/watch held open, POST /v1/ack on the same connection).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/sync.h"
+#include "lib/file.h"
+#include "lib/h2.h"
+#include "lib/log.h"
+#include "lib/pki.h"
+#include "lib/sys.h"
+
+#define SYNC_MAGIC      0x73796e63u
+#define BACKOFF_MIN_MS  500
+#define BACKOFF_MAX_MS  30000
+#define MSG_MAX         (512u << 20)
+
+enum state { S_IDLE, S_JOIN, S_WATCH };
+
+struct sync {
+	uint32_t magic;
+	struct sync_opts o;
+	char key_path[PATH_MAX + 16], crt_path[PATH_MAX + 16], snap_path[PATH_MAX + 16];
+	char host[256], port[16];
+	X509 *ca;
+	EVP_PKEY *key;
+	X509 *cert;
+	SSL_CTX *ctx;
+	struct h2_conn *h;
+	enum state state;
+	uint64_t next_ms;
+	unsigned int attempt;
+	bool fatal, reconnect_now, got_message;
+	int status;                /* of the join or watch response */
+	char *in;                  /* received, not yet a whole line */
+	size_t in_len, in_cap;
+	uint64_t version;
+	sync_apply_fn apply;
+	void *arg;
+};
+
+static void check(const struct sync *s)
+{
+	if (!s || s->magic != SYNC_MAGIC) {
+		log_err("sync: bad object %p", (const void *)s);
+		abort();
+	}
+}
+
+static uint64_t backoff_ms(unsigned int attempt)
+{
+	uint64_t d = BACKOFF_MIN_MS;
+	uint32_t r = 0;
+
+	while (attempt-- > 0 && d < BACKOFF_MAX_MS)
+		d *= 2;
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)getpid();
+	return d / 2 + r % (d / 2 + 1);   /* uniform in [d/2, d] */
+}
+
+static void drop_conn(struct sync *s, const char *why)
+{
+	if (s->h) {
+		if (why)
+			log_warn("control plane %s: %s; retrying", s->o.url, why);
+		h2_conn_free(s->h);
+		s->h = NULL;
+	}
+	s->in_len = 0;
+	s->status = 0;
+	if (s->reconnect_now) {
+		s->reconnect_now = false;
+		s->next_ms = h2_now_ms();
+	} else {
+		uint64_t d = backoff_ms(s->attempt++);
+
+		s->next_ms = h2_now_ms() + d;
+		log_debug("next attempt in %llu ms", (unsigned long long)d);
+	}
+	s->state = S_IDLE;
+}
+
+static int make_ctx(struct sync *s)
+{
+	struct pki_tls_opts to = { .ca = s->ca, .cert = s->cert, .key = s->cert ? s->key : NULL,
+				   .alpn = "h2" };
+
+	SSL_CTX_free(s->ctx);
+	s->ctx = pki_tls_ctx(&to);
+	return s->ctx ? 0 : -1;
+}
+
+/* ---- received data ------------------------------------------------------- */
+
+static int in_add(struct sync *s, const uint8_t *d, size_t n)
+{
+	if (s->in_len + n > MSG_MAX)
+		return -1;
+	if (s->in_len + n + 1 > s->in_cap) {
+		size_t cap = s->in_cap ? s->in_cap : 65536;
+		char *p;
+
+		while (cap < s->in_len + n + 1)
+			cap *= 2;
+		p = realloc(s->in, cap);
+		if (!p)
+			return -1;
+		s->in = p;
+		s->in_cap = cap;
+	}
+	memcpy(s->in + s->in_len, d, n);
+	s->in_len += n;
+	s->in[s->in_len] = '\0';
+	return 0;
+}
+
+static void ack_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	if (status != 200)
+		log_warn("control plane answered %d to an ACK/NACK", status);
+}
+
+static const struct h2_resp_ops ack_ops = { ack_headers, NULL, NULL };
+
+static void send_ack(struct sync *s, uint64_t version, const char *error)
+{
+	json_t *j = json_pack("{s:I, s:s, s:s}", "version", (json_int_t)version,
+			      "status", error ? "NACK" : "ACK", "error", error ?: "");
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct h2_header ct = { "content-type", "application/json" };
+
+	if (!body || h2_request(s->h, "POST", s->host, "/v1/ack", &ct, 1, body, strlen(body),
+				&ack_ops, s) < 0)
+		log_warn("could not send the %s for version %llu", error ? "NACK" : "ACK",
+			 (unsigned long long)version);
+	free(body);
+	json_decref(j);
+}
+
+/* One watch message: {"version": V, "snapshot": {...}}. */
+static void on_message(struct sync *s, const char *line, size_t len)
+{
+	char err[1024], src[64];
+	json_error_t jerr;
+	json_t *j = json_loadb(line, len, 0, &jerr), *snap;
+	char *text = NULL;
+	json_int_t v;
+
+	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
+	if (!j || !json_is_integer(json_object_get(j, "version")) ||
+	    !json_is_object(json_object_get(j, "snapshot"))) {
+		log_err("control plane sent a message that is not {version, snapshot}: %s",
+			j ? "missing fields" : jerr.text);
+		goto out;
+	}
+	v = json_integer_value(json_object_get(j, "version"));
+	snap = json_object_get(j, "snapshot");
+	text = json_dumps(snap, JSON_COMPACT);
+	if (!text)
+		goto out;
+	snprintf(src, sizeof(src), "control plane version %lld", (long long)v);
+	if (s->apply(s->arg, text, strlen(text), src, err, sizeof(err))) {
+		log_err("NACK version %lld: %s", (long long)v, err);
+		send_ack(s, (uint64_t)v, err);
+		goto out;
+	}
+	s->version = (uint64_t)v;
+	{
+		int e = file_write_atomic(s->snap_path, text, strlen(text), 0600);
+
+		if (e)
+			log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
+	}
+	send_ack(s, (uint64_t)v, NULL);
+out:
+	free(text);
+	json_decref(j);
+}
+
+static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	struct sync *s = arg;
+
+	s->status = status;
+	if (status == 200)
+		log_info("watching %s as node %s", s->o.url, s->o.node);
+}
+
+static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
+{
+	struct sync *s = arg;
+	char *nl;
+	size_t start = 0;
+
+	if (in_add(s, d, n)) {
+		log_err("watch message over %u bytes", MSG_MAX);
+		s->in_len = 0;
+		return;
+	}
+	if (s->status != 200)
+		return;   /* an error body: shown at close */
+	while ((nl = memchr(s->in + start, '\n', s->in_len - start)) != NULL) {
+		size_t l = (size_t)(nl - (s->in + start));
+
+		if (l)
+			on_message(s, s->in + start, l);
+		start += l + 1;
+	}
+	memmove(s->in, s->in + start, s->in_len - start);
+	s->in_len -= start;
+}
+
+static void watch_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
+{
+	struct sync *s = arg;
+
+	if (s->status != 200)
+		log_err("control plane refused the watch (HTTP %d): %.*s", s->status,
+			(int)(s->in_len > 500 ? 500 : s->in_len), s->in ? s->in : "");
+	else
+		log_warn("control plane ended the watch stream (HTTP/2 code %u)", code);
+	s->reconnect_now = false;
+	s->status = -1;   /* handled after io: reconnect */
+}
+
+static const struct h2_resp_ops watch_ops = { watch_headers, watch_data, watch_close };
+
+/* ---- join ---------------------------------------------------------------- */
+
+static void join_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	((struct sync *)arg)->status = status;
+}
+
+static void join_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
+{
+	struct sync *s = arg;
+
+	if (in_add(s, d, n))
+		s->in_len = 0;
+}
+
+static void join_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
+{
+	struct sync *s = arg;
+	json_t *j = NULL;
+	const char *pem, *msg;
+	X509 *cert = NULL;
+	char uri[512];
+
+	if (s->status == 401 || s->status == 403 || s->status == 400) {
+		j = json_loadb(s->in ?: "", s->in_len, 0, NULL);
+		msg = json_string_value(json_object_get(j, "error"));
+		log_err("join refused by %s (HTTP %d): %s", s->o.url, s->status,
+			msg ?: "(no reason given)");
+		s->fatal = true;
+		goto out;
+	}
+	if (s->status != 200) {
+		log_warn("join: control plane answered HTTP %d", s->status);
+		goto out;
+	}
+	j = json_loadb(s->in ?: "", s->in_len, 0, NULL);
+	pem = json_string_value(json_object_get(j, "certificate"));
+	cert = pem ? pki_cert_from_pem(pem, strlen(pem)) : NULL;
+	if (!cert || !pki_cert_matches_key(cert, s->key) || pki_cert_uri(cert, uri, sizeof(uri))) {
+		log_err("join: the certificate received is not for this node's key");
+		goto out;
+	}
+	if (X509_verify(cert, X509_get0_pubkey(s->ca)) != 1) {
+		log_err("join: the certificate received is not signed by %s", s->o.ca_file);
+		goto out;
+	}
+	if (pki_cert_save(s->crt_path, cert))
+		goto out;
+	X509_free(s->cert);
+	s->cert = cert;
+	cert = NULL;
+	if (make_ctx(s))
+		goto out;
+	log_info("joined as %s; certificate saved to %s", uri, s->crt_path);
+	s->attempt = 0;
+	s->reconnect_now = true;
+out:
+	X509_free(cert);
+	json_decref(j);
+	s->status = -1;
+}
+
+static const struct h2_resp_ops join_ops = { join_headers, join_data, join_close };
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static void connect_now(struct sync *s)
+{
+	char err[512];
+	int fd;
+
+	if (h2_connect(s->host, s->port, &fd, err, sizeof(err))) {
+		log_warn("control plane: %s; retrying", err);
+		drop_conn(s, NULL);
+		return;
+	}
+	s->h = h2_client_conn(fd, s->ctx, NULL);
+	if (!s->h) {
+		drop_conn(s, NULL);
+		return;
+	}
+	h2_conn_expect_peer(s->h, "/sluice/control");
+	s->in_len = 0;
+	s->status = 0;
+	if (!s->cert) {
+		struct h2_header ct = { "content-type", "application/json" };
+		char *csr = pki_csr_pem(s->key, s->o.node), *body = NULL;
+		json_t *j = csr ? json_pack("{s:s, s:s, s:s}", "node", s->o.node,
+					    "token", s->o.token, "csr", csr) : NULL;
+
+		body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (!body || h2_request(s->h, "POST", s->host, "/v1/join", &ct, 1, body,
+					strlen(body), &join_ops, s) < 0)
+			drop_conn(s, "could not submit the join request");
+		else
+			s->state = S_JOIN;
+		free(csr);
+		free(body);
+		json_decref(j);
+		return;
+	}
+	if (h2_request(s->h, "GET", s->host, "/v1/watch", NULL, 0, NULL, 0, &watch_ops, s) < 0)
+		drop_conn(s, "could not submit the watch request");
+	else
+		s->state = S_WATCH;
+}
+
+struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg)
+{
+	struct sync *s = calloc(1, sizeof(*s));
+	char want[300], have[512];
+	int e;
+
+	if (!s)
+		return NULL;
+	s->magic = SYNC_MAGIC;
+	s->o = *o;
+	s->apply = apply;
+	s->arg = arg;
+	if (h2_parse_url(o->url, s->host, sizeof(s->host), s->port, sizeof(s->port))) {
+		log_err("--control '%s': not https://HOST:PORT", o->url);
+		goto fail;
+	}
+	e = sys_mkdir_p(o->state_dir, 0700);
+	if (e) {
+		log_err("--state-dir %s: %s", o->state_dir, strerror(-e));
+		goto fail;
+	}
+	snprintf(s->key_path, sizeof(s->key_path), "%s/node.key", o->state_dir);
+	snprintf(s->crt_path, sizeof(s->crt_path), "%s/node.crt", o->state_dir);
+	snprintf(s->snap_path, sizeof(s->snap_path), "%s/snapshot.json", o->state_dir);
+	s->ca = pki_cert_load(o->ca_file);
+	if (!s->ca) {
+		log_err("--ca-file %s: cannot read a certificate from it", o->ca_file);
+		goto fail;
+	}
+	if (access(s->key_path, F_OK) == 0) {
+		s->key = pki_key_load(s->key_path);
+	} else {
+		s->key = pki_key_new();
+		if (s->key && pki_key_save(s->key_path, s->key)) {
+			EVP_PKEY_free(s->key);
+			s->key = NULL;
+		}
+	}
+	if (!s->key) {
+		log_err("node key %s: cannot read or create it", s->key_path);
+		goto fail;
+	}
+	if (access(s->crt_path, F_OK) == 0) {
+		s->cert = pki_cert_load(s->crt_path);
+		snprintf(want, sizeof(want), "/sluice/node/%s", o->node);
+		if (!s->cert || !pki_cert_matches_key(s->cert, s->key) ||
+		    pki_cert_uri(s->cert, have, sizeof(have)) ||
+		    strlen(have) < strlen(want) || strcmp(have + strlen(have) - strlen(want), want)) {
+			log_err("%s is not this node's certificate (node %s, key %s); remove it "
+				"to join again", s->crt_path, o->node, s->key_path);
+			goto fail;
+		}
+		if (pki_cert_seconds_left(s->cert) <= 0)
+			log_warn("%s has expired; the control plane will refuse it", s->crt_path);
+	} else if (!o->token) {
+		log_err("no node certificate in %s yet: give --join-token (sluice-control token "
+			"create --node %s)", o->state_dir, o->node);
+		goto fail;
+	}
+	if (make_ctx(s))
+		goto fail;
+	s->next_ms = h2_now_ms();
+	return s;
+fail:
+	sync_free(s);
+	return NULL;
+}
+
+bool sync_start(struct sync *s)
+{
+	char err[1024], *text = NULL;
+	size_t len = 0;
+	int e;
+
+	check(s);
+	e = file_read(s->snap_path, &text, &len, MSG_MAX);
+	if (e) {
+		if (e != -ENOENT)
+			log_warn("last good snapshot %s: %s", s->snap_path, strerror(-e));
+		return false;
+	}
+	if (s->apply(s->arg, text, len, s->snap_path, err, sizeof(err))) {
+		log_err("last good snapshot %s refused: %s", s->snap_path, err);
+		free(text);
+		return false;
+	}
+	log_info("applied the last good snapshot %s until the control plane answers", s->snap_path);
+	free(text);
+	return true;
+}
+
+int sync_fd(const struct sync *s)
+{
+	return s->h ? h2_conn_fd(s->h) : -1;
+}
+
+short sync_events(const struct sync *s)
+{
+	return s->h ? (short)h2_conn_events(s->h) : 0;
+}
+
+int sync_timeout_ms(const struct sync *s)
+{
+	uint64_t now = h2_now_ms();
+
+	if (s->fatal)
+		return -1;
+	if (s->h)
+		return 1000;   /* handshake and stall timers */
+	return s->next_ms > now ? (int)(s->next_ms - now) : 0;
+}
+
+void sync_handle(struct sync *s, short revents)
+{
+	check(s);
+	if (s->fatal)
+		return;
+	if (!s->h) {
+		if (h2_now_ms() >= s->next_ms)
+			connect_now(s);
+		return;   /* a fresh connect: poll tells when it is done */
+	}
+	if ((revents && h2_conn_io(s->h, (unsigned int)revents)) || h2_conn_tick(s->h)) {
+		drop_conn(s, h2_conn_error(s->h));
+		return;
+	}
+	if (s->status == -1)
+		drop_conn(s, NULL);
+	if (s->fatal && s->h)
+		drop_conn(s, NULL);
+}
+
+bool sync_fatal(const struct sync *s) { return s->fatal; }
+uint64_t sync_version(const struct sync *s) { return s->version; }
+
+void sync_free(struct sync *s)
+{
+	if (!s)
+		return;
+	check(s);
+	h2_conn_free(s->h);
+	SSL_CTX_free(s->ctx);
+	X509_free(s->ca);
+	X509_free(s->cert);
+	EVP_PKEY_free(s->key);
+	free(s->in);
+	s->magic = 0;
+	free(s);
+}

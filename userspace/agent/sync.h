@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sync.h - the agent's link to sluice-control: join once with a token and
+ * a CSR, then hold the watch stream over mutual TLS, apply each pushed
+ * snapshot through the caller's apply function, and answer ACK or NACK.
+ *
+ * Contract: nothing here blocks; the caller polls sync_fd() for
+ * sync_events() with at most sync_timeout_ms() and calls sync_handle().
+ * The node key and certificate live in the state dir (key 0600); the last
+ * snapshot that applied is saved there atomically and applied again by
+ * sync_start(), so an agent that starts while the control plane is down
+ * still converges to its last good state. A NACKed snapshot changes
+ * nothing (the apply function guarantees it) and is not saved. Lost
+ * connections are retried with jittered exponential backoff (0.5 s doubling
+ * to 30 s). A join the control plane refuses (bad token) is fatal:
+ * sync_fatal() turns true and the reason is logged.
+ */
+#ifndef SL_AGENT_SYNC_H
+#define SL_AGENT_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SYNC_DEFAULT_STATE_BASE "/var/lib/sluice"
+
+struct sync_opts {
+	const char *node;
+	const char *url;           /* https://HOST:PORT */
+	const char *token;         /* needed until the node has a certificate */
+	const char *ca_file;       /* the control plane's CA */
+	const char *state_dir;
+};
+
+/* 0: applied; -1: refused, nothing changed, reason in err. */
+typedef int (*sync_apply_fn)(void *arg, const char *text, size_t len, const char *src,
+			     char *err, size_t errlen);
+
+struct sync;
+
+struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg);
+/* Apply the saved last good snapshot, if any; true if one applied. */
+bool sync_start(struct sync *s);
+int sync_fd(const struct sync *s);              /* -1: nothing to poll */
+short sync_events(const struct sync *s);
+int sync_timeout_ms(const struct sync *s);
+void sync_handle(struct sync *s, short revents);
+bool sync_fatal(const struct sync *s);
+uint64_t sync_version(const struct sync *s);    /* last applied; 0: none */
+void sync_free(struct sync *s);
+
+#endif /* SL_AGENT_SYNC_H */
