@@ -569,17 +569,63 @@ out:
 	json_decref(j);
 }
 
+/* The request's files into nc: a JSON {"files": [{"name", "content"}]}
+ * body (sluicectl; one change from many files), or the YAML itself named
+ * by x-sluice-file. -1 after replying (400) or with errors in d. */
+static int parse_files(struct conn *cn, const struct h2_req *r, struct sl_config *nc,
+		       struct sl_diags *d, char *file, size_t flen)
+{
+	json_t *j, *files;
+	int rc = 0;
+
+	snprintf(file, flen, "%s", header(r, "x-sluice-file") ?: "request");
+	if (strncmp(r->content_type, "application/json", 16) != 0)
+		return sl_config_parse(nc, file, r->body, r->body_len, d);
+	j = parse_body(cn->h, r);
+	if (!j)
+		return -2;
+	files = json_object_get(j, "files");
+	if (!json_is_array(files) || !json_array_size(files)) {
+		reply_err(cn->h, r->stream_id, 400, "body: files (a non-empty array of {name, content}) "
+			  "is required");
+		json_decref(j);
+		return -2;
+	}
+	for (size_t i = 0; i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		const char *name = json_string_value(json_object_get(f, "name"));
+		json_t *content = json_object_get(f, "content");
+
+		if (!name || !json_is_string(content)) {
+			reply_err(cn->h, r->stream_id, 400, "body: files[%zu]: name and content "
+				  "(strings) are required", i);
+			json_decref(j);
+			return -2;
+		}
+		if (sl_config_parse(nc, name, json_string_value(content), json_string_length(content), d))
+			rc = -1;
+	}
+	snprintf(file, flen, "%s", json_array_size(files) == 1 ?
+		 json_string_value(json_object_get(json_array_get(files, 0), "name")) : "several files");
+	json_decref(j);
+	return rc;
+}
+
 static void h_apply(struct server *s, struct conn *cn, const struct h2_req *r)
 {
-	const char *file = header(r, "x-sluice-file") ?: "request";
 	struct sl_config *nc = sl_config_dup(s->st->cfg);
 	struct sl_diags d = {};
+	char file[256];
+	int prc;
 
 	if (!nc) {
 		reply_err(cn->h, r->stream_id, 500, "out of memory; nothing changed");
 		return;
 	}
-	if (sl_config_parse(nc, file, r->body, r->body_len, &d) || sl_config_check(nc, &d)) {
+	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
+	if (prc == -2) {
+		sl_config_free(nc);
+	} else if (prc || sl_config_check(nc, &d)) {
 		log_info("apply of %s refused: %zu errors", file, d.nerrors);
 		reply(cn->h, r->stream_id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration is invalid; nothing changed", "diagnostics", sl_diags_json(&d)));

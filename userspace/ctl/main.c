@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "lib/log.h"
 #include "lib/sys.h"
@@ -26,14 +27,19 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 }
 
 static const struct ctl_cmd commands[] = {
+	{ "analyze", cmd_analyze, "analyze -f FILE... [-o json] [--snapshot NODE]   validate config offline, as the control plane does" },
+	{ "apply", cmd_apply, "apply -f FILE...     send Istio/Kubernetes YAML to the control plane (one change)" },
+	{ "delete", cmd_delete, "delete -f FILE | delete KIND NAME [-n NS]   remove resources from the control plane" },
 	{ "fastpath", cmd_fastpath, "fastpath on|off|status\n"
 				    "                       the same-node fast path's run-time switch" },
+	{ "get", cmd_get, "get KIND [NAME] [-n NS|-A] [-o table|yaml|json]   resources held by the control plane" },
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
 				  "                       decode the pinned maps (policy: with drop counters)" },
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
 				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
 				  "                       stream flow events (follows the agent's flow log)" },
-	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot" },
+	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot\n"
+				"                       status --control [URL]: the control plane, its agents and their ACKs" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "lib/sys.h"
 
@@ -36,6 +37,8 @@ int cmd_status(const struct ctl_opts *o, int argc, char **argv)
 	json_t *j, *d, *f;
 	size_t i;
 
+	if (ctl_control_args(argc, argv))
+		return cmd_control_status(o, argc, argv);
 	j = ctl_agent_status(o, "status");
 	if (!j)
 		return 1;

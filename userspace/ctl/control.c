@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * control.c - sluicectl's control-plane commands: apply, get, delete and
+ * `status --control`. Each talks to sluice-control's API (HTTP/2 over
+ * mutual TLS 1.3) with the admin credentials, and checks that the server's
+ * certificate is the control plane's before sending anything.
+ *
+ * Connection: --control https://HOST:PORT (env SLUICE_CONTROL, default
+ * https://127.0.0.1:15012) and --credentials DIR holding ca.crt, admin.crt
+ * and admin.key (env SLUICE_CREDENTIALS, default the control plane's
+ * default state dir).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "control/store.h"
+#include "ctl/ctl.h"
+#include "lib/config.h"
+#include "lib/file.h"
+#include "lib/h2.h"
+#include "lib/pki.h"
+
+#define MAX_FILES 64
+#define FILE_MAX  (4u << 20)
+
+struct cargs {
+	const char *url, *creds, *ns, *out;
+	const char *files[MAX_FILES];
+	size_t nfiles;
+	const char *pos[4];        /* positional arguments */
+	size_t npos;
+	bool all_ns, control_flag;
+	unsigned int timeout_ms;
+};
+
+static int parse_args(const char *cmd, int argc, char **argv, struct cargs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->url = getenv("SLUICE_CONTROL") ?: "https://127.0.0.1:15012";
+	a->creds = getenv("SLUICE_CREDENTIALS") ?: STORE_DEFAULT_DIR;
+	a->timeout_ms = 60000;
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+#define TAKE(dst) do { if (!v) goto missing; (dst) = v; i++; } while (0)
+		if (strcmp(s, "--control") == 0) {
+			a->control_flag = true;
+			if (v && v[0] != '-') {
+				a->url = v;
+				i++;
+			}
+		} else if (strncmp(s, "--control=", 10) == 0) {
+			a->control_flag = true;
+			a->url = s + 10;
+		} else if (strcmp(s, "--credentials") == 0) {
+			TAKE(a->creds);
+		} else if (strcmp(s, "-f") == 0 || strcmp(s, "--filename") == 0) {
+			if (a->nfiles == MAX_FILES) {
+				fprintf(stderr, "sluicectl: %s: at most %d files\n", cmd, MAX_FILES);
+				return -1;
+			}
+			TAKE(a->files[a->nfiles]);
+			a->nfiles++;
+		} else if (strcmp(s, "-n") == 0 || strcmp(s, "--namespace") == 0) {
+			TAKE(a->ns);
+		} else if (strcmp(s, "-A") == 0 || strcmp(s, "--all-namespaces") == 0) {
+			a->all_ns = true;
+		} else if (strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0) {
+			TAKE(a->out);
+		} else if (strcmp(s, "--timeout") == 0) {
+			const char *t;
+
+			TAKE(t);
+			a->timeout_ms = (unsigned int)strtoul(t, NULL, 10) * 1000;
+			if (!a->timeout_ms) {
+				fprintf(stderr, "sluicectl: %s: --timeout: seconds > 0\n", cmd);
+				return -1;
+			}
+		} else if (s[0] == '-' && s[1]) {
+			fprintf(stderr, "sluicectl: %s: unknown option '%s'\n", cmd, s);
+			return -1;
+		} else if (a->npos < sizeof(a->pos) / sizeof(a->pos[0])) {
+			a->pos[a->npos++] = s;
+		} else {
+			fprintf(stderr, "sluicectl: %s: too many arguments\n", cmd);
+			return -1;
+		}
+#undef TAKE
+	}
+	return 0;
+missing:
+	fprintf(stderr, "sluicectl: %s: an option needs a value\n", cmd);
+	return -1;
+}
+
+/* An admin TLS context from DIR/{ca.crt,admin.crt,admin.key}. */
+static SSL_CTX *admin_ctx(const char *cmd, const char *dir)
+{
+	char cp[4096], ap[4096], kp[4096];
+	struct pki_tls_opts to = { .alpn = "h2" };
+	SSL_CTX *ctx = NULL;
+
+	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
+	snprintf(ap, sizeof(ap), "%s/admin.crt", dir);
+	snprintf(kp, sizeof(kp), "%s/admin.key", dir);
+	to.ca = pki_cert_load(cp);
+	to.cert = to.ca ? pki_cert_load(ap) : NULL;
+	to.key = to.cert ? pki_key_load(kp) : NULL;
+	if (!to.key)
+		fprintf(stderr, "sluicectl: %s: credentials %s: need ca.crt, admin.crt and admin.key "
+			"(--credentials DIR or SLUICE_CREDENTIALS)\n", cmd, dir);
+	else if (!(ctx = pki_tls_ctx(&to)))
+		fprintf(stderr, "sluicectl: %s: %s: the credentials do not go together\n", cmd, dir);
+	X509_free(to.ca);
+	X509_free(to.cert);
+	EVP_PKEY_free(to.key);
+	return ctx;
+}
+
+/*
+ * One API call. Returns the parsed JSON body (NULL after printing why) and
+ * the HTTP status in *status.
+ */
+static json_t *call(const char *cmd, const struct cargs *a, const char *method, const char *path,
+		    const char *ctype, const char *file, const char *body, size_t len, int *status)
+{
+	struct h2_header hdrs[2];
+	struct h2_result res;
+	size_t nh = 0;
+	char err[1024];
+	json_error_t jerr;
+	json_t *j = NULL;
+	SSL_CTX *ctx = admin_ctx(cmd, a->creds);
+
+	*status = 0;
+	if (!ctx)
+		return NULL;
+	if (ctype)
+		hdrs[nh++] = (struct h2_header){ "content-type", ctype };
+	if (file)
+		hdrs[nh++] = (struct h2_header){ "x-sluice-file", file };
+	if (h2_fetch(ctx, a->url, "/sluice/control", method, path, hdrs, nh, body, len,
+		     a->timeout_ms, &res, err, sizeof(err))) {
+		fprintf(stderr, "sluicectl: %s: %s\n", cmd, err);
+		goto out;
+	}
+	*status = res.status;
+	j = json_loadb(res.body, res.len, 0, &jerr);
+	if (!j)
+		fprintf(stderr, "sluicectl: %s: HTTP %d with a body that is not JSON: %.200s\n", cmd,
+			res.status, res.body ?: "");
+	free(res.body);
+out:
+	SSL_CTX_free(ctx);
+	return j;
+}
+
+/* Print a refusal: the message and every diagnostic (file:line:column). */
+static int refused(const char *cmd, int status, json_t *j)
+{
+	json_t *d = json_object_get(j, "diagnostics");
+
+	for (size_t i = 0; i < json_array_size(d); i++) {
+		json_t *x = json_array_get(d, i);
+
+		fprintf(stderr, "%s: %s\n", json_string_value(json_object_get(x, "level")) ?: "error",
+			json_string_value(json_object_get(x, "message")) ?: "?");
+	}
+	fprintf(stderr, "sluicectl: %s: %s (HTTP %d)\n", cmd,
+		json_string_value(json_object_get(j, "error")) ?: "refused", status);
+	return 1;
+}
+
+static void print_warnings(json_t *j)
+{
+	json_t *d = json_object_get(j, "diagnostics");
+
+	for (size_t i = 0; i < json_array_size(d); i++)
+		fprintf(stderr, "%s: %s\n",
+			json_string_value(json_object_get(json_array_get(d, i), "level")) ?: "warning",
+			json_string_value(json_object_get(json_array_get(d, i), "message")) ?: "?");
+}
+
+static char *read_input(const char *cmd, const char *path, size_t *len)
+{
+	char *buf = NULL;
+	int e;
+
+	if (strcmp(path, "-") == 0) {
+		FILE *m = open_memstream(&buf, len);
+		char chunk[65536];
+		size_t n;
+
+		while (m && (n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+			fwrite(chunk, 1, n, m);
+		if (m)
+			fclose(m);
+		return buf;
+	}
+	e = file_read(path, &buf, len, FILE_MAX);
+	if (e)
+		fprintf(stderr, "sluicectl: %s: %s: %s\n", cmd, path,
+			e == -EFBIG ? "larger than 4 MiB (the API's limit)" : strerror(-e));
+	return buf;
+}
+
+/*
+ * apply -f FILE... : every file in one request, so the control plane takes
+ * them as one change or refuses them all. The body is JSON,
+ * {"files": [{"name", "content"}]}, so each message names its own file.
+ */
+int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
+{
+	struct cargs a;
+	json_t *req = json_pack("{s:[]}", "files"), *j = NULL;
+	char *body = NULL, *one;
+	size_t len;
+	int status, rc = 1;
+
+	if (parse_args("apply", argc, argv, &a)) {
+		rc = 2;
+		goto out;
+	}
+	if (!a.nfiles || a.npos) {
+		fprintf(stderr, "sluicectl: apply: usage: apply -f FILE [-f FILE]...\n");
+		rc = 2;
+		goto out;
+	}
+	for (size_t i = 0; i < a.nfiles; i++) {
+		one = read_input("apply", a.files[i], &len);
+		if (!one)
+			goto out;
+		json_array_append_new(json_object_get(req, "files"), json_pack("{s:s, s:s%}",
+			"name", strcmp(a.files[i], "-") ? a.files[i] : "stdin", "content", one, len));
+		free(one);
+	}
+	body = json_dumps(req, JSON_COMPACT);
+	if (!body) {
+		fprintf(stderr, "sluicectl: apply: the files are not UTF-8 text\n");
+		goto out;
+	}
+	j = call("apply", &a, "POST", "/v1/apply", "application/json", NULL, body, strlen(body),
+		 &status);
+	if (!j)
+		goto out;
+	if (status != 200) {
+		rc = refused("apply", status, j);
+		goto out;
+	}
+	print_warnings(j);
+	if (o->json) {
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if (json_is_true(json_object_get(j, "changed"))) {
+		printf("applied: config version %lld, %lld node snapshots changed\n",
+		       (long long)json_integer_value(json_object_get(j, "version")),
+		       (long long)json_integer_value(json_object_get(j, "nodes_changed")));
+	} else {
+		printf("unchanged: config version %lld\n",
+		       (long long)json_integer_value(json_object_get(j, "version")));
+	}
+	rc = 0;
+out:
+	free(body);
+	json_decref(req);
+	json_decref(j);
+	return rc;
+}
+
+/* A query string parameter, percent-encoded. */
+static void qadd(char *q, size_t len, const char *key, const char *val)
+{
+	size_t o = strlen(q);
+
+	o += (size_t)snprintf(q + o, len - o, "%s%s=", o ? "&" : "", key);
+	for (const unsigned char *p = (const unsigned char *)val; *p && o + 4 < len; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p))
+			q[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(q + o, len - o, "%%%02X", *p);
+	}
+	q[o] = '\0';
+}
+
+int cmd_get(const struct ctl_opts *o, int argc, char **argv)
+{
+	char path[2048] = "/v1/resources?", q[1900] = "";
+	struct cargs a;
+	json_t *j, *items;
+	const char *fmt;
+	int status, rc = 1;
+
+	if (parse_args("get", argc, argv, &a))
+		return 2;
+	fmt = a.out ?: o->json ? "json" : "table";
+	if (a.npos < 1 || a.npos > 2 || (strcmp(fmt, "yaml") && strcmp(fmt, "json") && strcmp(fmt, "table"))) {
+		fprintf(stderr, "sluicectl: get: usage: get KIND [NAME] [-n NS | -A] [-o table|yaml|json]\n");
+		return 2;
+	}
+	qadd(q, sizeof(q), "kind", a.pos[0]);
+	if (a.npos == 2)
+		qadd(q, sizeof(q), "name", a.pos[1]);
+	if (!a.all_ns && (a.ns || a.npos == 2))
+		qadd(q, sizeof(q), "namespace", a.ns ?: "default");
+	strncat(path, q, sizeof(path) - strlen(path) - 1);
+	j = call("get", &a, "GET", path, NULL, NULL, NULL, 0, &status);
+	if (!j)
+		return 1;
+	if (status != 200) {
+		rc = refused("get", status, j);
+		goto out;
+	}
+	items = json_object_get(j, "items");
+	if (strcmp(fmt, "json") == 0) {
+		json_dumpf(a.npos == 2 && json_array_size(items) == 1 ? json_array_get(items, 0) : items,
+			   stdout, JSON_INDENT(2));
+		printf("\n");
+	} else if (strcmp(fmt, "yaml") == 0) {
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			char *y = sl_json_to_yaml(json_array_get(items, i));
+
+			if (!y) {
+				fprintf(stderr, "sluicectl: get: cannot write YAML\n");
+				goto out;
+			}
+			printf("%s%s", i ? "---\n" : "", y);
+			free(y);
+		}
+	} else {
+		printf("%-20s %-40s %s\n", "NAMESPACE", "NAME", "KIND");
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			json_t *md = json_object_get(json_array_get(items, i), "metadata");
+
+			printf("%-20s %-40s %s\n",
+			       json_string_value(json_object_get(md, "namespace")) ?: "default",
+			       json_string_value(json_object_get(md, "name")) ?: "?",
+			       json_string_value(json_object_get(json_array_get(items, i), "kind")) ?: "?");
+		}
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+int cmd_delete(const struct ctl_opts *o, int argc, char **argv)
+{
+	char path[2048] = "/v1/delete", q[1900] = "";
+	struct cargs a;
+	char *body = NULL;
+	size_t len = 0;
+	json_t *j;
+	int status, rc = 1;
+
+	if (parse_args("delete", argc, argv, &a))
+		return 2;
+	if ((a.nfiles == 1) == (a.npos == 2) || a.nfiles > 1 || (a.npos && a.npos != 2)) {
+		fprintf(stderr, "sluicectl: delete: usage: delete -f FILE | delete KIND NAME [-n NS]\n");
+		return 2;
+	}
+	if (a.nfiles) {
+		body = read_input("delete", a.files[0], &len);
+		if (!body)
+			return 1;
+	} else {
+		qadd(q, sizeof(q), "kind", a.pos[0]);
+		qadd(q, sizeof(q), "name", a.pos[1]);
+		qadd(q, sizeof(q), "namespace", a.ns ?: "default");
+		snprintf(path, sizeof(path), "/v1/delete?%s", q);
+	}
+	j = call("delete", &a, "POST", path, body ? "application/yaml" : NULL,
+		 a.nfiles ? a.files[0] : NULL, body ?: "", len, &status);
+	free(body);
+	if (!j)
+		return 1;
+	if (status != 200) {
+		rc = refused("delete", status, j);
+	} else {
+		print_warnings(j);
+		printf("deleted: config version %lld\n",
+		       (long long)json_integer_value(json_object_get(j, "version")));
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+bool ctl_control_args(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--control") == 0 || strncmp(argv[i], "--control=", 10) == 0 ||
+		    strcmp(argv[i], "--credentials") == 0)
+			return true;
+	return false;
+}
+
+int cmd_control_status(const struct ctl_opts *o, int argc, char **argv)
+{
+	struct cargs a;
+	json_t *j, *ag;
+	int status;
+
+	if (parse_args("status", argc, argv, &a))
+		return 2;
+	j = call("status", &a, "GET", "/v1/status", NULL, NULL, NULL, 0, &status);
+	if (!j)
+		return 1;
+	if (status != 200) {
+		int rc = refused("status", status, j);
+
+		json_decref(j);
+		return rc;
+	}
+	if (o->json || (a.out && strcmp(a.out, "json") == 0)) {
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(j);
+		return 0;
+	}
+	printf("control plane %s at %s (pid %lld, up %llds), trust domain %s\n",
+	       json_string_value(json_object_get(j, "control_plane_version")), a.url,
+	       (long long)json_integer_value(json_object_get(j, "pid")),
+	       (long long)json_integer_value(json_object_get(j, "uptime_seconds")),
+	       json_string_value(json_object_get(j, "trust_domain")));
+	printf("config version %lld, %lld resources\n",
+	       (long long)json_integer_value(json_object_get(j, "config_version")),
+	       (long long)json_integer_value(json_object_get(j, "resources")));
+	printf("%-20s %-9s %-8s %-8s %-8s %s\n", "NODE", "CONNECTED", "VERSION", "ACKED", "NACKED",
+	       "NACK REASON");
+	ag = json_object_get(j, "agents");
+	for (size_t i = 0; i < json_array_size(ag); i++) {
+		json_t *x = json_array_get(ag, i), *ak = json_object_get(x, "acked"),
+		       *nk = json_object_get(x, "nacked");
+		char acked[24] = "-", nacked[24] = "-";
+
+		if (ak)
+			snprintf(acked, sizeof(acked), "%lld", (long long)json_integer_value(ak));
+		if (nk)
+			snprintf(nacked, sizeof(nacked), "%lld", (long long)json_integer_value(nk));
+		printf("%-20s %-9s %-8lld %-8s %-8s %s\n", json_string_value(json_object_get(x, "node")),
+		       json_is_true(json_object_get(x, "connected")) ? "yes" : "no",
+		       (long long)json_integer_value(json_object_get(x, "version")), acked, nacked,
+		       json_string_value(json_object_get(x, "nack_reason")) ?: "");
+	}
+	json_decref(j);
+	return 0;
+}
