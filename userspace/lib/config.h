@@ -86,6 +86,12 @@ const char *sl_resource_name(const struct sl_resource *r);
 const json_t *sl_resource_json(const struct sl_resource *r);
 
 /*
+ * json_dumps() flags for the storage form: a file written with them gives
+ * sl_config_from_json()'s diagnostics the file's own lines and columns.
+ */
+#define SL_CONFIG_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+
+/*
  * Storage form: a JSON array of the documents, and back. Loading runs the
  * same validation as parsing; `name` is used in messages.
  */

@@ -340,7 +340,7 @@ static int cmp_ipc(const void *a, const void *b)
 static int apply_ipcache(const struct polmap *m, const struct snapshot *s,
 			 struct pol_apply_stats *st)
 {
-	struct ipc_ent *w = calloc(2 * s->nworkloads + 1, sizeof(*w));
+	struct ipc_ent *w = calloc(2 * s->nworkloads + s->ncidrs + 1, sizeof(*w));
 	struct sl_ipcache_key k, *prev = NULL;
 	struct sl_ipcache_key *stale = NULL;
 	size_t n = 0, nstale = 0, capstale = 0;
@@ -363,6 +363,12 @@ static int apply_ipcache(const struct polmap *m, const struct snapshot *s,
 			memcpy(w[n].k.addr, wl->addr6, 16);
 			w[n++].v = v;
 		}
+	}
+	/* CIDR identities (ipBlocks): the trie's longest match gives a
+	 * workload's /128 precedence over any prefix that contains it */
+	for (size_t i = 0; i < s->ncidrs; i++) {
+		w[n].k = s->cidrs[i].key;
+		w[n++].v = (struct sl_ipcache_val){ .identity = s->cidrs[i].identity };
 	}
 	qsort(w, n, sizeof(*w), cmp_ipc);
 	for (size_t i = 0; i < n; i++) {

@@ -211,6 +211,105 @@ static bool spiffe_valid(const char *s)
 	return true;
 }
 
+int cidr_parse(const char *s, struct sl_ipcache_key *out)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	unsigned long len;
+	char *end;
+	__be32 a[4];
+	bool v4;
+
+	if (!slash) {
+		if (addr_parse(s, a))
+			return -EINVAL;
+		out->prefixlen = 128;
+		memcpy(out->addr, a, sizeof(a));
+		return 0;
+	}
+	if ((size_t)(slash - s) >= sizeof(addr))
+		return -EINVAL;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
+	if (addr_parse(addr, a) || !slash[1])
+		return -EINVAL;
+	v4 = addr_is_v4(a);
+	errno = 0;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end || errno || len > (v4 ? 32u : 128u) || !(slash[1] >= '0' && slash[1] <= '9'))
+		return -EINVAL;
+	out->prefixlen = (uint32_t)len + (v4 ? 96 : 0);
+	/* host bits must be zero */
+	for (unsigned int bit = out->prefixlen; bit < 128; bit++) {
+		const uint8_t *b = (const uint8_t *)a;
+
+		if (b[bit / 8] & (0x80 >> (bit % 8)))
+			return -EINVAL;
+	}
+	memcpy(out->addr, a, sizeof(a));
+	return 0;
+}
+
+const char *cidr_fmt(const struct sl_ipcache_key *k, char *buf, size_t len)
+{
+	char a[SL_ADDRSTRLEN];
+	bool v4 = addr_is_v4(k->addr) && k->prefixlen >= 96;
+
+	snprintf(buf, len, "%s/%u", addr_fmt(k->addr, a), v4 ? k->prefixlen - 96 : k->prefixlen);
+	return buf;
+}
+
+bool cidr_contains(const struct sl_ipcache_key *outer, const struct sl_ipcache_key *inner)
+{
+	const uint8_t *a = (const uint8_t *)outer->addr, *b = (const uint8_t *)inner->addr;
+
+	if (outer->prefixlen > inner->prefixlen)
+		return false;
+	for (unsigned int bit = 0; bit < outer->prefixlen; bit++)
+		if ((a[bit / 8] ^ b[bit / 8]) & (0x80 >> (bit % 8)))
+			return false;
+	return true;
+}
+
+static const struct snap_cidr *snapshot_cidr_id(const struct snapshot *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->ncidrs; i++)
+		if (s->cidrs[i].identity == id)
+			return &s->cidrs[i];
+	return NULL;
+}
+
+static int parse_cidr(struct perr *pe, const char *path, json_t *j, struct snapshot *s,
+		      size_t i)
+{
+	static const char *const fields[] = { "cidr", "identity", NULL };
+	struct snap_cidr *c = &s->cidrs[i];
+	const char *cidr;
+	json_int_t v;
+	int err;
+
+	if (!json_is_object(j))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, j, fields);
+	err = err ?: get_str(pe, path, j, "cidr", true, NULL, &cidr);
+	err = err ?: get_int(pe, path, j, "identity", true, SL_ID_FIRST_WORKLOAD, UINT32_MAX - 1,
+			     0, &v);
+	if (err)
+		return err;
+	if (cidr_parse(cidr, &c->key))
+		return fail(pe, path, "cidr", "\"%s\" is not a CIDR with zero host bits", cidr);
+	c->identity = (uint32_t)v;
+	if (snapshot_identity(s, c->identity))
+		return fail(pe, path, "identity", "%u is a SPIFFE identity in identities[]",
+			    c->identity);
+	for (size_t k = 0; k < i; k++) {
+		if (!memcmp(&s->cidrs[k].key, &c->key, sizeof(c->key)))
+			return fail(pe, path, "cidr", "duplicates cidrs[%zu]", k);
+		if (s->cidrs[k].identity == c->identity)
+			return fail(pe, path, "identity", "%u duplicates cidrs[%zu]", c->identity, k);
+	}
+	return 0;
+}
+
 static int parse_identity(struct perr *pe, const char *path, json_t *j,
 			  struct snapshot *s, size_t i)
 {
@@ -255,11 +354,74 @@ static int get_identity_ref(struct perr *pe, const char *path, json_t *j, const 
 	if (!json_is_integer(v))
 		return fail(pe, path, name, allow_any ? "must be an identity number or \"*\"" :
 			    "must be an identity number");
+	/* a source may also be a CIDR identity or a reserved one (unknown,
+	 * world, host, proxy) */
 	if (json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX ||
-	    !snapshot_identity(s, (uint32_t)json_integer_value(v)))
-		return fail(pe, path, name, "%lld is not in identities[]",
-			    (long long)json_integer_value(v));
+	    (!snapshot_identity(s, (uint32_t)json_integer_value(v)) &&
+	     !(allow_any && (snapshot_cidr_id(s, (uint32_t)json_integer_value(v)) ||
+			     json_integer_value(v) <= SL_ID_PROXY))))
+		return fail(pe, path, name, "%lld is not in identities[]%s",
+			    (long long)json_integer_value(v),
+			    allow_any ? ", cidrs[] or the reserved 0..3" : "");
 	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int parse_mtls(struct perr *pe, const char *path, const char *field, const char *s,
+		      enum snap_mtls *out)
+{
+	static const char *const names[] = { [SNAP_MTLS_STRICT] = "STRICT",
+					     [SNAP_MTLS_PERMISSIVE] = "PERMISSIVE",
+					     [SNAP_MTLS_DISABLE] = "DISABLE" };
+
+	*out = SNAP_MTLS_UNSET;
+	if (!s)
+		return 0;
+	for (int m = SNAP_MTLS_STRICT; m <= SNAP_MTLS_DISABLE; m++) {
+		if (!strcmp(s, names[m])) {
+			*out = (enum snap_mtls)m;
+			return 0;
+		}
+	}
+	return fail(pe, path, field, "\"%s\" is not STRICT, PERMISSIVE or DISABLE", s);
+}
+
+/* "mtls_ports": [{"port": 8080, "mode": "DISABLE"}] */
+static int parse_mtls_ports(struct perr *pe, const char *path, json_t *j, struct snap_workload *w)
+{
+	static const char *const fields[] = { "port", "mode", NULL };
+	json_t *a = json_object_get(j, "mtls_ports"), *e;
+	size_t i;
+	int err;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > 1024)
+		return fail(pe, path, "mtls_ports", "must be an array of at most 1024");
+	w->mtls_ports = calloc(json_array_size(a) ?: 1, sizeof(*w->mtls_ports));
+	if (!w->mtls_ports)
+		return -ENOMEM;
+	json_array_foreach(a, i, e) {
+		struct snap_mtls_port *mp = &w->mtls_ports[i];
+		const char *mode;
+		json_int_t port;
+		char p[300];
+
+		snprintf(p, sizeof(p), "%s.mtls_ports[%zu]", path, i);
+		if (!json_is_object(e))
+			return fail(pe, p, NULL, "must be an object");
+		err = check_fields(pe, p, e, fields);
+		err = err ?: get_int(pe, p, e, "port", true, 1, 65535, 0, &port);
+		err = err ?: get_str(pe, p, e, "mode", true, NULL, &mode);
+		err = err ?: parse_mtls(pe, p, "mode", mode, &mp->mode);
+		if (err)
+			return err;
+		mp->port = (uint16_t)port;
+		w->nmtls_ports = i + 1;
+		for (size_t k = 0; k < i; k++)
+			if (w->mtls_ports[k].port == mp->port)
+				return fail(pe, p, "port", "%u duplicates mtls_ports[%zu]", mp->port, k);
+	}
 	return 0;
 }
 
@@ -267,8 +429,9 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 			  struct snapshot *s, struct snap_workload *w)
 {
 	static const char *const fields[] = { "name", "namespace", "identity", "ipv4", "ipv6",
-					      "netns", "interface", NULL };
-	const char *name, *ns, *a4, *a6, *netns, *ifname;
+					      "netns", "interface", "cgroup", "mtls",
+					      "mtls_ports", NULL };
+	const char *name, *ns, *a4, *a6, *netns, *ifname, *cgroup, *mtls;
 	int err;
 
 	if (!json_is_object(j))
@@ -281,8 +444,17 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 	err = err ?: get_str(pe, path, j, "ipv6", false, NULL, &a6);
 	err = err ?: get_str(pe, path, j, "netns", false, NULL, &netns);
 	err = err ?: get_str(pe, path, j, "interface", false, NULL, &ifname);
+	err = err ?: get_str(pe, path, j, "cgroup", false, NULL, &cgroup);
+	err = err ?: get_str(pe, path, j, "mtls", false, NULL, &mtls);
+	err = err ?: parse_mtls(pe, path, "mtls", mtls, &w->mtls);
+	err = err ?: parse_mtls_ports(pe, path, j, w);
 	if (err)
 		return err;
+	if (cgroup && (cgroup[0] != '/' || strlen(cgroup) >= sizeof(w->cgroup) || !netns))
+		return fail(pe, path, "cgroup", "\"%s\": a local workload's absolute cgroup path",
+			    cgroup);
+	if (cgroup)
+		strcpy(w->cgroup, cgroup);
 	if (!*name || strlen(name) > SL_NAME_MAX)
 		return fail(pe, path, "name", "must be 1..%d characters", SL_NAME_MAX);
 	if (!*ns || strlen(ns) > SL_NAME_MAX)
@@ -412,11 +584,39 @@ static int check_dup_vips(struct perr *pe, struct snapshot *s)
 	return err;
 }
 
+/* A CIDR that is a single address must not be a workload's (one ipcache
+ * key, two identities). Checked once workloads are parsed. */
+static int check_cidr_workloads(struct perr *pe, const struct snapshot *s)
+{
+	size_t keys = s->ncidrs;
+
+	for (size_t k = 0; k < s->nworkloads; k++)
+		keys += s->workloads[k].has_v4 + s->workloads[k].has_v6;
+	if (keys > SL_MAX_IPCACHE)
+		return fail(pe, "cidrs", NULL, "workload addresses and cidrs need %zu ipcache "
+			    "entries, more than %d", keys, SL_MAX_IPCACHE);
+	for (size_t i = 0; i < s->ncidrs; i++) {
+		const struct snap_cidr *c = &s->cidrs[i];
+
+		for (size_t k = 0; c->key.prefixlen == 128 && k < s->nworkloads; k++) {
+			const struct snap_workload *w = &s->workloads[k];
+			char p[32];
+
+			if ((w->has_v4 && !memcmp(w->addr4, c->key.addr, 16)) ||
+			    (w->has_v6 && !memcmp(w->addr6, c->key.addr, 16))) {
+				snprintf(p, sizeof(p), "cidrs[%zu]", i);
+				return fail(pe, p, "cidr", "is the address of workloads[%zu]", k);
+			}
+		}
+	}
+	return 0;
+}
+
 int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen)
 {
 	static const char *const fields[] = { "version", "services", "identities",
-					      "workloads", "policies", NULL };
+					      "cidrs", "workloads", "policies", NULL };
 	struct perr pe = { .src = src, .buf = err, .len = errlen };
 	struct snapshot s = {};
 	json_error_t jerr;
@@ -466,10 +666,13 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 	rc = check_dup_vips(&pe, &s);
 	rc = rc ?: PARSE_ARRAY(&pe, root, "identities", &s, identities, nidentities, 65536,
 			       parse_identity(&pe, p_, je_, &s, i_));
+	rc = rc ?: PARSE_ARRAY(&pe, root, "cidrs", &s, cidrs, ncidrs, SL_MAX_IPCACHE / 2,
+			       parse_cidr(&pe, p_, je_, &s, i_));
 	rc = rc ?: PARSE_ARRAY(&pe, root, "workloads", &s, workloads, nworkloads, SL_MAX_IPCACHE / 2,
 			       parse_workload(&pe, p_, je_, &s, &s.workloads[i_]));
 	rc = rc ?: PARSE_ARRAY(&pe, root, "policies", &s, policies, npolicies, SL_MAX_POLICY / 4,
 			       parse_policy(&pe, p_, je_, &s, &s.policies[i_]));
+	rc = rc ?: check_cidr_workloads(&pe, &s);
 out:
 	json_decref(root);
 	if (rc) {
@@ -525,7 +728,10 @@ void snapshot_free(struct snapshot *s)
 		free(s->services[i].backends);
 	free(s->services);
 	free(s->identities);
+	for (size_t i = 0; i < s->nworkloads; i++)
+		free(s->workloads[i].mtls_ports);
 	free(s->workloads);
 	free(s->policies);
+	free(s->cidrs);
 	memset(s, 0, sizeof(*s));
 }

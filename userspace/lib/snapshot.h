@@ -33,6 +33,22 @@ struct snap_service {
 	struct snap_backend *backends;
 };
 
+/* A CIDR identity: addresses of a prefix that are not a workload's
+ * (AuthorizationPolicy ipBlocks), inserted into sl_ipcache. */
+struct snap_cidr {
+	struct sl_ipcache_key key;   /* prefixlen in the IPv4-mapped 128-bit space */
+	uint32_t identity;
+};
+
+/* An mTLS mode from PeerAuthentication (the data plane uses it in a later
+ * issue; today the agent only stores it). */
+enum snap_mtls { SNAP_MTLS_UNSET = 0, SNAP_MTLS_STRICT, SNAP_MTLS_PERMISSIVE, SNAP_MTLS_DISABLE };
+
+struct snap_mtls_port {
+	uint16_t port;
+	enum snap_mtls mode;
+};
+
 /* A workload identity: the control plane's number for a SPIFFE ID. */
 struct snap_identity {
 	uint32_t id;                 /* >= SL_ID_FIRST_WORKLOAD */
@@ -51,6 +67,10 @@ struct snap_workload {
 	bool local;
 	char netns[256];             /* path, e.g. /run/netns/NAME */
 	char ifname[16];             /* host-side veth in the node's netns */
+	char cgroup[256];            /* local: the pod's cgroup v2 path, "" if not given */
+	enum snap_mtls mtls;         /* SNAP_MTLS_UNSET if the snapshot says nothing */
+	size_t nmtls_ports;
+	struct snap_mtls_port *mtls_ports;
 };
 
 enum snap_action { SNAP_ALLOW = 1, SNAP_DENY = 2 };
@@ -74,7 +94,17 @@ struct snapshot {
 	struct snap_workload *workloads;
 	size_t npolicies;
 	struct snap_policy *policies;
+	size_t ncidrs;
+	struct snap_cidr *cidrs;
 };
+
+/* Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128) into a
+ * sl_ipcache key. Host bits must be zero. 0 or -EINVAL. */
+int cidr_parse(const char *s, struct sl_ipcache_key *out);
+/* "10.0.0.0/8" from a key; buf of at least SL_ADDRSTRLEN + 5 bytes. */
+const char *cidr_fmt(const struct sl_ipcache_key *k, char *buf, size_t len);
+/* Does prefix `outer` contain prefix `inner` (equal counts)? */
+bool cidr_contains(const struct sl_ipcache_key *outer, const struct sl_ipcache_key *inner);
 
 /* The identity entry for `id`, or NULL. */
 const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t id);

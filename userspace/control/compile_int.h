@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compile_int.h - what compile.c and compile_policy.c share: one node's
+ * compilation state. Private to userspace/control/compile*.c (and the unit
+ * tests, which check sl_normalise_weights directly).
+ */
+#ifndef SL_COMPILE_INT_H
+#define SL_COMPILE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "control/compile.h"
+#include "lib/config_model.h"
+#include "lib/snapshot.h"
+
+/* An identity the policy compiler can name as a source. */
+struct sl_idinfo {
+	uint32_t id;
+	const char *principal;    /* "TD/ns/NS/sa/SA" for workloads, else NULL */
+	const char *ns;           /* workloads, else NULL */
+	bool cidr;                /* a CIDR identity */
+	struct sl_ipcache_key key;  /* cidr: the prefix */
+};
+
+struct sl_cctx {
+	const struct sl_config *c;
+	struct sl_model m;
+	struct sl_ids *ids;
+	const char *td, *node;
+	struct sl_diags *d;
+	uint32_t *wl_id;          /* identity of m.wl[i] */
+	char **principals;        /* "TD/ns/NS/sa/SA" of m.wl[i] */
+	size_t nuni;
+	struct sl_idinfo *uni;    /* sorted by id: reserved, workloads, CIDRs */
+	json_t *cidrs;            /* the snapshot's cidrs[] */
+	const struct sl_resource **vs_of, **dr_of;  /* per m.svc[i] */
+	size_t npas, naps;
+	const struct sl_resource **pas, **aps;      /* PeerAuthentications, AuthorizationPolicies */
+};
+
+/* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1). */
+void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
+
+/* The port workload w serves service port sp on, 0 if it does not: its
+ * ports entry for the service port's name, else a numeric targetPort, else
+ * its entry for a named targetPort, else the service port. */
+uint16_t sl_backend_port(const struct sl_wl *w, const struct sl_svc_port *sp);
+
+/* Allocate CIDR identities for every ipBlock of every AuthorizationPolicy
+ * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -1. */
+int sl_compile_universe(struct sl_cctx *x);
+/* The policies[] entries whose destination is a workload on x->node. */
+json_t *sl_compile_policies(struct sl_cctx *x);
+
+#endif /* SL_COMPILE_INT_H */
