@@ -367,15 +367,19 @@ static const struct { const char *kind, *alias; } kinds[] = {
 	{ "AuthorizationPolicy", "ap" }, { "PeerAuthentication", "pa" },
 };
 
-/* Kind, kinds, its alias, any case -> the kind's own spelling. */
+/* Kind, its plural (Services, AuthorizationPolicies), its alias, any
+ * case -> the kind's own spelling. */
 static const char *kind_canon(const char *k)
 {
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		size_t l = strlen(kinds[i].kind);
+		const char *kd = kinds[i].kind;
+		size_t l = strlen(kd);
+		bool y = kd[l - 1] == 'y';
 
-		if (strcasecmp(k, kinds[i].kind) == 0 || strcasecmp(k, kinds[i].alias) == 0 ||
-		    (strncasecmp(k, kinds[i].kind, l) == 0 && strcasecmp(k + l, "s") == 0))
-			return kinds[i].kind;
+		if (strcasecmp(k, kd) == 0 || strcasecmp(k, kinds[i].alias) == 0 ||
+		    (strncasecmp(k, kd, l) == 0 && strcasecmp(k + l, "s") == 0) ||
+		    (y && strncasecmp(k, kd, l - 1) == 0 && strcasecmp(k + l - 1, "ies") == 0))
+			return kd;
 	}
 	return NULL;
 }

@@ -1,0 +1,139 @@
+#!/bin/bash
+# The control plane drives a 2-node cluster: Istio YAML applied with
+# sluicectl reaches both agents' maps and traffic follows; a weight and a
+# policy change apply; a refused apply (bad field, L7 rule) changes nothing
+# anywhere; get and delete work.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/control_lib.sh"
+e2e_init 2 3
+cp_init
+cp_start
+agent_start_cp node1
+agent_start_cp node2
+wait_log "$TMP/agent.node1.log" 'joined as spiffe://cluster.local/sluice/node/node1' 1
+wait_converged node1 node2
+
+# pods: node1.pod1-2 are clients, node1.pod3 is not allowed, node2.pod1-2 serve
+mesh() { # WEIGHT_OF_B2 EXTRA_PRINCIPAL
+	workloads "{\"node1.pod1\": {\"app\": \"client\"}, \"node1.pod2\": {\"app\": \"client\"},
+		\"node1.pod3\": {\"app\": \"other\"}, \"node2.pod1\": {\"app\": \"web\"},
+		\"node2.pod2\": {\"app\": \"web\", \"weight\": $1}}"
+	cat <<EOF2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+spec:
+  clusterIP: 10.96.0.10
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: web-allow
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: web
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/client"$2]
+    to:
+    - operation:
+        ports: ["8080"]
+EOF2
+}
+mesh 1 "" >"$TMP/mesh.yaml"
+ctl apply -f "$TMP/mesh.yaml" || fail "apply refused"
+wait_converged node1 node2
+for n in node1 node2; do
+	w=$(services_json $n | jq -c '[.[] | select(.vip == "10.96.0.10") | .backends[].weight]')
+	[ "$w" = "[1,1]" ] || fail "$n: service weights $w, want [1,1]: $(services_json $n)"
+done
+note "both nodes hold 10.96.0.10:80 with 2 backends"
+
+serve node2.pod1 b1 --tcp 8080
+serve node2.pod2 b2 --tcp 8080
+out=$(in_pod node1.pod1 "$BIN/sltest" spread --to 10.96.0.10:80 -n 200)
+note "client: $out"
+[ "$(jq .ok <<<"$out")" -eq 200 ] || fail "allowed client failed: $out"
+[ "$(jq '.backends.b1 // 0' <<<"$out")" -gt 0 ] && [ "$(jq '.backends.b2 // 0' <<<"$out")" -gt 0 ] \
+	|| fail "traffic did not reach both backends: $out"
+out=$(in_pod node1.pod3 "$BIN/sltest" connect --to 10.96.0.10:80 --timeout 1000) && fail "unauthorized client got through: $out"
+# EACCES where the client's node holds the destination's policy entries,
+# ETIMEDOUT where tc at the destination drops the SYN
+case $(jq -r .error <<<"$out") in
+EACCES|EPERM|ETIMEDOUT) note "unauthorized client: $out" ;;
+*) fail "denied client saw $out" ;;
+esac
+
+# change a weight (b2: 3) and the policy (allow sa other as well)
+v0=$(cp_status | jq .config_version)
+mesh 3 ', "cluster.local/ns/default/sa/other"' >"$TMP/mesh.yaml"
+ctl apply -f "$TMP/mesh.yaml" || fail "second apply refused"
+wait_converged node1 node2
+[ "$(cp_status | jq .config_version)" -eq $((v0 + 1)) ] || fail "config version did not move by one"
+for n in node1 node2; do
+	w=$(services_json $n | jq -c '[.[] | select(.vip == "10.96.0.10") | .backends[].weight] | sort')
+	[ "$w" = "[1,3]" ] || fail "$n: weights $w after the change, want [1,3]"
+done
+out=$(in_pod node1.pod3 "$BIN/sltest" connect --to 10.96.0.10:80 --timeout 1000) || fail "newly allowed client refused: $out"
+out=$(in_pod node1.pod1 "$BIN/sltest" spread --to 10.96.0.10:80 -n 400)
+[ "$(jq '.backends.b2 // 0' <<<"$out")" -gt "$(jq '.backends.b1 // 0' <<<"$out")" ] || fail "weight 1:3 not followed: $out"
+note "after the change: $out"
+
+# refused applies change nothing anywhere: a bad field, an L7 rule
+before1=$(services_json node1) before2=$(services_json node2) st0=$(cp_status)
+mesh 3 "" | sed 's/targetPort: 8080/targetPort: 0/' >"$TMP/bad.yaml"
+err=$(ctl apply -f "$TMP/bad.yaml" 2>&1) && fail "an invalid apply was accepted"
+note "refused: $err"
+grep -Eq "bad.yaml:[0-9]+:[0-9]+: Service default/web: spec.ports\[0\].targetPort" <<<"$err" \
+	|| fail "the refusal does not name file:line:column and the field: $err"
+cat >"$TMP/l7.yaml" <<EOF2
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: web-get-only
+spec:
+  selector:
+    matchLabels:
+      app: web
+  action: ALLOW
+  rules:
+  - to:
+    - operation:
+        methods: ["GET"]
+EOF2
+err=$(ctl apply -f "$TMP/mesh.yaml" -f "$TMP/l7.yaml" 2>&1) && fail "an L7 policy was accepted"
+grep -q "l7.yaml:13:[0-9]*: .*methods" <<<"$err" || fail "the L7 refusal does not name the field: $err"
+note "refused: $err"
+sleep 0.5
+[ "$(services_json node1)" = "$before1" ] && [ "$(services_json node2)" = "$before2" ] \
+	|| fail "a refused apply changed a node's maps"
+[ "$(cp_status | jq -c '[.config_version, .resources, [.agents[] | .acked]]')" = \
+  "$(jq -c '[.config_version, .resources, [.agents[] | .acked]]' <<<"$st0")" ] \
+	|| fail "a refused apply changed the control plane: $(cp_status)"
+ctl get ap web-get-only >/dev/null 2>&1 && fail "the refused policy is stored"
+
+# get and delete
+[ "$(ctl get svc web -o json | jq -r .spec.clusterIP)" = 10.96.0.10 ] || fail "get svc web -o json"
+ctl get authorizationpolicies -o yaml | grep -q '^kind: AuthorizationPolicy' || fail "get -o yaml"
+[ "$(ctl get workloadentry | tail -n +2 | wc -l)" -eq 5 ] || fail "get workloadentry: $(ctl get we)"
+ctl delete service web || fail "delete refused"
+wait_converged node1 node2
+for n in node1 node2; do
+	[ "$(services_json $n | jq 'map(select(.vip == "10.96.0.10")) | length')" -eq 0 ] || fail "$n kept the deleted service"
+done
+ctl delete service web 2>/dev/null && fail "deleting a missing service succeeded"
+ctl status --control
+true
