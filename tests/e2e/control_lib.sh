@@ -22,7 +22,8 @@ in_node() { local n=$1; shift; nsenter --net="/run/netns/slc.$CL.$n" "$@"; }
 cp_start() {
 	local n0
 	n0=$(grep -c 'listening on' "$TMP/control.log" 2>/dev/null || true)
-	in_node node1 "$BIN/sluice-control" --state-dir "$CP_DIR" --listen "$CP_ADDR" "$@" \
+	# nsenter itself, not a shell function: $! must be the process to kill
+	nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sluice-control" --state-dir "$CP_DIR" --listen "$CP_ADDR" "$@" \
 		>>"$TMP/control.log" 2>&1 &
 	CP_PID=$!
 	E2E_PIDS+=("$CP_PID")
@@ -40,7 +41,7 @@ agent_start_cp() {
 	[[ " ${E2E_NODES[*]} " = *" $node "* ]] || E2E_NODES+=("$node")
 	[ -f "$TMP/agent-state.$node/node.crt" ] || tok=(--join-token "$(token "$node")")
 	n0=$(grep -c 'programs attached' "$TMP/agent.$node.log" 2>/dev/null || true)
-	in_node "$node" "$BIN/sluice-agent" --node "$node" --cgroup "$(node_cgroup "$node")" \
+	nsenter --net="/run/netns/slc.$CL.$node" "$BIN/sluice-agent" --node "$node" --cgroup "$(node_cgroup "$node")" \
 		--pin-root "$(pin_root "$node")" --control "$CP_URL" --ca-file "$CP_DIR/ca.crt" \
 		--state-dir "$TMP/agent-state.$node" "${tok[@]}" "$@" >>"$TMP/agent.$node.log" 2>&1 &
 	AGENT_PID=$!
