@@ -126,16 +126,27 @@ static idset match_set(const struct sl_cctx *x, const json_t *patterns, int what
 	return s;
 }
 
-static bool wl_in(const struct sl_wl *w, const struct sl_ipcache_key *c, bool *fam)
+/* Is w's address of family v6 in one of `cidrs` (*fam: the list has a
+ * CIDR of that family and w an address of it)? */
+static bool wl_in(const struct sl_wl *w, bool v6, const json_t *cidrs, bool *fam)
 {
-	bool v4 = addr_is_v4(c->addr) && c->prefixlen >= 96;
-	struct sl_ipcache_key k = { .prefixlen = 128 };
+	struct sl_ipcache_key a = { .prefixlen = 128 }, c;
+	const json_t *x;
+	bool hit = false;
+	size_t k;
 
-	*fam = v4 ? w->has4 : w->has6;
-	if (!*fam)
+	*fam = false;
+	if (!(v6 ? w->has6 : w->has4))
 		return false;
-	memcpy(k.addr, v4 ? w->addr4 : w->addr6, 16);
-	return cidr_contains(c, &k);
+	memcpy(a.addr, v6 ? w->addr6 : w->addr4, 16);
+	json_array_foreach(cidrs, k, x) {
+		if (cidr_parse(json_string_value(x), &c) ||
+		    (addr_is_v4(c.addr) && c.prefixlen >= 96) == v6)
+			continue;
+		*fam = true;
+		hit |= cidr_contains(&c, &a);
+	}
+	return hit;
 }
 
 /*
@@ -160,9 +171,12 @@ static idset cover_set(const struct sl_cctx *x, const json_t *cidrs,
 		for (size_t i = 0; i < x->nuni; i++)
 			if (x->uni[i].cidr && cidr_contains(&key, &x->uni[i].key))
 				set_add(s, i);
-		for (size_t i = 0; i < x->m.nwl; i++) {
-			bool fam, hit = wl_in(&x->m.wl[i], &key, &fam);
-			size_t u = uni_index(x, x->wl_id[i]);
+	}
+	for (size_t i = 0; i < x->m.nwl; i++) {
+		size_t u = uni_index(x, x->wl_id[i]);
+
+		for (int v6 = 0; v6 < 2; v6++) {
+			bool fam, hit = wl_in(&x->m.wl[i], v6, cidrs, &fam);
 
 			if (fam)
 				set_add(hit ? in : out, u);
@@ -578,7 +592,8 @@ static json_t *entries_json(struct pents *e)
 {
 	json_t *a = json_array();
 
-	qsort(e->v, e->n, sizeof(*e->v), pent_cmp);
+	if (e->n)
+		qsort(e->v, e->n, sizeof(*e->v), pent_cmp);
 	for (size_t i = 0; a && i < e->n; i++) {
 		const struct pent *p = &e->v[i];
 		json_t *j;

@@ -66,7 +66,8 @@ static int check_addresses(const struct sl_model *m, struct sl_diags *d)
 					       "spec.address", 1)))
 			goto nomem;
 	}
-	qsort(v, n, sizeof(*v), use_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), use_cmp);
 	for (size_t i = 1; i < n; i++) {
 		char buf[SL_ADDRSTRLEN], field[64];
 		const struct addr_use *a = &v[i - 1], *b = &v[i];

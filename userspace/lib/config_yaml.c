@@ -135,6 +135,10 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		text = fy_token_get_text(e->scalar.value, &len);
 		n->str = strndup(text ?: "", text ? len : 0);
 		n->plain = fy_token_scalar_style(e->scalar.value) == FYSS_PLAIN;
+		/* libfyaml marks a quoted scalar at its text; point at the quote */
+		if ((fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED ||
+		     fy_token_scalar_style(e->scalar.value) == FYSS_DOUBLE_QUOTED) && n->col > 1)
+			n->col--;
 		if (!n->str) {
 			free(n);
 			return -ENOMEM;
@@ -162,12 +166,16 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		n = b->stack[--b->depth];
 		if (n->type == YN_MAP)
 			n->n /= 2; /* items were appended one by one */
+		if (!n->line && n->n) { /* no mark for an implicit start: its first item's */
+			n->line = n->items[0]->line;
+			n->col = n->items[0]->col;
+		}
 		return attach(b, n);
 	case FYET_ALIAS:
 		m = fy_event_start_mark(e);
 		sl_diag_add(b->d, SL_DIAG_ERROR,
 			    "%s:%d:%d: YAML aliases are not supported; write the value out",
-			    b->file, m ? m->line + 1 : 0, m ? m->column + 1 : 0);
+			    b->file, m ? m->line + 1 : 0, m ? m->column : 0); /* at the '*' */
 		return -EINVAL;
 	default:
 		return 0;
@@ -259,6 +267,12 @@ int yaml_parse_stream(const char *file, const char *buf, size_t len,
 	while ((e = fy_parser_parse(fyp)) != NULL) {
 		int err = on_event(&b, e);
 
+		/* an empty document ("---" and nothing) is a null scalar: skip it */
+		if (!err && e->type == FYET_DOCUMENT_END && b.root && b.root->type == YN_SCALAR &&
+		    yscalar_kind(b.root) == YS_NULL) {
+			ynode_free(b.root);
+			b.root = NULL;
+		}
 		if (!err && e->type == FYET_DOCUMENT_END && b.root) {
 			err = docs_append(docs, ndocs, file, b.root);
 			if (err)

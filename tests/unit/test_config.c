@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The config layer on real Istio-format YAML: every kind parses, and every
+ * error class is refused with FILE:LINE:COLUMN, the resource and the field.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "lib/config.h"
+
+#define EXAMPLE "deploy/examples/mesh.yaml"
+
+static int parse(struct sl_config *c, const char *yaml, struct sl_diags *d)
+{
+	return sl_config_parse(c, "t.yaml", yaml, strlen(yaml), d);
+}
+
+static bool has_diag(const struct sl_diags *d, const char *want, enum sl_diag_level level)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].level == level && strstr(d->v[i].msg, want))
+			return true;
+	return false;
+}
+
+static char *all_diags(const struct sl_diags *d)
+{
+	static char buf[8192];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < d->n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s\n", d->v[i].msg);
+	return buf;
+}
+
+Test(config, example_mesh_is_valid)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+
+	cr_assert_eq(sl_config_parse_file(c, EXAMPLE, &d), 0, "%s", all_diags(&d));
+	cr_assert_eq(sl_config_check(c, &d), 0, "%s", all_diags(&d));
+	cr_assert_eq(d.nwarnings, 0, "%s", all_diags(&d));
+	cr_assert_eq(sl_config_count(c), 15);
+	cr_assert_not_null(sl_config_find(c, "workloadentry", "shop", "api-v1"));
+	cr_assert_str_eq(sl_resource_kind(sl_config_find(c, "AuthorizationPolicy", "istio-system",
+							 "no-admin")), "AuthorizationPolicy");
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+static const char every_kind[] =
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web}\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.10\n"
+	"  selector: {app: web}\n"
+	"  ports: [{port: 80, targetPort: 8080, protocol: TCP}]\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1beta1\n"
+	"kind: ServiceEntry\n"
+	"metadata: {name: ext, namespace: default}\n"
+	"spec:\n"
+	"  hosts: [ext.example.com]\n"
+	"  addresses: [10.97.0.1]\n"
+	"  ports: [{number: 443, name: tls, protocol: TLS}]\n"
+	"  resolution: STATIC\n"
+	"  location: MESH_EXTERNAL\n"
+	"  endpoints: [{address: 192.0.2.1, ports: {tls: 8443}, weight: 2}]\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: WorkloadEntry\n"
+	"metadata:\n"
+	"  name: web-1\n"
+	"  annotations: {sluice.io/node: n1, sluice.io/netns: /run/netns/w1, sluice.io/interface: p1}\n"
+	"spec: {address: 10.244.1.2, labels: {app: web}, serviceAccount: web, network: n, locality: r/z}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: DestinationRule\n"
+	"metadata: {name: web}\n"
+	"spec:\n"
+	"  host: web\n"
+	"  trafficPolicy:\n"
+	"    loadBalancer: {simple: ROUND_ROBIN}\n"
+	"    connectionPool: {tcp: {maxConnections: 100}}\n"
+	"    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}\n"
+	"  subsets: [{name: v1, labels: {app: web}}]\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: VirtualService\n"
+	"metadata: {name: web}\n"
+	"spec:\n"
+	"  hosts: [web]\n"
+	"  tcp:\n"
+	"  - match: [{port: 80}]\n"
+	"    route: [{destination: {host: web, subset: v1, port: {number: 80}}}]\n"
+	"---\n"
+	"apiVersion: security.istio.io/v1beta1\n"
+	"kind: AuthorizationPolicy\n"
+	"metadata: {name: web}\n"
+	"spec:\n"
+	"  selector: {matchLabels: {app: web}}\n"
+	"  action: DENY\n"
+	"  rules:\n"
+	"  - from: [{source: {notNamespaces: [default], ipBlocks: [10.0.0.0/8]}}]\n"
+	"    to: [{operation: {notPorts: [\"22\"], ports: [22, \"80\"]}}]\n"
+	"    when: [{key: source.principal, values: [\"*/sa/admin\"]}]\n"
+	"---\n"
+	"apiVersion: security.istio.io/v1\n"
+	"kind: PeerAuthentication\n"
+	"metadata: {name: web}\n"
+	"spec:\n"
+	"  selector: {matchLabels: {app: web}}\n"
+	"  mtls: {mode: STRICT}\n"
+	"  portLevelMtls: {\"8080\": {mode: DISABLE}}\n";
+
+Test(config, every_kind_parses_and_warns_about_what_it_does_not_enforce)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+	const json_t *j;
+
+	cr_assert_eq(parse(c, every_kind, &d), 0, "%s", all_diags(&d));
+	cr_assert_eq(sl_config_count(c), 7);
+	cr_assert_eq(sl_config_check(c, &d), 0, "%s", all_diags(&d));
+	/* honest about DestinationRule settings a connect-time choice ignores */
+	cr_assert(has_diag(&d, "t.yaml:34:44: DestinationRule default/web: "
+			   "spec.trafficPolicy.connectionPool.tcp.maxConnections: not enforced",
+			   SL_DIAG_WARNING), "%s", all_diags(&d));
+	cr_assert(has_diag(&d, "spec.trafficPolicy.outlierDetection: not enforced",
+			   SL_DIAG_WARNING), "%s", all_diags(&d));
+	/* stored JSON: typed scalars, explicit namespace */
+	j = sl_resource_json(sl_config_find(c, "Service", "default", "web"));
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metadata"),
+							   "namespace")), "default");
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(
+		json_object_get(j, "spec"), "ports"), 0), "targetPort")), 8080);
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+Test(config, storage_round_trip_and_yaml)
+{
+	struct sl_config *c = sl_config_new(), *c2 = sl_config_new(), *c3;
+	struct sl_diags d = {};
+	json_t *docs, *docs2;
+	const json_t *se;
+	char *yaml;
+
+	cr_assert_eq(parse(c, every_kind, &d), 0, "%s", all_diags(&d));
+	docs = sl_config_to_json(c);
+	cr_assert_eq(sl_config_from_json(c2, "state.json", docs, &d), 0, "%s", all_diags(&d));
+	docs2 = sl_config_to_json(c2);
+	cr_assert(json_equal(docs, docs2));
+	/* get -o yaml reads back as the same document */
+	se = sl_resource_json(sl_config_find(c, "ServiceEntry", "default", "ext"));
+	yaml = sl_json_to_yaml(se);
+	cr_assert_not_null(yaml);
+	c3 = sl_config_dup(c);
+	cr_assert_eq(parse(c3, yaml, &d), 0, "%s\n%s", all_diags(&d), yaml);
+	cr_assert_eq(sl_config_count(c3), 7);
+	cr_assert(json_equal(sl_resource_json(sl_config_find(c3, "ServiceEntry", "default", "ext")),
+			     se), "%s", yaml);
+	cr_assert_eq(sl_config_remove(c3, "serviceentry", "default", "ext"), 0);
+	cr_assert_eq(sl_config_remove(c3, "serviceentry", "default", "ext"), -1);
+	cr_assert_eq(sl_config_count(c3), 6);
+	cr_assert_eq(sl_config_count(c), 7, "dup shares nothing mutable");
+	free(yaml);
+	json_decref(docs);
+	json_decref(docs2);
+	sl_diags_free(&d);
+	sl_config_free(c);
+	sl_config_free(c2);
+	sl_config_free(c3);
+}
+
+Test(config, storage_errors_name_the_stored_position)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+	json_t *docs = json_loads("[{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": "
+				  "{\"name\": \"a\"}, \"spec\": {\"clusterIP\": \"10.96.0.1\", "
+				  "\"ports\": [{\"port\": 0}]}}]", 0, NULL);
+
+	cr_assert_eq(sl_config_from_json(c, "state.json", docs, &d), -1);
+	/* the file a control plane writes with SL_CONFIG_JSON_FLAGS */
+	cr_assert(has_diag(&d, "state.json:12:19: Service default/a: spec.ports[0].port: 0 is "
+			   "out of range 1..65535", SL_DIAG_ERROR), "%s", all_diags(&d));
+	cr_assert_eq(sl_config_count(c), 0);
+	json_decref(docs);
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+Test(config, apply_replaces_and_a_bad_document_adds_nothing)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+	const char *v1 = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+			 "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n";
+	const char *v2 = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+			 "spec: {clusterIP: 10.96.0.2, ports: [{port: 80}]}\n---\n"
+			 "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+			 "spec: {clusterIP: 10.96.0.3, ports: [{port: 0}]}\n";
+	const char *v3 = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+			 "spec: {clusterIP: 10.96.0.2, ports: [{port: 80}]}\n";
+	const json_t *spec;
+
+	cr_assert_eq(parse(c, v1, &d), 0);
+	cr_assert_eq(parse(c, v2, &d), -1);
+	cr_assert_eq(sl_config_count(c), 1);
+	spec = json_object_get(sl_resource_json(sl_config_at(c, 0)), "spec");
+	cr_assert_str_eq(json_string_value(json_object_get(spec, "clusterIP")), "10.96.0.1");
+	cr_assert_eq(parse(c, v3, &d), 0);
+	cr_assert_eq(sl_config_count(c), 1);
+	spec = json_object_get(sl_resource_json(sl_config_at(c, 0)), "spec");
+	cr_assert_str_eq(json_string_value(json_object_get(spec, "clusterIP")), "10.96.0.2");
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+Test(config, analyze_json_output_and_printing)
+{
+	struct sl_diags d = {};
+	json_t *j;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct sl_config *c = sl_config_new();
+
+	parse(c, "kind: Nope\n", &d);
+	j = sl_diags_json(&d);
+	cr_assert_eq(json_array_size(j), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "level")), "error");
+	sl_diags_print(&d, f);
+	fclose(f);
+	cr_assert(strstr(text, "error: t.yaml:1:7: kind: unknown kind \"Nope\""), "%s", text);
+	free(text);
+	json_decref(j);
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+/* ---- every error class, with its position and field ---------------------------- */
+
+struct bad {
+	char yaml[700];
+	char want[240];   /* substring of one error */
+};
+
+#define SVC_HEAD "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n"
+#define AP_HEAD "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n" \
+	"metadata: {name: p, namespace: shop}\nspec:\n"
+#define VS_HEAD "apiVersion: networking.istio.io/v1\nkind: VirtualService\n" \
+	"metadata: {name: v, namespace: shop}\nspec:\n"
+#define RULE_FROM(src) AP_HEAD "  rules:\n  - from:\n    - source:\n        " src "\n"
+
+ParameterizedTestParameters(config, refused)
+{
+	static struct bad cases[] = {
+		/* YAML itself */
+		{ "a: [1, 2\n", "t.yaml:2:1: YAML syntax:" },
+		{ "kind: Service\nkind: Service\n", "t.yaml:2:1: duplicate key \"kind\" (first at line 1)" },
+		{ "a: &x 1\nb: *x\n", "t.yaml:2:4: YAML aliases are not supported" },
+		{ "- 1\n", "t.yaml:1:1: a document must be a mapping" },
+		/* kind and apiVersion */
+		{ "apiVersion: v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n",
+		  "t.yaml:2:7: kind: unknown kind \"Gateway\"" },
+		{ "apiVersion: networking.istio.io/v2\nkind: ServiceEntry\nmetadata: {name: g}\nspec: {}\n",
+		  "t.yaml:1:13: apiVersion: \"networking.istio.io/v2\" is not an apiVersion of ServiceEntry" },
+		{ "apiVersion: v1\nmetadata: {name: g}\n", "t.yaml:1:1: kind: required field missing" },
+		/* unknown field, wrong type, missing field */
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: [{port: 80, prot: TCP}]\n",
+		  "t.yaml:6:22: Service shop/web: spec.ports[0].prot: unknown field (known: name, port," },
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: [{port: \"80\"}]\n",
+		  "t.yaml:6:18: Service shop/web: spec.ports[0].port: must be an integer" },
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: {port: 80}\n",
+		  "t.yaml:6:10: Service shop/web: spec.ports: must be a list" },
+		{ SVC_HEAD "  ports: [{port: 80}]\n",
+		  "t.yaml:5:3: Service shop/web: spec: clusterIP: required field missing" },
+		{ "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop}\nspec: {}\n",
+		  "t.yaml:3:11: metadata: name: required field missing" },
+		{ "apiVersion: v1\nkind: Service\nmetadata: {name: Web_1}\nspec: {}\n",
+		  "t.yaml:3:18: Service default/Web_1: metadata.name: \"Web_1\" is not a DNS-1123 name" },
+		/* bad ports, addresses and CIDRs */
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: [{port: 70000}]\n",
+		  "t.yaml:6:18: Service shop/web: spec.ports[0].port: 70000 is out of range 1..65535" },
+		{ SVC_HEAD "  clusterIP: 10.96.0.300\n  ports: [{port: 80}]\n",
+		  "t.yaml:5:14: Service shop/web: spec.clusterIP: \"10.96.0.300\" is not an IPv4 or IPv6 address" },
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  type: NodePort\n  ports: [{port: 80}]\n",
+		  "t.yaml:6:9: Service shop/web: spec.type: \"NodePort\" is refused: only ClusterIP" },
+		{ SVC_HEAD "  clusterIP: None\n  ports: [{port: 80}]\n",
+		  "spec.clusterIP: headless services (None) are refused" },
+		{ RULE_FROM("ipBlocks: [10.0.0.1/8]"),
+		  "t.yaml:8:20: AuthorizationPolicy shop/p: spec.rules[0].from[0].source.ipBlocks[0]: "
+		  "\"10.0.0.1/8\" is not an address or CIDR with zero host bits" },
+		{ RULE_FROM("notIpBlocks: [10.0.0.0/33]"), "source.notIpBlocks[0]: \"10.0.0.0/33\" is not" },
+		{ AP_HEAD "  rules:\n  - to:\n    - operation:\n        ports: [\"http\"]\n",
+		  "t.yaml:8:17: AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.ports[0]: "
+		  "\"http\" is not a port" },
+		/* principals */
+		{ RULE_FROM("principals: [spiffe://cluster.local/ns/a/sa/b]"),
+		  "t.yaml:8:22: AuthorizationPolicy shop/p: spec.rules[0].from[0].source.principals[0]: "
+		  "\"spiffe://cluster.local/ns/a/sa/b\": write principals without \"spiffe://\"" },
+		{ RULE_FROM("principals: [cluster.local/ns/a]"),
+		  "source.principals[0]: \"cluster.local/ns/a\" is not a principal TRUST-DOMAIN/ns/NAMESPACE/sa/ACCOUNT" },
+		{ RULE_FROM("notPrincipals: [cluster.local/*/sa/b]"),
+		  "source.notPrincipals[0]: \"cluster.local/*/sa/b\": a principal may hold one '*', as its prefix or suffix" },
+		/* L7 refused, with why */
+		{ AP_HEAD "  rules:\n  - to:\n    - operation:\n        methods: [GET]\n",
+		  "t.yaml:8:9: AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.methods: methods "
+		  "(HTTP methods) is an L7 attribute: an L4 data plane cannot enforce it, and an ALLOW "
+		  "rule holding it would otherwise allow too much" },
+		{ AP_HEAD "  rules:\n  - to:\n    - operation:\n        paths: [/admin]\n",
+		  "spec.rules[0].to[0].operation.paths: paths (HTTP paths) is an L7 attribute" },
+		{ AP_HEAD "  rules:\n  - to:\n    - operation:\n        hosts: [a.com]\n",
+		  "spec.rules[0].to[0].operation.hosts: hosts (the HTTP Host header) is an L7 attribute" },
+		{ RULE_FROM("requestPrincipals: [\"*\"]"),
+		  "t.yaml:8:9: AuthorizationPolicy shop/p: spec.rules[0].from[0].source.requestPrincipals: "
+		  "requestPrincipals (JWT identities) is an L7 attribute" },
+		{ AP_HEAD "  rules:\n  - when:\n    - key: request.headers[x-user]\n      values: [a]\n",
+		  "t.yaml:7:12: AuthorizationPolicy shop/p: spec.rules[0].when[0].key: "
+		  "\"request.headers[x-user]\" is an L7 attribute" },
+		{ AP_HEAD "  rules:\n  - when:\n    - key: source.ip\n      values: [nope]\n",
+		  "t.yaml:8:16: AuthorizationPolicy shop/p: spec.rules[0].when[0].values[0]: \"nope\" is not" },
+		{ AP_HEAD "  action: CUSTOM\n  provider: {name: x}\n",
+		  "t.yaml:6:3: AuthorizationPolicy shop/p: spec.provider: provider goes with action CUSTOM" },
+		{ AP_HEAD "  action: CUSTOM\n",
+		  "t.yaml:5:11: AuthorizationPolicy shop/p: spec.action: CUSTOM is refused: it delegates" },
+		{ AP_HEAD "  action: AUDIT\n", "spec.action: AUDIT is refused" },
+		{ VS_HEAD "  hosts: [web]\n  http:\n  - route: [{destination: {host: web}}]\n",
+		  "t.yaml:6:3: VirtualService shop/v: spec.http: an http route (matching on URIs, headers "
+		  "or methods) is an L7 attribute" },
+		{ VS_HEAD "  hosts: [web]\n  tls: []\n", "spec.tls: tls routes match the TLS SNI" },
+		/* VirtualService weights */
+		{ VS_HEAD "  hosts: [web]\n  tcp:\n  - route:\n    - destination: {host: a}\n"
+		  "      weight: 60\n    - destination: {host: b}\n      weight: 30\n",
+		  "t.yaml:8:5: VirtualService shop/v: spec.tcp[0].route: weights add up to 90, not 100" },
+		{ VS_HEAD "  hosts: [web]\n  tcp:\n  - route:\n    - destination: {host: a, port: {number: 0}}\n",
+		  "spec.tcp[0].route[0].destination.port.number: 0 is out of range" },
+		/* PeerAuthentication */
+		{ "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
+		  "spec:\n  mtls: {mode: STRICTER}\n",
+		  "t.yaml:5:16: PeerAuthentication default/p: spec.mtls.mode: \"STRICTER\" is not one of "
+		  "UNSET, DISABLE, PERMISSIVE, STRICT" },
+		{ "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p}\n"
+		  "spec:\n  portLevelMtls: {\"80\": {mode: DISABLE}}\n",
+		  "t.yaml:5:18: PeerAuthentication default/p: spec.portLevelMtls: needs a selector" },
+		/* DestinationRule */
+		{ "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+		  "spec:\n  host: web\n  trafficPolicy:\n    loadBalancer: {simple: FASTEST}\n",
+		  "t.yaml:7:28: DestinationRule default/d: spec.trafficPolicy.loadBalancer.simple: "
+		  "\"FASTEST\" is not one of RANDOM, ROUND_ROBIN" },
+		{ "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+		  "spec:\n  host: web\n  trafficPolicy:\n    connectionPool: {http: {http1MaxPendingRequests: 1}}\n",
+		  "spec.trafficPolicy.connectionPool.http: connectionPool.http" },
+		/* ServiceEntry */
+		{ "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: e}\n"
+		  "spec:\n  hosts: [a.com]\n  resolution: DNS\n",
+		  "t.yaml:6:15: ServiceEntry default/e: spec.resolution: \"DNS\" is refused" },
+		/* WorkloadEntry placement */
+		{ "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"
+		  "metadata:\n  name: w\n  annotations: {sluice.io/node: n1}\nspec: {address: 10.0.0.1}\n",
+		  "t.yaml:5:33: WorkloadEntry default/w: metadata.annotations.sluice.io/node: a workload "
+		  "placed on a node needs sluice.io/netns and sluice.io/interface too" },
+		{ "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"
+		  "metadata:\n  name: w\n  annotations: {sluice.io/nod: n1}\nspec: {address: 10.0.0.1}\n",
+		  "metadata.annotations: unknown annotation \"sluice.io/nod\"" },
+		{ "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w}\n"
+		  "spec: {address: db.example.com}\n",
+		  "t.yaml:4:17: WorkloadEntry default/w: spec.address: \"db.example.com\" is not an IPv4 or IPv6 address" },
+		/* two documents, one name */
+		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: [{port: 80}]\n---\n"
+		  SVC_HEAD "  clusterIP: 10.96.0.2\n  ports: [{port: 80}]\n",
+		  "t.yaml:8:1: Service shop/web: defined twice in this input" },
+	};
+
+	return cr_make_param_array(struct bad, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bad *b, config, refused)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+
+	cr_assert_eq(parse(c, b->yaml, &d), -1, "accepted:\n%s", b->yaml);
+	cr_assert(has_diag(&d, b->want, SL_DIAG_ERROR), "no error with\n  %s\ngot:\n%s", b->want,
+		  all_diags(&d));
+	cr_assert_eq(sl_config_count(c), 0);
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+/* ---- cross-resource checks -------------------------------------------------------- */
+
+struct xbad {
+	char yaml[900];
+	char want[240];
+	bool warning;
+};
+
+#define WE(name, addr, labels, sa) "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n" \
+	"metadata: {name: " name "}\nspec: {address: " addr ", labels: " labels \
+	", serviceAccount: " sa "}\n---\n"
+
+ParameterizedTestParameters(config, check)
+{
+	static struct xbad cases[] = {
+		{ "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+		  "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n---\n"
+		  "apiVersion: v1\nkind: Service\nmetadata: {name: b}\n"
+		  "spec: {clusterIP: 10.96.0.1, ports: [{port: 81}]}\n",
+		  "t.yaml:9:19: Service default/b: spec.clusterIP: 10.96.0.1 is also used by Service "
+		  "default/a (spec.clusterIP): VIPs and workload addresses must not overlap", false },
+		{ WE("w1", "10.0.0.1", "{app: a}", "a") WE("w2", "10.0.0.1", "{app: b}", "b"),
+		  "t.yaml:9:17: WorkloadEntry default/w2: spec.address: 10.0.0.1 is also used by WorkloadEntry default/w1", false },
+		{ WE("w1", "10.0.0.1", "{app: a}", "a")
+		  "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+		  "spec: {clusterIP: 10.96.0.1, selector: {app: nope}, ports: [{port: 80}]}\n",
+		  "t.yaml:9:40: Service default/a: spec.selector: selects no workload in namespace default",
+		  true },
+		{ WE("w1", "10.0.0.1", "{app: a}", "a")
+		  "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\n"
+		  "spec: {selector: {matchLabels: {app: b}}}\n",
+		  "t.yaml:9:32: AuthorizationPolicy default/p: spec.selector.matchLabels: selects no workload",
+		  true },
+		{ WE("w1", "10.0.0.1", "{app: a, v: '1'}", "a") WE("w2", "10.0.0.2", "{app: a, v: '2'}", "a")
+		  "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\n"
+		  "spec: {selector: {matchLabels: {v: '1'}}}\n",
+		  "t.yaml:14:18: AuthorizationPolicy default/p: spec.selector: selects WorkloadEntry "
+		  "default/w1 but not default/w2, which share the identity default/sa/a", false },
+		{ "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+		  "spec: {hosts: [nowhere], tcp: [{route: [{destination: {host: nowhere}}]}]}\n",
+		  "t.yaml:4:16: VirtualService default/v: spec.hosts[0]: \"nowhere\" "
+		  "(nowhere.default.svc.cluster.local) names no Service or ServiceEntry", false },
+		{ "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+		  "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n---\n"
+		  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+		  "spec:\n  hosts: [a]\n  tcp:\n  - route:\n    - destination: {host: a, subset: v9}\n",
+		  "t.yaml:13:38: VirtualService default/v: spec.tcp[0].route[0].destination.subset: no "
+		  "DestinationRule for a.default.svc.cluster.local defines subset \"v9\"", false },
+		{ "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+		  "spec: {host: ghost.example.com}\n",
+		  "t.yaml:4:14: DestinationRule default/d: spec.host: \"ghost.example.com\"", false },
+		{ "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a}\n"
+		  "spec: {mtls: {mode: STRICT}}\n---\n"
+		  "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: b}\n"
+		  "spec: {mtls: {mode: DISABLE}}\n",
+		  "PeerAuthentication default/b: spec: namespace default has a namespace-wide "
+		  "PeerAuthentication already (a)", false },
+	};
+
+	return cr_make_param_array(struct xbad, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct xbad *b, config, check)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+
+	cr_assert_eq(parse(c, b->yaml, &d), 0, "%s", all_diags(&d));
+	cr_assert_eq(sl_config_check(c, &d), b->warning ? 0 : -1, "%s", all_diags(&d));
+	cr_assert(has_diag(&d, b->want, b->warning ? SL_DIAG_WARNING : SL_DIAG_ERROR),
+		  "no %s with\n  %s\ngot:\n%s", b->warning ? "warning" : "error", b->want,
+		  all_diags(&d));
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
