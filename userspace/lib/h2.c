@@ -61,7 +61,9 @@ struct h2_stream {
 	bool dispatched;           /* on_request was called */
 	bool refused;              /* answered with an error; discard data */
 	bool remote_done;          /* END_STREAM received */
-	bool rst_after;            /* reset once our END_STREAM is out */
+	bool rst_after;            /* reset if the upload goes on too long */
+	size_t discarded;          /* body bytes dropped after a refusal */
+	bool answered;             /* our END_STREAM is out */
 	/* outgoing body (response, or client request) */
 	struct buf out;
 	bool out_eof, deferred, has_provider;
@@ -363,8 +365,18 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 			s->ops->on_data(c, id, d, n, s->arg);
 		return 0;
 	}
-	if (s->refused)
+	if (s->refused) {
+		/* Answered already. Clients (curl among them) drop a response
+		 * whose stream is reset while they upload, so let a declared
+		 * body finish and reset only an upload that goes on well past
+		 * the limit. */
+		s->discarded += n;
+		if (s->rst_after && s->answered && s->discarded > 2 * c->lim.max_body) {
+			s->rst_after = false;
+			nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+		}
 		return 0;
+	}
 	if (s->body.len + n > c->lim.max_body) {
 		char msg[128];
 
@@ -380,17 +392,13 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
-	struct h2_conn *c = ud;
 	struct h2_stream *s;
 
 	if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
-	s = stream_get(c, f->hd.stream_id);
-	if (s && s->rst_after && !s->remote_done) {
-		s->rst_after = false;
-		/* RFC 9113 8.1: the response is complete, stop the upload */
-		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
-	}
+	s = stream_get(ud, f->hd.stream_id);
+	if (s)
+		s->answered = true;
 	return 0;
 }
 
