@@ -10,8 +10,9 @@
 e2e_init 2 3
 cp_init
 cp_start
-agent_start_cp node1
-agent_start_cp node2
+agent_start_cp node1 --metrics-addr 127.0.0.1:9464
+agent_start_cp node2 --metrics-addr 127.0.0.1:9464
+probe() { in_node "$1" curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:9464/$2" || true; }
 
 svc() { # WEIGHT_OF_B2
 	workloads "{\"node1.pod1\": {\"app\": \"client\"}, \"node2.pod1\": {\"app\": \"web\"},
@@ -70,7 +71,7 @@ svc 5 >"$TMP/svc.yaml"
 ctl apply -f "$TMP/svc.yaml" || fail "apply refused"
 wait_converged node2
 [ "$(weights node1)" = "[1,3]" ] || fail "node1's maps changed without an agent"
-agent_start_cp node1
+agent_start_cp node1 --metrics-addr 127.0.0.1:9464
 wait_converged node1 node2
 grep -q '0 programs attached, 9 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
 grep -q "applied the last good snapshot" "$TMP/agent.node1.log" || fail "restarted agent did not start from its last good snapshot"
@@ -81,12 +82,21 @@ note "agent restarted: adopted, caught up"
 kill -KILL "$CP_PID"
 kill -KILL "$(cat "$TMP/agent.node2.pid")"
 n0=$(grep -c 'applied the last good snapshot' "$TMP/agent.node2.log" || true)
-agent_start_cp node2
+agent_start_cp node2 --metrics-addr 127.0.0.1:9464
 wait_log "$TMP/agent.node2.log" 'applied the last good snapshot' $((n0 + 1))
 [ "$(weights node2)" = "[1,5]" ] || fail "node2 did not keep its last good state"
+[ "$(probe node2 readyz)" = 200 ] || fail "node2 not ready on its last good snapshot"
+# without a last good snapshot an agent is alive but not ready
+kill -KILL "$(cat "$TMP/agent.node1.pid")"
+rm "$TMP/agent-state.node1/snapshot.json"
+agent_start_cp node1 --metrics-addr 127.0.0.1:9464
+for i in $(seq 50); do [ "$(probe node1 healthz)" = 200 ] && break; sleep 0.05; done
+[ "$(probe node1 healthz)" = 200 ] || fail "node1 /healthz: $(probe node1 healthz)"
+[ "$(probe node1 readyz)" = 503 ] || fail "node1 ready without any snapshot: $(probe node1 readyz)"
 cp_start
 wait_converged node1 node2
-note "agent started without a control plane: last good snapshot, then converged"
+[ "$(probe node1 readyz)" = 200 ] || fail "node1 not ready after converging"
+note "agents started without a control plane: last good snapshot (ready) or none (not ready), then converged"
 
 touch "$TMP/stop"
 wait "$loop" || fail "connections failed across the restarts: $(cat "$TMP/loop.out")"
