@@ -92,25 +92,42 @@ nomem:
 	return -1;
 }
 
-/* Two workloads placed on one node's interface. */
+static int place_cmp(const void *x, const void *y)
+{
+	const struct sl_wl *a = *(const struct sl_wl *const *)x, *b = *(const struct sl_wl *const *)y;
+	int c = strcmp(a->node, b->node);
+
+	c = c ?: strcmp(a->ifname, b->ifname);
+	return c ?: (a > b) - (a < b);
+}
+
+/* Two workloads placed on one node's interface (sorted: O(n log n)). */
 static int check_placement(const struct sl_model *m, struct sl_diags *d)
 {
+	const struct sl_wl **v = calloc(m->nwl + 1, sizeof(*v));
+	size_t n = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < m->nwl; i++) {
-		const struct sl_wl *a = &m->wl[i];
-
-		for (size_t k = 0; a->node && k < i; k++) {
-			const struct sl_wl *b = &m->wl[k];
-
-			if (b->node && !strcmp(a->node, b->node) && !strcmp(a->ifname, b->ifname)) {
-				sl_diag_res(d, ERR, a->r, "metadata.annotations.sluice.io/interface",
-					    "%s on node %s is also WorkloadEntry %s/%s's", a->ifname,
-					    a->node, b->ns, b->name);
-				rc = -1;
-			}
-		}
+	if (!v) {
+		sl_diag_add(d, ERR, "out of memory");
+		return -1;
 	}
+	for (size_t i = 0; i < m->nwl; i++)
+		if (m->wl[i].node)
+			v[n++] = &m->wl[i];
+	if (n)
+		qsort(v, n, sizeof(*v), place_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const struct sl_wl *a = v[i - 1], *b = v[i];
+
+		if (strcmp(a->node, b->node) || strcmp(a->ifname, b->ifname))
+			continue;
+		sl_diag_res(d, ERR, b->r, "metadata.annotations.sluice.io/interface",
+			    "%s on node %s is also WorkloadEntry %s/%s's", b->ifname, b->node,
+			    a->ns, a->name);
+		rc = -1;
+	}
+	free(v);
 	return rc;
 }
 
@@ -322,27 +339,40 @@ static int check_dr(const struct sl_model *m, const struct sl_resource *r,
 	return 0;
 }
 
-/* The kernel decides per identity (namespace + service account): a policy
- * must select all of an identity's workloads or none. */
-static int check_identity_split(const struct sl_model *m, const struct sl_resource *r,
-				struct sl_diags *d)
+static int ident_cmp(const void *x, const void *y)
 {
-	for (size_t i = 0; i < m->nwl; i++) {
-		const struct sl_wl *a = &m->wl[i];
+	const struct sl_wl *a = *(const struct sl_wl *const *)x, *b = *(const struct sl_wl *const *)y;
+	int c = strcmp(a->ns, b->ns);
 
-		if (!sl_policy_selects(r, a))
-			continue;
-		for (size_t k = 0; k < m->nwl; k++) {
-			const struct sl_wl *b = &m->wl[k];
+	c = c ?: strcmp(a->sa, b->sa);
+	return c ?: (a > b) - (a < b);
+}
 
-			if (strcmp(a->ns, b->ns) || strcmp(a->sa, b->sa) || sl_policy_selects(r, b))
-				continue;
+/* The kernel decides per identity (namespace + service account): a policy
+ * must select all of an identity's workloads or none. Workloads sorted by
+ * identity once (`byid`), then one pass per policy. */
+static int check_identity_split(const struct sl_wl **byid, size_t n,
+				const struct sl_resource *r, struct sl_diags *d)
+{
+	for (size_t i = 0; i < n;) {
+		const struct sl_wl *yes = NULL, *no = NULL;
+		size_t k;
+
+		for (k = i; k < n && !strcmp(byid[k]->ns, byid[i]->ns) &&
+		     !strcmp(byid[k]->sa, byid[i]->sa); k++) {
+			if (sl_policy_selects(r, byid[k]))
+				yes = yes ?: byid[k];
+			else
+				no = no ?: byid[k];
+		}
+		if (yes && no) {
 			sl_diag_res(d, ERR, r, "spec.selector", "selects WorkloadEntry %s/%s but not "
 				    "%s/%s, which share the identity %s/sa/%s: sluice enforces per "
-				    "identity, so give them different service accounts", a->ns, a->name,
-				    b->ns, b->name, a->ns, a->sa);
+				    "identity, so give them different service accounts", yes->ns,
+				    yes->name, no->ns, no->name, yes->ns, yes->sa);
 			return -1;
 		}
+		i = k;
 	}
 	return 0;
 }
@@ -387,13 +417,18 @@ static int check_resources(const struct sl_config *c, const struct sl_model *m,
 {
 	const struct sl_resource **vs_owner = calloc(m->nsvc + 1, sizeof(*vs_owner));
 	const struct sl_resource **dr_owner = calloc(m->nsvc + 1, sizeof(*dr_owner));
+	const struct sl_wl **byid = calloc(m->nwl + 1, sizeof(*byid));
 	int rc = 0;
 
-	if (!vs_owner || !dr_owner) {
+	if (!vs_owner || !dr_owner || !byid) {
 		sl_diag_add(d, ERR, "out of memory");
 		rc = -1;
 		goto out;
 	}
+	for (size_t i = 0; i < m->nwl; i++)
+		byid[i] = &m->wl[i];
+	if (m->nwl)
+		qsort(byid, m->nwl, sizeof(*byid), ident_cmp);
 	for (size_t i = 0; i < sl_config_count(c); i++) {
 		const struct sl_resource *r = sl_config_at(c, i);
 		const char *kind = sl_resource_kind(r);
@@ -407,7 +442,7 @@ static int check_resources(const struct sl_config *c, const struct sl_model *m,
 		} else if (!strcmp(kind, "AuthorizationPolicy") ||
 			   !strcmp(kind, "PeerAuthentication")) {
 			warn_no_match(m, d, r, ns, sl_policy_selector(r), "spec.selector.matchLabels");
-			rc |= check_identity_split(m, r, d);
+			rc |= check_identity_split(byid, m->nwl, r, d);
 			if (kind[0] == 'P')
 				rc |= check_pa(c, m, i, d);
 		}
@@ -415,6 +450,7 @@ static int check_resources(const struct sl_config *c, const struct sl_model *m,
 out:
 	free(vs_owner);
 	free(dr_owner);
+	free(byid);
 	return rc;
 }
 
