@@ -20,7 +20,7 @@ int sl_msg(struct sk_msg_md *msg)
 	struct sl_fast_state *st, *peer_st;
 	struct sl_sock_key k = {}, peer = {};
 	long verdict;
-	__u8 closed;
+	__u8 closed, ready;
 
 	SL_CTX_ADDRS(msg, k.local, k.remote);
 	k.lport = (__u16)lport;
@@ -28,6 +28,18 @@ int sl_msg(struct sk_msg_md *msg)
 	st = bpf_map_lookup_elem(&sl_faststate, &k);
 	if (!st || st->path == SL_PATH_TCP)
 		return SK_PASS;
+	if (st->path == SL_PATH_UNDECIDED) {
+		/* The first message: redirect only if the peer is in the
+		 * sockhash already; else TCP for good, in both directions
+		 * (sockops fast_insert decides with us under this lock). */
+		bpf_spin_lock(&st->lock);
+		ready = st->peer_ready;
+		if (!ready)
+			st->path = SL_PATH_TCP;
+		bpf_spin_unlock(&st->lock);
+		if (!ready)
+			return SK_PASS;
+	}
 
 	sock_key_peer(&k, &peer);
 	peer_st = bpf_map_lookup_elem(&sl_faststate, &peer);

@@ -55,14 +55,27 @@ static __always_inline void sk_addrs(struct bpf_sock_ops *skops, __be32 local[4]
 }
 
 /* Same-node fast path: put a connection between two local workloads in
- * the sockhash (headers/sluice_fast.h), if the run-time switch is on. */
+ * the sockhash (headers/sluice_fast.h), if the run-time switch is on.
+ *
+ * The active side (the client) goes in first, when the SYN-ACK arrives;
+ * the passive side when the handshake's last ACK (or the first data
+ * segment) does. In between the client may already have sent its first
+ * message, which then went by TCP; a connection that started on TCP stays
+ * there in both directions, because a socket whose own sends ride TCP must
+ * not read through the sockhash (the ACKs of those sends wake a blocked
+ * reader in tcp_bpf_recvmsg, which returns EAGAIN). So the passive side
+ * decides under the client's lock: either the client has not sent yet,
+ * and from now on it knows its peer is ready, or it has, and both leave.
+ * Nothing was redirected to either of them yet, so leaving loses nothing. */
 static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32 local[4],
-					const __be32 remote[4], __u16 lport, __u16 rport)
+					const __be32 remote[4], __u16 lport, __u16 rport,
+					bool passive)
 {
-	struct sl_fast_state st = {};
-	struct sl_sock_key k = {};
+	struct sl_fast_state st = {}, *peer_st = NULL;
+	struct sl_sock_key k = {}, peer = {};
 	struct sl_config *cfg;
 	__u32 zero = 0;
+	__u8 path;
 
 	cfg = bpf_map_lookup_elem(&sl_config, &zero);
 	if (!cfg || !cfg->fastpath)
@@ -73,10 +86,31 @@ static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32
 	__builtin_memcpy(k.remote, remote, 16);
 	k.lport = lport;
 	k.rport = rport;
+	if (passive) {
+		sock_key_peer(&k, &peer);
+		peer_st = bpf_map_lookup_elem(&sl_faststate, &peer);
+		if (!peer_st)   /* the client is not in the sockhash */
+			return;
+		st.peer_ready = 1;
+	}
 	if (bpf_map_update_elem(&sl_faststate, &k, &st, BPF_ANY))
 		return;
-	if (bpf_sock_hash_update(skops, &sl_sockhash, &k, BPF_ANY))
+	if (bpf_sock_hash_update(skops, &sl_sockhash, &k, BPF_ANY)) {
 		bpf_map_delete_elem(&sl_faststate, &k);
+		return;
+	}
+	if (!peer_st)
+		return;
+	bpf_spin_lock(&peer_st->lock);
+	path = peer_st->path;
+	if (path != SL_PATH_TCP)
+		peer_st->peer_ready = 1;
+	bpf_spin_unlock(&peer_st->lock);
+	if (path == SL_PATH_TCP) {
+		bpf_map_delete_elem(&sl_sockhash, &k);
+		bpf_map_delete_elem(&sl_faststate, &k);
+		bpf_map_delete_elem(&sl_sockhash, &peer);
+	}
 }
 
 static __always_inline void sock_key(struct bpf_sock_ops *skops, struct sl_sock_key *k)
@@ -142,7 +176,7 @@ static __always_inline void active(struct bpf_sock_ops *skops)
 	__builtin_memcpy(c->saddr, local, 16);
 	c->sport = bpf_htons((__u16)lport);
 	opened(skops, cookie, c);
-	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c->dport));
+	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c->dport), false);
 }
 
 static __always_inline void passive(struct bpf_sock_ops *skops)
@@ -170,7 +204,7 @@ static __always_inline void passive(struct bpf_sock_ops *skops)
 	c.dport = bpf_htons((__u16)lport);
 	bpf_map_update_elem(&sl_conns, &cookie, &c, BPF_ANY);
 	opened(skops, cookie, &c);
-	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c.sport));
+	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c.sport), true);
 }
 
 static __always_inline void closed(struct bpf_sock_ops *skops)

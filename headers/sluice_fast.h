@@ -10,11 +10,13 @@
  *   sockets in different network namespaces never collide. Addresses are
  *   IPv4-mapped like everywhere else, so a dual-stack AF_INET6 socket and
  *   an AF_INET one produce the same key.
- * - A direction of a connection never mixes paths: its first message
- *   decides (redirect if the peer socket is already in the sockhash, TCP
- *   otherwise) and every later message follows, because the receiver reads
- *   its redirected queue before its TCP queue. Going from redirect to TCP is
- *   the one safe switch, and happens when the receiver half-closes.
+ * - A direction of a connection never mixes paths: the client's first
+ *   message decides (redirect if the server's socket is in the sockhash
+ *   already, TCP otherwise, and then both directions and both sockets
+ *   leave: bpf/sockops.bpf.c fast_insert) and every later message
+ *   follows, because the receiver reads its redirected queue before its
+ *   TCP queue. Going from redirect to TCP is the one safe switch, and
+ *   happens when the receiver half-closes.
  * - Half-close (kernel-notes): a socket in a sockhash that blocks in recv()
  *   after shutdown(SHUT_WR) gets EAGAIN when the ACK of its FIN wakes it
  *   (tcp_bpf_recvmsg, up to at least 6.18). A half-closing socket that was
@@ -57,11 +59,11 @@ enum sl_fast_path {
 struct sl_fast_state {
 	__u64 bytes_out;    /* payload this socket redirected to its peer */
 	__u64 bytes_in;     /* payload its peer redirected to it (under lock) */
-	struct bpf_spin_lock lock;  /* bytes_in and rx_closed */
+	struct bpf_spin_lock lock;  /* bytes_in, rx_closed, peer_ready, path */
 	__u8 path;          /* enum sl_fast_path, for this socket's sends */
 	__u8 rx_closed;     /* this socket half-closed: peer must use TCP */
 	__u8 left;          /* ... and it left the sockhash (nothing was sent to it) */
-	__u8 pad;
+	__u8 peer_ready;    /* the peer socket is in the sockhash */
 };
 
 _Static_assert(sizeof(struct sl_sock_key) == 36, "sl_sock_key layout");
