@@ -177,6 +177,7 @@ demo: $(BINS)
 bench: $(BINS)
 	$(Q)bench/run.sh $(BUILD)
 	$(Q)bench/policy.sh $(BUILD)
+	$(Q)bench/fastpath.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

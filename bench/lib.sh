@@ -90,6 +90,25 @@ rtt() { # cluster client-pod ip: sockperf p50 round trip in microseconds
 		{ echo "bench: sockperf to $3 failed: $out" >&2; exit 1; }
 	awk '/percentile 50.000 =/ { print $NF }' <<<"$out"
 }
+# policy_snapshot CLUSTER SERVICES_JSON PORTS_JSON: every pod an identity,
+# 1,000 unrelated compiled policy entries, and the server (pod1)
+# default-deny with an ALLOW for every other pod on each of PORTS
+policy_snapshot() {
+	"$SIM" list "$1" --json | jq --argjson svc "$2" --argjson ports "$3" '
+	{services: $svc,
+	 identities: ([range(0; 1000) | {id: (1000 + .), spiffe: "spiffe://cluster.local/ns/bench/sa/x\(.)"}] +
+		      [.nodes[0].pods[] | {id: (256 + (.name | split(".pod")[1] | tonumber)),
+					    spiffe: "spiffe://cluster.local/ns/bench/sa/\(.name | gsub("\\."; "-"))"}]),
+	 workloads: [.nodes[0].pods[] | {name: .name, namespace: "bench",
+		identity: (256 + (.name | split(".pod")[1] | tonumber)), ipv4: .ipv4, ipv6: .ipv6,
+		netns: "/run/netns/\(.netns)", interface: "p\(.name | split(".pod")[1])"}],
+	 policies: ([range(0; 1000) | {action: (if . % 7 == 0 then "DENY" else "ALLOW" end),
+				      source: (1000 + .), destination: (1000 + ((. * 13) % 1000)),
+				      protocol: "TCP", port: (1000 + .)}] +
+		    [.nodes[0].pods[1:][] | (256 + (.name | split(".pod")[1] | tonumber)) as $src |
+		     $ports[] | {action: "ALLOW", source: $src, destination: 257, protocol: "TCP", port: .}])}'
+}
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # report TITLE BASELINE VARIANTS...: the table of medians and ratios from

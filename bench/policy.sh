@@ -26,20 +26,7 @@ VIP=10.96.7.7
 svc='[{"name": "bench/target", "vip": "'$VIP'", "port": 80, "backends": [{"address": "'$S'", "port": 8080}]},
       {"name": "bench/pp", "vip": "'$VIP'", "port": 11111, "backends": [{"address": "'$S'", "port": 11111}]}]'
 echo "{\"services\": $svc}" >"$TMP/lb.json"
-"$SIM" list "$C" --json | jq --argjson svc "$svc" '
-	{services: $svc,
-	 identities: ([range(0; 1000) | {id: (1000 + .), spiffe: "spiffe://cluster.local/ns/bench/sa/x\(.)"}] +
-		      [.nodes[0].pods[] | {id: (256 + (.name | split(".pod")[1] | tonumber)),
-					    spiffe: "spiffe://cluster.local/ns/bench/sa/\(.name | gsub("\\."; "-"))"}]),
-	 workloads: [.nodes[0].pods[] | {name: .name, namespace: "bench",
-		identity: (256 + (.name | split(".pod")[1] | tonumber)), ipv4: .ipv4, ipv6: .ipv6,
-		netns: "/run/netns/\(.netns)", interface: "p\(.name | split(".pod")[1])"}],
-	 policies: ([range(0; 1000) | {action: (if . % 7 == 0 then "DENY" else "ALLOW" end),
-				      source: (1000 + .), destination: (1000 + ((. * 13) % 1000)),
-				      protocol: "TCP", port: (1000 + .)}] +
-		    [range(2; 6) | {action: "ALLOW", source: (256 + .), destination: 257, protocol: "TCP", port: 8080},
-				   {action: "ALLOW", source: (256 + .), destination: 257, protocol: "TCP", port: 11111}])}
-' >"$TMP/policy.json"
+policy_snapshot "$C" "$svc" '[8080, 11111]' >"$TMP/policy.json"
 
 VARIANTS="direct lb policy policy+log"
 declare -A CONN RTT
