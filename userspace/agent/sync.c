@@ -153,44 +153,76 @@ static void send_ack(struct sync *s, uint64_t version, const char *error)
 	json_decref(j);
 }
 
-/* One watch message: {"version": V, "snapshot": {...}}. */
-static void on_message(struct sync *s, const char *line, size_t len)
+/*
+ * The snapshot inside a watch message {"version":V,"snapshot":{...}}
+ * without parsing it twice: the control plane writes exactly this prefix,
+ * and snapshot_parse() checks the rest strictly anyway. Anything else goes
+ * through jansson. 0 with *text (maybe pointing into line, else malloc'd
+ * into *owned) and *v, or -1.
+ */
+static int split_message(const char *line, size_t len, const char **text, size_t *tlen,
+			 char **owned, long long *v)
 {
-	char err[1024], src[64];
+	static const char pre[] = "{\"version\":", mid[] = ",\"snapshot\":";
 	json_error_t jerr;
-	json_t *j = json_loadb(line, len, 0, &jerr), *snap;
-	char *text = NULL;
-	json_int_t v;
+	const char *p = line + sizeof(pre) - 1;
+	json_t *j, *snap;
+	char *end;
 
-	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
-	if (!j || !json_is_integer(json_object_get(j, "version")) ||
-	    !json_is_object(json_object_get(j, "snapshot"))) {
+	*owned = NULL;
+	if (len > sizeof(pre) + sizeof(mid) && memcmp(line, pre, sizeof(pre) - 1) == 0 &&
+	    line[len - 1] == '}') {
+		*v = strtoll(p, &end, 10);
+		if (end > p && *v >= 0 && (size_t)(end - line) + sizeof(mid) < len &&
+		    memcmp(end, mid, sizeof(mid) - 1) == 0 && end[sizeof(mid) - 1] == '{') {
+			*text = end + sizeof(mid) - 1;
+			*tlen = (size_t)(line + len - 1 - *text);
+			return 0;
+		}
+	}
+	j = json_loadb(line, len, 0, &jerr);
+	snap = json_object_get(j, "snapshot");
+	if (!j || !json_is_integer(json_object_get(j, "version")) || !json_is_object(snap)) {
 		log_err("control plane sent a message that is not {version, snapshot}: %s",
 			j ? "missing fields" : jerr.text);
-		goto out;
+		json_decref(j);
+		return -1;
 	}
-	v = json_integer_value(json_object_get(j, "version"));
-	snap = json_object_get(j, "snapshot");
-	text = json_dumps(snap, JSON_COMPACT);
-	if (!text)
-		goto out;
-	snprintf(src, sizeof(src), "control plane version %lld", (long long)v);
-	if (s->apply(s->arg, text, strlen(text), src, err, sizeof(err))) {
-		log_err("NACK version %lld: %s", (long long)v, err);
+	*v = json_integer_value(json_object_get(j, "version"));
+	*owned = json_dumps(snap, JSON_COMPACT);
+	json_decref(j);
+	if (!*owned)
+		return -1;
+	*text = *owned;
+	*tlen = strlen(*owned);
+	return 0;
+}
+
+/* One watch message: apply, save, ACK; or NACK. */
+static void on_message(struct sync *s, const char *line, size_t len)
+{
+	char err[1024], src[64], *owned = NULL;
+	const char *text;
+	size_t tlen;
+	long long v;
+	int e;
+
+	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
+	if (split_message(line, len, &text, &tlen, &owned, &v))
+		return;
+	snprintf(src, sizeof(src), "control plane version %lld", v);
+	if (s->apply(s->arg, text, tlen, src, err, sizeof(err))) {
+		log_err("NACK version %lld: %s", v, err);
 		send_ack(s, (uint64_t)v, err);
 		goto out;
 	}
 	s->version = (uint64_t)v;
-	{
-		int e = file_write_atomic(s->snap_path, text, strlen(text), 0600);
-
-		if (e)
-			log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
-	}
+	e = file_write_atomic(s->snap_path, text, tlen, 0600);
+	if (e)
+		log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
 	send_ack(s, (uint64_t)v, NULL);
 out:
-	free(text);
-	json_decref(j);
+	free(owned);
 }
 
 static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)

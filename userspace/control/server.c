@@ -153,7 +153,9 @@ static void compiled_free(struct compiled *cc, size_t n)
 static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
 		       const char *name, uint64_t version, struct compiled *out, struct sl_diags *d)
 {
-	json_t *snap = sl_compile_node(cfg, ids, s->st->td, name, version, d), *msg;
+	json_t *snap = sl_compile_node(cfg, ids, s->st->td, name, version, d);
+	size_t cl;
+	int n;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
@@ -161,19 +163,25 @@ static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_
 		return -1;
 	json_object_del(snap, "version");
 	out->canon = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
-	json_object_set_new(snap, "version", json_integer((json_int_t)version));
-	msg = json_pack("{s:I, s:o}", "version", (json_int_t)version, "snapshot", snap);
-	out->line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-	json_decref(msg);
-	if (!out->canon || !out->line) {
-		free(out->canon);
-		free(out->line);
-		out->canon = out->line = NULL;
-		return -1;
+	json_decref(snap);
+	if (!out->canon || out->canon[0] != '{')
+		goto fail;
+	/* one dump serves both: the line is the canonical text with the
+	 * version put in front, {"version":V,"snapshot":{"version":V,...}} */
+	cl = strlen(out->canon);
+	n = asprintf(&out->line, "{\"version\":%llu,\"snapshot\":{\"version\":%llu%s%s}\n",
+		     (unsigned long long)version, (unsigned long long)version,
+		     cl > 2 ? "," : "", out->canon + 1);
+	if (n < 0) {
+		out->line = NULL;
+		goto fail;
 	}
-	out->line_len = strlen(out->line);
-	out->line[out->line_len++] = '\n';  /* in place of the NUL */
+	out->line_len = (size_t)n;
 	return 0;
+fail:
+	free(out->canon);
+	out->canon = NULL;
+	return -1;
 }
 
 /* Every node the config places workloads on, and every node we know. */
@@ -265,7 +273,7 @@ static void change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	json_t *a = sl_config_to_json(st->cfg), *b = sl_config_to_json(nc);
 	struct compiled *cc = NULL;
 	struct sl_ids *ids = NULL;
-	uint64_t v = st->version + 1;
+	uint64_t v = st->version + 1, t0 = h2_now_ms(), t1, t2;
 	unsigned int pushed;
 	size_t n = 0;
 	char err[512];
@@ -280,12 +288,14 @@ static void change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 		reply_err(c, id, 500, "out of memory; nothing changed");
 		goto out;
 	}
+	t1 = h2_now_ms();
 	if (compile_all(s, nc, ids, v, &cc, &n, d)) {
 		reply(c, id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration does not compile; nothing changed",
 			"diagnostics", sl_diags_json(d)));
 		goto out;
 	}
+	t2 = h2_now_ms();
 	if (store_save(st, nc, ids, v, err, sizeof(err))) {
 		log_err("%s: %s", what, err);
 		reply_err(c, id, 500, "%s; nothing changed", err);
@@ -299,8 +309,10 @@ static void change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	nc = NULL;
 	ids = NULL;
 	pushed = install(s, cc, n, v);
-	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed",
-		 what, (unsigned long long)v, sl_config_count(st->cfg), pushed, n);
+	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed; "
+		 "compare %llu ms, compile %llu ms, save %llu ms", what, (unsigned long long)v,
+		 sl_config_count(st->cfg), pushed, n, (unsigned long long)(t1 - t0),
+		 (unsigned long long)(t2 - t1), (unsigned long long)(h2_now_ms() - t2));
 	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
 				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
 out:
@@ -620,12 +632,14 @@ static void h_apply(struct server *s, struct conn *cn, const struct h2_req *r)
 	struct sl_config *nc = sl_config_dup(s->st->cfg);
 	struct sl_diags d = {};
 	char file[256];
+	uint64_t t0;
 	int prc;
 
 	if (!nc) {
 		reply_err(cn->h, r->stream_id, 500, "out of memory; nothing changed");
 		return;
 	}
+	t0 = h2_now_ms();
 	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
 	if (prc == -2) {
 		sl_config_free(nc);
@@ -635,9 +649,10 @@ static void h_apply(struct server *s, struct conn *cn, const struct h2_req *r)
 			"the configuration is invalid; nothing changed", "diagnostics", sl_diags_json(&d)));
 		sl_config_free(nc);
 	} else {
-		char what[300];
+		char what[400];
 
-		snprintf(what, sizeof(what), "apply %s", file);
+		snprintf(what, sizeof(what), "apply %s (parse and check %llu ms)", file,
+			 (unsigned long long)(h2_now_ms() - t0));
 		change(s, cn->h, r->stream_id, nc, &d, what);
 	}
 	sl_diags_free(&d);
