@@ -125,6 +125,56 @@ sleep 0.5
 	|| fail "a refused apply changed the control plane: $(cp_status)"
 ctl get ap web-get-only >/dev/null 2>&1 && fail "the refused policy is stored"
 
+# a snapshot one agent cannot apply (a workload whose netns does not exist
+# on node2): node2 NACKs with the reason and stays on its last good version,
+# node1 ACKs; fixing the config converges both
+cat >"$TMP/nack.yaml" <<EOF2
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: ghost
+  annotations:
+    sluice.io/node: node2
+    sluice.io/netns: /run/netns/no-such-netns-$CL
+    sluice.io/interface: p3
+spec:
+  address: 10.244.2.99
+  serviceAccount: ghost
+  labels:
+    app: ghost
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: extra
+spec:
+  clusterIP: 10.96.0.20
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+EOF2
+ctl apply -f "$TMP/nack.yaml" || fail "apply refused"
+v=$(cp_status | jq .config_version)
+wait_converged node1
+for i in $(seq $((200 * SCALE))); do
+	[ "$(cp_status | jq --argjson v "$v" '.agents[] | select(.node == "node2") | .nacked == $v')" = true ] && break
+	sleep 0.05
+done
+st=$(cp_status | jq -c '.agents[] | select(.node == "node2")')
+jq -e --argjson v "$v" '.nacked == $v and (.nack_reason | test("no-such-netns")) and .in_sync == false' <<<"$st" >/dev/null \
+	|| fail "node2 did not NACK version $v with the reason: $st"
+note "node2: $st"
+ctl status --control | grep -q "no-such-netns" || fail "status --control does not show the NACK reason"
+[ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 0 ] || fail "node2 applied part of a NACKed snapshot"
+[ "$(services_json node1 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 1 ] || fail "node1 lacks the new service"
+ctl delete workloadentry ghost || fail "delete refused"
+wait_converged node1 node2
+[ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 1 ] || fail "node2 did not catch up after the fix"
+ctl delete service extra || fail "delete refused"
+wait_converged node1 node2
+
 # get and delete
 [ "$(ctl get svc web -o json | jq -r .spec.clusterIP)" = 10.96.0.10 ] || fail "get svc web -o json"
 ctl get authorizationpolicies -o yaml | grep -q '^kind: AuthorizationPolicy' || fail "get -o yaml"

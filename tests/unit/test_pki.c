@@ -501,3 +501,60 @@ Test(pki, h2_client_refuses_a_server_with_the_wrong_role)
 	ident_free(&cid);
 	pki_ca_close(&ca);
 }
+
+Test(pki, h2_server_cuts_off_a_client_that_stops_reading)
+{
+	struct pki_ca ca;
+	struct ident sid, cid;
+	SSL_CTX *sctx, *cctx;
+	struct h2_limits lim = h2_default_limits;
+	struct srv_state ss = {};
+	struct cli_state c1 = {};
+	struct h2_conn *sc, *cc;
+	char *chunk = calloc(1, 1 << 20);
+	uint64_t t0;
+	int sv[2], rc = 0, over = 0;
+
+	mem_ca(&ca, "ca");
+	sid = issue(&ca, "spiffe://td/sluice/control");
+	cid = issue(&ca, "spiffe://td/sluice/node/n1");
+	sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = ca.cert, .cert = sid.cert,
+						    .key = sid.key, .alpn = "h2" });
+	cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = ca.cert, .cert = cid.cert, .key = cid.key,
+						    .alpn = "h2" });
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	lim.stall_ms = 300;
+	lim.max_pending = 6u << 20;
+	sc = h2_server_conn(sv[0], sctx, &lim, &sops, &ss);
+	cc = h2_client_conn(sv[1], cctx, NULL);
+	cr_assert(sc && cc && chunk);
+	cr_assert_geq(h2_request(cc, "GET", "t", "/stream", NULL, 0, NULL, 0, &cops, &c1), 1);
+	PUMP(sc, cc, c1.len == 4);
+	/* the client stops reading; the server queues a lot */
+	for (int i = 0; i < 5; i++)
+		if (h2_stream_write(sc, ss.stream_id, chunk, 1 << 20))
+			over++;
+	cr_assert_eq(over, 0, "5 MiB refused under a 6 MiB max_pending");
+	t0 = h2_now_ms();
+	while (!rc && h2_now_ms() - t0 < 3000) {
+		struct pollfd p = { sv[0], (short)h2_conn_events(sc), 0 };
+
+		poll(&p, 1, 20);
+		rc = h2_conn_io(sc, (unsigned int)p.revents) ?: h2_conn_tick(sc);
+	}
+	cr_assert_eq(rc, -1, "a client that stopped reading was not cut off");
+	cr_assert_geq(h2_now_ms() - t0, 250);
+	cr_assert(strstr(h2_conn_error(sc), "stopped reading"), "%s", h2_conn_error(sc));
+	/* and queueing past max_pending is refused */
+	for (int i = 0; i < 8 && !over; i++)
+		over = h2_stream_write(sc, ss.stream_id, chunk, 1 << 20) == -1;
+	cr_assert(over, "8 MiB more queued under a 6 MiB max_pending");
+	free(chunk);
+	h2_conn_free(cc);
+	h2_conn_free(sc);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	ident_free(&sid);
+	ident_free(&cid);
+	pki_ca_close(&ca);
+}
