@@ -180,6 +180,34 @@ static void ident_free(struct ident *id)
 	EVP_PKEY_free(id->key);
 }
 
+/* A CA, a server and a client identity, and their TLS contexts. */
+struct tls_pair {
+	struct pki_ca ca;
+	struct ident sid, cid;
+	SSL_CTX *sctx, *cctx;
+};
+
+static void pair_new(struct tls_pair *t, const char *server_uri, const char *client_uri)
+{
+	mem_ca(&t->ca, "ca");
+	t->sid = issue(&t->ca, server_uri);
+	t->cid = issue(&t->ca, client_uri);
+	t->sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = t->ca.cert,
+						       .cert = t->sid.cert, .key = t->sid.key, .alpn = "h2" });
+	t->cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = t->ca.cert, .cert = t->cid.cert,
+						       .key = t->cid.key, .alpn = "h2" });
+	cr_assert(t->sctx && t->cctx);
+}
+
+static void pair_free(struct tls_pair *t)
+{
+	SSL_CTX_free(t->sctx);
+	SSL_CTX_free(t->cctx);
+	ident_free(&t->sid);
+	ident_free(&t->cid);
+	pki_ca_close(&t->ca);
+}
+
 /* Drive both handshakes to the end; 1 when both succeeded. */
 static int handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL **sp, SSL **cp)
 {
@@ -229,23 +257,14 @@ static void ssl_close(SSL *s)
 
 Test(pki, tls13_mutual_auth_gives_both_peers_uri_and_h2)
 {
-	struct pki_ca ca;
-	struct ident sid, cid;
-	SSL_CTX *sctx, *cctx;
+	struct tls_pair t;
 	SSL *s, *c;
 	char uri[256];
 	const unsigned char *alpn;
 	unsigned int alen;
 
-	mem_ca(&ca, "ca");
-	sid = issue(&ca, "spiffe://td/sluice/control");
-	cid = issue(&ca, "spiffe://td/sluice/node/n1");
-	sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = ca.cert, .cert = sid.cert,
-						    .key = sid.key, .alpn = "h2" });
-	cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = ca.cert, .cert = cid.cert, .key = cid.key,
-						    .alpn = "h2" });
-	cr_assert(sctx && cctx);
-	cr_assert(handshake(sctx, cctx, &s, &c));
+	pair_new(&t, "spiffe://td/sluice/control", "spiffe://td/sluice/node/n1");
+	cr_assert(handshake(t.sctx, t.cctx, &s, &c));
 	cr_assert_eq(SSL_version(s), TLS1_3_VERSION);
 	cr_assert_eq(pki_peer_uri(s, uri, sizeof(uri)), 0);
 	cr_assert_str_eq(uri, "spiffe://td/sluice/node/n1");
@@ -255,11 +274,7 @@ Test(pki, tls13_mutual_auth_gives_both_peers_uri_and_h2)
 	cr_assert(alen == 2 && memcmp(alpn, "h2", 2) == 0);
 	ssl_close(s);
 	ssl_close(c);
-	SSL_CTX_free(sctx);
-	SSL_CTX_free(cctx);
-	ident_free(&sid);
-	ident_free(&cid);
-	pki_ca_close(&ca);
+	pair_free(&t);
 }
 
 Test(pki, tls_refuses_other_ca_missing_cert_and_tls12)
@@ -394,9 +409,7 @@ static const struct h2_resp_ops cops = { cli_headers, cli_data, cli_close };
 
 Test(pki, h2_request_response_stream_and_413)
 {
-	struct pki_ca ca;
-	struct ident sid, cid;
-	SSL_CTX *sctx, *cctx;
+	struct tls_pair t;
 	struct h2_limits lim = h2_default_limits;
 	struct srv_state ss = {};
 	struct cli_state c1 = {}, c2 = {}, c3 = {};
@@ -405,17 +418,11 @@ Test(pki, h2_request_response_stream_and_413)
 	char *big;
 	int sv[2];
 
-	mem_ca(&ca, "ca");
-	sid = issue(&ca, "spiffe://td/sluice/control");
-	cid = issue(&ca, "spiffe://td/sluice/node/n1");
-	sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = ca.cert, .cert = sid.cert,
-						    .key = sid.key, .alpn = "h2" });
-	cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = ca.cert, .cert = cid.cert, .key = cid.key,
-						    .alpn = "h2" });
+	pair_new(&t, "spiffe://td/sluice/control", "spiffe://td/sluice/node/n1");
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	lim.max_body = 1000;
-	sc = h2_server_conn(sv[0], sctx, &lim, &sops, &ss);
-	cc = h2_client_conn(sv[1], cctx, &lim);
+	sc = h2_server_conn(sv[0], t.sctx, &lim, &sops, &ss);
+	cc = h2_client_conn(sv[1], t.cctx, &lim);
 	cr_assert(sc && cc);
 	h2_conn_expect_peer(cc, "/sluice/control");
 
@@ -452,33 +459,21 @@ Test(pki, h2_request_response_stream_and_413)
 
 	h2_conn_free(cc);
 	h2_conn_free(sc);
-	SSL_CTX_free(sctx);
-	SSL_CTX_free(cctx);
-	ident_free(&sid);
-	ident_free(&cid);
-	pki_ca_close(&ca);
+	pair_free(&t);
 }
 
 Test(pki, h2_client_refuses_a_server_with_the_wrong_role)
 {
-	struct pki_ca ca;
-	struct ident sid, cid;
-	SSL_CTX *sctx, *cctx;
+	struct tls_pair t;
 	struct srv_state ss = {};
 	struct cli_state c1 = {};
 	struct h2_conn *sc, *cc;
 	int sv[2], sr = 0, cr = 0;
 
-	mem_ca(&ca, "ca");
-	sid = issue(&ca, "spiffe://td/sluice/node/impostor");   /* not the control plane */
-	cid = issue(&ca, "spiffe://td/sluice/admin");
-	sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = ca.cert, .cert = sid.cert,
-						    .key = sid.key, .alpn = "h2" });
-	cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = ca.cert, .cert = cid.cert, .key = cid.key,
-						    .alpn = "h2" });
+	pair_new(&t, "spiffe://td/sluice/node/impostor", "spiffe://td/sluice/admin");
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	sc = h2_server_conn(sv[0], sctx, NULL, &sops, &ss);
-	cc = h2_client_conn(sv[1], cctx, NULL);
+	sc = h2_server_conn(sv[0], t.sctx, NULL, &sops, &ss);
+	cc = h2_client_conn(sv[1], t.cctx, NULL);
 	h2_conn_expect_peer(cc, "/sluice/control");
 	cr_assert_geq(h2_request(cc, "POST", "t", "/apply", NULL, 0, "secret", 6, &cops, &c1), 1);
 	for (int i = 0; i < 200 && !cr; i++) {
@@ -495,18 +490,12 @@ Test(pki, h2_client_refuses_a_server_with_the_wrong_role)
 	cr_assert_eq(ss.requests, 0, "the request reached the impostor");
 	h2_conn_free(cc);
 	h2_conn_free(sc);
-	SSL_CTX_free(sctx);
-	SSL_CTX_free(cctx);
-	ident_free(&sid);
-	ident_free(&cid);
-	pki_ca_close(&ca);
+	pair_free(&t);
 }
 
 Test(pki, h2_server_cuts_off_a_client_that_stops_reading)
 {
-	struct pki_ca ca;
-	struct ident sid, cid;
-	SSL_CTX *sctx, *cctx;
+	struct tls_pair t;
 	struct h2_limits lim = h2_default_limits;
 	struct srv_state ss = {};
 	struct cli_state c1 = {};
@@ -515,18 +504,12 @@ Test(pki, h2_server_cuts_off_a_client_that_stops_reading)
 	uint64_t t0;
 	int sv[2], rc = 0, over = 0;
 
-	mem_ca(&ca, "ca");
-	sid = issue(&ca, "spiffe://td/sluice/control");
-	cid = issue(&ca, "spiffe://td/sluice/node/n1");
-	sctx = pki_tls_ctx(&(struct pki_tls_opts){ .server = true, .ca = ca.cert, .cert = sid.cert,
-						    .key = sid.key, .alpn = "h2" });
-	cctx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = ca.cert, .cert = cid.cert, .key = cid.key,
-						    .alpn = "h2" });
+	pair_new(&t, "spiffe://td/sluice/control", "spiffe://td/sluice/node/n1");
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	lim.stall_ms = 300;
 	lim.max_pending = 6u << 20;
-	sc = h2_server_conn(sv[0], sctx, &lim, &sops, &ss);
-	cc = h2_client_conn(sv[1], cctx, NULL);
+	sc = h2_server_conn(sv[0], t.sctx, &lim, &sops, &ss);
+	cc = h2_client_conn(sv[1], t.cctx, NULL);
 	cr_assert(sc && cc && chunk);
 	cr_assert_geq(h2_request(cc, "GET", "t", "/stream", NULL, 0, NULL, 0, &cops, &c1), 1);
 	PUMP(sc, cc, c1.len == 4);
@@ -552,9 +535,5 @@ Test(pki, h2_server_cuts_off_a_client_that_stops_reading)
 	free(chunk);
 	h2_conn_free(cc);
 	h2_conn_free(sc);
-	SSL_CTX_free(sctx);
-	SSL_CTX_free(cctx);
-	ident_free(&sid);
-	ident_free(&cid);
-	pki_ca_close(&ca);
+	pair_free(&t);
 }
