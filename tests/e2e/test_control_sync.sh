@@ -172,8 +172,15 @@ ctl status --control | grep -q "no-such-netns" || fail "status --control does no
 ctl delete workloadentry ghost || fail "delete refused"
 wait_converged node1 node2
 [ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 1 ] || fail "node2 did not catch up after the fix"
-ctl delete service extra || fail "delete refused"
+# delete -f: all named resources or none (ghost is gone already: 404, extra stays)
+v=$(cp_status | jq .config_version)
+err=$(ctl delete -f "$TMP/nack.yaml" 2>&1) && fail "delete -f with a missing resource succeeded"
+grep -q "not found: WorkloadEntry default/ghost" <<<"$err" || fail "delete -f: $err"
+[ "$(cp_status | jq .config_version)" -eq "$v" ] && ctl get svc extra >/dev/null || fail "a refused delete changed the config"
+sed -n '/^---$/,$p' "$TMP/nack.yaml" | tail -n +2 >"$TMP/extra.yaml"
+ctl delete -f "$TMP/extra.yaml" || fail "delete -f refused"
 wait_converged node1 node2
+[ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 0 ] || fail "delete -f did not reach node2"
 
 # get and delete
 [ "$(ctl get svc web -o json | jq -r .spec.clusterIP)" = 10.96.0.10 ] || fail "get svc web -o json"
