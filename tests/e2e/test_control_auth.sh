@@ -108,6 +108,29 @@ exec 3<>"/dev/tcp/127.0.0.1/$PORT"
 out=$("$BIN/sluicectl" status --control --timeout 5) || fail "status blocked by a silent connection: $out"
 exec 3>&-
 
+# -- an operator's CA: copied into the state dir, used for the credentials;
+# a state dir holding another CA refuses it
+opca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/$1.key" \
+		-out "$TMP/$1.crt" -subj "/CN=$1" -days 30 -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+}
+opca opca
+opca opca2
+timeout 2 "$BIN/sluice-control" --state-dir "$TMP/op" --listen 127.0.0.1:0 --ca-cert "$TMP/opca.crt" \
+	--ca-key "$TMP/opca.key" >"$TMP/op.log" 2>&1 || true
+cmp -s "$TMP/opca.crt" "$TMP/op/ca.crt" || openssl x509 -in "$TMP/op/ca.crt" -noout -subject | grep -q opca \
+	|| fail "the operator's CA was not taken: $(cat "$TMP/op.log")"
+[ "$(stat -c %a "$TMP/op/ca.key")" = 600 ] || fail "the copied CA key is not 0600"
+openssl verify -CAfile "$TMP/opca.crt" "$TMP/op/admin.crt" >/dev/null || fail "admin.crt not issued by the operator's CA"
+"$BIN/sluice-control" --state-dir "$TMP/op" --listen 127.0.0.1:0 --ca-cert "$TMP/opca2.crt" \
+	--ca-key "$TMP/opca2.key" >"$TMP/op2.log" 2>&1 && fail "a second CA was accepted for a state dir"
+grep -q "holds another CA" "$TMP/op2.log" || fail "refusing another CA: $(cat "$TMP/op2.log")"
+"$BIN/sluice-control" --state-dir "$TMP/op3" --listen 127.0.0.1:0 --ca-cert "$TMP/opca.crt" \
+	--ca-key "$TMP/opca2.key" >"$TMP/op3.log" 2>&1 && fail "a CA with the wrong key was accepted"
+grep -q "does not hold the key" "$TMP/op3.log" || fail "refusing a mismatched key: $(cat "$TMP/op3.log")"
+note "operator CA: copied and used; another CA or a mismatched key refused"
+
 # -- and nothing changed
 st=$(api "${admin[@]}" "$URL/v1/status")
 jq -e '.config_version == 0 and .resources == 0' "$TMP/body" >/dev/null || fail "refused requests changed the config: $(cat "$TMP/body")"
