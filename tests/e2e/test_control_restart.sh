@@ -47,6 +47,9 @@ sleep 0.5
 
 # -- the control plane dies
 v1=$(cp_status | jq .config_version)
+ids() { jq -c '[.identities[] | [.spiffe, .id]] | sort' "$TMP/agent-state.node1/snapshot.json"; }
+ids0=$(ids)
+[ "$(jq length <<<"$ids0")" -ge 2 ] || fail "no identities in node1's snapshot: $ids0"
 kill -KILL "$CP_PID"
 note "control plane killed (pid $CP_PID)"
 wait_log "$TMP/agent.node1.log" 'control plane .*retrying' 1
@@ -57,6 +60,7 @@ cp_start
 wait_converged node1 node2
 [ "$(cp_status | jq .config_version)" -eq "$v1" ] || fail "config version changed across the restart"
 [ "$(ctl get we | tail -n +2 | wc -l)" -eq 3 ] || fail "resources lost across the restart: $(ctl get we)"
+[ "$(ids)" = "$ids0" ] || fail "identities changed across the restart: $ids0 -> $(ids)"
 grep -c 'watching https' "$TMP/agent.node2.log" | xargs -I{} echo "-- node2 watch streams so far: {}"
 svc 3 >"$TMP/svc.yaml"
 ctl apply -f "$TMP/svc.yaml" || fail "apply after the restart refused"
