@@ -60,12 +60,14 @@ cp_start
 wait_converged node1 node2
 [ "$(cp_status | jq .config_version)" -eq "$v1" ] || fail "config version changed across the restart"
 [ "$(ctl get we | tail -n +2 | wc -l)" -eq 3 ] || fail "resources lost across the restart: $(ctl get we)"
-[ "$(ids)" = "$ids0" ] || fail "identities changed across the restart: $ids0 -> $(ids)"
 grep -c 'watching https' "$TMP/agent.node2.log" | xargs -I{} echo "-- node2 watch streams so far: {}"
 svc 3 >"$TMP/svc.yaml"
 ctl apply -f "$TMP/svc.yaml" || fail "apply after the restart refused"
 wait_converged node1 node2
 [ "$(weights node1)" = "[1,3]" ] && [ "$(weights node2)" = "[1,3]" ] || fail "change after restart not applied"
+# node1's snapshot now comes from the restarted control plane
+[ "$(jq .version "$TMP/agent-state.node1/snapshot.json")" -eq $((v1 + 1)) ] || fail "node1 saved no new snapshot"
+[ "$(ids)" = "$ids0" ] || fail "identities changed across the restart: $ids0 -> $(ids)"
 note "control plane restarted, agents reconnected, change applied"
 
 # -- an agent dies; the config changes meanwhile; it comes back
