@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,7 @@ static void on_message(struct sync *s, const char *line, size_t len)
 	send_ack(s, (uint64_t)v, NULL);
 out:
 	free(owned);
+	malloc_trim(0);   /* parsing a large snapshot leaves many freed blocks */
 }
 
 static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
