@@ -16,7 +16,8 @@ CP=$TMP/control
 
 for try in 1 2 3 4 5; do
 	PORT=$((20000 + RANDOM % 20000))
-	"$BIN/sluice-control" --state-dir "$CP" --listen "127.0.0.1:$PORT" >"$TMP/control.log" 2>&1 &
+	"$BIN/sluice-control" --state-dir "$CP" --listen "127.0.0.1:$PORT" --stall-timeout 1000 \
+		>"$TMP/control.log" 2>&1 &
 	CP_PID=$!
 	for i in $(seq 100); do
 		grep -q 'listening on\|Address already in use' "$TMP/control.log" && break
@@ -136,4 +137,36 @@ st=$(api "${admin[@]}" "$URL/v1/status")
 jq -e '.config_version == 0 and .resources == 0' "$TMP/body" >/dev/null || fail "refused requests changed the config: $(cat "$TMP/body")"
 [ -f "$CP/config.json" ] && fail "refused requests wrote a config"
 note "after every refusal: config version 0, no resources"
+
+# -- a watcher that stops reading is cut off; another keeps getting every push
+for n in stuck live; do
+	t=$("$BIN/sluice-control" token create --state-dir "$CP" --node "$n")
+	join "$n" "$t"
+	[ "$st" = 200 ] || fail "join $n: $st"
+	jq -r .certificate "$TMP/body" >"$TMP/$n.crt"
+	curl -sSN --http2 --cacert "$CP/ca.crt" --cert "$TMP/$n.crt" --key "$TMP/n1.key" \
+		"$URL/v1/watch" >"$TMP/watch.$n" 2>/dev/null &
+	E2E_PIDS+=("$!")
+	eval "W_$n=$!"
+done
+for i in $(seq 100); do [ -s "$TMP/watch.stuck" ] && [ -s "$TMP/watch.live" ] && break; sleep 0.05; done
+kill -STOP "$W_stuck"
+for round in $(seq 20); do
+	for i in $(seq 0 4999); do
+		printf -- '---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s%d}\n' "$i"
+		printf 'spec:\n  hosts: [s%d.example]\n  addresses: [10.97.%d.%d]\n' "$i" $((i / 250)) $((i % 250 + 1))
+		printf '  ports: [{number: 80, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints:\n'
+		for e in 1 2 3 4 5 6 7 8; do printf '  - {address: 10.201.%d.%d}\n' "$e" $(((i + round) % 250 + 1)); done
+	done >"$TMP/many.yaml"
+	v=$("$BIN/sluicectl" -o json apply -f "$TMP/many.yaml" | jq .version) || fail "apply refused"
+	for i in $(seq 200); do grep -q "^{\"version\":$v," "$TMP/watch.live" && break; sleep 0.05; done
+	grep -q "^{\"version\":$v," "$TMP/watch.live" || fail "the live watcher did not get version $v"
+	grep -q 'stopped reading' "$TMP/control.log" && break
+done
+sleep 2
+grep -q 'peer stopped reading: no write progress, connection cut off' "$TMP/control.log" \
+	|| fail "a watcher that stopped reading was not cut off after $round pushes of $(stat -c %s "$TMP/many.yaml") bytes"
+note "stalled watcher cut off after $round pushes; the live one got each of them ($(grep -c . "$TMP/watch.live") lines)"
+kill -CONT "$W_stuck"
+"$BIN/sluicectl" delete -f "$TMP/many.yaml" >/dev/null || fail "delete refused"
 true
