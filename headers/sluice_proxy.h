@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sluice_proxy.h - the hand-off from the kernel's capture to the node's
+ * mTLS proxy (issue 7).
+ *
+ * Contract:
+ * - The connect hooks rewrite a connection that must be mutual TLS to the
+ *   proxy's outbound listener (SL_PROXY_OUTBOUND_PORT on the node address
+ *   the agent configures) and record, keyed by the client socket's own
+ *   address and port as the proxy's accept() will see them, the original
+ *   destination and the client's identity. The proxy trusts nothing the
+ *   client sends: what it needs is in sl_origdst.
+ * - The proxy's own sockets are never captured (they live in the agent's
+ *   cgroup, outside the pods' cgroup).
+ * - Addresses are IPv4-mapped like everywhere else.
+ */
+#ifndef SLUICE_PROXY_H
+#define SLUICE_PROXY_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SL_MAP_ORIGDST "sl_origdst"
+#define SL_MAX_ORIGDST 65536
+
+#define SL_PROXY_OUTBOUND_PORT 15001   /* captured connections (Istio's) */
+#define SL_PROXY_HBONE_PORT    15008   /* HBONE between nodes */
+
+struct sl_origdst_key {
+	__be32 client[4];   /* the client socket's address (IPv4-mapped) */
+	__u16 client_port;  /* host order */
+	__u16 pad;
+};
+
+struct sl_origdst_val {
+	__be32 dst[4];      /* the original destination (after service LB) */
+	__u16 dst_port;     /* host order */
+	__u16 pad;
+	__u32 src_identity; /* the client workload's numeric identity */
+	__u64 cookie;       /* the client socket's cookie (flow events) */
+};
+
+_Static_assert(sizeof(struct sl_origdst_key) == 20, "sl_origdst_key layout");
+_Static_assert(sizeof(struct sl_origdst_val) == 32, "sl_origdst_val layout");
+
+#endif /* SLUICE_PROXY_H */
