@@ -156,8 +156,33 @@ Test(compile, namespace_wide_and_root_namespace_scope)
 	cr_assert(has(&e, "DENY", e.c_, e.b, "TCP", 0));
 	cr_assert(has(&e, "DENY", SL_ID_ANY, e.a, "TCP", 22));
 	cr_assert(has(&e, "DENY", SL_ID_ANY, e.b, "TCP", 22));
-	/* n1 holds only entries for its own destinations */
-	cr_assert_eq(npolicies(&e), 4);
+	/* and, for c on n2, the entry that can concern a client on n1 */
+	cr_assert(has(&e, "DENY", SL_ID_ANY, e.c_, "TCP", 22));
+	cr_assert_eq(npolicies(&e), 5);
+	env_free(&e);
+}
+
+Test(compile, remote_destinations_keep_the_entries_of_local_clients)
+{
+	struct env e = {};
+
+	/* c (on n2) allows a (on n1) only; a DENY on c from y concerns n2 */
+	compile(&e, MESH AP("al", "y", "  rules: [{from: [{source: {principals: [\"cluster.local/ns/x/sa/a\"]}}]}]\n")
+		    AP("dn", "y", "  action: DENY\n  rules: [{from: [{source: {namespaces: [y]}}]}]\n"),
+		"n1");
+	/* n1 decides at connect() for a and b: a is allowed, and c is
+	 * default-deny (the UDP entry from "*" marks an ALLOW destination) */
+	cr_assert(has(&e, "ALLOW", e.a, e.c_, "TCP", 0));
+	cr_assert(has(&e, "ALLOW", SL_ID_ANY, e.c_, "UDP", 0));
+	cr_assert_not(has(&e, "DENY", e.c_, e.c_, "TCP", 0), "a source on n2 is n2's business");
+	cr_assert_eq(npolicies(&e), 2);
+	env_free(&e);
+
+	compile(&e, MESH AP("al", "y", "  rules: [{from: [{source: {principals: [\"cluster.local/ns/x/sa/a\"]}}]}]\n")
+		    AP("dn", "y", "  action: DENY\n  rules: [{from: [{source: {namespaces: [y]}}]}]\n"),
+		"n2");
+	cr_assert(has(&e, "ALLOW", e.a, e.c_, "TCP", 0));
+	cr_assert(has(&e, "DENY", e.c_, e.c_, "TCP", 0));
 	env_free(&e);
 }
 

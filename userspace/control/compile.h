@@ -9,7 +9,10 @@
  * A node's snapshot holds only what that node needs: every service (any pod
  * may connect to any VIP), every workload's address and identity (to know
  * peers) but netns/interface only for its own workloads, and the policy
- * entries whose destination is one of its workloads.
+ * entries a decision on this node can need: every entry whose destination
+ * is one of its workloads (tc decides there), and for destinations on other
+ * nodes the entries whose source is "*" or one of its workloads (connect()
+ * decides for its own clients).
  */
 #ifndef SL_COMPILE_H
 #define SL_COMPILE_H

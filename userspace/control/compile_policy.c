@@ -636,32 +636,68 @@ static int compile_policy(const struct sl_cctx *x, const struct sl_resource *ap,
 	return 0;
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort and drop duplicates; the new count. */
+static size_t ids_unique(uint32_t *ids, size_t n)
+{
+	size_t m = 0;
+
+	qsort(ids, n, sizeof(*ids), u32_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!m || ids[m - 1] != ids[i])
+			ids[m++] = ids[i];
+	return m;
+}
+
+static bool id_in(const uint32_t *ids, size_t n, uint32_t id)
+{
+	return n && bsearch(&id, ids, n, sizeof(*ids), u32_cmp);
+}
+
+/*
+ * Every workload identity is a destination here, wherever it runs:
+ * connect() on this node decides for this node's clients (EACCES at once),
+ * tc at the destination for everyone else. Entries for a destination on
+ * another node are kept only when they can concern a client on this one:
+ * source "*" (which also keeps the UDP ALLOW entry that makes a
+ * destination default-deny) or a local identity.
+ */
 json_t *sl_compile_policies(struct sl_cctx *x)
 {
 	struct pents e = {};
+	uint32_t *all = calloc(x->m.nwl + 1, sizeof(*all));
 	uint32_t *local = calloc(x->m.nwl + 1, sizeof(*local));
-	size_t nlocal = 0;
+	size_t nall = 0, nlocal = 0, n = 0;
 	json_t *out = NULL;
 
-	if (!local)
+	if (!all || !local)
 		goto out;
 	for (size_t i = 0; i < x->m.nwl; i++) {
-		bool seen = false;
-
-		if (!x->m.wl[i].node || strcmp(x->m.wl[i].node, x->node))
-			continue;
-		for (size_t k = 0; k < nlocal; k++)
-			seen |= local[k] == x->wl_id[i];
-		if (!seen)
+		all[nall++] = x->wl_id[i];
+		if (x->m.wl[i].node && !strcmp(x->m.wl[i].node, x->node))
 			local[nlocal++] = x->wl_id[i];
 	}
+	nall = ids_unique(all, nall);
+	nlocal = ids_unique(local, nlocal);
 	for (size_t p = 0; p < x->naps; p++)
-		for (size_t k = 0; k < nlocal; k++)
-			if (selects_identity(x, x->aps[p], local[k]) &&
-			    compile_policy(x, x->aps[p], local[k], &e))
+		for (size_t k = 0; k < nall; k++)
+			if (selects_identity(x, x->aps[p], all[k]) &&
+			    compile_policy(x, x->aps[p], all[k], &e))
 				goto out;
+	for (size_t i = 0; i < e.n; i++)
+		if (id_in(local, nlocal, e.v[i].dst) || e.v[i].src == SL_ID_ANY ||
+		    id_in(local, nlocal, e.v[i].src))
+			e.v[n++] = e.v[i];
+	e.n = n;
 	out = entries_json(&e);
 out:
+	free(all);
 	free(local);
 	free(e.v);
 	return out;
