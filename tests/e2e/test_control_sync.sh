@@ -153,6 +153,8 @@ spec:
   - port: 80
     targetPort: 8080
 EOF2
+ids_before=$("$BIN/sluicectl" --pin-root "$(pin_root node2)" -o json inspect identities)
+pol_before=$("$BIN/sluicectl" --pin-root "$(pin_root node2)" -o json inspect policy)
 ctl apply -f "$TMP/nack.yaml" || fail "apply refused"
 v=$(cp_status | jq .config_version)
 wait_converged node1
@@ -166,6 +168,9 @@ jq -e --argjson v "$v" '.nacked == $v and (.nack_reason | test("no-such-netns"))
 note "node2: $st"
 ctl status --control | grep -q "no-such-netns" || fail "status --control does not show the NACK reason"
 [ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 0 ] || fail "node2 applied part of a NACKed snapshot"
+[ "$("$BIN/sluicectl" --pin-root "$(pin_root node2)" -o json inspect identities)" = "$ids_before" ] &&
+	[ "$("$BIN/sluicectl" --pin-root "$(pin_root node2)" -o json inspect policy)" = "$pol_before" ] ||
+	fail "node2's identity or policy maps changed for a NACKed snapshot"
 [ "$(services_json node1 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 1 ] || fail "node1 lacks the new service"
 ctl delete workloadentry ghost || fail "delete refused"
 wait_converged node1 node2

@@ -452,13 +452,77 @@ static bool keep_ifindex(const void *key, const void *ctx)
 	return false;
 }
 
-static int apply_local(const struct polmap *m, const struct snapshot *s,
+/* A local workload as the maps key it, resolved before anything is
+ * written, so that a snapshot naming a netns or interface that is not
+ * there is refused whole. */
+struct local_ep {
+	uint64_t cookie;       /* 0 without SO_NETNS_COOKIE */
+	uint32_t ifindex;
+	struct sl_netns_val nv;
+	struct sl_endpoint ep;
+	const struct snap_workload *w;
+};
+
+static int resolve_local(const struct polmap *m, const struct snapshot *s,
+			 struct local_ep **out, size_t *n, char *err, size_t errlen)
+{
+	struct local_ep *v = calloc(s->nworkloads + 1, sizeof(*v));
+	size_t k = 0;
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nworkloads; i++) {
+		const struct snap_workload *w = &s->workloads[i];
+		struct local_ep *e = &v[k];
+
+		if (!w->local)
+			continue;
+		/* Without SO_NETNS_COOKIE (before 5.14) there is no cookie to
+		 * key sl_netns by; the socket programs know and leave the
+		 * decision to tc at the destination (the agent's probe). */
+		rc = m->netns_cookies ? netns_cookie(w->netns, &e->cookie) : 0;
+		if (rc) {
+			snprintf(err, errlen, "workload %s/%s: netns %s: %s", w->ns, w->name,
+				 w->netns, strerror(-rc));
+			break;
+		}
+		e->ifindex = if_nametoindex(w->ifname);
+		if (!e->ifindex) {
+			rc = -errno;
+			snprintf(err, errlen, "workload %s/%s: interface %s: %s", w->ns, w->name,
+				 w->ifname, strerror(-rc));
+			break;
+		}
+		e->nv.identity = w->identity;
+		e->ep.identity = w->identity;
+		if (w->has_v4) {
+			e->ep.flags |= SL_EP_HAS_V4;
+			e->ep.addr4 = w->addr4[3];
+		}
+		if (w->has_v6) {
+			e->ep.flags |= SL_EP_HAS_V6;
+			memcpy(e->ep.addr6, w->addr6, 16);
+		}
+		e->w = w;
+		k++;
+	}
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int apply_local(const struct polmap *m, const struct local_ep *v, size_t n,
 		       struct pol_endpoint **eps, size_t *neps,
 		       struct pol_apply_stats *st, char *err, size_t errlen)
 {
-	uint64_t *cookies = calloc(s->nworkloads + 1, sizeof(*cookies));
-	uint32_t *ifx = calloc(s->nworkloads + 1, sizeof(*ifx));
-	struct pol_endpoint *out = calloc(s->nworkloads + 1, sizeof(*out));
+	uint64_t *cookies = calloc(n + 1, sizeof(*cookies));
+	uint32_t *ifx = calloc(n + 1, sizeof(*ifx));
+	struct pol_endpoint *out = calloc(n + 1, sizeof(*out));
 	struct want_keys wk = { cookies, ifx, 0 };
 	int rc = 0;
 
@@ -466,50 +530,19 @@ static int apply_local(const struct polmap *m, const struct snapshot *s,
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < s->nworkloads; i++) {
-		const struct snap_workload *w = &s->workloads[i];
-		struct sl_netns_val nv = { .identity = w->identity };
-		struct sl_endpoint ep = { .identity = w->identity };
-		uint64_t cookie;
-		unsigned int idx;
+	for (size_t i = 0; i < n; i++) {
+		const struct local_ep *e = &v[i];
 
-		if (!w->local)
-			continue;
-		/* Without SO_NETNS_COOKIE (before 5.14) there is no cookie to
-		 * key sl_netns by; the socket programs know and leave the
-		 * decision to tc at the destination (the agent's probe). */
-		cookie = 0;
-		rc = m->netns_cookies ? netns_cookie(w->netns, &cookie) : 0;
-		if (rc) {
-			snprintf(err, errlen, "workload %s/%s: netns %s: %s", w->ns, w->name,
-				 w->netns, strerror(-rc));
-			goto out;
-		}
-		idx = if_nametoindex(w->ifname);
-		if (!idx) {
+		if ((e->cookie && bpf_map_update_elem(m->netns_fd, &e->cookie, &e->nv, BPF_ANY)) ||
+		    bpf_map_update_elem(m->ep_fd, &e->ifindex, &e->ep, BPF_ANY)) {
 			rc = -errno;
-			snprintf(err, errlen, "workload %s/%s: interface %s: %s", w->ns, w->name,
-				 w->ifname, strerror(-rc));
+			snprintf(err, errlen, "workload %s/%s: %s", e->w->ns, e->w->name, strerror(-rc));
 			goto out;
 		}
-		if (w->has_v4) {
-			ep.flags |= SL_EP_HAS_V4;
-			ep.addr4 = w->addr4[3];
-		}
-		if (w->has_v6) {
-			ep.flags |= SL_EP_HAS_V6;
-			memcpy(ep.addr6, w->addr6, 16);
-		}
-		if ((cookie && bpf_map_update_elem(m->netns_fd, &cookie, &nv, BPF_ANY)) ||
-		    bpf_map_update_elem(m->ep_fd, &idx, &ep, BPF_ANY)) {
-			rc = -errno;
-			snprintf(err, errlen, "workload %s/%s: %s", w->ns, w->name, strerror(-rc));
-			goto out;
-		}
-		cookies[wk.n] = cookie;
-		ifx[wk.n] = idx;
-		out[wk.n].ifindex = idx;
-		snprintf(out[wk.n].ifname, sizeof(out[wk.n].ifname), "%s", w->ifname);
+		cookies[wk.n] = e->cookie;
+		ifx[wk.n] = e->ifindex;
+		out[wk.n].ifindex = e->ifindex;
+		snprintf(out[wk.n].ifname, sizeof(out[wk.n].ifname), "%s", e->w->ifname);
 		wk.n++;
 	}
 	prune(m->netns_fd, sizeof(uint64_t), keep_cookie, &wk);
@@ -532,21 +565,26 @@ int polmap_apply(const struct polmap *m, const struct snapshot *s,
 		 struct pol_apply_stats *st, char *err, size_t errlen)
 {
 	struct pol_apply_stats dummy;
+	struct local_ep *local = NULL;
+	size_t nlocal = 0;
 	int rc;
 
 	if (!st)
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
 	err[0] = '\0';
-	rc = apply_policy(m, s, st, err, errlen);
+	rc = resolve_local(m, s, &local, &nlocal, err, errlen);
+	if (!rc)
+		rc = apply_policy(m, s, st, err, errlen);
 	if (!rc) {
 		rc = apply_ipcache(m, s, st);
 		if (rc)
 			snprintf(err, errlen, "writing ipcache: %s", strerror(-rc));
 	}
 	if (!rc)
-		rc = apply_local(m, s, eps, neps, st, err, errlen);
+		rc = apply_local(m, local, nlocal, eps, neps, st, err, errlen);
 	if (rc && !err[0])
 		snprintf(err, errlen, "%s", strerror(-rc));
+	free(local);
 	return rc;
 }

@@ -47,7 +47,9 @@ void polmap_close(struct polmap *m);
 
 /* Make the maps hold the snapshot's identities and policy. `eps` (may be
  * NULL) receives the local endpoints' interfaces, *neps their count. 0 or
- * -errno with a message in err. */
+ * -errno with a message in err. Local workloads' network namespaces and
+ * interfaces are resolved before anything is written: a snapshot naming
+ * one that is not there changes nothing. */
 int polmap_apply(const struct polmap *m, const struct snapshot *s,
 		 struct pol_endpoint **eps, size_t *neps,
 		 struct pol_apply_stats *st, char *err, size_t errlen);
