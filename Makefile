@@ -178,6 +178,7 @@ bench: $(BINS)
 	$(Q)bench/run.sh $(BUILD)
 	$(Q)bench/policy.sh $(BUILD)
 	$(Q)bench/fastpath.sh $(BUILD)
+	$(Q)bench/control.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
