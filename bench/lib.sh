@@ -109,7 +109,8 @@ policy_snapshot() {
 		     $ports[] | {action: "ALLOW", source: $src, destination: 257, protocol: "TCP", port: .}])}'
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# median of the numbers among the words of stdin ("fail:..." words are not)
+median() { tr ' ' '\n' | grep -E '^[0-9.]+([eE][-+]?[0-9]+)?$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # report TITLE BASELINE VARIANTS...: the table of medians and ratios from
 # the CONN and RTT associative arrays

@@ -44,6 +44,10 @@ xserve() { # POD PORT [--bind ADDR]
 	for _ in $(seq $((100 * SCALE))); do [ -e "$TMP/xready.$pod.$port" ] && return 0; sleep 0.05; done
 	fail "xfer-serve $pod:$port did not start"
 }
+# sizes in MiB; divided by 16 on slow (emulated) machines
+DIV=1
+[ "$SCALE" -gt 1 ] && DIV=16
+mib() { echo "$((($1 << 10) / DIV))K"; }
 xserve node1.pod2 9000
 xserve node1.pod4 9000
 xserve node1.pod2 9001 --bind ::
@@ -70,7 +74,7 @@ redirected() {
 sockets() { "${CTL[@]}" -o json fastpath status | jq .sockets; }
 
 # --- bulk integrity, message sizes
-for spec in "1G 65536" "1M 1" "64M 1024" "256M 1048576" "256M random"; do
+for spec in "$(mib 1024) 65536" "$(mib 1) 1" "$(mib 64) 1024" "$(mib 256) 1048576" "$(mib 256) random"; do
 	set -- $spec
 	v0=$(veth_bytes node1.pod2)
 	out=$(xfer node1.pod1 10.96.0.20:80 "$1" "$1" --msg "$2")
@@ -149,22 +153,22 @@ note "early writes: 100 connections in order ($dropped handshake ACKs dropped)"
 # --- dual-stack: the server's socket is AF_INET6
 for to in 10.96.0.22:80 "[::ffff:10.96.0.22]:80"; do
 	v0=$(veth_bytes node1.pod2)
-	xfer node1.pod1 "$to" 256M 256M >/dev/null
-	redirected node1.pod2 "$v0" $((512 << 20)) "dual-stack $to"
+	xfer node1.pod1 "$to" "$(mib 256)" "$(mib 256)" >/dev/null
+	redirected node1.pod2 "$v0" $(((512 << 20) / DIV)) "dual-stack $to"
 done
 note "dual-stack: redirected, both client families"
 
 # --- the same ports in different pods, at the same time
-xfer node1.pod1 10.96.0.20:80 128M 128M --bind-port 40000 --seed 7 >"$TMP/same1" &
+xfer node1.pod1 10.96.0.20:80 "$(mib 128)" "$(mib 128)" --bind-port 40000 --seed 7 >"$TMP/same1" &
 p1=$!
-xfer node1.pod3 10.96.0.21:80 128M 128M --bind-port 40000 --seed 8 >"$TMP/same2" &
+xfer node1.pod3 10.96.0.21:80 "$(mib 128)" "$(mib 128)" --bind-port 40000 --seed 8 >"$TMP/same2" &
 p2=$!
 wait $p1 || fail "same ports, pod1: $(cat "$TMP/same1")"
 wait $p2 || fail "same ports, pod3: $(cat "$TMP/same2")"
 note "same ports in two pods: no cross-talk"
 
 # --- switch off while redirected, then on again
-in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up 512M --down 512M --no-half-close \
+in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up "$(mib 512)" --down "$(mib 512)" --no-half-close \
 	--timeout-s $((120 * SCALE)) >"$TMP/long" 2>&1 &
 long=$!
 for _ in $(seq 100); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
