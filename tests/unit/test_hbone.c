@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * lib/hbone: CONNECT tunnels over mutual TLS 1.3 between a client and a
+ * server connection in one loop, over real loopback TCP sockets with real
+ * certificates: bytes both ways, half-close, resets, a refused CONNECT,
+ * flow control that bounds what a slow reader makes the tunnel hold,
+ * handshakes that fail (no certificate, another CA, garbage, stall) and a
+ * peer that opens streams past the limit.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "lib/hbone.h"
+#include "lib/pki.h"
+
+#define TD "spiffe://hb.test"
+
+struct fx {
+	struct pki_ca ca, other;
+	EVP_PKEY *skey, *ckey, *okey;
+	X509 *scert, *ccert, *ocert;
+	SSL_CTX *sctx, *cctx, *nocert_ctx, *other_ctx;
+	struct hb_loop *l;
+	int lfd, echo_lfd;            /* HBONE listener, destination listener */
+	unsigned short port, echo_port;
+	/* server side record */
+	char peer[256], authority[128];
+	int refuse_status;            /* on_connect answers this (negative) */
+	int conn_closes, tunnel_closes, client_closes;   /* server side, and client */
+	int pair_lfd;
+	unsigned short pair_port;
+	enum hb_close last_why;
+	struct hb_tunnel_stats last_st;
+	int dest_fd;                  /* the destination's accepted socket */
+	bool no_accept_dest;
+};
+
+static struct fx F;
+
+static int listen_lo(unsigned short *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	cr_assert_geq(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 1024), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &sl), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_lo(unsigned short port, bool nonblock)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+
+	cr_assert_geq(fd, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS)
+		cr_assert_fail("connect: %s", strerror(errno));
+	return fd;
+}
+
+static X509 *leaf(struct pki_ca *ca, EVP_PKEY *k, const char *uri, long secs)
+{
+	char err[256];
+	struct pki_names n = { .cn = "t", .uri = uri };
+	X509 *x = pki_issue(ca, k, &n, secs, err, sizeof(err));
+
+	cr_assert_not_null(x, "%s", err);
+	return x;
+}
+
+static SSL_CTX *ctx(bool server, X509 *ca, X509 *cert, EVP_PKEY *key)
+{
+	struct pki_tls_opts o = { .server = server, .ca = ca, .cert = cert, .key = key,
+				  .alpn = "h2", .require_peer_cert = server };
+	SSL_CTX *c = pki_tls_ctx(&o);
+
+	cr_assert_not_null(c);
+	return c;
+}
+
+static int on_peer(struct hb_conn *c, const char *uri, void *arg)
+{
+	snprintf(F.peer, sizeof(F.peer), "%s", uri);
+	return strncmp(uri, TD "/ns/", strlen(TD "/ns/")) == 0 ? 0 : -1;
+}
+
+static int on_connect(struct hb_conn *c, int32_t sid, const char *authority, void **targ, void *arg)
+{
+	snprintf(F.authority, sizeof(F.authority), "%s", authority);
+	if (F.refuse_status)
+		return F.refuse_status;
+	return connect_lo(F.echo_port, true);
+}
+
+static void on_tunnel_close(struct hb_conn *c, const struct hb_tunnel_stats *st, void *targ, void *arg)
+{
+	F.tunnel_closes++;
+	F.last_st = *st;
+}
+
+static void on_conn_close(struct hb_conn *c, enum hb_close why, const char *msg, void *arg)
+{
+	F.conn_closes++;
+	F.last_why = why;
+}
+
+static const struct hb_ops sops = { on_peer, on_connect, on_tunnel_close, on_conn_close };
+static void on_client_close(struct hb_conn *c, enum hb_close why, const char *msg, void *arg)
+{
+	F.client_closes++;
+}
+
+static const struct hb_ops cops = { NULL, NULL, NULL, on_client_close };
+
+static struct hb_limits lim;
+
+static void setup(void)
+{
+	char err[256], dir[] = "/tmp/sluice-hb-XXXXXX", cp[64], kp[64], cp2[64], kp2[64];
+
+	memset(&F, 0, sizeof(F));
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
+	snprintf(kp, sizeof(kp), "%s/ca.key", dir);
+	snprintf(cp2, sizeof(cp2), "%s/o.crt", dir);
+	snprintf(kp2, sizeof(kp2), "%s/o.key", dir);
+	cr_assert_eq(pki_ca_open(&F.ca, cp, kp, "mesh", true, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pki_ca_open(&F.other, cp2, kp2, "other", true, err, sizeof(err)), 0, "%s", err);
+	unlink(cp); unlink(kp); unlink(cp2); unlink(kp2); rmdir(dir);
+	F.skey = pki_key_new();
+	F.ckey = pki_key_new();
+	F.okey = pki_key_new();
+	F.scert = leaf(&F.ca, F.skey, TD "/sluice/node/n2", 3600);
+	F.ccert = leaf(&F.ca, F.ckey, TD "/ns/default/sa/client", 3600);
+	F.ocert = leaf(&F.other, F.okey, TD "/ns/default/sa/client", 3600);
+	F.sctx = ctx(true, F.ca.cert, F.scert, F.skey);
+	F.cctx = ctx(false, F.ca.cert, F.ccert, F.ckey);
+	F.nocert_ctx = ctx(false, F.ca.cert, NULL, NULL);
+	F.other_ctx = ctx(false, F.ca.cert, F.ocert, F.okey);
+	F.l = hb_loop_new();
+	cr_assert_not_null(F.l);
+	F.lfd = listen_lo(&F.port);
+	F.echo_lfd = listen_lo(&F.echo_port);
+	F.pair_lfd = listen_lo(&F.pair_port);
+	F.dest_fd = -1;
+	lim = hb_default_limits;
+}
+
+static void teardown(void)
+{
+	hb_loop_free(F.l);
+	close(F.lfd);
+	close(F.echo_lfd);
+	close(F.pair_lfd);
+	if (F.dest_fd >= 0)
+		close(F.dest_fd);
+	SSL_CTX_free(F.sctx); SSL_CTX_free(F.cctx); SSL_CTX_free(F.nocert_ctx); SSL_CTX_free(F.other_ctx);
+	X509_free(F.scert); X509_free(F.ccert); X509_free(F.ocert);
+	EVP_PKEY_free(F.skey); EVP_PKEY_free(F.ckey); EVP_PKEY_free(F.okey);
+	pki_ca_close(&F.ca);
+	pki_ca_close(&F.other);
+}
+
+TestSuite(hbone, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Run the loop, accepting HBONE connections and destination connections. */
+static void spin(int ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p[2] = { { F.lfd, POLLIN, 0 }, { F.echo_lfd, POLLIN, 0 } };
+
+		poll(p, 2, 0);
+		if (p[0].revents) {
+			int fd = accept4(F.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (fd >= 0)
+				hb_server_conn(F.l, fd, F.sctx, &lim, &sops, NULL);
+		}
+		if (p[1].revents && F.dest_fd < 0 && !F.no_accept_dest)
+			F.dest_fd = accept4(F.echo_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		hb_loop_run(F.l, 5);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= ms)
+			return;
+	}
+}
+
+/* A connected loopback TCP pair (resets need TCP, not AF_UNIX). */
+static void tcp_pair(int sv[2])
+{
+	sv[0] = connect_lo(F.pair_port, false);
+	sv[1] = accept4(F.pair_lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(sv[1], 0);
+}
+
+/* A client connection and one tunnel; returns the application's end. */
+static int tunnel(SSL_CTX *c, struct hb_conn **hc)
+{
+	int sv[2];
+	struct hb_conn *h = hb_client_conn(F.l, connect_lo(F.port, true), c, &lim,
+					   TD "/sluice/node/n2", &cops, NULL);
+
+	cr_assert_not_null(h);
+	tcp_pair(sv);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	cr_assert_eq(hb_tunnel_open(h, "10.0.0.9:8080", sv[1], NULL), 0);
+	if (hc)
+		*hc = h;
+	return sv[0];
+}
+
+/* Read what is there within ms; returns bytes read, -1 at EOF with none,
+ * -2 on error (errno kept). */
+static ssize_t drain(int fd, char *buf, size_t len, int ms, bool *eof)
+{
+	size_t got = 0;
+
+	*eof = false;
+	for (int i = 0; i < ms && got < len; i++) {
+		ssize_t r = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r == 0) {
+			*eof = true;
+			break;
+		}
+		if (errno != EAGAIN)
+			return -2;
+		spin(1);
+	}
+	return (ssize_t)got;
+}
+
+Test(hbone, bytes_both_ways_and_half_close)
+{
+	char buf[64];
+	bool eof;
+	int app = tunnel(F.cctx, NULL);
+
+	spin(200);
+	cr_assert_geq(F.dest_fd, 0, "the destination got no connection");
+	cr_assert_str_eq(F.peer, TD "/ns/default/sa/client");
+	cr_assert_str_eq(F.authority, "10.0.0.9:8080");
+	cr_assert_eq(send(app, "ping", 4, 0), 4);
+	cr_assert_eq(drain(F.dest_fd, buf, 4, 1000, &eof), 4);
+	cr_assert_eq(memcmp(buf, "ping", 4), 0);
+	cr_assert_eq(send(F.dest_fd, "pong!", 5, 0), 5);
+	cr_assert_eq(drain(app, buf, 5, 1000, &eof), 5);
+	cr_assert_eq(memcmp(buf, "pong!", 5), 0);
+	/* client half-closes: the destination sees EOF and can still answer */
+	shutdown(app, SHUT_WR);
+	cr_assert_eq(drain(F.dest_fd, buf, sizeof(buf), 1000, &eof), 0);
+	cr_assert(eof, "END_STREAM did not become a FIN");
+	cr_assert_eq(send(F.dest_fd, "late", 4, 0), 4);
+	cr_assert_eq(drain(app, buf, 4, 1000, &eof), 4);
+	cr_assert_eq(memcmp(buf, "late", 4), 0);
+	shutdown(F.dest_fd, SHUT_WR);
+	cr_assert_eq(drain(app, buf, sizeof(buf), 1000, &eof), 0);
+	cr_assert(eof);
+	spin(100);
+	cr_assert_eq(F.tunnel_closes, 1);
+	cr_assert(!F.last_st.reset);
+	cr_assert_eq(F.last_st.bytes_to_tcp, 4);
+	cr_assert_eq(F.last_st.bytes_from_tcp, 9);
+	close(app);
+}
+
+Test(hbone, reset_carried_across)
+{
+	char buf[16];
+	bool eof;
+	int app = tunnel(F.cctx, NULL);
+	struct linger lg = { 1, 0 };
+
+	spin(200);
+	cr_assert_geq(F.dest_fd, 0);
+	cr_assert_eq(send(app, "x", 1, 0), 1);
+	cr_assert_eq(drain(F.dest_fd, buf, 1, 1000, &eof), 1);
+	/* the destination resets: the client gets a reset, not an EOF */
+	setsockopt(F.dest_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(F.dest_fd);
+	F.dest_fd = -1;
+	F.no_accept_dest = true;
+	cr_assert_eq(drain(app, buf, sizeof(buf), 1000, &eof), -2);
+	cr_assert(errno == ECONNRESET, "expected ECONNRESET, got %s", strerror(errno));
+	spin(50);
+	cr_assert_eq(F.tunnel_closes, 1);
+	cr_assert(F.last_st.reset);
+	close(app);
+}
+
+Test(hbone, refused_connect_resets_the_client_and_is_reported)
+{
+	char buf[16];
+	bool eof;
+	int app;
+
+	F.refuse_status = -403;
+	app = tunnel(F.cctx, NULL);
+	spin(200);
+	cr_assert_eq(drain(app, buf, sizeof(buf), 500, &eof), -2);
+	cr_assert(errno == ECONNRESET, "%s", strerror(errno));
+	cr_assert_lt(F.dest_fd, 0);
+	close(app);
+}
+
+Test(hbone, slow_reader_bounds_what_the_tunnel_holds)
+{
+	static char chunk[65536];
+	size_t sent = 0;
+	int app;
+
+	lim.stream_window = 256 << 10;
+	lim.tcp_buf = 64 << 10;
+	app = tunnel(F.cctx, NULL);
+	spin(200);
+	cr_assert_geq(F.dest_fd, 0);
+	/* the destination never reads: after the windows, socket buffers and
+	 * the tunnel buffer fill, the sender must be stopped */
+	for (int i = 0; i < 2000; i++) {
+		ssize_t w = send(app, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (w > 0)
+			sent += (size_t)w;
+		spin(1);
+	}
+	cr_assert_lt(sent, 32u << 20, "%zu bytes accepted from a client whose reader is stuck", sent);
+	cr_assert_gt(sent, 256u << 10);
+	/* and all of it arrives once the destination reads */
+	{
+		size_t got = 0;
+		bool eof;
+
+		for (int i = 0; i < 5000 && got < sent; i++) {
+			ssize_t r = drain(F.dest_fd, chunk, sizeof(chunk), 1, &eof);
+
+			if (r > 0)
+				got += (size_t)r;
+		}
+		cr_assert_eq(got, sent);
+	}
+	close(app);
+}
+
+Test(hbone, client_without_certificate_is_refused)
+{
+	int app = tunnel(F.nocert_ctx, NULL);
+
+	spin(300);
+	cr_assert_lt(F.dest_fd, 0);
+	cr_assert_geq(F.conn_closes, 1);
+	cr_assert_eq(F.last_why, HB_CLOSE_TLS);
+	close(app);
+}
+
+Test(hbone, client_from_another_ca_is_refused)
+{
+	int app = tunnel(F.other_ctx, NULL);
+
+	spin(300);
+	cr_assert_lt(F.dest_fd, 0);
+	cr_assert_eq(F.last_why, HB_CLOSE_TLS);
+	close(app);
+}
+
+Test(hbone, garbage_and_stalled_handshakes_are_cut_off)
+{
+	int g, s;
+
+	lim.handshake_ms = 300;
+	g = connect_lo(F.port, false);
+	s = connect_lo(F.port, false);
+	cr_assert_eq(send(g, "GET / HTTP/1.1\r\n\r\n", 18, 0), 18);
+	spin(100);
+	cr_assert_eq(F.conn_closes, 1);
+	cr_assert_eq(F.last_why, HB_CLOSE_TLS);
+	spin(500);   /* s sends nothing */
+	cr_assert_eq(F.conn_closes, 2);
+	cr_assert_eq(F.last_why, HB_CLOSE_HANDSHAKE_TIMEOUT);
+	cr_assert_eq(hb_loop_conns(F.l), 0);
+	close(g);
+	close(s);
+}
+
+Test(hbone, streams_past_the_limit_cut_the_connection_off)
+{
+	struct hb_conn *h;
+	int apps[12];
+
+	lim.max_streams = 2;
+	apps[0] = tunnel(F.cctx, &h);
+	for (int i = 1; i < 12; i++) {
+		int sv[2];
+
+		tcp_pair(sv);
+		/* the client's own limit comes from our settings; raise it by
+		 * opening before the server's SETTINGS arrive */
+		hb_tunnel_open(h, "10.0.0.9:8080", sv[1], NULL);
+		apps[i] = sv[0];
+	}
+	spin(300);
+	cr_assert_geq(F.conn_closes, 1);
+	cr_assert(F.last_why == HB_CLOSE_STREAM_FLOOD || F.last_why == HB_CLOSE_HTTP2 ||
+		  F.last_why == HB_CLOSE_NORMAL, "why %d", F.last_why);
+	for (int i = 0; i < 12; i++)
+		close(apps[i]);
+}

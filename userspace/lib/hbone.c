@@ -1,0 +1,1227 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * hbone.c - HTTP/2 CONNECT tunnels over mutual TLS 1.3 (hbone.h).
+ *
+ * Data flow of one tunnel:
+ *   TCP -> recv into t->up (at most tcp_buf) -> nghttp2 data provider ->
+ *   DATA frames -> obuf -> SSL_write;
+ *   SSL_read -> nghttp2_session_mem_recv -> on_data_chunk: send() to TCP
+ *   at once, the rest into t->down; nghttp2_session_consume only for what
+ *   send() took, so the peer's window closes while our TCP reader is slow.
+ *
+ * Lifetimes: a connection or tunnel that ends inside a callback is only
+ * marked; it is unlinked at once but freed after the current epoll batch,
+ * so an event already fetched for it never touches freed memory.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+
+#include "lib/hbone.h"
+#include "lib/log.h"
+#include "lib/pki.h"
+
+#define CONN_MAGIC   0x68626331u   /* "hbc1" */
+#define TUN_MAGIC    0x68627431u   /* "hbt1" */
+#define OBUF_SOFT    (128 * 1024)
+#define READ_BUDGET  (512 * 1024)
+#define TICK_MS      100
+
+const struct hb_limits hb_default_limits = {
+	.handshake_ms = 10000,
+	.stall_ms = 30000,
+	.connect_ms = 10000,
+	.max_streams = 100,
+	.stream_window = 1u << 20,
+	.conn_window = 16u << 20,
+	.tcp_buf = 256u << 10,
+};
+
+static const char *const close_names[HB_CLOSE_MAX] = {
+	"normal", "tls", "handshake_timeout", "peer_identity", "http2", "stream_flood",
+	"stall", "io",
+};
+
+const char *hb_close_name(enum hb_close r)
+{
+	return r < HB_CLOSE_MAX ? close_names[r] : "?";
+}
+
+struct buf {
+	uint8_t *d;
+	size_t off, len, cap;
+};
+
+struct hb_tunnel {
+	struct hb_handler h;
+	uint32_t magic;
+	struct hb_conn *c;
+	struct hb_tunnel *prev, *next;   /* in c->tunnels, or the loop's graveyard */
+	int32_t sid;                     /* 0: the stream is gone */
+	int32_t sid_saved;
+	int fd;                          /* -1: closed */
+	uint32_t ev;                     /* registered epoll events; 0: not in the set */
+	void *targ;
+	bool connecting;                 /* server: connect() to the destination */
+	bool established;                /* 200 sent or received */
+	bool tcp_eof;                    /* recv() returned 0 */
+	bool eof_sent;                   /* END_STREAM handed to nghttp2 */
+	bool h2_eof;                     /* END_STREAM received */
+	bool shut_wr;                    /* shutdown(SHUT_WR) done */
+	bool deferred;                   /* the data provider is waiting for bytes */
+	bool dead;
+	uint8_t *up;                     /* TCP -> HTTP/2, lim.tcp_buf bytes */
+	size_t up_off, up_len;
+	struct buf down;                 /* HTTP/2 -> TCP, not yet written */
+	struct hb_tunnel_stats st;
+};
+
+struct hb_conn {
+	struct hb_handler h;
+	uint32_t magic;
+	struct hb_loop *l;
+	struct hb_conn *prev, *next;
+	int fd;
+	uint32_t ev;
+	SSL *ssl;
+	nghttp2_session *ng;
+	struct hb_limits lim;
+	const struct hb_ops *ops;
+	void *arg, *user;
+	bool server, connecting, handshaken, dead, retired, want_write, in_io;
+	struct buf obuf;
+	uint64_t created_ms, progress_ms;
+	struct hb_tunnel *tunnels;
+	unsigned int ntunnels, refused;
+	char peer[256], expect[256], addr[64];
+	enum hb_close why;
+	char msg[256];
+};
+
+struct hb_loop {
+	int efd;
+	struct hb_conn *conns;
+	size_t nconns;
+	struct hb_conn *dead_conns;
+	struct hb_tunnel *dead_tunnels;
+	uint64_t last_tick;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int buf_add(struct buf *b, const void *d, size_t n)
+{
+	if (b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		uint8_t *nd;
+
+		if (b->off) {
+			memmove(b->d, b->d + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		while (cap < b->len + n)
+			cap *= 2;
+		if (cap > b->cap) {
+			nd = realloc(b->d, cap);
+			if (!nd)
+				return -1;
+			b->d = nd;
+			b->cap = cap;
+		}
+	}
+	memcpy(b->d + b->len, d, n);
+	b->len += n;
+	return 0;
+}
+
+static size_t buf_avail(const struct buf *b) { return b->len - b->off; }
+
+static void buf_free(struct buf *b)
+{
+	free(b->d);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct hb_loop *hb_loop_new(void)
+{
+	struct hb_loop *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->efd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->efd < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int hb_loop_fd(const struct hb_loop *l) { return l->efd; }
+size_t hb_loop_conns(const struct hb_loop *l) { return l->nconns; }
+
+int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h)
+{
+	struct epoll_event e = { .events = events, .data.ptr = h };
+
+	return epoll_ctl(l->efd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h)
+{
+	struct epoll_event e = { .events = events, .data.ptr = h };
+
+	return epoll_ctl(l->efd, EPOLL_CTL_MOD, fd, &e) ? -errno : 0;
+}
+
+void hb_loop_del(struct hb_loop *l, int fd)
+{
+	epoll_ctl(l->efd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* Register exactly `want` for fd; none at all when 0, so that a hung-up
+ * socket we do not want to hear from cannot spin the loop. */
+static void set_events(struct hb_loop *l, int fd, uint32_t *cur, uint32_t want,
+		       struct hb_handler *h)
+{
+	if (fd < 0 || *cur == want)
+		return;
+	if (!want)
+		hb_loop_del(l, fd);
+	else if (!*cur)
+		hb_loop_add(l, fd, want, h);
+	else
+		hb_loop_mod(l, fd, want, h);
+	*cur = want;
+}
+
+/* ---- tunnels ------------------------------------------------------------ */
+
+static void conn_update(struct hb_conn *c);
+static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg);
+static int pump_out(struct hb_conn *c);
+static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t len,
+		       uint32_t *flags, nghttp2_data_source *src, void *ud);
+
+static void tunnel_update(struct hb_tunnel *t)
+{
+	uint32_t want = 0;
+
+	if (t->fd < 0 || t->dead)
+		return;
+	if (t->connecting)
+		want = EPOLLOUT;
+	else {
+		if (t->established && !t->tcp_eof && t->up_len < t->c->lim.tcp_buf)
+			want |= EPOLLIN;
+		if (buf_avail(&t->down))
+			want |= EPOLLOUT;
+	}
+	set_events(t->c->l, t->fd, &t->ev, want, &t->h);
+}
+
+/* Give the peer its window back for `n` bytes we are done with. */
+static void consume(struct hb_tunnel *t, size_t n)
+{
+	if (!n || !t->c->ng)
+		return;
+	nghttp2_session_consume_connection(t->c->ng, n);
+	if (t->sid)
+		nghttp2_session_consume_stream(t->c->ng, t->sid, n);
+}
+
+static void tunnel_close_fd(struct hb_tunnel *t, bool rst)
+{
+	if (t->fd < 0)
+		return;
+	if (rst) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	if (t->ev)
+		hb_loop_del(t->c->l, t->fd);
+	t->ev = 0;
+	close(t->fd);
+	t->fd = -1;
+	/* what we never wrote is given back, or the connection window shrinks */
+	consume(t, buf_avail(&t->down));
+	buf_free(&t->down);
+}
+
+/* Both halves gone: report, unlink, free after this batch. */
+static void tunnel_maybe_done(struct hb_tunnel *t)
+{
+	struct hb_conn *c = t->c;
+
+	if (t->dead || t->sid || t->fd >= 0)
+		return;
+	t->dead = true;
+	t->st.closed_ms = now_ms();
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		c->tunnels = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	c->ntunnels--;
+	if (c->ops && c->ops->on_tunnel_close)
+		c->ops->on_tunnel_close(c, &t->st, t->targ, c->arg);
+	t->prev = NULL;
+	t->next = c->l->dead_tunnels;
+	c->l->dead_tunnels = t;
+	if (c->retired && !c->ntunnels && !c->dead)
+		conn_die(c, HB_CLOSE_NORMAL, "retired");
+}
+
+/* Reset both sides (either side failed or reset). */
+static void tunnel_reset(struct hb_tunnel *t, uint32_t h2_code)
+{
+	t->st.reset = true;
+	if (t->sid && t->c->ng && !t->c->dead)
+		nghttp2_submit_rst_stream(t->c->ng, NGHTTP2_FLAG_NONE, t->sid, h2_code);
+	tunnel_close_fd(t, true);
+	/* the stream's close callback detaches it (sid = 0) */
+}
+
+/* Writing side of TCP: flush t->down; shut down once the peer ended. */
+static void tunnel_flush(struct hb_tunnel *t)
+{
+	while (t->fd >= 0 && buf_avail(&t->down)) {
+		ssize_t w = send(t->fd, t->down.d + t->down.off, buf_avail(&t->down),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			tunnel_reset(t, NGHTTP2_CONNECT_ERROR);
+			return;
+		}
+		t->down.off += (size_t)w;
+		t->st.bytes_to_tcp += (uint64_t)w;
+		consume(t, (size_t)w);
+	}
+	if (t->fd >= 0 && t->h2_eof && !buf_avail(&t->down) && !t->shut_wr) {
+		shutdown(t->fd, SHUT_WR);
+		t->shut_wr = true;
+	}
+	if (t->fd >= 0 && t->shut_wr && t->tcp_eof && t->eof_sent)
+		tunnel_close_fd(t, false);
+}
+
+static void tunnel_read(struct hb_tunnel *t)
+{
+	size_t cap = t->c->lim.tcp_buf;
+
+	if (t->up_off) {
+		memmove(t->up, t->up + t->up_off, t->up_len - t->up_off);
+		t->up_len -= t->up_off;
+		t->up_off = 0;
+	}
+	while (t->fd >= 0 && !t->tcp_eof && t->up_len < cap) {
+		ssize_t r = recv(t->fd, t->up + t->up_len, cap - t->up_len, MSG_DONTWAIT);
+
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			tunnel_reset(t, NGHTTP2_CONNECT_ERROR);
+			return;
+		}
+		if (r == 0)
+			t->tcp_eof = true;
+		t->up_len += (size_t)r;
+		if (r < 65536)
+			break;   /* most likely drained; level-triggered anyway */
+	}
+	if (t->deferred && t->sid) {
+		t->deferred = false;
+		nghttp2_session_resume_data(t->c->ng, t->sid);
+	}
+}
+
+static void tunnel_event(struct hb_handler *h, uint32_t events)
+{
+	struct hb_tunnel *t = (struct hb_tunnel *)h;
+	struct hb_conn *c = t->c;
+
+	if (t->magic != TUN_MAGIC || t->dead || t->fd < 0)
+		return;
+	if (t->connecting) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+			/* the destination refused: answer 503, no tunnel */
+			nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"503", 7, 3,
+					  NGHTTP2_NV_FLAG_NONE };
+
+			t->connecting = false;
+			t->st.status = 503;
+			tunnel_close_fd(t, false);
+			if (t->sid)
+				nghttp2_submit_response(c->ng, t->sid, &nv, 1, NULL);
+			conn_update(c);
+			return;
+		}
+		t->connecting = false;
+		t->established = true;
+		t->st.established = true;
+		t->st.status = 200;
+		{
+			nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"200", 7, 3,
+					  NGHTTP2_NV_FLAG_NONE };
+			nghttp2_data_provider prd = { .source.ptr = t, .read_callback = up_read };
+
+			if (t->sid && nghttp2_submit_response(c->ng, t->sid, &nv, 1, &prd))
+				tunnel_reset(t, NGHTTP2_INTERNAL_ERROR);
+		}
+	} else {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			tunnel_read(t);
+		if (t->fd >= 0 && (events & (EPOLLOUT | EPOLLERR)))
+			tunnel_flush(t);
+	}
+	tunnel_update(t);
+	tunnel_maybe_done(t);
+	conn_update(c);
+}
+
+static struct hb_tunnel *tunnel_new(struct hb_conn *c, int fd, void *targ)
+{
+	struct hb_tunnel *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->up = malloc(c->lim.tcp_buf);
+	if (!t->up) {
+		free(t);
+		return NULL;
+	}
+	t->h.fn = tunnel_event;
+	t->magic = TUN_MAGIC;
+	t->c = c;
+	t->fd = fd;
+	t->targ = targ;
+	t->st.opened_ms = now_ms();
+	t->next = c->tunnels;
+	if (c->tunnels)
+		c->tunnels->prev = t;
+	c->tunnels = t;
+	c->ntunnels++;
+	return t;
+}
+
+/* nghttp2's data provider for a tunnel: TCP bytes out as DATA. */
+static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t len,
+		       uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+	struct hb_tunnel *t = src->ptr;
+	size_t avail = t->up_len - t->up_off, n = avail < len ? avail : len;
+	bool was_full = t->up_len >= t->c->lim.tcp_buf;
+
+	if (!avail && !t->tcp_eof) {
+		t->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	memcpy(dst, t->up + t->up_off, n);
+	t->up_off += n;
+	t->st.bytes_from_tcp += n;
+	if (t->up_off == t->up_len)
+		t->up_off = t->up_len = 0;
+	if (t->up_off == t->up_len && t->tcp_eof) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		t->eof_sent = true;
+	}
+	if (was_full || t->eof_sent) {
+		tunnel_update(t);
+		if (t->eof_sent)
+			tunnel_flush(t);   /* may close the fd */
+	}
+	return (ssize_t)n;
+}
+
+/* ---- nghttp2 callbacks --------------------------------------------------- */
+
+static struct hb_tunnel *stream_tunnel(struct hb_conn *c, int32_t sid)
+{
+	struct hb_tunnel *t = nghttp2_session_get_stream_user_data(c->ng, sid);
+
+	return t && t->magic == TUN_MAGIC && !t->dead ? t : NULL;
+}
+
+struct req {
+	char method[16];
+	char authority[128];
+	bool bad;
+};
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct hb_conn *c = ud;
+	struct req *r;
+
+	if (!c->server || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if (c->retired || c->ntunnels >= c->lim.max_streams) {
+		/* past what we allow: refused (counted in on_frame_send, with
+		 * the streams nghttp2 refuses by itself) */
+		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+					  NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
+	return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+		     size_t nl, const uint8_t *val, size_t vl, uint8_t flags, void *ud)
+{
+	struct hb_conn *c = ud;
+
+#define IS(lit) (nl == sizeof(lit) - 1 && memcmp(name, lit, nl) == 0)
+	if (c->server) {
+		struct req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+
+		if (!r || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+			return 0;
+		if (IS(":method")) {
+			if (vl >= sizeof(r->method))
+				r->bad = true;
+			else
+				memcpy(r->method, val, vl);
+		} else if (IS(":authority")) {
+			if (vl >= sizeof(r->authority))
+				r->bad = true;
+			else
+				memcpy(r->authority, val, vl);
+		}
+		return 0;
+	}
+	if (IS(":status") && f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+		struct hb_tunnel *t = stream_tunnel(c, f->hd.stream_id);
+
+		if (t && vl == 3)
+			t->st.status = (val[0] - '0') * 100 + (val[1] - '0') * 10 + (val[2] - '0');
+	}
+#undef IS
+	return 0;
+}
+
+static void server_request(struct hb_conn *c, int32_t sid, struct req *r)
+{
+	nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"400", 7, 3, NGHTTP2_NV_FLAG_NONE };
+	struct hb_tunnel *t;
+	void *targ = NULL;
+	char st[4];
+	int fd;
+
+	nghttp2_session_set_stream_user_data(c->ng, sid, NULL);
+	if (r->bad || strcmp(r->method, "CONNECT") != 0 || !r->authority[0]) {
+		free(r);
+		nghttp2_submit_response(c->ng, sid, &nv, 1, NULL);
+		return;
+	}
+	fd = c->ops && c->ops->on_connect ? c->ops->on_connect(c, sid, r->authority, &targ, c->arg)
+					  : -503;
+	free(r);
+	if (fd < 0) {
+		snprintf(st, sizeof(st), "%03d", -fd > 999 ? 503 : -fd);
+		nv.value = (uint8_t *)st;
+		nghttp2_submit_response(c->ng, sid, &nv, 1, NULL);
+		c->refused++;   /* a peer that asks for nothing but refusals is cut off */
+		return;
+	}
+	t = tunnel_new(c, fd, targ);
+	if (!t) {
+		struct hb_tunnel_stats s = { .status = 503, .opened_ms = now_ms(), .closed_ms = now_ms() };
+
+		close(fd);
+		if (c->ops && c->ops->on_tunnel_close)
+			c->ops->on_tunnel_close(c, &s, targ, c->arg);
+		nv.value = (uint8_t *)"503";
+		nghttp2_submit_response(c->ng, sid, &nv, 1, NULL);
+		return;
+	}
+	t->sid = t->sid_saved = sid;
+	t->connecting = true;
+	nghttp2_session_set_stream_user_data(c->ng, sid, t);
+	tunnel_update(t);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct hb_conn *c = ud;
+	struct hb_tunnel *t;
+
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+		return 0;
+	if (c->server && f->hd.type == NGHTTP2_HEADERS &&
+	    f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		struct req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+
+		if (r && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+			/* a CONNECT that ends at once has nothing to carry */
+			r->bad = true;
+		}
+		if (r)
+			server_request(c, f->hd.stream_id, r);
+		return 0;
+	}
+	t = stream_tunnel(c, f->hd.stream_id);
+	if (!t)
+		return 0;
+	if (!c->server && f->hd.type == NGHTTP2_HEADERS &&
+	    f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
+		if (t->st.status != 200) {
+			tunnel_reset(t, NGHTTP2_CANCEL);
+			return 0;
+		}
+		t->established = t->st.established = true;
+		tunnel_update(t);
+	}
+	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+		t->h2_eof = true;
+		tunnel_flush(t);
+		tunnel_update(t);
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *d,
+			 size_t n, void *ud)
+{
+	struct hb_conn *c = ud;
+	struct hb_tunnel *t = stream_tunnel(c, sid);
+
+	if (!t || t->fd < 0 || !t->established) {
+		nghttp2_session_consume_connection(ng, n);
+		nghttp2_session_consume_stream(ng, sid, n);
+		return 0;
+	}
+	if (!buf_avail(&t->down)) {
+		ssize_t w = send(t->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			nghttp2_session_consume_connection(ng, n);
+			nghttp2_session_consume_stream(ng, sid, n);
+			tunnel_reset(t, NGHTTP2_CONNECT_ERROR);
+			return 0;
+		}
+		if (w > 0) {
+			t->st.bytes_to_tcp += (uint64_t)w;
+			consume(t, (size_t)w);
+			d += w;
+			n -= (size_t)w;
+		}
+	}
+	if (n && buf_add(&t->down, d, n)) {
+		nghttp2_session_consume_connection(ng, n);
+		nghttp2_session_consume_stream(ng, sid, n);
+		tunnel_reset(t, NGHTTP2_INTERNAL_ERROR);
+		return 0;
+	}
+	tunnel_update(t);
+	return 0;
+}
+
+/* Streams refused (by us or by nghttp2 past SETTINGS_MAX_CONCURRENT_STREAMS). */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+	struct hb_conn *c = ud;
+
+	if (c->server && f->hd.type == NGHTTP2_RST_STREAM &&
+	    f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
+		c->refused++;
+	return 0;
+}
+
+/* A peer that keeps opening streams we refuse is cut off: an
+ * open-and-refuse loop costs us as much as a stream. */
+static bool flooded(struct hb_conn *c)
+{
+	if (!c->server || c->dead || c->refused <= c->lim.max_streams)
+		return false;
+	conn_die(c, HB_CLOSE_STREAM_FLOOD, "streams refused past the limit again and again");
+	return true;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
+{
+	struct hb_conn *c = ud;
+	void *p = nghttp2_session_get_stream_user_data(ng, sid);
+	struct hb_tunnel *t = stream_tunnel(c, sid);
+
+	if (!t) {
+		if (p && c->server && ((struct hb_tunnel *)p)->magic != TUN_MAGIC)
+			free(p);   /* a request that never got its headers */
+		return 0;
+	}
+	nghttp2_session_set_stream_user_data(ng, sid, NULL);
+	/* consume(t) after this only gives the connection window back */
+	t->sid = 0;
+	if (code != NGHTTP2_NO_ERROR || !t->established || !t->eof_sent || !t->h2_eof) {
+		t->st.reset = true;
+		tunnel_close_fd(t, true);
+	}
+	if (t->fd >= 0)
+		tunnel_flush(t);   /* what arrived is still written out */
+	tunnel_update(t);
+	tunnel_maybe_done(t);
+	return 0;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
+{
+	struct hb_loop *l = c->l;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	c->why = why;
+	snprintf(c->msg, sizeof(c->msg), "%s", msg ? msg : hb_close_name(why));
+	while (c->tunnels) {
+		struct hb_tunnel *t = c->tunnels;
+
+		t->st.reset = t->st.reset || !t->shut_wr || !t->eof_sent;
+		tunnel_close_fd(t, t->st.reset);
+		t->sid = 0;
+		tunnel_maybe_done(t);
+	}
+	if (c->ev)
+		hb_loop_del(l, c->fd);
+	c->ev = 0;
+	if (c->ops && c->ops->on_conn_close)
+		c->ops->on_conn_close(c, why, c->msg, c->arg);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->nconns--;
+	c->prev = NULL;
+	c->next = l->dead_conns;
+	l->dead_conns = c;
+}
+
+static void conn_free(struct hb_conn *c)
+{
+	nghttp2_session_del(c->ng);
+	SSL_free(c->ssl);
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->obuf);
+	c->magic = 0;
+	free(c);
+}
+
+static void conn_update(struct hb_conn *c)
+{
+	uint32_t want = EPOLLIN;
+
+	if (c->dead)
+		return;
+	if (c->handshaken && !c->in_io) {
+		/* output produced by a tunnel event goes out now */
+		if (pump_out(c)) {
+			conn_die(c, HB_CLOSE_IO, c->msg[0] ? c->msg : "write failed");
+			return;
+		}
+		if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+		    !buf_avail(&c->obuf)) {
+			conn_die(c, HB_CLOSE_NORMAL, "HTTP/2 session ended");
+			return;
+		}
+	}
+	if (c->connecting || c->want_write || buf_avail(&c->obuf) ||
+	    (c->handshaken && nghttp2_session_want_write(c->ng)))
+		want |= EPOLLOUT;
+	set_events(c->l, c->fd, &c->ev, want, &c->h);
+}
+
+static int tls_error(struct hb_conn *c, const char *what, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	char msg[200] = "";
+
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+		snprintf(c->msg, sizeof(c->msg), "%s: %s", what,
+			 ret == 0 || !errno ? "connection closed by peer" : strerror(errno));
+	else if (e == SSL_ERROR_ZERO_RETURN)
+		snprintf(c->msg, sizeof(c->msg), "%s: connection closed by peer", what);
+	else {
+		pki_log_errors_at(LOG_DEBUG, what, msg, sizeof(msg));
+		snprintf(c->msg, sizeof(c->msg), "%s: %s", what, msg[0] ? msg : "failed");
+	}
+	return -1;
+}
+
+static int pump_out(struct hb_conn *c)
+{
+	for (;;) {
+		if (buf_avail(&c->obuf)) {
+			int w;
+
+			ERR_clear_error();
+			w = SSL_write(c->ssl, c->obuf.d + c->obuf.off, (int)buf_avail(&c->obuf));
+			if (w > 0) {
+				c->obuf.off += (size_t)w;
+				c->progress_ms = now_ms();
+				c->want_write = false;
+				continue;
+			}
+			switch (SSL_get_error(c->ssl, w)) {
+			case SSL_ERROR_WANT_WRITE:
+				c->want_write = true;
+				return 0;
+			case SSL_ERROR_WANT_READ:
+				return 0;
+			default:
+				return tls_error(c, "TLS write", w);
+			}
+		}
+		c->obuf.off = c->obuf.len = 0;
+		while (c->obuf.len < OBUF_SOFT) {
+			const uint8_t *d;
+			ssize_t n = nghttp2_session_mem_send(c->ng, &d);
+
+			if (n < 0) {
+				snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)n));
+				return -1;
+			}
+			if (n == 0)
+				break;
+			if (buf_add(&c->obuf, d, (size_t)n)) {
+				snprintf(c->msg, sizeof(c->msg), "out of memory");
+				return -1;
+			}
+		}
+		if (!c->obuf.len)
+			return 0;
+	}
+}
+
+static int pump_in(struct hb_conn *c, enum hb_close *why)
+{
+	uint8_t b[16384];
+	size_t total = 0;
+
+	while (total < READ_BUDGET && !c->dead) {
+		ssize_t used;
+		int r;
+
+		ERR_clear_error();
+		r = SSL_read(c->ssl, b, sizeof(b));
+		if (r <= 0) {
+			int e = SSL_get_error(c->ssl, r);
+
+			if (e == SSL_ERROR_WANT_READ)
+				return 0;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				c->want_write = true;
+				return 0;
+			}
+			*why = e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && r == 0)
+			       ? HB_CLOSE_NORMAL : HB_CLOSE_IO;
+			return tls_error(c, "TLS read", r);
+		}
+		total += (size_t)r;
+		used = nghttp2_session_mem_recv(c->ng, b, (size_t)r);
+		if (used < 0) {
+			snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)used));
+			*why = HB_CLOSE_HTTP2;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int do_handshake(struct hb_conn *c)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alen = 0;
+	int r;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r != 1) {
+		int e = SSL_get_error(c->ssl, r);
+
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			c->want_write = e == SSL_ERROR_WANT_WRITE;
+			return 0;
+		}
+		tls_error(c, "TLS handshake", r);
+		conn_die(c, HB_CLOSE_TLS, c->msg);
+		return -1;
+	}
+	c->want_write = false;
+	SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+	if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+		conn_die(c, HB_CLOSE_TLS, "the peer did not negotiate ALPN h2");
+		return -1;
+	}
+	if (pki_peer_uri(c->ssl, c->peer, sizeof(c->peer))) {
+		conn_die(c, HB_CLOSE_TLS, "the peer's certificate has no URI SAN or did not verify");
+		return -1;
+	}
+	if (c->expect[0] && strcmp(c->peer, c->expect) != 0) {
+		char m[600];
+
+		snprintf(m, sizeof(m), "the peer is %s, not %s", c->peer, c->expect);
+		conn_die(c, HB_CLOSE_PEER, m);
+		return -1;
+	}
+	if (c->server && c->ops && c->ops->on_peer && c->ops->on_peer(c, c->peer, c->arg)) {
+		conn_die(c, HB_CLOSE_PEER, "the peer's identity is refused");
+		return -1;
+	}
+	c->handshaken = true;
+	c->progress_ms = now_ms();
+	return 0;
+}
+
+static void conn_event(struct hb_handler *h, uint32_t events)
+{
+	struct hb_conn *c = (struct hb_conn *)h;
+	enum hb_close why = HB_CLOSE_IO;
+
+	if (c->magic != CONN_MAGIC || c->dead)
+		return;
+	if (c->connecting) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+			char m[128];
+
+			snprintf(m, sizeof(m), "connect: %s", strerror(soerr ? soerr : errno));
+			conn_die(c, HB_CLOSE_IO, m);
+			return;
+		}
+		c->connecting = false;
+	}
+	if (!c->handshaken) {
+		if (do_handshake(c) || c->dead)
+			return;
+		if (!c->handshaken) {
+			conn_update(c);
+			return;
+		}
+	}
+	c->in_io = true;
+	if (pump_in(c, &why)) {
+		c->in_io = false;
+		conn_die(c, why, c->msg);
+		return;
+	}
+	c->in_io = false;
+	if (c->dead || flooded(c))
+		return;
+	if (pump_out(c)) {
+		conn_die(c, HB_CLOSE_IO, c->msg);
+		return;
+	}
+	if (!flooded(c))
+		conn_update(c);
+}
+
+static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
+				const struct hb_limits *lim, const struct hb_ops *ops,
+				void *arg, bool server)
+{
+	nghttp2_session_callbacks *cbs = NULL;
+	nghttp2_option *opt = NULL;
+	nghttp2_settings_entry iv[3];
+	struct hb_conn *c = calloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int rc, one = 1;
+
+	if (!c || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		goto fail;
+	c->h.fn = conn_event;
+	c->magic = CONN_MAGIC;
+	c->l = l;
+	c->fd = fd;
+	c->server = server;
+	c->connecting = !server;
+	c->lim = *(lim ? lim : &hb_default_limits);
+	c->ops = ops;
+	c->arg = arg;
+	c->created_ms = c->progress_ms = now_ms();
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		char a[INET6_ADDRSTRLEN] = "?";
+
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+			snprintf(c->addr, sizeof(c->addr), "%s:%u", a,
+				 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof(a));
+			snprintf(c->addr, sizeof(c->addr), "[%s]:%u", a,
+				 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+		}
+	}
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+		pki_log_errors("creating a TLS session", NULL, 0);
+		goto fail;
+	}
+	if (server)
+		SSL_set_accept_state(c->ssl);
+	else
+		SSL_set_connect_state(c->ssl);
+	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
+		goto fail;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	nghttp2_option_set_max_settings(opt, 32);
+	rc = server ? nghttp2_session_server_new2(&c->ng, cbs, c, opt)
+		    : nghttp2_session_client_new2(&c->ng, cbs, c, opt);
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_option_del(opt);
+	cbs = NULL;
+	if (rc)
+		goto fail;
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+					  server ? c->lim.max_streams : 0 };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.stream_window };
+	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
+	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)c->lim.conn_window))
+		goto fail;
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->nconns++;
+	conn_update(c);
+	return c;
+fail:
+	nghttp2_session_callbacks_del(cbs);
+	if (c) {
+		c->fd = fd;
+		conn_free(c);
+	} else {
+		close(fd);
+	}
+	return NULL;
+}
+
+struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
+			       const struct hb_limits *lim, const struct hb_ops *ops, void *arg)
+{
+	return conn_new(l, fd, ctx, lim, ops, arg, true);
+}
+
+struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
+			       const struct hb_limits *lim, const char *expect_peer,
+			       const struct hb_ops *ops, void *arg)
+{
+	struct hb_conn *c = conn_new(l, fd, ctx, lim, ops, arg, false);
+
+	if (c && expect_peer)
+		snprintf(c->expect, sizeof(c->expect), "%s", expect_peer);
+	return c;
+}
+
+void hb_conn_close(struct hb_conn *c)
+{
+	if (c && !c->dead)
+		conn_die(c, HB_CLOSE_NORMAL, "closed");
+}
+
+void hb_conn_retire(struct hb_conn *c)
+{
+	if (!c || c->dead || c->retired)
+		return;
+	c->retired = true;
+	if (!c->ntunnels)
+		conn_die(c, HB_CLOSE_NORMAL, "retired");
+}
+
+bool hb_conn_retired(const struct hb_conn *c) { return c->retired; }
+bool hb_conn_usable(const struct hb_conn *c)
+{
+	return !c->dead && !c->retired && c->ntunnels < c->lim.max_streams &&
+	       (!c->handshaken || nghttp2_session_get_remote_settings(
+			c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) > c->ntunnels);
+}
+unsigned int hb_conn_tunnels(const struct hb_conn *c) { return c->ntunnels; }
+const char *hb_conn_peer(const struct hb_conn *c) { return c->peer[0] ? c->peer : NULL; }
+const char *hb_conn_addr(const struct hb_conn *c) { return c->addr; }
+void hb_conn_set_user(struct hb_conn *c, void *u) { c->user = u; }
+void *hb_conn_user(const struct hb_conn *c) { return c->user; }
+
+int hb_tunnel_open(struct hb_conn *c, const char *authority, int fd, void *targ)
+{
+	nghttp2_nv nv[2] = {
+		{ (uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, NGHTTP2_NV_FLAG_NONE },
+		{ (uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority),
+		  NGHTTP2_NV_FLAG_NONE },
+	};
+	nghttp2_data_provider prd = { .read_callback = up_read };
+	struct hb_tunnel *t;
+	int32_t sid;
+
+	if (c->dead || c->retired || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		goto fail;
+	t = tunnel_new(c, fd, targ);
+	if (!t)
+		goto fail;
+	prd.source.ptr = t;
+	sid = nghttp2_submit_request(c->ng, NULL, nv, 2, &prd, t);
+	if (sid < 0) {
+		/* undo: not reported, the caller learns it from -1 */
+		c->tunnels = t->next;
+		if (t->next)
+			t->next->prev = NULL;
+		c->ntunnels--;
+		free(t->up);
+		free(t);
+		goto fail;
+	}
+	t->sid = t->sid_saved = sid;
+	{
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	tunnel_update(t);
+	conn_update(c);
+	return 0;
+fail:
+	{
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+	}
+	return -1;
+}
+
+/* ---- timers and dispatch ------------------------------------------------- */
+
+static void tick(struct hb_loop *l)
+{
+	uint64_t now = now_ms();
+	struct hb_conn *c, *next;
+
+	for (c = l->conns; c; c = next) {
+		next = c->next;
+		if (!c->handshaken && now - c->created_ms > c->lim.handshake_ms) {
+			conn_die(c, c->connecting ? HB_CLOSE_IO : HB_CLOSE_HANDSHAKE_TIMEOUT,
+				 c->connecting ? "connect timed out" : "TLS handshake timed out");
+			continue;
+		}
+		if (buf_avail(&c->obuf) && now - c->progress_ms > c->lim.stall_ms) {
+			conn_die(c, HB_CLOSE_STALL, "peer stopped reading: no write progress");
+			continue;
+		}
+		for (struct hb_tunnel *t = c->tunnels, *tn; t; t = tn) {
+			tn = t->next;
+			if (t->connecting && now - t->st.opened_ms > c->lim.connect_ms) {
+				nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"504", 7, 3,
+						  NGHTTP2_NV_FLAG_NONE };
+
+				t->connecting = false;
+				t->st.status = 504;
+				tunnel_close_fd(t, false);
+				if (t->sid)
+					nghttp2_submit_response(c->ng, t->sid, &nv, 1, NULL);
+			}
+		}
+		conn_update(c);
+	}
+}
+
+static void reap(struct hb_loop *l)
+{
+	while (l->dead_tunnels) {
+		struct hb_tunnel *t = l->dead_tunnels;
+
+		l->dead_tunnels = t->next;
+		buf_free(&t->down);
+		free(t->up);
+		t->magic = 0;
+		free(t);
+	}
+	while (l->dead_conns) {
+		struct hb_conn *c = l->dead_conns;
+
+		l->dead_conns = c->next;
+		conn_free(c);
+	}
+}
+
+int hb_loop_run(struct hb_loop *l, int timeout_ms)
+{
+	struct epoll_event ev[64];
+	uint64_t now;
+	int n;
+
+	n = epoll_wait(l->efd, ev, 64, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct hb_handler *h = ev[i].data.ptr;
+
+		h->fn(h, ev[i].events);
+	}
+	now = now_ms();
+	if (now - l->last_tick >= TICK_MS) {
+		l->last_tick = now;
+		tick(l);
+	}
+	reap(l);
+	return 0;
+}
+
+void hb_loop_free(struct hb_loop *l)
+{
+	if (!l)
+		return;
+	while (l->conns)
+		conn_die(l->conns, HB_CLOSE_NORMAL, "shutting down");
+	reap(l);
+	close(l->efd);
+	free(l);
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * hbone.h - HBONE: TCP connections tunnelled as HTTP/2 CONNECT streams over
+ * mutual TLS 1.3 (OpenSSL 3 + nghttp2), as Istio ambient's ztunnel speaks
+ * it on port 15008. Both ends of the per-node proxy use it: the outbound
+ * side opens a client connection and one tunnel per captured TCP
+ * connection; the inbound side accepts, authenticates and hands each
+ * CONNECT to the caller, which answers with a TCP socket or a refusal.
+ *
+ * Contract:
+ * - One thread, one epoll set (struct hb_loop). Nothing blocks; the caller
+ *   polls hb_loop_fd() (itself an epoll fd, so it fits in any poll set) and
+ *   calls hb_loop_run(). Other fds (listeners) join the same set through
+ *   struct hb_handler.
+ * - A tunnel joins one HTTP/2 stream to one TCP socket. Bytes move in both
+ *   directions as they arrive; END_STREAM becomes shutdown(SHUT_WR) and a
+ *   TCP EOF becomes END_STREAM (half-close carried across); RST_STREAM
+ *   becomes a TCP reset (SO_LINGER 0) and a TCP reset or error becomes
+ *   RST_STREAM(CONNECT_ERROR).
+ * - Memory is bounded by flow control, not by the peers' goodwill: HTTP/2
+ *   receive windows are handed back (nghttp2_session_consume) only for
+ *   bytes written to the TCP side, so a slow TCP reader holds at most one
+ *   stream window per tunnel (and one connection window per connection);
+ *   a TCP socket is read only while its tunnel's buffer (limits.tcp_buf)
+ *   has room, so a slow HTTP/2 peer stops the TCP sender.
+ * - Hostile or broken peers cost themselves: a TLS handshake that fails or
+ *   takes longer than handshake_ms, bytes that are not HTTP/2, a peer that
+ *   opens streams past max_streams more than max_streams times, or one
+ *   that stops reading while we have output for stall_ms, ends that one
+ *   connection with a reason (enum hb_close) given to on_conn_close.
+ * - Server connections take a verified client certificate only
+ *   (SSL_VERIFY_FAIL_IF_NO_PEER_CERT in the caller's context); the peer's
+ *   URI SAN is offered to on_peer, which may refuse it.
+ */
+#ifndef SL_HBONE_H
+#define SL_HBONE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+struct hb_loop;
+struct hb_conn;
+struct hb_tunnel;
+
+/* Any fd in the loop's epoll set: `fn` gets the epoll events. */
+struct hb_handler {
+	void (*fn)(struct hb_handler *h, uint32_t events);
+};
+
+struct hb_limits {
+	unsigned int handshake_ms;   /* TLS handshake must finish by then */
+	unsigned int stall_ms;       /* output pending, no write progress */
+	unsigned int connect_ms;     /* server: TCP connect to the destination */
+	unsigned int max_streams;    /* concurrent tunnels per connection */
+	unsigned int stream_window;  /* our HTTP/2 receive window per stream */
+	unsigned int conn_window;    /* and per connection */
+	unsigned int tcp_buf;        /* TCP -> HTTP/2 bytes held per tunnel */
+};
+
+extern const struct hb_limits hb_default_limits;
+
+/* Why a connection ended (counters and flow events). */
+enum hb_close {
+	HB_CLOSE_NORMAL = 0,   /* peer closed, GOAWAY, or we retired it */
+	HB_CLOSE_TLS,          /* the handshake failed (not TLS, bad or no cert) */
+	HB_CLOSE_HANDSHAKE_TIMEOUT,
+	HB_CLOSE_PEER,         /* on_peer refused the authenticated identity */
+	HB_CLOSE_HTTP2,        /* not HTTP/2, or a protocol error */
+	HB_CLOSE_STREAM_FLOOD, /* streams past max_streams, again and again */
+	HB_CLOSE_STALL,        /* stopped reading what we send */
+	HB_CLOSE_IO,           /* socket or TLS error after the handshake */
+	HB_CLOSE_MAX
+};
+const char *hb_close_name(enum hb_close r);
+
+/* What a tunnel did, given to on_tunnel_close. */
+struct hb_tunnel_stats {
+	uint64_t bytes_to_tcp;       /* HTTP/2 -> TCP side */
+	uint64_t bytes_from_tcp;     /* TCP -> HTTP/2 side */
+	uint64_t opened_ms, closed_ms;
+	int status;                  /* CONNECT answer: 200, 403, ...; 0: none */
+	bool reset;                  /* ended by a reset (either side) */
+	bool established;
+};
+
+struct hb_ops {
+	/* Server: the peer's verified URI SAN after the handshake; return 0
+	 * to accept, -1 to close the connection (HB_CLOSE_PEER). */
+	int (*on_peer)(struct hb_conn *c, const char *uri, void *arg);
+	/*
+	 * Server: a CONNECT to `authority` ("IP:PORT" as sent). Return a TCP
+	 * socket (non-blocking, connect() started) that the tunnel then owns,
+	 * with *targ the tunnel's user pointer; or a negative HTTP status
+	 * (-400, -403, -503) to refuse: the stream is answered with it.
+	 */
+	int (*on_connect)(struct hb_conn *c, int32_t stream_id, const char *authority,
+			  void **targ, void *arg);
+	/* A tunnel is gone (both sides); `targ` as given at creation. */
+	void (*on_tunnel_close)(struct hb_conn *c, const struct hb_tunnel_stats *st, void *targ,
+				void *arg);
+	/* The connection is gone; called once, before it is freed. Its
+	 * tunnels were closed (and reported) first. */
+	void (*on_conn_close)(struct hb_conn *c, enum hb_close why, const char *msg, void *arg);
+};
+
+/* ---- the loop ----------------------------------------------------------- */
+
+struct hb_loop *hb_loop_new(void);
+void hb_loop_free(struct hb_loop *l);   /* frees every connection left */
+int hb_loop_fd(const struct hb_loop *l);
+/* Wait at most timeout_ms (0: do not wait) and dispatch; timers run at
+ * most every 100 ms. -1 on an epoll failure. */
+int hb_loop_run(struct hb_loop *l, int timeout_ms);
+/* 0 or -errno. */
+int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
+int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
+void hb_loop_del(struct hb_loop *l, int fd);
+size_t hb_loop_conns(const struct hb_loop *l);
+
+/* ---- connections -------------------------------------------------------- */
+
+/* fd: an accepted socket (server) or a non-blocking connect() in progress
+ * (client); owned by the connection from now on, even on NULL. `ctx`
+ * must be TLS 1.3 with ALPN h2 (lib/pki.h). */
+struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
+			       const struct hb_limits *lim, const struct hb_ops *ops, void *arg);
+struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
+			       const struct hb_limits *lim, const char *expect_peer,
+			       const struct hb_ops *ops, void *arg);
+/* Close now: tunnels are reset. on_conn_close runs with HB_CLOSE_NORMAL. */
+void hb_conn_close(struct hb_conn *c);
+/* No new tunnels; close once the last one ends (rotation, pool retire). */
+void hb_conn_retire(struct hb_conn *c);
+bool hb_conn_retired(const struct hb_conn *c);
+bool hb_conn_usable(const struct hb_conn *c);   /* not retired or dying, room for a tunnel */
+unsigned int hb_conn_tunnels(const struct hb_conn *c);
+const char *hb_conn_peer(const struct hb_conn *c);   /* verified URI SAN or NULL */
+const char *hb_conn_addr(const struct hb_conn *c);   /* the peer's IP:PORT */
+void hb_conn_set_user(struct hb_conn *c, void *u);
+void *hb_conn_user(const struct hb_conn *c);
+
+/*
+ * Client: tunnel the TCP socket `fd` (connected, non-blocking; owned by
+ * the tunnel from now on, even on failure) through a CONNECT to
+ * `authority`. Bytes are read from fd once the answer is 200; any other
+ * answer resets fd. 0, or -1 (fd closed with a reset).
+ */
+int hb_tunnel_open(struct hb_conn *c, const char *authority, int fd, void *targ);
+
+#endif /* SL_HBONE_H */
