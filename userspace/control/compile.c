@@ -648,6 +648,8 @@ static json_t *workload_json(const struct sl_cctx *x, size_t i)
 		json_object_set_new(j, "ipv4", json_string(addr_fmt(w->addr4, buf)));
 	if (w->has6)
 		json_object_set_new(j, "ipv6", json_string(addr_fmt(w->addr6, buf)));
+	if (w->node)
+		json_object_set_new(j, "node", json_string(w->node));
 	if (w->node && !strcmp(w->node, x->node)) {
 		json_object_set_new(j, "netns", json_string(w->netns));
 		json_object_set_new(j, "interface", json_string(w->ifname));

@@ -29,6 +29,8 @@ static void usage(FILE *f)
 "  --ca-cert F --ca-key F  use this CA instead of creating one (copied into DIR)\n"
 "  --san NAME           another DNS name or IP for the API's certificate (repeatable)\n"
 "  --stall-timeout MS   cut off a client that stops reading for MS (default 30000)\n"
+"  --workload-cert-ttl D  lifetime of the workload certificates signed for\n"
+"                       agents (POST /v1/certs), N[smhd] (default 24h)\n"
 "  --log-level L        error|warn|info|debug (default info)\n"
 "\n"
 "  token create         print a single-use join token for node NAME, valid for\n"
@@ -108,11 +110,12 @@ int main(int argc, char **argv)
 		{ "ca-key", required_argument, NULL, 'K' },
 		{ "san", required_argument, NULL, 'S' },
 		{ "stall-timeout", required_argument, NULL, 's' },
+		{ "workload-cert-ttl", required_argument, NULL, 'W' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct server_opts so = { .listen = "127.0.0.1:15012" };
+	struct server_opts so = { .listen = "127.0.0.1:15012", .workload_cert_ttl = 24 * 3600 };
 	const char *dir = STORE_DEFAULT_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
 	const char *sans[16] = {};
 	enum log_level level = LOG_INFO;
@@ -143,6 +146,14 @@ int main(int argc, char **argv)
 			so.stall_ms = (unsigned int)strtoul(optarg, NULL, 10);
 			if (!so.stall_ms) {
 				fprintf(stderr, "sluice-control: --stall-timeout: milliseconds > 0\n");
+				return 2;
+			}
+			break;
+		case 'W':
+			so.workload_cert_ttl = parse_duration(optarg);
+			if (so.workload_cert_ttl < 10) {
+				fprintf(stderr, "sluice-control: --workload-cert-ttl '%s': N[smhd], "
+					"at least 10 s\n", optarg);
 				return 2;
 			}
 			break;

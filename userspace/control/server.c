@@ -45,6 +45,7 @@ struct node_st {
 	uint64_t acked, nacked;
 	char reason[1024];
 	time_t since;              /* connected / disconnected at */
+	char hbone[64];            /* its proxy's HBONE address, as it reported it */
 };
 
 struct conn {
@@ -150,6 +151,25 @@ static void compiled_free(struct compiled *cc, size_t n)
 	free(cc);
 }
 
+/* The HBONE address of every node whose agent reported one (GET /v1/watch
+ * with x-sluice-hbone), as the snapshot's nodes[], so that a proxy finds
+ * the node of a remote workload (workloads[].node). */
+static int node_addrs(struct server *s, json_t *snap)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < s->nnodes; i++)
+		if (s->nodes[i]->hbone[0] &&
+		    json_array_append_new(a, json_pack("{s:s, s:s}", "name", s->nodes[i]->name,
+						       "hbone", s->nodes[i]->hbone)))
+			break;
+	if (!a || json_array_size(a) == 0) {
+		json_decref(a);
+		return a ? 0 : -1;
+	}
+	return json_object_set_new(snap, "nodes", a);
+}
+
 /* One node's snapshot as the canonical text (no version) and the watch line. */
 static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
 		       const char *name, uint64_t version, struct compiled *out, struct sl_diags *d)
@@ -162,6 +182,10 @@ static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	if (!snap)
 		return -1;
+	if (node_addrs(s, snap)) {
+		json_decref(snap);
+		return -1;
+	}
 	json_object_del(snap, "version");
 	out->canon = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(snap);
@@ -490,10 +514,69 @@ out:
 	json_decref(j);
 }
 
+/* "IPv4:PORT" or "[IPv6]:PORT". */
+static bool hbone_addr_ok(const char *a)
+{
+	char host[64];
+	const char *colon = strrchr(a, ':');
+	unsigned char bin[16];
+	size_t hl;
+	char *end;
+	long port;
+
+	if (!colon || strlen(a) >= sizeof(host))
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535)
+		return false;
+	hl = (size_t)(colon - a);
+	memcpy(host, a, hl);
+	host[hl] = '\0';
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, bin) == 1;
+	}
+	return inet_pton(AF_INET, host, bin) == 1;
+}
+
+/* A node's HBONE address changed: every node's snapshot names it, so all
+ * are recompiled at a new config version, persisted like any change. */
+static int renode(struct server *s)
+{
+	struct store *st = s->st;
+	uint64_t v = st->version + 1;
+	struct sl_ids *ids = store_ids_copy(st->ids);
+	struct compiled *cc = NULL;
+	struct sl_diags d = {};
+	size_t n = 0;
+	char err[512];
+	int rc = -1;
+
+	if (!ids || compile_all(s, st->cfg, ids, v, &cc, &n, &d))
+		goto out;
+	if (store_save(st, st->cfg, ids, v, err, sizeof(err))) {
+		log_err("node addresses changed: %s", err);
+		goto out;
+	}
+	sl_ids_free(st->ids);
+	st->ids = ids;
+	ids = NULL;
+	st->version = v;
+	log_info("node addresses changed: config version %llu, %u of %zu node snapshots changed",
+		 (unsigned long long)v, install(s, cc, n, v), n);
+	rc = 0;
+out:
+	compiled_free(cc, n);
+	sl_ids_free(ids);
+	sl_diags_free(&d);
+	return rc;
+}
+
 static void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
 {
 	struct node_st *n = node_get(s, node, true);
 	struct watcher *w = calloc(1, sizeof(*w));
+	const char *hb = header(r, "x-sluice-hbone");
 	struct sl_diags d = {};
 	struct compiled cc;
 
@@ -501,6 +584,24 @@ static void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, c
 		free(w);
 		reply_err(cn->h, r->stream_id, 500, "out of memory");
 		return;
+	}
+	if (hb && !hbone_addr_ok(hb)) {
+		free(w);
+		reply_err(cn->h, r->stream_id, 400, "x-sluice-hbone: '%s' is not IP:PORT", hb);
+		return;
+	}
+	if (hb && strcmp(hb, n->hbone) != 0) {
+		char old[sizeof(n->hbone)];
+
+		snprintf(old, sizeof(old), "%s", n->hbone);
+		snprintf(n->hbone, sizeof(n->hbone), "%s", hb);
+		log_info("node %s: HBONE address %s", node, hb);
+		if (renode(s)) {
+			snprintf(n->hbone, sizeof(n->hbone), "%s", old);
+			free(w);
+			reply_err(cn->h, r->stream_id, 500, "recompiling with node %s's address failed", node);
+			return;
+		}
 	}
 	if (!n->line) {
 		/* a node with no workloads yet: it still needs every service */
@@ -549,6 +650,97 @@ static void watch_closed(struct server *s, struct conn *cn, int32_t id)
 		free(w);
 		return;
 	}
+}
+
+/* Is `uri` the identity of a workload the current config places on `node`?
+ * Read from the node's compiled snapshot: local workloads carry netns. */
+static bool node_runs(struct server *s, const char *node, const char *uri)
+{
+	struct node_st *n = node_get(s, node, false);
+	json_t *j, *w, *ids;
+	json_int_t want = -1;
+	size_t i;
+	bool yes = false;
+
+	if (!n || !n->canon)
+		return false;
+	j = json_loads(n->canon, 0, NULL);
+	ids = json_object_get(j, "identities");
+	json_array_foreach(ids, i, w)
+		if (!strcmp(json_string_value(json_object_get(w, "spiffe")) ?: "", uri))
+			want = json_integer_value(json_object_get(w, "id"));
+	json_array_foreach(json_object_get(j, "workloads"), i, w)
+		if (json_object_get(w, "netns") &&
+		    json_integer_value(json_object_get(w, "identity")) == want)
+			yes = true;
+	json_decref(j);
+	return yes;
+}
+
+/*
+ * POST /v1/certs {csr}: a workload certificate for a node's proxy. The
+ * CSR's URI SAN names the identity; it must be one of a workload the
+ * config places on the calling node (the node comes from its certificate).
+ */
+static void h_certs(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
+{
+	struct h2_conn *c = cn->h;
+	char uri[600], prefix[600], err[512], serial[80];
+	struct pki_names names = { .cn = node, .uri = uri };
+	const char *csr;
+	char *pem = NULL, *ca = NULL;
+	X509 *cert = NULL;
+	json_t *j = parse_body(c, r);
+
+	if (!j)
+		return;
+	csr = json_string_value(json_object_get(j, "csr"));
+	if (!csr) {
+		reply_err(c, r->stream_id, 400, "body: csr (a PEM string) is required");
+		goto out;
+	}
+	if (pki_csr_uri(csr, strlen(csr), uri, sizeof(uri))) {
+		reply_err(c, r->stream_id, 400, "csr: no URI SAN naming the workload identity "
+			  "(spiffe://%s/ns/NS/sa/SA)", s->st->td);
+		goto out;
+	}
+	snprintf(prefix, sizeof(prefix), "spiffe://%s/ns/", s->st->td);
+	if (strncmp(uri, prefix, strlen(prefix)) != 0 || !strstr(uri + strlen(prefix), "/sa/")) {
+		reply_err(c, r->stream_id, 400, "csr: %s is not a workload identity of trust domain "
+			  "%s (spiffe://%s/ns/NS/sa/SA)", uri, s->st->td, s->st->td);
+		goto out;
+	}
+	if (!node_runs(s, node, uri)) {
+		log_warn("node %s (%s) asked for a certificate for %s, which has no workload on it",
+			 node, cn->addr, uri);
+		reply_err(c, r->stream_id, 403, "node %s runs no workload with identity %s in config "
+			  "version %llu; only the identities of its own workloads are signed for it",
+			  node, uri, (unsigned long long)s->st->version);
+		goto out;
+	}
+	cert = pki_sign_csr(&s->st->ca, csr, strlen(csr), &names,
+			    s->o->workload_cert_ttl > 0 ? s->o->workload_cert_ttl : 24 * 3600,
+			    err, sizeof(err));
+	if (!cert) {
+		reply_err(c, r->stream_id, 400, "%s", err);
+		goto out;
+	}
+	pem = pki_cert_pem(cert);
+	ca = pki_cert_pem(s->st->ca.cert);
+	if (!pem || !ca || pki_cert_serial(cert, serial, sizeof(serial))) {
+		reply_err(c, r->stream_id, 500, "encoding the certificate failed");
+		goto out;
+	}
+	log_info("node %s: workload certificate for %s issued (serial %s, %ld s)", node, uri,
+		 serial, s->o->workload_cert_ttl);
+	reply(c, r->stream_id, 200, json_pack("{s:s, s:s, s:s, s:I}", "certificate", pem, "ca", ca,
+					      "serial", serial,
+					      "not_after", (json_int_t)pki_cert_not_after(cert)));
+out:
+	free(pem);
+	free(ca);
+	X509_free(cert);
+	json_decref(j);
 }
 
 static void h_ack(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
@@ -800,7 +992,7 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 		{ "/v1/join", "POST", ROLE_NONE }, { "/v1/watch", "GET", ROLE_NODE },
 		{ "/v1/ack", "POST", ROLE_NODE }, { "/v1/apply", "POST", ROLE_ADMIN },
 		{ "/v1/delete", "POST", ROLE_ADMIN }, { "/v1/resources", "GET", ROLE_ADMIN },
-		{ "/v1/status", "GET", ROLE_ADMIN },
+		{ "/v1/status", "GET", ROLE_ADMIN }, { "/v1/certs", "POST", ROLE_NODE },
 	};
 	size_t i;
 
@@ -833,7 +1025,8 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 	case 3: h_apply(s, cn, r); break;
 	case 4: h_delete(s, cn, r); break;
 	case 5: h_resources(s, cn, r); break;
-	default: h_status(s, cn, r); break;
+	case 6: h_status(s, cn, r); break;
+	default: h_certs(s, cn, r, node); break;
 	}
 }
 

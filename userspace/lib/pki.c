@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -349,14 +350,36 @@ fail:
 
 char *pki_csr_pem(EVP_PKEY *key, const char *cn)
 {
+	return pki_csr_pem_uri(key, cn, NULL);
+}
+
+char *pki_csr_pem_uri(EVP_PKEY *key, const char *cn, const char *uri)
+{
 	X509_REQ *r = X509_REQ_new();
+	STACK_OF(X509_EXTENSION) *exts = NULL;
 	BIO *b = NULL;
-	char *s = NULL;
+	char *s = NULL, san[600];
 
 	if (!r || !X509_REQ_set_version(r, X509_REQ_VERSION_1) || !X509_REQ_set_pubkey(r, key) ||
 	    !X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_UTF8,
-					(const unsigned char *)cn, -1, -1, 0) ||
-	    !X509_REQ_sign(r, key, EVP_sha256()))
+					(const unsigned char *)cn, -1, -1, 0))
+		goto out;
+	if (uri) {
+		X509_EXTENSION *e;
+
+		if (!san_safe(uri) || strlen(uri) > 512)
+			goto out;
+		snprintf(san, sizeof(san), "URI:%s", uri);
+		e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+		exts = sk_X509_EXTENSION_new_null();
+		if (!e || !exts || !sk_X509_EXTENSION_push(exts, e)) {
+			X509_EXTENSION_free(e);
+			goto out;
+		}
+		if (!X509_REQ_add_extensions(r, exts))
+			goto out;
+	}
+	if (!X509_REQ_sign(r, key, EVP_sha256()))
 		goto out;
 	b = BIO_new(BIO_s_mem());
 	if (b && PEM_write_bio_X509_REQ(b, r))
@@ -364,9 +387,51 @@ char *pki_csr_pem(EVP_PKEY *key, const char *cn)
 out:
 	if (!s)
 		pki_log_errors("creating a CSR", NULL, 0);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	BIO_free(b);
 	X509_REQ_free(r);
 	return s;
+}
+
+int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen)
+{
+	BIO *b = BIO_new_mem_buf(csr_pem, (int)len);
+	X509_REQ *r = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+	STACK_OF(X509_EXTENSION) *exts = r ? X509_REQ_get_extensions(r) : NULL;
+	GENERAL_NAMES *gens = NULL;
+	int rc = -1;
+
+	for (int i = 0; exts && i < sk_X509_EXTENSION_num(exts); i++) {
+		X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+
+		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) == NID_subject_alt_name) {
+			gens = X509V3_EXT_d2i(e);
+			break;
+		}
+	}
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int n;
+
+		if (g->type != GEN_URI)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (n > 0 && (size_t)n < blen && !memchr(d, '\0', (size_t)n)) {
+			memcpy(buf, d, (size_t)n);
+			buf[n] = '\0';
+			rc = 0;
+		}
+		break;
+	}
+	if (!r)
+		ERR_clear_error();
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_REQ_free(r);
+	BIO_free(b);
+	return rc;
 }
 
 static bool key_acceptable(EVP_PKEY *k, char *err, size_t errlen)
@@ -551,4 +616,28 @@ int pki_peer_uri(SSL *ssl, char *buf, size_t len)
 	if (!c || SSL_get_verify_result(ssl) != X509_V_OK)
 		return -1;
 	return pki_cert_uri(c, buf, len);
+}
+
+int pki_cert_serial(X509 *cert, char *buf, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	int rc = -1;
+
+	if (hex && strlen(hex) < len) {
+		snprintf(buf, len, "%s", hex);
+		rc = 0;
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return rc;
+}
+
+long long pki_cert_not_after(X509 *cert)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return 0;
+	return (long long)timegm(&tm);
 }

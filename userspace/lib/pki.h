@@ -74,6 +74,15 @@ X509 *pki_issue(const struct pki_ca *ca, EVP_PKEY *pub, const struct pki_names *
 
 /* A PEM CSR for `key` (subject CN only). */
 char *pki_csr_pem(EVP_PKEY *key, const char *cn);
+/* The same with one URI SAN (a workload's SPIFFE ID), for POST /v1/certs. */
+char *pki_csr_pem_uri(EVP_PKEY *key, const char *cn, const char *uri);
+/* The first URI SAN a PEM CSR asks for; -1 if none (or not a CSR). The
+ * signature is not checked here: pki_sign_csr() does. */
+int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen);
+/* The certificate's serial number as hex; -1 if it does not fit. */
+int pki_cert_serial(X509 *cert, char *buf, size_t len);
+/* notAfter as seconds since the epoch. */
+long long pki_cert_not_after(X509 *cert);
 /* Check a PEM CSR's signature and key type (EC P-256, or RSA >= 2048
  * bits) and issue a certificate for its key with the CA's names. */
 X509 *pki_sign_csr(const struct pki_ca *ca, const char *csr_pem, size_t len,

@@ -430,8 +430,8 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 {
 	static const char *const fields[] = { "name", "namespace", "identity", "ipv4", "ipv6",
 					      "netns", "interface", "cgroup", "mtls",
-					      "mtls_ports", NULL };
-	const char *name, *ns, *a4, *a6, *netns, *ifname, *cgroup, *mtls;
+					      "mtls_ports", "node", NULL };
+	const char *name, *ns, *a4, *a6, *netns, *ifname, *cgroup, *mtls, *node;
 	int err;
 
 	if (!json_is_object(j))
@@ -446,6 +446,7 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 	err = err ?: get_str(pe, path, j, "interface", false, NULL, &ifname);
 	err = err ?: get_str(pe, path, j, "cgroup", false, NULL, &cgroup);
 	err = err ?: get_str(pe, path, j, "mtls", false, NULL, &mtls);
+	err = err ?: get_str(pe, path, j, "node", false, NULL, &node);
 	err = err ?: parse_mtls(pe, path, "mtls", mtls, &w->mtls);
 	err = err ?: parse_mtls_ports(pe, path, j, w);
 	if (err)
@@ -455,6 +456,10 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 			    cgroup);
 	if (cgroup)
 		strcpy(w->cgroup, cgroup);
+	if (node && (!*node || strlen(node) >= sizeof(w->node)))
+		return fail(pe, path, "node", "must be 1..%zu characters", sizeof(w->node) - 1);
+	if (node)
+		strcpy(w->node, node);
 	if (!*name || strlen(name) > SL_NAME_MAX)
 		return fail(pe, path, "name", "must be 1..%d characters", SL_NAME_MAX);
 	if (!*ns || strlen(ns) > SL_NAME_MAX)
@@ -486,6 +491,65 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 		w->local = true;
 	}
 	return 0;
+}
+
+/* "IPv4:PORT" or "[IPv6]:PORT" */
+static bool hostport_ok(const char *a)
+{
+	char host[64];
+	const char *colon = strrchr(a, ':');
+	__be32 bin[4];
+	size_t hl;
+	char *end;
+	long port;
+
+	if (!colon || strlen(a) >= sizeof(host))
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || colon[1] == '\0' || port <= 0 || port > 65535)
+		return false;
+	hl = (size_t)(colon - a);
+	memcpy(host, a, hl);
+	host[hl] = '\0';
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		return addr_parse(host + 1, bin) == 0 && !addr_is_v4(bin);
+	}
+	return addr_parse(host, bin) == 0 && addr_is_v4(bin);
+}
+
+static int parse_node(struct perr *pe, const char *path, json_t *j, struct snapshot *s, size_t i)
+{
+	static const char *const fields[] = { "name", "hbone", NULL };
+	struct snap_node *n = &s->nodes[i];
+	const char *name, *hbone;
+	int err;
+
+	if (!json_is_object(j))
+		return fail(pe, path, NULL, "must be an object");
+	err = check_fields(pe, path, j, fields);
+	err = err ?: get_str(pe, path, j, "name", true, NULL, &name);
+	err = err ?: get_str(pe, path, j, "hbone", true, NULL, &hbone);
+	if (err)
+		return err;
+	if (!*name || strlen(name) >= sizeof(n->name))
+		return fail(pe, path, "name", "must be 1..%zu characters", sizeof(n->name) - 1);
+	if (!hostport_ok(hbone))
+		return fail(pe, path, "hbone", "\"%s\" is not IP:PORT or [IPv6]:PORT", hbone);
+	strcpy(n->name, name);
+	strcpy(n->hbone, hbone);
+	for (size_t k = 0; k < i; k++)
+		if (!strcmp(s->nodes[k].name, name))
+			return fail(pe, path, "name", "duplicates nodes[%zu]", k);
+	return 0;
+}
+
+const struct snap_node *snapshot_node(const struct snapshot *s, const char *name)
+{
+	for (size_t i = 0; i < s->nnodes; i++)
+		if (!strcmp(s->nodes[i].name, name))
+			return &s->nodes[i];
+	return NULL;
 }
 
 static int parse_policy(struct perr *pe, const char *path, json_t *j,
@@ -616,7 +680,7 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen)
 {
 	static const char *const fields[] = { "version", "services", "identities",
-					      "cidrs", "workloads", "policies", NULL };
+					      "cidrs", "workloads", "policies", "nodes", NULL };
 	struct perr pe = { .src = src, .buf = err, .len = errlen };
 	struct snapshot s = {};
 	json_error_t jerr;
@@ -672,6 +736,8 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 			       parse_workload(&pe, p_, je_, &s, &s.workloads[i_]));
 	rc = rc ?: PARSE_ARRAY(&pe, root, "policies", &s, policies, npolicies, SL_MAX_POLICY / 4,
 			       parse_policy(&pe, p_, je_, &s, &s.policies[i_]));
+	rc = rc ?: PARSE_ARRAY(&pe, root, "nodes", &s, nodes, nnodes, 65536,
+			       parse_node(&pe, p_, je_, &s, i_));
 	rc = rc ?: check_cidr_workloads(&pe, &s);
 out:
 	json_decref(root);
@@ -733,5 +799,6 @@ void snapshot_free(struct snapshot *s)
 	free(s->workloads);
 	free(s->policies);
 	free(s->cidrs);
+	free(s->nodes);
 	memset(s, 0, sizeof(*s));
 }

@@ -68,6 +68,7 @@ struct snap_workload {
 	char netns[256];             /* path, e.g. /run/netns/NAME */
 	char ifname[16];             /* host-side veth in the node's netns */
 	char cgroup[256];            /* local: the pod's cgroup v2 path, "" if not given */
+	char node[64];               /* the node it runs on, "" if not said */
 	enum snap_mtls mtls;         /* SNAP_MTLS_UNSET if the snapshot says nothing */
 	size_t nmtls_ports;
 	struct snap_mtls_port *mtls_ports;
@@ -84,6 +85,13 @@ struct snap_policy {
 	uint16_t port;               /* 0: any */
 };
 
+/* A node's HBONE address (docs/snapshot.md), for the proxy to reach a
+ * remote workload's node. */
+struct snap_node {
+	char name[64];
+	char hbone[64];              /* "IP:PORT" or "[IPv6]:PORT" */
+};
+
 struct snapshot {
 	uint64_t version;
 	size_t nservices;
@@ -96,7 +104,12 @@ struct snapshot {
 	struct snap_policy *policies;
 	size_t ncidrs;
 	struct snap_cidr *cidrs;
+	size_t nnodes;
+	struct snap_node *nodes;
 };
+
+/* The node entry named `name`, or NULL. */
+const struct snap_node *snapshot_node(const struct snapshot *s, const char *name);
 
 /* Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128) into a
  * sl_ipcache key. Host bits must be zero. 0 or -EINVAL. */
