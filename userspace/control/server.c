@@ -22,6 +22,7 @@
 #include <malloc.h>
 
 #include "control/server.h"
+#include "lib/addr.h"
 #include "lib/h2.h"
 #include "lib/log.h"
 
@@ -514,31 +515,6 @@ out:
 	json_decref(j);
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT". */
-static bool hbone_addr_ok(const char *a)
-{
-	char host[64];
-	const char *colon = strrchr(a, ':');
-	unsigned char bin[16];
-	size_t hl;
-	char *end;
-	long port;
-
-	if (!colon || strlen(a) >= sizeof(host))
-		return false;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
-		return false;
-	hl = (size_t)(colon - a);
-	memcpy(host, a, hl);
-	host[hl] = '\0';
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		return inet_pton(AF_INET6, host + 1, bin) == 1;
-	}
-	return inet_pton(AF_INET, host, bin) == 1;
-}
-
 /* A node's HBONE address changed: every node's snapshot names it, so all
  * are recompiled at a new config version, persisted like any change. */
 static int renode(struct server *s)
@@ -585,7 +561,7 @@ static void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, c
 		reply_err(cn->h, r->stream_id, 500, "out of memory");
 		return;
 	}
-	if (hb && !hbone_addr_ok(hb)) {
+	if (hb && addr_hostport_parse(hb, NULL, NULL)) {
 		free(w);
 		reply_err(cn->h, r->stream_id, 400, "x-sluice-hbone: '%s' is not IP:PORT", hb);
 		return;

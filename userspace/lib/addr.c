@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,5 +56,36 @@ int proto_parse(const char *s, uint8_t *out)
 		*out = IPPROTO_UDP;
 	else
 		return -EINVAL;
+	return 0;
+}
+
+int addr_hostport_parse(const char *s, __be32 out[4], uint16_t *port)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	__be32 bin[4];
+	size_t hl;
+	char *end;
+	long p;
+
+	if (!colon || strlen(s) >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
+	p = strtol(colon + 1, &end, 10);
+	if (*end || p <= 0 || p > 65535)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		if (addr_parse(host + 1, bin) || addr_is_v4(bin))
+			return -EINVAL;
+	} else if (addr_parse(host, bin) || !addr_is_v4(bin)) {
+		return -EINVAL;
+	}
+	if (out)
+		memcpy(out, bin, sizeof(bin));
+	if (port)
+		*port = (uint16_t)p;
 	return 0;
 }

@@ -17,6 +17,9 @@ int addr_parse(const char *s, __be32 out[4]);
 bool addr_is_v4(const __be32 a[4]);
 /* Format as dotted quad for IPv4-mapped, RFC 5952 otherwise. */
 const char *addr_fmt(const __be32 a[4], char buf[SL_ADDRSTRLEN]);
+/* "IPv4:PORT" or "[IPv6]:PORT" (port 1..65535); either output may be
+ * NULL. 0 or -EINVAL. */
+int addr_hostport_parse(const char *s, __be32 out[4], uint16_t *port);
 const char *proto_name(uint8_t proto);
 int proto_parse(const char *s, uint8_t *out);
 

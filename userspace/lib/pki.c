@@ -393,6 +393,27 @@ out:
 	return s;
 }
 
+/* The first URI of a SAN list into buf; -1 if none fits. */
+static int gens_uri(const GENERAL_NAMES *gens, char *buf, size_t len)
+{
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int n;
+
+		if (g->type != GEN_URI)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (n <= 0 || (size_t)n >= len || memchr(d, '\0', (size_t)n))
+			return -1;
+		memcpy(buf, d, (size_t)n);
+		buf[n] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
 int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen)
 {
 	BIO *b = BIO_new_mem_buf(csr_pem, (int)len);
@@ -409,22 +430,7 @@ int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen)
 			break;
 		}
 	}
-	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		const unsigned char *d;
-		int n;
-
-		if (g->type != GEN_URI)
-			continue;
-		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
-		n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
-		if (n > 0 && (size_t)n < blen && !memchr(d, '\0', (size_t)n)) {
-			memcpy(buf, d, (size_t)n);
-			buf[n] = '\0';
-			rc = 0;
-		}
-		break;
-	}
+	rc = gens_uri(gens, buf, blen);
 	if (!r)
 		ERR_clear_error();
 	GENERAL_NAMES_free(gens);
@@ -497,24 +503,8 @@ bool pki_cert_matches_key(X509 *cert, EVP_PKEY *key)
 int pki_cert_uri(X509 *cert, char *buf, size_t len)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int rc = -1;
+	int rc = gens_uri(gens, buf, len);
 
-	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		const unsigned char *d;
-		int n;
-
-		if (g->type != GEN_URI)
-			continue;
-		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
-		n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
-		if (n <= 0 || (size_t)n >= len || memchr(d, '\0', (size_t)n))
-			break;
-		memcpy(buf, d, (size_t)n);
-		buf[n] = '\0';
-		rc = 0;
-		break;
-	}
 	GENERAL_NAMES_free(gens);
 	return rc;
 }

@@ -493,31 +493,6 @@ static int parse_workload(struct perr *pe, const char *path, json_t *j,
 	return 0;
 }
 
-/* "IPv4:PORT" or "[IPv6]:PORT" */
-static bool hostport_ok(const char *a)
-{
-	char host[64];
-	const char *colon = strrchr(a, ':');
-	__be32 bin[4];
-	size_t hl;
-	char *end;
-	long port;
-
-	if (!colon || strlen(a) >= sizeof(host))
-		return false;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || colon[1] == '\0' || port <= 0 || port > 65535)
-		return false;
-	hl = (size_t)(colon - a);
-	memcpy(host, a, hl);
-	host[hl] = '\0';
-	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		return addr_parse(host + 1, bin) == 0 && !addr_is_v4(bin);
-	}
-	return addr_parse(host, bin) == 0 && addr_is_v4(bin);
-}
-
 static int parse_node(struct perr *pe, const char *path, json_t *j, struct snapshot *s, size_t i)
 {
 	static const char *const fields[] = { "name", "hbone", NULL };
@@ -534,7 +509,7 @@ static int parse_node(struct perr *pe, const char *path, json_t *j, struct snaps
 		return err;
 	if (!*name || strlen(name) >= sizeof(n->name))
 		return fail(pe, path, "name", "must be 1..%zu characters", sizeof(n->name) - 1);
-	if (!hostport_ok(hbone))
+	if (addr_hostport_parse(hbone, NULL, NULL))
 		return fail(pe, path, "hbone", "\"%s\" is not IP:PORT or [IPv6]:PORT", hbone);
 	strcpy(n->name, name);
 	strcpy(n->hbone, hbone);
