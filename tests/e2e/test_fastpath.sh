@@ -245,3 +245,21 @@ for pod in node1.pod5 node1.pod6; do
 	[ "$b" = "\"$(((1 << 20) + 32)) $(((2 << 20) + 64))\"" ] || fail "$pod close events: $b"
 done
 note "accounting exact on both paths: $UP bytes up, $DOWN down per pod"
+
+# --- a policy change: pod1 -> pod2 becomes denied while a redirected
+# connection between them runs. New connections are refused at connect()
+# (the fast path never sees them); the established one keeps its path
+# until it ends, as it would on TCP (docs/architecture.md).
+"${CTL[@]}" fastpath force >/dev/null || "${CTL[@]}" fastpath on >/dev/null || fail "fastpath back on"
+in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up "$(mib 128)" --down "$(mib 128)" \
+	--no-half-close --timeout-s $((120 * SCALE)) >"$TMP/est" 2>&1 &
+est=$!
+for _ in $(seq 100); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
+[ "$(sockets)" -ge 2 ] || fail "the established connection is not redirected"
+mesh_snapshot node1 2 "$IDS" '[{"action": "DENY", "source": 256, "destination": 257, "protocol": "TCP"}]' "$SVC"
+wait_applied node1 2
+out=$(in_pod node1.pod1 "$BIN/sltest" connect --to 10.96.0.20:80 --timeout 1000) &&
+	fail "a denied pair connected: $out"
+[ "$(jq -r .error <<<"$out")" = "$(denied_errno)" ] || fail "denied client saw $out, want $(denied_errno)"
+wait $est || fail "the established connection broke on the policy change: $(cat "$TMP/est")"
+note "policy change: new connections $(denied_errno), the established redirected one finished"
