@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,11 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/certs.h"
 #include "agent/datapath.h"
+#include "agent/proxy.h"
 #include "agent/sync.h"
 #include "agent/telemetry.h"
 
 #include <jansson.h>
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -48,6 +52,10 @@ struct agent_opts {
 	uint64_t flow_log_max;
 	enum sockmap_mode { SOCKMAP_OFF, SOCKMAP_ON, SOCKMAP_FORCE } sockmap;
 	char run_dir[PATH_MAX];
+	/* the node proxy (--control mode) */
+	bool proxy;
+	const char *hbone_addr, *outbound_addr;
+	unsigned int hbone_handshake_ms;
 };
 
 static void usage(FILE *f)
@@ -78,6 +86,12 @@ static void usage(FILE *f)
 "                     on (unless the kernel breaks half-close, which a probe\n"
 "                     checks at start) or force (even then); `sluicectl\n"
 "                     fastpath on|off|force` flips it at run time\n"
+"  --proxy on|off     the node's mTLS proxy (--control mode only; default on)\n"
+"  --hbone-addr A:P   HBONE listener (default 0.0.0.0:15008); a specific\n"
+"                     address is also what other nodes are told to dial,\n"
+"                     else the address this node reaches the control plane from\n"
+"  --outbound-addr A:P  listener for captured connections (default 0.0.0.0:15001)\n"
+"  --hbone-handshake-timeout MS  TLS handshake limit for HBONE (default 10000)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
 }
@@ -164,8 +178,13 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 /* Parse a snapshot and apply it: 0, or -1 with the reason in err (a
  * snapshot that does not parse changes nothing). The one apply path of
  * both --snapshot and --control. */
+struct proxy_side {
+	struct proxy *px;
+	struct certs *certs;
+};
+
 static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
-		      const char *src, char *err, size_t errlen)
+		      const char *src, char *err, size_t errlen, struct proxy_side *ps)
 {
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
@@ -191,6 +210,10 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 			 st.be_added, st.be_removed, now_ms() - t0);
 		telemetry_set_labels(tm, &snap);
 		tm->ready = true;
+		if (ps && ps->certs)
+			certs_set_wanted(ps->certs, &snap);
+		if (ps && ps->px)
+			proxy_set_snapshot(ps->px, &snap);
 	}
 	snapshot_free(&snap);
 	return rc ? -1 : 0;
@@ -200,6 +223,7 @@ struct pushed_ctx {
 	const struct agent_opts *o;
 	struct datapath *dp;
 	struct telemetry *tm;
+	struct proxy_side ps;
 };
 
 /* sync.c's apply function: a snapshot pushed by the control plane. */
@@ -207,7 +231,7 @@ static int apply_pushed(void *arg, const char *text, size_t len, const char *src
 			char *err, size_t errlen)
 {
 	struct pushed_ctx *p = arg;
-	int rc = apply_text(p->dp, p->tm, text, len, src, err, errlen);
+	int rc = apply_text(p->dp, p->tm, text, len, src, err, errlen, &p->ps);
 
 	write_status(p->o, p->dp, p->tm);
 	return rc;
@@ -247,7 +271,7 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 		return;
 	}
 
-	if (apply_text(dp, tm, buf, len, path, err, sizeof(err))) {
+	if (apply_text(dp, tm, buf, len, path, err, sizeof(err), NULL)) {
 		free(buf);
 	} else {
 		free(*last);
@@ -256,13 +280,29 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 	}
 }
 
+/* The certificates and the proxy, once the node has its certificate. */
+static int proxy_start(const struct agent_opts *o, struct sync *sy, struct telemetry *tm,
+		       struct proxy_side *ps)
+{
+	struct proxy_opts po = { .node = o->node, .hbone_addr = o->hbone_addr,
+				 .outbound_addr = o->outbound_addr, .pin_root = o->pin_root,
+				 .handshake_ms = o->hbone_handshake_ms, .sy = sy, .tm = tm };
+
+	if (!sync_node_cert(sy))
+		return 0;   /* after the join */
+	ps->certs = ps->certs ?: certs_new(sy, o->run_dir);
+	po.certs = ps->certs;
+	ps->px = ps->certs ? proxy_new(&po) : NULL;
+	return ps->px ? 0 : -1;
+}
+
 static int run(const struct agent_opts *o)
 {
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct datapath dp;
 	struct telemetry tm = { .listen_fd = -1 };
-	struct pollfd pfd[5];
-	struct pushed_ctx pc = { o, &dp, &tm };
+	struct pollfd pfd[6];
+	struct pushed_ctx pc = { o, &dp, &tm, {} };
 	struct sync *sy = NULL;
 	sigset_t mask;
 	char *last = NULL;
@@ -304,6 +344,10 @@ static int run(const struct agent_opts *o)
 			err = -EINVAL;
 			goto out;
 		}
+		if (o->proxy && proxy_start(o, sy, &tm, &pc.ps)) {
+			err = -EINVAL;
+			goto out;
+		}
 		sync_start(sy);
 	} else {
 		sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
@@ -337,8 +381,20 @@ static int run(const struct agent_opts *o)
 	pfd[3] = (struct pollfd){ .fd = tm.listen_fd, .events = POLLIN };
 
 	for (;;) {
+		int timeout = sy ? sync_timeout_ms(sy) : -1;
+
+		if (sy && o->proxy && !pc.ps.px && sync_node_cert(sy)) {
+			/* joined just now: the proxy needs the node certificate */
+			if (proxy_start(o, sy, &tm, &pc.ps)) {
+				err = -EINVAL;
+				break;
+			}
+		}
+		if (pc.ps.px && (timeout < 0 || timeout > 100))
+			timeout = 100;   /* handshake, stall and renewal timers */
 		pfd[4] = (struct pollfd){ .fd = sy ? sync_fd(sy) : -1, .events = sy ? sync_events(sy) : 0 };
-		if (poll(pfd, 5, sy ? sync_timeout_ms(sy) : -1) < 0) {
+		pfd[5] = (struct pollfd){ .fd = pc.ps.px ? proxy_fd(pc.ps.px) : -1, .events = POLLIN };
+		if (poll(pfd, 6, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			err = -errno;
@@ -351,6 +407,10 @@ static int run(const struct agent_opts *o)
 				break;
 			}
 		}
+		if (pc.ps.px)
+			proxy_run(pc.ps.px);
+		if (pc.ps.certs)
+			certs_tick(pc.ps.certs);
 		if (pfd[2].revents)
 			telemetry_poll_ring(&tm);
 		if (pfd[3].revents)
@@ -396,7 +456,9 @@ static int run(const struct agent_opts *o)
 		}
 	}
 out:
-	sync_free(sy);
+	proxy_free(pc.ps.px);
+	sync_free(sy);   /* before certs: it answers their requests with -1 */
+	certs_free(pc.ps.certs);
 	if (ifd >= 0)
 		close(ifd);
 	if (sfd >= 0)
@@ -426,10 +488,15 @@ int main(int argc, char **argv)
 		{ "ca-file", required_argument, NULL, 'A' },
 		{ "join-token", required_argument, NULL, 'J' },
 		{ "state-dir", required_argument, NULL, 'D' },
+		{ "proxy", required_argument, NULL, 'P' },
+		{ "hbone-addr", required_argument, NULL, 'H' },
+		{ "outbound-addr", required_argument, NULL, 'O' },
+		{ "hbone-handshake-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = SOCKMAP_OFF };
+	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = SOCKMAP_OFF, .proxy = true,
+				.hbone_addr = "0.0.0.0:15008", .outbound_addr = "0.0.0.0:15001" };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
 	char run_dir[PATH_MAX], default_flow[PATH_MAX + 16];
@@ -448,6 +515,22 @@ int main(int argc, char **argv)
 		case 'A': o.control.ca_file = optarg; break;
 		case 'J': o.control.token = optarg; break;
 		case 'D': o.control.state_dir = optarg; break;
+		case 'P':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "sluice-agent: --proxy: on or off\n");
+				return 2;
+			}
+			o.proxy = !strcmp(optarg, "on");
+			break;
+		case 'H': o.hbone_addr = optarg; break;
+		case 'O': o.outbound_addr = optarg; break;
+		case 'T':
+			o.hbone_handshake_ms = (unsigned int)strtoul(optarg, NULL, 10);
+			if (!o.hbone_handshake_ms) {
+				fprintf(stderr, "sluice-agent: --hbone-handshake-timeout: milliseconds > 0\n");
+				return 2;
+			}
+			break;
 		case 'S':
 			if (!strcmp(optarg, "off")) {
 				o.sockmap = SOCKMAP_OFF;
@@ -496,6 +579,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.control.node = o.node;
+	if (o.control.url && o.proxy) {
+		__be32 a[4];
+		uint16_t port;
+
+		if (addr_hostport_parse(o.hbone_addr, a, &port)) {
+			log_err("--hbone-addr '%s': not IP:PORT or [IPv6]:PORT", o.hbone_addr);
+			return 2;
+		}
+		o.control.hbone_port = port;
+		if (a[0] | a[1] | (a[2] != htonl(0xffff) ? a[2] : 0) | a[3]) {
+			/* a specific address: that is what peers dial */
+			static char host[64];
+			const char *colon = strrchr(o.hbone_addr, ':');
+
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - o.hbone_addr), o.hbone_addr);
+			o.control.hbone_host = host;
+		}
+	}
 	if (!o.control.state_dir) {
 		static char sd[PATH_MAX];
 
@@ -528,6 +629,8 @@ int main(int argc, char **argv)
 			snprintf(f, sizeof(f), "%s/flows.jsonl.1", run_dir);
 			unlink(f);
 			snprintf(f, sizeof(f), "%s/status.json", run_dir);
+			unlink(f);
+			snprintf(f, sizeof(f), "%s/certs.json", run_dir);
 			unlink(f);
 			rmdir(run_dir);
 		}

@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -46,11 +49,23 @@ struct sync {
 	unsigned int attempt;
 	bool fatal, reconnect_now, got_message;
 	int status;                /* of the join or watch response */
+	char hbone[80];
 	char *in;                  /* received, not yet a whole line */
 	size_t in_len, in_cap;
 	uint64_t version;
 	sync_apply_fn apply;
 	void *arg;
+	struct post *posts;        /* sync_post() requests waiting for answers */
+};
+
+struct post {
+	struct sync *s;
+	sync_resp_fn fn;
+	void *arg;
+	int status;
+	char *body;
+	size_t len;
+	struct post *next;
 };
 
 static void check(const struct sync *s)
@@ -75,8 +90,23 @@ static uint64_t backoff_ms(unsigned int attempt)
 	return d / 2 + r % (d / 2 + 1);   /* uniform in [d/2, d] */
 }
 
+static void post_done(struct sync *s, struct post *p, int status)
+{
+	for (struct post **pp = &s->posts; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	p->fn(p->arg, status, p->body ?: "", p->len);
+	free(p->body);
+	free(p);
+}
+
 static void drop_conn(struct sync *s, const char *why)
 {
+	while (s->posts)
+		post_done(s, s->posts, -1);
 	if (s->h) {
 		if (why)
 			log_warn("control plane %s: %s; retrying", s->o.url, why);
@@ -343,6 +373,8 @@ static const struct h2_resp_ops join_ops = { join_headers, join_data, join_close
 
 static void connect_now(struct sync *s)
 {
+	struct h2_header hb[1];
+	size_t nhb = 0;
 	char err[512];
 	int fd;
 
@@ -376,7 +408,25 @@ static void connect_now(struct sync *s)
 		json_decref(j);
 		return;
 	}
-	if (h2_request(s->h, "GET", s->host, "/v1/watch", NULL, 0, NULL, 0, &watch_ops, s) < 0)
+	if (s->o.hbone_port) {
+		/* where our proxy takes HBONE: the address we reach the control
+		 * plane from is a node address, unless told otherwise */
+		struct sockaddr_storage ss = {};
+		socklen_t sl = sizeof(ss);
+		char a[64] = "";
+
+		if (s->o.hbone_host)
+			snprintf(a, sizeof(a), "%s", s->o.hbone_host);
+		else if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+		else if (ss.ss_family == AF_INET6 &&
+			 inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a + 1, sizeof(a) - 2))
+			a[0] = '[', strcat(a, "]");
+		snprintf(s->hbone, sizeof(s->hbone), "%s:%u", a, s->o.hbone_port);
+		hb[0] = (struct h2_header){ "x-sluice-hbone", s->hbone };
+		nhb = a[0] ? 1 : 0;
+	}
+	if (h2_request(s->h, "GET", s->host, "/v1/watch", hb, nhb, NULL, 0, &watch_ops, s) < 0)
 		drop_conn(s, "could not submit the watch request");
 	else
 		s->state = S_WATCH;
@@ -522,6 +572,8 @@ void sync_free(struct sync *s)
 	if (!s)
 		return;
 	check(s);
+	while (s->posts)
+		post_done(s, s->posts, -1);
 	h2_conn_free(s->h);
 	SSL_CTX_free(s->ctx);
 	X509_free(s->ca);
@@ -531,3 +583,65 @@ void sync_free(struct sync *s)
 	s->magic = 0;
 	free(s);
 }
+
+bool sync_connected(const struct sync *s)
+{
+	return s->h && s->state == S_WATCH && s->status == 200;
+}
+
+static void post_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	((struct post *)arg)->status = status;
+}
+
+static void post_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
+{
+	struct post *p = arg;
+	char *nb;
+
+	if (p->len + n > (1u << 20))
+		return;   /* answers here are small; a huge one is cut */
+	nb = realloc(p->body, p->len + n + 1);
+	if (!nb)
+		return;
+	memcpy(nb + p->len, d, n);
+	p->body = nb;
+	p->len += n;
+	nb[p->len] = '\0';
+}
+
+static void post_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
+{
+	struct post *p = arg;
+
+	post_done(p->s, p, code && !p->status ? -1 : p->status);
+}
+
+static const struct h2_resp_ops post_ops = { post_headers, post_data, post_close };
+
+int sync_post(struct sync *s, const char *path, const char *body, sync_resp_fn fn, void *arg)
+{
+	struct h2_header ct = { "content-type", "application/json" };
+	struct post *p;
+
+	check(s);
+	if (!sync_connected(s))
+		return -1;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	p->s = s;
+	p->fn = fn;
+	p->arg = arg;
+	if (h2_request(s->h, "POST", s->host, path, &ct, 1, body, strlen(body), &post_ops, p) < 0) {
+		free(p);
+		return -1;
+	}
+	p->next = s->posts;
+	s->posts = p;
+	return 0;
+}
+
+X509 *sync_ca(const struct sync *s) { return s->ca; }
+X509 *sync_node_cert(const struct sync *s) { return s->cert; }
+EVP_PKEY *sync_node_key(const struct sync *s) { return s->key; }

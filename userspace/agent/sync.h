@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #define SYNC_DEFAULT_STATE_BASE "/var/lib/sluice"
 
 struct sync_opts {
@@ -30,7 +32,13 @@ struct sync_opts {
 	const char *token;         /* needed until the node has a certificate */
 	const char *ca_file;       /* the control plane's CA */
 	const char *state_dir;
+	uint16_t hbone_port;       /* reported with the watch (0: no proxy) */
+	const char *hbone_host;    /* the address to report; NULL: the local
+				    * address of the control plane connection */
 };
+
+/* The answer to sync_post(): status -1 when the connection went away. */
+typedef void (*sync_resp_fn)(void *arg, int status, const char *body, size_t len);
 
 /* 0: applied; -1: refused, nothing changed, reason in err. */
 typedef int (*sync_apply_fn)(void *arg, const char *text, size_t len, const char *src,
@@ -48,5 +56,16 @@ void sync_handle(struct sync *s, short revents);
 bool sync_fatal(const struct sync *s);
 uint64_t sync_version(const struct sync *s);    /* last applied; 0: none */
 void sync_free(struct sync *s);
+
+/* Is the watch stream's connection up (requests can go out)? */
+bool sync_connected(const struct sync *s);
+/* POST a JSON body on the watch connection; `fn` gets the answer, or -1
+ * if the connection drops first. 0 or -1 (not connected). */
+int sync_post(struct sync *s, const char *path, const char *body, sync_resp_fn fn, void *arg);
+/* The node's credentials and the mesh CA (owned by sync). */
+X509 *sync_ca(const struct sync *s);
+X509 *sync_node_cert(const struct sync *s);
+EVP_PKEY *sync_node_key(const struct sync *s);
+
 
 #endif /* SL_AGENT_SYNC_H */

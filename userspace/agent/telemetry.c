@@ -171,6 +171,38 @@ static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be3
 	return j;
 }
 
+/* One JSON line to the flow log (takes j). */
+static void flow_write(struct telemetry *t, json_t *j)
+{
+	char *line;
+
+	if (!j)
+		return;
+	line = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!line)
+		return;
+	{
+		/* one write per line, so readers rarely see half of one */
+		size_t n = strlen(line);
+		char *nl = realloc(line, n + 2);
+
+		if (!nl) {
+			free(line);
+			return;
+		}
+		line = nl;
+		line[n] = '\n';
+		line[n + 1] = '\0';
+		fflush(t->flow);
+		if (write(fileno(t->flow), line, n + 1) == (ssize_t)(n + 1))
+			t->flow_bytes += n + 1;
+	}
+	free(line);
+	if (t->flow_max && t->flow_bytes >= t->flow_max)
+		flow_rotate(t);
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct telemetry *t = ctx;
@@ -178,7 +210,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct timespec mono, real;
 	double when;
 	json_t *j;
-	char *line;
 
 	/* Bound the work per poll: under a flood of events the agent must
 	 * still get to its snapshot and its scrapes. Returning <0 stops
@@ -210,35 +241,13 @@ static int on_event(void *ctx, void *data, size_t len)
 		json_object_set_new(j, "bytes_received", json_integer((json_int_t)e->bytes_received));
 		json_object_set_new(j, "duration_ms", json_real(e->duration_ns / 1e6));
 	}
-	line = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (!line)
-		return 0;
-	{
-		/* one write per line, so readers rarely see half of one */
-		size_t n = strlen(line);
-		char *nl = realloc(line, n + 2);
-
-		if (!nl) {
-			free(line);
-			return 0;
-		}
-		line = nl;
-		line[n] = '\n';
-		line[n + 1] = '\0';
-		fflush(t->flow);
-		if (write(fileno(t->flow), line, n + 1) == (ssize_t)(n + 1))
-			t->flow_bytes += n + 1;
-	}
-	free(line);
-	if (t->flow_max && t->flow_bytes >= t->flow_max)
-		flow_rotate(t);
+	flow_write(t, j);
 	return 0;
 }
 
 /* ---- metrics --------------------------------------------------------------- */
 
-static int listen_on(const char *spec)
+int tm_listen_on(const char *spec, int backlog)
 {
 	char host[128];
 	const char *colon = strrchr(spec, ':');
@@ -272,7 +281,7 @@ static int listen_on(const char *spec)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 64)) {
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog)) {
 		int err = -errno;
 
 		close(fd);
@@ -292,6 +301,41 @@ static void label_set(FILE *f, const struct telemetry *t, const struct sl_metric
 		k->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
 		s.workload, s.ns, s.principal, svc_name(t, k->svc_id), d.workload, d.ns,
 		d.principal, k->port, k->proto == IPPROTO_UDP ? "udp" : "tcp");
+}
+
+/* The proxy's rows: the same families (TYPE lines were printed with the
+ * kernel's), plus connection_security_policy as Istio labels it. */
+static void render_proxy(const struct telemetry *t, FILE *f)
+{
+	static const char *const fam[] = { "istio_tcp_connections_opened_total",
+		"istio_tcp_connections_closed_total", "istio_tcp_sent_bytes_total",
+		"istio_tcp_received_bytes_total", "sluice_connections_denied_total" };
+
+	for (size_t i = 0; i < 5; i++) {
+		for (size_t j = 0; j < t->nprows; j++) {
+			const struct tm_proxy_row *r = &t->prows[j];
+			struct names s = id_names(t, r->src_id), d = id_names(t, r->dst_id);
+			uint64_t v = i == 0 ? r->opened : i == 1 ? r->closed : i == 2 ? r->received :
+				     i == 3 ? r->sent : r->denied;
+
+			fprintf(f, "%s{reporter=\"%s\",source_workload=\"%s\",source_workload_namespace=\"%s\","
+				"source_principal=\"%s\",destination_service=\"unknown\",destination_workload=\"%s\","
+				"destination_workload_namespace=\"%s\",destination_principal=\"%s\","
+				"destination_port=\"%u\",request_protocol=\"tcp\","
+				"connection_security_policy=\"mutual_tls\"} %llu\n", fam[i],
+				r->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+				s.workload, s.ns, r->src_principal, d.workload, d.ns, r->dst_principal,
+				r->port, (unsigned long long)v);
+		}
+	}
+	fprintf(f, "# HELP sluice_proxy_refused_total Connections, handshakes and CONNECTs the "
+		   "node proxy refused or cut off, by reason.\n# TYPE sluice_proxy_refused_total counter\n");
+	for (size_t i = 0; i < TM_PROXY_REASONS && t->preason[i]; i++)
+		fprintf(f, "sluice_proxy_refused_total{reason=\"%s\"} %llu\n", t->preason[i],
+			(unsigned long long)t->pcount[i]);
+	fprintf(f, "# HELP sluice_proxy_tunnels Tunnels open in the node proxy.\n"
+		   "# TYPE sluice_proxy_tunnels gauge\nsluice_proxy_tunnels %llu\n",
+		(unsigned long long)t->proxy_tunnels);
 }
 
 static void render(struct telemetry *t, FILE *f)
@@ -358,6 +402,7 @@ static void render(struct telemetry *t, FILE *f)
 			fprintf(f, " %llu\n", (unsigned long long)v);
 		}
 	}
+	render_proxy(t, f);
 	fprintf(f, "# HELP sluice_drops_total Packets and calls dropped by the data plane, by reason.\n"
 		   "# TYPE sluice_drops_total counter\n");
 	for (uint32_t r = 0; r < SL_DROP_MAX; r++)
@@ -474,7 +519,7 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 		return -errno;
 	}
 	if (metrics_addr) {
-		t->listen_fd = listen_on(metrics_addr);
+		t->listen_fd = tm_listen_on(metrics_addr, 64);
 		if (t->listen_fd < 0) {
 			int err = t->listen_fd;
 
@@ -499,6 +544,90 @@ void telemetry_poll_ring(struct telemetry *t)
 		ring_buffer__consume(t->rb);
 }
 
+void telemetry_proxy_event(struct telemetry *t, const struct tm_proxy_flow *f)
+{
+	struct timespec real;
+	json_t *j, *src, *dst;
+
+	if (!t->flow)
+		return;
+	clock_gettime(CLOCK_REALTIME, &real);
+	src = endpoint_json(t, f->src_id, f->saddr, htons(f->sport));
+	dst = endpoint_json(t, f->dst_id, f->daddr, htons(f->dport));
+	if (src && f->src_principal)
+		json_object_set_new(src, "principal", json_string(f->src_principal));
+	if (dst && f->dst_principal)
+		json_object_set_new(dst, "principal", json_string(f->dst_principal));
+	j = json_pack("{s:f, s:s, s:s, s:o, s:o, s:s, s:s, s:i, s:s, s:s}",
+		      "time", real.tv_sec + real.tv_nsec / 1e9, "type", f->type,
+		      "reporter", f->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+		      "source", src, "destination", dst, "service", "unknown", "protocol", "TCP",
+		      "port", f->dport, "path", "hbone", "verdict",
+		      strcmp(f->type, "deny") ? "allowed" : "denied");
+	if (j && f->reason)
+		json_object_set_new(j, "reason", json_string(f->reason));
+	if (j && !strcmp(f->type, "close")) {
+		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)f->sent));
+		json_object_set_new(j, "bytes_received", json_integer((json_int_t)f->received));
+		json_object_set_new(j, "duration_ms", json_real(f->duration_ms));
+	}
+	flow_write(t, j);
+}
+
+void telemetry_proxy_count(struct telemetry *t, const struct tm_proxy_flow *f, bool opened,
+			   bool closed, bool denied)
+{
+	const char *sp = f->src_principal ?: id_names(t, f->src_id).principal;
+	const char *dp = f->dst_principal ?: id_names(t, f->dst_id).principal;
+	struct tm_proxy_row *r = NULL;
+
+	for (size_t i = 0; i < t->nprows && !r; i++) {
+		struct tm_proxy_row *x = &t->prows[i];
+
+		if (x->reporter == f->reporter && x->port == f->dport && x->src_id == f->src_id &&
+		    x->dst_id == f->dst_id && !strcmp(x->src_principal, sp) &&
+		    !strcmp(x->dst_principal, dp))
+			r = x;
+	}
+	if (!r) {
+		struct tm_proxy_row *nv;
+
+		if (t->nprows >= 65536)
+			return;   /* bounded: a label explosion stops counting new sets */
+		nv = realloc(t->prows, (t->nprows + 1) * sizeof(*nv));
+		if (!nv)
+			return;
+		t->prows = nv;
+		r = &t->prows[t->nprows++];
+		memset(r, 0, sizeof(*r));
+		r->reporter = f->reporter;
+		r->port = f->dport;
+		r->src_id = f->src_id;
+		r->dst_id = f->dst_id;
+		snprintf(r->src_principal, sizeof(r->src_principal), "%s", sp);
+		snprintf(r->dst_principal, sizeof(r->dst_principal), "%s", dp);
+	}
+	r->opened += opened;
+	r->closed += closed;
+	r->denied += denied;
+	if (closed) {
+		r->sent += f->sent;
+		r->received += f->received;
+	}
+}
+
+void telemetry_proxy_refused(struct telemetry *t, const char *reason)
+{
+	for (size_t i = 0; i < TM_PROXY_REASONS; i++) {
+		if (!t->preason[i])
+			t->preason[i] = reason;   /* static strings only */
+		if (!strcmp(t->preason[i], reason)) {
+			t->pcount[i]++;
+			return;
+		}
+	}
+}
+
 void telemetry_fini(struct telemetry *t)
 {
 	ring_buffer__free(t->rb);
@@ -510,4 +639,7 @@ void telemetry_fini(struct telemetry *t)
 		close(t->listen_fd);
 	t->listen_fd = -1;
 	labels_free(t);
+	free(t->prows);
+	t->prows = NULL;
+	t->nprows = 0;
 }

@@ -17,6 +17,31 @@
 
 struct ring_buffer;
 
+/* The proxy's counters (userspace, next to the kernel's per-CPU ones):
+ * one row per label set, principals from the certificates. */
+struct tm_proxy_row {
+	uint8_t reporter;          /* SL_REPORTER_SOURCE / _DESTINATION */
+	uint16_t port;
+	uint32_t src_id, dst_id;
+	char src_principal[256], dst_principal[256];
+	uint64_t opened, closed, sent, received, denied;
+};
+
+/* Why the proxy refused or cut something off (sluice_proxy_refused_total). */
+#define TM_PROXY_REASONS 16
+
+struct tm_proxy_flow {
+	const char *type;          /* "open", "close", "deny" */
+	uint8_t reporter;
+	uint32_t src_id, dst_id;
+	const char *src_principal, *dst_principal;  /* NULL: from the snapshot */
+	__be32 saddr[4], daddr[4];
+	uint16_t sport, dport;     /* host order */
+	uint64_t sent, received;   /* source -> destination, and back */
+	double duration_ms;
+	const char *reason;        /* deny: why */
+};
+
 struct telemetry {
 	struct datapath *dp;
 	struct ring_buffer *rb;
@@ -32,6 +57,12 @@ struct telemetry {
 	/* metrics server */
 	int listen_fd;
 	uint64_t scrapes;
+	/* proxy */
+	struct tm_proxy_row *prows;
+	size_t nprows;
+	const char *preason[TM_PROXY_REASONS];
+	uint64_t pcount[TM_PROXY_REASONS];
+	uint64_t proxy_tunnels;    /* open now */
 	/* /readyz: programs attached (always, once telemetry runs) and a
 	 * snapshot applied; set by the agent */
 	bool ready;
@@ -47,5 +78,15 @@ void telemetry_poll_ring(struct telemetry *t);
  * /metrics, /healthz (200 while the agent runs), /readyz (200 once ready). */
 void telemetry_serve(struct telemetry *t);
 void telemetry_fini(struct telemetry *t);
+
+/* The proxy's side: a flow event (the same JSON lines as the kernel's,
+ * with "path": "hbone"), a counter update and a refusal by reason. */
+void telemetry_proxy_event(struct telemetry *t, const struct tm_proxy_flow *f);
+void telemetry_proxy_count(struct telemetry *t, const struct tm_proxy_flow *f, bool opened,
+			   bool closed, bool denied);
+void telemetry_proxy_refused(struct telemetry *t, const char *reason);
+/* A non-blocking listening TCP socket on "ADDR:PORT" or "[V6]:PORT";
+ * -EINVAL for a bad spec, else -errno. */
+int tm_listen_on(const char *spec, int backlog);
 
 #endif /* SL_TELEMETRY_H */

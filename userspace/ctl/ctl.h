@@ -33,5 +33,6 @@ int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv);
 int cmd_status(const struct ctl_opts *o, int argc, char **argv);
 int cmd_observe(const struct ctl_opts *o, int argc, char **argv);
 int cmd_analyze(const struct ctl_opts *o, int argc, char **argv);
+int cmd_proxy(const struct ctl_opts *o, int argc, char **argv);
 
 #endif /* SL_CTL_H */

@@ -38,6 +38,7 @@ static const struct ctl_cmd commands[] = {
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
 				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
 				  "                       stream flow events (follows the agent's flow log)" },
+	{ "proxy", cmd_proxy, "proxy certs [-o json]   the node proxy's workload certificates (identity, serial, expiry)" },
 	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot\n"
 				"                       status --control [URL]: the control plane, its agents and their ACKs" },
 	{ "version", cmd_version, "version              print the version" },

@@ -1,0 +1,682 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * proxy.c - the node's mTLS proxy (proxy.h): listeners, sl_origdst,
+ * the outbound pool, inbound authorization, telemetry.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+
+#include "agent/proxy.h"
+#include "lib/addr.h"
+#include "lib/hbone.h"
+#include "lib/log.h"
+#include "lib/pki.h"
+#include "sluice_flow.h"
+#include "sluice_proxy.h"
+
+#define MAX_INBOUND 4096
+
+struct listener {
+	struct hb_handler h;
+	struct proxy *p;
+	int fd;
+	bool inbound;
+};
+
+/* One pooled outbound connection. */
+struct pooled {
+	uint32_t src;
+	char node[64];
+	unsigned int gen;          /* of the certificate it was made with */
+	struct hb_conn *c;
+	struct pooled *next;
+};
+
+/* What a tunnel reports at its end. */
+struct flow {
+	struct tm_proxy_flow f;
+	char sp[256], dp[256];
+};
+
+struct proxy {
+	struct proxy_opts o;
+	struct hb_loop *l;
+	struct listener in, out;
+	int origdst_fd;
+	SSL_CTX *server_ctx;
+	char td[256];              /* our trust domain, from the node certificate */
+	struct snapshot s;         /* identities, workloads, policies, nodes */
+	struct pooled *pool;
+	unsigned int inbound;      /* server connections open */
+	struct hb_limits lim;
+};
+
+static const struct hb_ops in_ops, out_ops;
+
+/* ---- sl_origdst ------------------------------------------------------------ */
+
+/* The map with BTF (bpftool dump prints fields), pinned by name, so the
+ * capture programs (libbpf, LIBBPF_PIN_BY_NAME) reuse it: type, sizes and
+ * max_entries are what their definition must say. */
+static int origdst_open(const char *pin_root)
+{
+	char path[PATH_MAX];
+	struct btf *btf = NULL;
+	int fd, u16, u32, u64, a4, k, v, e;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, SL_MAP_ORIGDST);
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+	btf = btf__new_empty();
+	if (!btf)
+		return -errno;
+	u16 = btf__add_int(btf, "__u16", 2, 0);
+	u32 = btf__add_int(btf, "__u32", 4, 0);
+	u64 = btf__add_int(btf, "__u64", 8, 0);
+	a4 = btf__add_array(btf, u32, u32, 4);
+	k = btf__add_struct(btf, "sl_origdst_key", sizeof(struct sl_origdst_key));
+	e = k < 0 ? k : btf__add_field(btf, "client", a4, 0, 0);
+	e = e ?: btf__add_field(btf, "client_port", u16, 128, 0);
+	e = e ?: btf__add_field(btf, "pad", u16, 144, 0);
+	v = e ? e : btf__add_struct(btf, "sl_origdst_val", sizeof(struct sl_origdst_val));
+	e = v < 0 ? v : btf__add_field(btf, "dst", a4, 0, 0);
+	e = e ?: btf__add_field(btf, "dst_port", u16, 128, 0);
+	e = e ?: btf__add_field(btf, "pad", u16, 144, 0);
+	e = e ?: btf__add_field(btf, "src_identity", u32, 160, 0);
+	e = e ?: btf__add_field(btf, "cookie", u64, 192, 0);
+	if (u16 < 0 || u32 < 0 || u64 < 0 || a4 < 0 || e || btf__load_into_kernel(btf)) {
+		e = -errno ?: -EINVAL;
+		log_err("sl_origdst: building its BTF failed: %s", strerror(-e));
+		btf__free(btf);
+		return e;
+	}
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, mo, .btf_fd = btf__fd(btf),
+			    .btf_key_type_id = (__u32)k, .btf_value_type_id = (__u32)v);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, SL_MAP_ORIGDST,
+				    sizeof(struct sl_origdst_key), sizeof(struct sl_origdst_val),
+				    SL_MAX_ORIGDST, &mo);
+	}
+	btf__free(btf);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_pin(fd, path)) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	log_info("created and pinned %s", path);
+	return fd;
+}
+
+/* ---- snapshot lookups ------------------------------------------------------ */
+
+static const struct snap_workload *workload_at(const struct snapshot *s, const __be32 a[4])
+{
+	for (size_t i = 0; i < s->nworkloads; i++) {
+		const struct snap_workload *w = &s->workloads[i];
+
+		if ((w->has_v4 && !memcmp(w->addr4, a, 16)) || (w->has_v6 && !memcmp(w->addr6, a, 16)))
+			return w;
+	}
+	return NULL;
+}
+
+static uint32_t identity_of(const struct snapshot *s, const char *spiffe)
+{
+	for (size_t i = 0; i < s->nidentities; i++)
+		if (!strcmp(s->identities[i].spiffe, spiffe))
+			return s->identities[i].id;
+	return SL_ID_UNKNOWN;
+}
+
+/* The kernel's order (docs/snapshot.md): a matching DENY wins; if the
+ * destination has any ALLOW, only a matching one allows. */
+static bool authorized(const struct snapshot *s, uint32_t src, uint32_t dst, uint16_t port)
+{
+	bool any_allow = false, allow = false;
+
+	for (size_t i = 0; i < s->npolicies; i++) {
+		const struct snap_policy *p = &s->policies[i];
+		bool m;
+
+		if (p->dst != dst)
+			continue;
+		m = p->proto == IPPROTO_TCP && (p->src == SL_ID_ANY || p->src == src) &&
+		    (!p->port || p->port == port);
+		if (p->action == SNAP_DENY && m)
+			return false;
+		if (p->action == SNAP_ALLOW) {
+			any_allow = true;
+			allow |= m;
+		}
+	}
+	return !any_allow || allow;
+}
+
+static void sockaddr_to(const struct sockaddr_storage *ss, __be32 a[4], uint16_t *port)
+{
+	memset(a, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *i = (const void *)ss;
+
+		a[2] = htonl(0xffff);
+		a[3] = i->sin_addr.s_addr;
+		*port = ntohs(i->sin_port);
+	} else {
+		const struct sockaddr_in6 *i = (const void *)ss;
+
+		memcpy(a, &i->sin6_addr, 16);
+		*port = ntohs(i->sin6_port);
+	}
+}
+
+static int connect_to(const __be32 a[4], uint16_t port)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t len;
+	int fd;
+
+	if (addr_is_v4(a)) {
+		struct sockaddr_in *i = (void *)&ss;
+
+		i->sin_family = AF_INET;
+		i->sin_addr.s_addr = a[3];
+		i->sin_port = htons(port);
+		len = sizeof(*i);
+	} else {
+		struct sockaddr_in6 *i = (void *)&ss;
+
+		i->sin6_family = AF_INET6;
+		memcpy(&i->sin6_addr, a, 16);
+		i->sin6_port = htons(port);
+		len = sizeof(*i);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static void reset_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* A refusal: counter, and a deny flow event when we know who. */
+static void refused(struct proxy *p, const char *reason, const struct tm_proxy_flow *f)
+{
+	telemetry_proxy_refused(p->o.tm, reason);
+	if (f) {
+		struct tm_proxy_flow d = *f;
+
+		d.type = "deny";
+		d.reason = reason;
+		telemetry_proxy_event(p->o.tm, &d);
+		telemetry_proxy_count(p->o.tm, &d, false, false, true);
+	}
+}
+
+/* ---- tunnels end ----------------------------------------------------------- */
+
+static void on_tunnel_close(struct hb_conn *c, const struct hb_tunnel_stats *st, void *targ,
+			    void *arg)
+{
+	struct proxy *p = arg;
+	struct flow *fl = targ;
+
+	if (!fl)
+		return;
+	if (st->established) {
+		bool src_side = fl->f.reporter == SL_REPORTER_SOURCE;
+
+		/* outbound: TCP is the client; inbound: TCP is the server */
+		fl->f.sent = src_side ? st->bytes_from_tcp : st->bytes_to_tcp;
+		fl->f.received = src_side ? st->bytes_to_tcp : st->bytes_from_tcp;
+		fl->f.duration_ms = (double)(st->closed_ms - st->opened_ms);
+		fl->f.type = "close";
+		if (st->reset)
+			fl->f.reason = "reset";
+		telemetry_proxy_event(p->o.tm, &fl->f);
+		telemetry_proxy_count(p->o.tm, &fl->f, false, true, false);
+		if (p->o.tm->proxy_tunnels)
+			p->o.tm->proxy_tunnels--;
+	} else {
+		/* outbound: the peer refused (403: policy or not its workload,
+		 * 503: unreachable) or the tunnel failed; inbound: the
+		 * destination did not answer */
+		if (p->o.tm->proxy_tunnels)
+			p->o.tm->proxy_tunnels--;
+		if (fl->f.reporter == SL_REPORTER_SOURCE)
+			refused(p, st->status == 403 ? "upstream_403" : st->status ? "upstream_refused" :
+				"tunnel_failed", &fl->f);
+		else
+			refused(p, st->status == 504 ? "connect_timeout" : "connect_failed", &fl->f);
+	}
+	free(fl);
+}
+
+static void tunnel_opened(struct proxy *p, struct flow *fl)
+{
+	fl->f.type = "open";
+	telemetry_proxy_event(p->o.tm, &fl->f);
+	telemetry_proxy_count(p->o.tm, &fl->f, true, false, false);
+	p->o.tm->proxy_tunnels++;
+}
+
+/* ---- inbound ---------------------------------------------------------------- */
+
+static int in_peer(struct hb_conn *c, const char *uri, void *arg)
+{
+	struct proxy *p = arg;
+	char pre[300];
+
+	snprintf(pre, sizeof(pre), "spiffe://%s/ns/", p->td);
+	if (strncmp(uri, pre, strlen(pre)) || !strstr(uri + strlen(pre), "/sa/")) {
+		log_info("HBONE from %s refused: %s is not a workload of trust domain %s",
+			 hb_conn_addr(c), uri, p->td);
+		return -1;
+	}
+	return 0;
+}
+
+static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, void **targ,
+		      void *arg)
+{
+	struct proxy *p = arg;
+	const struct snap_workload *w;
+	struct flow *fl = calloc(1, sizeof(*fl));
+	__be32 dst[4];
+	uint16_t port;
+	int fd;
+
+	if (!fl)
+		return -503;
+	snprintf(fl->sp, sizeof(fl->sp), "%s", hb_conn_peer(c));
+	fl->f.reporter = SL_REPORTER_DESTINATION;
+	fl->f.src_principal = fl->sp;
+	fl->f.src_id = identity_of(&p->s, fl->sp);
+	{
+		/* the peer's address: its node; the client pod's is not known */
+		__be32 a[4];
+		uint16_t pp;
+
+		if (!addr_hostport_parse(hb_conn_addr(c), a, &pp)) {
+			memcpy(fl->f.saddr, a, 16);
+			fl->f.sport = pp;
+		}
+	}
+	if (addr_hostport_parse(authority, dst, &port)) {
+		refused(p, "bad_authority", &fl->f);
+		free(fl);
+		return -400;
+	}
+	memcpy(fl->f.daddr, dst, 16);
+	fl->f.dport = port;
+	w = workload_at(&p->s, dst);
+	if (!w || !w->local) {
+		log_info("HBONE CONNECT %s from %s (%s) refused: not a workload of this node",
+			 authority, hb_conn_addr(c), fl->sp);
+		refused(p, "not_local", &fl->f);
+		free(fl);
+		return -403;
+	}
+	fl->f.dst_id = w->identity;
+	{
+		const struct snap_identity *si = snapshot_identity(&p->s, w->identity);
+
+		snprintf(fl->dp, sizeof(fl->dp), "%s", si ? si->spiffe : "unknown");
+		fl->f.dst_principal = fl->dp;
+	}
+	if (!authorized(&p->s, fl->f.src_id, w->identity, port)) {
+		log_info("HBONE CONNECT %s from %s refused by policy", authority, fl->sp);
+		refused(p, "policy", &fl->f);
+		free(fl);
+		return -403;
+	}
+	fd = connect_to(dst, port);
+	if (fd < 0) {
+		refused(p, "connect_failed", &fl->f);
+		free(fl);
+		return -503;
+	}
+	*targ = fl;
+	tunnel_opened(p, fl);
+	return fd;
+}
+
+static void in_close(struct hb_conn *c, enum hb_close why, const char *msg, void *arg)
+{
+	struct proxy *p = arg;
+
+	p->inbound--;
+	if (why == HB_CLOSE_NORMAL || why == HB_CLOSE_IO)
+		return;
+	log_info("HBONE connection from %s cut off: %s", hb_conn_addr(c), msg);
+	{
+		struct tm_proxy_flow f = { .reporter = SL_REPORTER_DESTINATION,
+					   .src_principal = hb_conn_peer(c) };
+		__be32 a[4];
+		uint16_t pp;
+
+		if (!addr_hostport_parse(hb_conn_addr(c), a, &pp)) {
+			memcpy(f.saddr, a, 16);
+			f.sport = pp;
+		}
+		refused(p, hb_close_name(why), &f);
+	}
+}
+
+static const struct hb_ops in_ops = { in_peer, in_connect, on_tunnel_close, in_close };
+
+/* ---- outbound --------------------------------------------------------------- */
+
+static void out_close(struct hb_conn *c, enum hb_close why, const char *msg, void *arg)
+{
+	struct proxy *p = arg;
+	struct pooled *pc = hb_conn_user(c);
+
+	for (struct pooled **pp = &p->pool; pc && *pp; pp = &(*pp)->next) {
+		if (*pp == pc) {
+			*pp = pc->next;
+			free(pc);
+			break;
+		}
+	}
+	if (why != HB_CLOSE_NORMAL)
+		log_warn("HBONE connection to %s closed: %s", hb_conn_addr(c), msg);
+	if (why == HB_CLOSE_TLS || why == HB_CLOSE_PEER)
+		telemetry_proxy_refused(p->o.tm, "upstream_tls");
+}
+
+static const struct hb_ops out_ops = { NULL, NULL, on_tunnel_close, out_close };
+
+static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const char *node,
+				const char *hbone)
+{
+	char expect[400];
+	__be32 a[4];
+	uint16_t port;
+	struct pooled *pc;
+	int fd;
+
+	for (pc = p->pool; pc; pc = pc->next) {
+		if (pc->src != wc->id || strcmp(pc->node, node))
+			continue;
+		if (pc->gen != wc->gen) {
+			hb_conn_retire(pc->c);   /* an older certificate: let it drain */
+			continue;
+		}
+		if (hb_conn_usable(pc->c))
+			return pc->c;
+	}
+	if (addr_hostport_parse(hbone, a, &port))
+		return NULL;
+	fd = connect_to(a, port);
+	if (fd < 0)
+		return NULL;
+	pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		close(fd);
+		return NULL;
+	}
+	snprintf(expect, sizeof(expect), "spiffe://%s/sluice/node/%s", p->td, node);
+	pc->c = hb_client_conn(p->l, fd, wc->ctx, &p->lim, expect, &out_ops, p);
+	if (!pc->c) {
+		free(pc);
+		return NULL;
+	}
+	pc->src = wc->id;
+	pc->gen = wc->gen;
+	snprintf(pc->node, sizeof(pc->node), "%s", node);
+	hb_conn_set_user(pc->c, pc);
+	pc->next = p->pool;
+	p->pool = pc;
+	return pc->c;
+}
+
+static void outbound(struct proxy *p, int fd)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t sl = sizeof(ss);
+	struct sl_origdst_key k = {};
+	struct sl_origdst_val v;
+	const struct snap_workload *w;
+	const struct snap_node *n;
+	const struct wcert *wc;
+	struct flow *fl = NULL;
+	struct hb_conn *c;
+	char auth[SL_ADDRSTRLEN + 8], a[SL_ADDRSTRLEN];
+	struct tm_proxy_flow f = { .reporter = SL_REPORTER_SOURCE };
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl)) {
+		close(fd);
+		return;
+	}
+	sockaddr_to(&ss, k.client, &k.client_port);
+	memcpy(f.saddr, k.client, 16);
+	f.sport = k.client_port;
+	if (bpf_map_lookup_elem(p->origdst_fd, &k, &v)) {
+		addr_fmt(k.client, a);
+		log_info("outbound connection from %s port %u has no sl_origdst entry: reset", a,
+			 k.client_port);
+		refused(p, "no_origdst", NULL);
+		reset_close(fd);
+		return;
+	}
+	memcpy(f.daddr, v.dst, 16);
+	f.dport = v.dst_port;
+	f.src_id = v.src_identity;
+	w = workload_at(&p->s, v.dst);
+	if (w)
+		f.dst_id = w->identity;
+	wc = certs_get(p->o.certs, v.src_identity);
+	if (!wc) {
+		refused(p, "no_certificate", &f);
+		reset_close(fd);
+		return;
+	}
+	if (!w || !w->node[0] || !(n = snapshot_node(&p->s, w->node))) {
+		addr_fmt(v.dst, a);
+		log_info("outbound to %s: %s", a, !w ? "not a mesh workload" :
+			 "its node has no HBONE address in the snapshot");
+		refused(p, "no_route", &f);
+		reset_close(fd);
+		return;
+	}
+	c = pool_get(p, wc, w->node, n->hbone);
+	fl = calloc(1, sizeof(*fl));
+	if (!c || !fl) {
+		free(fl);
+		refused(p, "upstream_connect", &f);
+		reset_close(fd);
+		return;
+	}
+	fl->f = f;
+	snprintf(fl->sp, sizeof(fl->sp), "%s", wc->spiffe);
+	fl->f.src_principal = fl->sp;
+	{
+		const struct snap_identity *si = snapshot_identity(&p->s, w->identity);
+
+		snprintf(fl->dp, sizeof(fl->dp), "%s", si ? si->spiffe : "unknown");
+		fl->f.dst_principal = fl->dp;
+	}
+	addr_fmt(v.dst, a);
+	snprintf(auth, sizeof(auth), addr_is_v4(v.dst) ? "%s:%u" : "[%s]:%u", a, v.dst_port);
+	tunnel_opened(p, fl);
+	if (hb_tunnel_open(c, auth, fd, fl)) {
+		/* nothing will report it: undo the open */
+		if (p->o.tm->proxy_tunnels)
+			p->o.tm->proxy_tunnels--;
+		refused(p, "upstream_connect", &fl->f);
+		free(fl);
+	}
+}
+
+/* ---- listeners ---------------------------------------------------------------- */
+
+static void on_accept(struct hb_handler *h, uint32_t events)
+{
+	struct listener *ls = (struct listener *)h;
+	struct proxy *p = ls->p;
+
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (!ls->inbound) {
+			outbound(p, fd);
+			continue;
+		}
+		if (p->inbound >= MAX_INBOUND) {
+			telemetry_proxy_refused(p->o.tm, "too_many_connections");
+			reset_close(fd);
+			continue;
+		}
+		if (hb_server_conn(p->l, fd, p->server_ctx, &p->lim, &in_ops, p))
+			p->inbound++;
+	}
+}
+
+static int listen_at(struct proxy *p, struct listener *ls, const char *spec, bool inbound)
+{
+	ls->h.fn = on_accept;
+	ls->p = p;
+	ls->inbound = inbound;
+	ls->fd = tm_listen_on(spec, 1024);
+	if (ls->fd < 0) {
+		log_err("%s %s: %s", inbound ? "--hbone-addr" : "--outbound-addr", spec,
+			ls->fd == -EINVAL ? "not ADDRESS:PORT" : strerror(-ls->fd));
+		return -1;
+	}
+	return hb_loop_add(p->l, ls->fd, EPOLLIN, &ls->h);
+}
+
+/* ---- life cycle --------------------------------------------------------------- */
+
+struct proxy *proxy_new(const struct proxy_opts *o)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	char uri[300], *slash;
+	int e;
+
+	if (!p)
+		return NULL;
+	p->o = *o;
+	p->in.fd = p->out.fd = p->origdst_fd = -1;
+	p->lim = hb_default_limits;
+	if (o->handshake_ms)
+		p->lim.handshake_ms = o->handshake_ms;
+	if (pki_cert_uri(sync_node_cert(o->sy), uri, sizeof(uri)) ||
+	    strncmp(uri, "spiffe://", 9) || !(slash = strchr(uri + 9, '/'))) {
+		log_err("proxy: the node certificate has no spiffe://TD/... URI");
+		goto fail;
+	}
+	snprintf(p->td, sizeof(p->td), "%.*s", (int)(slash - (uri + 9)), uri + 9);
+	{
+		struct pki_tls_opts to = { .server = true, .ca = sync_ca(o->sy),
+					   .cert = sync_node_cert(o->sy), .key = sync_node_key(o->sy),
+					   .alpn = "h2", .require_peer_cert = true };
+
+		p->server_ctx = pki_tls_ctx(&to);
+	}
+	p->l = hb_loop_new();
+	if (!p->server_ctx || !p->l)
+		goto fail;
+	e = origdst_open(o->pin_root);
+	if (e < 0) {
+		log_err("proxy: %s/%s: %s", o->pin_root, SL_MAP_ORIGDST, strerror(-e));
+		goto fail;
+	}
+	p->origdst_fd = e;
+	if (listen_at(p, &p->in, o->hbone_addr, true) || listen_at(p, &p->out, o->outbound_addr, false))
+		goto fail;
+	log_info("proxy: HBONE on %s, outbound on %s, trust domain %s", o->hbone_addr,
+		 o->outbound_addr, p->td);
+	return p;
+fail:
+	proxy_free(p);
+	return NULL;
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (!p)
+		return;
+	hb_loop_free(p->l);   /* reports every tunnel: flows are freed */
+	while (p->pool) {
+		struct pooled *n = p->pool->next;
+
+		free(p->pool);
+		p->pool = n;
+	}
+	if (p->in.fd >= 0)
+		close(p->in.fd);
+	if (p->out.fd >= 0)
+		close(p->out.fd);
+	if (p->origdst_fd >= 0)
+		close(p->origdst_fd);
+	SSL_CTX_free(p->server_ctx);
+	snapshot_free(&p->s);
+	free(p);
+}
+
+int proxy_fd(const struct proxy *p) { return hb_loop_fd(p->l); }
+
+void proxy_run(struct proxy *p)
+{
+	hb_loop_run(p->l, 0);
+}
+
+#define DUP(dst, src, n) \
+	((dst) = calloc((n) ?: 1, sizeof(*(src))), (dst) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
+
+void proxy_set_snapshot(struct proxy *p, const struct snapshot *s)
+{
+	struct snapshot c = { .version = s->version, .nidentities = s->nidentities,
+			      .nworkloads = s->nworkloads, .npolicies = s->npolicies,
+			      .nnodes = s->nnodes };
+
+	DUP(c.identities, s->identities, s->nidentities);
+	DUP(c.workloads, s->workloads, s->nworkloads);
+	DUP(c.policies, s->policies, s->npolicies);
+	DUP(c.nodes, s->nodes, s->nnodes);
+	if (!c.identities || !c.workloads || !c.policies || !c.nodes) {
+		log_err("proxy: out of memory for the snapshot; keeping the previous one");
+		free(c.identities);
+		free(c.workloads);
+		free(c.policies);
+		free(c.nodes);
+		return;
+	}
+	for (size_t i = 0; i < c.nworkloads; i++) {
+		c.workloads[i].mtls_ports = NULL;   /* not ours */
+		c.workloads[i].nmtls_ports = 0;
+	}
+	snapshot_free(&p->s);
+	p->s = c;
+}

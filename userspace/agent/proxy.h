@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * proxy.h - the node's mTLS proxy inside sluice-agent (docs/architecture.md,
+ * "The node proxy").
+ *
+ * Outbound: connections captured to SL_PROXY_OUTBOUND_PORT are looked up
+ * in sl_origdst by their client address and port (nothing the client sends
+ * is trusted), then carried as an HBONE CONNECT to the original destination
+ * over a TLS 1.3 connection to the destination node's proxy, pooled per
+ * (source identity, node), presenting the client workload's certificate.
+ *
+ * Inbound: HBONE on --hbone-addr (15008): TLS 1.3, ALPN h2, a client
+ * certificate of the mesh CA with a workload SPIFFE ID of our trust domain;
+ * each CONNECT must name a local workload of the snapshot and be allowed by
+ * its compiled policies for the authenticated identity (a matching DENY
+ * wins; with any ALLOW only a matching one allows), then it is connected.
+ *
+ * Contract: one epoll set (lib/hbone.h), polled by the agent's main loop
+ * through proxy_fd(); nothing blocks. The snapshot and the certificates
+ * change between two calls, never during one.
+ */
+#ifndef SL_AGENT_PROXY_H
+#define SL_AGENT_PROXY_H
+
+#include "agent/certs.h"
+#include "agent/telemetry.h"
+#include "lib/snapshot.h"
+
+struct proxy_opts {
+	const char *node;
+	const char *hbone_addr;      /* ADDR:PORT to listen on for HBONE */
+	const char *outbound_addr;   /* ADDR:PORT for captured connections */
+	const char *pin_root;        /* sl_origdst is created and pinned here */
+	unsigned int handshake_ms;   /* HBONE TLS handshake limit */
+	struct sync *sy;             /* node certificate, CA */
+	struct certs *certs;
+	struct telemetry *tm;
+};
+
+struct proxy;
+
+struct proxy *proxy_new(const struct proxy_opts *o);
+void proxy_free(struct proxy *p);
+int proxy_fd(const struct proxy *p);
+void proxy_run(struct proxy *p);
+/* Copy what the proxy needs from a snapshot that was just applied. */
+void proxy_set_snapshot(struct proxy *p, const struct snapshot *s);
+
+#endif /* SL_AGENT_PROXY_H */
