@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# The policy is a DENY: until tc knows the proxy's deliveries (BPF side,
+# SL_PROXY_MARK), an ALLOW policy's default deny drops them at the pod's
+# veth, since they come from the node's address.
+#
+# Helpers for the HBONE tests (test_hbone_*.sh), on top of lib.sh and
+# control_lib.sh: a control plane, two agents fed by it with their proxies,
+# WorkloadEntries for a client on node1 and a server on node2, and
+# sl_origdst filled by the test (the capture that fills it is BPF work of
+# its own): every connection from the client pod's narrowed ephemeral
+# port range to node1's outbound port is sent to the server.
+
+HB_LO=40000 HB_HI=40999
+HB_OUT=10.244.1.1:15001     # node1's side of the client pod's veth
+
+# hb_setup [control flags] : cluster, control plane, config, agents
+hb_setup() {
+	e2e_init 2 2
+	cp_init
+	cp_start "$@"
+	workloads '{"node1.pod1": {"app": "client"}, "node1.pod2": {"app": "intruder"},
+		    "node2.pod1": {"app": "server"}}' >"$TMP/wl.yaml"
+	cat >>"$TMP/wl.yaml" <<'YAML'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: server-not-from-intruder
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: server
+  action: DENY
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/intruder"]
+YAML
+	ctl apply -f "$TMP/wl.yaml" >"$TMP/apply.out" || fail "apply: $(cat "$TMP/apply.out")"
+	agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101
+	agent_start_cp node2 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9102
+	wait_converged node1 node2
+	hb_wait_cert node1 client
+	hb_wait_cert node1 intruder
+	hb_wait_cert node2 server
+	# node1's snapshot must name node2's HBONE address
+	local i
+	for i in $(seq $((200 * SCALE))); do
+		jq -e '.nodes[]? | select(.name == "node2")' "$TMP/agent-state.node1/snapshot.json" \
+			>/dev/null 2>&1 && break
+		sleep 0.05
+	done
+	jq -e '.nodes[] | select(.name == "node2" and .hbone == "192.168.77.2:15008")' \
+		"$TMP/agent-state.node1/snapshot.json" >/dev/null || fail "node1's snapshot lacks node2's HBONE address"
+	in_pod node1.pod1 sysctl -qw net.ipv4.ip_local_port_range="$HB_LO $HB_HI"
+	in_pod node1.pod2 sysctl -qw net.ipv4.ip_local_port_range="$HB_LO $HB_HI"
+}
+
+run_dir() { echo "/run/sluice/$(basename "$(pin_root "$1")")"; }
+
+# hb_wait_cert NODE SA : the node's proxy holds a certificate for SA
+hb_wait_cert() {
+	local i f
+	f="$(run_dir "$1")/certs.json"
+	for i in $(seq $((200 * SCALE))); do
+		jq -e --arg sa "$2" '.[] | select((.identity | endswith("/sa/" + $sa)) and .serial != "")' \
+			"$f" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "node $1 has no certificate for $2: $(cat "$f" 2>/dev/null)"
+}
+
+# ident SA : numeric identity from node1's snapshot
+ident() {
+	jq -r --arg sa "$1" '.identities[] | select(.spiffe | endswith("/sa/" + $sa)) | .id' \
+		"$TMP/agent-state.node1/snapshot.json"
+}
+
+le16() { printf '%02x %02x' $(($1 & 255)) $(($1 >> 8)); }
+le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $(($1 >> 24)); }
+v4hex() { local IFS=.; set -- $1; printf '00 00 00 00 00 00 00 00 00 00 ff ff %02x %02x %02x %02x' "$1" "$2" "$3" "$4"; }
+
+# origdst_fill CLIENT_POD DST_IP DST_PORT SRC_SA : every port of the client
+# pod's range goes to DST as SRC_SA (on node1's pinned sl_origdst)
+origdst_fill() {
+	local cip dst=$2 dport=$3 id p map
+	cip=$(pod_ip "$1")
+	id=$(ident "$4")
+	[ -n "$id" ] || fail "no identity for $4"
+	map="$(pin_root node1)/sl_origdst"
+	[ -e "$map" ] || fail "$map: the agent did not create sl_origdst"
+	for p in $(seq $HB_LO $HB_HI); do
+		echo "map update pinned $map key hex $(v4hex "$cip") $(le16 "$p") 00 00" \
+		     "value hex $(v4hex "$dst") $(le16 "$dport") 00 00 $(le32 "$id") 00 00 00 00 00 00 00 00"
+	done >"$TMP/origdst.batch"
+	bpftool batch file "$TMP/origdst.batch" >/dev/null || fail "bpftool batch failed"
+}
+
+# metric NODE REGEX : sum of the matching lines of the agent's /metrics
+metric() {
+	in_node "$1" curl -s "http://127.0.0.1:9$([ "$1" = node1 ] && echo 101 || echo 102)/metrics" |
+		awk -v re="$2" '$0 ~ re {s += $NF} END {print s + 0}'
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# HBONE through both node proxies (outbound on node1 fed by sl_origdst,
+# HBONE to node2's 15008): request/response with the authenticated
+# identities in node2's metrics and flow log; an identity the policy
+# denies is refused after authentication and counted; a node asking for
+# a certificate of a workload it does not run is refused (403).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/control_lib.sh"
+source "$(dirname "$0")/hbone_lib.sh"
+
+hb_setup
+SRV=$(pod_ip node2.pod1)
+serve node2.pod1 srv --tcp 8080
+
+note "request/response through both proxies"
+origdst_fill node1.pod1 "$SRV" 8080 client
+out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$HB_OUT" --timeout 5000 || true)
+jq -e ".ok and .backend == \"srv\" and .echo" <<<"$out" >/dev/null || { tail -5 "$(run_dir node2)/flows.jsonl"; tail -5 "$(run_dir node1)/flows.jsonl"; fail "through the proxies: $out"; }
+sleep 0.3
+n=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*source_principal="spiffe://cluster.local/ns/default/sa/client".*destination_principal="spiffe://cluster.local/ns/default/sa/server".*connection_security_policy="mutual_tls"')
+[ "$n" -ge 1 ] || fail "node2 counted no proxied connection from the client's principal"
+n=$(metric node1 '^istio_tcp_connections_closed_total\{reporter="source".*source_principal="spiffe://cluster.local/ns/default/sa/client"')
+[ "$n" -ge 1 ] || fail "node1 counted no closed proxied connection as the source"
+grep -q '"path":"hbone"' "$(run_dir node2)/flows.jsonl" || fail "node2's flow log has no hbone event"
+jq -e -s 'map(select(.path == "hbone" and .type == "close" and .reporter == "destination" and
+	.source.principal == "spiffe://cluster.local/ns/default/sa/client" and .bytes_received > 0)) | length >= 1' \
+	"$(run_dir node2)/flows.jsonl" >/dev/null || fail "no close event with the client's principal and bytes on node2"
+
+note "an identity the policy denies is refused after authentication"
+origdst_fill node1.pod2 "$SRV" 8080 intruder
+before=$(metric node2 '^sluice_proxy_refused_total\{reason="policy"\}')
+out=$(in_pod node1.pod2 "$BIN/sltest" connect --to "$HB_OUT" --timeout 3000 || true)
+jq -e '.ok == false' <<<"$out" >/dev/null || fail "the intruder got through: $out"
+sleep 0.3
+after=$(metric node2 '^sluice_proxy_refused_total\{reason="policy"\}')
+[ "$after" -gt "$before" ] || fail "node2 did not count the policy refusal ($before -> $after)"
+jq -e -s 'map(select(.path == "hbone" and .type == "deny" and .reason == "policy" and
+	.source.principal == "spiffe://cluster.local/ns/default/sa/intruder")) | length >= 1' \
+	"$(run_dir node2)/flows.jsonl" >/dev/null || fail "no deny event naming the intruder on node2"
+
+note "sluicectl proxy certs"
+"$BIN/sluicectl" --pin-root "$(pin_root node1)" proxy certs | grep -q 'sa/client' || fail "proxy certs table"
+"$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json proxy certs |
+	jq -e 'length == 2 and all(.[]; .serial != "" and .not_after > now)' >/dev/null || fail "proxy certs -o json"
+
+note "a node asking for another node's workload certificate is refused"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/w.key" \
+	-subj /CN=x -addext "subjectAltName=URI:spiffe://cluster.local/ns/default/sa/server" \
+	-out "$TMP/w.csr" 2>/dev/null
+jq -n --rawfile csr "$TMP/w.csr" '{csr: $csr}' >"$TMP/csr.json"
+code=$(in_node node1 curl -sk --http2 -o "$TMP/certs.out" -w '%{http_code}' \
+	--cert "$TMP/agent-state.node1/node.crt" --key "$TMP/agent-state.node1/node.key" \
+	-H 'content-type: application/json' --data-binary @"$TMP/csr.json" "$CP_URL/v1/certs")
+[ "$code" = 403 ] || fail "node1 asking for server's certificate: HTTP $code $(cat "$TMP/certs.out")"
+grep -q 'runs no workload with identity' "$TMP/certs.out" || fail "unclear refusal: $(cat "$TMP/certs.out")"
+# and node2 gets it
+code=$(in_node node1 curl -sk --http2 -o "$TMP/certs.out" -w '%{http_code}' \
+	--cert "$TMP/agent-state.node2/node.crt" --key "$TMP/agent-state.node2/node.key" \
+	-H 'content-type: application/json' --data-binary @"$TMP/csr.json" "$CP_URL/v1/certs")
+[ "$code" = 200 ] || fail "node2 asking for its own workload's certificate: HTTP $code $(cat "$TMP/certs.out")"
+echo PASS
