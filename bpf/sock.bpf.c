@@ -10,7 +10,9 @@
  *
  * They also authorize: the client's identity comes from its network
  * namespace, the destination's from the (translated) address, and a denied
- * connect()/sendmsg() fails with EACCES before any packet leaves.
+ * connect()/sendmsg() fails with EACCES before any packet leaves. An
+ * allowed connect() that must be mutual TLS goes to the node proxy instead
+ * (lib/proxy.h), and getpeername still shows what the client asked for.
  *
  * Each ctx field is read once into a local: clang may otherwise merge loads
  * into a modified ctx pointer, which the verifier rejects.
@@ -19,6 +21,7 @@
 #include "lib/lb.h"
 #include "lib/policy.h"
 #include "lib/flow.h"
+#include "lib/proxy.h"
 
 /* The VM harness proves it fails when it should by building with
  * SLUICE_TEST_BROKEN (make BPF_TEST_BROKEN=1), which plants a construct the
@@ -69,16 +72,17 @@ static __always_inline void track(struct bpf_sock_addr *ctx, struct sl_conn *c)
 	bpf_map_update_elem(&sl_conns, &cookie, c, BPF_ANY);
 }
 
-/* Load-balance and authorize a connect()/sendmsg() to `key`. Returns the
- * verdict; *out is the backend to rewrite to, NULL to leave the address. */
+/* Load-balance, authorize and maybe capture a connect()/sendmsg() to
+ * `key`. Returns the verdict; *rewrite says whether to rewrite the address
+ * to *to (a backend, or the node proxy). */
 static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_svc_key *key,
-				   struct sl_backend **out)
+				   struct sl_backend *to, bool *rewrite)
 {
 	struct sl_conn c = {};
 	struct sl_backend *be;
 	int err;
 
-	*out = NULL;
+	*rewrite = false;
 	be = lb_select(key, &err, &c.key.svc_id);
 	if (!be && err != -ENOENT)
 		return sock_refuse(err);
@@ -90,8 +94,14 @@ static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_sv
 	err = authorize(ctx, &c);
 	if (err)
 		return sock_refuse(err);
+	if (proxy_capture(&c, to)) {
+		c.captured = 1;
+		*rewrite = true;
+	} else if (be) {
+		*to = *be;
+		*rewrite = true;
+	}
 	track(ctx, &c);
-	*out = be;
 	return SYS_PROCEED;
 }
 
@@ -101,19 +111,21 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key;
-	struct sl_backend *be;
+	struct sl_backend to = {};
+	bool rewrite;
 	int verdict;
 
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
-	verdict = resolve(ctx, &key, &be);
-	if (verdict != SYS_PROCEED || !be)
+	verdict = resolve(ctx, &key, &to, &rewrite);
+	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
-	/* Backends of an IPv4 service are IPv4 (the agent enforces it). */
-	ctx->user_ip4 = be->addr[3];
-	ctx->user_port = be->port;
-	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, be);
+	/* Backends of an IPv4 service are IPv4 (the agent enforces it), and
+	 * so is the proxy's listener. */
+	ctx->user_ip4 = to.addr[3];
+	ctx->user_port = to.port;
+	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
 	return SYS_PROCEED;
 }
 
@@ -124,7 +136,8 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	__be16 port = (__be16)ctx->user_port;
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key = {};
-	struct sl_backend *be;
+	struct sl_backend to = {};
+	bool rewrite;
 	int verdict;
 
 	key.addr[0] = a0;
@@ -133,18 +146,19 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	key.addr[3] = a3;
 	key.port = port;
 	key.proto = proto;
-	verdict = resolve(ctx, &key, &be);
-	if (verdict != SYS_PROCEED || !be)
+	verdict = resolve(ctx, &key, &to, &rewrite);
+	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
-	/* An IPv4-mapped VIP has IPv4-mapped backends: the dual-stack socket
-	 * keeps talking IPv4 underneath. */
-	ctx->user_ip6[0] = be->addr[0];
-	ctx->user_ip6[1] = be->addr[1];
-	ctx->user_ip6[2] = be->addr[2];
-	ctx->user_ip6[3] = be->addr[3];
-	ctx->user_port = be->port;
-	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, be);
+	/* An IPv4-mapped VIP has IPv4-mapped backends, and a captured
+	 * connection goes to the proxy's IPv4-mapped address: the dual-stack
+	 * socket keeps talking IPv4 underneath. */
+	ctx->user_ip6[0] = to.addr[0];
+	ctx->user_ip6[1] = to.addr[1];
+	ctx->user_ip6[2] = to.addr[2];
+	ctx->user_ip6[3] = to.addr[3];
+	ctx->user_port = to.port;
+	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
 	return SYS_PROCEED;
 }
 

@@ -25,6 +25,7 @@
 #include "lib/policy.h"
 #include "lib/flow.h"
 #include "lib/fast.h"
+#include "lib/proxy.h"
 
 #include <bpf/bpf_core_read.h>
 
@@ -175,6 +176,10 @@ static __always_inline void active(struct bpf_sock_ops *skops)
 		c->key.src_id = ipcache_identity(local); /* kernels before 5.14 */
 	__builtin_memcpy(c->saddr, local, 16);
 	c->sport = bpf_htons((__u16)lport);
+	/* before the handshake's last ACK leaves: the proxy's accept() sees
+	 * the connection only after this */
+	if (c->captured)
+		proxy_handoff(c, cookie);
 	opened(skops, cookie, c);
 	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c->dport), false);
 }
@@ -255,6 +260,8 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 		v->bytes_sent += sent;
 		v->bytes_received += got;
 	}
+	if (c->captured)
+		proxy_handoff_done(c);
 	flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
 	bpf_map_delete_elem(&sl_conns, &cookie);
 }

@@ -16,6 +16,7 @@
 #include "lib/pkt.h"
 #include "lib/policy.h"
 #include "lib/flow.h"
+#include "sluice_proxy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -94,12 +95,32 @@ drop:
 	return TC_ACT_SHOT;
 }
 
+/* Drop a packet into a local pod: counted, and reported as the
+ * destination saw it. */
+static __always_inline int ingress_deny(const struct pkt *p, const struct sl_endpoint *ep,
+					__u32 drop, __u8 reason)
+{
+	struct sl_conn c = {};
+
+	count_drop(drop);
+	c.key.src_id = ipcache_identity(p->saddr);
+	c.key.dst_id = ep->identity;
+	c.key.port = bpf_ntohs(p->dport);
+	c.key.proto = p->proto;
+	c.key.reporter = SL_REPORTER_DESTINATION;
+	__builtin_memcpy(c.saddr, p->saddr, 16);
+	__builtin_memcpy(c.daddr, p->daddr, 16);
+	c.sport = p->sport;
+	c.dport = p->dport;
+	flow_deny(&c, reason);
+	return TC_ACT_SHOT;
+}
+
 SEC("tc")
 int sl_to_pod(struct __sk_buff *skb)
 {
-	__u32 ifindex = skb->ifindex;
+	__u32 ifindex = skb->ifindex, mark = skb->mark;
 	struct sl_endpoint *ep = bpf_map_lookup_elem(&sl_endpoints, &ifindex);
-	struct sl_conn c = {};
 	struct pkt p;
 
 	if (!ep)
@@ -109,6 +130,12 @@ int sl_to_pod(struct __sk_buff *skb)
 	if (p.proto == IPPROTO_TCP) {
 		if ((p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 			return TC_ACT_OK;
+		/* the node proxy delivers what it authorized (the peer's
+		 * certificate), marked with SO_MARK */
+		if (mark == SL_PROXY_MARK)
+			return TC_ACT_OK;
+		if ((ep->flags & SL_EP_STRICT) && !ipcache_is_local(p.saddr))
+			return ingress_deny(&p, ep, SL_DROP_MTLS_STRICT, SL_DENY_MTLS_STRICT);
 	} else if (p.proto == IPPROTO_UDP) {
 		struct sl_udpflow_key k = {};
 
@@ -121,18 +148,7 @@ int sl_to_pod(struct __sk_buff *skb)
 	} else {
 		return TC_ACT_OK;
 	}
-	c.key.src_id = ipcache_identity(p.saddr);
-	c.key.dst_id = ep->identity;
-	c.key.port = bpf_ntohs(p.dport);
-	c.key.proto = p.proto;
-	c.key.reporter = SL_REPORTER_DESTINATION;
-	if (policy_check(c.key.src_id, c.key.dst_id, c.key.proto, c.key.port) == 0)
+	if (policy_check(ipcache_identity(p.saddr), ep->identity, p.proto, bpf_ntohs(p.dport)) == 0)
 		return TC_ACT_OK;
-	count_drop(SL_DROP_POLICY_INGRESS);
-	__builtin_memcpy(c.saddr, p.saddr, 16);
-	__builtin_memcpy(c.daddr, p.daddr, 16);
-	c.sport = p.sport;
-	c.dport = p.dport;
-	flow_deny(&c, SL_DENY_POLICY_INGRESS);
-	return TC_ACT_SHOT;
+	return ingress_deny(&p, ep, SL_DROP_POLICY_INGRESS, SL_DENY_POLICY_INGRESS);
 }

@@ -61,7 +61,7 @@ struct sl_conn {
 	__be16 dport;
 	__u16 acked_base;   /* bytes_acked at ESTABLISHED: the SYN, on the active side */
 	__u8 fin_out;       /* this socket queued its FIN (FIN_WAIT1 or LAST_ACK seen) */
-	__u8 pad;
+	__u8 captured;      /* connect() rewrote it to the node proxy (sl_origdst) */
 };
 
 enum sl_event_type {
@@ -75,6 +75,7 @@ enum sl_deny_reason {
 	SL_DENY_POLICY_CONNECT = 1, /* connect()/sendmsg() refused */
 	SL_DENY_POLICY_INGRESS = 2, /* tc dropped a SYN or datagram */
 	SL_DENY_SPOOF = 3,          /* tc dropped a forged source */
+	SL_DENY_MTLS_STRICT = 4,    /* tc dropped plaintext to a STRICT workload */
 };
 
 struct sl_event {

@@ -64,6 +64,8 @@ struct sl_ipcache_val {
 };
 
 #define SL_IPC_LOCAL 0x1    /* a workload on this node */
+#define SL_IPC_MTLS  0x2    /* mesh clients on other nodes reach it through the
+			     * node proxies (PeerAuthentication not DISABLE) */
 
 /* sl_netns: network namespace cookie -> identity of the pod in it. */
 struct sl_netns_val {
@@ -81,6 +83,8 @@ struct sl_endpoint {
 
 #define SL_EP_HAS_V4 0x1
 #define SL_EP_HAS_V6 0x2
+#define SL_EP_STRICT 0x4    /* PeerAuthentication STRICT: plaintext only from
+			     * this node's workloads and its proxy (tc) */
 
 /* sl_policy: compiled AuthorizationPolicy entries. */
 struct sl_policy_key {
@@ -122,6 +126,7 @@ enum sl_drop_reason {
 	SL_DROP_POLICY_INGRESS = 1, /* tc: SYN or datagram to a pod denied */
 	SL_DROP_SPOOF = 2,          /* tc: pod sent from an address not its own */
 	SL_DROP_EVENTS_LOST = 3,    /* flow events lost: ring buffer full */
+	SL_DROP_MTLS_STRICT = 4,    /* tc: plaintext SYN to a STRICT workload */
 	SL_DROP_MAX,
 };
 

@@ -27,6 +27,20 @@
 #define SL_PROXY_OUTBOUND_PORT 15001   /* captured connections (Istio's) */
 #define SL_PROXY_HBONE_PORT    15008   /* HBONE between nodes */
 
+/* SO_MARK of the proxy's sockets to local workloads: tc lets what the
+ * proxy delivers through (the proxy authorized the authenticated peer). */
+#define SL_PROXY_MARK 0x5100
+
+#define SL_MAP_PROXY "sl_proxy"
+
+/* sl_proxy: array of one, written by the agent. */
+struct sl_proxy_cfg {
+	__be32 addr[4];     /* the outbound listener, IPv4-mapped (IPv4 only) */
+	__u16 port;         /* host order */
+	__u8 enabled;       /* 0: capture nothing */
+	__u8 pad;
+};
+
 struct sl_origdst_key {
 	__be32 client[4];   /* the client socket's address (IPv4-mapped) */
 	__u16 client_port;  /* host order */
@@ -42,6 +56,7 @@ struct sl_origdst_val {
 };
 
 _Static_assert(sizeof(struct sl_origdst_key) == 20, "sl_origdst_key layout");
+_Static_assert(sizeof(struct sl_proxy_cfg) == 20, "sl_proxy_cfg layout");
 _Static_assert(sizeof(struct sl_origdst_val) == 32, "sl_origdst_val layout");
 
 #endif /* SLUICE_PROXY_H */

@@ -23,6 +23,7 @@
 #include "bpf/tc.skel.h"
 #include "lib/log.h"
 #include "lib/sys.h"
+#include "sluice_proxy.h"
 
 static int link_path(char *buf, size_t len, const char *pin_root, const char *prog)
 {
@@ -244,6 +245,17 @@ static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts 
 		return err;
 	}
 	dp->has_fastpath = true;
+	return 0;
+}
+
+int datapath_set_proxy(struct datapath *dp, const __be32 addr[4], uint16_t port, bool enabled)
+{
+	struct sl_proxy_cfg cfg = { .port = port, .enabled = enabled };
+	__u32 zero = 0;
+
+	memcpy(cfg.addr, addr, sizeof(cfg.addr));
+	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.sl_proxy), &zero, &cfg, BPF_ANY))
+		return -errno;
 	return 0;
 }
 

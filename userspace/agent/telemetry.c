@@ -105,7 +105,8 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 #define RING_BATCH 4096
 
 static const char *const ev_names[] = { "?", "open", "close", "deny" };
-static const char *const deny_names[] = { "", "policy_connect", "policy_ingress", "spoof" };
+static const char *const deny_names[] = { "", "policy_connect", "policy_ingress", "spoof",
+					   "mtls_strict" };
 
 static void flow_open(struct telemetry *t)
 {
@@ -235,7 +236,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	json_object_set_new(j, "verdict", json_string(e->type == SL_EV_DENY ? "denied" : "allowed"));
 	if (e->type == SL_EV_DENY)
-		json_object_set_new(j, "reason", json_string(deny_names[e->reason < 4 ? e->reason : 0]));
+		json_object_set_new(j, "reason", json_string(deny_names[e->reason < sizeof(deny_names) / sizeof(deny_names[0]) ? e->reason : 0]));
 	if (e->type == SL_EV_CLOSE) {
 		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)e->bytes_sent));
 		json_object_set_new(j, "bytes_received", json_integer((json_int_t)e->bytes_received));
@@ -350,7 +351,8 @@ static void render(struct telemetry *t, FILE *f)
 		{ "istio_tcp_received_bytes_total", "Request bytes (source to destination) of closed TCP connections.", offsetof(struct sl_metric_val, bytes_sent) },
 		{ "sluice_connections_denied_total", "Connections and datagrams denied by L4 policy.", offsetof(struct sl_metric_val, denied) },
 	};
-	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof", "events_lost" };
+	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof",
+							  "events_lost", "mtls_strict" };
 	int ncpu = libbpf_num_possible_cpus();
 	struct sl_metric_key *keys = NULL;
 	struct sl_metric_val *sums = NULL, *pc = NULL;

@@ -237,7 +237,8 @@ out:
 
 static int inspect_policy(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof" };
+	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof",
+							  "events_lost", "mtls_strict" };
 	struct sl_policy_key k, *prev = NULL;
 	struct sl_poldst_key dk, *dprev = NULL;
 	json_t *root = json_object(), *ents = json_array(), *dd = json_array(), *drops = json_object();

@@ -350,8 +350,10 @@ static int apply_ipcache(const struct polmap *m, const struct snapshot *s,
 		return -ENOMEM;
 	for (size_t i = 0; i < s->nworkloads; i++) {
 		const struct snap_workload *wl = &s->workloads[i];
+		/* no PeerAuthentication means Istio's default, PERMISSIVE */
 		struct sl_ipcache_val v = { .identity = wl->identity,
-					    .flags = wl->local ? SL_IPC_LOCAL : 0 };
+					    .flags = (wl->local ? SL_IPC_LOCAL : 0) |
+						     (wl->mtls != SNAP_MTLS_DISABLE ? SL_IPC_MTLS : 0) };
 
 		if (wl->has_v4) {
 			w[n].k.prefixlen = 128;
@@ -504,6 +506,8 @@ static int resolve_local(const struct polmap *m, const struct snapshot *s,
 			e->ep.flags |= SL_EP_HAS_V6;
 			memcpy(e->ep.addr6, w->addr6, 16);
 		}
+		if (w->mtls == SNAP_MTLS_STRICT)
+			e->ep.flags |= SL_EP_STRICT;
 		e->w = w;
 		k++;
 	}
