@@ -26,6 +26,23 @@ jq -e -s 'map(select(.path == "hbone" and .type == "close" and .reporter == "des
 	.source.principal == "spiffe://cluster.local/ns/default/sa/client" and .bytes_received > 0)) | length >= 1' \
 	"$(run_dir node2)/flows.jsonl" >/dev/null || fail "no close event with the client's principal and bytes on node2"
 
+note "1 GiB each way, SHA-256 checked on both ends, then 500 concurrent"
+in_pod node2.pod1 "$BIN/sltest" xfer-serve --tcp 9000 --ready "$TMP/ready.xfer" --max-seconds 600 \
+	>>"$TMP/xfer-serve.log" 2>&1 &
+E2E_PIDS+=("$!")
+for i in $(seq 100); do [ -e "$TMP/ready.xfer" ] && break; sleep 0.05; done
+origdst_fill node1.pod1 "$SRV" 9000 client
+t0=$(date +%s.%N)
+out=$(in_pod node1.pod1 "$BIN/sltest" xfer --to "$HB_OUT" --up $((1 << 30)) --down $((1 << 30)) \
+	--timeout-s 240 || true)
+t1=$(date +%s.%N)
+jq -e '.ok' <<<"$out" >/dev/null 2>&1 || fail "1 GiB each way: $out"
+note "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "2 GiB through both proxies in %.1f s (%.2f Gbit/s each way)", b - a, 8 / (b - a)}')"
+out=$(in_pod node1.pod1 "$BIN/sltest" xfer --to "$HB_OUT" --up 65536 --down 65536 --msg 0 \
+	--parallel 500 --timeout-s 120 || true)
+jq -e '.ok' <<<"$out" >/dev/null 2>&1 || fail "500 concurrent: $out"
+origdst_fill node1.pod1 "$SRV" 8080 client
+
 note "an identity the policy denies is refused after authentication"
 origdst_fill node1.pod2 "$SRV" 8080 intruder
 before=$(metric node2 '^sluice_proxy_refused_total\{reason="policy"\}')
