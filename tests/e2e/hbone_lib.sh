@@ -1,8 +1,4 @@
 # shellcheck shell=bash
-# The policy is a DENY: until tc knows the proxy's deliveries (BPF side,
-# SL_PROXY_MARK), an ALLOW policy's default deny drops them at the pod's
-# veth, since they come from the node's address.
-#
 # Helpers for the HBONE tests (test_hbone_*.sh), on top of lib.sh and
 # control_lib.sh: a control plane, two agents fed by it with their proxies,
 # WorkloadEntries for a client on node1 and a server on node2, and
@@ -25,17 +21,17 @@ hb_setup() {
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
-  name: server-not-from-intruder
+  name: server-from-client
   namespace: default
 spec:
   selector:
     matchLabels:
       app: server
-  action: DENY
+  action: ALLOW
   rules:
   - from:
     - source:
-        principals: ["cluster.local/ns/default/sa/intruder"]
+        principals: ["cluster.local/ns/default/sa/client"]
 YAML
 	ctl apply -f "$TMP/wl.yaml" >"$TMP/apply.out" || fail "apply: $(cat "$TMP/apply.out")"
 	agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101

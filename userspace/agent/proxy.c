@@ -185,7 +185,9 @@ static void sockaddr_to(const struct sockaddr_storage *ss, __be32 a[4], uint16_t
 	}
 }
 
-static int connect_to(const __be32 a[4], uint16_t port)
+/* mark: SO_MARK of the socket (SL_PROXY_MARK for deliveries to local
+ * workloads: tc lets them through, the proxy authorized the peer); 0: none. */
+static int connect_to(const __be32 a[4], uint16_t port, uint32_t mark)
 {
 	struct sockaddr_storage ss = {};
 	socklen_t len;
@@ -209,6 +211,12 @@ static int connect_to(const __be32 a[4], uint16_t port)
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS) {
 		int e = -errno;
 
@@ -357,7 +365,7 @@ static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, voi
 		free(fl);
 		return -403;
 	}
-	fd = connect_to(dst, port);
+	fd = connect_to(dst, port, SL_PROXY_MARK);
 	if (fd < 0) {
 		refused(p, "connect_failed", &fl->f);
 		free(fl);
@@ -435,7 +443,7 @@ static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const c
 	}
 	if (addr_hostport_parse(hbone, a, &port))
 		return NULL;
-	fd = connect_to(a, port);
+	fd = connect_to(a, port, 0);
 	if (fd < 0)
 		return NULL;
 	pc = calloc(1, sizeof(*pc));
