@@ -23,6 +23,7 @@
 
 #include "control/server.h"
 #include "lib/addr.h"
+#include "lib/file.h"
 #include "lib/h2.h"
 #include "lib/log.h"
 
@@ -169,6 +170,63 @@ static int node_addrs(struct server *s, json_t *snap)
 		return a ? 0 : -1;
 	}
 	return json_object_set_new(snap, "nodes", a);
+}
+
+/* <state dir>/nodes.json: the nodes' HBONE addresses as they last reported
+ * them, so that a restarted control plane compiles the same snapshots (and
+ * keeps the config version) until an address really changes. */
+static void node_addrs_path(const struct server *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/nodes.json", s->st->dir);
+}
+
+static int node_addrs_load(struct server *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16];
+	json_error_t jerr;
+	const char *name;
+	json_t *j, *v;
+
+	node_addrs_path(s, path, sizeof(path));
+	if (access(path, F_OK))
+		return 0;
+	j = json_load_file(path, 0, &jerr);
+	if (!json_is_object(j)) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+			 j ? "not an object" : jerr.text);
+		json_decref(j);
+		return -1;
+	}
+	json_object_foreach(j, name, v) {
+		struct node_st *n = json_is_string(v) ? node_get(s, name, true) : NULL;
+
+		if (!n || addr_hostport_parse(json_string_value(v), NULL, NULL)) {
+			snprintf(err, errlen, "%s: %s: not an IP:PORT", path, name);
+			json_decref(j);
+			return -1;
+		}
+		snprintf(n->hbone, sizeof(n->hbone), "%s", json_string_value(v));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int node_addrs_save(const struct server *s)
+{
+	char path[PATH_MAX + 16], *text;
+	json_t *j = json_object();
+	int rc = -ENOMEM;
+
+	for (size_t i = 0; j && i < s->nnodes; i++)
+		if (s->nodes[i]->hbone[0])
+			json_object_set_new(j, s->nodes[i]->name, json_string(s->nodes[i]->hbone));
+	text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+	node_addrs_path(s, path, sizeof(path));
+	if (text)
+		rc = file_write_atomic(path, text, strlen(text), 0644);
+	free(text);
+	json_decref(j);
+	return rc;
 }
 
 /* One node's snapshot as the canonical text (no version) and the watch line. */
@@ -555,6 +613,7 @@ static void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, c
 	const char *hb = header(r, "x-sluice-hbone");
 	struct sl_diags d = {};
 	struct compiled cc;
+	int rc;
 
 	if (!n || !w) {
 		free(w);
@@ -578,6 +637,10 @@ static void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, c
 			reply_err(cn->h, r->stream_id, 500, "recompiling with node %s's address failed", node);
 			return;
 		}
+		rc = node_addrs_save(s);
+		if (rc)
+			log_err("saving the nodes' HBONE addresses: %s (a restart learns them again)",
+				strerror(-rc));
 	}
 	if (!n->line) {
 		/* a node with no workloads yet: it still needs every service */
@@ -1263,7 +1326,7 @@ int server_run(struct store *st, const struct server_opts *o)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	if (startup_compile(&s, err, sizeof(err)))
+	if (node_addrs_load(&s, err, sizeof(err)) || startup_compile(&s, err, sizeof(err)))
 		goto fail;
 	s.lfd = listen_on(o->listen, host, sizeof(host), err, sizeof(err));
 	if (s.lfd < 0)
