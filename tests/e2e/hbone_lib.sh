@@ -10,6 +10,7 @@ HB_LO=40000 HB_HI=40999
 HB_OUT=10.244.1.1:15001     # node1's side of the client pod's veth
 
 # hb_setup [control flags] : cluster, control plane, config, agents
+# ($HB_EXTRA_YAML, if set, is applied with the workloads)
 hb_setup() {
 	e2e_init 2 2
 	cp_init
@@ -33,9 +34,11 @@ spec:
     - source:
         principals: ["cluster.local/ns/default/sa/client"]
 YAML
+	[ -z "${HB_EXTRA_YAML:-}" ] || printf -- '---\n%s\n' "$HB_EXTRA_YAML" >>"$TMP/wl.yaml"
 	ctl apply -f "$TMP/wl.yaml" >"$TMP/apply.out" || fail "apply: $(cat "$TMP/apply.out")"
-	agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101
-	agent_start_cp node2 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9102
+	# HB_AGENT1/HB_AGENT2: more flags for the agents (e.g. --capture-addr)
+	agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 ${HB_AGENT1:-}
+	agent_start_cp node2 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9102 ${HB_AGENT2:-}
 	wait_converged node1 node2
 	hb_wait_cert node1 client
 	hb_wait_cert node1 intruder

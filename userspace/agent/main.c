@@ -55,6 +55,7 @@ struct agent_opts {
 	/* the node proxy (--control mode) */
 	bool proxy;
 	const char *hbone_addr, *outbound_addr;
+	const char *capture_addr;    /* where pods reach the outbound listener */
 	unsigned int hbone_handshake_ms;
 };
 
@@ -91,6 +92,9 @@ static void usage(FILE *f)
 "                     address is also what other nodes are told to dial,\n"
 "                     else the address this node reaches the control plane from\n"
 "  --outbound-addr A:P  listener for captured connections (default 0.0.0.0:15001)\n"
+"  --capture-addr IP  the IPv4 address pods reach this node's outbound listener\n"
+"                     at (default: --outbound-addr's, if specific); capture of\n"
+"                     connections that must be mutual TLS is off without one\n"
 "  --hbone-handshake-timeout MS  TLS handshake limit for HBONE (default 10000)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
@@ -280,9 +284,50 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 	}
 }
 
+/*
+ * Capture (bpf/lib/proxy.h) sends a pod's connection that must be mutual
+ * TLS to the outbound listener, at an address pods reach this node by:
+ * --capture-addr, else the outbound listener's own address if it is a
+ * specific one. With neither, or an IPv6 one (the programs capture IPv4),
+ * capture stays off and the log says why.
+ */
+static void capture_set(const struct agent_opts *o, struct datapath *dp, bool on)
+{
+	__be32 a[4] = {}, any4[4] = { 0, 0, htonl(0xffff), 0 }, any6[4] = {};
+	uint16_t port = 0;
+	char host[64] = "";
+	int err;
+
+	if (on) {
+		if (addr_hostport_parse(o->outbound_addr, a, &port)) {
+			on = false;
+		} else if (o->capture_addr) {
+			err = addr_parse(o->capture_addr, a);
+			snprintf(host, sizeof(host), "%s", o->capture_addr);
+			on = !err;
+		} else if (memcmp(a, any4, 16) && memcmp(a, any6, 16)) {
+			snprintf(host, sizeof(host), "%.*s", (int)(strrchr(o->outbound_addr, ':') -
+						  o->outbound_addr), o->outbound_addr);
+		} else {
+			log_warn("capture off: the outbound listener is %s and no --capture-addr "
+				 "says where pods reach it", o->outbound_addr);
+			on = false;
+		}
+		if (on && (a[0] || a[1] || a[2] != htonl(0xffff))) {
+			log_warn("capture off: %s is not IPv4 (the programs capture IPv4)", host);
+			on = false;
+		}
+	}
+	err = datapath_set_proxy(dp, a, port, on);
+	if (err)
+		log_err("setting capture: %s", strerror(-err));
+	else if (on)
+		log_info("capture on: connections that must be mutual TLS go to %s:%u", host, port);
+}
+
 /* The certificates and the proxy, once the node has its certificate. */
-static int proxy_start(const struct agent_opts *o, struct sync *sy, struct telemetry *tm,
-		       struct proxy_side *ps)
+static int proxy_start(const struct agent_opts *o, struct datapath *dp, struct sync *sy,
+		       struct telemetry *tm, struct proxy_side *ps)
 {
 	struct proxy_opts po = { .node = o->node, .hbone_addr = o->hbone_addr,
 				 .outbound_addr = o->outbound_addr, .pin_root = o->pin_root,
@@ -293,6 +338,8 @@ static int proxy_start(const struct agent_opts *o, struct sync *sy, struct telem
 	ps->certs = ps->certs ?: certs_new(sy, o->run_dir);
 	po.certs = ps->certs;
 	ps->px = ps->certs ? proxy_new(&po) : NULL;
+	if (ps->px)
+		capture_set(o, dp, true);
 	return ps->px ? 0 : -1;
 }
 
@@ -319,6 +366,10 @@ static int run(const struct agent_opts *o)
 		return 1;
 	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
 		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
+	/* no proxy in this run: nothing may be sent to one an earlier agent ran
+	 * (with a proxy, capture goes on when the proxy is up) */
+	if (!o->control.url || !o->proxy)
+		capture_set(o, &dp, false);
 	err = datapath_set_fastpath(&dp, fastpath_wanted(o, &dp));
 	if (err) {
 		log_err("setting the fast path switch: %s", strerror(-err));
@@ -344,7 +395,7 @@ static int run(const struct agent_opts *o)
 			err = -EINVAL;
 			goto out;
 		}
-		if (o->proxy && proxy_start(o, sy, &tm, &pc.ps)) {
+		if (o->proxy && proxy_start(o, &dp, sy, &tm, &pc.ps)) {
 			err = -EINVAL;
 			goto out;
 		}
@@ -385,7 +436,7 @@ static int run(const struct agent_opts *o)
 
 		if (sy && o->proxy && !pc.ps.px && sync_node_cert(sy)) {
 			/* joined just now: the proxy needs the node certificate */
-			if (proxy_start(o, sy, &tm, &pc.ps)) {
+			if (proxy_start(o, &dp, sy, &tm, &pc.ps)) {
 				err = -EINVAL;
 				break;
 			}
@@ -492,6 +543,7 @@ int main(int argc, char **argv)
 		{ "hbone-addr", required_argument, NULL, 'H' },
 		{ "outbound-addr", required_argument, NULL, 'O' },
 		{ "hbone-handshake-timeout", required_argument, NULL, 'T' },
+		{ "capture-addr", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -524,6 +576,7 @@ int main(int argc, char **argv)
 			break;
 		case 'H': o.hbone_addr = optarg; break;
 		case 'O': o.outbound_addr = optarg; break;
+		case 'K': o.capture_addr = optarg; break;
 		case 'T':
 			o.hbone_handshake_ms = (unsigned int)strtoul(optarg, NULL, 10);
 			if (!o.hbone_handshake_ms) {
