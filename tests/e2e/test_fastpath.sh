@@ -139,16 +139,19 @@ for i in range(100):
 note "half-close: 100 connections, every byte then EOF"
 
 # --- the client writes before the server is in the sockhash
-in_pod node1.pod1 iptables -w -A OUTPUT -p tcp --dport 9000 --tcp-flags ALL ACK \
-	-m connbytes --connbytes 2:2 --connbytes-dir original --connbytes-mode packets -j DROP ||
-	skip "iptables connbytes unavailable"
-for i in $(seq 100); do
-	xfer node1.pod1 10.96.0.20:80 256K 256K --seed $((3000 + i)) --msg 4096 >/dev/null
-done
-dropped=$(in_pod node1.pod1 iptables -w -L OUTPUT -v -n -x | awk '/connbytes/ { print $1 }')
-in_pod node1.pod1 iptables -w -F OUTPUT
-[ "$dropped" -ge 100 ] || fail "only $dropped handshake ACKs dropped, want 100"
-note "early writes: 100 connections in order ($dropped handshake ACKs dropped)"
+if in_pod node1.pod1 iptables -w -A OUTPUT -p tcp --dport 9000 --tcp-flags ALL ACK \
+	-m connbytes --connbytes 2:2 --connbytes-dir original --connbytes-mode packets -j DROP 2>/dev/null; then
+	for i in $(seq 100); do
+		xfer node1.pod1 10.96.0.20:80 256K 256K --seed $((3000 + i)) --msg 4096 >/dev/null
+	done
+	dropped=$(in_pod node1.pod1 iptables -w -L OUTPUT -v -n -x | awk '/connbytes/ { print $1 }')
+	in_pod node1.pod1 iptables -w -F OUTPUT
+	[ "$dropped" -ge 100 ] || fail "only $dropped handshake ACKs dropped, want 100"
+	note "early writes: 100 connections in order ($dropped handshake ACKs dropped)"
+else
+	# the VM images of vmtests/ have no xt_connbytes module
+	note "SKIPPED early writes: iptables connbytes unavailable on this kernel"
+fi
 
 # --- dual-stack: the server's socket is AF_INET6
 for to in 10.96.0.22:80 "[::ffff:10.96.0.22]:80"; do

@@ -483,7 +483,10 @@ static int resolve_local(const struct polmap *m, const struct snapshot *s,
 		/* Without SO_NETNS_COOKIE (before 5.14) there is no cookie to
 		 * key sl_netns by; the socket programs know and leave the
 		 * decision to tc at the destination (the agent's probe). */
-		rc = m->netns_cookies ? netns_cookie(w->netns, &e->cookie) : 0;
+		if (m->netns_cookies)
+			rc = netns_cookie(w->netns, &e->cookie);
+		else
+			rc = access(w->netns, F_OK) ? -errno : 0; /* refused the same */
 		if (rc) {
 			snprintf(err, errlen, "workload %s/%s: netns %s: %s", w->ns, w->name,
 				 w->netns, strerror(-rc));
