@@ -13,7 +13,6 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/control_lib.sh"
 source "$(dirname "$0")/hbone_lib.sh"
-command -v tcpdump >/dev/null || skip "tcpdump missing (Debian package tcpdump)"
 
 HB_AGENT1="--capture-addr 10.244.1.1" HB_AGENT2="--capture-addr 10.244.2.1"
 HB_EXTRA_YAML='apiVersion: security.istio.io/v1
@@ -59,12 +58,16 @@ E2E_PIDS+=("$!")
 for _ in $(seq 100); do [ -e "$TMP/echo.ready" ] && break; sleep 0.05; done
 
 # request/response + half-close, with a packet capture on node1's uplink
-# nsenter itself (it execs tcpdump), not a shell function: $! is tcpdump
-nsenter --net="/run/netns/slc.$CL.node1" tcpdump -i eth0 -U -w "$TMP/link.pcap" 'tcp or udp' \
-	>"$TMP/tcpdump.log" 2>&1 &
-TCPD=$!
-E2E_PIDS+=("$TCPD")
-sleep 1
+# (where tcpdump is installed: make check has it, the VM images not)
+TCPD=
+if command -v tcpdump >/dev/null; then
+	# nsenter itself (it execs tcpdump), not a shell function: $! is tcpdump
+	nsenter --net="/run/netns/slc.$CL.node1" tcpdump -i eth0 -U -w "$TMP/link.pcap" 'tcp or udp' \
+		>"$TMP/tcpdump.log" 2>&1 &
+	TCPD=$!
+	E2E_PIDS+=("$TCPD")
+	sleep 1
+fi
 out=$(in_pod node1.pod1 python3 -c '
 import socket, sys
 s = socket.create_connection((sys.argv[1], 8081), timeout=10)
@@ -80,15 +83,19 @@ while True:
 print(peer, got.decode())' "$SRV") || fail "client through capture: $out"
 [ "$out" = "$SRV:8081 echo:SLUICE-PLAINTEXT-MARKER-4711" ] || fail "through capture: $out"
 note "captured request/response with half-close: $out"
-sleep 1
-kill "$TCPD"; wait "$TCPD" 2>/dev/null
-[ "$(tcpdump -r "$TMP/link.pcap" -nn 'tcp port 15008' 2>/dev/null | wc -l)" -gt 0 ] ||
-	fail "no HBONE traffic on the link"
-other=$(tcpdump -r "$TMP/link.pcap" -nn 'not tcp port 15008 and not tcp port 15012' 2>/dev/null)
-[ -z "$other" ] || fail "traffic on the link besides HBONE and the control plane: $other"
-! tcpdump -r "$TMP/link.pcap" -A 2>/dev/null | grep -q 'SLUICE-PLAINTEXT-MARKER' ||
-	fail "the plaintext marker crossed the link"
-note "link capture: only TLS on 15008 (and the control plane's 15012), no marker"
+if [ -n "$TCPD" ]; then
+	sleep 1
+	kill "$TCPD"; wait "$TCPD" 2>/dev/null
+	[ "$(tcpdump -r "$TMP/link.pcap" -nn 'tcp port 15008' 2>/dev/null | wc -l)" -gt 0 ] ||
+		fail "no HBONE traffic on the link"
+	other=$(tcpdump -r "$TMP/link.pcap" -nn 'not tcp port 15008 and not tcp port 15012' 2>/dev/null)
+	[ -z "$other" ] || fail "traffic on the link besides HBONE and the control plane: $other"
+	! tcpdump -r "$TMP/link.pcap" -A 2>/dev/null | grep -q 'SLUICE-PLAINTEXT-MARKER' ||
+		fail "the plaintext marker crossed the link"
+	note "link capture: only TLS on 15008 (and the control plane's 15012), no marker"
+else
+	note "SKIPPED the link capture: tcpdump missing"
+fi
 
 # a reset at the server reaches the client as a reset
 out=$(in_pod node1.pod1 python3 -c '
@@ -117,7 +124,9 @@ in_pod node2.pod1 "$BIN/sltest" xfer-serve --tcp 9000 --ready "$TMP/ready.xfer" 
 E2E_PIDS+=("$!")
 for _ in $(seq 100); do [ -e "$TMP/ready.xfer" ] && break; sleep 0.05; done
 serial0=$(jq -r '.[] | select(.identity | endswith("/sa/client")) | .serial' "$(run_dir node1)/certs.json")
-out=$(in_pod node1.pod1 "$BIN/sltest" xfer --to "$SRV:9000" --up 768M --down 768M --timeout-s 240) ||
+XFER=768M
+[ "$SCALE" -gt 1 ] && XFER=24M   # emulated machines are ~30x slower
+out=$(in_pod node1.pod1 "$BIN/sltest" xfer --to "$SRV:9000" --up $XFER --down $XFER --timeout-s 240) ||
 	fail "transfer across certificate rotations: $out"
 serial1=$(jq -r '.[] | select(.identity | endswith("/sa/client")) | .serial' "$(run_dir node1)/certs.json")
 [ "$serial0" != "$serial1" ] || fail "the client's certificate was not renewed during the transfer"
