@@ -393,17 +393,27 @@ int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
 		{ BPF_TC_INGRESS, dp->tc->progs.sl_from_pod },
 		{ BPF_TC_EGRESS, dp->tc->progs.sl_to_pod },
 	};
+	bool created = false;
 	int err;
 
-	err = bpf_tc_hook_create(&hook);
-	if (err && err != -EEXIST)
-		return err;
+	/* Every apply comes here for every local pod: try the replace first,
+	 * and create the clsact qdisc only when it is missing (creating an
+	 * existing one fails with a kernel message libbpf would log each time). */
 	for (unsigned int i = 0; i < 2; i++) {
 		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1,
 			    .flags = BPF_TC_F_REPLACE, .prog_fd = bpf_program__fd(att[i].prog));
 
 		hook.attach_point = att[i].where;
 		err = bpf_tc_attach(&hook, &opts);
+		if (err && !created) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			err = bpf_tc_hook_create(&hook);
+			if (err && err != -EEXIST)
+				return err;
+			created = true;
+			hook.attach_point = att[i].where;
+			err = bpf_tc_attach(&hook, &opts);
+		}
 		if (err)
 			return err;
 	}
