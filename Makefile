@@ -179,6 +179,7 @@ bench: $(BINS)
 	$(Q)bench/policy.sh $(BUILD)
 	$(Q)bench/fastpath.sh $(BUILD)
 	$(Q)bench/control.sh $(BUILD)
+	$(Q)bench/hbone.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -56,6 +56,23 @@ YAML
 	in_pod node1.pod2 sysctl -qw net.ipv4.ip_local_port_range="$HB_LO $HB_HI"
 }
 
+# hb_capture_strict: for hb_setup, agents that capture (pods reach their
+# node's outbound listener at 10.244.<node>.1) and the server STRICT
+hb_capture_strict() {
+	HB_AGENT1="--capture-addr 10.244.1.1" HB_AGENT2="--capture-addr 10.244.2.1"
+	HB_EXTRA_YAML='apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: server-strict
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: server
+  mtls:
+    mode: STRICT'
+}
+
 run_dir() { echo "/run/sluice/$(basename "$(pin_root "$1")")"; }
 
 # hb_wait_cert NODE SA : the node's proxy holds a certificate for SA

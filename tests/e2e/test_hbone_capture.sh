@@ -14,18 +14,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/control_lib.sh"
 source "$(dirname "$0")/hbone_lib.sh"
 
-HB_AGENT1="--capture-addr 10.244.1.1" HB_AGENT2="--capture-addr 10.244.2.1"
-HB_EXTRA_YAML='apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata:
-  name: server-strict
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: server
-  mtls:
-    mode: STRICT'
+hb_capture_strict
 hb_setup --workload-cert-ttl 10s
 grep -q 'capture on: connections that must be mutual TLS go to 10.244.1.1:15001' "$TMP/agent.node1.log" ||
 	fail "node1's capture is not on: $(grep capture "$TMP/agent.node1.log")"
