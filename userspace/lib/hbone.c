@@ -119,6 +119,7 @@ struct hb_conn {
 	struct hb_tunnel *tunnels;
 	struct hb_tunnel *dirty;         /* tunnels given bytes in this read batch */
 	unsigned int ntunnels, refused;
+	uint32_t goaway_error;           /* nghttp2 ended the session: our GOAWAY's code */
 	char peer[256], expect[256], addr[64];
 	enum hb_close why;
 	char msg[256];
@@ -676,6 +677,15 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
 	struct hb_conn *c = ud;
 
+	if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR &&
+	    !c->goaway_error) {
+		/* nghttp2 found the peer breaking the protocol: say what */
+		c->goaway_error = f->goaway.error_code;
+		snprintf(c->msg, sizeof(c->msg), "HTTP/2: %.*s (GOAWAY %s)",
+			 (int)(f->goaway.opaque_data_len < 200 ? f->goaway.opaque_data_len : 200),
+			 (const char *)f->goaway.opaque_data,
+			 nghttp2_http2_strerror(f->goaway.error_code));
+	}
 	if (c->server && f->hd.type == NGHTTP2_RST_STREAM &&
 	    f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
 		c->refused++;
@@ -727,7 +737,8 @@ static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
 		return;
 	c->dead = true;
 	c->why = why;
-	snprintf(c->msg, sizeof(c->msg), "%s", msg ? msg : hb_close_name(why));
+	if (msg != c->msg)   /* callers pass c->msg itself: no overlapping copy */
+		snprintf(c->msg, sizeof(c->msg), "%s", msg ? msg : hb_close_name(why));
 	/* the TLS alert saying why, if the socket takes it now */
 	if (buf_avail(&c->tlsout))
 		(void)!send(c->fd, c->tlsout.d + c->tlsout.off, buf_avail(&c->tlsout),
@@ -784,7 +795,10 @@ static void conn_update(struct hb_conn *c)
 		}
 		if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
 		    !buf_avail(&c->tlsout)) {
-			conn_die(c, HB_CLOSE_NORMAL, "HTTP/2 session ended");
+			if (c->goaway_error)
+				conn_die(c, HB_CLOSE_HTTP2, c->msg);
+			else
+				conn_die(c, HB_CLOSE_NORMAL, "HTTP/2 session ended");
 			return;
 		}
 	}
