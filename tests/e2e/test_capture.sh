@@ -71,18 +71,26 @@ line = s.makefile().readline().strip()
 print("%s|%s" % (peer, line))' "$1" "$2"
 }
 
-# STRICT and PERMISSIVE on another node: captured
-out=$(client "$P21" 8080) || fail "client to node2.pod1 (STRICT): $out"
-[ "$out" = "$P21:8080|$P21 8080 256" ] || fail "STRICT remote not captured as expected: $out"
-note "remote STRICT: captured, getpeername $P21:8080, sl_origdst: ${out#*|}"
-# same node: not captured (the backend's name line comes back)
-out=$(client "$P12" 8080) || fail "client to node1.pod2: $out"
-[ "${out#*|}" = permissive ] || fail "same-node connection captured: $out"
-# DISABLE: not captured
-out=$(client "$P22" 8080) || fail "client to node2.pod2: $out"
-[ "${out#*|}" = disable ] || fail "DISABLE destination captured: $out"
-note "same node and DISABLE: not captured"
-[ "$(bpftool -j map dump pinned "$ORIG" | jq length)" -le 1 ] || fail "sl_origdst keeps entries of closed connections"
+if connect_knows_client; then
+	# STRICT and PERMISSIVE on another node: captured
+	out=$(client "$P21" 8080) || fail "client to node2.pod1 (STRICT): $out"
+	[ "$out" = "$P21:8080|$P21 8080 256" ] || fail "STRICT remote not captured as expected: $out"
+	note "remote STRICT: captured, getpeername $P21:8080, sl_origdst: ${out#*|}"
+	# same node: not captured (the backend's name line comes back)
+	out=$(client "$P12" 8080) || fail "client to node1.pod2: $out"
+	[ "${out#*|}" = permissive ] || fail "same-node connection captured: $out"
+	# DISABLE: not captured
+	out=$(client "$P22" 8080) || fail "client to node2.pod2: $out"
+	[ "${out#*|}" = disable ] || fail "DISABLE destination captured: $out"
+	note "same node and DISABLE: not captured"
+	[ "$(bpftool -j map dump pinned "$ORIG" | jq length)" -le 1 ] ||
+		fail "sl_origdst keeps entries of closed connections"
+else
+	# before 5.14 connect() cannot tell which pod calls: nothing is captured
+	out=$(client "$P22" 8080) || fail "client to node2.pod2: $out"
+	[ "${out#*|}" = disable ] || fail "connection captured without a known client: $out"
+	note "SKIPPED capture: this kernel lacks SO_NETNS_COOKIE (5.14), so connect() does not know the client"
+fi
 
 # STRICT at the destination: plaintext from node1's own namespace (not a
 # pod: never captured) is dropped by tc on node2, and counted

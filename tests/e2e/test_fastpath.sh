@@ -174,7 +174,7 @@ note "same ports in two pods: no cross-talk"
 in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up "$(mib 512)" --down "$(mib 512)" --no-half-close \
 	--timeout-s $((120 * SCALE)) >"$TMP/long" 2>&1 &
 long=$!
-for _ in $(seq 100); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
 "${CTL[@]}" fastpath off >/dev/null || fail "fastpath off"
 v0=$(veth_bytes node1.pod4)
 xfer node1.pod3 10.96.0.21:80 16M 16M >/dev/null
@@ -203,10 +203,10 @@ for i in range(20):
 ' || fail "reset clients"
 in_pod node1.pod1 "$BIN/sltest" hold --to 10.96.0.20:80 --until "$TMP/never" >/dev/null 2>&1 &
 h=$!
-for _ in $(seq 100); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
 [ "$(sockets)" -ge 2 ] || fail "held connection not in the sockhash"
 kill -9 "$h"
-for _ in $(seq 100); do [ "$(sockets)" -eq 0 ] && break; sleep 0.05; done
+for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -eq 0 ] && break; sleep 0.05; done
 [ "$(sockets)" -eq 0 ] || fail "$(sockets) stale sockhash entries"
 st=$(bpftool -j map dump pinned "$(pin_root node1)/sl_faststate" | jq length)
 [ "$st" -eq 0 ] || fail "$st stale sl_faststate entries"
@@ -254,10 +254,10 @@ note "accounting exact on both paths: $UP bytes up, $DOWN down per pod"
 # (the fast path never sees them); the established one keeps its path
 # until it ends, as it would on TCP (docs/architecture.md).
 "${CTL[@]}" fastpath force >/dev/null || "${CTL[@]}" fastpath on >/dev/null || fail "fastpath back on"
-in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up "$(mib 128)" --down "$(mib 128)" \
+in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up 128M --down 128M \
 	--no-half-close --timeout-s $((120 * SCALE)) >"$TMP/est" 2>&1 &
 est=$!
-for _ in $(seq 100); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
 [ "$(sockets)" -ge 2 ] || fail "the established connection is not redirected"
 mesh_snapshot node1 2 "$IDS" '[{"action": "DENY", "source": 256, "destination": 257, "protocol": "TCP"}]' "$SVC"
 wait_applied node1 2
