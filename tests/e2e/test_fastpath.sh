@@ -201,11 +201,17 @@ for i in range(20):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 ' || fail "reset clients"
-in_pod node1.pod1 "$BIN/sltest" hold --to 10.96.0.20:80 --until "$TMP/never" >/dev/null 2>&1 &
-h=$!
-for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
+# a process holding a redirected connection, killed with SIGKILL (it
+# writes its own PID: in_pod's $! would be the wrapper's)
+in_pod node1.pod1 python3 -c '
+import os, socket, sys, time
+s = socket.create_connection(("10.96.0.20", 80))
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(600)' "$TMP/holder.pid" >/dev/null 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq $((100 * SCALE))); do [ -s "$TMP/holder.pid" ] && [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
 [ "$(sockets)" -ge 2 ] || fail "held connection not in the sockhash"
-kill -9 "$h"
+kill -9 "$(cat "$TMP/holder.pid")" || fail "the holder is gone before it was killed"
 for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -eq 0 ] && break; sleep 0.05; done
 [ "$(sockets)" -eq 0 ] || fail "$(sockets) stale sockhash entries"
 st=$(bpftool -j map dump pinned "$(pin_root node1)/sl_faststate" | jq length)
