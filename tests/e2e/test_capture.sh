@@ -10,7 +10,8 @@
 #  - STRICT: tc at the destination drops plaintext from outside the node
 #    (counted, with a flow event) but lets through the node's own workloads
 #    and what the proxy delivers (SO_MARK SL_PROXY_MARK); PERMISSIVE lets
-#    plaintext through.
+#    plaintext through;
+#  - a mode change applies to new connections at once.
 # The proxy here is a stand-in listener that answers with what sl_origdst
 # holds; the agent's proxy itself has its own tests.
 . "$(dirname "$0")/lib.sh"
@@ -114,3 +115,27 @@ assert s.makefile().readline().strip() == "strict"' "$P21" || fail "proxy-marked
 out=$(nsenter --net="/run/netns/slc.$CL.node2" "$BIN/sltest" connect --to "$P12:8080") ||
 	fail "plaintext to PERMISSIVE refused: $out"
 note "STRICT drops outside plaintext ($d counted, flow event), passes local and proxy; PERMISSIVE passes"
+
+# a PeerAuthentication change applies to new connections at once: STRICT
+# -> PERMISSIVE lets the same outside plaintext in; DISABLE stops capture
+mtls_to() { # MODE VERSION : node2.pod1's mode, on both nodes
+	local n
+	for n in node1 node2; do
+		jq --arg m "$1" --argjson v "$2" '.version = $v |
+			.workloads |= map(if .name == "node2.pod1" then . + {mtls: $m} else . end)' \
+			"$TMP/snap.$n.json" >"$TMP/snap.tmp" && mv "$TMP/snap.tmp" "$TMP/snap.$n.json"
+	done
+	wait_applied node1 "$2"
+	wait_applied node2 "$2"
+}
+mtls_to PERMISSIVE 2
+out=$(nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sltest" connect --to "$P21:8080") ||
+	fail "plaintext to a workload switched to PERMISSIVE: $out"
+if connect_knows_client; then
+	out=$(client "$P21" 8080) || fail "client to node2.pod1 (PERMISSIVE): $out"
+	[ "${out#*|}" = "$P21 8080 256" ] || fail "PERMISSIVE remote not captured: $out"
+	mtls_to DISABLE 3
+	out=$(client "$P21" 8080) || fail "client to node2.pod1 (DISABLE): $out"
+	[ "${out#*|}" = strict ] || fail "a workload switched to DISABLE is still captured: $out"
+fi
+note "mode changes apply at once: STRICT -> PERMISSIVE takes plaintext, -> DISABLE is not captured"
