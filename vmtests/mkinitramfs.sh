@@ -39,6 +39,7 @@ HOST_TOOLS="
 /usr/bin/expr /usr/bin/sysctl /usr/sbin/sysctl /usr/bin/gzip /usr/bin/tar /usr/bin/base64
 /usr/bin/setsid /usr/bin/nproc /usr/bin/sha256sum
 /usr/bin/curl /usr/bin/promtool /usr/sbin/tc /usr/bin/ping /usr/bin/od /usr/bin/dd
+/usr/bin/openssl /usr/bin/tcpdump
 "
 # Debian's python3 (test_accounting.sh's bulk client) with its standard
 # library less what no test imports (tests, build config, GUI, docs)
@@ -110,6 +111,13 @@ cmd_common() {
 		for f in "$STAGE/usr/lib/${py##*/}"/lib-dynload/*.so; do copy_libs "$f"; done
 	fi
 	ln -sf bash "$STAGE/usr/bin/sh"
+	# openssl's default configuration (the HBONE and control tests make
+	# certificates with `openssl req` and `openssl ca`)
+	if [ -f /etc/ssl/openssl.cnf ]; then
+		mkdir -p "$STAGE/etc/ssl" "$STAGE/usr/lib/ssl"
+		cp /etc/ssl/openssl.cnf "$STAGE/etc/ssl/openssl.cnf"
+		ln -sf /etc/ssl/openssl.cnf "$STAGE/usr/lib/ssl/openssl.cnf"
+	fi
 	: >"$STAGE/etc/fstab"
 	echo "root:x:0:0:root:/root:/bin/bash" >"$STAGE/etc/passwd"
 	echo "root:x:0:" >"$STAGE/etc/group"
