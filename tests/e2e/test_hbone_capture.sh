@@ -52,7 +52,7 @@ for _ in $(seq 100); do [ -e "$TMP/echo.ready" ] && break; sleep 0.05; done
 TCPD=
 if command -v tcpdump >/dev/null; then
 	# nsenter itself (it execs tcpdump), not a shell function: $! is tcpdump
-	nsenter --net="/run/netns/slc.$CL.node1" tcpdump -i eth0 -U -w "$TMP/link.pcap" 'tcp or udp' \
+	nsenter --net="/run/netns/slc.$CL.node1" tcpdump -Z root -i eth0 -U -w "$TMP/link.pcap" 'tcp or udp' \
 		>"$TMP/tcpdump.log" 2>&1 &
 	TCPD=$!
 	E2E_PIDS+=("$TCPD")
@@ -76,11 +76,11 @@ note "captured request/response with half-close: $out"
 if [ -n "$TCPD" ]; then
 	sleep 1
 	kill "$TCPD"; wait "$TCPD" 2>/dev/null
-	[ "$(tcpdump -r "$TMP/link.pcap" -nn 'tcp port 15008' 2>/dev/null | wc -l)" -gt 0 ] ||
+	[ "$(tcpdump -Z root -r "$TMP/link.pcap" -nn 'tcp port 15008' 2>/dev/null | wc -l)" -gt 0 ] ||
 		fail "no HBONE traffic on the link"
-	other=$(tcpdump -r "$TMP/link.pcap" -nn 'not tcp port 15008 and not tcp port 15012' 2>/dev/null)
+	other=$(tcpdump -Z root -r "$TMP/link.pcap" -nn 'not tcp port 15008 and not tcp port 15012' 2>/dev/null)
 	[ -z "$other" ] || fail "traffic on the link besides HBONE and the control plane: $other"
-	! tcpdump -r "$TMP/link.pcap" -A 2>/dev/null | grep -q 'SLUICE-PLAINTEXT-MARKER' ||
+	! tcpdump -Z root -r "$TMP/link.pcap" -A 2>/dev/null | grep -q 'SLUICE-PLAINTEXT-MARKER' ||
 		fail "the plaintext marker crossed the link"
 	note "link capture: only TLS on 15008 (and the control plane's 15012), no marker"
 else
