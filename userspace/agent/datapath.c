@@ -404,14 +404,24 @@ int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
 			    .flags = BPF_TC_F_REPLACE, .prog_fd = bpf_program__fd(att[i].prog));
 
 		hook.attach_point = att[i].where;
-		err = bpf_tc_attach(&hook, &opts);
-		if (err && !created) {
-			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-			err = bpf_tc_hook_create(&hook);
+		if (!created) {
+			/* failures here are expected (no qdisc yet, or one
+			 * already): keep libbpf from logging the kernel's
+			 * message for them */
+			libbpf_print_fn_t print = libbpf_set_print(NULL);
+
+			err = bpf_tc_attach(&hook, &opts);
+			if (err) {
+				hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+				err = bpf_tc_hook_create(&hook);
+				created = true;
+				hook.attach_point = att[i].where;
+			}
+			libbpf_set_print(print);
 			if (err && err != -EEXIST)
 				return err;
-			created = true;
-			hook.attach_point = att[i].where;
+			err = created ? bpf_tc_attach(&hook, &opts) : 0;
+		} else {
 			err = bpf_tc_attach(&hook, &opts);
 		}
 		if (err)
