@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 #include "lib/addr.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -241,6 +242,9 @@ static int apply_pushed(void *arg, const char *text, size_t len, const char *src
 	return rc;
 }
 
+/* a snapshot file larger than this is refused (10,000 services: 6 MB) */
+#define SNAPSHOT_FILE_MAX (512u << 20)
+
 /* Apply the snapshot file if its content changed since the last apply. */
 static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char *path,
 			  char **last, size_t *last_len)
@@ -248,26 +252,11 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 	char err[512];
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f;
+	int rc;
 
-	f = fopen(path, "r");
-	if (!f) {
-		log_warn("snapshot %s: %s; keeping the current state", path, strerror(errno));
-		return;
-	}
-	{
-		FILE *m = open_memstream(&buf, &len);
-		char chunk[65536];
-		size_t n;
-
-		while (m && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			fwrite(chunk, 1, n, m);
-		if (m)
-			fclose(m);
-	}
-	fclose(f);
-	if (!buf) {
-		log_err("snapshot %s: out of memory", path);
+	rc = file_read(path, &buf, &len, SNAPSHOT_FILE_MAX);
+	if (rc) {
+		log_warn("snapshot %s: %s; keeping the current state", path, strerror(-rc));
 		return;
 	}
 	if (*last && *last_len == len && memcmp(*last, buf, len) == 0) {

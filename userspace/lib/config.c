@@ -13,6 +13,10 @@
 #include <strings.h>
 
 #include "lib/config.h"
+#include "lib/file.h"
+
+/* a config file larger than this is refused (the API takes 4 MiB) */
+#define SL_CONFIG_FILE_MAX (256u << 20)
 #include "lib/config_model.h"
 #include "lib/config_yaml.h"
 
@@ -385,30 +389,16 @@ out:
 
 int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d)
 {
-	FILE *f = fopen(path, "r");
 	char *buf = NULL;
 	size_t len = 0;
-	int rc = -1;
+	int rc, err;
 
-	if (!f) {
-		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, strerror(errno));
+	err = file_read(path, &buf, &len, SL_CONFIG_FILE_MAX);
+	if (err) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, strerror(-err));
 		return -1;
 	}
-	{
-		FILE *m = open_memstream(&buf, &len);
-		char chunk[65536];
-		size_t k;
-
-		while (m && (k = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			fwrite(chunk, 1, k, m);
-		if (m)
-			fclose(m);
-	}
-	if (ferror(f) || !buf)
-		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, buf ? "read error" : "out of memory");
-	else
-		rc = sl_config_parse(c, path, buf, len, d);
-	fclose(f);
+	rc = sl_config_parse(c, path, buf, len, d);
 	free(buf);
 	return rc;
 }
