@@ -16,7 +16,8 @@
 #include <libgen.h>
 #include <limits.h>
 #include <arpa/inet.h>
-#include <poll.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include <jansson.h>
 #include "lib/addr.h"
 #include "lib/file.h"
+#include "lib/hbone.h"
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -186,7 +188,64 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 struct proxy_side {
 	struct proxy *px;
 	struct certs *certs;
+	struct hb_loop *loop;
 };
+
+/*
+ * The agent runs one event loop, lib/hbone's hb_loop: the proxy's sockets
+ * are its handlers, and so are the fds below, whose events the loop body
+ * in run() handles after each wait. One epoll_wait() per wake-up, not a
+ * poll() of these fds with the proxy's epoll fd among them and then an
+ * epoll_wait() for the proxy: a captured connection's round trip crosses
+ * the proxies four times, and each crossing paid both.
+ */
+struct watch {
+	struct hb_handler h;
+	int fd;
+	uint32_t ev;
+	unsigned int serial;
+	short revents;          /* EPOLLIN etc. are POLLIN etc. */
+};
+
+static void watch_event(struct hb_handler *h, uint32_t events)
+{
+	((struct watch *)h)->revents |= (short)events;
+}
+
+static int watch_fd(struct hb_loop *l, struct watch *w, int fd)
+{
+	*w = (struct watch){ .h.fn = watch_event, .fd = -1 };
+	return fd < 0 ? 0 : hb_loop_add(l, fd, EPOLLIN, &w->h);
+}
+
+/* The control plane connection: a dup of its fd is registered, so a
+ * connection closed and made again with the same number is never taken
+ * for the old one, and the number of one that is gone is never removed
+ * from the set in place of an unrelated fd that took it. */
+static void watch_sync(struct hb_loop *l, struct watch *w, const struct sync *sy)
+{
+	int fd = sync_fd(sy);
+	uint32_t want = (uint16_t)sync_events(sy);
+
+	if (w->fd >= 0 && (fd < 0 || w->serial != sync_fd_serial(sy))) {
+		hb_loop_del(l, w->fd);
+		close(w->fd);
+		w->fd = -1;
+	}
+	if (fd >= 0 && w->fd < 0) {
+		w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		w->serial = sync_fd_serial(sy);
+		w->ev = want;
+		if (w->fd < 0 || hb_loop_add(l, w->fd, want, &w->h)) {
+			log_warn("control plane connection: cannot watch it: %s", strerror(errno));
+			if (w->fd >= 0)
+				close(w->fd);
+			w->fd = -1;
+		}
+	} else if (fd >= 0 && want != w->ev && !hb_loop_mod(l, w->fd, want, &w->h)) {
+		w->ev = want;
+	}
+}
 
 static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
 		      const char *src, char *err, size_t errlen, struct proxy_side *ps)
@@ -320,7 +379,8 @@ static int proxy_start(const struct agent_opts *o, struct datapath *dp, struct s
 {
 	struct proxy_opts po = { .node = o->node, .hbone_addr = o->hbone_addr,
 				 .outbound_addr = o->outbound_addr, .pin_root = o->pin_root,
-				 .handshake_ms = o->hbone_handshake_ms, .sy = sy, .tm = tm };
+				 .handshake_ms = o->hbone_handshake_ms, .sy = sy, .tm = tm,
+				 .loop = ps->loop };
 
 	if (!sync_node_cert(sy))
 		return 0;   /* after the join */
@@ -337,7 +397,7 @@ static int run(const struct agent_opts *o)
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct datapath dp;
 	struct telemetry tm = { .listen_fd = -1 };
-	struct pollfd pfd[6];
+	struct watch w_ino, w_sig, w_ring, w_http, w_sync = { .h.fn = watch_event, .fd = -1 };
 	struct pushed_ctx pc = { o, &dp, &tm, {} };
 	struct sync *sy = NULL;
 	sigset_t mask;
@@ -377,6 +437,12 @@ static int run(const struct agent_opts *o)
 	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
 	if (err)
 		goto out;
+	pc.ps.loop = hb_loop_new();
+	if (!pc.ps.loop) {
+		err = -errno;
+		log_err("event loop: %s", strerror(errno));
+		goto out;
+	}
 
 	if (o->control.url) {
 		sy = sync_new(&o->control, apply_pushed, &pc);
@@ -415,10 +481,12 @@ static int run(const struct agent_opts *o)
 		err = -errno;
 		goto out;
 	}
-	pfd[0] = (struct pollfd){ .fd = ifd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = telemetry_ring_fd(&tm), .events = POLLIN };
-	pfd[3] = (struct pollfd){ .fd = tm.listen_fd, .events = POLLIN };
+	if ((err = watch_fd(pc.ps.loop, &w_ino, ifd)) || (err = watch_fd(pc.ps.loop, &w_sig, sfd)) ||
+	    (err = watch_fd(pc.ps.loop, &w_ring, telemetry_ring_fd(&tm))) ||
+	    (err = watch_fd(pc.ps.loop, &w_http, tm.listen_fd))) {
+		log_err("event loop: %s", strerror(-err));
+		goto out;
+	}
 
 	for (;;) {
 		int timeout = sy ? sync_timeout_ms(sy) : -1;
@@ -432,30 +500,29 @@ static int run(const struct agent_opts *o)
 		}
 		if (pc.ps.px && (timeout < 0 || timeout > 100))
 			timeout = 100;   /* handshake, stall and renewal timers */
-		pfd[4] = (struct pollfd){ .fd = sy ? sync_fd(sy) : -1, .events = sy ? sync_events(sy) : 0 };
-		pfd[5] = (struct pollfd){ .fd = pc.ps.px ? proxy_fd(pc.ps.px) : -1, .events = POLLIN };
-		if (poll(pfd, 6, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
+		if (sy)
+			watch_sync(pc.ps.loop, &w_sync, sy);
+		w_ino.revents = w_sig.revents = w_ring.revents = w_http.revents = w_sync.revents = 0;
+		/* the proxy's events are handled inside, the rest below */
+		if (hb_loop_run(pc.ps.loop, timeout) < 0) {
 			err = -errno;
+			log_err("event loop: %s", strerror(errno));
 			break;
 		}
 		if (sy) {
-			sync_handle(sy, pfd[4].revents);
+			sync_handle(sy, w_sync.revents);
 			if (sync_fatal(sy)) {
 				err = -EACCES;
 				break;
 			}
 		}
-		if (pc.ps.px)
-			proxy_run(pc.ps.px);
 		if (pc.ps.certs)
 			certs_tick(pc.ps.certs);
-		if (pfd[2].revents)
+		if (w_ring.revents)
 			telemetry_poll_ring(&tm);
-		if (pfd[3].revents)
+		if (w_http.revents)
 			telemetry_serve(&tm);
-		if (pfd[1].revents) {
+		if (w_sig.revents) {
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -474,7 +541,7 @@ static int run(const struct agent_opts *o)
 			log_info("signal %u: exiting; programs and maps stay in place", si.ssi_signo);
 			break;
 		}
-		if (pfd[0].revents) {
+		if (w_ino.revents) {
 			char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 			const char *name = basename(base);
 			bool hit = false;
@@ -497,6 +564,9 @@ static int run(const struct agent_opts *o)
 	}
 out:
 	proxy_free(pc.ps.px);
+	if (w_sync.fd >= 0)
+		close(w_sync.fd);
+	hb_loop_free(pc.ps.loop);
 	sync_free(sy);   /* before certs: it answers their requests with -1 */
 	certs_free(pc.ps.certs);
 	if (ifd >= 0)

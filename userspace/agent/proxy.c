@@ -612,8 +612,8 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 
 		p->server_ctx = pki_tls_ctx(&to);
 	}
-	p->l = hb_loop_new();
-	if (!p->server_ctx || !p->l)
+	p->l = o->loop;
+	if (!p->server_ctx)
 		goto fail;
 	e = origdst_open(o->pin_root);
 	if (e < 0) {
@@ -635,7 +635,8 @@ void proxy_free(struct proxy *p)
 {
 	if (!p)
 		return;
-	hb_loop_free(p->l);   /* reports every tunnel: flows are freed */
+	if (p->l)
+		hb_loop_close_conns(p->l);   /* reports every tunnel: flows are freed */
 	while (p->pool) {
 		struct pooled *n = p->pool->next;
 
@@ -651,13 +652,6 @@ void proxy_free(struct proxy *p)
 	SSL_CTX_free(p->server_ctx);
 	snapshot_free(&p->s);
 	free(p);
-}
-
-int proxy_fd(const struct proxy *p) { return hb_loop_fd(p->l); }
-
-void proxy_run(struct proxy *p)
-{
-	hb_loop_run(p->l, 0);
 }
 
 #define DUP(dst, src, n) \

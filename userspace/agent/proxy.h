@@ -15,9 +15,10 @@
  * its compiled policies for the authenticated identity (a matching DENY
  * wins; with any ALLOW only a matching one allows), then it is connected.
  *
- * Contract: one epoll set (lib/hbone.h), polled by the agent's main loop
- * through proxy_fd(); nothing blocks. The snapshot and the certificates
- * change between two calls, never during one.
+ * Contract: its sockets are handlers in the agent's one event loop
+ * (lib/hbone.h's hb_loop, given in proxy_opts); nothing blocks. The
+ * snapshot and the certificates change between two events, never during
+ * one.
  */
 #ifndef SL_AGENT_PROXY_H
 #define SL_AGENT_PROXY_H
@@ -35,14 +36,14 @@ struct proxy_opts {
 	struct sync *sy;             /* node certificate, CA */
 	struct certs *certs;
 	struct telemetry *tm;
+	struct hb_loop *loop;        /* the agent's event loop (not owned) */
 };
 
 struct proxy;
+struct hb_loop;
 
 struct proxy *proxy_new(const struct proxy_opts *o);
 void proxy_free(struct proxy *p);
-int proxy_fd(const struct proxy *p);
-void proxy_run(struct proxy *p);
 /* Copy what the proxy needs from a snapshot that was just applied. */
 void proxy_set_snapshot(struct proxy *p, const struct snapshot *s);
 

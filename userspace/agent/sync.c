@@ -44,6 +44,7 @@ struct sync {
 	X509 *cert;
 	SSL_CTX *ctx;
 	struct h2_conn *h;
+	unsigned int serial;         /* connections made: tells a new fd from an old one */
 	enum state state;
 	uint64_t next_ms;
 	unsigned int attempt;
@@ -384,6 +385,7 @@ static void connect_now(struct sync *s)
 		return;
 	}
 	s->h = h2_client_conn(fd, s->ctx, NULL);
+	s->serial++;
 	if (!s->h) {
 		drop_conn(s, NULL);
 		return;
@@ -526,6 +528,11 @@ bool sync_start(struct sync *s)
 int sync_fd(const struct sync *s)
 {
 	return s->h ? h2_conn_fd(s->h) : -1;
+}
+
+unsigned int sync_fd_serial(const struct sync *s)
+{
+	return s->serial;
 }
 
 short sync_events(const struct sync *s)

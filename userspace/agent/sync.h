@@ -50,6 +50,8 @@ struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg)
 /* Apply the saved last good snapshot, if any; true if one applied. */
 bool sync_start(struct sync *s);
 int sync_fd(const struct sync *s);              /* -1: nothing to poll */
+/* Changes whenever sync_fd() is a new connection, even with the same number. */
+unsigned int sync_fd_serial(const struct sync *s);
 short sync_events(const struct sync *s);
 int sync_timeout_ms(const struct sync *s);
 void sync_handle(struct sync *s, short revents);

@@ -24,6 +24,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
+#include "lib/buf.h"
 #include "lib/h2.h"
 #include "lib/log.h"
 #include "lib/pki.h"
@@ -39,11 +40,6 @@ const struct h2_limits h2_default_limits = {
 	.handshake_ms = 10000,
 	.stall_ms = 30000,
 	.window = 16u << 20,
-};
-
-struct buf {
-	uint8_t *d;
-	size_t off, len, cap;
 };
 
 struct h2_stream {
@@ -107,40 +103,6 @@ static void check(const struct h2_conn *c)
 		log_err("h2: bad connection object %p", (const void *)c);
 		abort();
 	}
-}
-
-static int buf_add(struct buf *b, const void *d, size_t n)
-{
-	if (b->off && b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *nd;
-
-		if (b->off) {  /* compact first */
-			memmove(b->d, b->d + b->off, b->len - b->off);
-			b->len -= b->off;
-			b->off = 0;
-		}
-		while (cap < b->len + n)
-			cap *= 2;
-		if (cap > b->cap) {
-			nd = realloc(b->d, cap);
-			if (!nd)
-				return -1;
-			b->d = nd;
-			b->cap = cap;
-		}
-	}
-	memcpy(b->d + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	free(b->d);
-	memset(b, 0, sizeof(*b));
 }
 
 static void set_err(struct h2_conn *c, const char *fmt, const char *what)

@@ -38,6 +38,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
+#include "lib/buf.h"
 #include "lib/hbone.h"
 #include "lib/log.h"
 #include "lib/pki.h"
@@ -68,11 +69,6 @@ const char *hb_close_name(enum hb_close r)
 {
 	return r < HB_CLOSE_MAX ? close_names[r] : "?";
 }
-
-struct buf {
-	uint8_t *d;
-	size_t off, len, cap;
-};
 
 struct hb_tunnel {
 	struct hb_handler h;
@@ -113,6 +109,7 @@ struct hb_conn {
 	const struct hb_ops *ops;
 	void *arg, *user;
 	bool server, connecting, handshaken, dead, retired, in_io;
+	bool rx_drained;                 /* the last read() was short or failed */
 	struct buf obuf;                 /* HTTP/2 frames for one SSL_write */
 	struct buf tlsout;               /* TLS records not yet sent (our write BIO) */
 	uint64_t created_ms, progress_ms;
@@ -140,42 +137,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int buf_add(struct buf *b, const void *d, size_t n)
-{
-	if (b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		uint8_t *nd;
-
-		if (b->off) {
-			memmove(b->d, b->d + b->off, b->len - b->off);
-			b->len -= b->off;
-			b->off = 0;
-		}
-		while (cap < b->len + n)
-			cap *= 2;
-		if (cap > b->cap) {
-			nd = realloc(b->d, cap);
-			if (!nd)
-				return -1;
-			b->d = nd;
-			b->cap = cap;
-		}
-	}
-	memcpy(b->d + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-static size_t buf_avail(const struct buf *b) { return b->len - b->off; }
-
-static void buf_free(struct buf *b)
-{
-	free(b->d);
-	memset(b, 0, sizeof(*b));
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -448,33 +409,57 @@ static struct hb_tunnel *tunnel_new(struct hb_conn *c, int fd, void *targ)
 	return t;
 }
 
-/* nghttp2's data provider for a tunnel: TCP bytes out as DATA. */
+/* What a DATA frame took from t->up; the read buffer has room again. */
+static void up_taken(struct hb_tunnel *t, size_t n)
+{
+	bool was_full = t->up_len >= t->c->lim.tcp_buf;
+
+	t->up_off += n;
+	t->st.bytes_from_tcp += n;
+	if (t->up_off == t->up_len)
+		t->up_off = t->up_len = 0;
+	if (was_full)
+		tunnel_update(t);
+}
+
+/*
+ * nghttp2's data provider for a tunnel: TCP bytes out as DATA. The bytes
+ * are not copied into nghttp2's frame buffer (NO_COPY): send_data() puts
+ * the frame header and the payload straight from t->up into c->obuf, the
+ * one copy before SSL_write encrypts them.
+ */
 static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t len,
 		       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	struct hb_tunnel *t = src->ptr;
 	size_t avail = t->up_len - t->up_off, n = avail < len ? avail : len;
-	bool was_full = t->up_len >= t->c->lim.tcp_buf;
 
 	if (!avail && !t->tcp_eof) {
 		t->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	memcpy(dst, t->up + t->up_off, n);
-	t->up_off += n;
-	t->st.bytes_from_tcp += n;
-	if (t->up_off == t->up_len)
-		t->up_off = t->up_len = 0;
-	if (t->up_off == t->up_len && t->tcp_eof) {
+	if (n)
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (n == avail && t->tcp_eof) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		t->eof_sent = true;
-	}
-	if (was_full || t->eof_sent) {
 		tunnel_update(t);
-		if (t->eof_sent)
-			tunnel_flush(t);   /* may close the fd */
+		tunnel_flush(t);   /* may close the fd; t->up stays until reaped */
 	}
 	return (ssize_t)n;
+}
+
+static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+		     size_t len, nghttp2_data_source *src, void *ud)
+{
+	struct hb_conn *c = ud;
+	struct hb_tunnel *t = src->ptr;
+
+	if (f->data.padlen || len > t->up_len - t->up_off || buf_add(&c->obuf, framehd, 9) ||
+	    buf_add(&c->obuf, t->up + t->up_off, len))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;   /* out of memory: the connection ends */
+	up_taken(t, len);
+	return 0;
 }
 
 /* ---- nghttp2 callbacks --------------------------------------------------- */
@@ -922,6 +907,8 @@ static int pump_in(struct hb_conn *c, enum hb_close *why)
 			*why = HB_CLOSE_HTTP2;
 			return -1;
 		}
+		if (c->rx_drained && !SSL_has_pending(c->ssl))
+			break;   /* the socket was empty: no read() just for EAGAIN */
 	}
 	return 0;
 }
@@ -974,7 +961,11 @@ static int do_handshake(struct hb_conn *c)
 	}
 	c->handshaken = true;
 	c->progress_ms = now_ms();
-	SSL_set_default_read_buffer_len(c->ssl, TLS_RBUF);   /* from the next buffer on */
+	/* authenticated: a larger read buffer (from the next one on), and
+	 * buffers kept between messages instead of freed and allocated again
+	 * for each (a malloc and free of 64 KiB per round trip) */
+	SSL_set_default_read_buffer_len(c->ssl, TLS_RBUF);
+	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
 
@@ -1026,11 +1017,11 @@ static void conn_event(struct hb_handler *h, uint32_t events)
 		conn_update(c);
 }
 
-/* ---- TLS records out: a write BIO into c->tlsout -------------------------- */
+/* ---- the TLS transport: our BIO over the socket ----------------------------- */
 
 /* OpenSSL writes every record (16 KiB at most) with its own write() to a
  * socket BIO; ours collects them, and tls_flush() sends them together. */
-static int wbio_write(BIO *b, const char *d, int n)
+static int bio_write(BIO *b, const char *d, int n)
 {
 	struct hb_conn *c = BIO_get_data(b);
 
@@ -1040,32 +1031,62 @@ static int wbio_write(BIO *b, const char *d, int n)
 	return buf_add(&c->tlsout, d, (size_t)n) ? -1 : n;
 }
 
-static long wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+/* Reads as a socket BIO does, and notes a short read: the socket was
+ * drained then, so pump_in() stops without another read() that would only
+ * say EAGAIN (the loop is level-triggered: bytes arriving later wake it). */
+static int bio_read(BIO *b, char *d, int n)
 {
+	struct hb_conn *c = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	do
+		r = recv(c->fd, d, (size_t)n, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN)
+			BIO_set_retry_read(b);
+		c->rx_drained = true;
+		return -1;
+	}
+	c->rx_drained = r < n;
+	return (int)r;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct hb_conn *c = BIO_get_data(b);
+
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 		return 1;   /* tls_flush() sends, never blocking */
+	case BIO_C_GET_FD:
+		if (ptr)
+			*(int *)ptr = c->fd;
+		return c->fd;
 	default:
 		return 0;
 	}
 }
 
-static int wbio_create(BIO *b)
+static int bio_create(BIO *b)
 {
 	BIO_set_init(b, 1);
 	return 1;
 }
 
-static BIO_METHOD *wbio_method;
-static pthread_once_t wbio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
-static void wbio_init(void)
+static void bio_init(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hbone tlsout");
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hbone socket");
 
-	if (m && BIO_meth_set_write(m, wbio_write) == 1 && BIO_meth_set_ctrl(m, wbio_ctrl) == 1 &&
-	    BIO_meth_set_create(m, wbio_create) == 1)
-		wbio_method = m;
+	if (m && BIO_meth_set_write(m, bio_write) == 1 && BIO_meth_set_read(m, bio_read) == 1 &&
+	    BIO_meth_set_ctrl(m, bio_ctrl) == 1 && BIO_meth_set_create(m, bio_create) == 1)
+		bio_method = m;
 	else
 		BIO_meth_free(m);
 }
@@ -1074,25 +1095,19 @@ static void wbio_init(void)
  * into c->tlsout. 0 or -1. */
 static int tls_set_bios(struct hb_conn *c)
 {
-	BIO *rb, *wb;
+	BIO *b;
 
-	pthread_once(&wbio_once, wbio_init);
-	if (!wbio_method)
+	pthread_once(&bio_once, bio_init);
+	b = bio_method ? BIO_new(bio_method) : NULL;
+	if (!b)
 		return -1;
-	rb = BIO_new_socket(c->fd, BIO_NOCLOSE);
-	wb = BIO_new(wbio_method);
-	if (!rb || !wb) {
-		BIO_free(rb);
-		BIO_free(wb);
-		return -1;
-	}
-	BIO_set_data(wb, c);
-	SSL_set_bio(c->ssl, rb, wb);
+	BIO_set_data(b, c);
+	SSL_set_bio(c->ssl, b, b);   /* one reference, both directions */
 	SSL_set_read_ahead(c->ssl, 1);
 	/* one SSL_write encrypts all it is given (the BIO never blocks) */
 	SSL_clear_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
-	/* idle connections (and stalled handshakes) hold no TLS buffers; the
-	 * larger read buffer is for authenticated peers only (do_handshake) */
+	/* a handshake that never completes holds no TLS buffers between
+	 * events; do_handshake() keeps them for authenticated peers */
 	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 	return 0;
 }
@@ -1152,6 +1167,7 @@ static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
@@ -1357,13 +1373,18 @@ int hb_loop_run(struct hb_loop *l, int timeout_ms)
 	return 0;
 }
 
+void hb_loop_close_conns(struct hb_loop *l)
+{
+	while (l->conns)
+		conn_die(l->conns, HB_CLOSE_NORMAL, "shutting down");
+	reap(l);
+}
+
 void hb_loop_free(struct hb_loop *l)
 {
 	if (!l)
 		return;
-	while (l->conns)
-		conn_die(l->conns, HB_CLOSE_NORMAL, "shutting down");
-	reap(l);
+	hb_loop_close_conns(l);
 	close(l->efd);
 	free(l);
 }

@@ -110,6 +110,9 @@ struct hb_ops {
 
 struct hb_loop *hb_loop_new(void);
 void hb_loop_free(struct hb_loop *l);   /* frees every connection left */
+/* End every connection (tunnels reset and reported) and free them; the
+ * loop and its other fds stay. */
+void hb_loop_close_conns(struct hb_loop *l);
 int hb_loop_fd(const struct hb_loop *l);
 /* Wait at most timeout_ms (0: do not wait) and dispatch; timers run at
  * most every 100 ms. -1 on an epoll failure. */
