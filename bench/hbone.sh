@@ -26,6 +26,11 @@
 # round trip (64 B), new connections per second (sltest crr), and the
 # proxies' CPU seconds per GiB (utime + stime of both agents, resp. both
 # nginx processes, around the 1-stream iperf3 run, over the bytes it moved).
+# A round runs the three variants one after the other; the connection
+# rates have rounds of their own at the end. Ratios are given two ways:
+# the median over the rounds of each round's ratio (the variants of one
+# round saw the same machine: this VM's speed drifts by tens of per cent
+# over minutes), and the ratio of the medians.
 set -euo pipefail
 export SLUICE_BUILD=${1:-build}
 E2E=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
@@ -51,6 +56,13 @@ A1=$(cat "$TMP/agent.node1.pid") A2=$(cat "$TMP/agent.node2.pid")
 for p in node1.pod1 node1.pod2; do
 	# thousands of connections/s: reuse TIME_WAIT ports on the clients
 	in_pod $p sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
+done
+for n in node1 node2; do
+	# and on the nodes, whose proxies (sluice's and nginx's alike) connect
+	# to the server pods from the node's address: 28,000 ports in TIME_WAIT
+	# for 60 s otherwise, under 500 new connections/s to one server
+	nsenter --net="/run/netns/slc.$CL.$n" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+		net.ipv4.ip_local_port_range="1024 65000"
 done
 for p in node2.pod1 node2.pod2; do
 	in_pod $p iperf3 -s -p 5201 >/dev/null 2>&1 &
@@ -125,15 +137,17 @@ iperf() { # client-pod ip port streams: "Gbit/s bytes", or "fail:REASON 0"
 	echo "bench: iperf3 to $2:$3 failed: $err" >&2
 	echo "fail:$(tr ' ' _ <<<"$err") 0"
 }
-measure() { # variant client-pod ip iperf-port pp-port crr-port [proxy pids...]
-	local v=$1 pod=$2 ip=$3 ip5=$4 pp=$5 cr=$6 a t0 t1 out
-	shift 6
+measure() { # variant client-pod ip iperf-port pp-port [proxy pids...]
+	local v=$1 pod=$2 ip=$3 ip5=$4 pp=$5 a t0 t1 out
+	shift 5
 	t0=$(ticks "$@")
 	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 1)"
 	t1=$(ticks "$@")
 	M[$v,gbps-1]+=" ${a[0]}"
 	if [ $# -gt 0 ] && [ "${a[1]}" -gt 0 ]; then
 		M[$v,cpu-s/GiB]+=" $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v b="${a[1]}" 'BEGIN { print t / hz / (b / 2^30) }')"
+	elif [ $# -gt 0 ]; then
+		M[$v,cpu-s/GiB]+=" fail"   # keeps the rounds aligned for paired()
 	fi
 	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 8)"
 	M[$v,gbps-8]+=" ${a[0]}"
@@ -141,22 +155,41 @@ measure() { # variant client-pod ip iperf-port pp-port crr-port [proxy pids...]
 		fail "sockperf to $ip:$pp ($v): $out"
 	read -r -a a <<<"$(awk '/percentile 50.000 =/ { p50 = $NF } /percentile 99.000 =/ { p99 = $NF } END { print p50, p99 }' <<<"$out")"
 	M[$v,p50-64]+=" ${a[0]}" M[$v,p99-64]+=" ${a[1]}"
-	out=$(in_pod "$pod" "$BIN/sltest" crr --to "$ip:$cr" --duration "$SECS" --parallel "$PAR") ||
-		fail "crr to $ip:$cr ($v): $out"
-	M[$v,conn/s]+=" $(jq -r .rate <<<"$out")"
+}
+# New connections per second, in rounds of their own after the others: each
+# leaves thousands of sockets in TIME_WAIT, which slowed every variant's
+# later rounds when they were interleaved.
+measure_crr() { # variant client-pod ip port
+	local out
+	out=$(in_pod "$2" "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
+		fail "crr to $3:$4 ($1): $out"
+	M[$1,conn/s]+=" $(jq -r .rate <<<"$out")"
 }
 opened() { metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*connection_security_policy="mutual_tls"'; }
+# paired "X samples" "B samples": the median of X[i]/B[i] over the rounds
+# where both are numbers ("-" if none)
+paired() {
+	paste <(tr ' ' '\n' <<<"$1" | sed '/^$/d') <(tr ' ' '\n' <<<"$2" | sed '/^$/d') |
+		awk '$1 ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ && $2 ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ && $2 > 0 { print $1 / $2 }' |
+		sort -g | awk '{ a[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) printf "%.3f", a[(NR + 1) / 2]; else printf "%.3f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 median() { tr ' ' '\n' | grep -E '^[0-9.]+([eE][-+]?[0-9]+)?$' | sort -g | awk '{ a[NR] = $1 } END { if (!NR) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 for r in $(seq "$ROUNDS"); do
 	echo "bench: hbone round $r/$ROUNDS"
-	measure plain node1.pod2 "$PLAIN_SRV" 5201 11111 8080
+	measure plain node1.pod2 "$PLAIN_SRV" 5201 11111
 	o0=$(opened)
-	measure sluice node1.pod1 "$MESH_SRV" 5201 11111 8080 "$A1" "$A2"
+	measure sluice node1.pod1 "$MESH_SRV" 5201 11111 "$A1" "$A2"
 	o1=$(opened)
 	# every sluice connection went through node2's proxy (iperf3 opens 1+1 and 1+8)
 	[ "$o1" -ge $((o0 + 11)) ] || fail "node2's proxy saw $((o1 - o0)) connections in the sluice round, not the bench's"
-	measure nginx node1.pod2 10.244.1.1 15201 15111 15080 "$N1" "$N2"
+	measure nginx node1.pod2 10.244.1.1 15201 15111 "$N1" "$N2"
+done
+for r in $(seq "$ROUNDS"); do
+	echo "bench: hbone connection rate, round $r/$ROUNDS"
+	measure_crr plain node1.pod2 "$PLAIN_SRV" 8080
+	measure_crr sluice node1.pod1 "$MESH_SRV" 8080
+	measure_crr nginx node1.pod2 10.244.1.1 15080
 done
 
 {
@@ -169,6 +202,14 @@ done
 		for m in $METRICS; do printf ' %10.3f' "$(median <<<"${M[$v,$m]:-}")"; done
 		echo
 	done
+	echo "ratios, median of the ratios of the same round (the machine drifts between rounds):"
+	for pair in "sluice nginx" "sluice plain"; do
+		set -- $pair
+		printf '%-7s' "$1/$2"
+		for m in $METRICS; do printf ' %9sx' "$(paired "${M[$1,$m]:-}" "${M[$2,$m]:-}")"; done
+		echo
+	done
+	echo "ratios of the medians:"
 	for pair in "sluice nginx" "sluice plain"; do
 		set -- $pair
 		printf '%-7s' "$1/$2"
@@ -178,9 +219,9 @@ done
 		done
 		echo
 	done
-	awk -v sg="$(median <<<"${M[sluice,gbps-1]}")" -v sc="$(median <<<"${M[sluice,cpu-s/GiB]}")" \
-	    -v ng="$(median <<<"${M[nginx,gbps-1]}")" -v nc="$(median <<<"${M[nginx,cpu-s/GiB]}")" \
-		'BEGIN { printf "throughput per CPU second (GiB per proxy CPU-s, 1 stream): sluice %.3f, nginx %.3f, sluice/nginx %.3fx (goal >= 1.3x)\n", 1 / sc, 1 / nc, nc / sc }'
+	awk -v sc="$(median <<<"${M[sluice,cpu-s/GiB]}")" -v nc="$(median <<<"${M[nginx,cpu-s/GiB]}")" \
+	    -v pr="$(paired "${M[nginx,cpu-s/GiB]}" "${M[sluice,cpu-s/GiB]}")" \
+		'BEGIN { printf "throughput per CPU second (GiB per proxy CPU-s, 1 stream): sluice %.3f, nginx %.3f, sluice/nginx %.3fx by medians, %sx by rounds (goal >= 1.3x)\n", 1 / sc, 1 / nc, nc / sc, pr }'
 	echo "(gbps: iperf3 Gbit/s; p50/p99: sockperf 64 B round trip in us; conn/s: sltest crr with $PAR threads;"
 	echo " cpu-s/GiB: both proxies' user+system CPU seconds per GiB during the 1-stream run; lower is better for"
 	echo " p50, p99 and cpu-s/GiB. Failed runs are listed as fail:REASON below and left out of the medians.)"

@@ -327,9 +327,16 @@ Test(hbone, refused_connect_resets_the_client_and_is_reported)
 	close(app);
 }
 
+/* The byte at stream offset k: a pattern in which a lost, repeated or
+ * reordered piece shows. */
+static uint8_t pat(size_t k)
+{
+	return (uint8_t)(k ^ (k >> 8) ^ (k >> 16) ^ 0x5a);
+}
+
 Test(hbone, slow_reader_bounds_what_the_tunnel_holds)
 {
-	static char chunk[65536];
+	static uint8_t chunk[65536];
 	size_t sent = 0;
 	int app;
 
@@ -341,22 +348,29 @@ Test(hbone, slow_reader_bounds_what_the_tunnel_holds)
 	/* the destination never reads: after the windows, socket buffers and
 	 * the tunnel buffer fill, the sender must be stopped */
 	for (int i = 0; i < 2000; i++) {
-		ssize_t w = send(app, chunk, sizeof(chunk), MSG_DONTWAIT);
+		ssize_t w;
 
+		for (size_t k = 0; k < sizeof(chunk); k++)
+			chunk[k] = pat(sent + k);
+		w = send(app, chunk, sizeof(chunk), MSG_DONTWAIT);
 		if (w > 0)
 			sent += (size_t)w;
 		spin(1);
 	}
 	cr_assert_lt(sent, 32u << 20, "%zu bytes accepted from a client whose reader is stuck", sent);
 	cr_assert_gt(sent, 256u << 10);
-	/* and all of it arrives once the destination reads */
+	/* and all of it arrives, in order, once the destination reads (the
+	 * proxy's writes to it were partial again and again meanwhile) */
 	{
 		size_t got = 0;
 		bool eof;
 
 		for (int i = 0; i < 5000 && got < sent; i++) {
-			ssize_t r = drain(F.dest_fd, chunk, sizeof(chunk), 1, &eof);
+			ssize_t r = drain(F.dest_fd, (char *)chunk, sizeof(chunk), 1, &eof);
 
+			for (ssize_t k = 0; k < r; k++)
+				cr_assert_eq(chunk[k], pat(got + (size_t)k), "byte %zu differs",
+					     got + (size_t)k);
 			if (r > 0)
 				got += (size_t)r;
 		}

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@
 #define READ_BUDGET  (512 * 1024)   /* plaintext per read batch */
 #define TLS_RBUF     (64 * 1024)    /* OpenSSL's read-ahead buffer */
 #define TICK_MS      100
+#define STAGE_LEN    (READ_BUDGET + TLS_RBUF + 16384)   /* plaintext of one read batch */
+#define MAX_SLICES   64             /* per tunnel and read batch */
 
 const struct hb_limits hb_default_limits = {
 	.handshake_ms = 10000,
@@ -93,6 +96,13 @@ struct hb_tunnel {
 	uint8_t *up;                     /* TCP -> HTTP/2, lim.tcp_buf bytes */
 	size_t up_off, up_len;
 	struct buf down;                 /* HTTP/2 -> TCP, not yet written */
+	/* HTTP/2 -> TCP bytes of the current read batch, after those in
+	 * `down`: DATA payloads still in the loop's stage buffer, sent from
+	 * there; what the socket does not take goes into `down` before the
+	 * stage is used again (tunnel_flush) */
+	struct iovec sl[MAX_SLICES];
+	unsigned int nsl;
+	size_t sl_bytes;
 	struct hb_tunnel_stats st;
 };
 
@@ -129,6 +139,7 @@ struct hb_loop {
 	struct hb_conn *dead_conns;
 	struct hb_tunnel *dead_tunnels;
 	uint64_t last_tick;
+	uint8_t *stage;                  /* pump_in() decrypts into it: STAGE_LEN */
 };
 
 static uint64_t now_ms(void)
@@ -243,8 +254,43 @@ static void tunnel_close_fd(struct hb_tunnel *t, bool rst)
 	close(t->fd);
 	t->fd = -1;
 	/* what we never wrote is given back, or the connection window shrinks */
-	consume(t, buf_avail(&t->down));
+	consume(t, buf_avail(&t->down) + t->sl_bytes);
 	buf_free(&t->down);
+	t->nsl = 0;
+	t->sl_bytes = 0;
+}
+
+/* The slices into `down` (copied): before the stage is reused, or before a
+ * byte that is not in the stage is queued after them. -1: out of memory. */
+static int spill(struct hb_tunnel *t)
+{
+	int err = 0;
+
+	for (unsigned int i = 0; i < t->nsl && !err; i++)
+		err = buf_add(&t->down, t->sl[i].iov_base, t->sl[i].iov_len);
+	t->nsl = 0;
+	t->sl_bytes = 0;
+	return err;
+}
+
+/* Queue `n` bytes for the TCP side: a slice when they are in the stage
+ * buffer of the read batch under way, else a copy. -1: out of memory. */
+static int queue_down(struct hb_tunnel *t, const uint8_t *d, size_t n)
+{
+	const uint8_t *st = t->c->l->stage;
+	struct iovec *last = t->nsl ? &t->sl[t->nsl - 1] : NULL;
+
+	if (!t->c->in_io || !st || d < st || d + n > st + STAGE_LEN)
+		return spill(t) || buf_add(&t->down, d, n) ? -1 : 0;
+	if (last && (const uint8_t *)last->iov_base + last->iov_len == d) {
+		last->iov_len += n;   /* a payload that went on in the next record */
+	} else {
+		if (t->nsl == MAX_SLICES && spill(t))
+			return -1;
+		t->sl[t->nsl++] = (struct iovec){ .iov_base = (void *)d, .iov_len = n };
+	}
+	t->sl_bytes += n;
+	return 0;
 }
 
 /* Both halves gone: report, unlink, free after this batch. */
@@ -282,22 +328,48 @@ static void tunnel_reset(struct hb_tunnel *t, uint32_t h2_code)
 	/* the stream's close callback detaches it (sid = 0) */
 }
 
-/* Writing side of TCP: flush t->down; shut down once the peer ended. */
+/* Writing side of TCP: flush t->down, then the slices, in one sendmsg();
+ * what the socket does not take is copied into t->down. Shut down once the
+ * peer ended. */
 static void tunnel_flush(struct hb_tunnel *t)
 {
-	while (t->fd >= 0 && buf_avail(&t->down)) {
-		ssize_t w = send(t->fd, t->down.d + t->down.off, buf_avail(&t->down),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (t->fd >= 0 && (buf_avail(&t->down) || t->nsl)) {
+		struct iovec iov[1 + MAX_SLICES];
+		struct msghdr m = { .msg_iov = iov };
+		size_t w, k;
+		ssize_t r;
 
-		if (w < 0) {
+		if (buf_avail(&t->down))
+			iov[m.msg_iovlen++] = (struct iovec){ t->down.d + t->down.off,
+							      buf_avail(&t->down) };
+		for (unsigned int i = 0; i < t->nsl; i++)
+			iov[m.msg_iovlen++] = t->sl[i];
+		r = sendmsg(t->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			tunnel_reset(t, NGHTTP2_CONNECT_ERROR);
 			return;
 		}
-		t->down.off += (size_t)w;
-		t->st.bytes_to_tcp += (uint64_t)w;
-		consume(t, (size_t)w);
+		w = (size_t)r;
+		t->st.bytes_to_tcp += w;
+		consume(t, w);
+		k = w < buf_avail(&t->down) ? w : buf_avail(&t->down);
+		t->down.off += k;
+		w -= k;
+		t->sl_bytes -= w;
+		for (k = 0; k < t->nsl && w >= t->sl[k].iov_len; k++)
+			w -= t->sl[k].iov_len;
+		if (k < t->nsl) {   /* part of slice k went */
+			t->sl[k].iov_base = (uint8_t *)t->sl[k].iov_base + w;
+			t->sl[k].iov_len -= w;
+		}
+		memmove(t->sl, t->sl + k, (t->nsl - k) * sizeof(t->sl[0]));
+		t->nsl -= (unsigned int)k;
+	}
+	if (t->nsl && spill(t)) {
+		tunnel_reset(t, NGHTTP2_INTERNAL_ERROR);
+		return;
 	}
 	if (t->fd >= 0 && t->h2_eof && !buf_avail(&t->down) && !t->shut_wr) {
 		shutdown(t->fd, SHUT_WR);
@@ -311,7 +383,9 @@ static void tunnel_read(struct hb_tunnel *t)
 {
 	size_t cap = t->c->lim.tcp_buf;
 
-	if (t->up_off) {
+	if (t->up_off && cap - t->up_len < 65536) {
+		/* room at the end only now and then: a window-limited stream
+		 * keeps most of the buffer, moved on every read otherwise */
 		memmove(t->up, t->up + t->up_off, t->up_len - t->up_off);
 		t->up_len -= t->up_off;
 		t->up_off = 0;
@@ -626,7 +700,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 	/* Held, not sent: flush_dirty() sends each tunnel's bytes once per
 	 * read batch. t->down stays within the stream window: the window
 	 * is handed back only for what send() took. */
-	if (buf_add(&t->down, d, n)) {
+	if (queue_down(t, d, n)) {
 		nghttp2_session_consume_connection(ng, n);
 		nghttp2_session_consume_stream(ng, sid, n);
 		tunnel_reset(t, NGHTTP2_INTERNAL_ERROR);
@@ -649,8 +723,11 @@ static void flush_dirty(struct hb_conn *c)
 		c->dirty = t->dirty_next;
 		t->dirty = false;
 		t->dirty_next = NULL;
-		if (t->dead || t->fd < 0)
+		if (t->dead || t->fd < 0) {
+			t->nsl = 0;   /* given back when the fd closed */
+			t->sl_bytes = 0;
 			continue;
+		}
 		tunnel_flush(t);
 		tunnel_update(t);
 		tunnel_maybe_done(t);
@@ -878,19 +955,38 @@ static int pump_out(struct hb_conn *c)
 	}
 }
 
+/* Read a batch: plaintext into the loop's stage buffer, where the DATA
+ * payloads stay (as slices of their tunnels) until flush_dirty() sends
+ * them, so most bytes are not copied again on their way to TCP. */
 static int pump_in(struct hb_conn *c, enum hb_close *why)
 {
-	uint8_t b[16384];
-	size_t total = 0;
+	size_t total = 0, used = 0;
+
+	if (!c->l->stage) {
+		c->l->stage = malloc(STAGE_LEN);
+		if (!c->l->stage) {
+			snprintf(c->msg, sizeof(c->msg), "out of memory");
+			return -1;
+		}
+	}
 
 	/* past the budget only what OpenSSL already holds (read-ahead): the
 	 * socket may be empty, so no event would bring us back for it */
 	while ((total < READ_BUDGET || SSL_has_pending(c->ssl)) && !c->dead) {
-		ssize_t used;
+		ssize_t taken;
+		uint8_t *b;
 		int r;
 
+		if (STAGE_LEN - used < 16384) {
+			/* only past the budget, with records OpenSSL holds */
+			flush_dirty(c);
+			used = 0;
+			if (c->dead)
+				return 0;
+		}
+		b = c->l->stage + used;
 		ERR_clear_error();
-		r = SSL_read(c->ssl, b, sizeof(b));
+		r = SSL_read(c->ssl, b, 16384);
 		if (r <= 0) {
 			int e = SSL_get_error(c->ssl, r);
 
@@ -901,9 +997,10 @@ static int pump_in(struct hb_conn *c, enum hb_close *why)
 			return tls_error(c, "TLS read", r);
 		}
 		total += (size_t)r;
-		used = nghttp2_session_mem_recv(c->ng, b, (size_t)r);
-		if (used < 0) {
-			snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)used));
+		used += (size_t)r;
+		taken = nghttp2_session_mem_recv(c->ng, b, (size_t)r);
+		if (taken < 0) {
+			snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)taken));
 			*why = HB_CLOSE_HTTP2;
 			return -1;
 		}
@@ -1385,6 +1482,7 @@ void hb_loop_free(struct hb_loop *l)
 	if (!l)
 		return;
 	hb_loop_close_conns(l);
+	free(l->stage);
 	close(l->efd);
 	free(l);
 }
