@@ -151,8 +151,11 @@ static __always_inline void fast_half_close(struct bpf_sock_ops *skops)
 static __always_inline void opened(struct bpf_sock_ops *skops, __u64 cookie,
 				   struct sl_conn *c)
 {
-	struct sl_metric_val *v = metric(&c->key);
+	struct sl_metric_val *v;
 
+	if (c->captured)
+		return; /* the proxy accounts for it (headers/sluice_proxy.h) */
+	v = metric(&c->key);
 	if (v)
 		v->opened++;
 	flow_event(SL_EV_OPEN, 0, cookie, c, 0, 0);
@@ -197,6 +200,8 @@ static __always_inline void passive(struct bpf_sock_ops *skops)
 	c.key.dst_id = ipcache_identity(local);
 	if (c.key.dst_id < SL_ID_FIRST_WORKLOAD)
 		return; /* not a mesh workload's socket */
+	if (proxy_delivery_take(remote, SL_CTX_RPORT(skops), local, (__u16)lport))
+		return; /* the node proxy's: it accounts for the connection */
 	c.key.src_id = ipcache_identity(remote);
 	c.key.port = (__u16)lport;
 	c.key.proto = IPPROTO_TCP;
@@ -254,14 +259,18 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 		sent = rcvd;
 		got = acked;
 	}
+	if (c->captured) {
+		/* the proxy accounts for it (headers/sluice_proxy.h) */
+		proxy_handoff_done(c);
+		bpf_map_delete_elem(&sl_conns, &cookie);
+		return;
+	}
 	v = metric(&c->key);
 	if (v) {
 		v->closed++;
 		v->bytes_sent += sent;
 		v->bytes_received += got;
 	}
-	if (c->captured)
-		proxy_handoff_done(c);
 	flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
 	bpf_map_delete_elem(&sl_conns, &cookie);
 }

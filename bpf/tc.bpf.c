@@ -16,7 +16,7 @@
 #include "lib/pkt.h"
 #include "lib/policy.h"
 #include "lib/flow.h"
-#include "sluice_proxy.h"
+#include "lib/proxy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -132,8 +132,10 @@ int sl_to_pod(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		/* the node proxy delivers what it authorized (the peer's
 		 * certificate), marked with SO_MARK */
-		if (mark == SL_PROXY_MARK)
+		if (mark == SL_PROXY_MARK) {
+			proxy_delivery_seen(p.saddr, p.sport, p.daddr, p.dport);
 			return TC_ACT_OK;
+		}
 		if ((ep->flags & SL_EP_STRICT) && !ipcache_is_local(p.saddr))
 			return ingress_deny(&p, ep, SL_DROP_MTLS_STRICT, SL_DENY_MTLS_STRICT);
 	} else if (p.proto == IPPROTO_UDP) {

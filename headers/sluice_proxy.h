@@ -13,6 +13,10 @@
  * - The proxy's own sockets are never captured (they live in the agent's
  *   cgroup, outside the pods' cgroup).
  * - Addresses are IPv4-mapped like everywhere else.
+ * - Each connection is accounted once (istio_tcp_*, flow events), by the
+ *   proxy, which knows the principals from the certificates: the kernel
+ *   leaves out a captured connection (source side) and the proxy's
+ *   delivery to the destination workload (destination side, sl_proxied).
  */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
@@ -55,6 +59,23 @@ struct sl_origdst_val {
 	__u64 cookie;       /* the client socket's cookie (flow events) */
 };
 
+/*
+ * sl_proxied: LRU hash, the proxy's connections to local workloads, put
+ * in by tc when their SYN (SL_PROXY_MARK) goes into the pod and taken out
+ * by sockops when the workload's socket is established, which then is
+ * not accounted. An entry whose handshake never completes ages out.
+ */
+#define SL_MAP_PROXIED "sl_proxied"
+#define SL_MAX_PROXIED 16384
+
+struct sl_proxied_key {
+	__be32 proxy[4];    /* the proxy socket's address (IPv4-mapped) */
+	__be32 workload[4]; /* the workload's */
+	__u16 proxy_port;   /* host order */
+	__u16 workload_port;
+};
+
+_Static_assert(sizeof(struct sl_proxied_key) == 36, "sl_proxied_key layout");
 _Static_assert(sizeof(struct sl_origdst_key) == 20, "sl_origdst_key layout");
 _Static_assert(sizeof(struct sl_proxy_cfg) == 20, "sl_proxy_cfg layout");
 _Static_assert(sizeof(struct sl_origdst_val) == 32, "sl_origdst_val layout");

@@ -28,6 +28,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_proxy SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_MAX_PROXIED);
+	__type(key, struct sl_proxied_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_proxied SEC(".maps");
+
 /*
  * Should this authorized connect() go through the node proxies? A TCP
  * connection from a mesh workload (its identity known from its netns) to
@@ -81,6 +89,34 @@ static __always_inline void proxy_handoff_done(const struct sl_conn *c)
 	__builtin_memcpy(k.client, c->saddr, 16);
 	k.client_port = bpf_ntohs(c->sport);
 	bpf_map_delete_elem(&sl_origdst, &k);
+}
+
+/* tc: the proxy's SYN into a local workload (proxy -> workload). */
+static __always_inline void proxy_delivery_seen(const __be32 proxy[4], __be16 proxy_port,
+						const __be32 workload[4], __be16 workload_port)
+{
+	struct sl_proxied_key k = {};
+	__u8 one = 1;
+
+	__builtin_memcpy(k.proxy, proxy, 16);
+	__builtin_memcpy(k.workload, workload, 16);
+	k.proxy_port = bpf_ntohs(proxy_port);
+	k.workload_port = bpf_ntohs(workload_port);
+	bpf_map_update_elem(&sl_proxied, &k, &one, BPF_ANY);
+}
+
+/* sockops, the workload's side established: was it the proxy's delivery?
+ * (then the proxy accounts for it). Takes the entry out. */
+static __always_inline bool proxy_delivery_take(const __be32 remote[4], __u16 rport,
+						const __be32 local[4], __u16 lport)
+{
+	struct sl_proxied_key k = {};
+
+	__builtin_memcpy(k.proxy, remote, 16);
+	__builtin_memcpy(k.workload, local, 16);
+	k.proxy_port = rport;
+	k.workload_port = lport;
+	return bpf_map_delete_elem(&sl_proxied, &k) == 0;
 }
 
 #endif /* SL_BPF_PROXY_H */

@@ -73,6 +73,18 @@ while True:
 print(peer, got.decode())' "$SRV") || fail "client through capture: $out"
 [ "$out" = "$SRV:8081 echo:SLUICE-PLAINTEXT-MARKER-4711" ] || fail "through capture: $out"
 note "captured request/response with half-close: $out"
+# accounted once, by the proxies (with the certificates' principals): the
+# kernels leave out the captured connection (node1) and the proxy's
+# delivery to the server (node2), which they would report without mTLS,
+# node2's as coming from "world"
+sleep 0.5
+all1=$(metric node1 '^istio_tcp_connections_opened_total\{reporter="source".*destination_workload="node2-pod1"')
+tls1=$(metric node1 '^istio_tcp_connections_opened_total\{reporter="source".*destination_workload="node2-pod1".*connection_security_policy="mutual_tls"')
+all2=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*destination_workload="node2-pod1"')
+tls2=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*source_principal="spiffe://cluster.local/ns/default/sa/client".*destination_workload="node2-pod1".*connection_security_policy="mutual_tls"')
+[ "$all1" = 1 ] && [ "$tls1" = 1 ] && [ "$all2" = 1 ] && [ "$tls2" = 1 ] ||
+	fail "one captured connection was counted as opened $all1 times on node1 ($tls1 mutual_tls) and $all2 times on node2 ($tls2 mutual_tls from the client); want 1 each, all mutual_tls"
+note "accounted once on each side, as mutual_tls"
 if [ -n "$TCPD" ]; then
 	sleep 1
 	kill "$TCPD"; wait "$TCPD" 2>/dev/null
