@@ -151,8 +151,9 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 		return verdict;
 
 	/* An IPv4-mapped VIP has IPv4-mapped backends, and a captured
-	 * connection goes to the proxy's IPv4-mapped address: the dual-stack
-	 * socket keeps talking IPv4 underneath. */
+	 * connection to one goes to the proxy's IPv4-mapped address: the
+	 * dual-stack socket keeps talking IPv4 underneath. An IPv6 destination
+	 * goes to the proxy's IPv6 listener. */
 	ctx->user_ip6[0] = to.addr[0];
 	ctx->user_ip6[1] = to.addr[1];
 	ctx->user_ip6[2] = to.addr[2];

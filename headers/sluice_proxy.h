@@ -12,7 +12,8 @@
  *   client sends: what it needs is in sl_origdst.
  * - The proxy's own sockets are never captured (they live in the agent's
  *   cgroup, outside the pods' cgroup).
- * - Addresses are IPv4-mapped like everywhere else.
+ * - Addresses are IPv4-mapped like everywhere else. An IPv4 destination is
+ *   sent to the IPv4 listener, an IPv6 one to the IPv6 listener.
  * - Each connection is accounted once (istio_tcp_*, flow events), by the
  *   proxy, which knows the principals from the certificates: the kernel
  *   leaves out a captured connection (source side) and the proxy's
@@ -37,9 +38,15 @@
 
 #define SL_MAP_PROXY "sl_proxy"
 
-/* sl_proxy: array of one, written by the agent. */
+/* sl_proxy and sl_proxy6: arrays of one, written by the agent: the
+ * outbound listener for IPv4 destinations, and for IPv6 ones (a map of
+ * its own, so that an agent upgraded in place reuses sl_proxy as pinned). */
+#define SL_MAP_PROXY6 "sl_proxy6"
+#define SL_PROXY_V4 0   /* the agent's names for the two */
+#define SL_PROXY_V6 1
+
 struct sl_proxy_cfg {
-	__be32 addr[4];     /* the outbound listener, IPv4-mapped (IPv4 only) */
+	__be32 addr[4];     /* the outbound listener (IPv4-mapped in sl_proxy) */
 	__u16 port;         /* host order */
 	__u8 enabled;       /* 0: capture nothing */
 	__u8 pad;

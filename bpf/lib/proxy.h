@@ -29,6 +29,14 @@ struct {
 } sl_proxy SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_proxy_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_proxy6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SL_MAX_PROXIED);
 	__type(key, struct sl_proxied_key);
@@ -40,9 +48,10 @@ struct {
  * Should this authorized connect() go through the node proxies? A TCP
  * connection from a mesh workload (its identity known from its netns) to
  * a mesh workload on another node whose PeerAuthentication is not DISABLE,
- * while the agent runs a proxy. Same-node connections never are. The
- * proxy listens on IPv4, so only IPv4 (and IPv4-mapped) destinations are.
- * Fills `to` with the proxy's outbound listener.
+ * while the agent runs a proxy. Same-node connections never are. Fills
+ * `to` with the proxy's outbound listener of the destination's family (an
+ * IPv6 socket's IPv4-mapped destination goes to the IPv4 one, which it
+ * reaches IPv4-mapped); a family without one is not captured.
  */
 static __always_inline bool proxy_capture(const struct sl_conn *c, struct sl_backend *to)
 {
@@ -52,9 +61,10 @@ static __always_inline bool proxy_capture(const struct sl_conn *c, struct sl_bac
 
 	if (c->key.proto != IPPROTO_TCP || c->key.src_id < SL_ID_FIRST_WORKLOAD)
 		return false;
-	if (c->daddr[0] || c->daddr[1] || c->daddr[2] != bpf_htonl(0xffff))
-		return false;
-	p = bpf_map_lookup_elem(&sl_proxy, &zero);
+	if (!c->daddr[0] && !c->daddr[1] && c->daddr[2] == bpf_htonl(0xffff))
+		p = bpf_map_lookup_elem(&sl_proxy, &zero);
+	else
+		p = bpf_map_lookup_elem(&sl_proxy6, &zero);
 	if (!p || !p->enabled)
 		return false;
 	v = ipcache_lookup(c->daddr);

@@ -69,16 +69,17 @@ wait_converged() {
 }
 
 # workloads SPEC_JSON : a WorkloadEntry for each pod named in SPEC_JSON,
-# {"node1.pod1": {"app": "client", "weight": 2}, ...}; the service account
-# is the app's name; the pod's node, netns and host-side veth go in the
-# sluice.io annotations.
+# {"node1.pod1": {"app": "client", "weight": 2, "ipv6": true}, ...}; the
+# service account is the app's name; the pod's node, netns and host-side
+# veth go in the sluice.io annotations, and with "ipv6" its IPv6 address.
 workloads() {
 	"$SIM" list "$CL" --json | jq -r --argjson spec "$1" '
 		.nodes[] | .name as $n | .pods[] | select($spec[.name] != null) | $spec[.name] as $s |
 		"---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n" +
 		"  name: \(.name | gsub("\\."; "-"))\n  namespace: default\n  annotations:\n" +
 		"    sluice.io/node: \($n)\n    sluice.io/netns: /run/netns/\(.netns)\n" +
-		"    sluice.io/interface: p\(.name | split(".pod")[1])\nspec:\n" +
+		"    sluice.io/interface: p\(.name | split(".pod")[1])\n" +
+		(if $s.ipv6 then "    sluice.io/ipv6: \(.ipv6)\n" else "" end) + "spec:\n" +
 		"  address: \(.ipv4)\n  serviceAccount: \($s.app)\n" +
 		(if $s.weight then "  weight: \($s.weight)\n" else "" end) +
 		"  labels:\n    app: \($s.app)"'

@@ -15,8 +15,8 @@ hb_setup() {
 	e2e_init 2 2
 	cp_init
 	cp_start "$@"
-	workloads '{"node1.pod1": {"app": "client"}, "node1.pod2": {"app": "intruder"},
-		    "node2.pod1": {"app": "server"}}' >"$TMP/wl.yaml"
+	workloads '{"node1.pod1": {"app": "client", "ipv6": true}, "node1.pod2": {"app": "intruder"},
+		    "node2.pod1": {"app": "server", "ipv6": true}}' >"$TMP/wl.yaml"
 	cat >>"$TMP/wl.yaml" <<'YAML'
 ---
 apiVersion: security.istio.io/v1
@@ -57,9 +57,11 @@ YAML
 }
 
 # hb_capture_strict: for hb_setup, agents that capture (pods reach their
-# node's outbound listener at 10.244.<node>.1) and the server STRICT
+# node's outbound listener at 10.244.<node>.1 and fd00:244:<node>::1) and
+# the server STRICT
 hb_capture_strict() {
-	HB_AGENT1="--capture-addr 10.244.1.1" HB_AGENT2="--capture-addr 10.244.2.1"
+	HB_AGENT1="--capture-addr 10.244.1.1 --capture-addr fd00:244:1::1"
+	HB_AGENT2="--capture-addr 10.244.2.1 --capture-addr fd00:244:2::1"
 	HB_EXTRA_YAML='apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata:

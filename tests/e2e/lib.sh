@@ -63,6 +63,7 @@ pin_root() { echo "/sys/fs/bpf/sluice-e2e-$CL-$1"; }
 node_cgroup() { "$SIM" list "$CL" --json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .cgroup'; }
 pod_ip() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
 pod_ip6() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv6'; }
+pod_ip6() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv6'; }
 
 # in_pod POD CMD... : run CMD in the pod's netns and cgroup
 in_pod() { local p=$1; shift; "$SIM" exec "$CL" "$p" -- "$@"; }

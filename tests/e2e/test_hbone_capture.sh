@@ -3,11 +3,14 @@
 # connects to the server pod's own address on node2; the kernel captures
 # the connection to node1's proxy, which carries it over HBONE to node2's
 # proxy, which delivers it (the server is PeerAuthentication STRICT):
-#  - request/response, and getpeername() shows the server's address;
+#  - request/response, and getpeername() shows the server's address, to
+#    its IPv4 and to its IPv6 address;
 #  - on the link between the nodes a packet capture shows only TLS to port
 #    15008 and none of the plaintext marker the client sends;
+#  - each connection is accounted once per side, as mutual TLS;
 #  - half-close and reset carried end to end;
-#  - STRICT: plaintext from outside the mesh is refused at node2's veth;
+#  - STRICT: plaintext from outside the mesh is refused at node2's veth,
+#    over IPv4 and IPv6;
 #  - certificates rotated every few seconds (10 s lifetime) during a long
 #    transfer: no connection breaks, and the serial changes.
 source "$(dirname "$0")/lib.sh"
@@ -19,13 +22,16 @@ hb_setup --workload-cert-ttl 10s
 connect_knows_client || skip "capture needs SO_NETNS_COOKIE (5.14+): connect() does not know the client here"
 grep -q 'capture on: connections that must be mutual TLS go to 10.244.1.1:15001' "$TMP/agent.node1.log" ||
 	fail "node1's capture is not on: $(grep capture "$TMP/agent.node1.log")"
-SRV=$(pod_ip node2.pod1)
+grep -q 'capture on: IPv6 connections that must be mutual TLS go to \[fd00:244:1::1\]:15001' "$TMP/agent.node1.log" ||
+	fail "node1's IPv6 capture is not on: $(grep capture "$TMP/agent.node1.log")"
+SRV=$(pod_ip node2.pod1) SRV6=$(pod_ip6 node2.pod1)
 
 # an echo server that can also half-close and reset on request
 in_pod node2.pod1 python3 -c '
 import socket, struct, threading, sys
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("0.0.0.0", 8081)); l.listen(64)
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+l.bind(("::", 8081)); l.listen(64)
 open(sys.argv[1], "w").close()
 def conn(c):
     data = b""
@@ -58,7 +64,8 @@ if command -v tcpdump >/dev/null; then
 	E2E_PIDS+=("$TCPD")
 	sleep 1
 fi
-out=$(in_pod node1.pod1 python3 -c '
+# CLIENT: request/response with half-close to $1 port 8081: "PEER ECHO"
+CLIENT='
 import socket, sys
 s = socket.create_connection((sys.argv[1], 8081), timeout=10)
 peer = "%s:%d" % s.getpeername()[:2]
@@ -70,20 +77,24 @@ while True:
     if not b:
         break
     got += b
-print(peer, got.decode())' "$SRV") || fail "client through capture: $out"
+print(peer, got.decode())'
+out=$(in_pod node1.pod1 python3 -c "$CLIENT" "$SRV") || fail "client through capture: $out"
 [ "$out" = "$SRV:8081 echo:SLUICE-PLAINTEXT-MARKER-4711" ] || fail "through capture: $out"
 note "captured request/response with half-close: $out"
+out=$(in_pod node1.pod1 python3 -c "$CLIENT" "$SRV6") || fail "IPv6 client through capture: $out"
+[ "$out" = "$SRV6:8081 echo:SLUICE-PLAINTEXT-MARKER-4711" ] || fail "IPv6 through capture: $out"
+note "captured IPv6 request/response with half-close: $out"
 # accounted once, by the proxies (with the certificates' principals): the
-# kernels leave out the captured connection (node1) and the proxy's
-# delivery to the server (node2), which they would report without mTLS,
+# kernels leave out the captured connections (node1) and the proxy's
+# deliveries to the server (node2), which they would report without mTLS,
 # node2's as coming from "world"
 sleep 0.5
 all1=$(metric node1 '^istio_tcp_connections_opened_total\{reporter="source".*destination_workload="node2-pod1"')
 tls1=$(metric node1 '^istio_tcp_connections_opened_total\{reporter="source".*destination_workload="node2-pod1".*connection_security_policy="mutual_tls"')
 all2=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*destination_workload="node2-pod1"')
 tls2=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*source_principal="spiffe://cluster.local/ns/default/sa/client".*destination_workload="node2-pod1".*connection_security_policy="mutual_tls"')
-[ "$all1" = 1 ] && [ "$tls1" = 1 ] && [ "$all2" = 1 ] && [ "$tls2" = 1 ] ||
-	fail "one captured connection was counted as opened $all1 times on node1 ($tls1 mutual_tls) and $all2 times on node2 ($tls2 mutual_tls from the client); want 1 each, all mutual_tls"
+[ "$all1" = 2 ] && [ "$tls1" = 2 ] && [ "$all2" = 2 ] && [ "$tls2" = 2 ] ||
+	fail "two captured connections were counted as opened $all1 times on node1 ($tls1 mutual_tls) and $all2 times on node2 ($tls2 mutual_tls from the client); want 2 each, all mutual_tls"
 note "accounted once on each side, as mutual_tls"
 if [ -n "$TCPD" ]; then
 	sleep 1
@@ -118,6 +129,10 @@ out=$(in_node node1 "$BIN/sltest" connect --to "$SRV:8080" --timeout 1000) &&
 	fail "plaintext from outside the mesh reached a STRICT workload: $out"
 [ "$(jq -r .error <<<"$out")" = ETIMEDOUT ] || fail "plaintext to STRICT: $out, want ETIMEDOUT (dropped)"
 note "STRICT refuses plaintext from outside the mesh: $(jq -c . <<<"$out")"
+out=$(in_node node1 "$BIN/sltest" connect --to "[$SRV6]:8080" --timeout 1000) &&
+	fail "IPv6 plaintext from outside the mesh reached a STRICT workload: $out"
+[ "$(jq -r .error <<<"$out")" = ETIMEDOUT ] || fail "IPv6 plaintext to STRICT: $out, want ETIMEDOUT (dropped)"
+note "and over IPv6: $(jq -c . <<<"$out")"
 
 # rotation under traffic: 10 s certificates renewed at half-life during a
 # transfer of about 20 s; the connection must not break

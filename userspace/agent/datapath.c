@@ -260,13 +260,15 @@ static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts 
 	return 0;
 }
 
-int datapath_set_proxy(struct datapath *dp, const __be32 addr[4], uint16_t port, bool enabled)
+int datapath_set_proxy(struct datapath *dp, __u32 fam, const __be32 addr[4], uint16_t port,
+		       bool enabled)
 {
 	struct sl_proxy_cfg cfg = { .port = port, .enabled = enabled };
+	struct bpf_map *m = fam == SL_PROXY_V6 ? dp->skel->maps.sl_proxy6 : dp->skel->maps.sl_proxy;
 	__u32 zero = 0;
 
 	memcpy(cfg.addr, addr, sizeof(cfg.addr));
-	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.sl_proxy), &zero, &cfg, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(m), &zero, &cfg, BPF_ANY))
 		return -errno;
 	return 0;
 }

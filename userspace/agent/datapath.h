@@ -58,10 +58,12 @@ int datapath_attach_tc(struct datapath *dp, unsigned int ifindex);
  * connections are redirected only while it is on. -EOPNOTSUPP when the
  * kernel cannot (dp->fastpath_reason says why). */
 int datapath_set_fastpath(struct datapath *dp, bool on);
-/* Capture (headers/sluice_proxy.h): connections that must be mutual TLS
- * go to the proxy's outbound listener at addr (IPv4-mapped) and port while
- * enabled; the proxy finds their original destination in sl_origdst. */
-int datapath_set_proxy(struct datapath *dp, const __be32 addr[4], uint16_t port, bool enabled);
+/* Capture (headers/sluice_proxy.h): connections of family `fam`
+ * (SL_PROXY_V4 or SL_PROXY_V6) that must be mutual TLS go to the proxy's
+ * outbound listener at addr and port while enabled; the proxy finds their
+ * original destination in sl_origdst. */
+int datapath_set_proxy(struct datapath *dp, __u32 fam, const __be32 addr[4], uint16_t port,
+		       bool enabled);
 /* Close our fds; programs, links and maps stay pinned. */
 void datapath_close(struct datapath *dp);
 /* Detach everything pinned under pin_root and remove the pins. */

@@ -41,6 +41,7 @@
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
+#include "sluice_proxy.h"
 
 struct agent_opts {
 	const char *node;
@@ -58,7 +59,8 @@ struct agent_opts {
 	/* the node proxy (--control mode) */
 	bool proxy;
 	const char *hbone_addr, *outbound_addr;
-	const char *capture_addr;    /* where pods reach the outbound listener */
+	const char *capture_addr;    /* where pods reach the outbound listener: IPv4 */
+	const char *capture_addr6;   /* and IPv6 */
 	unsigned int hbone_handshake_ms;
 };
 
@@ -95,9 +97,10 @@ static void usage(FILE *f)
 "                     address is also what other nodes are told to dial,\n"
 "                     else the address this node reaches the control plane from\n"
 "  --outbound-addr A:P  listener for captured connections (default 0.0.0.0:15001)\n"
-"  --capture-addr IP  the IPv4 address pods reach this node's outbound listener\n"
-"                     at (default: --outbound-addr's, if specific); capture of\n"
-"                     connections that must be mutual TLS is off without one\n"
+"  --capture-addr IP  an address pods reach this node's outbound listener at\n"
+"                     (default: --outbound-addr's, if specific); once for\n"
+"                     IPv4, once for IPv6 destinations; capture of connections\n"
+"                     that must be mutual TLS is off for a family without one\n"
 "  --hbone-handshake-timeout MS  TLS handshake limit for HBONE (default 10000)\n"
 "  --uninstall        detach the programs and remove the pinned state\n"
 "  --log-level L      error|warn|info|debug (default info)\n");
@@ -334,43 +337,58 @@ static void sync_snapshot(struct datapath *dp, struct telemetry *tm, const char 
 
 /*
  * Capture (bpf/lib/proxy.h) sends a pod's connection that must be mutual
- * TLS to the outbound listener, at an address pods reach this node by:
- * --capture-addr, else the outbound listener's own address if it is a
- * specific one. With neither, or an IPv6 one (the programs capture IPv4),
- * capture stays off and the log says why.
+ * TLS to the outbound listener, at an address pods reach this node by, one
+ * per family: --capture-addr, else the outbound listener's own address if
+ * it is a specific one. A family with neither is not captured, and the log
+ * says so.
  */
 static void capture_set(const struct agent_opts *o, struct datapath *dp, bool on)
 {
-	__be32 a[4] = {}, any4[4] = { 0, 0, htonl(0xffff), 0 }, any6[4] = {};
+	static const __be32 any6[4];
+	const __be32 any4[4] = { 0, 0, htonl(0xffff), 0 };
+	const char *spec[2] = { o->capture_addr, o->capture_addr6 };
+	__be32 out[4] = {}, a[2][4] = {};
+	bool want[2] = {}, specific = false;
 	uint16_t port = 0;
-	char host[64] = "";
-	int err;
+	char s[SL_ADDRSTRLEN];
 
-	if (on) {
-		if (addr_hostport_parse(o->outbound_addr, a, &port)) {
-			on = false;
-		} else if (o->capture_addr) {
-			err = addr_parse(o->capture_addr, a);
-			snprintf(host, sizeof(host), "%s", o->capture_addr);
-			on = !err;
-		} else if (memcmp(a, any4, 16) && memcmp(a, any6, 16)) {
-			snprintf(host, sizeof(host), "%.*s", (int)(strrchr(o->outbound_addr, ':') -
-						  o->outbound_addr), o->outbound_addr);
-		} else {
-			log_warn("capture off: the outbound listener is %s and no --capture-addr "
-				 "says where pods reach it", o->outbound_addr);
-			on = false;
-		}
-		if (on && (a[0] || a[1] || a[2] != htonl(0xffff))) {
-			log_warn("capture off: %s is not IPv4 (the programs capture IPv4)", host);
-			on = false;
-		}
+	if (on && !addr_hostport_parse(o->outbound_addr, out, &port))
+		specific = memcmp(out, any4, 16) && memcmp(out, any6, 16);
+	for (int f = SL_PROXY_V4; on && port && f <= SL_PROXY_V6; f++) {
+		if (spec[f])
+			want[f] = !addr_parse(spec[f], a[f]) && addr_is_v4(a[f]) == (f == SL_PROXY_V4);
+		else if (specific && addr_is_v4(out) == (f == SL_PROXY_V4))
+			want[f] = !!memcpy(a[f], out, 16);
+		if (spec[f] && !want[f])
+			log_warn("capture off for IPv%c: --capture-addr %s is not an address",
+				 f == SL_PROXY_V4 ? '4' : '6', spec[f]);
 	}
-	err = datapath_set_proxy(dp, a, port, on);
-	if (err)
-		log_err("setting capture: %s", strerror(-err));
-	else if (on)
-		log_info("capture on: connections that must be mutual TLS go to %s:%u", host, port);
+	if (on && !want[SL_PROXY_V4] && !want[SL_PROXY_V6])
+		log_warn("capture off: the outbound listener is %s and no --capture-addr "
+			 "says where pods reach it", o->outbound_addr);
+	for (int f = SL_PROXY_V4; f <= SL_PROXY_V6; f++) {
+		int err = datapath_set_proxy(dp, (__u32)f, a[f], port, want[f]);
+
+		if (err)
+			log_err("setting capture: %s", strerror(-err));
+		else if (want[f])
+			log_info(f == SL_PROXY_V4 ?
+				 "capture on: connections that must be mutual TLS go to %s:%u" :
+				 "capture on: IPv6 connections that must be mutual TLS go to [%s]:%u",
+				 addr_fmt(a[f], s), port);
+	}
+}
+
+/* The IPv6 capture's listener, "[ADDR]:PORT", when the outbound listener
+ * is IPv4 (an IPv6 --outbound-addr takes both families itself). */
+static const char *outbound6(const struct agent_opts *o, char *buf, size_t len)
+{
+	const char *colon = strrchr(o->outbound_addr, ':');
+
+	if (!o->capture_addr6 || !colon || o->outbound_addr[0] == '[')
+		return NULL;
+	snprintf(buf, len, "[%s]:%s", o->capture_addr6, colon + 1);
+	return buf;
 }
 
 /* The certificates and the proxy, once the node has its certificate. */
@@ -381,6 +399,9 @@ static int proxy_start(const struct agent_opts *o, struct datapath *dp, struct s
 				 .outbound_addr = o->outbound_addr, .pin_root = o->pin_root,
 				 .handshake_ms = o->hbone_handshake_ms, .sy = sy, .tm = tm,
 				 .loop = ps->loop };
+	char o6[SL_ADDRSTRLEN + 16];
+
+	po.outbound_addr6 = outbound6(o, o6, sizeof(o6));
 
 	if (!sync_node_cert(sy))
 		return 0;   /* after the join */
@@ -635,7 +656,12 @@ int main(int argc, char **argv)
 			break;
 		case 'H': o.hbone_addr = optarg; break;
 		case 'O': o.outbound_addr = optarg; break;
-		case 'K': o.capture_addr = optarg; break;
+		case 'K':
+			if (strchr(optarg, ':'))
+				o.capture_addr6 = optarg;
+			else
+				o.capture_addr = optarg;
+			break;
 		case 'T':
 			o.hbone_handshake_ms = (unsigned int)strtoul(optarg, NULL, 10);
 			if (!o.hbone_handshake_ms) {

@@ -53,7 +53,7 @@ struct flow {
 struct proxy {
 	struct proxy_opts o;
 	struct hb_loop *l;
-	struct listener in, out;
+	struct listener in, out, out6;
 	int origdst_fd;
 	SSL_CTX *server_ctx;
 	char td[256];              /* our trust domain, from the node certificate */
@@ -595,7 +595,7 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 	if (!p)
 		return NULL;
 	p->o = *o;
-	p->in.fd = p->out.fd = p->origdst_fd = -1;
+	p->in.fd = p->out.fd = p->out6.fd = p->origdst_fd = -1;
 	p->lim = hb_default_limits;
 	if (o->handshake_ms)
 		p->lim.handshake_ms = o->handshake_ms;
@@ -621,10 +621,11 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 		goto fail;
 	}
 	p->origdst_fd = e;
-	if (listen_at(p, &p->in, o->hbone_addr, true) || listen_at(p, &p->out, o->outbound_addr, false))
+	if (listen_at(p, &p->in, o->hbone_addr, true) || listen_at(p, &p->out, o->outbound_addr, false) ||
+	    (o->outbound_addr6 && listen_at(p, &p->out6, o->outbound_addr6, false)))
 		goto fail;
-	log_info("proxy: HBONE on %s, outbound on %s, trust domain %s", o->hbone_addr,
-		 o->outbound_addr, p->td);
+	log_info("proxy: HBONE on %s, outbound on %s%s%s, trust domain %s", o->hbone_addr,
+		 o->outbound_addr, o->outbound_addr6 ? " and " : "", o->outbound_addr6 ?: "", p->td);
 	return p;
 fail:
 	proxy_free(p);
@@ -647,6 +648,8 @@ void proxy_free(struct proxy *p)
 		close(p->in.fd);
 	if (p->out.fd >= 0)
 		close(p->out.fd);
+	if (p->out6.fd >= 0)
+		close(p->out6.fd);
 	if (p->origdst_fd >= 0)
 		close(p->origdst_fd);
 	SSL_CTX_free(p->server_ctx);

@@ -31,6 +31,7 @@ struct proxy_opts {
 	const char *node;
 	const char *hbone_addr;      /* ADDR:PORT to listen on for HBONE */
 	const char *outbound_addr;   /* ADDR:PORT for captured connections */
+	const char *outbound_addr6;  /* and [ADDR]:PORT for IPv6 ones; NULL: none */
 	const char *pin_root;        /* sl_origdst is created and pinned here */
 	unsigned int handshake_ms;   /* HBONE TLS handshake limit */
 	struct sync *sy;             /* node certificate, CA */
