@@ -122,6 +122,7 @@ int sl_to_pod(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex, mark = skb->mark;
 	struct sl_endpoint *ep = bpf_map_lookup_elem(&sl_endpoints, &ifindex);
 	struct pkt p;
+	__u8 mode;
 
 	if (!ep)
 		return TC_ACT_OK;
@@ -136,7 +137,9 @@ int sl_to_pod(struct __sk_buff *skb)
 			proxy_delivery_seen(p.saddr, p.sport, p.daddr, p.dport);
 			return TC_ACT_OK;
 		}
-		if ((ep->flags & SL_EP_STRICT) && !ipcache_is_local(p.saddr))
+		mode = mtls_port_mode(p.daddr, bpf_ntohs(p.dport));
+		if ((mode ? mode == SL_MTLS_STRICT : (ep->flags & SL_EP_STRICT)) &&
+		    !ipcache_is_local(p.saddr))
 			return ingress_deny(&p, ep, SL_DROP_MTLS_STRICT, SL_DENY_MTLS_STRICT);
 	} else if (p.proto == IPPROTO_UDP) {
 		struct sl_udpflow_key k = {};

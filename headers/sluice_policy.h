@@ -32,12 +32,14 @@
 #define SL_MAP_CONFIG    "sl_config"
 #define SL_MAP_DROPS     "sl_drops"
 #define SL_MAP_UDPFLOW   "sl_udpflow"
+#define SL_MAP_MTLS_PORT "sl_mtls_port"
 
 #define SL_MAX_IPCACHE   131072
 #define SL_MAX_LOCAL     4096
 #define SL_MAX_POLICY    131072
 #define SL_MAX_POLDST    65536
 #define SL_MAX_UDPFLOW   65536
+#define SL_MAX_MTLS_PORT 16384
 
 /* Reserved identities; workloads get SL_ID_FIRST_WORKLOAD and up. */
 enum sl_reserved_identity {
@@ -85,6 +87,21 @@ struct sl_endpoint {
 #define SL_EP_HAS_V6 0x2
 #define SL_EP_STRICT 0x4    /* PeerAuthentication STRICT: plaintext only from
 			     * this node's workloads and its proxy (tc) */
+
+/* sl_mtls_port: hash, PeerAuthentication portLevelMtls: the mode of one
+ * port of a workload address, over the workload's own (SL_IPC_MTLS for the
+ * capture, SL_EP_STRICT at tc). Any workload's, local or not. */
+struct sl_mtls_port_key {
+	__be32 addr[4];     /* IPv4-mapped or IPv6 */
+	__u16 port;         /* host order */
+	__u16 pad;
+};
+
+enum sl_mtls_mode {
+	SL_MTLS_STRICT = 1,
+	SL_MTLS_PERMISSIVE = 2,
+	SL_MTLS_DISABLE = 3,
+};
 
 /* sl_policy: compiled AuthorizationPolicy entries. */
 struct sl_policy_key {
@@ -142,6 +159,7 @@ struct sl_udpflow_key {
 
 _Static_assert(sizeof(struct sl_udpflow_key) == 36, "sl_udpflow_key layout");
 _Static_assert(sizeof(struct sl_ipcache_key) == 20, "sl_ipcache_key layout");
+_Static_assert(sizeof(struct sl_mtls_port_key) == 20, "sl_mtls_port_key layout");
 _Static_assert(sizeof(struct sl_ipcache_val) == 8, "sl_ipcache_val layout");
 _Static_assert(sizeof(struct sl_netns_val) == 8, "sl_netns_val layout");
 _Static_assert(sizeof(struct sl_endpoint) == 28, "sl_endpoint layout");

@@ -36,6 +36,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_MTLS_PORT);
+	__type(key, struct sl_mtls_port_key);
+	__type(value, __u8);   /* enum sl_mtls_mode */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_mtls_port SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SL_MAX_LOCAL);
 	__type(key, __u32);
 	__type(value, struct sl_endpoint);
@@ -108,6 +116,21 @@ static __always_inline bool ipcache_is_local(const __be32 addr[4])
 	struct sl_ipcache_val *v = ipcache_lookup(addr);
 
 	return v && (v->flags & SL_IPC_LOCAL);
+}
+
+/* portLevelMtls: the mode of addr's port (host order), 0 if the workload's
+ * own applies. */
+static __always_inline __u8 mtls_port_mode(const __be32 addr[4], __u16 port)
+{
+	struct sl_mtls_port_key k = { .port = port };
+	__u8 *m;
+
+	k.addr[0] = addr[0];
+	k.addr[1] = addr[1];
+	k.addr[2] = addr[2];
+	k.addr[3] = addr[3];
+	m = bpf_map_lookup_elem(&sl_mtls_port, &k);
+	return m ? *m : 0;
 }
 
 static __always_inline __u32 netns_identity(__u64 cookie)

@@ -47,7 +47,8 @@ struct {
 /*
  * Should this authorized connect() go through the node proxies? A TCP
  * connection from a mesh workload (its identity known from its netns) to
- * a mesh workload on another node whose PeerAuthentication is not DISABLE,
+ * a mesh workload on another node whose PeerAuthentication is not DISABLE
+ * (for that port, if portLevelMtls names it),
  * while the agent runs a proxy. Same-node connections never are. Fills
  * `to` with the proxy's outbound listener of the destination's family (an
  * IPv6 socket's IPv4-mapped destination goes to the IPv4 one, which it
@@ -58,6 +59,7 @@ static __always_inline bool proxy_capture(const struct sl_conn *c, struct sl_bac
 	const struct sl_ipcache_val *v;
 	const struct sl_proxy_cfg *p;
 	__u32 zero = 0;
+	__u8 mode;
 
 	if (c->key.proto != IPPROTO_TCP || c->key.src_id < SL_ID_FIRST_WORKLOAD)
 		return false;
@@ -68,7 +70,10 @@ static __always_inline bool proxy_capture(const struct sl_conn *c, struct sl_bac
 	if (!p || !p->enabled)
 		return false;
 	v = ipcache_lookup(c->daddr);
-	if (!v || !(v->flags & SL_IPC_MTLS) || (v->flags & SL_IPC_LOCAL))
+	if (!v || (v->flags & SL_IPC_LOCAL))
+		return false;
+	mode = mtls_port_mode(c->daddr, bpf_ntohs(c->dport));
+	if (mode ? mode == SL_MTLS_DISABLE : !(v->flags & SL_IPC_MTLS))
 		return false;
 	__builtin_memcpy(to->addr, p->addr, 16);
 	to->port = bpf_htons(p->port);

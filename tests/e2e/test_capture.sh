@@ -11,7 +11,9 @@
 #    (counted, with a flow event) but lets through the node's own workloads
 #    and what the proxy delivers (SO_MARK SL_PROXY_MARK); PERMISSIVE lets
 #    plaintext through;
-#  - a mode change applies to new connections at once.
+#  - a mode change applies to new connections at once;
+#  - portLevelMtls: a port's own mode wins over the workload's, for the
+#    capture and for STRICT at tc.
 # The proxy here is a stand-in listener that answers with what sl_origdst
 # holds; the agent's proxy itself has its own tests.
 . "$(dirname "$0")/lib.sh"
@@ -139,3 +141,31 @@ if connect_knows_client; then
 	[ "${out#*|}" = strict ] || fail "a workload switched to DISABLE is still captured: $out"
 fi
 note "mode changes apply at once: STRICT -> PERMISSIVE takes plaintext, -> DISABLE is not captured"
+
+# portLevelMtls: node2.pod1 STRICT but port 8082 DISABLE, node2.pod2
+# DISABLE but port 8083 STRICT
+serve node2.pod1 strict8082 --tcp 8082
+serve node2.pod2 disable8083 --tcp 8083
+for n in node1 node2; do
+	jq '.version = 4 | .workloads |= map(
+		if .name == "node2.pod1" then . + {mtls: "STRICT", mtls_ports: [{port: 8082, mode: "DISABLE"}]}
+		elif .name == "node2.pod2" then . + {mtls: "DISABLE", mtls_ports: [{port: 8083, mode: "STRICT"}]}
+		else . end)' "$TMP/snap.$n.json" >"$TMP/snap.tmp" && mv "$TMP/snap.tmp" "$TMP/snap.$n.json"
+done
+wait_applied node1 4
+wait_applied node2 4
+outside() { nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sltest" connect --to "$1" --timeout 1000; }
+out=$(outside "$P21:8082") || fail "plaintext to a STRICT workload's DISABLE port refused: $out"
+out=$(outside "$P21:8080") && fail "plaintext to a STRICT workload's other port got through: $out"
+out=$(outside "$P22:8083") && fail "plaintext to a DISABLE workload's STRICT port got through: $out"
+[ "$(jq -r .error <<<"$out")" = ETIMEDOUT ] || fail "plaintext to a STRICT port: $out, want ETIMEDOUT"
+out=$(outside "$P22:8080") || fail "plaintext to a DISABLE workload's other port refused: $out"
+if connect_knows_client; then
+	out=$(client "$P21" 8082) || fail "client to a STRICT workload's DISABLE port: $out"
+	[ "${out#*|}" = strict8082 ] || fail "a DISABLE port was captured: $out"
+	out=$(client "$P21" 8080) || fail "client to a STRICT workload's other port: $out"
+	[ "${out#*|}" = "$P21 8080 256" ] || fail "the STRICT workload's other port was not captured: $out"
+	out=$(client "$P22" 8083) || fail "client to a DISABLE workload's STRICT port: $out"
+	[ "${out#*|}" = "$P22 8083 256" ] || fail "a STRICT port of a DISABLE workload was not captured: $out"
+fi
+note "portLevelMtls: a port's mode wins over the workload's, for capture and at tc"

@@ -24,16 +24,16 @@ int polmap_open(struct polmap *m, const char *pin_root)
 {
 	static const char *const names[] = { SL_MAP_IPCACHE, SL_MAP_NETNS, SL_MAP_ENDPOINTS,
 					     SL_MAP_POLICY, SL_MAP_POLDST, SL_MAP_CONFIG,
-					     SL_MAP_DROPS };
+					     SL_MAP_DROPS, SL_MAP_MTLS_PORT };
 	int *fds[] = { &m->ipcache_fd, &m->netns_fd, &m->ep_fd, &m->policy_fd,
-		       &m->poldst_fd, &m->config_fd, &m->drops_fd };
+		       &m->poldst_fd, &m->config_fd, &m->drops_fd, &m->mtls_port_fd };
 	char path[PATH_MAX];
 	int err;
 
 	m->netns_cookies = true;
-	for (unsigned int i = 0; i < 7; i++)
+	for (unsigned int i = 0; i < 8; i++)
 		*fds[i] = -1;
-	for (unsigned int i = 0; i < 7; i++) {
+	for (unsigned int i = 0; i < 8; i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_root, names[i]);
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] < 0) {
@@ -48,9 +48,9 @@ int polmap_open(struct polmap *m, const char *pin_root)
 void polmap_close(struct polmap *m)
 {
 	int *fds[] = { &m->ipcache_fd, &m->netns_fd, &m->ep_fd, &m->policy_fd,
-		       &m->poldst_fd, &m->config_fd, &m->drops_fd };
+		       &m->poldst_fd, &m->config_fd, &m->drops_fd, &m->mtls_port_fd };
 
-	for (unsigned int i = 0; i < 7; i++) {
+	for (unsigned int i = 0; i < 8; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -411,6 +411,88 @@ out:
 	return rc;
 }
 
+struct mtls_ent {
+	struct sl_mtls_port_key k;
+	__u8 mode;
+};
+
+static int cmp_mtls(const void *a, const void *b)
+{
+	return memcmp(&((const struct mtls_ent *)a)->k, &((const struct mtls_ent *)b)->k,
+		      sizeof(struct sl_mtls_port_key));
+}
+
+static __u8 mtls_mode(enum snap_mtls m)
+{
+	return m == SNAP_MTLS_STRICT ? SL_MTLS_STRICT :
+	       m == SNAP_MTLS_DISABLE ? SL_MTLS_DISABLE : SL_MTLS_PERMISSIVE;
+}
+
+/* sl_mtls_port: every workload address's portLevelMtls ports, written
+ * where they differ and the rest removed. */
+static int apply_mtls_ports(const struct polmap *m, const struct snapshot *s)
+{
+	struct mtls_ent *w;
+	struct sl_mtls_port_key k, prev, *stale = NULL;
+	size_t n = 0, cap = 0, nstale = 0, capstale = 0;
+	bool have = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < s->nworkloads; i++)
+		cap += 2 * s->workloads[i].nmtls_ports;
+	w = calloc(cap ?: 1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nworkloads; i++) {
+		const struct snap_workload *wl = &s->workloads[i];
+
+		for (size_t j = 0; j < wl->nmtls_ports; j++) {
+			for (int fam = 0; fam < 2; fam++) {
+				if (!(fam ? wl->has_v6 : wl->has_v4))
+					continue;
+				memcpy(w[n].k.addr, fam ? wl->addr6 : wl->addr4, 16);
+				w[n].k.port = wl->mtls_ports[j].port;
+				w[n++].mode = mtls_mode(wl->mtls_ports[j].mode);
+			}
+		}
+	}
+	qsort(w, n, sizeof(*w), cmp_mtls);
+	for (size_t i = 0; i < n; i++) {
+		__u8 cur;
+
+		if (bpf_map_lookup_elem(m->mtls_port_fd, &w[i].k, &cur) == 0 && cur == w[i].mode)
+			continue;
+		if (bpf_map_update_elem(m->mtls_port_fd, &w[i].k, &w[i].mode, BPF_ANY)) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	while (bpf_map_get_next_key(m->mtls_port_fd, have ? &prev : NULL, &k) == 0) {
+		struct mtls_ent key = { .k = k };
+
+		prev = k;
+		have = true;
+		if (n && bsearch(&key, w, n, sizeof(*w), cmp_mtls))
+			continue;
+		if (nstale == capstale) {
+			struct sl_mtls_port_key *ns = realloc(stale, (capstale = capstale * 2 + 16) *
+							      sizeof(*ns));
+			if (!ns) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			stale = ns;
+		}
+		stale[nstale++] = k;
+	}
+	for (size_t i = 0; i < nstale; i++)
+		bpf_map_delete_elem(m->mtls_port_fd, &stale[i]);
+out:
+	free(w);
+	free(stale);
+	return rc;
+}
+
 /* Delete keys of a hash map with `ksz`-byte keys that `keep` rejects. */
 static void prune(int fd, size_t ksz, bool (*keep)(const void *key, const void *ctx),
 		  const void *ctx)
@@ -587,6 +669,11 @@ int polmap_apply(const struct polmap *m, const struct snapshot *s,
 		rc = apply_ipcache(m, s, st);
 		if (rc)
 			snprintf(err, errlen, "writing ipcache: %s", strerror(-rc));
+	}
+	if (!rc) {
+		rc = apply_mtls_ports(m, s);
+		if (rc)
+			snprintf(err, errlen, "writing sl_mtls_port: %s", strerror(-rc));
 	}
 	if (!rc)
 		rc = apply_local(m, local, nlocal, eps, neps, st, err, errlen);

@@ -25,6 +25,7 @@ struct polmap {
 	int poldst_fd;
 	int config_fd;
 	int drops_fd;
+	int mtls_port_fd;
 	bool netns_cookies;   /* fill sl_netns: the kernel has SO_NETNS_COOKIE */
 };
 
