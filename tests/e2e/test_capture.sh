@@ -169,3 +169,16 @@ if connect_knows_client; then
 	[ "${out#*|}" = "$P22 8083 256" ] || fail "a STRICT port of a DISABLE workload was not captured: $out"
 fi
 note "portLevelMtls: a port's mode wins over the workload's, for capture and at tc"
+# and a port that leaves portLevelMtls leaves sl_mtls_port
+# two ports of two dual-stack workloads
+[ "$(bpftool -j map dump pinned "$(pin_root node1)/sl_mtls_port" | jq length)" = 4 ] ||
+	fail "sl_mtls_port: $(bpftool -j map dump pinned "$(pin_root node1)/sl_mtls_port")"
+for n in node1 node2; do
+	jq '.version = 5 | .workloads |= map(del(.mtls_ports))' "$TMP/snap.$n.json" >"$TMP/snap.tmp" &&
+		mv "$TMP/snap.tmp" "$TMP/snap.$n.json"
+done
+wait_applied node1 5
+[ "$(bpftool -j map dump pinned "$(pin_root node1)/sl_mtls_port" | jq length)" = 0 ] ||
+	fail "sl_mtls_port keeps ports the snapshot dropped: $(bpftool -j map dump pinned "$(pin_root node1)/sl_mtls_port")"
+out=$(outside "$P21:8082") && fail "plaintext to the STRICT workload's former DISABLE port got through: $out"
+note "ports dropped from portLevelMtls leave sl_mtls_port, and the workload's mode applies again"

@@ -337,13 +337,54 @@ static int cmp_ipc(const void *a, const void *b)
 		      sizeof(struct sl_ipcache_key));
 }
 
+/*
+ * Delete the keys of map `fd` (ksz-byte keys) that are not in want[]: n
+ * entries of esz bytes sorted by `cmp`, each starting with its key. The
+ * stale keys are gathered first, so the walk is not disturbed by the
+ * deletes. Returns how many were deleted, or -ENOMEM.
+ */
+static long remove_unwanted(int fd, size_t ksz, const void *want, size_t n, size_t esz,
+			    int (*cmp)(const void *, const void *))
+{
+	uint8_t *stale = NULL, *probe = calloc(1, esz), k[64];
+	size_t nstale = 0, cap = 0;
+	bool have = false;
+	long removed = 0;
+
+	if (!probe || ksz > sizeof(k)) {
+		free(probe);
+		return -ENOMEM;
+	}
+	while (bpf_map_get_next_key(fd, have ? k : NULL, k) == 0) {
+		have = true;
+		memcpy(probe, k, ksz);
+		if (n && bsearch(probe, want, n, esz, cmp))
+			continue;
+		if (nstale == cap) {
+			uint8_t *ns = realloc(stale, (cap = cap * 2 + 16) * ksz);
+
+			if (!ns) {
+				free(stale);
+				free(probe);
+				return -ENOMEM;
+			}
+			stale = ns;
+		}
+		memcpy(stale + nstale++ * ksz, k, ksz);
+	}
+	for (size_t i = 0; i < nstale; i++)
+		removed += bpf_map_delete_elem(fd, stale + i * ksz) == 0;
+	free(stale);
+	free(probe);
+	return removed;
+}
+
 static int apply_ipcache(const struct polmap *m, const struct snapshot *s,
 			 struct pol_apply_stats *st)
 {
 	struct ipc_ent *w = calloc(2 * s->nworkloads + s->ncidrs + 1, sizeof(*w));
-	struct sl_ipcache_key k, *prev = NULL;
-	struct sl_ipcache_key *stale = NULL;
-	size_t n = 0, nstale = 0, capstale = 0;
+	size_t n = 0;
+	long removed;
 	int rc = 0;
 
 	if (!w)
@@ -385,29 +426,14 @@ static int apply_ipcache(const struct polmap *m, const struct snapshot *s,
 		}
 		st->ids_written++;
 	}
-	while (bpf_map_get_next_key(m->ipcache_fd, prev, &k) == 0) {
-		struct ipc_ent key = { .k = k };
-
-		prev = &k;
-		if (n && bsearch(&key, w, n, sizeof(*w), cmp_ipc))
-			continue;
-		if (nstale == capstale) {
-			struct sl_ipcache_key *ns = realloc(stale, (capstale = capstale * 2 + 16) *
-							    sizeof(*ns));
-			if (!ns) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			stale = ns;
-		}
-		stale[nstale++] = k;
-	}
-	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(m->ipcache_fd, &stale[i]) == 0)
-			st->ids_removed++;
+	removed = remove_unwanted(m->ipcache_fd, sizeof(struct sl_ipcache_key), w, n, sizeof(*w),
+				  cmp_ipc);
+	if (removed < 0)
+		rc = (int)removed;
+	else
+		st->ids_removed += (unsigned int)removed;
 out:
 	free(w);
-	free(stale);
 	return rc;
 }
 
@@ -433,9 +459,8 @@ static __u8 mtls_mode(enum snap_mtls m)
 static int apply_mtls_ports(const struct polmap *m, const struct snapshot *s)
 {
 	struct mtls_ent *w;
-	struct sl_mtls_port_key k, prev, *stale = NULL;
-	size_t n = 0, cap = 0, nstale = 0, capstale = 0;
-	bool have = false;
+	size_t n = 0, cap = 0;
+	long removed;
 	int rc = 0;
 
 	for (size_t i = 0; i < s->nworkloads; i++)
@@ -467,29 +492,12 @@ static int apply_mtls_ports(const struct polmap *m, const struct snapshot *s)
 			goto out;
 		}
 	}
-	while (bpf_map_get_next_key(m->mtls_port_fd, have ? &prev : NULL, &k) == 0) {
-		struct mtls_ent key = { .k = k };
-
-		prev = k;
-		have = true;
-		if (n && bsearch(&key, w, n, sizeof(*w), cmp_mtls))
-			continue;
-		if (nstale == capstale) {
-			struct sl_mtls_port_key *ns = realloc(stale, (capstale = capstale * 2 + 16) *
-							      sizeof(*ns));
-			if (!ns) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			stale = ns;
-		}
-		stale[nstale++] = k;
-	}
-	for (size_t i = 0; i < nstale; i++)
-		bpf_map_delete_elem(m->mtls_port_fd, &stale[i]);
+	removed = remove_unwanted(m->mtls_port_fd, sizeof(struct sl_mtls_port_key), w, n,
+				  sizeof(*w), cmp_mtls);
+	if (removed < 0)
+		rc = (int)removed;
 out:
 	free(w);
-	free(stale);
 	return rc;
 }
 
