@@ -8,10 +8,11 @@
  * CONNECT to the caller, which answers with a TCP socket or a refusal.
  *
  * Contract:
- * - One thread, one epoll set (struct hb_loop). Nothing blocks; the caller
- *   polls hb_loop_fd() (itself an epoll fd, so it fits in any poll set) and
- *   calls hb_loop_run(). Other fds (listeners) join the same set through
- *   struct hb_handler.
+ * - One thread, one epoll set (struct hb_loop). Nothing blocks but
+ *   hb_loop_run()'s wait: the caller either waits there (the agent's one
+ *   event loop) or polls hb_loop_fd() (itself an epoll fd, so it fits in
+ *   any poll set) and calls hb_loop_run(l, 0). Other fds (listeners, the
+ *   caller's own) join the same set through struct hb_handler.
  * - A tunnel joins one HTTP/2 stream to one TCP socket. Bytes move in both
  *   directions as they arrive; END_STREAM becomes shutdown(SHUT_WR) and a
  *   TCP EOF becomes END_STREAM (half-close carried across); RST_STREAM
