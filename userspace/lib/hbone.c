@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -52,6 +53,8 @@
 #define TICK_MS      100
 #define STAGE_LEN    (READ_BUDGET + TLS_RBUF + 16384)   /* plaintext of one read batch */
 #define MAX_SLICES   64             /* per tunnel and read batch */
+#define UP_HEAD      16             /* room before t->up's bytes for a frame header */
+#define TLS_RECORD   16384          /* TLS 1.3's largest record plaintext */
 
 const struct hb_limits hb_default_limits = {
 	.handshake_ms = 10000,
@@ -93,7 +96,8 @@ struct hb_tunnel {
 	bool dead;
 	bool dirty;                      /* on c->dirty: t->down to send after the batch */
 	struct hb_tunnel *dirty_next;
-	uint8_t *up;                     /* TCP -> HTTP/2, lim.tcp_buf bytes */
+	uint8_t *up;                     /* TCP -> HTTP/2: UP_HEAD + lim.tcp_buf bytes,
+					  * the data from up_off (>= UP_HEAD) to up_len */
 	size_t up_off, up_len;
 	struct buf down;                 /* HTTP/2 -> TCP, not yet written */
 	/* HTTP/2 -> TCP bytes of the current read batch, after those in
@@ -221,7 +225,7 @@ static void tunnel_update(struct hb_tunnel *t)
 	if (t->connecting)
 		want = EPOLLOUT;
 	else {
-		if (t->established && !t->tcp_eof && t->up_len < t->c->lim.tcp_buf)
+		if (t->established && !t->tcp_eof && t->up_len < UP_HEAD + t->c->lim.tcp_buf)
 			want |= EPOLLIN;
 		if (buf_avail(&t->down))
 			want |= EPOLLOUT;
@@ -381,14 +385,14 @@ static void tunnel_flush(struct hb_tunnel *t)
 
 static void tunnel_read(struct hb_tunnel *t)
 {
-	size_t cap = t->c->lim.tcp_buf;
+	size_t cap = UP_HEAD + t->c->lim.tcp_buf;
 
-	if (t->up_off && cap - t->up_len < 65536) {
+	if (t->up_off > UP_HEAD && cap - t->up_len < 65536) {
 		/* room at the end only now and then: a window-limited stream
 		 * keeps most of the buffer, moved on every read otherwise */
-		memmove(t->up, t->up + t->up_off, t->up_len - t->up_off);
-		t->up_len -= t->up_off;
-		t->up_off = 0;
+		memmove(t->up + UP_HEAD, t->up + t->up_off, t->up_len - t->up_off);
+		t->up_len -= t->up_off - UP_HEAD;
+		t->up_off = UP_HEAD;
 	}
 	while (t->fd >= 0 && !t->tcp_eof && t->up_len < cap) {
 		ssize_t r = recv(t->fd, t->up + t->up_len, cap - t->up_len, MSG_DONTWAIT);
@@ -464,7 +468,8 @@ static struct hb_tunnel *tunnel_new(struct hb_conn *c, int fd, void *targ)
 
 	if (!t)
 		return NULL;
-	t->up = malloc(c->lim.tcp_buf);
+	t->up = malloc(UP_HEAD + c->lim.tcp_buf);
+	t->up_off = t->up_len = UP_HEAD;
 	if (!t->up) {
 		free(t);
 		return NULL;
@@ -486,12 +491,12 @@ static struct hb_tunnel *tunnel_new(struct hb_conn *c, int fd, void *targ)
 /* What a DATA frame took from t->up; the read buffer has room again. */
 static void up_taken(struct hb_tunnel *t, size_t n)
 {
-	bool was_full = t->up_len >= t->c->lim.tcp_buf;
+	bool was_full = t->up_len >= UP_HEAD + t->c->lim.tcp_buf;
 
 	t->up_off += n;
 	t->st.bytes_from_tcp += n;
 	if (t->up_off == t->up_len)
-		t->up_off = t->up_len = 0;
+		t->up_off = t->up_len = UP_HEAD;
 	if (was_full)
 		tunnel_update(t);
 }
@@ -499,8 +504,9 @@ static void up_taken(struct hb_tunnel *t, size_t n)
 /*
  * nghttp2's data provider for a tunnel: TCP bytes out as DATA. The bytes
  * are not copied into nghttp2's frame buffer (NO_COPY): send_data() puts
- * the frame header and the payload straight from t->up into c->obuf, the
- * one copy before SSL_write encrypts them.
+ * the frame header in the 9 bytes before the payload in t->up and hands
+ * the frame to SSL_write from there, so the only copy on the way out is
+ * OpenSSL's into its record. A DATA frame is one TLS record (data_len()).
  */
 static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t len,
 		       uint32_t *flags, nghttp2_data_source *src, void *ud)
@@ -523,17 +529,44 @@ static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t le
 	return (ssize_t)n;
 }
 
+static int seal(struct hb_conn *c, const uint8_t *d, size_t n);
+
+/* The 9 bytes before the payload were encrypted already (frames go out
+ * in order) or are the headroom: the header overwrites them. Frames
+ * nghttp2 produced before this one (in c->obuf) are encrypted first. */
 static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
 		     size_t len, nghttp2_data_source *src, void *ud)
 {
 	struct hb_conn *c = ud;
 	struct hb_tunnel *t = src->ptr;
+	uint8_t *frame = t->up + t->up_off - 9;
 
-	if (f->data.padlen || len > t->up_len - t->up_off || buf_add(&c->obuf, framehd, 9) ||
-	    buf_add(&c->obuf, t->up + t->up_off, len))
-		return NGHTTP2_ERR_CALLBACK_FAILURE;   /* out of memory: the connection ends */
+	if (f->data.padlen || len > t->up_len - t->up_off || t->up_off < 9)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (buf_avail(&c->obuf) && seal(c, c->obuf.d + c->obuf.off, buf_avail(&c->obuf)))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;   /* c->msg says why; the connection ends */
+	c->obuf.off = c->obuf.len = 0;
+	memcpy(frame, framehd, 9);
+	if (seal(c, frame, 9 + len))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	up_taken(t, len);
 	return 0;
+}
+
+/* DATA payloads of at most a record less the frame header: each frame is
+ * one record, never a full one and a 9-byte one. */
+static ssize_t data_len(nghttp2_session *ng, uint8_t type, int32_t sid, int32_t conn_window,
+			int32_t stream_window, uint32_t max_frame, void *ud)
+{
+	ssize_t n = TLS_RECORD - 9;
+
+	if (conn_window < n)
+		n = conn_window;
+	if (stream_window < n)
+		n = stream_window;
+	if ((ssize_t)max_frame < n)
+		n = (ssize_t)max_frame;
+	return n > 0 ? n : 1;
 }
 
 /* ---- nghttp2 callbacks --------------------------------------------------- */
@@ -917,17 +950,34 @@ static int tls_flush(struct hb_conn *c)
  * OBUF_SOFT plus the records' overhead here; the rest stays behind the
  * HTTP/2 flow control (and in the tunnels' bounded buffers).
  */
+/* Encrypt n bytes into records in c->tlsout (our BIO takes them all):
+ * 0, or -1 with c->msg set. */
+static int seal(struct hb_conn *c, const uint8_t *d, size_t n)
+{
+	while (n) {
+		int w;
+
+		ERR_clear_error();
+		w = SSL_write(c->ssl, d, (int)(n < INT_MAX ? n : INT_MAX));
+		if (w <= 0)
+			return tls_error(c, "TLS write", w);
+		d += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 static int pump_out(struct hb_conn *c)
 {
 	for (;;) {
-		int w;
-
 		if (tls_flush(c))
 			return -1;
 		if (buf_avail(&c->tlsout))
 			return 0;
 		c->obuf.off = c->obuf.len = 0;
-		while (c->obuf.len < OBUF_SOFT) {
+		/* DATA frames go to tlsout as they come (send_data), the
+		 * other frames gather in obuf */
+		while (c->obuf.len + buf_avail(&c->tlsout) < OBUF_SOFT) {
 			const uint8_t *d;
 			ssize_t n = nghttp2_session_mem_send(c->ng, &d);
 
@@ -942,16 +992,11 @@ static int pump_out(struct hb_conn *c)
 				return -1;
 			}
 		}
-		if (!c->obuf.len)
+		if (buf_avail(&c->obuf) && seal(c, c->obuf.d + c->obuf.off, buf_avail(&c->obuf)))
+			return -1;
+		c->obuf.off = c->obuf.len = 0;
+		if (!buf_avail(&c->tlsout))
 			return 0;
-		/* our write BIO takes every record: all of obuf or an error */
-		while (buf_avail(&c->obuf)) {
-			ERR_clear_error();
-			w = SSL_write(c->ssl, c->obuf.d + c->obuf.off, (int)buf_avail(&c->obuf));
-			if (w <= 0)
-				return tls_error(c, "TLS write", w);
-			c->obuf.off += (size_t)w;
-		}
 	}
 }
 
@@ -1265,6 +1310,7 @@ static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_len);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
