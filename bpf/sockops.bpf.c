@@ -230,6 +230,13 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 	c = bpf_map_lookup_elem(&sl_conns, &cookie);
 	if (!c)
 		return;
+	if (c->captured) {
+		/* the proxy accounts for it (headers/sluice_proxy.h); it went
+		 * to the node proxy, never into the sockhash */
+		proxy_handoff_done(c);
+		bpf_map_delete_elem(&sl_conns, &cookie);
+		return;
+	}
 	tp = bsk ? bpf_skc_to_tcp_sock(bsk) : NULL;
 	if (tp) {
 		if (sk_done(tp))
@@ -258,12 +265,6 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 	} else {
 		sent = rcvd;
 		got = acked;
-	}
-	if (c->captured) {
-		/* the proxy accounts for it (headers/sluice_proxy.h) */
-		proxy_handoff_done(c);
-		bpf_map_delete_elem(&sl_conns, &cookie);
-		return;
 	}
 	v = metric(&c->key);
 	if (v) {

@@ -357,8 +357,10 @@ static void capture_set(const struct agent_opts *o, struct datapath *dp, bool on
 	for (int f = SL_PROXY_V4; on && port && f <= SL_PROXY_V6; f++) {
 		if (spec[f])
 			want[f] = !addr_parse(spec[f], a[f]) && addr_is_v4(a[f]) == (f == SL_PROXY_V4);
-		else if (specific && addr_is_v4(out) == (f == SL_PROXY_V4))
-			want[f] = !!memcpy(a[f], out, 16);
+		else if (specific && addr_is_v4(out) == (f == SL_PROXY_V4)) {
+			memcpy(a[f], out, 16);
+			want[f] = true;
+		}
 		if (spec[f] && !want[f])
 			log_warn("capture off for IPv%c: --capture-addr %s is not an address",
 				 f == SL_PROXY_V4 ? '4' : '6', spec[f]);

@@ -3,13 +3,15 @@
  * hbone.c - HTTP/2 CONNECT tunnels over mutual TLS 1.3 (hbone.h).
  *
  * Data flow of one tunnel:
- *   TCP -> recv into t->up (at most tcp_buf) -> nghttp2 data provider ->
- *   DATA frames -> obuf (up to OBUF_SOFT) -> one SSL_write -> records into
- *   c->tlsout (our write BIO) -> one send() for all of them;
- *   socket -> SSL_read (read-ahead: many records per read()) ->
- *   nghttp2_session_mem_recv -> on_data_chunk appends to t->down -> after
- *   the read batch, one send() per tunnel; nghttp2_session_consume only for
- *   what send() took, so the peer's window closes while our TCP reader is
+ *   TCP -> recv into t->up (at most tcp_buf) -> nghttp2 data provider
+ *   (NO_COPY) -> each DATA frame, its header written in front of the
+ *   payload, is one SSL_write, one record into c->tlsout (our BIO) -> one
+ *   send() for up to OUT_BATCH of records;
+ *   socket -> SSL_read into the loop's stage buffer (read-ahead: many
+ *   records per read()) -> nghttp2_session_mem_recv -> on_data_chunk keeps
+ *   a slice of the stage -> after the read batch, one sendmsg() per tunnel,
+ *   what it does not take copied to t->down; nghttp2_session_consume only
+ *   for what was sent, so the peer's window closes while our TCP reader is
  *   slow.
  *
  * Why the batching (perf, 2-core VM, veth between the nodes): the proxy's
@@ -47,7 +49,7 @@
 
 #define CONN_MAGIC   0x68626331u   /* "hbc1" */
 #define TUN_MAGIC    0x68627431u   /* "hbt1" */
-#define OBUF_SOFT    (128 * 1024)   /* plaintext frames per SSL_write */
+#define OUT_BATCH    (128 * 1024)   /* records encrypted before one send() */
 #define READ_BUDGET  (512 * 1024)   /* plaintext per read batch */
 #define TLS_RBUF     (64 * 1024)    /* OpenSSL's read-ahead buffer */
 #define TICK_MS      100
@@ -124,7 +126,7 @@ struct hb_conn {
 	void *arg, *user;
 	bool server, connecting, handshaken, dead, retired, in_io;
 	bool rx_drained;                 /* the last read() was short or failed */
-	struct buf obuf;                 /* HTTP/2 frames for one SSL_write */
+	struct buf obuf;                 /* non-DATA frames for one SSL_write */
 	struct buf tlsout;               /* TLS records not yet sent (our write BIO) */
 	uint64_t created_ms, progress_ms;
 	struct hb_tunnel *tunnels;
@@ -529,6 +531,7 @@ static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t le
 	return (ssize_t)n;
 }
 
+static int seal_obuf(struct hb_conn *c);
 static int seal(struct hb_conn *c, const uint8_t *d, size_t n);
 
 /* The 9 bytes before the payload were encrypted already (frames go out
@@ -543,9 +546,8 @@ static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *frame
 
 	if (f->data.padlen || len > t->up_len - t->up_off || t->up_off < 9)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	if (buf_avail(&c->obuf) && seal(c, c->obuf.d + c->obuf.off, buf_avail(&c->obuf)))
+	if (seal_obuf(c))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;   /* c->msg says why; the connection ends */
-	c->obuf.off = c->obuf.len = 0;
 	memcpy(frame, framehd, 9);
 	if (seal(c, frame, 9 + len))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -944,11 +946,11 @@ static int tls_flush(struct hb_conn *c)
 }
 
 /*
- * Frames out: up to OBUF_SOFT of nghttp2's output, one SSL_write (full
- * records into c->tlsout), one send(). Nothing new is encrypted while
- * records wait for the socket, so a peer that does not read holds at most
- * OBUF_SOFT plus the records' overhead here; the rest stays behind the
- * HTTP/2 flow control (and in the tunnels' bounded buffers).
+ * Frames out: up to OUT_BATCH of nghttp2's output encrypted into
+ * c->tlsout, one send(). Nothing new is encrypted while records wait for
+ * the socket, so a peer that does not read holds at most OUT_BATCH plus a
+ * record here; the rest stays behind the HTTP/2 flow control (and in the
+ * tunnels' bounded buffers).
  */
 /* Encrypt n bytes into records in c->tlsout (our BIO takes them all):
  * 0, or -1 with c->msg set. */
@@ -967,6 +969,15 @@ static int seal(struct hb_conn *c, const uint8_t *d, size_t n)
 	return 0;
 }
 
+/* The frames gathered in c->obuf, encrypted; obuf is empty after. */
+static int seal_obuf(struct hb_conn *c)
+{
+	int err = buf_avail(&c->obuf) ? seal(c, c->obuf.d + c->obuf.off, buf_avail(&c->obuf)) : 0;
+
+	c->obuf.off = c->obuf.len = 0;
+	return err;
+}
+
 static int pump_out(struct hb_conn *c)
 {
 	for (;;) {
@@ -974,10 +985,9 @@ static int pump_out(struct hb_conn *c)
 			return -1;
 		if (buf_avail(&c->tlsout))
 			return 0;
-		c->obuf.off = c->obuf.len = 0;
 		/* DATA frames go to tlsout as they come (send_data), the
 		 * other frames gather in obuf */
-		while (c->obuf.len + buf_avail(&c->tlsout) < OBUF_SOFT) {
+		while (c->obuf.len + buf_avail(&c->tlsout) < OUT_BATCH) {
 			const uint8_t *d;
 			ssize_t n = nghttp2_session_mem_send(c->ng, &d);
 
@@ -992,9 +1002,8 @@ static int pump_out(struct hb_conn *c)
 				return -1;
 			}
 		}
-		if (buf_avail(&c->obuf) && seal(c, c->obuf.d + c->obuf.off, buf_avail(&c->obuf)))
+		if (seal_obuf(c))
 			return -1;
-		c->obuf.off = c->obuf.len = 0;
 		if (!buf_avail(&c->tlsout))
 			return 0;
 	}
