@@ -18,9 +18,10 @@ CL= TMP=
 SCALE=${SLUICE_TIME_SCALE:-1}
 declare -a E2E_PIDS=()
 declare -a E2E_NODES=()
+E2E_FAILED=
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() { E2E_FAILED=$*; echo "FAIL: $*" >&2; exit 1; }
 note() { echo "-- $*"; }
 
 e2e_cleanup() {
@@ -39,6 +40,8 @@ e2e_cleanup() {
 			echo "---- $(basename "$f") (last 30 lines)"
 			tail -n 30 "$f"
 		done
+		# once more below the logs, where a log's tail still shows it
+		[ -n "$E2E_FAILED" ] && echo "FAIL: $E2E_FAILED" >&2
 	fi
 	[ -n "$TMP" ] && rm -rf "$TMP"
 	exit "$rc"
@@ -62,7 +65,6 @@ e2e_init() {
 pin_root() { echo "/sys/fs/bpf/sluice-e2e-$CL-$1"; }
 node_cgroup() { "$SIM" list "$CL" --json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .cgroup'; }
 pod_ip() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
-pod_ip6() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv6'; }
 pod_ip6() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv6'; }
 
 # in_pod POD CMD... : run CMD in the pod's netns and cgroup
