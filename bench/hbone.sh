@@ -25,7 +25,9 @@
 # Metrics: iperf3 Gbit/s with 1 and 8 streams, sockperf ping-pong p50/p99
 # round trip (64 B), new connections per second (sltest crr), and the
 # proxies' CPU seconds per GiB (utime + stime of both agents, resp. both
-# nginx processes, around the 1-stream iperf3 run, over the bytes it moved).
+# nginx processes, around the 1-stream iperf3 run, over the bytes it moved)
+# and per sockperf round trip (user+system and user alone: what a round
+# trip's latency owes to the proxies' own work, beside the wake-ups).
 # A round runs the three variants one after the other; the connection
 # rates have rounds of their own at the end. Ratios are given two ways:
 # the median over the rounds of each round's ratio (the variants of one
@@ -122,8 +124,9 @@ out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$MESH_SRV:8080" --timeout 30
 
 # ---- measurements -----------------------------------------------------------
 declare -A M
-METRICS="gbps-1 gbps-8 p50-64 p99-64 conn/s cpu-s/GiB"
-ticks() { local s=0 p; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $s; }
+METRICS="gbps-1 gbps-8 p50-64 p99-64 conn/s cpu-s/GiB cpu-us/rt usr-us/rt"
+# ticks PID...: user+system CPU ticks of the processes, "USER TOTAL"
+ticks() { local u=0 s=0 p a; for p in "$@"; do read -r -a a < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a[0])) s=$((s + a[1])); done; echo "$u $((u + s))"; }
 HZ=$(getconf CLK_TCK)
 iperf() { # client-pod ip port streams: "Gbit/s bytes", or "fail:REASON 0"
 	local out err
@@ -140,21 +143,28 @@ iperf() { # client-pod ip port streams: "Gbit/s bytes", or "fail:REASON 0"
 measure() { # variant client-pod ip iperf-port pp-port [proxy pids...]
 	local v=$1 pod=$2 ip=$3 ip5=$4 pp=$5 a t0 t1 out
 	shift 5
-	t0=$(ticks "$@")
+	read -r -a t0 <<<"$(ticks "$@")"
 	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 1)"
-	t1=$(ticks "$@")
+	read -r -a t1 <<<"$(ticks "$@")"
 	M[$v,gbps-1]+=" ${a[0]}"
 	if [ $# -gt 0 ] && [ "${a[1]}" -gt 0 ]; then
-		M[$v,cpu-s/GiB]+=" $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v b="${a[1]}" 'BEGIN { print t / hz / (b / 2^30) }')"
+		M[$v,cpu-s/GiB]+=" $(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v b="${a[1]}" 'BEGIN { print t / hz / (b / 2^30) }')"
 	elif [ $# -gt 0 ]; then
 		M[$v,cpu-s/GiB]+=" fail"   # keeps the rounds aligned for paired()
 	fi
 	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 8)"
 	M[$v,gbps-8]+=" ${a[0]}"
+	read -r -a t0 <<<"$(ticks "$@")"
 	out=$(in_pod "$pod" taskset -c 0 sockperf pp --tcp -i "$ip" -p "$pp" -m 64 -t "$SECS" 2>&1) ||
 		fail "sockperf to $ip:$pp ($v): $out"
-	read -r -a a <<<"$(awk '/percentile 50.000 =/ { p50 = $NF } /percentile 99.000 =/ { p99 = $NF } END { print p50, p99 }' <<<"$out")"
+	read -r -a t1 <<<"$(ticks "$@")"
+	read -r -a a <<<"$(awk '/percentile 50.000 =/ { p50 = $NF } /percentile 99.000 =/ { p99 = $NF }
+		/\[Total Run\]/ { sub(/.*ReceivedMessages=/, ""); n = $1 } END { print p50, p99, n }' <<<"$out")"
 	M[$v,p50-64]+=" ${a[0]}" M[$v,p99-64]+=" ${a[1]}"
+	if [ $# -gt 0 ]; then   # the proxies' CPU per round trip, in the whole run (warm-up too)
+		M[$v,cpu-us/rt]+=" $(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v n="${a[2]:-0}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail") }')"
+		M[$v,usr-us/rt]+=" $(awk -v t=$((t1[0] - t0[0])) -v hz="$HZ" -v n="${a[2]:-0}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail") }')"
+	fi
 }
 # New connections per second, in rounds of their own after the others: each
 # leaves thousands of sockets in TIME_WAIT, which slowed every variant's
@@ -223,8 +233,9 @@ done
 	    -v pr="$(paired "${M[nginx,cpu-s/GiB]}" "${M[sluice,cpu-s/GiB]}")" \
 		'BEGIN { printf "throughput per CPU second (GiB per proxy CPU-s, 1 stream): sluice %.3f, nginx %.3f, sluice/nginx %.3fx by medians, %sx by rounds (goal >= 1.3x)\n", 1 / sc, 1 / nc, nc / sc, pr }'
 	echo "(gbps: iperf3 Gbit/s; p50/p99: sockperf 64 B round trip in us; conn/s: sltest crr with $PAR threads;"
-	echo " cpu-s/GiB: both proxies' user+system CPU seconds per GiB during the 1-stream run; lower is better for"
-	echo " p50, p99 and cpu-s/GiB. Failed runs are listed as fail:REASON below and left out of the medians.)"
+	echo " cpu-s/GiB: both proxies' user+system CPU seconds per GiB during the 1-stream run; cpu-us/rt, usr-us/rt:"
+	echo " both proxies' user+system, resp. user, CPU microseconds per sockperf round trip; lower is better for"
+	echo " p50, p99 and the CPU figures. Failed runs are listed as fail:REASON below and left out of the medians.)"
 	echo "samples:"
 	for v in plain sluice nginx; do
 		for m in $METRICS; do echo "  $v $m:${M[$v,$m]:-}"; done
