@@ -945,13 +945,6 @@ static int tls_flush(struct hb_conn *c)
 	return 0;
 }
 
-/*
- * Frames out: up to OUT_BATCH of nghttp2's output encrypted into
- * c->tlsout, one send(). Nothing new is encrypted while records wait for
- * the socket, so a peer that does not read holds at most OUT_BATCH plus a
- * record here; the rest stays behind the HTTP/2 flow control (and in the
- * tunnels' bounded buffers).
- */
 /* Encrypt n bytes into records in c->tlsout (our BIO takes them all):
  * 0, or -1 with c->msg set. */
 static int seal(struct hb_conn *c, const uint8_t *d, size_t n)
@@ -978,6 +971,13 @@ static int seal_obuf(struct hb_conn *c)
 	return err;
 }
 
+/*
+ * Frames out: up to OUT_BATCH of nghttp2's output encrypted into
+ * c->tlsout, one send(). Nothing new is encrypted while records wait for
+ * the socket, so a peer that does not read holds at most OUT_BATCH plus a
+ * record here; the rest stays behind the HTTP/2 flow control (and in the
+ * tunnels' bounded buffers).
+ */
 static int pump_out(struct hb_conn *c)
 {
 	for (;;) {
