@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # HBONE through both node proxies (outbound on node1 fed by sl_origdst,
-# HBONE to node2's 15008): request/response with the authenticated
-# identities in node2's metrics and flow log; an identity the policy
-# denies is refused after authentication and counted; a node asking for
-# a certificate of a workload it does not run is refused (403).
+# HBONE to node2's 15008): secure naming (a node proxy that answers for
+# the server without hosting it, node1's own reached through a DNAT, is
+# refused by the client: log line and counter); request/response with
+# both principals in both nodes' metrics and flow logs; an identity the
+# policy denies is refused after authentication and counted; a node
+# asking for a certificate of a workload it does not run is refused (403).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/control_lib.sh"
 source "$(dirname "$0")/hbone_lib.sh"
@@ -15,19 +17,39 @@ BULK=$((1 << 30)) CONC=500
 [ "$SCALE" -gt 1 ] && BULK=$((1 << 24)) CONC=50
 serve node2.pod1 srv --tcp 8080
 
-note "request/response through both proxies"
 origdst_fill node1.pod1 "$SRV" 8080 client
+SRV_ID=spiffe://cluster.local/ns/default/sa/server CLI_ID=spiffe://cluster.local/ns/default/sa/client
+if in_node node1 iptables -t nat -A OUTPUT -p tcp -d 192.168.77.2 --dport 15008 \
+	-j DNAT --to-destination 192.168.77.1:15008 2>"$TMP/iptables.err"; then
+	note "secure naming: node1's own proxy answers at node2's HBONE address, the client refuses it"
+	out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$HB_OUT" --timeout 3000 || true)
+	jq -e '.ok == false' <<<"$out" >/dev/null || fail "a node that does not host the server got the connection: $out"
+	wait_log "$TMP/agent.node1.log" "refused: not the destination's identity: the server presented spiffe://cluster.local/sluice/node/node1, expected $SRV_ID" 1
+	[ "$(metric node1 '^sluice_hbone_identity_mismatch_total ')" -ge 1 ] || fail "no sluice_hbone_identity_mismatch_total on node1"
+	jq -e -s 'map(select(.path == "hbone" and .type == "deny" and .reason == "identity_mismatch")) | length >= 1' \
+		"$(run_dir node1)/flows.jsonl" >/dev/null || fail "no identity_mismatch deny event on node1"
+	in_node node1 iptables -t nat -D OUTPUT -p tcp -d 192.168.77.2 --dport 15008 \
+		-j DNAT --to-destination 192.168.77.1:15008
+else
+	note "no iptables nat here ($(head -c 200 "$TMP/iptables.err")): the impostor node was not tried"
+fi
+
+note "request/response through both proxies: node2 presents the server's certificate"
 out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$HB_OUT" --timeout 5000 || true)
 jq -e ".ok and .backend == \"srv\" and .echo" <<<"$out" >/dev/null || { tail -5 "$(run_dir node2)/flows.jsonl"; tail -5 "$(run_dir node1)/flows.jsonl"; fail "through the proxies: $out"; }
 sleep 0.3
 n=$(metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*source_principal="spiffe://cluster.local/ns/default/sa/client".*destination_principal="spiffe://cluster.local/ns/default/sa/server".*connection_security_policy="mutual_tls"')
 [ "$n" -ge 1 ] || fail "node2 counted no proxied connection from the client's principal"
-n=$(metric node1 '^istio_tcp_connections_closed_total\{reporter="source".*source_principal="spiffe://cluster.local/ns/default/sa/client"')
+n=$(metric node1 '^istio_tcp_connections_closed_total\{reporter="source".*source_principal="spiffe://cluster.local/ns/default/sa/client".*destination_principal="spiffe://cluster.local/ns/default/sa/server"')
 [ "$n" -ge 1 ] || fail "node1 counted no closed proxied connection as the source"
 grep -q '"path":"hbone"' "$(run_dir node2)/flows.jsonl" || fail "node2's flow log has no hbone event"
-jq -e -s 'map(select(.path == "hbone" and .type == "close" and .reporter == "destination" and
-	.source.principal == "spiffe://cluster.local/ns/default/sa/client" and .bytes_received > 0)) | length >= 1' \
-	"$(run_dir node2)/flows.jsonl" >/dev/null || fail "no close event with the client's principal and bytes on node2"
+for node in node1 node2; do
+	jq -e -s --arg c "$CLI_ID" --arg s "$SRV_ID" 'map(select(.path == "hbone" and .type == "close" and
+		.source.principal == $c and .destination.principal == $s and .bytes_received > 0)) | length >= 1' \
+		"$(run_dir $node)/flows.jsonl" >/dev/null || fail "no close event with both principals and bytes on $node"
+done
+grep -q "HBONE from 192.168.77.1:[0-9]* asks for" "$TMP/agent.node2.log" &&
+	fail "node2 did not find the server's certificate for the client's SNI"
 
 note "$((BULK >> 20)) MiB each way, SHA-256 checked on both ends, then $CONC concurrent"
 in_pod node2.pod1 "$BIN/sltest" xfer-serve --tcp 9000 --ready "$TMP/ready.xfer" --max-seconds 600 \

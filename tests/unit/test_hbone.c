@@ -4,8 +4,10 @@
  * server connection in one loop, over real loopback TCP sockets with real
  * certificates: bytes both ways, half-close, resets, a refused CONNECT,
  * flow control that bounds what a slow reader makes the tunnel hold,
- * handshakes that fail (no certificate, another CA, garbage, stall) and a
- * peer that opens streams past the limit.
+ * handshakes that fail (no certificate, another CA, garbage, stall), a
+ * peer that opens streams past the limit, and secure naming: the server
+ * picks its certificate by SNI, the client accepts exactly the expected
+ * identities.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,14 +30,18 @@
 
 struct fx {
 	struct pki_ca ca, other;
-	EVP_PKEY *skey, *ckey, *okey;
-	X509 *scert, *ccert, *ocert;
+	EVP_PKEY *skey, *ckey, *okey, *wkey;
+	X509 *scert, *ccert, *ocert, *wcert;   /* wcert: the "server" workload's */
 	SSL_CTX *sctx, *cctx, *nocert_ctx, *other_ctx;
 	struct hb_loop *l;
 	int lfd, echo_lfd;            /* HBONE listener, destination listener */
 	unsigned short port, echo_port;
 	/* server side record */
 	char peer[256], authority[128];
+	char sni[128], local[256];    /* the SNI received, what the server presented */
+	bool by_sni;                  /* present wcert for SNI "w.test" */
+	enum hb_close client_why;
+	char client_msg[700];
 	int refuse_status;            /* on_connect answers this (negative) */
 	int conn_closes, tunnel_closes, client_closes;   /* server side, and client */
 	int pair_lfd;
@@ -104,6 +110,7 @@ static int on_peer(struct hb_conn *c, const char *uri, void *arg)
 static int on_connect(struct hb_conn *c, int32_t sid, const char *authority, void **targ, void *arg)
 {
 	snprintf(F.authority, sizeof(F.authority), "%s", authority);
+	snprintf(F.local, sizeof(F.local), "%s", hb_conn_local(c) ?: "");
 	if (F.refuse_status)
 		return F.refuse_status;
 	return connect_lo(F.echo_port, true);
@@ -121,13 +128,23 @@ static void on_conn_close(struct hb_conn *c, enum hb_close why, const char *msg,
 	F.last_why = why;
 }
 
-static const struct hb_ops sops = { on_peer, on_connect, on_tunnel_close, on_conn_close };
+static int on_sni(struct hb_conn *c, SSL *ssl, const char *sni, void *arg)
+{
+	snprintf(F.sni, sizeof(F.sni), "%s", sni ?: "");
+	if (F.by_sni && sni && !strcmp(sni, "w.test"))
+		return SSL_use_cert_and_key(ssl, F.wcert, F.wkey, NULL, 1) == 1 ? 0 : -1;
+	return 0;
+}
+
+static const struct hb_ops sops = { on_peer, on_connect, on_tunnel_close, on_conn_close, on_sni };
 static void on_client_close(struct hb_conn *c, enum hb_close why, const char *msg, void *arg)
 {
 	F.client_closes++;
+	F.client_why = why;
+	snprintf(F.client_msg, sizeof(F.client_msg), "%s", msg);
 }
 
-static const struct hb_ops cops = { NULL, NULL, NULL, on_client_close };
+static const struct hb_ops cops = { NULL, NULL, NULL, on_client_close, NULL };
 
 static struct hb_limits lim;
 
@@ -147,6 +164,8 @@ static void setup(void)
 	F.skey = pki_key_new();
 	F.ckey = pki_key_new();
 	F.okey = pki_key_new();
+	F.wkey = pki_key_new();
+	F.wcert = leaf(&F.ca, F.wkey, TD "/ns/default/sa/server", 3600);
 	F.scert = leaf(&F.ca, F.skey, TD "/sluice/node/n2", 3600);
 	F.ccert = leaf(&F.ca, F.ckey, TD "/ns/default/sa/client", 3600);
 	F.ocert = leaf(&F.other, F.okey, TD "/ns/default/sa/client", 3600);
@@ -172,8 +191,8 @@ static void teardown(void)
 	if (F.dest_fd >= 0)
 		close(F.dest_fd);
 	SSL_CTX_free(F.sctx); SSL_CTX_free(F.cctx); SSL_CTX_free(F.nocert_ctx); SSL_CTX_free(F.other_ctx);
-	X509_free(F.scert); X509_free(F.ccert); X509_free(F.ocert);
-	EVP_PKEY_free(F.skey); EVP_PKEY_free(F.ckey); EVP_PKEY_free(F.okey);
+	X509_free(F.scert); X509_free(F.ccert); X509_free(F.ocert); X509_free(F.wcert);
+	EVP_PKEY_free(F.skey); EVP_PKEY_free(F.ckey); EVP_PKEY_free(F.okey); EVP_PKEY_free(F.wkey);
 	pki_ca_close(&F.ca);
 	pki_ca_close(&F.other);
 }
@@ -213,12 +232,14 @@ static void tcp_pair(int sv[2])
 	cr_assert_geq(sv[1], 0);
 }
 
-/* A client connection and one tunnel; returns the application's end. */
-static int tunnel(SSL_CTX *c, struct hb_conn **hc)
+/* A client connection (SNI `sni`, accepting the servers in `expect`) and
+ * one tunnel; returns the application's end. */
+static int tunnel_named(SSL_CTX *c, const char *sni, const char *const *expect,
+			struct hb_conn **hc)
 {
 	int sv[2];
-	struct hb_conn *h = hb_client_conn(F.l, connect_lo(F.port, true), c, &lim,
-					   TD "/sluice/node/n2", &cops, NULL);
+	struct hb_conn *h = hb_client_conn(F.l, connect_lo(F.port, true), c, &lim, sni, expect,
+					   &cops, NULL);
 
 	cr_assert_not_null(h);
 	tcp_pair(sv);
@@ -227,6 +248,13 @@ static int tunnel(SSL_CTX *c, struct hb_conn **hc)
 	if (hc)
 		*hc = h;
 	return sv[0];
+}
+
+static int tunnel(SSL_CTX *c, struct hb_conn **hc)
+{
+	static const char *const expect[] = { TD "/sluice/node/n2", NULL };
+
+	return tunnel_named(c, NULL, expect, hc);
 }
 
 /* Read what is there within ms; returns bytes read, -1 at EOF with none,
@@ -443,4 +471,66 @@ Test(hbone, streams_past_the_limit_cut_the_connection_off)
 		  F.last_why == HB_CLOSE_NORMAL, "why %d", F.last_why);
 	for (int i = 0; i < 12; i++)
 		close(apps[i]);
+}
+
+Test(hbone, peer_expected_is_exact_and_only_the_listed)
+{
+	const char *const two[] = { TD "/ns/a/sa/x", TD "/ns/b/sa/y", NULL };
+	const char *const none[] = { NULL };
+
+	cr_assert(hb_peer_expected(TD "/ns/a/sa/x", two));
+	cr_assert(hb_peer_expected(TD "/ns/b/sa/y", two));
+	cr_assert(!hb_peer_expected(TD "/ns/a/sa/xx", two), "a longer ID is another identity");
+	cr_assert(!hb_peer_expected(TD "/ns/a/sa/", two), "a prefix is another identity");
+	cr_assert(!hb_peer_expected(TD "/ns/b/sa/x", two), "namespace and account go together");
+	cr_assert(!hb_peer_expected("spiffe://other.td/ns/a/sa/x", two));
+	cr_assert(!hb_peer_expected(TD "/sluice/node/n2", two), "a node is not a workload");
+	cr_assert(!hb_peer_expected(TD "/ns/a/sa/x", none), "an empty list accepts nothing");
+	cr_assert(!hb_peer_expected(TD "/ns/a/sa/x", NULL));
+	cr_assert(!hb_peer_expected(NULL, two));
+}
+
+Test(hbone, server_presents_the_named_workload_and_the_client_accepts_it)
+{
+	static const char *const expect[] = { TD "/ns/default/sa/other", TD "/ns/default/sa/server",
+					      NULL };
+	struct hb_conn *h;
+	char buf[8];
+	bool eof;
+	int app;
+
+	F.by_sni = true;
+	app = tunnel_named(F.cctx, "w.test", expect, &h);
+	spin(200);
+	cr_assert_str_eq(F.sni, "w.test");
+	cr_assert_geq(F.dest_fd, 0, "the tunnel did not open: %s", F.client_msg);
+	cr_assert_str_eq(hb_conn_peer(h), TD "/ns/default/sa/server");
+	cr_assert_str_eq(F.local, TD "/ns/default/sa/server", "the server's side of it");
+	cr_assert_eq(send(app, "ping", 4, 0), 4);
+	cr_assert_eq(drain(F.dest_fd, buf, 4, 1000, &eof), 4);
+	cr_assert_eq(F.client_closes, 0);
+	close(app);
+}
+
+Test(hbone, server_presenting_another_identity_is_refused_by_the_client)
+{
+	static const char *const expect[] = { TD "/ns/default/sa/server", NULL };
+	char buf[8];
+	bool eof;
+	int app;
+
+	/* the server ignores the SNI and presents its node certificate */
+	app = tunnel_named(F.cctx, "w.test", expect, NULL);
+	spin(300);
+	cr_assert_str_eq(F.sni, "w.test");
+	cr_assert_eq(F.client_closes, 1);
+	cr_assert_eq(F.client_why, HB_CLOSE_PEER);
+	cr_assert(strstr(F.client_msg, TD "/sluice/node/n2") &&
+		  strstr(F.client_msg, TD "/ns/default/sa/server"),
+		  "the message names neither side: %s", F.client_msg);
+	cr_assert_str_empty(F.authority, "a CONNECT went to a server not verified");
+	cr_assert_lt(F.dest_fd, 0);
+	cr_assert_eq(drain(app, buf, sizeof(buf), 500, &eof), -2);
+	cr_assert(errno == ECONNRESET, "the application's connection: %s", strerror(errno));
+	close(app);
 }

@@ -27,6 +27,9 @@
 #include "sluice_proxy.h"
 
 #define MAX_INBOUND 4096
+/* SNI naming the destination workload's numeric identity: "42.id.sluice.internal"
+ * (a DNS name; docs/architecture.md says why a number) */
+#define SNI_SUFFIX ".id.sluice.internal"
 
 struct listener {
 	struct hb_handler h;
@@ -35,9 +38,9 @@ struct listener {
 	bool inbound;
 };
 
-/* One pooled outbound connection. */
+/* One pooled outbound connection: its server presented dst's certificate. */
 struct pooled {
-	uint32_t src;
+	uint32_t src, dst;
 	char node[64];
 	unsigned int gen;          /* of the certificate it was made with */
 	struct hb_conn *c;
@@ -279,7 +282,8 @@ static void on_tunnel_close(struct hb_conn *c, const struct hb_tunnel_stats *st,
 		if (p->o.tm->proxy_tunnels)
 			p->o.tm->proxy_tunnels--;
 		if (fl->f.reporter == SL_REPORTER_SOURCE)
-			refused(p, st->status == 403 ? "upstream_403" : st->status ? "upstream_refused" :
+			refused(p, hb_conn_why(c) == HB_CLOSE_PEER ? "identity_mismatch" :
+				st->status == 403 ? "upstream_403" : st->status ? "upstream_refused" :
 				"tunnel_failed", &fl->f);
 		else
 			refused(p, st->status == 504 ? "connect_timeout" : "connect_failed", &fl->f);
@@ -295,15 +299,64 @@ static void tunnel_opened(struct proxy *p, struct flow *fl)
 	p->o.tm->proxy_tunnels++;
 }
 
+/* ---- secure naming ------------------------------------------------------------ */
+
+/* A workload's SPIFFE ID of our trust domain (not a node's or the control
+ * plane's). */
+static bool workload_uri(const struct proxy *p, const char *uri)
+{
+	char pre[300];
+
+	snprintf(pre, sizeof(pre), "spiffe://%s/ns/", p->td);
+	return !strncmp(uri, pre, strlen(pre)) && strstr(uri + strlen(pre), "/sa/");
+}
+
+/* The identity number an SNI names, or SL_ID_UNKNOWN. */
+static uint32_t sni_identity(const char *sni)
+{
+	size_t n = strspn(sni, "0123456789");
+	unsigned long v;
+
+	if (!n || n > 10 || strcmp(sni + n, SNI_SUFFIX))
+		return SL_ID_UNKNOWN;
+	v = strtoul(sni, NULL, 10);
+	return v <= UINT32_MAX ? (uint32_t)v : SL_ID_UNKNOWN;
+}
+
+/* Server: present the certificate of the identity the client names, if
+ * this node holds it (the control plane signs it only for nodes that host
+ * a workload of that identity). Otherwise the node's own certificate goes
+ * out: a client that expects a workload identity refuses it, and the
+ * refusal names both. */
+static int in_sni(struct hb_conn *c, SSL *ssl, const char *sni, void *arg)
+{
+	struct proxy *p = arg;
+	uint32_t id;
+	const struct wcert *wc;
+
+	if (!sni)
+		return 0;
+	id = sni_identity(sni);
+	wc = id != SL_ID_UNKNOWN ? certs_get(p->o.certs, id) : NULL;
+	if (!wc) {
+		log_info("HBONE from %s asks for %.80s: this node holds no such workload "
+			 "certificate; presenting the node's", hb_conn_addr(c), sni);
+		return 0;
+	}
+	if (SSL_use_cert_and_key(ssl, wc->cert, wc->key, NULL, 1) != 1) {
+		pki_log_errors("presenting a workload certificate", NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- inbound ---------------------------------------------------------------- */
 
 static int in_peer(struct hb_conn *c, const char *uri, void *arg)
 {
 	struct proxy *p = arg;
-	char pre[300];
 
-	snprintf(pre, sizeof(pre), "spiffe://%s/ns/", p->td);
-	if (strncmp(uri, pre, strlen(pre)) || !strstr(uri + strlen(pre), "/sa/")) {
+	if (!workload_uri(p, uri)) {
 		log_info("HBONE from %s refused: %s is not a workload of trust domain %s",
 			 hb_conn_addr(c), uri, p->td);
 		return -1;
@@ -359,6 +412,15 @@ static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, voi
 		snprintf(fl->dp, sizeof(fl->dp), "%s", si ? si->spiffe : "unknown");
 		fl->f.dst_principal = fl->dp;
 	}
+	/* a connection on which we presented a workload's certificate carries
+	 * tunnels to that identity's workloads only: the client verified it */
+	if (hb_conn_local(c) && workload_uri(p, hb_conn_local(c)) && strcmp(hb_conn_local(c), fl->dp)) {
+		log_info("HBONE CONNECT %s from %s refused: it is %s, the connection was made for %s",
+			 authority, fl->sp, fl->dp, hb_conn_local(c));
+		refused(p, "wrong_identity", &fl->f);
+		free(fl);
+		return -403;
+	}
 	if (!authorized(&p->s, fl->f.src_id, w->identity, port)) {
 		log_info("HBONE CONNECT %s from %s refused by policy", authority, fl->sp);
 		refused(p, "policy", &fl->f);
@@ -398,7 +460,7 @@ static void in_close(struct hb_conn *c, enum hb_close why, const char *msg, void
 	}
 }
 
-static const struct hb_ops in_ops = { in_peer, in_connect, on_tunnel_close, in_close };
+static const struct hb_ops in_ops = { in_peer, in_connect, on_tunnel_close, in_close, in_sni };
 
 /* ---- outbound --------------------------------------------------------------- */
 
@@ -414,25 +476,34 @@ static void out_close(struct hb_conn *c, enum hb_close why, const char *msg, voi
 			break;
 		}
 	}
+	if (why == HB_CLOSE_PEER) {
+		log_warn("HBONE to %s refused: not the destination's identity: %s", hb_conn_addr(c), msg);
+		p->o.tm->hbone_identity_mismatch++;
+		return;
+	}
 	if (why != HB_CLOSE_NORMAL)
 		log_warn("HBONE connection to %s closed: %s", hb_conn_addr(c), msg);
-	if (why == HB_CLOSE_TLS || why == HB_CLOSE_PEER)
+	if (why == HB_CLOSE_TLS)
 		telemetry_proxy_refused(p->o.tm, "upstream_tls");
 }
 
-static const struct hb_ops out_ops = { NULL, NULL, on_tunnel_close, out_close };
+static const struct hb_ops out_ops = { NULL, NULL, on_tunnel_close, out_close, NULL };
 
+/* A connection from wc's identity to `node` on which the server presented
+ * dst's certificate (secure naming): the SNI names dst, and nothing but
+ * dst's SPIFFE ID is accepted. */
 static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const char *node,
-				const char *hbone)
+				const char *hbone, const struct snap_identity *dst)
 {
-	char expect[400];
+	const char *expect[] = { dst->spiffe, NULL };
+	char sni[32];
 	__be32 a[4];
 	uint16_t port;
 	struct pooled *pc;
 	int fd;
 
 	for (pc = p->pool; pc; pc = pc->next) {
-		if (pc->src != wc->id || strcmp(pc->node, node))
+		if (pc->src != wc->id || pc->dst != dst->id || strcmp(pc->node, node))
 			continue;
 		if (pc->gen != wc->gen) {
 			hb_conn_retire(pc->c);   /* an older certificate: let it drain */
@@ -451,13 +522,14 @@ static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const c
 		close(fd);
 		return NULL;
 	}
-	snprintf(expect, sizeof(expect), "spiffe://%s/sluice/node/%s", p->td, node);
-	pc->c = hb_client_conn(p->l, fd, wc->ctx, &p->lim, expect, &out_ops, p);
+	snprintf(sni, sizeof(sni), "%u" SNI_SUFFIX, dst->id);
+	pc->c = hb_client_conn(p->l, fd, wc->ctx, &p->lim, sni, expect, &out_ops, p);
 	if (!pc->c) {
 		free(pc);
 		return NULL;
 	}
 	pc->src = wc->id;
+	pc->dst = dst->id;
 	pc->gen = wc->gen;
 	snprintf(pc->node, sizeof(pc->node), "%s", node);
 	hb_conn_set_user(pc->c, pc);
@@ -473,7 +545,8 @@ static void outbound(struct proxy *p, int fd)
 	struct sl_origdst_key k = {};
 	struct sl_origdst_val v;
 	const struct snap_workload *w;
-	const struct snap_node *n;
+	const struct snap_identity *si = NULL;
+	const struct snap_node *n = NULL;
 	const struct wcert *wc;
 	struct flow *fl = NULL;
 	struct hb_conn *c;
@@ -507,15 +580,17 @@ static void outbound(struct proxy *p, int fd)
 		reset_close(fd);
 		return;
 	}
-	if (!w || !w->node[0] || !(n = snapshot_node(&p->s, w->node))) {
+	if (!w || !w->node[0] || !(n = snapshot_node(&p->s, w->node)) ||
+	    !(si = snapshot_identity(&p->s, w->identity))) {
 		addr_fmt(v.dst, a);
 		log_info("outbound to %s: %s", a, !w ? "not a mesh workload" :
+			 !si && n ? "its identity is not in the snapshot" :
 			 "its node has no HBONE address in the snapshot");
 		refused(p, "no_route", &f);
 		reset_close(fd);
 		return;
 	}
-	c = pool_get(p, wc, w->node, n->hbone);
+	c = pool_get(p, wc, w->node, n->hbone, si);
 	fl = calloc(1, sizeof(*fl));
 	if (!c || !fl) {
 		free(fl);
@@ -526,12 +601,9 @@ static void outbound(struct proxy *p, int fd)
 	fl->f = f;
 	snprintf(fl->sp, sizeof(fl->sp), "%s", wc->spiffe);
 	fl->f.src_principal = fl->sp;
-	{
-		const struct snap_identity *si = snapshot_identity(&p->s, w->identity);
-
-		snprintf(fl->dp, sizeof(fl->dp), "%s", si ? si->spiffe : "unknown");
-		fl->f.dst_principal = fl->dp;
-	}
+	/* the only identity the connection's server may have presented */
+	snprintf(fl->dp, sizeof(fl->dp), "%s", si->spiffe);
+	fl->f.dst_principal = fl->dp;
 	addr_fmt(v.dst, a);
 	snprintf(auth, sizeof(auth), addr_is_v4(v.dst) ? "%s:%u" : "[%s]:%u", a, v.dst_port);
 	tunnel_opened(p, fl);

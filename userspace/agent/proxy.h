@@ -7,7 +7,13 @@
  * in sl_origdst by their client address and port (nothing the client sends
  * is trusted), then carried as an HBONE CONNECT to the original destination
  * over a TLS 1.3 connection to the destination node's proxy, pooled per
- * (source identity, node), presenting the client workload's certificate.
+ * (source identity, node, destination identity), presenting the client
+ * workload's certificate. The SNI names the destination's identity and the
+ * server must present exactly that identity's certificate (secure naming).
+ *
+ * The inbound side presents the certificate of the identity the client's
+ * SNI names when this node holds it (else the node's), and then takes
+ * CONNECTs to workloads of that identity only.
  *
  * Inbound: HBONE on --hbone-addr (15008): TLS 1.3, ALPN h2, a client
  * certificate of the mesh CA with a workload SPIFFE ID of our trust domain;

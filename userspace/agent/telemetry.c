@@ -337,6 +337,11 @@ static void render_proxy(const struct telemetry *t, FILE *f)
 	fprintf(f, "# HELP sluice_proxy_tunnels Tunnels open in the node proxy.\n"
 		   "# TYPE sluice_proxy_tunnels gauge\nsluice_proxy_tunnels %llu\n",
 		(unsigned long long)t->proxy_tunnels);
+	fprintf(f, "# HELP sluice_hbone_identity_mismatch_total HBONE connections the node proxy "
+		   "refused because the server presented another identity than the destination's.\n"
+		   "# TYPE sluice_hbone_identity_mismatch_total counter\n"
+		   "sluice_hbone_identity_mismatch_total %llu\n",
+		(unsigned long long)t->hbone_identity_mismatch);
 }
 
 static void render(struct telemetry *t, FILE *f)

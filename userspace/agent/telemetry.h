@@ -63,6 +63,9 @@ struct telemetry {
 	const char *preason[TM_PROXY_REASONS];
 	uint64_t pcount[TM_PROXY_REASONS];
 	uint64_t proxy_tunnels;    /* open now */
+	/* HBONE servers that presented another identity than the destination's
+	 * (sluice_hbone_identity_mismatch_total); set by the proxy */
+	uint64_t hbone_identity_mismatch;
 	/* /readyz: programs attached (always, once telemetry runs) and a
 	 * snapshot applied; set by the agent */
 	bool ready;

@@ -133,9 +133,10 @@ struct hb_conn {
 	struct hb_tunnel *dirty;         /* tunnels given bytes in this read batch */
 	unsigned int ntunnels, refused;
 	uint32_t goaway_error;           /* nghttp2 ended the session: our GOAWAY's code */
-	char peer[256], expect[256], addr[64];
+	char peer[256], local[256], addr[64];
+	char **expect;                   /* client: the URI SANs accepted, NULL-terminated */
 	enum hb_close why;
-	char msg[256];
+	char msg[640];                   /* may name three SPIFFE IDs */
 };
 
 struct hb_loop {
@@ -868,6 +869,9 @@ static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
 
 static void conn_free(struct hb_conn *c)
 {
+	for (char **e = c->expect; e && *e; e++)
+		free(*e);
+	free(c->expect);
 	nghttp2_session_del(c->ng);
 	SSL_free(c->ssl);
 	if (c->fd >= 0)
@@ -1099,13 +1103,19 @@ static int do_handshake(struct hb_conn *c)
 		conn_die(c, HB_CLOSE_TLS, "the peer's certificate has no URI SAN or did not verify");
 		return -1;
 	}
-	if (c->expect[0] && strcmp(c->peer, c->expect) != 0) {
-		char m[600];
+	if (!c->server && !hb_peer_expected(c->peer, (const char *const *)c->expect)) {
+		size_t n = (size_t)snprintf(c->msg, sizeof(c->msg), "the server presented %s, expected",
+					   c->peer);
 
-		snprintf(m, sizeof(m), "the peer is %s, not %s", c->peer, c->expect);
-		conn_die(c, HB_CLOSE_PEER, m);
+		for (char **e = c->expect; *e && n < sizeof(c->msg); e++)
+			n += (size_t)snprintf(c->msg + n, sizeof(c->msg) - n, "%s %s",
+					      e == c->expect ? "" : " or", *e);
+		conn_die(c, HB_CLOSE_PEER, c->msg);
 		return -1;
 	}
+	if (!SSL_get_certificate(c->ssl) ||
+	    pki_cert_uri(SSL_get_certificate(c->ssl), c->local, sizeof(c->local)))
+		c->local[0] = 0;
 	if (c->server && c->ops && c->ops->on_peer && c->ops->on_peer(c, c->peer, c->arg)) {
 		conn_die(c, HB_CLOSE_PEER, "the peer's identity is refused");
 		return -1;
@@ -1242,6 +1252,18 @@ static void bio_init(void)
 		BIO_meth_free(m);
 }
 
+/* The server's certificate is chosen after the ClientHello: on_sni may
+ * put another one on this SSL than the context's. */
+static int cert_cb(SSL *ssl, void *arg)
+{
+	struct hb_conn *c = arg;
+
+	if (!c->ops || !c->ops->on_sni)
+		return 1;
+	return c->ops->on_sni(c, ssl, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name),
+			      c->arg) ? 0 : 1;
+}
+
 /* Reads from the socket with read-ahead (many records per read()), writes
  * into c->tlsout. 0 or -1. */
 static int tls_set_bios(struct hb_conn *c)
@@ -1306,9 +1328,10 @@ static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
 		pki_log_errors("creating a TLS session", NULL, 0);
 		goto fail;
 	}
-	if (server)
+	if (server) {
 		SSL_set_accept_state(c->ssl);
-	else
+		SSL_set_cert_cb(c->ssl, cert_cb, c);
+	} else
 		SSL_set_connect_state(c->ssl);
 	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
 		goto fail;
@@ -1362,14 +1385,35 @@ struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
 	return conn_new(l, fd, ctx, lim, ops, arg, true);
 }
 
+bool hb_peer_expected(const char *presented, const char *const *expect)
+{
+	for (; presented && expect && *expect; expect++)
+		if (!strcmp(presented, *expect))
+			return true;
+	return false;
+}
+
 struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
-			       const struct hb_limits *lim, const char *expect_peer,
-			       const struct hb_ops *ops, void *arg)
+			       const struct hb_limits *lim, const char *sni,
+			       const char *const *expect, const struct hb_ops *ops, void *arg)
 {
 	struct hb_conn *c = conn_new(l, fd, ctx, lim, ops, arg, false);
+	size_t n = 0;
+	bool ok;
 
-	if (c && expect_peer)
-		snprintf(c->expect, sizeof(c->expect), "%s", expect_peer);
+	if (!c)
+		return NULL;
+	while (expect && expect[n])
+		n++;
+	/* the handshake starts once connect() completes: not before this */
+	c->expect = calloc(n + 1, sizeof(*c->expect));
+	ok = c->expect != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (c->expect[i] = strdup(expect[i])) != NULL;
+	if (!ok || (sni && !SSL_set_tlsext_host_name(c->ssl, sni))) {
+		conn_die(c, HB_CLOSE_IO, "out of memory");
+		return NULL;
+	}
 	return c;
 }
 
@@ -1397,6 +1441,8 @@ bool hb_conn_usable(const struct hb_conn *c)
 }
 unsigned int hb_conn_tunnels(const struct hb_conn *c) { return c->ntunnels; }
 const char *hb_conn_peer(const struct hb_conn *c) { return c->peer[0] ? c->peer : NULL; }
+const char *hb_conn_local(const struct hb_conn *c) { return c->local[0] ? c->local : NULL; }
+enum hb_close hb_conn_why(const struct hb_conn *c) { return c->why; }
 const char *hb_conn_addr(const struct hb_conn *c) { return c->addr; }
 void hb_conn_set_user(struct hb_conn *c, void *u) { c->user = u; }
 void *hb_conn_user(const struct hb_conn *c) { return c->user; }

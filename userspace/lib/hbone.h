@@ -31,7 +31,12 @@
  *   connection with a reason (enum hb_close) given to on_conn_close.
  * - Server connections take a verified client certificate only
  *   (SSL_VERIFY_FAIL_IF_NO_PEER_CERT in the caller's context); the peer's
- *   URI SAN is offered to on_peer, which may refuse it.
+ *   URI SAN is offered to on_peer, which may refuse it. The client's SNI is
+ *   offered to on_sni before our certificate goes out, so the server can
+ *   present another one than its context's (secure naming).
+ * - Client connections send the SNI they are given and accept a server
+ *   whose verified URI SAN is exactly one of the expected ones; any other
+ *   ends the connection (HB_CLOSE_PEER) before a tunnel carries a byte.
  */
 #ifndef SL_HBONE_H
 #define SL_HBONE_H
@@ -68,7 +73,8 @@ enum hb_close {
 	HB_CLOSE_NORMAL = 0,   /* peer closed, GOAWAY, or we retired it */
 	HB_CLOSE_TLS,          /* the handshake failed (not TLS, bad or no cert) */
 	HB_CLOSE_HANDSHAKE_TIMEOUT,
-	HB_CLOSE_PEER,         /* on_peer refused the authenticated identity */
+	HB_CLOSE_PEER,         /* server: on_peer refused the authenticated identity;
+				* client: the server is not an expected identity */
 	HB_CLOSE_HTTP2,        /* not HTTP/2, or a protocol error */
 	HB_CLOSE_STREAM_FLOOD, /* streams past max_streams, again and again */
 	HB_CLOSE_STALL,        /* stopped reading what we send */
@@ -105,6 +111,12 @@ struct hb_ops {
 	/* The connection is gone; called once, before it is freed. Its
 	 * tunnels were closed (and reported) first. */
 	void (*on_conn_close)(struct hb_conn *c, enum hb_close why, const char *msg, void *arg);
+	/* Server, optional: the client's SNI host name (NULL: none sent),
+	 * during the handshake before our certificate is chosen. Return 0 to
+	 * go on, having called SSL_use_cert_and_key(ssl, ...) to present
+	 * another certificate than the context's, or -1 to fail the
+	 * handshake (HB_CLOSE_TLS). */
+	int (*on_sni)(struct hb_conn *c, SSL *ssl, const char *sni, void *arg);
 };
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -131,9 +143,15 @@ size_t hb_loop_conns(const struct hb_loop *l);
  * must be TLS 1.3 with ALPN h2 (lib/pki.h). */
 struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
 			       const struct hb_limits *lim, const struct hb_ops *ops, void *arg);
+/* Client: `sni` is sent as the TLS server name (NULL: none); `expect` is
+ * the NULL-terminated list of URI SANs the server may present (secure
+ * naming; copied): anything else, or an empty list, ends the connection
+ * with HB_CLOSE_PEER and a message naming both. */
 struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
-			       const struct hb_limits *lim, const char *expect_peer,
-			       const struct hb_ops *ops, void *arg);
+			       const struct hb_limits *lim, const char *sni,
+			       const char *const *expect, const struct hb_ops *ops, void *arg);
+/* Whether `presented` is exactly one of the NULL-terminated `expect`. */
+bool hb_peer_expected(const char *presented, const char *const *expect);
 /* Close now: tunnels are reset. on_conn_close runs with HB_CLOSE_NORMAL. */
 void hb_conn_close(struct hb_conn *c);
 /* No new tunnels; close once the last one ends (rotation, pool retire). */
@@ -142,6 +160,12 @@ bool hb_conn_retired(const struct hb_conn *c);
 bool hb_conn_usable(const struct hb_conn *c);   /* not retired or dying, room for a tunnel */
 unsigned int hb_conn_tunnels(const struct hb_conn *c);
 const char *hb_conn_peer(const struct hb_conn *c);   /* verified URI SAN or NULL */
+/* The URI SAN of the certificate we presented (after the handshake; NULL
+ * before, or when it has none). */
+const char *hb_conn_local(const struct hb_conn *c);
+/* Why the connection is ending (in on_tunnel_close and on_conn_close);
+ * HB_CLOSE_NORMAL while it lives. */
+enum hb_close hb_conn_why(const struct hb_conn *c);
 const char *hb_conn_addr(const struct hb_conn *c);   /* the peer's IP:PORT */
 void hb_conn_set_user(struct hb_conn *c, void *u);
 void *hb_conn_user(const struct hb_conn *c);
