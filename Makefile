@@ -73,7 +73,7 @@ BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluic
 	$(BUILD)/bin/sltest
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
-.PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest
+.PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins
 all: $(BINS)
 
 # Missing packages are installed before anything is built.
@@ -183,5 +183,7 @@ bench: $(BINS)
 
 clean:
 	rm -rf $(BUILD)
+
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD)/obj $(BUILD)/asan $(BUILD)/bpf -name '*.d' -type f 2>/dev/null)
