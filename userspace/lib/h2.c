@@ -158,7 +158,8 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *dst, size_t l
 		s->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	memcpy(dst, s->out.d + s->out.off, n);
+	if (n)   /* an empty body has no buffer: s->out.d is NULL */
+		memcpy(dst, s->out.d + s->out.off, n);
 	s->out.off += n;
 	c->pending -= n;
 	if (s->out.off == s->out.len && s->out_eof)
