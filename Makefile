@@ -3,7 +3,8 @@
 #   make            build/bin/{sluice-agent,sluicectl,sltest} and the BPF objects
 #   make check      every test (unit, unit under ASan+UBSan, BPF, end-to-end)
 #   make demo       a simulated cluster with a service and three backends
-#   make bench      side-by-side benchmarks (bench/)
+#   make bench      side-by-side benchmarks, results in bench/results/ (bench/README.md);
+#                   QUICK=1 for a two-minute smoke run
 #   make deps       install the Debian packages (scripts/install-deps.sh)
 #   make V=1        show the commands
 #   make vmtest     the BPF and end-to-end suites in QEMU on Debian's 5.10, 6.1
@@ -60,6 +61,8 @@ BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 LIB_SRCS   := $(wildcard userspace/lib/*.c)
 AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
 CTL_SRCS   := $(wildcard userspace/ctl/*.c)
+# the built-in install profiles, in profile_names[] order (ctl/profile.c)
+PROFILES   := $(addprefix profiles/,default.yaml demo.yaml minimal.yaml empty.yaml)
 CONTROL_SRCS := $(filter-out userspace/control/main.c,$(wildcard userspace/control/*.c))
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
@@ -70,7 +73,7 @@ LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
 AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
 CONTROL_OBJS := $(call obj,$(CONTROL_SRCS),obj)
 BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluicectl \
-	$(BUILD)/bin/sltest
+	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
 .PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins
@@ -120,22 +123,43 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(CONTROL_OBJS) $(LIB_OBJS)
+# profiles/*.yaml as C strings: sluicectl carries its profiles
+$(BUILD)/gen/profiles.c: $(PROFILES) scripts/embed.sh
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)scripts/embed.sh profile_text $(PROFILES) > $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+CTL_LIB_OBJS := $(BUILD)/obj/userspace/ctl/profile.o $(BUILD)/obj/userspace/ctl/ctl.o \
+	$(BUILD)/gen/profiles.o
+
+$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o $(CONTROL_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# the simulated cluster, beside the programs: `sluicectl install` copies it
+# for the demo profile
+$(BUILD)/bin/sluice-simcluster: tests/simcluster
+	$(Q)mkdir -p $(@D)
+	$(Q)install -m 0755 $< $@
 
 $(BUILD)/bin/sltest: $(BUILD)/obj/tests/tools/sltest.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS)
+$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS) \
+		$(CTL_LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS),asan)
+$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS),asan) \
+		$(call obj,userspace/ctl/profile.c userspace/ctl/ctl.c,asan) $(BUILD)/gen/profiles.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
@@ -175,11 +199,7 @@ demo: $(BINS)
 	$(Q)scripts/demo.sh $(BUILD)
 
 bench: $(BINS)
-	$(Q)bench/run.sh $(BUILD)
-	$(Q)bench/policy.sh $(BUILD)
-	$(Q)bench/fastpath.sh $(BUILD)
-	$(Q)bench/control.sh $(BUILD)
-	$(Q)bench/hbone.sh $(BUILD)
+	$(Q)bench/bench.sh $(BUILD) $(if $(filter 1,$(QUICK)),--quick)
 
 clean:
 	rm -rf $(BUILD)

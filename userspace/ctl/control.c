@@ -11,6 +11,7 @@
  * default state dir).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "control/store.h"
 #include "ctl/ctl.h"
+#include "ctl/install.h"
 #include "lib/config.h"
 #include "lib/file.h"
 #include "lib/h2.h"
@@ -450,4 +452,39 @@ int cmd_control_status(const struct ctl_opts *o, int argc, char **argv)
 	}
 	json_decref(j);
 	return 0;
+}
+
+json_t *ctl_api(const char *url, const char *creds, const char *method, const char *path,
+		const char *body, size_t len, int *status, char *err, size_t errlen)
+{
+	struct h2_header hdr = { "content-type", "application/json" };
+	struct pki_tls_opts to = { .alpn = "h2" };
+	char cp[PATH_MAX], ap[PATH_MAX], kp[PATH_MAX];
+	struct h2_result res = {};
+	SSL_CTX *ctx = NULL;
+	json_t *j = NULL;
+
+	*status = 0;
+	snprintf(cp, sizeof(cp), "%s/ca.crt", creds);
+	snprintf(ap, sizeof(ap), "%s/admin.crt", creds);
+	snprintf(kp, sizeof(kp), "%s/admin.key", creds);
+	to.ca = pki_cert_load(cp);
+	to.cert = to.ca ? pki_cert_load(ap) : NULL;
+	to.key = to.cert ? pki_key_load(kp) : NULL;
+	ctx = to.key ? pki_tls_ctx(&to) : NULL;
+	if (!ctx)
+		snprintf(err, errlen, "admin credentials in %s: unreadable", creds);
+	else if (h2_fetch(ctx, url, "/sluice/control", method, path, &hdr, body ? 1 : 0, body, len,
+			  10000, &res, err, errlen) == 0) {
+		*status = res.status;
+		j = json_loadb(res.body ?: "", res.len, 0, NULL);
+		if (!j)
+			snprintf(err, errlen, "HTTP %d with a body that is not JSON", res.status);
+	}
+	free(res.body);
+	X509_free(to.ca);
+	X509_free(to.cert);
+	EVP_PKEY_free(to.key);
+	SSL_CTX_free(ctx);
+	return j;
 }

@@ -34,5 +34,8 @@ int cmd_status(const struct ctl_opts *o, int argc, char **argv);
 int cmd_observe(const struct ctl_opts *o, int argc, char **argv);
 int cmd_analyze(const struct ctl_opts *o, int argc, char **argv);
 int cmd_proxy(const struct ctl_opts *o, int argc, char **argv);
+int cmd_profile(const struct ctl_opts *o, int argc, char **argv);
+int cmd_install(const struct ctl_opts *o, int argc, char **argv);
+int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv);
 
 #endif /* SL_CTL_H */

@@ -33,14 +33,18 @@ static const struct ctl_cmd commands[] = {
 	{ "fastpath", cmd_fastpath, "fastpath on|off|status\n"
 				    "                       the same-node fast path's run-time switch" },
 	{ "get", cmd_get, "get KIND [NAME] [-n NS|-A] [-o table|yaml|json]   resources held by the control plane" },
+	{ "install", cmd_install, "install [--set KEY=VALUE]... [-f OVERLAY]... [--profile NAME] [-y] [--dry-run]\n"
+				  "                       check the node and install a profile (docs/install.md)" },
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
 				  "                       decode the pinned maps (policy: with drop counters)" },
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
 				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
 				  "                       stream flow events (follows the agent's flow log)" },
+	{ "profile", cmd_profile, "profile list|dump|keys   installation profiles (dump: --set K=V, -f FILE)" },
 	{ "proxy", cmd_proxy, "proxy certs [-o json]   the node proxy's workload certificates (identity, serial, expiry)" },
 	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot\n"
 				"                       status --control [URL]: the control plane, its agents and their ACKs" },
+	{ "uninstall", cmd_uninstall, "uninstall [-y] [--purge] [--set paths.prefix=DIR]   remove what install made" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };
@@ -53,35 +57,6 @@ static void usage(FILE *f)
 		   "  -o FORMAT       table (default) or json\n\ncommands (any unique prefix):\n");
 	for (const struct ctl_cmd *c = commands; c->name; c++)
 		fprintf(f, "  %s\n", c->help);
-}
-
-int ctl_dispatch(const struct ctl_cmd *table, const char *what,
-		 const struct ctl_opts *o, int argc, char **argv)
-{
-	const struct ctl_cmd *hit = NULL;
-
-	if (argc < 1) {
-		fprintf(stderr, "sluicectl: %s: missing command\n", what);
-		return 2;
-	}
-	for (const struct ctl_cmd *c = table; c->name; c++) {
-		if (strcmp(c->name, argv[0]) == 0) {
-			hit = c;
-			break;
-		}
-		if (strncmp(c->name, argv[0], strlen(argv[0])) == 0) {
-			if (hit) {
-				fprintf(stderr, "sluicectl: %s: '%s' is ambiguous\n", what, argv[0]);
-				return 2;
-			}
-			hit = c;
-		}
-	}
-	if (!hit) {
-		fprintf(stderr, "sluicectl: %s: unknown command '%s'\n", what, argv[0]);
-		return 2;
-	}
-	return hit->fn(o, argc - 1, argv + 1);
 }
 
 int main(int argc, char **argv)
