@@ -1,27 +1,33 @@
 #!/bin/bash
-# The control plane at scale: time from `sluicectl apply` to every agent's
-# ACK for one change, with 1,000 and 10,000 services of 10 endpoints each
-# (ServiceEntry, STATIC endpoints), the size of a node's snapshot, and the
-# resident memory of the control plane and an agent.
+# The control plane at scale (bench "control"): time from `sluicectl
+# apply` to every agent's ACK for one change, with 10, 1,000 and 10,000
+# services of 10 endpoints each (ServiceEntry, STATIC endpoints), the
+# time to load them, the size of a node's snapshot, and the resident
+# memory of the control plane and an agent. Every sample is recorded
+# (bench/record.sh); the smallest size is the baseline of the others, so
+# the ratios show how each figure grows with the number of services.
 #
-#   bench/control.sh BUILD_DIR     (BENCH_CONTROL_SIZES="1000 10000",
+#   bench/control.sh BUILD_DIR     (BENCH_CONTROL_SIZES="10 1000 10000",
 #                                   BENCH_ROUNDS=5)
 #
 # Two simulated nodes, each with a real agent joined to sluice-control
 # (which runs in node1's network namespace). The config is loaded in
 # chunks of 2,000 services (a request is at most 4 MiB); then ROUNDS times
 # one ServiceEntry's endpoint changes and the time from launching sluicectl
-# to the last ACK is read from the control plane's log (one clock). Only
+# to the last ACK is read from the control plane's log (one clock). An
+# agent ACKs the newest version it has, which can be above the one `apply`
+# returned (a node joining also makes a version), so a change counts as
+# applied once both agents ACKed that version or a later one. Only
 # addresses in namespaces this script creates are used; no traffic is sent.
+BENCH=control
 . "$(dirname "$0")/lib.sh"
-SIZES=${BENCH_CONTROL_SIZES:-1000 10000}
+SIZES=${BENCH_CONTROL_SIZES:-10 1000 10000}
 C=bc$(( $$ % 100000 ))
 CLUSTERS+=("$C")
 "$SIM" up --name "$C" --nodes 2 --pods-per-node 1 >/dev/null
 CP=$TMP/control
 ADDR=192.168.77.1:15012
 export SLUICE_CONTROL=https://$ADDR SLUICE_CREDENTIALS=$CP
-ctl() { nsenter --net="/run/netns/slc.$C.node1" "$BIN/sluicectl" "$@"; }
 ms() { date -d "$1" +%s%3N; }
 now_ms() { date +%s%3N; }
 
@@ -43,14 +49,26 @@ for n in node1 node2; do
 	PIDS+=("$!")
 done
 
-# wait_acked VERSION : both agents ACKed VERSION (120 s at most)
+# acked VERSION: "NODES TIME": how many nodes ACKed VERSION or a later
+# one, and the time of the later of those ACKs (each node's first)
+acked() {
+	awk -v v="$1" '/: node [^ ]+: ACK version [0-9]+$/ && $NF + 0 >= v {
+		n = $(NF - 3); if (!(n in t)) { t[n] = $1; c++; if ($1 > last) last = $1 } }
+		END { print c + 0, last }' "$TMP/control.log"
+}
+# wait_acked VERSION: both agents ACKed VERSION or a later one (120 s at
+# most); else prints why and fails
 wait_acked() {
+	local a nack
 	for _ in $(seq 2400); do
-		[ "$(grep -c "ACK version $1\$" "$TMP/control.log")" -ge 2 ] && return 0
-		grep -q "NACK version $1:" "$TMP/control.log" && { echo "bench: NACK: $(grep NACK "$TMP/control.log" | tail -1)" >&2; exit 1; }
+		read -r -a a <<<"$(acked "$1")"
+		[ "${a[0]}" -ge 2 ] && return 0
+		nack=$(awk -v v="$1" '/: NACK version [0-9]+:/ { x = $0; sub(/.*NACK version /, "", x); if (x + 0 >= v) { print; exit } }' "$TMP/control.log")
+		[ -z "$nack" ] || { echo "NACK: $nack"; return 1; }
 		sleep 0.05
 	done
-	echo "bench: version $1 not ACKed by both agents" >&2; tail -5 "$TMP"/*.log >&2; exit 1
+	echo "version $1 or later not ACKed by both agents in 120 s ($(grep -c ': ACK version' "$TMP/control.log") ACKs in the log; last: $(grep 'ACK version' "$TMP/control.log" | tail -n 2 | tr '\n' ' '))"
+	return 1
 }
 # services FROM TO [CHANGED]: ServiceEntries FROM..TO-1; endpoint j of
 # service i is 10.200.x.y from a pool of 10,000 addresses (at most 10,000
@@ -71,34 +89,55 @@ services() {
 		}
 	}'
 }
-rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
-printf '%-9s %-12s %-12s %-14s %-14s %-12s %-12s\n' SERVICES LOAD_S APPLY_ACK_MS SNAPSHOT_BYTES CONTROL_RSS_KB AGENT1_RSS_KB AGENT2_RSS_KB
+BASE=${SIZES%% *}
+rec_param sizes "$SIZES"
+rec_metric apply-ack-ms ms lower "time from launching sluicectl apply (one endpoint changed) to the last agent's ACK"
+rec_metric load-s s lower "time to load the services (chunks of 2,000) until both agents ACKed"
+rec_metric snapshot-bytes bytes lower "size of node1's snapshot"
+rec_metric control-rss-kb KiB lower "resident memory of sluice-control"
+rec_metric agent-rss-kb KiB lower "resident memory of node1's agent"
+for n in $SIZES; do
+	[ "$n" = "$BASE" ] && continue
+	for m in apply-ack-ms load-s snapshot-bytes control-rss-kb agent-rss-kb; do rec_compare "$m" "svc-$n" "svc-$BASE"; done
+done
+
+# apply FILE: sluicectl apply; prints the version, or why it failed
+apply() {
+	local out
+	out=$(timeout 120 nsenter --net="/run/netns/slc.$C.node1" "$BIN/sluicectl" -o json apply -f "$1" 2>&1) ||
+		{ echo "apply refused: $(tail -n 3 <<<"$out" | tr '\n' ' ')"; return 1; }
+	jq -e .version <<<"$out" 2>/dev/null || { echo "apply printed no version: $out"; return 1; }
+}
 loaded=0 change=0
 for n in $SIZES; do
+	var=svc-$n
+	echo "bench: control plane, $n services"
 	t0=$(now_ms)
 	for from in $(seq "$loaded" 2000 $((n - 1))); do
 		to=$((from + 2000 > n ? n : from + 2000))
 		services "$from" "$to" >"$TMP/chunk.yaml"
-		out=$(ctl -o json apply -f "$TMP/chunk.yaml") || { echo "bench: apply refused" >&2; exit 1; }
-		v=$(jq .version <<<"$out")
+		v=$(apply "$TMP/chunk.yaml") || { rec_failed "$var" "loading services $from-$to: $v"; exit 1; }
 	done
 	loaded=$n
-	wait_acked "$v"
-	load_s=$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+	why=$(wait_acked "$v") || { rec_failed "$var" "loading $n services: $why"; exit 1; }
+	rec_sample load-s "$var" 1 "$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.3f", (b - a) / 1000}')"
 	for r in $(seq "$ROUNDS"); do
 		change=$((change + 1))
 		services 0 1 "$change" >"$TMP/one.yaml"
 		t0=$(now_ms)
-		out=$(ctl -o json apply -f "$TMP/one.yaml") || { echo "bench: apply refused" >&2; exit 1; }
-		v=$(jq .version <<<"$out")
-		wait_acked "$v"
-		last=$(grep "ACK version $v\$" "$TMP/control.log" | awk '{print $1}' | sort | tail -1)
-		echo $(( $(ms "$last") - t0 ))
-	done >"$TMP/ack.$n"
-	printf '%-9s %-12s %-12s %-14s %-14s %-12s %-12s\n' "$n" "$load_s" "$(median <"$TMP/ack.$n")" \
-		"$(stat -c %s "$TMP/agent.node1/snapshot.json")" "$(rss "$CPID")" "$(rss "${APID[node1]}")" \
-		"$(rss "${APID[node2]}")"
-	echo "   apply->ACK ms per round: $(tr '\n' ' ' <"$TMP/ack.$n")" >&2
+		if ! v=$(apply "$TMP/one.yaml"); then
+			rec_sample apply-ack-ms "$var" "$r" "fail:$v"
+		elif ! why=$(wait_acked "$v"); then
+			rec_sample apply-ack-ms "$var" "$r" "fail:$why"
+		else
+			read -r -a a <<<"$(acked "$v")"
+			rec_sample apply-ack-ms "$var" "$r" $(( $(ms "${a[1]}") - t0 ))
+		fi
+	done
+	rec_sample snapshot-bytes "$var" 1 "$(stat -c %s "$TMP/agent.node1/snapshot.json" 2>/dev/null || echo "fail:no snapshot on node1")"
+	rec_sample control-rss-kb "$var" 1 "$(rss "$CPID" || echo "fail:sluice-control is gone")"
+	rec_sample agent-rss-kb "$var" 1 "$(rss "${APID[node1]}" || echo "fail:node1's agent is gone")"
 done
+rec_done

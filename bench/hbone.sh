@@ -28,11 +28,14 @@
 # nginx processes, around the 1-stream iperf3 run, over the bytes it moved)
 # and per sockperf round trip (user+system and user alone: what a round
 # trip's latency owes to the proxies' own work, beside the wake-ups).
-# A round runs the three variants one after the other; the connection
-# rates have rounds of their own at the end. Ratios are given two ways:
+# gib/cpu-s is the throughput per CPU second: GiB moved per CPU second of
+# both proxies in the 1-stream run. A round runs the three variants one
+# after the other; the connection rates have rounds of their own at the
+# end. The report gives each ratio two ways: the ratio of the medians, and
 # the median over the rounds of each round's ratio (the variants of one
 # round saw the same machine: this VM's speed drifts by tens of per cent
-# over minutes), and the ratio of the medians.
+# over minutes). Goals, sluice against nginx: at least 1.3x the throughput
+# per CPU second, p50 and p99 round trip below nginx's.
 set -euo pipefail
 export SLUICE_BUILD=${1:-build}
 E2E=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
@@ -42,13 +45,35 @@ E2E=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
 SECS=${BENCH_SECONDS:-3}
 PAR=${BENCH_PARALLEL:-4}
 ROUNDS=${BENCH_ROUNDS:-5}
-OUT=$BUILD/bench
+BENCH=hbone
+. "$ROOT/bench/record.sh"
+rec_param rounds "$ROUNDS"
+rec_param seconds "$SECS"
 for t in iperf3 sockperf nginx; do
-	command -v $t >/dev/null || { echo "bench: $t missing (make deps)" >&2; exit 1; }
+	command -v $t >/dev/null || { rec_failed '*' "$t missing (make deps)"; exit 1; }
 done
 NGX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
-[ -f $NGX_STREAM ] || { echo "bench: $NGX_STREAM missing (libnginx-mod-stream; make deps)" >&2; exit 1; }
-mkdir -p "$OUT"
+[ -f $NGX_STREAM ] || { rec_failed '*' "$NGX_STREAM missing (libnginx-mod-stream; make deps)"; exit 1; }
+
+METRICS="gbps-1 gbps-8 p50-64 p99-64 conn/s gib/cpu-s cpu-s/GiB cpu-us/rt usr-us/rt"
+rec_metric gbps-1 Gbit/s higher "iperf3 throughput, 1 stream"
+rec_metric gbps-8 Gbit/s higher "iperf3 throughput, 8 streams"
+rec_metric p50-64 us lower "sockperf TCP ping-pong p50 round trip, 64 B"
+rec_metric p99-64 us lower "sockperf TCP ping-pong p99 round trip, 64 B"
+rec_metric conn/s conn/s higher "new connections per second (sltest crr, $PAR threads)"
+rec_metric gib/cpu-s GiB/s higher "GiB moved per CPU second of both proxies, 1-stream iperf3"
+rec_metric cpu-s/GiB s/GiB lower "both proxies' user+system CPU seconds per GiB, 1-stream iperf3"
+rec_metric cpu-us/rt us lower "both proxies' user+system CPU microseconds per sockperf round trip"
+rec_metric usr-us/rt us lower "both proxies' user CPU microseconds per sockperf round trip"
+for m in $METRICS; do
+	case $m in
+	gib/cpu-s)     rec_compare "$m" sluice nginx '>=' 1.3 ;;
+	p50-64|p99-64) rec_compare "$m" sluice nginx '<' 1 ;;
+	*)             rec_compare "$m" sluice nginx ;;
+	esac
+done
+for m in gbps-1 gbps-8 p50-64 p99-64 conn/s; do rec_compare "$m" sluice plain; done
+for m in gbps-1 gbps-8 p50-64 p99-64 conn/s; do rec_compare "$m" nginx plain; done
 
 hb_capture_strict
 hb_setup
@@ -123,121 +148,85 @@ grep -q 'TLSv1.3 TLS_AES_256_GCM_SHA384 SUCCESS' "$TMP/nginx.node2/access.log" |
 out=$(in_pod node1.pod1 "$BIN/sltest" connect --to "$MESH_SRV:8080" --timeout 3000) || fail "through sluice: $out"
 
 # ---- measurements -----------------------------------------------------------
-declare -A M
-METRICS="gbps-1 gbps-8 p50-64 p99-64 conn/s cpu-s/GiB cpu-us/rt usr-us/rt"
 # ticks PID...: user+system CPU ticks of the processes, "USER TOTAL"
 ticks() { local u=0 s=0 p a; for p in "$@"; do read -r -a a < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a[0])) s=$((s + a[1])); done; echo "$u $((u + s))"; }
 HZ=$(getconf CLK_TCK)
-iperf() { # client-pod ip port streams: "Gbit/s bytes", or "fail:REASON 0"
+iperf() { # client-pod ip port streams: "Gbit/s bytes", or "fail:REASON"
 	local out err
 	for _ in 1 2 3; do   # the server takes one test at a time ("busy")
-		out=$(in_pod "$1" iperf3 -c "$2" -p "$3" -t "$SECS" -P "$4" -J 2>&1 || true)
-		err=$(jq -r '.error // empty' <<<"$out" 2>/dev/null || echo "unreadable output")
+		out=$(timeout $((SECS + 30)) "$SIM" exec "$CL" "$1" -- iperf3 -c "$2" -p "$3" -t "$SECS" -P "$4" -J 2>&1 || true)
+		err=$(jq -r '.error // empty' <<<"$out" 2>/dev/null || echo "unreadable output: $(tail -n 3 <<<"$out" | tr '\n' ' ')")
 		[ -z "$err" ] && { jq -r '"\(.end.sum_received.bits_per_second / 1e9) \(.end.sum_received.bytes)"' <<<"$out"; return; }
 		[[ $err = *busy* ]] || break
 		sleep 0.5
 	done
-	echo "bench: iperf3 to $2:$3 failed: $err" >&2
-	echo "fail:$(tr ' ' _ <<<"$err") 0"
+	echo "fail:iperf3 -P $4 to $2:$3: $err"
 }
-measure() { # variant client-pod ip iperf-port pp-port [proxy pids...]
-	local v=$1 pod=$2 ip=$3 ip5=$4 pp=$5 a t0 t1 out
-	shift 5
+measure() { # variant round client-pod ip iperf-port pp-port [proxy pids...]
+	local v=$1 r=$2 pod=$3 ip=$4 ip5=$5 pp=$6 a t0 t1 out
+	shift 6
 	read -r -a t0 <<<"$(ticks "$@")"
-	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 1)"
+	out=$(iperf "$pod" "$ip" "$ip5" 1)
 	read -r -a t1 <<<"$(ticks "$@")"
-	M[$v,gbps-1]+=" ${a[0]}"
-	if [ $# -gt 0 ] && [ "${a[1]}" -gt 0 ]; then
-		M[$v,cpu-s/GiB]+=" $(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v b="${a[1]}" 'BEGIN { print t / hz / (b / 2^30) }')"
+	read -r -a a <<<"$out"
+	if [[ $out = fail:* ]]; then rec_sample gbps-1 "$v" "$r" "$out"; else rec_sample gbps-1 "$v" "$r" "${a[0]}"; fi
+	if [ $# -gt 0 ] && [[ $out != fail:* ]] && [ "${a[1]}" -gt 0 ]; then
+		rec_sample cpu-s/GiB "$v" "$r" "$(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v b="${a[1]}" 'BEGIN { print t / hz / (b / 2^30) }')"
+		rec_sample gib/cpu-s "$v" "$r" "$(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v b="${a[1]}" \
+			'BEGIN { print (t > 0 ? b / 2^30 / (t / hz) : "fail:no CPU tick counted in the run") }')"
 	elif [ $# -gt 0 ]; then
-		M[$v,cpu-s/GiB]+=" fail"   # keeps the rounds aligned for paired()
+		rec_sample cpu-s/GiB "$v" "$r" "fail:no bytes moved: $out"
+		rec_sample gib/cpu-s "$v" "$r" "fail:no bytes moved: $out"
 	fi
-	read -r -a a <<<"$(iperf "$pod" "$ip" "$ip5" 8)"
-	M[$v,gbps-8]+=" ${a[0]}"
+	out=$(iperf "$pod" "$ip" "$ip5" 8)
+	if [[ $out = fail:* ]]; then rec_sample gbps-8 "$v" "$r" "$out"; else rec_sample gbps-8 "$v" "$r" "${out%% *}"; fi
 	read -r -a t0 <<<"$(ticks "$@")"
-	out=$(in_pod "$pod" taskset -c 0 sockperf pp --tcp -i "$ip" -p "$pp" -m 64 -t "$SECS" 2>&1) ||
-		fail "sockperf to $ip:$pp ($v): $out"
+	if ! out=$(timeout $((SECS + 30)) "$SIM" exec "$CL" "$pod" -- taskset -c 0 sockperf pp --tcp -i "$ip" -p "$pp" -m 64 -t "$SECS" 2>&1); then
+		out="fail:sockperf to $ip:$pp: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+		rec_sample p50-64 "$v" "$r" "$out"
+		rec_sample p99-64 "$v" "$r" "$out"
+		[ $# -eq 0 ] || { rec_sample cpu-us/rt "$v" "$r" "$out"; rec_sample usr-us/rt "$v" "$r" "$out"; }
+		return
+	fi
 	read -r -a t1 <<<"$(ticks "$@")"
 	read -r -a a <<<"$(awk '/percentile 50.000 =/ { p50 = $NF } /percentile 99.000 =/ { p99 = $NF }
-		/\[Total Run\]/ { sub(/.*ReceivedMessages=/, ""); n = $1 } END { print p50, p99, n }' <<<"$out")"
-	M[$v,p50-64]+=" ${a[0]}" M[$v,p99-64]+=" ${a[1]}"
+		/\[Total Run\]/ { sub(/.*ReceivedMessages=/, ""); n = $1 }
+		END { print (p50 == "" ? "fail:no_p50" : p50), (p99 == "" ? "fail:no_p99" : p99), n + 0 }' <<<"$out")"
+	rec_sample p50-64 "$v" "$r" "${a[0]}"
+	rec_sample p99-64 "$v" "$r" "${a[1]}"
 	if [ $# -gt 0 ]; then   # the proxies' CPU per round trip, in the whole run (warm-up too)
-		M[$v,cpu-us/rt]+=" $(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v n="${a[2]:-0}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail") }')"
-		M[$v,usr-us/rt]+=" $(awk -v t=$((t1[0] - t0[0])) -v hz="$HZ" -v n="${a[2]:-0}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail") }')"
+		rec_sample cpu-us/rt "$v" "$r" "$(awk -v t=$((t1[1] - t0[1])) -v hz="$HZ" -v n="${a[2]}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail:no round trips counted") }')"
+		rec_sample usr-us/rt "$v" "$r" "$(awk -v t=$((t1[0] - t0[0])) -v hz="$HZ" -v n="${a[2]}" 'BEGIN { print (n > 0 ? t / hz * 1e6 / n : "fail:no round trips counted") }')"
 	fi
 }
 # New connections per second, in rounds of their own after the others: each
 # leaves thousands of sockets in TIME_WAIT, which slowed every variant's
 # later rounds when they were interleaved.
-measure_crr() { # variant client-pod ip port
+measure_crr() { # variant round client-pod ip port
 	local out
-	out=$(in_pod "$2" "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
-		fail "crr to $3:$4 ($1): $out"
-	M[$1,conn/s]+=" $(jq -r .rate <<<"$out")"
+	if out=$(timeout $((SECS + 30)) "$SIM" exec "$CL" "$3" -- "$BIN/sltest" crr --to "$4:$5" --duration "$SECS" --parallel "$PAR" 2>&1); then
+		rec_sample conn/s "$1" "$2" "$(jq -r '.rate // "fail:no rate in sltest output"' <<<"$out" 2>/dev/null || echo "fail:sltest crr output: $out")"
+	else
+		rec_sample conn/s "$1" "$2" "fail:sltest crr to $4:$5: $out"
+	fi
 }
 opened() { metric node2 '^istio_tcp_connections_opened_total\{reporter="destination".*connection_security_policy="mutual_tls"'; }
-# paired "X samples" "B samples": the median of X[i]/B[i] over the rounds
-# where both are numbers ("-" if none)
-paired() {
-	paste <(tr ' ' '\n' <<<"$1" | sed '/^$/d') <(tr ' ' '\n' <<<"$2" | sed '/^$/d') |
-		awk '$1 ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ && $2 ~ /^[0-9.]+([eE][-+]?[0-9]+)?$/ && $2 > 0 { print $1 / $2 }' |
-		sort -g | awk '{ a[NR] = $1 } END { if (!NR) print "-"; else if (NR % 2) printf "%.3f", a[(NR + 1) / 2]; else printf "%.3f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-median() { tr ' ' '\n' | grep -E '^[0-9.]+([eE][-+]?[0-9]+)?$' | sort -g | awk '{ a[NR] = $1 } END { if (!NR) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 for r in $(seq "$ROUNDS"); do
 	echo "bench: hbone round $r/$ROUNDS"
-	measure plain node1.pod2 "$PLAIN_SRV" 5201 11111
+	measure plain "$r" node1.pod2 "$PLAIN_SRV" 5201 11111
 	o0=$(opened)
-	measure sluice node1.pod1 "$MESH_SRV" 5201 11111 "$A1" "$A2"
+	measure sluice "$r" node1.pod1 "$MESH_SRV" 5201 11111 "$A1" "$A2"
 	o1=$(opened)
 	# every sluice connection went through node2's proxy (iperf3 opens 1+1 and 1+8)
-	[ "$o1" -ge $((o0 + 11)) ] || fail "node2's proxy saw $((o1 - o0)) connections in the sluice round, not the bench's"
-	measure nginx node1.pod2 10.244.1.1 15201 15111 "$N1" "$N2"
+	[ "$o1" -ge $((o0 + 11)) ] ||
+		rec_failed sluice "round $r: node2's proxy saw $((o1 - o0)) mutual-TLS connections in the sluice round, not the bench's 11"
+	measure nginx "$r" node1.pod2 10.244.1.1 15201 15111 "$N1" "$N2"
 done
 for r in $(seq "$ROUNDS"); do
 	echo "bench: hbone connection rate, round $r/$ROUNDS"
-	measure_crr plain node1.pod2 "$PLAIN_SRV" 8080
-	measure_crr sluice node1.pod1 "$MESH_SRV" 8080
-	measure_crr nginx node1.pod2 10.244.1.1 15080
+	measure_crr plain "$r" node1.pod2 "$PLAIN_SRV" 8080
+	measure_crr sluice "$r" node1.pod1 "$MESH_SRV" 8080
+	measure_crr nginx "$r" node1.pod2 10.244.1.1 15080
 done
-
-{
-	echo "sluice bench (cross-node mTLS proxies): $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, $ROUNDS rounds x ${SECS}s, medians"
-	printf '%-7s' variant
-	for m in $METRICS; do printf ' %10s' "$m"; done
-	echo
-	for v in plain sluice nginx; do
-		printf '%-7s' "$v"
-		for m in $METRICS; do printf ' %10.3f' "$(median <<<"${M[$v,$m]:-}")"; done
-		echo
-	done
-	echo "ratios, median of the ratios of the same round (the machine drifts between rounds):"
-	for pair in "sluice nginx" "sluice plain"; do
-		set -- $pair
-		printf '%-7s' "$1/$2"
-		for m in $METRICS; do printf ' %9sx' "$(paired "${M[$1,$m]:-}" "${M[$2,$m]:-}")"; done
-		echo
-	done
-	echo "ratios of the medians:"
-	for pair in "sluice nginx" "sluice plain"; do
-		set -- $pair
-		printf '%-7s' "$1/$2"
-		for m in $METRICS; do
-			awk -v x="$(median <<<"${M[$1,$m]:-}")" -v b="$(median <<<"${M[$2,$m]:-}")" \
-				'BEGIN { if (b + 0 > 0 && x != "nan") printf " %9.3fx", x / b; else printf " %10s", "-" }'
-		done
-		echo
-	done
-	awk -v sc="$(median <<<"${M[sluice,cpu-s/GiB]}")" -v nc="$(median <<<"${M[nginx,cpu-s/GiB]}")" \
-	    -v pr="$(paired "${M[nginx,cpu-s/GiB]}" "${M[sluice,cpu-s/GiB]}")" \
-		'BEGIN { printf "throughput per CPU second (GiB per proxy CPU-s, 1 stream): sluice %.3f, nginx %.3f, sluice/nginx %.3fx by medians, %sx by rounds (goal >= 1.3x)\n", 1 / sc, 1 / nc, nc / sc, pr }'
-	echo "(gbps: iperf3 Gbit/s; p50/p99: sockperf 64 B round trip in us; conn/s: sltest crr with $PAR threads;"
-	echo " cpu-s/GiB: both proxies' user+system CPU seconds per GiB during the 1-stream run; cpu-us/rt, usr-us/rt:"
-	echo " both proxies' user+system, resp. user, CPU microseconds per sockperf round trip; lower is better for"
-	echo " p50, p99 and the CPU figures. Failed runs are listed as fail:REASON below and left out of the medians.)"
-	echo "samples:"
-	for v in plain sluice nginx; do
-		for m in $METRICS; do echo "  $v $m:${M[$v,$m]:-}"; done
-	done
-} | tee "$OUT/hbone.txt"
+rec_done

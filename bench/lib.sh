@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared pieces of the benchmarks: clusters with a server pod (sltest serve
 # on 8080, sockperf on 11111) and client pods, the two measurements, and
-# medians. A script sets CLUSTERS and AGENT_PINS for cleanup.
+# the recording of samples (bench/record.sh). A script sets CLUSTERS and
+# AGENT_PINS for cleanup.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +16,9 @@ ROUNDS=${BENCH_ROUNDS:-5}
 OUT=$BUILD/bench
 mkdir -p "$OUT"
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root" >&2; exit 1; }
+. "$ROOT/bench/record.sh"
+rec_param rounds "$ROUNDS"
+rec_param seconds "$SECS"
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
 
 TMP=$(mktemp -d /tmp/sluice-bench.XXXXXX)
@@ -67,7 +71,9 @@ start_agent() {
 stop_agent() { kill "$AGENT"; wait "$AGENT" 2>/dev/null || true; }
 uninstall_agent() { "$BIN/sluice-agent" --node node1 --pin-root "/sys/fs/bpf/sluice-bench-$1" --uninstall >/dev/null 2>&1 || true; }
 
-# agent_apply CLUSTER FILE VERSION: install FILE (with "version": VERSION)
+# agent_apply CLUSTER FILE VERSION: install FILE (with "version": VERSION);
+# fails (1), with the agent log's last lines on stderr, if the agent has
+# not applied it after 30 s
 agent_apply() {
 	jq --argjson v "$3" '.version = $v' "$2" >"$TMP/snap.tmp"
 	mv "$TMP/snap.tmp" "$TMP/snap.$1.json"
@@ -75,20 +81,22 @@ agent_apply() {
 		grep -q "applied snapshot version=$3 " "$TMP/agent.$1.log" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	echo "bench: agent did not apply version $3" >&2; tail "$TMP/agent.$1.log" >&2; exit 1
+	echo "bench: agent did not apply version $3" >&2; tail -n 5 "$TMP/agent.$1.log" >&2; return 1
 }
 
+# The measurements print a number, or "fail:REASON" (rec_sample records it
+# as the sample's error).
 crr() { # cluster client-pod ip port: new connections per second
 	local out
-	out=$("$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" --duration "$SECS" --parallel "$PAR") ||
-		{ echo "bench: crr to $3:$4 failed: $out" >&2; exit 1; }
-	jq -r .rate <<<"$out"
+	out=$(timeout $((SECS + 30)) "$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" \
+		--duration "$SECS" --parallel "$PAR" 2>&1) || { echo "fail:sltest crr to $3:$4: $out"; return; }
+	jq -r '.rate // "fail:no rate in sltest output"' <<<"$out" 2>/dev/null || echo "fail:sltest crr output: $out"
 }
 rtt() { # cluster client-pod ip: sockperf p50 round trip in microseconds
 	local out
-	out=$("$SIM" exec "$1" "$2" -- taskset -c 0 sockperf pp --tcp -i "$3" -p 11111 -m 64 -t "$SECS" 2>&1) ||
-		{ echo "bench: sockperf to $3 failed: $out" >&2; exit 1; }
-	awk '/percentile 50.000 =/ { print $NF }' <<<"$out"
+	out=$(timeout $((SECS + 30)) "$SIM" exec "$1" "$2" -- taskset -c 0 sockperf pp --tcp -i "$3" \
+		-p 11111 -m 64 -t "$SECS" 2>&1) || { echo "fail:sockperf to $3: $(tail -n 3 <<<"$out")"; return; }
+	awk '/percentile 50.000 =/ { p = $NF } END { print p == "" ? "fail:no p50 in sockperf output" : p }' <<<"$out"
 }
 # policy_snapshot CLUSTER SERVICES_JSON PORTS_JSON: every pod an identity,
 # 1,000 unrelated compiled policy entries, and the server (pod1)
@@ -107,26 +115,4 @@ policy_snapshot() {
 				      protocol: "TCP", port: (1000 + .)}] +
 		    [.nodes[0].pods[1:][] | (256 + (.name | split(".pod")[1] | tonumber)) as $src |
 		     $ports[] | {action: "ALLOW", source: $src, destination: 257, protocol: "TCP", port: .}])}'
-}
-
-# median of the numbers among the words of stdin ("fail:..." words are not)
-median() { tr ' ' '\n' | grep -E '^[0-9.]+([eE][-+]?[0-9]+)?$' | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-# report TITLE BASELINE VARIANTS...: the table of medians and ratios from
-# the CONN and RTT associative arrays
-report() {
-	local title=$1 base=$2 v c t bc br
-	shift 2
-	echo "$title: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, $ROUNDS rounds x ${SECS}s, medians"
-	printf '%-18s %12s %10s %12s %10s\n' variant conn/s vs-$base rtt-p50-us vs-$base
-	bc=$(median <<<"${CONN[$base]}"); br=$(median <<<"${RTT[$base]}")
-	for v in "$@"; do
-		c=$(median <<<"${CONN[$v]}"); t=$(median <<<"${RTT[$v]}")
-		awk -v v="$v" -v c="$c" -v t="$t" -v bc="$bc" -v br="$br" \
-			'BEGIN { printf "%-18s %12.0f %9.3fx %12.3f %9.3fx\n", v, c, c / bc, t, t / br }'
-	done
-	echo "samples (conn/s):"
-	for v in "$@"; do echo "  $v:${CONN[$v]}"; done
-	echo "samples (rtt p50 us):"
-	for v in "$@"; do echo "  $v:${RTT[$v]}"; done
 }

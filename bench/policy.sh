@@ -1,6 +1,7 @@
 #!/bin/bash
-# The cost of identity-based L4 policy and of telemetry, side by side with
-# plain load balancing in the same run, medians, ratios.
+# The cost of identity-based L4 policy and of telemetry (bench "policy"),
+# side by side with plain load balancing in the same run, every sample
+# recorded (bench/record.sh), ratios in the report.
 #
 #   bench/policy.sh BUILD_DIR        (make bench, after bench/run.sh)
 #
@@ -17,7 +18,19 @@
 #   policy+log    the same with flow events written to the flow log
 # Metrics as in bench/run.sh: new connections per second (sltest crr) and
 # sockperf ping-pong p50 round trip; the RTT ratio is the per-packet cost.
+# Baselines: lb against direct, policy and policy+log against lb. Goals:
+# lb at least 0.95x direct's connections per second, and policy at least
+# 0.95x lb's.
+BENCH=policy
 . "$(dirname "$0")/lib.sh"
+rec_metric conn/s conn/s higher "new TCP connections per second, 64 B request/response (sltest crr, $PAR threads)"
+rec_metric rtt-p50 us lower "sockperf TCP ping-pong p50 round trip, 64 B"
+rec_compare conn/s lb direct '>=' 0.95
+rec_compare rtt-p50 lb direct
+rec_compare conn/s policy lb '>=' 0.95
+rec_compare rtt-p50 policy lb
+rec_compare conn/s policy+log lb
+rec_compare rtt-p50 policy+log lb
 C=bp$(( $$ % 100000 ))
 setup_cluster "$C" 5
 S=$(pod_ip "$C" node1.pod1)
@@ -28,30 +41,33 @@ svc='[{"name": "bench/target", "vip": "'$VIP'", "port": 80, "backends": [{"addre
 echo "{\"services\": $svc}" >"$TMP/lb.json"
 policy_snapshot "$C" "$svc" '[8080, 11111]' >"$TMP/policy.json"
 
-VARIANTS="direct lb policy policy+log"
-declare -A CONN RTT
-run_variant() { # name client-pod ip port
-	CONN[$1]+=" $(crr "$C" "$2" "$3" "$4")"
-	RTT[$1]+=" $(rtt "$C" "$2" "$3")"
+run_variant() { # name round client-pod ip port
+	rec_sample conn/s "$1" "$2" "$(crr "$C" "$3" "$4" "$5")"
+	rec_sample rtt-p50 "$1" "$2" "$(rtt "$C" "$3" "$4")"
+}
+# apply_then VARIANT ROUND FILE VERSION MEASUREMENT...: the variant is
+# measured once the agent applied FILE, else recorded as failed
+apply_then() {
+	local var=$1 r=$2 f=$3 ver=$4
+	shift 4
+	if agent_apply "$C" "$f" "$ver"; then run_variant "$var" "$r" "$@"
+	else rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"; fi
 }
 v=0
 for r in $(seq "$ROUNDS"); do
 	echo "bench: policy round $r/$ROUNDS"
 	uninstall_agent "$C"
-	run_variant direct node1.pod2 "$S" 8080
+	run_variant direct "$r" node1.pod2 "$S" 8080
 	start_agent "$C" --flow-log none
-	agent_apply "$C" "$TMP/lb.json" $((v += 1))
-	run_variant lb node1.pod3 "$VIP" 80
-	agent_apply "$C" "$TMP/policy.json" $((v += 1))
-	run_variant policy node1.pod4 "$VIP" 80
+	apply_then lb "$r" "$TMP/lb.json" $((v += 1)) node1.pod3 "$VIP" 80
+	apply_then policy "$r" "$TMP/policy.json" $((v += 1)) node1.pod4 "$VIP" 80
 	stop_agent
 	start_agent "$C"
-	agent_apply "$C" "$TMP/policy.json" $((v += 1))
-	run_variant policy+log node1.pod5 "$VIP" 80
+	apply_then policy+log "$r" "$TMP/policy.json" $((v += 1)) node1.pod5 "$VIP" 80
 	stop_agent
 	# the next round's lb variant must not inherit identities or tc
 	uninstall_agent "$C"
 done
-grep -m1 'identities:.*1008 policy entries\|identities:.*policy entries' "$TMP/agent.$C.log" | tail -n1 |
-	sed 's/.*identities:/bench: agent loaded identities:/'
-report "sluice bench (policy and telemetry)" lb $VARIANTS | tee "$OUT/policy.txt"
+grep 'identities:.*policy entries' "$TMP/agent.$C.log" | tail -n 1 |
+	sed 's/.*identities:/bench: agent loaded identities:/' || true
+rec_done

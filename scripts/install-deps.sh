@@ -13,7 +13,7 @@ clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 libssl-dev openssl libnghttp2-dev libjansson-dev libfyaml-dev
 libcriterion-dev
 iproute2 iptables procps util-linux jq python3
-iperf3 sockperf wrk nginx-light libnginx-mod-stream prometheus curl tcpdump
+iperf3 sockperf wrk nginx-light libnginx-mod-stream prometheus curl tcpdump gnuplot-nox
 qemu-system-x86 busybox-static cpio xz-utils zstd binutils
 "
 
