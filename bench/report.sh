@@ -73,6 +73,7 @@ def ratio: if . == null then "-" else "\((. * 1000 | round) / 1000)x" end;
 . as $r
 | "## sluice bench, \(.date // "?")\(if .quick then " (QUICK)" else "" end)",
   "",
+  (if .quick then "QUICK: one short round per variant, to show every bench runs end to end; its ratios are noise-prone, not a measurement to judge by.\n" else empty end),
   "commit \(.commit // "?"), kernel \(.kernel // "?"), \(.machine.cpu // "?"), \(.machine.cores // "?") cores, \(((.machine.memory_kib // 0) / 1048576 * 10 | round) / 10) GiB; \(.params.rounds // "?") rounds x \(.params.seconds // "?") s, \(.params.parallel // "?") client threads",
   "",
   "| bench | metric | variant | median | baseline | baseline median | ratio | per-round ratio | goal | met? |",
