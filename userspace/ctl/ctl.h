@@ -37,5 +37,7 @@ int cmd_proxy(const struct ctl_opts *o, int argc, char **argv);
 int cmd_profile(const struct ctl_opts *o, int argc, char **argv);
 int cmd_install(const struct ctl_opts *o, int argc, char **argv);
 int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv);
+int cmd_verify_install(const struct ctl_opts *o, int argc, char **argv);
+int cmd_top(const struct ctl_opts *o, int argc, char **argv);
 
 #endif /* SL_CTL_H */

@@ -44,7 +44,11 @@ static const struct ctl_cmd commands[] = {
 	{ "proxy", cmd_proxy, "proxy certs [-o json]   the node proxy's workload certificates (identity, serial, expiry)" },
 	{ "status", cmd_status, "status               the agent's kernel, probes (what is off and why), snapshot\n"
 				"                       status --control [URL]: the control plane, its agents and their ACKs" },
+	{ "top", cmd_top, "top [--interval S] [--count N] [--since-start] [--set paths.prefix=DIR]\n"
+			  "                       live table of the traffic of this machine's agents (flow logs)" },
 	{ "uninstall", cmd_uninstall, "uninstall [-y] [--purge] [--set paths.prefix=DIR]   remove what install made" },
+	{ "verify-install", cmd_verify_install, "verify-install [-o json] [--set paths.prefix=DIR]\n"
+						"                       check what install set up, and a live probe" },
 	{ "version", cmd_version, "version              print the version" },
 	{}
 };

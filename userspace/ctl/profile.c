@@ -114,9 +114,16 @@ static json_t *typed(const struct profile_key *k, const char *text, bool plain,
 			p = strchr(p, '|');
 			p = p ? p + 1 : NULL;
 		}
-		snprintf(why, wlen, "'%.64s' is not one of %s", text, k->allowed);
-		for (char *q = why; (q = strchr(q, '|')); )
-			*q = ',';
+		n = (size_t)snprintf(why, wlen, "'%.64s' is not one of ", text);
+		for (p = k->allowed; *p && n + 3 < wlen; p++) {
+			if (*p == '|') {
+				why[n++] = ',';
+				why[n++] = ' ';
+			} else {
+				why[n++] = *p;
+			}
+		}
+		why[n] = 0;
 		return NULL;
 	}
 	case PK_HOSTPORT:

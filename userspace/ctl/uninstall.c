@@ -152,6 +152,9 @@ int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv)
 		uninstall_node(&p, &p.nodes[i]);
 	if (p.demo_cluster[0])
 		uninstall_demo(&p);
+	/* the pin base install created, once no node's pins are in it */
+	if (rmdir(prof_str(p.prof, "paths.pinBase")) && errno != ENOENT && errno != ENOTEMPTY)
+		fprintf(stderr, "  left  %s: %s\n", prof_str(p.prof, "paths.pinBase"), strerror(errno));
 	rm_tree(p.bin);
 	rm_tree(p.etc);
 	rm_tree(p.log);
