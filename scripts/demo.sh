@@ -1,95 +1,65 @@
 #!/bin/bash
-# make demo: a simulated cluster (2 nodes, 2 pods each), a service with three
-# backends, a client connecting through the VIP, and the per-backend spread.
-# Everything it makes is removed on exit and on Ctrl-C.
+# make demo: the whole mesh in under two minutes.
+#
+#   sluicectl install --set profile=demo -y     control plane, agents, a simulated
+#                                               two-node cluster with sample workloads
+#   a workload mix                              same-node and cross-node calls, a weighted
+#                                               split, a pair denied by policy, HBONE mTLS
+#   sluicectl top                               the live table, refreshed each second
+#   sluicectl verify-install                    every check, and a live probe
+#   sluicectl uninstall -y --purge              nothing left
+#
+# The demo's services and workloads: docs/install.md. DEMO_SECONDS sets how
+# long the traffic runs (default 6).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 [[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
-BIN=$BUILD/bin
-SIM=$ROOT/tests/simcluster
-N=${DEMO_CONNECTIONS:-3000}
+CTL=$BUILD/bin/sluicectl
+SECS=${DEMO_SECONDS:-6}
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (BPF, cgroups, network namespaces)" >&2; exit 1; }
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
 
-CL=demo$(( $$ % 100000 ))
-TMP=$(mktemp -d /tmp/sluice-demo.XXXXXX)
-PIN=/sys/fs/bpf/sluice-$CL-node1
+if [ -e /etc/sluice/install.json ]; then
+	echo "demo: sluice is installed on this machine already (/etc/sluice); the demo installs" \
+		"and removes its own: run it where sluice is not installed" >&2
+	exit 1
+fi
+CLUSTER=$("$CTL" profile dump demo -o json | jq -r .demo.cluster)
+LIB=/usr/local/lib/sluice
 PIDS=()
+TMP=$(mktemp -d /tmp/sluice-demo.XXXXXX)
 cleanup() {
 	set +e
-	echo
-	echo "== cleaning up"
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	"$BIN/sluice-agent" --node node1 --pin-root "$PIN" --uninstall 2>&1 | sed 's/^/   /'
-	"$SIM" down "$CL" | sed 's/^/   /'
+	step "sluicectl uninstall -y --purge"
+	"$CTL" uninstall -y --purge
 	rm -rf "$TMP"
 }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "sluicectl install --set profile=demo -y"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+"$CTL" install --set profile=demo -y
 
-step() { printf '\n== %s\n' "$*"; }
-ip4() { "$SIM" list "$CL" --json | jq -r --arg p "$1" '.nodes[].pods[] | select(.name == $p) | .ipv4'; }
-
-step "simulated cluster $CL: 2 nodes, 2 pods each"
-"$SIM" up --name "$CL" --nodes 2 --pods-per-node 2
-
-step "three backends: node1.pod2, node2.pod1, node2.pod2 (sltest serve, port 8080)"
-for b in node1.pod2:web-a node2.pod1:web-b node2.pod2:web-c; do
-	"$SIM" exec "$CL" "${b%%:*}" -- "$BIN/sltest" serve --name "${b#*:}" --tcp 8080 \
-		--ready "$TMP/ready.${b#*:}" >/dev/null 2>&1 &
-	PIDS+=("$!")
-done
-for b in web-a web-b web-c; do
-	for _ in $(seq 100); do [ -e "$TMP/ready.$b" ] && break; sleep 0.05; done
-done
-
-snap() { # version weight-a weight-b weight-c
-	cat >"$TMP/snap.tmp" <<EOF2
-{"version": $1, "services": [{"name": "default/web", "vip": "10.96.0.10", "port": 80, "backends": [
-  {"address": "$(ip4 node1.pod2)", "port": 8080, "weight": $2},
-  {"address": "$(ip4 node2.pod1)", "port": 8080, "weight": $3},
-  {"address": "$(ip4 node2.pod2)", "port": 8080, "weight": $4}]}]}
-EOF2
-	mv "$TMP/snap.tmp" "$TMP/snap.json"
-	for _ in $(seq 200); do
-		grep -q "applied snapshot version=$1 " "$TMP/agent.log" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "demo: the agent did not apply the snapshot:" >&2; cat "$TMP/agent.log" >&2; exit 1
-}
-
-step "sluice-agent on node1: service default/web, VIP 10.96.0.10:80"
-echo '{"services": []}' >"$TMP/snap.json"
-nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sluice-agent" --node node1 \
-	--cgroup "$("$SIM" list "$CL" --json | jq -r '.nodes[0].cgroup')" \
-	--snapshot "$TMP/snap.json" --pin-root "$PIN" >"$TMP/agent.log" 2>&1 &
+in_pod() { local p=$1; shift; "$LIB/sluice-simcluster" exec "$CLUSTER" "$p" -- "$@"; }
+step "traffic for $SECS s: sleep -> web (80% v1 same node, 20% v2 over HBONE), web -> ledger (HBONE), sleep -> ledger (denied)"
+in_pod node1.pod1 "$LIB/sltest" loop --to 10.96.0.10:80 --duration "$SECS" >"$TMP/web.json" &
 PIDS+=("$!")
-snap 1 1 1 1
-sed 's/^/   /' "$TMP/agent.log"
-echo
-"$BIN/sluicectl" --pin-root "$PIN" inspect services
+in_pod node1.pod2 "$LIB/sltest" loop --to 10.96.0.20:90 --duration "$SECS" >"$TMP/ledger.json" &
+PIDS+=("$!")
+(for _ in $(seq $((SECS * 3))); do
+	in_pod node1.pod1 "$LIB/sltest" connect --to 10.96.0.20:90 --timeout 500 >/dev/null || true
+	sleep 0.3
+done) &
+PIDS+=("$!")
+"$CTL" top --count "$SECS"
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+PIDS=()
+jq -r '"   sleep -> web:    \(.ok) connections, \(.failed) failed, per backend \(.backends)"' "$TMP/web.json"
+jq -r '"   web -> ledger:   \(.ok) connections, \(.failed) failed"' "$TMP/ledger.json"
 
-spread() {
-	local out
-	out=$("$SIM" exec "$CL" node1.pod1 -- "$BIN/sltest" spread --to 10.96.0.10:80 -n "$N")
-	jq -r --argjson n "$N" '.backends | to_entries | sort_by(.key)[] |
-		"   \(.key)  \(.value | tostring | (" " * (5 - length)) + .)  \(.value * 100 / $n | floor)%  " +
-		("#" * (.value * 60 / $n | floor))' <<<"$out"
-	jq -r '"   ok \(.ok) of \(.total)" + (if (.errors | length) > 0 then ", errors \(.errors)" else "" end)' <<<"$out"
-}
-
-step "client node1.pod1: $N new TCP connections to 10.96.0.10:80 (equal weights)"
-spread
-"$SIM" exec "$CL" node1.pod1 -- "$BIN/sltest" connect --to 10.96.0.10:80 |
-	jq -r '"   getpeername() in the client: \(.peer) (the VIP; the kernel picked \(.backend))"'
-
-step "weights changed to 1:2:5, applied as a diff with no restart"
-snap 2 1 2 5
-grep 'version=2' "$TMP/agent.log" | sed 's/^/   /'
-spread
-
-step "the maps, as bpftool sees them (BTF)"
-bpftool map dump pinned "$PIN/sl_services" | head -n 30 | sed 's/^/   /'
+step "sluicectl verify-install"
+"$CTL" verify-install

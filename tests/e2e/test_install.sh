@@ -18,7 +18,7 @@ PINB=/sys/fs/bpf/sluice-e2e-i$ID
 DEMO=d$ID
 NODE=i$ID
 SETS=(--set paths.prefix="$ROOTP" --set paths.pinBase="$PINB" --set node.name="$NODE"
-	--set node.cgroup="sluice-e2e-$ID" --set demo.cluster="$DEMO" --set control.listen=0.0.0.0:15012)
+	--set node.cgroup="sluice-e2e-$ID" --set demo.cluster="$DEMO")
 CTL=$BIN/sluicectl
 in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
 sctl() { in_ns "$CTL" "$@"; }
@@ -113,7 +113,7 @@ grep -q '"path":"hbone".*"workload":"ledger"' /run/sluice/"$DEMO"-node1/flows.js
 	fail "web -> ledger did not go over HBONE"
 sctl top --set paths.prefix="$ROOTP" --count 1 --interval 0.2 --since-start -o json >"$TMP/top.out" ||
 	fail "top failed"
-jq -e '[.[] | select(.mtls and .destination == "demo/ledger")] | length == 1' "$TMP/top.out" >/dev/null ||
+jq -e '[.[] | select(.mtls and .destination == "sa:demo/ledger")] | length == 1' "$TMP/top.out" >/dev/null ||
 	fail "top: no mTLS row to demo/ledger: $(cat "$TMP/top.out")"
 jq -e '[.[] | select(.denied > 0)] | length >= 1' "$TMP/top.out" >/dev/null || fail "top: no denial"
 

@@ -102,6 +102,8 @@ int daemon_pids(const struct plan *p, const char *name, int *sv, int *child);
 /* Run argv (argv[0] a path), wait; its stdout in *out (malloc'd, may be
  * NULL). The exit status, or -errno. */
 int run_cmd(char *const argv[], char **out);
+/* The same in network namespace netns ("" or NULL: this one). */
+int run_cmd_in(const char *netns, char *const argv[], char **out);
 
 /* The control plane API with the admin credentials of the plan's control
  * state dir (control.c). */

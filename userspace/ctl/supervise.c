@@ -259,6 +259,11 @@ int daemon_stop(const struct plan *p, const char *name)
 
 int run_cmd(char *const argv[], char **out)
 {
+	return run_cmd_in(NULL, argv, out);
+}
+
+int run_cmd_in(const char *netns, char *const argv[], char **out)
+{
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int pfd[2], status;
@@ -275,6 +280,12 @@ int run_cmd(char *const argv[], char **out)
 		return -errno;
 	}
 	if (c == 0) {
+		int nfd = netns && *netns ? open(netns, O_RDONLY | O_CLOEXEC) : -1;
+
+		if (netns && *netns && (nfd < 0 || setns(nfd, CLONE_NEWNET))) {
+			fprintf(stderr, "sluicectl: netns %s: %s\n", netns, strerror(errno));
+			_exit(126);
+		}
 		dup2(pfd[1], 1);
 		execv(argv[0], argv);
 		fprintf(stderr, "sluicectl: exec %s: %s\n", argv[0], strerror(errno));

@@ -2,9 +2,11 @@
 /*
  * top.c - `sluicectl top`: a live table of the mesh's traffic on this
  * machine, from the flow logs of the agents install runs here: one row per
- * source workload and destination (the service, or the workload a proxied
- * connection reached), with connections opened, bytes of the closed ones,
- * denials, and whether the connection went over mutual TLS (HBONE).
+ * source workload and destination, with connections opened, bytes of the
+ * closed ones, denials, and whether the connection went over mutual TLS
+ * (HBONE). The destination is the service the kernel balanced to, or, for
+ * a connection through the node proxies (which see identities, not
+ * services), the identity it reached: "sa:NAMESPACE/SERVICE-ACCOUNT".
  *
  * Each connection is counted once, from its source's report (a
  * connection through the node proxies is reported by both proxies; a
@@ -61,6 +63,19 @@ static void endpoint(json_t *e, char *out, size_t len)
 		 json_string_value(json_object_get(e, "workload")) ?: "?");
 }
 
+/* A proxy knows the peer's identity, not the service the client called:
+ * "sa:NS/SERVICE-ACCOUNT", from the SPIFFE ID. */
+static void principal(json_t *e, char *out, size_t len)
+{
+	const char *p = json_string_value(json_object_get(e, "principal")) ?: "";
+	const char *ns = strstr(p, "/ns/"), *sa = strstr(p, "/sa/");
+
+	if (ns && sa && sa > ns)
+		snprintf(out, len, "sa:%.*s/%s", (int)(sa - ns - 4), ns + 4, sa + 4);
+	else
+		endpoint(e, out, len);
+}
+
 static void add_event(struct top *t, json_t *ev)
 {
 	const char *type = json_string_value(json_object_get(ev, "type")) ?: "";
@@ -75,7 +90,7 @@ static void add_event(struct top *t, json_t *ev)
 	if (strcmp(svc, "unknown"))
 		snprintf(dst, sizeof(dst), "%s", svc);
 	else
-		endpoint(json_object_get(ev, "destination"), dst, sizeof(dst));
+		principal(json_object_get(ev, "destination"), dst, sizeof(dst));
 	r = row_get(t, src, dst, mtls);
 	if (!r)
 		return;

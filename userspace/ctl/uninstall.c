@@ -76,7 +76,8 @@ static void uninstall_node(const struct plan *p, const struct plan_node *nd)
 	snprintf(agent, sizeof(agent), "%s/sluice-agent", p->bin);
 	if (access(agent, X_OK))
 		snprintf(agent, sizeof(agent), "%s/sluice-agent", p->src_bin);
-	rc = run_cmd(argv, &out);
+	/* in the node's netns: its tc filters are on the veths there */
+	rc = run_cmd_in(nd->netns, argv, &out);
 	if (rc)
 		fprintf(stderr, "  left  node %s: sluice-agent --uninstall exited %d\n", nd->name, rc);
 	else
