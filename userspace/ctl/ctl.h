@@ -39,5 +39,6 @@ int cmd_install(const struct ctl_opts *o, int argc, char **argv);
 int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv);
 int cmd_verify_install(const struct ctl_opts *o, int argc, char **argv);
 int cmd_top(const struct ctl_opts *o, int argc, char **argv);
+int cmd_manifest(const struct ctl_opts *o, int argc, char **argv);
 
 #endif /* SL_CTL_H */

@@ -37,6 +37,8 @@ static const struct ctl_cmd commands[] = {
 				  "                       check the node and install a profile (docs/install.md)" },
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
 				  "                       decode the pinned maps (policy: with drop counters)" },
+	{ "manifest", cmd_manifest, "manifest generate [--set KEY=VALUE]... [-f OVERLAY]...\n"
+				    "                       Kubernetes YAML for a profile (docs/install.md)" },
 	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
 				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
 				  "                       stream flow events (follows the agent's flow log)" },
