@@ -327,7 +327,14 @@ static void print_plan(const struct plan *p, const struct plan *old)
 	printf("  apply   mesh-wide mTLS %s%s%s\n", prof_str(p->prof, "mesh.mtls"),
 	       prof_bool(p->prof, "probe.enabled") ? ", the probe service" : "",
 	       p->demo_cluster[0] ? ", the demo's services, workloads and policy" : "");
-	printf("  supervisor: %s\n", p->systemd ? "systemd units" : "sluicectl's supervisor (pid files)");
+	printf("  supervisor: %s\n", p->systemd ? "systemd units (the demo's workloads: sluicectl's "
+	       "supervisor)" : "sluicectl's supervisor (pid files)");
+	for (int i = 0; p->systemd && i < p->nd; i++) {
+		if (p->d[i].cgroup[0])
+			continue;
+		printf("  unit sluice-%s.service:\n", p->d[i].name);
+		daemon_unit(p, &p->d[i], stdout);
+	}
 }
 
 static bool confirm(void)

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -96,7 +97,10 @@ int daemon_start(const struct plan *p, const struct daemon *d, int timeout_ms);
 /* Stop the supervisor and its daemon (SIGTERM, SIGKILL after 10 s). 0 if
  * none ran or it stopped. */
 int daemon_stop(const struct plan *p, const char *name);
-/* pid of the supervisor and of the daemon now, 0 if not running. */
+/* The systemd unit of d, to f (what daemon_start writes under systemd). */
+int daemon_unit(const struct plan *p, const struct daemon *d, FILE *f);
+/* pid of the supervisor and of the daemon now, 0 if not running (under
+ * systemd, *sv is 1 while the unit runs). */
 int daemon_pids(const struct plan *p, const char *name, int *sv, int *child);
 
 /* Run argv (argv[0] a path), wait; its stdout in *out (malloc'd, may be

@@ -9,6 +9,12 @@
  * supervisor stops the daemon (SIGTERM, then SIGKILL after 10 s), removes
  * both pid files and ends the supervisor. The supervisor writes its own
  * lines to the daemon's log, prefixed "supervisor:".
+ *
+ * Where systemd is PID 1 (or the profile's supervisor says systemd), a
+ * daemon that needs no cgroup of its own is a unit instead,
+ * ETC/../systemd/system/sluice-NAME.service (Restart=always, its output
+ * appended to the same log), enabled and started with systemctl; the demo's
+ * workloads, which join a pod's cgroup, keep the supervisor above.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +31,7 @@
 #include <unistd.h>
 
 #include "ctl/install.h"
+#include "ctl/profile.h"
 #include "lib/file.h"
 #include "lib/sys.h"
 
@@ -175,6 +182,62 @@ static bool log_has(const char *path, off_t from, const char *what)
 	return hit;
 }
 
+static bool by_systemd(const struct plan *p, const struct daemon *d)
+{
+	return p->systemd && !d->cgroup[0];
+}
+
+static void unit_path(const struct plan *p, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/etc/systemd/system/sluice-%s.service",
+		 prof_str(p->prof, "paths.prefix"), name);
+}
+
+int daemon_unit(const struct plan *p, const struct daemon *d, FILE *f)
+{
+	fprintf(f, "[Unit]\nDescription=sluice %s\nAfter=network-online.target\n\n[Service]\nExecStart=",
+		d->name);
+	for (int i = 0; d->argv[i]; i++)
+		fprintf(f, "%s\"%s\"", i ? " " : "", d->argv[i]);
+	fprintf(f, "\nRestart=always\nRestartSec=1\n");
+	if (d->netns[0])
+		fprintf(f, "NetworkNamespacePath=%s\n", d->netns);
+	fprintf(f, "StandardOutput=append:%s/%s.log\nStandardError=append:%s/%s.log\n"
+		"\n[Install]\nWantedBy=multi-user.target\n", p->log, d->name, p->log, d->name);
+	return ferror(f) ? -EIO : 0;
+}
+
+static int systemctl(const char *verb, const char *name)
+{
+	char unit[128];
+	char *argv[] = { "/bin/systemctl", "--quiet", (char *)verb, "--now", unit, NULL };
+
+	snprintf(unit, sizeof(unit), "sluice-%s.service", name);
+	if (!strcmp(verb, "daemon-reload")) {
+		argv[2] = "daemon-reload";
+		argv[3] = NULL;
+	}
+	return run_cmd(argv, NULL) ? -EIO : 0;
+}
+
+static int unit_start(const struct plan *p, const struct daemon *d)
+{
+	char path[PATH_MAX + 64], dir[PATH_MAX + 32];
+	FILE *f;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/etc/systemd/system", prof_str(p->prof, "paths.prefix"));
+	unit_path(p, d->name, path, sizeof(path));
+	rc = sys_mkdir_p(dir, 0755);
+	f = rc ? NULL : fopen(path, "w");
+	if (!f)
+		return rc ?: -errno;
+	rc = daemon_unit(p, d, f);
+	if (fclose(f) || rc)
+		return -EIO;
+	return systemctl("daemon-reload", d->name) ?: systemctl("enable", d->name);
+}
+
 int daemon_start(const struct plan *p, const struct daemon *d, int timeout_ms)
 {
 	char logf[PATH_MAX], pidf[PATH_MAX];
@@ -194,6 +257,19 @@ int daemon_start(const struct plan *p, const struct daemon *d, int timeout_ms)
 	if (logfd < 0)
 		return -errno;
 	from = fstat(logfd, &st) ? 0 : st.st_size;
+	if (by_systemd(p, d)) {
+		close(logfd);
+		rc = unit_start(p, d);
+		for (int t = 0; !rc && t < timeout_ms; t += 20) {
+			int unit, child;
+
+			daemon_pids(p, d->name, &unit, &child);
+			if (child && (!d->ready[0] || log_has(logf, from, d->ready)))
+				return 0;
+			usleep(20000);
+		}
+		return rc ?: -ETIMEDOUT;
+	}
 	unlink(pidf);
 	sv = fork();
 	if (sv < 0) {
@@ -225,10 +301,31 @@ int daemon_start(const struct plan *p, const struct daemon *d, int timeout_ms)
 	return -ETIMEDOUT;
 }
 
+/* systemd's MainPID of a unit, 0 if none. */
+static int unit_pid(const char *name)
+{
+	char unit[128], *out = NULL;
+	char *argv[] = { "/bin/systemctl", "show", "-p", "MainPID", "--value", unit, NULL };
+	int pid = 0;
+
+	snprintf(unit, sizeof(unit), "sluice-%s.service", name);
+	if (run_cmd(argv, &out) == 0 && out)
+		pid = atoi(out);
+	free(out);
+	return pid;
+}
+
 int daemon_pids(const struct plan *p, const char *name, int *sv, int *child)
 {
 	char f[PATH_MAX];
+	const struct daemon *d = plan_daemon(p, name);
 
+	if (d && by_systemd(p, d)) {
+		*sv = *child = unit_pid(name);
+		if (*child)
+			*sv = 1;   /* systemd */
+		return 0;
+	}
 	pid_path(p, name, "pid", f, sizeof(f));
 	*sv = read_pid(f);
 	pid_path(p, name, "child", f, sizeof(f));
@@ -238,8 +335,17 @@ int daemon_pids(const struct plan *p, const char *name, int *sv, int *child)
 
 int daemon_stop(const struct plan *p, const char *name)
 {
+	const struct daemon *d = plan_daemon(p, name);
 	int sv, child;
 
+	if (d && by_systemd(p, d)) {
+		char path[PATH_MAX + 64];
+		int rc = systemctl("disable", name);
+
+		unit_path(p, name, path, sizeof(path));
+		unlink(path);
+		return rc;
+	}
 	daemon_pids(p, name, &sv, &child);
 	if (!sv)
 		return 0;
