@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "lib/config.h"
 #include "lib/h2.h"
 #include "lib/pki.h"
 
@@ -103,4 +104,23 @@ Test(fuzz_regress, h2_response_without_body)
 	h2_conn_free(cc);
 	h2_conn_free(sc);
 	tls_ends_free(&t);
+}
+
+/* ---- lib/config: a directive that is not UTF-8 ------------------------------ */
+
+/* tests/fuzz/corpus/config/regress-directive-not-utf8 (shortened): libfyaml
+ * 0.7.12 scans "%k\xdf..." forever. The text is refused as not UTF-8
+ * before libfyaml sees it. */
+Test(fuzz_regress, config_directive_not_utf8, .timeout = 10)
+{
+	static const char text[] = "apiVersion: v1\n%kind: S\xdfrvice\n";
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+
+	cr_assert_eq(sl_config_parse(c, "t.yaml", text, strlen(text), &d), -1);
+	cr_assert_eq(d.nerrors, 1);
+	cr_assert_str_eq(d.v[0].msg, "t.yaml:2:9: byte 0xdf is not UTF-8 text");
+	cr_assert_eq(sl_config_count(c), 0);
+	sl_diags_free(&d);
+	sl_config_free(c);
 }

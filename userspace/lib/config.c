@@ -14,9 +14,6 @@
 
 #include "lib/config.h"
 #include "lib/file.h"
-
-/* a config file larger than this is refused (the API takes 4 MiB) */
-#define SL_CONFIG_FILE_MAX (256u << 20)
 #include "lib/config_model.h"
 #include "lib/config_yaml.h"
 
@@ -79,6 +76,20 @@ void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_r
 		sl_diag_add(d, level, "%s %s/%s: %s: %s", r->kind, r->ns, r->name, field,
 			    text ?: "(out of memory)");
 	free(text);
+}
+
+const char *sl_clip(const char *s, char *buf)
+{
+	size_t n = SL_CONFIG_QUOTE_MAX;
+
+	if (strnlen(s, n + 1) <= n)
+		return s;
+	/* whole UTF-8 characters only: messages go into JSON too */
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(buf, s, n);
+	memcpy(buf + n, "...", 4);
+	return buf;
 }
 
 void sl_diags_free(struct sl_diags *d)
@@ -393,7 +404,12 @@ int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags 
 	size_t len = 0;
 	int rc, err;
 
-	err = file_read(path, &buf, &len, SL_CONFIG_FILE_MAX);
+	err = file_read(path, &buf, &len, SL_CONFIG_MAX_BYTES);
+	if (err == -EFBIG) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: larger than %u bytes, the limit for one input",
+			    path, SL_CONFIG_MAX_BYTES);
+		return -1;
+	}
 	if (err) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, strerror(-err));
 		return -1;
@@ -436,7 +452,7 @@ int sl_config_from_json(struct sl_config *c, const char *name, const json_t *doc
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
 		return -1;
 	}
-	if (yaml_parse_stream(name, text, strlen(text), &ys, &ny, d))
+	if (yaml_parse_stored(name, text, strlen(text), &ys, &ny, d))
 		goto out;
 	n = ny == 1 ? ys[0]->root->n : 0;
 	nodes = calloc(n ?: 1, sizeof(*nodes));

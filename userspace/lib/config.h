@@ -26,6 +26,20 @@
 
 #include <jansson.h>
 
+/*
+ * Limits on one input (a file, an apply body, each file of a JSON apply),
+ * so that hostile YAML costs bounded time and memory (docs/config.md,
+ * "Limits"). Over any of them the input is refused with FILE:LINE:COLUMN.
+ * YAML aliases are refused outright, so nothing is ever expanded.
+ */
+#define SL_CONFIG_MAX_BYTES  (16u << 20)  /* the text */
+#define SL_CONFIG_MAX_DOCS   10000        /* documents ("---") */
+#define SL_CONFIG_MAX_DEPTH  64           /* nested mappings and lists */
+#define SL_CONFIG_MAX_SCALAR (64u << 10)  /* one key or value */
+#define SL_CONFIG_MAX_NODES  1000000      /* keys, values, mappings and lists */
+/* A value quoted in a diagnostic is cut to this many bytes and "...". */
+#define SL_CONFIG_QUOTE_MAX  64
+
 enum sl_diag_level { SL_DIAG_WARNING, SL_DIAG_ERROR };
 
 struct sl_diag {

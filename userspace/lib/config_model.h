@@ -103,6 +103,13 @@ uint16_t sl_wl_port(const struct sl_wl *w, const char *name);
 /* A workload's SPIFFE ID: spiffe://TD/ns/NS/sa/SA. */
 void sl_wl_spiffe(const struct sl_wl *w, const char *trust_domain, char *out, size_t len);
 
+/* `s` as a diagnostic quotes it: at most SL_CONFIG_QUOTE_MAX bytes, then
+ * "..." (a hostile 8 MB name must not make an 8 MB message). buf holds
+ * SL_CONFIG_QUOTE_MAX + 4 bytes; SL_CLIP() gives one that lives as long
+ * as the enclosing block. */
+const char *sl_clip(const char *s, char *buf);
+#define SL_CLIP(s) sl_clip((s), (char[SL_CONFIG_QUOTE_MAX + 4]){ 0 })
+
 /* Append a diagnostic (the whole line). */
 __attribute__((format(printf, 3, 4)))
 void sl_diag_add(struct sl_diags *d, enum sl_diag_level level, const char *fmt, ...);

@@ -8,6 +8,7 @@
  * kind's post function.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ __attribute__((format(printf, 4, 5)))
 static int verr(struct vctx *v, const struct ynode *n, const char *path, const char *fmt, ...)
 {
 	char *text = NULL;
-	char who[600] = "";
+	char who[200] = "";
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -36,7 +37,7 @@ static int verr(struct vctx *v, const struct ynode *n, const char *path, const c
 		text = NULL;
 	va_end(ap);
 	if (v->kind && v->name)
-		snprintf(who, sizeof(who), "%s %s/%s: ", v->kind, v->ns, v->name);
+		snprintf(who, sizeof(who), "%s %s/%s: ", v->kind, SL_CLIP(v->ns), SL_CLIP(v->name));
 	sl_diag_add(v->d, SL_DIAG_ERROR, "%s:%d:%d: %s%s%s%s", v->file, n->line, n->col, who,
 		    path, *path ? ": " : "", text ?: "(out of memory)");
 	free(text);
@@ -64,7 +65,7 @@ static int check_ip(struct vctx *v, const struct ynode *n, const char *path)
 	__be32 a[4];
 
 	if (addr_parse(n->str, a))
-		return verr(v, n, path, "\"%s\" is not an IPv4 or IPv6 address", n->str);
+		return verr(v, n, path, "\"%s\" is not an IPv4 or IPv6 address", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -74,7 +75,7 @@ static int check_cidr(struct vctx *v, const struct ynode *n, const char *path)
 
 	if (cidr_parse(n->str, &k))
 		return verr(v, n, path, "\"%s\" is not an address or CIDR with zero host bits "
-			    "(10.0.0.0/8, fd00::/8)", n->str);
+			    "(10.0.0.0/8, fd00::/8)", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -84,7 +85,7 @@ static int check_port_value(struct vctx *v, const struct ynode *n, const char *p
 	long p = strtol(n->str, &end, 10);
 
 	if (!*n->str || *end || p < 1 || p > 65535)
-		return verr(v, n, path, "\"%s\" is not a port (1..65535)", n->str);
+		return verr(v, n, path, "\"%s\" is not a port (1..65535)", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -92,7 +93,7 @@ static int check_dns_label(struct vctx *v, const struct ynode *n, const char *pa
 {
 	if (strlen(n->str) > 63 || !matches("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", n->str))
 		return verr(v, n, path, "\"%s\" is not a DNS label (lower case letters, digits "
-			    "and '-', at most 63)", n->str);
+			    "and '-', at most 63)", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -100,7 +101,7 @@ static int check_dns_name(struct vctx *v, const struct ynode *n, const char *pat
 {
 	if (strlen(n->str) > 253 ||
 	    !matches("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", n->str))
-		return verr(v, n, path, "\"%s\" is not a DNS-1123 name", n->str);
+		return verr(v, n, path, "\"%s\" is not a DNS-1123 name", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -116,14 +117,14 @@ static int check_host(struct vctx *v, const struct ynode *n, const char *path)
 		s += 2;
 	if (strlen(s) > 253 ||
 	    !matches("^[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?)*$", s))
-		return verr(v, n, path, "\"%s\" is not a host name", n->str);
+		return verr(v, n, path, "\"%s\" is not a host name", SL_CLIP(n->str));
 	return 0;
 }
 
 static int check_duration(struct vctx *v, const struct ynode *n, const char *path)
 {
 	if (!matches("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", n->str))
-		return verr(v, n, path, "\"%s\" is not a duration (10s, 1m30s, 500ms)", n->str);
+		return verr(v, n, path, "\"%s\" is not a duration (10s, 1m30s, 500ms)", SL_CLIP(n->str));
 	return 0;
 }
 
@@ -137,7 +138,7 @@ static int check_wildcard(struct vctx *v, const struct ynode *n, const char *pat
 		return verr(v, n, path, "empty %s", what);
 	if (star && (strchr(star + 1, '*') || (star != s && star[1])))
 		return verr(v, n, path, "\"%s\": a %s may hold one '*', as its prefix or suffix",
-			    s, what);
+			    SL_CLIP(s), what);
 	return star ? 1 : 0;
 }
 
@@ -151,10 +152,10 @@ static int check_principal(struct vctx *v, const struct ynode *n, const char *pa
 		return w < 0 ? -1 : 0;
 	if (!strncmp(n->str, "spiffe://", 9))
 		return verr(v, n, path, "\"%s\": write principals without \"spiffe://\" "
-			    "(\"%s\"), as Istio does", n->str, n->str + 9);
+			    "(\"%s\"), as Istio does", SL_CLIP(n->str), SL_CLIP(n->str + 9));
 	if (!matches("^[^/]+/ns/[^/]+/sa/[^/]+$", n->str))
 		return verr(v, n, path, "\"%s\" is not a principal TRUST-DOMAIN/ns/NAMESPACE/sa/ACCOUNT",
-			    n->str);
+			    SL_CLIP(n->str));
 	return 0;
 }
 
@@ -175,7 +176,8 @@ enum ftype {
 	F_BOOL,
 	F_OBJ,       /* a mapping with `sub` fields */
 	F_LIST,      /* a sequence of `elem` */
-	F_STRMAP,    /* string -> string (labels) */
+	F_LABELS,    /* label key -> label value (labels, selectors) */
+	F_STRMAP,    /* label key -> any string (annotations) */
 	F_PORTMAP,   /* string -> port (WorkloadEntry.ports) */
 	F_KEYMAP,    /* `check`ed key -> F_OBJ `sub` (portLevelMtls) */
 	F_INTSTR,    /* an integer in lo..hi or a string (targetPort) */
@@ -219,7 +221,7 @@ static const char *const traffic_policies[] = { "Cluster", NULL };
 static const struct field metadata_f[] = {
 	{ .name = "name", .type = F_STR, .req = true, .check = check_dns_name },
 	{ .name = "namespace", .type = F_STR, .check = check_dns_label },
-	{ .name = "labels", .type = F_STRMAP },
+	{ .name = "labels", .type = F_LABELS },
 	{ .name = "annotations", .type = F_STRMAP },
 	/* written by an API server; kept, never interpreted */
 	{ .name = "uid", .type = F_ANY }, { .name = "resourceVersion", .type = F_ANY }, { .name = "generation", .type = F_ANY },
@@ -242,7 +244,7 @@ static const struct field svc_spec_f[] = {
 	{ .name = "type", .type = F_STR },           /* checked in svc_post, with the reason */
 	{ .name = "clusterIP", .type = F_STR, .req = true },
 	STRS("clusterIPs", check_ip),
-	{ .name = "selector", .type = F_STRMAP },
+	{ .name = "selector", .type = F_LABELS },
 	{ .name = "ports", .type = F_LIST, .elem = F_OBJ, .sub = svc_port_f, .req = true },
 	{ .name = "ipFamilies", .type = F_LIST, .elem = F_STR, .oneof = ip_families },
 	{ .name = "ipFamilyPolicy", .type = F_STR, .oneof = family_policies },
@@ -257,7 +259,7 @@ static const struct field svc_spec_f[] = {
 static const struct field we_spec_f[] = {
 	{ .name = "address", .type = F_STR, .req = true, .check = check_ip },
 	{ .name = "ports", .type = F_PORTMAP },
-	{ .name = "labels", .type = F_STRMAP },
+	{ .name = "labels", .type = F_LABELS },
 	{ .name = "network", .type = F_STR },
 	{ .name = "locality", .type = F_STR },
 	{ .name = "weight", .type = F_INT, .lo = 1, .hi = 1000000 },
@@ -272,7 +274,7 @@ static const struct field se_port_f[] = {
 	PORT("targetPort", false),
 	END
 };
-static const struct field labels_only_f[] = { { .name = "labels", .type = F_STRMAP }, END };
+static const struct field labels_only_f[] = { { .name = "labels", .type = F_LABELS }, END };
 static const struct field se_spec_f[] = {
 	{ .name = "hosts", .type = F_LIST, .elem = F_STR, .req = true, .check = check_host },
 	STRS("addresses", check_cidr),
@@ -339,7 +341,7 @@ static const struct field dr_policy_f[] = {
 };
 static const struct field dr_subset_f[] = {
 	{ .name = "name", .type = F_STR, .req = true },
-	{ .name = "labels", .type = F_STRMAP },
+	{ .name = "labels", .type = F_LABELS },
 	{ .name = "trafficPolicy", .type = F_OBJ, .sub = dr_policy_f },
 	END
 };
@@ -368,7 +370,7 @@ static const struct field vs_route_f[] = {
 };
 static const struct field vs_match_f[] = {
 	PORT("port", false),
-	{ .name = "sourceLabels", .type = F_STRMAP },
+	{ .name = "sourceLabels", .type = F_LABELS },
 	{ .name = "sourceNamespace", .type = F_STR, .check = check_dns_label },
 	{ .name = "gateways", .type = F_LIST, .elem = F_STR },
 	{ .name = "destinationSubnets", .type = F_REFUSED, .why = "destinationSubnets is not supported: a "
@@ -430,7 +432,7 @@ static const struct field ap_rule_f[] = {
 	{ .name = "when", .type = F_LIST, .elem = F_OBJ, .sub = ap_when_f },
 	END
 };
-static const struct field match_labels_f[] = { { .name = "matchLabels", .type = F_STRMAP }, END };
+static const struct field match_labels_f[] = { { .name = "matchLabels", .type = F_LABELS }, END };
 static const struct field ap_spec_f[] = {
 	{ .name = "selector", .type = F_OBJ, .sub = match_labels_f },
 	{ .name = "action", .type = F_STR },             /* ap_post, with the reason */
@@ -459,7 +461,7 @@ static const char *type_name(enum ftype t)
 	case F_STR: return "a string";
 	case F_INT: return "an integer";
 	case F_BOOL: return "true or false";
-	case F_OBJ: case F_STRMAP: case F_PORTMAP: case F_KEYMAP: return "a mapping";
+	case F_OBJ: case F_LABELS: case F_STRMAP: case F_PORTMAP: case F_KEYMAP: return "a mapping";
 	case F_LIST: return "a list";
 	case F_INTSTR: return "an integer or a string";
 	case F_PORTSTR: return "a port number";
@@ -515,23 +517,64 @@ static int check_str(struct vctx *v, const struct ynode *n, const char *path,
 		for (o = f->oneof; *o; o++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 o == f->oneof ? "" : ", ", *o);
-		return verr(v, n, path, "\"%s\" is not one of %s", n->str, list);
+		return verr(v, n, path, "\"%s\" is not one of %s", SL_CLIP(n->str), list);
 	}
 	return f->check ? f->check(v, n, path) : 0;
 }
 
-/* A mapping whose values are all `vt` (strings or ports). */
-static int check_map(struct vctx *v, const struct ynode *n, const char *path, enum ftype vt)
+/* Kubernetes' label value, and the NAME of a key: at most 63 of letters,
+ * digits, '-', '_' and '.', starting and ending with a letter or digit
+ * (empty: `empty_ok`). */
+static bool k8s_name_ok(const char *s, size_t n, bool empty_ok)
 {
+	if (!n)
+		return empty_ok;
+	if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* A label or annotation key: [PREFIX/]NAME, PREFIX a DNS-1123 subdomain. */
+static bool k8s_key_ok(const char *s)
+{
+	const char *slash = strchr(s, '/');
+
+	if (!slash)
+		return k8s_name_ok(s, strlen(s), false);
+	return slash - s <= 253 && k8s_name_ok(slash + 1, strlen(slash + 1), false) &&
+	       matches("^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/",
+		       s);
+}
+
+/* A mapping whose values are all `vt` (strings or ports); labels and
+ * annotations have their keys (and labels their values) checked as
+ * Kubernetes checks them. */
+static int check_map(struct vctx *v, const struct ynode *n, const char *path, enum ftype t)
+{
+	enum ftype vt = t == F_PORTMAP ? F_INT : F_STR;
 	int rc = 0;
 
 	if (n->type != YN_MAP)
 		return verr(v, n, path, "must be a mapping");
 	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *k = n->items[2 * i], *val = n->items[2 * i + 1];
 		char p[512];
 
-		snprintf(p, sizeof(p), "%s.%s", path, n->items[2 * i]->str);
-		rc |= check_scalar_kind(v, n->items[2 * i + 1], p, vt, 1, 65535);
+		snprintf(p, sizeof(p), "%s.%s", path, SL_CLIP(k->str));
+		if (t != F_PORTMAP && !k8s_key_ok(k->str))
+			rc |= verr(v, k, p, "\"%s\" is not a key Kubernetes accepts ([PREFIX/]NAME: "
+				   "NAME at most 63 of letters, digits, '-', '_', '.', starting and "
+				   "ending with a letter or digit; PREFIX a DNS-1123 subdomain)",
+				   SL_CLIP(k->str));
+		else if (check_scalar_kind(v, val, p, vt, 1, 65535))
+			rc = -1;
+		else if (t == F_LABELS && !k8s_name_ok(val->str, strlen(val->str), true))
+			rc |= verr(v, val, p, "\"%s\" is not a label value (at most 63 of letters, "
+				   "digits, '-', '_', '.', starting and ending with a letter or digit)",
+				   SL_CLIP(val->str));
 	}
 	return rc;
 }
@@ -548,17 +591,15 @@ static int walk_value(struct vctx *v, const struct ynode *n, const char *path,
 		return check_scalar_kind(v, n, path, t, f->lo, f->hi);
 	case F_OBJ:
 		return walk_obj(v, n, path, f->sub);
-	case F_STRMAP:
-		return check_map(v, n, path, F_STR);
-	case F_PORTMAP:
-		return check_map(v, n, path, F_INT);
+	case F_LABELS: case F_STRMAP: case F_PORTMAP:
+		return check_map(v, n, path, t);
 	case F_KEYMAP:
 		if (n->type != YN_MAP)
 			return verr(v, n, path, "must be a mapping");
 		for (size_t i = 0; i < n->n; i++) {
 			char p[512];
 
-			snprintf(p, sizeof(p), "%s.%s", path, n->items[2 * i]->str);
+			snprintf(p, sizeof(p), "%s.%s", path, SL_CLIP(n->items[2 * i]->str));
 			rc |= f->check(v, n->items[2 * i], p);
 			rc |= walk_obj(v, n->items[2 * i + 1], p, f->sub);
 		}
@@ -598,7 +639,7 @@ static int walk_obj(struct vctx *v, const struct ynode *n, const char *path,
 		const struct ynode *k = n->items[2 * i], *val = n->items[2 * i + 1];
 		char p[512];
 
-		snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", k->str);
+		snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", SL_CLIP(k->str));
 		for (f = fields; f->name; f++)
 			if (!strcmp(f->name, k->str))
 				break;
@@ -645,12 +686,12 @@ static int svc_post(struct vctx *v, const struct ynode *spec)
 	if (type && type->type == YN_SCALAR && strcmp(type->str, "ClusterIP"))
 		rc |= verr(v, type, "spec.type", "\"%s\" is refused: only ClusterIP services are "
 			   "supported (NodePort, LoadBalancer and ExternalName need what sluice "
-			   "does not do)", type->str);
+			   "does not do)", SL_CLIP(type->str));
 	if (ip && ip->type == YN_SCALAR && !strcmp(ip->str, "None"))
 		rc |= verr(v, ip, "spec.clusterIP", "headless services (None) are refused: "
 			   "there is no VIP to balance");
 	else if (ip && ip->type == YN_SCALAR && addr_parse(ip->str, a))
-		rc |= verr(v, ip, "spec.clusterIP", "\"%s\" is not an IPv4 or IPv6 address", ip->str);
+		rc |= verr(v, ip, "spec.clusterIP", "\"%s\" is not an IPv4 or IPv6 address", SL_CLIP(ip->str));
 	else if (ips && ips->type == YN_SEQ && ips->n > 0 && ip &&
 		 (addr_parse(ips->items[0]->str, b) || memcmp(a, b, sizeof(a))))
 		rc |= verr(v, ips->items[0], "spec.clusterIPs[0]", "must equal spec.clusterIP");
@@ -678,7 +719,7 @@ static int se_post(struct vctx *v, const struct ynode *spec)
 
 	if (res && strcmp(res->str, "NONE") && strcmp(res->str, "STATIC"))
 		return verr(v, res, "spec.resolution", "\"%s\" is refused: only STATIC and NONE; "
-			    "the control plane does not resolve DNS names", res->str);
+			    "the control plane does not resolve DNS names", SL_CLIP(res->str));
 	if (ymap_get(spec, "endpoints") && ymap_get(spec, "workloadSelector"))
 		rc |= verr(v, ymap_get(spec, "workloadSelector"), "spec.workloadSelector",
 			   "give endpoints or workloadSelector, not both");
@@ -688,12 +729,12 @@ static int se_post(struct vctx *v, const struct ynode *spec)
 		if (!cidr_parse(addrs->items[i]->str, &k) && k.prefixlen != 128)
 			rc |= verr(v, addrs->items[i], "spec.addresses", "[%zu]: \"%s\": a STATIC "
 				   "ServiceEntry's addresses are VIPs and must be single addresses",
-				   i, addrs->items[i]->str);
+				   i, SL_CLIP(addrs->items[i]->str));
 	}
 	for (size_t i = 0; exp && exp->type == YN_SEQ && i < exp->n; i++)
 		if (strcmp(exp->items[i]->str, "*"))
 			rc |= verr(v, exp->items[i], "spec.exportTo", "[%zu]: \"%s\" is refused: "
-				   "every node sees every service; only \"*\"", i, exp->items[i]->str);
+				   "every node sees every service; only \"*\"", i, SL_CLIP(exp->items[i]->str));
 	return rc;
 }
 
@@ -721,7 +762,7 @@ static int we_annotations(struct vctx *v, const struct ynode *doc)
 			;
 		if (!*s)
 			rc |= verr(v, ann->items[2 * i], "metadata.annotations", "unknown annotation "
-				   "\"%s\" (known: sluice.io/node, netns, interface, cgroup, ipv6)", k);
+				   "\"%s\" (known: sluice.io/node, netns, interface, cgroup, ipv6)", SL_CLIP(k));
 	}
 	node = ymap_get(ann, "sluice.io/node");
 	netns = ymap_get(ann, "sluice.io/netns");
@@ -738,17 +779,17 @@ static int we_annotations(struct vctx *v, const struct ynode *doc)
 			   "a node needs sluice.io/netns and sluice.io/interface too");
 	if (netns && (netns->str[0] != '/' || strlen(netns->str) > 255))
 		rc |= verr(v, netns, "metadata.annotations.sluice.io/netns", "\"%s\" is not an "
-			   "absolute path", netns->str);
+			   "absolute path", SL_CLIP(netns->str));
 	if (cg && (cg->str[0] != '/' || strlen(cg->str) > 255))
 		rc |= verr(v, cg, "metadata.annotations.sluice.io/cgroup", "\"%s\" is not an "
-			   "absolute path", cg->str);
+			   "absolute path", SL_CLIP(cg->str));
 	if (ifname && (!*ifname->str || strlen(ifname->str) > 15 || strchr(ifname->str, '/')))
 		rc |= verr(v, ifname, "metadata.annotations.sluice.io/interface", "\"%s\" is not an "
-			   "interface name (1..15 characters)", ifname->str);
+			   "interface name (1..15 characters)", SL_CLIP(ifname->str));
 	addr = ymap_get(ymap_get(doc, "spec"), "address");
 	if (v6 && (addr_parse(v6->str, a) || addr_is_v4(a)))
 		rc |= verr(v, v6, "metadata.annotations.sluice.io/ipv6", "\"%s\" is not an IPv6 "
-			   "address", v6->str);
+			   "address", SL_CLIP(v6->str));
 	else if (v6 && addr && !addr_parse(addr->str, b) && !addr_is_v4(b))
 		rc |= verr(v, v6, "metadata.annotations.sluice.io/ipv6", "spec.address is IPv6 "
 			   "already; sluice.io/ipv6 adds an IPv6 address to an IPv4 workload");
@@ -763,7 +804,7 @@ static int vs_post(struct vctx *v, const struct ynode *spec)
 	for (size_t i = 0; gw && gw->type == YN_SEQ && i < gw->n; i++)
 		if (strcmp(gw->items[i]->str, "mesh"))
 			rc |= verr(v, gw->items[i], "spec.gateways", "[%zu]: \"%s\" is refused: sluice "
-				   "has no gateways; only \"mesh\"", i, gw->items[i]->str);
+				   "has no gateways; only \"mesh\"", i, SL_CLIP(gw->items[i]->str));
 	for (size_t i = 0; tcp && tcp->type == YN_SEQ && i < tcp->n; i++) {
 		const struct ynode *route = ymap_get(tcp->items[i], "route");
 		long sum = 0;
@@ -812,10 +853,10 @@ static int ap_when(struct vctx *v, const struct ynode *w, const char *path)
 			return verr(v, key, p, "\"%s\" is an L7 attribute: an L4 data plane cannot "
 				    "enforce it, and an ALLOW rule holding it would otherwise allow too "
 				    "much (a DENY, too little); remove it or enforce it in an L7 proxy",
-				    key->str);
+				    SL_CLIP(key->str));
 		return verr(v, key, p, "\"%s\" is not a condition key sluice knows (source.ip, "
 			    "remote.ip, source.namespace, source.principal, destination.ip, "
-			    "destination.port)", key->str);
+			    "destination.port)", SL_CLIP(key->str));
 	}
 	if (!strcmp(*k, "source.ip") || !strcmp(*k, "remote.ip") || !strcmp(*k, "destination.ip"))
 		chk = check_cidr;
@@ -856,7 +897,7 @@ static int ap_post(struct vctx *v, const struct ynode *spec)
 			   "record every connection");
 	else if (action && action->type == YN_SCALAR && strcmp(action->str, "ALLOW") &&
 		 strcmp(action->str, "DENY"))
-		rc |= verr(v, action, "spec.action", "\"%s\" is not one of ALLOW, DENY", action->str);
+		rc |= verr(v, action, "spec.action", "\"%s\" is not one of ALLOW, DENY", SL_CLIP(action->str));
 	for (size_t i = 0; rules && rules->type == YN_SEQ && i < rules->n; i++) {
 		const struct ynode *when = ymap_get(rules->items[i], "when");
 
@@ -923,7 +964,7 @@ static const struct kind *find_kind(struct vctx *v, const struct ynode *doc)
 	if (!k->kind) {
 		verr(v, kn, "kind", "unknown kind \"%s\" (known: Service, ServiceEntry, "
 		     "WorkloadEntry, DestinationRule, VirtualService, AuthorizationPolicy, "
-		     "PeerAuthentication)", kn->str);
+		     "PeerAuthentication)", SL_CLIP(kn->str));
 		return NULL;
 	}
 	if (!av || av->type != YN_SCALAR || yscalar_kind(av) != YS_STR) {
@@ -937,7 +978,7 @@ static const struct kind *find_kind(struct vctx *v, const struct ynode *doc)
 	for (const char *const *x = k->versions; *x; x++)
 		if (!strcmp(group, k->group) && !strcmp(*x, ver))
 			return k;
-	verr(v, av, "apiVersion", "\"%s\" is not an apiVersion of %s (%s%s%s)", av->str, k->kind,
+	verr(v, av, "apiVersion", "\"%s\" is not an apiVersion of %s (%s%s%s)", SL_CLIP(av->str), k->kind,
 	     k->group, *k->group ? "/" : "", !strcmp(k->group, "security.istio.io") ? "v1 or v1beta1" :
 	     *k->group ? "v1, v1beta1 or v1alpha3" : "v1");
 	return NULL;

@@ -4,6 +4,8 @@
  * JSON -> YAML text for `sluicectl get -o yaml`.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,19 @@
 
 #include "lib/config_yaml.h"
 
-#define YAML_MAX_DEPTH 64
+/* What one input may hold (config.h); the stored config is bounded by what
+ * was accepted, so it is read with the depth limit only. */
+struct ylimits {
+	size_t bytes, docs, nodes, scalar;
+};
+
+static const struct ylimits input_limits = {
+	.bytes = SL_CONFIG_MAX_BYTES, .docs = SL_CONFIG_MAX_DOCS,
+	.nodes = SL_CONFIG_MAX_NODES, .scalar = SL_CONFIG_MAX_SCALAR,
+};
+static const struct ylimits stored_limits = {
+	.bytes = SIZE_MAX, .docs = SIZE_MAX, .nodes = SIZE_MAX, .scalar = SIZE_MAX,
+};
 
 static void ynode_free(struct ynode *n)
 {
@@ -45,10 +59,12 @@ void ydoc_unref(struct ydoc *y)
 struct ybuild {
 	const char *file;
 	struct sl_diags *d;
-	struct ynode *stack[YAML_MAX_DEPTH];
-	struct ynode *pending[YAML_MAX_DEPTH];
+	const struct ylimits *lim;
+	struct ynode *stack[SL_CONFIG_MAX_DEPTH];
+	struct ynode *pending[SL_CONFIG_MAX_DEPTH];
 	int depth;
 	struct ynode *root;
+	size_t docs, nodes;
 	int err;
 };
 
@@ -86,16 +102,6 @@ static int attach(struct ybuild *b, struct ynode *x)
 			ynode_free(x);
 			return -EINVAL;
 		}
-		/* duplicate keys: libfyaml's event parser does not check them */
-		for (size_t i = 0; i < top->n; i += 2) {
-			if (strcmp(top->items[i]->str, x->str) == 0) {
-				sl_diag_add(b->d, SL_DIAG_ERROR,
-					    "%s:%d:%d: duplicate key \"%s\" (first at line %d)",
-					    b->file, x->line, x->col, x->str, top->items[i]->line);
-				ynode_free(x);
-				return -EINVAL;
-			}
-		}
 		b->pending[b->depth - 1] = x;
 		return 0;
 	}
@@ -107,11 +113,35 @@ static int attach(struct ybuild *b, struct ynode *x)
 	return items_append(top, x);
 }
 
-static struct ynode *ynode_new(enum ynode_type t, struct fy_event *e)
+/* An error at the event's start: -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+static int event_err(struct ybuild *b, struct fy_event *e, const char *fmt, ...)
 {
 	const struct fy_mark *m = fy_event_start_mark(e);
-	struct ynode *n = calloc(1, sizeof(*n));
+	char text[200];
+	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: %s", b->file, m ? m->line + 1 : 0,
+		    m ? m->column + 1 : 0, text);
+	return -EINVAL;
+}
+
+/* A new node, counted against the input's limit: NULL with *err set. */
+static struct ynode *ynode_new(struct ybuild *b, enum ynode_type t, struct fy_event *e, int *err)
+{
+	const struct fy_mark *m = fy_event_start_mark(e);
+	struct ynode *n;
+
+	if (++b->nodes > b->lim->nodes) {
+		*err = event_err(b, e, "more than %zu nodes (values, keys, lists and mappings) "
+				 "in one input: the limit is %zu", b->lim->nodes, b->lim->nodes);
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
+	*err = n ? 0 : -ENOMEM;
 	if (!n)
 		return NULL;
 	n->type = t;
@@ -120,19 +150,71 @@ static struct ynode *ynode_new(enum ynode_type t, struct fy_event *e)
 	return n;
 }
 
+static int key_order(const void *a, const void *b)
+{
+	const struct ynode *x = *(const struct ynode *const *)a, *y = *(const struct ynode *const *)b;
+	int c = strcmp(x->str, y->str);
+
+	if (c)
+		return c;
+	return x->line != y->line ? (x->line < y->line ? -1 : 1) : (x->col > y->col) - (x->col < y->col);
+}
+
+/*
+ * Duplicate keys of a finished mapping (libfyaml's event parser does not
+ * check them). Sorted, equal keys sit side by side: a mapping of 100,000
+ * keys costs n log n, not n^2. The duplicate that comes first in the text
+ * is reported.
+ */
+static int check_dup_keys(struct ybuild *b, const struct ynode *map)
+{
+	const struct ynode **k, *dup = NULL, *first = NULL;
+
+	if (map->n < 2)
+		return 0;
+	k = malloc(map->n * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < map->n; i++)
+		k[i] = map->items[2 * i];
+	qsort(k, map->n, sizeof(*k), key_order);
+	for (size_t i = 1; i < map->n; i++) {
+		if (strcmp(k[i - 1]->str, k[i]->str) == 0 &&
+		    (!dup || k[i]->line < dup->line || (k[i]->line == dup->line && k[i]->col < dup->col))) {
+			dup = k[i];
+			first = k[i - 1];
+		}
+	}
+	free(k);
+	if (!dup)
+		return 0;
+	sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: duplicate key \"%s\" (first at line %d)",
+		    b->file, dup->line, dup->col, SL_CLIP(dup->str), first->line);
+	return -EINVAL;
+}
+
 static int on_event(struct ybuild *b, struct fy_event *e)
 {
 	struct ynode *n;
 	const struct fy_mark *m;
 	const char *text;
 	size_t len;
+	int err;
 
 	switch (e->type) {
+	case FYET_DOCUMENT_START:
+		if (++b->docs > b->lim->docs)
+			return event_err(b, e, "more than %zu documents in one input: the limit "
+					 "is %zu", b->lim->docs, b->lim->docs);
+		return 0;
 	case FYET_SCALAR:
-		n = ynode_new(YN_SCALAR, e);
-		if (!n)
-			return -ENOMEM;
 		text = fy_token_get_text(e->scalar.value, &len);
+		if (text && len > b->lim->scalar)
+			return event_err(b, e, "a value of %zu bytes: the limit is %zu", len,
+					 b->lim->scalar);
+		n = ynode_new(b, YN_SCALAR, e, &err);
+		if (!n)
+			return err;
 		n->str = strndup(text ?: "", text ? len : 0);
 		n->plain = fy_token_scalar_style(e->scalar.value) == FYSS_PLAIN;
 		/* libfyaml marks a quoted scalar at its text; point at the quote */
@@ -148,16 +230,11 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		return attach(b, n);
 	case FYET_MAPPING_START:
 	case FYET_SEQUENCE_START:
-		if (b->depth == YAML_MAX_DEPTH) {
-			m = fy_event_start_mark(e);
-			sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: nested deeper than %d levels",
-				    b->file, m ? m->line + 1 : 0, m ? m->column + 1 : 0,
-				    YAML_MAX_DEPTH);
-			return -EINVAL;
-		}
-		n = ynode_new(e->type == FYET_MAPPING_START ? YN_MAP : YN_SEQ, e);
+		if (b->depth == SL_CONFIG_MAX_DEPTH)
+			return event_err(b, e, "nesting deeper than %d levels", SL_CONFIG_MAX_DEPTH);
+		n = ynode_new(b, e->type == FYET_MAPPING_START ? YN_MAP : YN_SEQ, e, &err);
 		if (!n)
-			return -ENOMEM;
+			return err;
 		b->pending[b->depth] = NULL;
 		b->stack[b->depth++] = n;
 		return 0;
@@ -166,6 +243,11 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		n = b->stack[--b->depth];
 		if (n->type == YN_MAP)
 			n->n /= 2; /* items were appended one by one */
+		err = n->type == YN_MAP ? check_dup_keys(b, n) : 0;
+		if (err) {
+			ynode_free(n);
+			return err;
+		}
 		if (!n->line && n->n) { /* no mark for an implicit start: its first item's */
 			n->line = n->items[0]->line;
 			n->col = n->items[0]->col;
@@ -237,18 +319,85 @@ static void drain_fy_errors(struct fy_diag *diag, const char *file, struct sl_di
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: YAML syntax error", file);
 }
 
-int yaml_parse_stream(const char *file, const char *buf, size_t len,
-		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+/* Line and column (1-based) of byte `off` of buf. */
+static void position(const char *buf, size_t off, int *line, int *col)
+{
+	const char *p = buf, *nl;
+
+	*line = 1;
+	while ((nl = memchr(p, '\n', (size_t)(buf + off - p))) != NULL) {
+		p = nl + 1;
+		(*line)++;
+	}
+	*col = (int)(buf + off - p) + 1;
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		     s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong forms, surrogates and code points past U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/*
+ * What is refused before libfyaml sees the text: an input over the size
+ * limit, and bytes that are not UTF-8 (YAML text is Unicode; libfyaml
+ * 0.7.12 also loops forever on some of them, in a directive).
+ */
+static int check_text(const char *file, const char *buf, size_t len, const struct ylimits *lim,
+		      struct sl_diags *d)
+{
+	size_t off = 0, k;
+	int line, col;
+
+	if (len > lim->bytes) {
+		position(buf, lim->bytes, &line, &col);
+		sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: the input goes on past %zu bytes (%zu in "
+			    "all): the limit is %zu", file, line, col, lim->bytes, len, lim->bytes);
+		return -1;
+	}
+	while (off < len) {
+		if ((unsigned char)buf[off] < 0x80) {
+			off++;
+			continue;
+		}
+		k = utf8_seq((const unsigned char *)buf + off, len - off);
+		if (!k) {
+			position(buf, off, &line, &col);
+			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: byte 0x%02x is not UTF-8 text", file,
+				    line, col, (unsigned char)buf[off]);
+			return -1;
+		}
+		off += k;
+	}
+	return 0;
+}
+
+static int parse_stream(const char *file, const char *buf, size_t len, const struct ylimits *lim,
+			struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_diag *diag = NULL;
 	struct fy_parser *fyp = NULL;
-	struct ybuild b = { .file = file, .d = d };
+	struct ybuild b = { .file = file, .d = d, .lim = lim };
 	struct fy_event *e;
 	int rc = -1;
 
 	*docs = NULL;
 	*ndocs = 0;
+	if (check_text(file, buf, len, lim, d))
+		return -1;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.colorize = false;
@@ -307,6 +456,18 @@ out:
 	if (diag)
 		fy_diag_destroy(diag);
 	return rc;
+}
+
+int yaml_parse_stream(const char *file, const char *buf, size_t len,
+		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+{
+	return parse_stream(file, buf, len, &input_limits, docs, ndocs, d);
+}
+
+int yaml_parse_stored(const char *file, const char *buf, size_t len,
+		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+{
+	return parse_stream(file, buf, len, &stored_limits, docs, ndocs, d);
 }
 
 /* ---- queries ------------------------------------------------------------ */

@@ -6,7 +6,8 @@
  * Contract: yaml_parse_stream() reads a multi-document buffer with
  * libfyaml's event parser and builds one tree per document; every node
  * carries its 1-based line and column. Syntax errors, duplicate mapping
- * keys, non-scalar keys and aliases are reported to the diags as
+ * keys, non-scalar keys, aliases, text that is not UTF-8 and inputs over
+ * the limits (config.h) are reported to the diags as
  * "FILE:LINE:COLUMN: TEXT" and yield no trees at all. Scalars keep their
  * text and whether they were plain (unquoted): YAML 1.2 core-schema typing
  * (null, bool, int, float) applies to plain scalars only.
@@ -43,9 +44,14 @@ struct ydoc {
 	struct ynode *root;
 };
 
-/* Parse `buf`; on success *docs holds *ndocs documents (empty documents are
- * skipped). 0, or -1 with errors in d and nothing in *docs. */
+/* Parse `buf`, one input within the limits of config.h; on success *docs
+ * holds *ndocs documents (empty documents are skipped). 0, or -1 with
+ * errors in d and nothing in *docs. */
 int yaml_parse_stream(const char *file, const char *buf, size_t len,
+		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d);
+/* The same for the stored config (sl_config_from_json): every resource
+ * accepted so far, so only the nesting depth is limited. */
+int yaml_parse_stored(const char *file, const char *buf, size_t len,
 		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d);
 
 struct ydoc *ydoc_ref(struct ydoc *y);
