@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * sluice_proxy.h - the hand-off from the kernel's capture to the node's
- * mTLS proxy (issue 7).
+ * mTLS proxy.
  *
  * Contract:
  * - The connect hooks rewrite a connection that must be mutual TLS to the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Capture for the mTLS proxy (kernel side, issue 7), on two nodes with two
+# Capture for the mTLS proxy (kernel side), on two nodes with two
 # pods each, every pod a mesh workload:
 #  - a mesh client's connect() to a workload on another node whose
 #    PeerAuthentication is STRICT or PERMISSIVE (or unset) goes to the node

@@ -31,7 +31,7 @@ const struct profile_key profile_keys[] = {
 	{ "control.caFile", PK_PATH, NULL, 0, 0, "the control plane's CA certificate (\"\" = this node's control plane's)" },
 	{ "control.joinToken", PK_STRING, NULL, 0, 0, "join token for the agent (\"\" = issued by this node's control plane)" },
 	{ "control.trustDomain", PK_NAME, NULL, 0, 0, "SPIFFE trust domain of workload identities" },
-	{ "agent.metricsAddr", PK_HOSTPORT, NULL, 0, 0, "Prometheus metrics and health (/metrics, /ready)" },
+	{ "agent.metricsAddr", PK_HOSTPORT, NULL, 0, 0, "Prometheus metrics and health (/metrics, /healthz, /readyz)" },
 	{ "agent.flowLog", PK_BOOL, NULL, 0, 0, "write flow events (sluicectl observe, sluicectl top)" },
 	{ "agent.sockmap", PK_ENUM, "off|on|force", 0, 0, "the same-node fast path" },
 	{ "agent.logLevel", PK_ENUM, "error|warn|info|debug", 0, 0, "the daemons' log level" },

@@ -73,7 +73,7 @@ struct h2_limits {
 
 extern const struct h2_limits h2_default_limits;
 
-/* fd: an accepted socket (server) or a connect() in progress (client);
+/* fd: an accepted socket (server) or a connect() under way (client);
  * made non-blocking here. The connection owns it from now on, even when
  * NULL is returned. */
 struct h2_conn *h2_server_conn(int fd, SSL_CTX *ctx, const struct h2_limits *l,

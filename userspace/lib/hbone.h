@@ -25,10 +25,12 @@
  *   a TCP socket is read only while its tunnel's buffer (limits.tcp_buf)
  *   has room, so a slow HTTP/2 peer stops the TCP sender.
  * - Hostile or broken peers cost themselves: a TLS handshake that fails or
- *   takes longer than handshake_ms, bytes that are not HTTP/2, a peer that
- *   opens streams past max_streams more than max_streams times, or one
- *   that stops reading while we have output for stall_ms, ends that one
- *   connection with a reason (enum hb_close) given to on_conn_close.
+ *   takes longer than handshake_ms, bytes that are not HTTP/2, a peer
+ *   whose streams are refused (past max_streams, or by on_connect) or
+ *   cancelled before our answer more than max_streams times in a burst
+ *   (the count drains at 10 a second), or one that stops reading while we
+ *   have output for stall_ms, ends that one connection with a reason
+ *   (enum hb_close) given to on_conn_close.
  * - Server connections take a verified client certificate only
  *   (SSL_VERIFY_FAIL_IF_NO_PEER_CERT in the caller's context); the peer's
  *   URI SAN is offered to on_peer, which may refuse it. The client's SNI is
@@ -135,10 +137,15 @@ int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h
 int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
 void hb_loop_del(struct hb_loop *l, int fd);
 size_t hb_loop_conns(const struct hb_loop *l);
+/* At a connection limit: end the server connection that has waited
+ * longest in its TLS handshake (HB_CLOSE_HANDSHAKE_TIMEOUT), so that
+ * peers that never finish one cannot keep a new peer out for long. False
+ * if there is none. */
+bool hb_loop_evict_handshaking(struct hb_loop *l);
 
 /* ---- connections -------------------------------------------------------- */
 
-/* fd: an accepted socket (server) or a non-blocking connect() in progress
+/* fd: an accepted socket (server) or a non-blocking connect() under way
  * (client); owned by the connection from now on, even on NULL. `ctx`
  * must be TLS 1.3 with ALPN h2 (lib/pki.h). */
 struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
