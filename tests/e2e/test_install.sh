@@ -82,6 +82,10 @@ grep -q "overlay.yaml:2:12: agent.flowLog: 'maybe' is not a boolean" <<<"$out" |
 [ "$("$CTL" profile dump demo --set agent.logLevel=debug -o json | jq -r '.agent.logLevel, .demo.enabled')" = \
 	"$(printf 'debug\ntrue')" ] || fail "profile dump with --set"
 
+for k in $("$CTL" profile keys | awk '{print $1}'); do
+	grep -q "^| \`$k\` |" "$ROOT/docs/install.md" || fail "docs/install.md does not describe $k"
+done
+
 note "install --dry-run prints the plan and changes nothing"
 sctl install --set profile=demo "${SETS[@]}" --dry-run >"$TMP/dry.out" || fail "dry run: $(cat "$TMP/dry.out")"
 grep -q "start   agent-$DEMO-node1" "$TMP/dry.out" || fail "the plan lacks the demo's agents"

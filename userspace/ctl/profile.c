@@ -62,6 +62,17 @@ static const struct profile_key *key_find(const char *key)
 	return NULL;
 }
 
+/* Whether key is a group of keys ("agent" of "agent.sockmap"). */
+static bool is_group(const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const struct profile_key *k = profile_keys; k->key; k++)
+		if (!strncmp(k->key, key, n) && k->key[n] == '.')
+			return true;
+	return false;
+}
+
 static int name_ix(const char *name)
 {
 	for (int i = 0; profile_names[i]; i++)
@@ -225,6 +236,10 @@ static int walk(json_t *root, const char *file, const struct ynode *map, const c
 			continue;
 		}
 		k = key_find(key);
+		if (!k && is_group(key)) {
+			snprintf(err, errlen, "%s:%d:%d: %s: expected a mapping", file, vn->line, vn->col, key);
+			return -EINVAL;
+		}
 		if (!k) {
 			snprintf(err, errlen, "%s:%d:%d: %.100s: unknown key (`sluicectl profile keys` lists them)",
 				 file, kn->line, kn->col, key);
