@@ -3,14 +3,15 @@
 #
 #   tests/run.sh BUILD_DIR [e2e-test-name-filter]
 #
-# Suites: Criterion unit tests, the same under ASan+UBSan, BPF program tests
-# (real kernel, real sockets) and end-to-end tests (tests/e2e/test_*.sh on a
+# Suites: Criterion unit tests, the same under ASan+UBSan, every libFuzzer
+# harness over its committed corpus (tests/fuzz/, one test per harness), BPF
+# program tests (real kernel, real sockets) and end-to-end tests (tests/e2e/test_*.sh on a
 # simulated cluster). An e2e script exits 0 (pass), 77 (skip, with the
 # reason on its last line) or anything else (fail: its log is printed).
 #
 # Opt-in environment (the VM harness, vmtests/, uses them; unset, nothing
 # changes):
-#   SLUICE_SUITES="bpf e2e"   run only these suites (default: all four)
+#   SLUICE_SUITES="bpf e2e"   run only these suites (default: all five)
 #   SLUICE_RESULTS=FILE       append one line per test: SUITE TEST STATUS [REASON]
 #                             (STATUS pass, fail or skip)
 #   SLUICE_E2E_ONLY="test_a test_b"   only these e2e scripts (default: all)
@@ -24,7 +25,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 passed=0 failed=0 skipped=0
 failures=()
-SUITES=${SLUICE_SUITES:-unit unit-asan bpf e2e}
+SUITES=${SLUICE_SUITES:-unit unit-asan fuzz bpf e2e}
 RESULTS=${SLUICE_RESULTS:-}
 want() { [[ " $SUITES " = *" $1 "* ]]; }
 result() { [ -z "$RESULTS" ] || printf '%s\n' "$*" >>"$RESULTS"; }
@@ -65,6 +66,27 @@ criterion_suite() {
 
 want unit && criterion_suite unit "$BUILD/tests/unit"
 want unit-asan && criterion_suite unit-asan "$BUILD/tests/unit-asan"
+
+# Each harness replays its committed inputs once (crashes found before and
+# their fixes stay fixed); tests/fuzz/run.sh prints what failed.
+fuzz_suite() {
+	local src n
+	printf '== fuzz\n'
+	for src in tests/fuzz/fuzz_*.c; do
+		n=$(basename "$src" .c)
+		n=${n#fuzz_}
+		if tests/fuzz/run.sh "$BUILD" --regress "$n" >"$OUT/fuzz-$n.log" 2>&1; then
+			passed=$((passed + 1)); printf '   pass %-32s %s\n' "fuzz_$n" "$(tail -n1 "$OUT/fuzz-$n.log")"
+			result "fuzz $n pass"
+		else
+			failed=$((failed + 1)); failures+=("fuzz: $n")
+			result "fuzz $n fail"
+			printf '   FAIL %-32s log:\n' "fuzz_$n"
+			sed 's/^/      | /' "$OUT/fuzz-$n.log" | tail -40
+		fi
+	done
+}
+want fuzz && fuzz_suite
 want bpf && criterion_suite bpf "$BUILD/tests/bpf" --jobs=2
 
 want e2e && printf '== e2e\n'

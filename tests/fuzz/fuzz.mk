@@ -39,6 +39,8 @@ endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_link,$(n))))
 
 fuzz-bins: $(FUZZ_BINS)
+# make check replays each harness's corpus (tests/run.sh, suite fuzz)
+test-bins: fuzz-bins
 
 fuzz: $(FUZZ_BINS)
 	$(Q)tests/fuzz/run.sh $(BUILD) $(if $(CRASH),--crash $(CRASH)) \
