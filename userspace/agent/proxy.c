@@ -632,7 +632,7 @@ static void on_accept(struct hb_handler *h, uint32_t events)
 			outbound(p, fd);
 			continue;
 		}
-		if (p->inbound >= MAX_INBOUND) {
+		if (p->inbound >= MAX_INBOUND && !hb_loop_evict_handshaking(p->l)) {
 			telemetry_proxy_refused(p->o.tm, "too_many_connections");
 			reset_close(fd);
 			continue;
@@ -647,7 +647,9 @@ static int listen_at(struct proxy *p, struct listener *ls, const char *spec, boo
 	ls->h.fn = on_accept;
 	ls->p = p;
 	ls->inbound = inbound;
-	ls->fd = tm_listen_on(spec, 1024);
+	/* the kernel's largest accept queue: a burst of connections that
+	 * never finish a handshake does not make a new peer's SYN wait */
+	ls->fd = tm_listen_on(spec, SOMAXCONN);
 	if (ls->fd < 0) {
 		log_err("%s %s: %s", inbound ? "--hbone-addr" : "--outbound-addr", spec,
 			ls->fd == -EINVAL ? "not ADDRESS:PORT" : strerror(-ls->fd));

@@ -1105,6 +1105,25 @@ static void conn_update(struct server *s, struct conn *cn)
 	}
 }
 
+/* At MAX_CONNS, the connection that has waited longest in its TLS
+ * handshake goes, so that peers that never finish one (slowloris) cannot
+ * keep a new client out until their handshakes time out. It is closed by
+ * settle(), after the batch that may still hold an event for it. */
+static bool evict_handshaking(struct server *s)
+{
+	struct conn *old = NULL;
+
+	/* newest first: the last one found has waited longest */
+	for (struct conn *cn = s->conns; cn; cn = cn->next)
+		if (!cn->kill && !h2_conn_established(cn->h))
+			old = cn;
+	if (!old)
+		return false;
+	log_debug("connection from %s: TLS handshake unfinished at the connection limit", old->addr);
+	old->kill = true;
+	return true;
+}
+
 static void accept_all(struct server *s)
 {
 	for (;;) {
@@ -1120,7 +1139,7 @@ static void accept_all(struct server *s)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (s->nconns >= MAX_CONNS) {
+		if (s->nconns >= MAX_CONNS && !evict_handshaking(s)) {
 			log_warn("refusing a connection: %d connections open", MAX_CONNS);
 			close(fd);
 			continue;
@@ -1197,7 +1216,7 @@ static int listen_on(const char *addr, char *host, size_t hl, char *err, size_t 
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
 		snprintf(err, errlen, "--listen %s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);

@@ -651,7 +651,10 @@ static void server_request(struct hb_conn *c, int32_t sid, struct req *r)
 	int fd;
 
 	nghttp2_session_set_stream_user_data(c->ng, sid, NULL);
-	if (r->bad || strcmp(r->method, "CONNECT") != 0 || !r->authority[0]) {
+	/* flooded() ends the connection after this record: no more connect()s
+	 * for it meanwhile */
+	if (r->bad || strcmp(r->method, "CONNECT") != 0 || !r->authority[0] ||
+	    c->refused > c->lim.max_streams) {
 		free(r);
 		nghttp2_submit_response(c->ng, sid, &nv, 1, NULL);
 		return;
@@ -688,6 +691,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	struct hb_conn *c = ud;
 	struct hb_tunnel *t;
 
+	if (c->server && f->hd.type == NGHTTP2_RST_STREAM) {
+		/* a CONNECT cancelled before our answer cost us a connect() to
+		 * the destination and nothing to the peer: counted with the
+		 * refusals (rapid reset, CVE-2023-44487) */
+		t = stream_tunnel(c, f->hd.stream_id);
+		if (t && !t->established)
+			c->refused++;
+		return 0;
+	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	if (c->server && f->hd.type == NGHTTP2_HEADERS &&
@@ -790,13 +802,16 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	return 0;
 }
 
-/* A peer that keeps opening streams we refuse is cut off: an
- * open-and-refuse loop costs us as much as a stream. */
+/* A peer that keeps opening streams we refuse, or cancels them before
+ * our answer, is cut off: an open-and-refuse loop costs us as much as a
+ * stream. The count drains by one a tick (10 a second, tick()), so a
+ * long-lived connection is not cut off for refusals spread over time. */
 static bool flooded(struct hb_conn *c)
 {
 	if (!c->server || c->dead || c->refused <= c->lim.max_streams)
 		return false;
-	conn_die(c, HB_CLOSE_STREAM_FLOOD, "streams refused past the limit again and again");
+	conn_die(c, HB_CLOSE_STREAM_FLOOD,
+		 "streams refused or cancelled before their answer, past the limit again and again");
 	return true;
 }
 
@@ -1062,6 +1077,8 @@ static int pump_in(struct hb_conn *c, enum hb_close *why)
 			*why = HB_CLOSE_HTTP2;
 			return -1;
 		}
+		if (c->server && c->refused > c->lim.max_streams)
+			break;   /* flooded(): not a record more */
 		if (c->rx_drained && !SSL_has_pending(c->ssl))
 			break;   /* the socket was empty: no read() just for EAGAIN */
 	}
@@ -1417,6 +1434,20 @@ struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
 	return c;
 }
 
+bool hb_loop_evict_handshaking(struct hb_loop *l)
+{
+	struct hb_conn *old = NULL;
+
+	/* newest first: the last one found has waited longest */
+	for (struct hb_conn *c = l->conns; c; c = c->next)
+		if (c->server && !c->handshaken && !c->dead)
+			old = c;
+	if (old)
+		conn_die(old, HB_CLOSE_HANDSHAKE_TIMEOUT,
+			 "TLS handshake unfinished at the connection limit: the oldest such made room");
+	return old != NULL;
+}
+
 void hb_conn_close(struct hb_conn *c)
 {
 	if (c && !c->dead)
@@ -1512,6 +1543,8 @@ static void tick(struct hb_loop *l)
 			conn_die(c, HB_CLOSE_STALL, "peer stopped reading: no write progress");
 			continue;
 		}
+		if (c->refused)
+			c->refused--;   /* flooded(): refusals spread over time are forgiven */
 		for (struct hb_tunnel *t = c->tunnels, *tn; t; t = tn) {
 			tn = t->next;
 			if (t->connecting && now - t->st.opened_ms > c->lim.connect_ms) {
