@@ -249,6 +249,8 @@ ParameterizedTestParameters(config_limits, kubernetes_names)
 		{ "  name: web\n  labels: {example.com/a_b.c-d: A-1.b_2}\n", "" },
 		{ "  name: web\n  annotations: {sluice.io/anything: 'any text: at all'}\n", "" },
 		{ "  name: Web\n", "metadata.name: \"Web\" is not a DNS-1123 name" },
+		{ "  name: 1web\n", "metadata.name: \"1web\" is not a Service name (a DNS-1035 label" },
+		{ "  name: web.shop\n", "\"web.shop\" is not a Service name" },
 		{ "  name: web\n  namespace: a.b\n", "metadata.namespace: \"a.b\" is not a DNS label" },
 		{ "  name: web\n  labels: {-app: web}\n",
 		  "metadata.labels.-app: \"-app\" is not a key Kubernetes accepts" },

@@ -105,6 +105,16 @@ static int check_dns_name(struct vctx *v, const struct ynode *n, const char *pat
 	return 0;
 }
 
+/* A Service's name, as Kubernetes has it: a DNS-1035 label (a letter
+ * first, at most 63), so NAME.NAMESPACE.svc.cluster.local is a host name. */
+static int check_dns1035(struct vctx *v, const struct ynode *n, const char *path)
+{
+	if (strlen(n->str) > 63 || !matches("^[a-z]([-a-z0-9]*[a-z0-9])?$", n->str))
+		return verr(v, n, path, "\"%s\" is not a Service name (a DNS-1035 label: lower "
+			    "case letters, digits and '-', a letter first, at most 63)", SL_CLIP(n->str));
+	return 0;
+}
+
 /* A host in VirtualService/DestinationRule/ServiceEntry: a DNS name, a
  * short name, or one leading "*." wildcard. */
 static int check_host(struct vctx *v, const struct ynode *n, const char *path)
@@ -930,6 +940,7 @@ struct kind {
 	const struct field *spec;
 	int (*post)(struct vctx *v, const struct ynode *spec);
 	bool we;                       /* WorkloadEntry: sluice.io annotations */
+	check_fn name;                 /* metadata.name beyond DNS-1123, if stricter */
 };
 
 static const char *const v_core[] = { "v1", NULL };
@@ -937,13 +948,13 @@ static const char *const v_net[] = { "v1", "v1beta1", "v1alpha3", NULL };
 static const char *const v_sec[] = { "v1", "v1beta1", NULL };
 
 static const struct kind kinds[] = {
-	{ "Service", "", v_core, svc_spec_f, svc_post, false },
-	{ "ServiceEntry", "networking.istio.io", v_net, se_spec_f, se_post, false },
-	{ "WorkloadEntry", "networking.istio.io", v_net, we_spec_f, NULL, true },
-	{ "DestinationRule", "networking.istio.io", v_net, dr_spec_f, NULL, false },
-	{ "VirtualService", "networking.istio.io", v_net, vs_spec_f, vs_post, false },
-	{ "AuthorizationPolicy", "security.istio.io", v_sec, ap_spec_f, ap_post, false },
-	{ "PeerAuthentication", "security.istio.io", v_sec, pa_spec_f, pa_post, false },
+	{ "Service", "", v_core, svc_spec_f, svc_post, false, check_dns1035 },
+	{ "ServiceEntry", "networking.istio.io", v_net, se_spec_f, se_post, false, NULL },
+	{ "WorkloadEntry", "networking.istio.io", v_net, we_spec_f, NULL, true, NULL },
+	{ "DestinationRule", "networking.istio.io", v_net, dr_spec_f, NULL, false, NULL },
+	{ "VirtualService", "networking.istio.io", v_net, vs_spec_f, vs_post, false, NULL },
+	{ "AuthorizationPolicy", "security.istio.io", v_sec, ap_spec_f, ap_post, false, NULL },
+	{ "PeerAuthentication", "security.istio.io", v_sec, pa_spec_f, pa_post, false, NULL },
 	{}
 };
 
@@ -1026,6 +1037,8 @@ int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *
 		rc = k->post(&v, spec);
 	if (!rc && k->we)
 		rc = we_annotations(&v, doc);
+	if (!rc && k->name)
+		rc = k->name(&v, x, "metadata.name");
 	if (rc || !v.name)
 		return -1;
 	*kind = k->kind;
