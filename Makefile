@@ -1,6 +1,7 @@
 # sluice - a sidecarless service mesh with an eBPF data plane.
 #
-#   make            build/bin/{sluice-agent,sluicectl,sltest} and the BPF objects
+#   make            build/bin/{sluice-agent,sluicectl,sltest}, the BPF objects and
+#                   the man pages (build/man; also `make man`)
 #   make check      every test (unit, unit under ASan+UBSan, BPF, end-to-end)
 #   make demo       a simulated cluster with a service and three backends
 #   make bench      side-by-side benchmarks, results in bench/results/ (bench/README.md);
@@ -76,8 +77,10 @@ BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluic
 	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
-.PHONY: all deps check test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins
-all: $(BINS)
+MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8
+
+.PHONY: all man deps check test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins FORCE
+all: $(BINS) $(MAN_PAGES)
 
 # Missing packages are installed before anything is built.
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -140,6 +143,27 @@ $(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o $(CO
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The build's version: git describe, or 0.1.0 outside a git checkout.
+# lib/cli.o holds it for every program and is rebuilt when it changes.
+SLUICE_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+$(BUILD)/gen/version.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '#define SLUICE_VERSION "%s"\n' '$(SLUICE_VERSION)' > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/userspace/lib/cli.o $(BUILD)/asan/userspace/lib/cli.o \
+	$(BUILD)/fuzz/obj/userspace/lib/cli.o: $(BUILD)/gen/version.h
+FORCE:
+
+# Man pages, printed by the programs from their option and command tables.
+man: $(MAN_PAGES)
+define man_page
+$(BUILD)/man/%.$(1): $(BUILD)/bin/%
+	$$(call msg,MAN,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$$< --man > $$@
+endef
+$(foreach s,1 8,$(eval $(call man_page,$(s))))
 
 # the simulated cluster, beside the programs: `sluicectl install` copies it
 # for the demo profile

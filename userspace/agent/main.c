@@ -12,7 +12,6 @@
  * only then reconciled into the maps, so an invalid file changes nothing.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <arpa/inet.h>
@@ -36,6 +35,7 @@
 
 #include <jansson.h>
 #include "lib/addr.h"
+#include "lib/cli.h"
 #include "lib/file.h"
 #include "lib/hbone.h"
 #include "lib/log.h"
@@ -64,47 +64,80 @@ struct agent_opts {
 	unsigned int hbone_handshake_ms;
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: sluice-agent --node NAME --cgroup PATH --snapshot FILE [options]\n"
-"       sluice-agent --node NAME --cgroup PATH --control URL --ca-file FILE\n"
-"                    [--join-token TOKEN] [--state-dir DIR] [options]\n"
-"       sluice-agent --node NAME --uninstall [--pin-root DIR]\n"
-"\n"
-"  --node NAME        this node's name (default pin root " SL_PIN_BASE "/NAME)\n"
-"  --cgroup PATH      cgroup v2 directory whose descendants are the node's pods;\n"
-"                     absolute, or relative to the cgroup2 mount\n"
-"  --snapshot FILE    the node's desired state (JSON, docs/snapshot.md); watched\n"
-"  --control URL      take snapshots from sluice-control at https://HOST:PORT\n"
-"                     instead (docs/control-plane.md)\n"
-"  --ca-file FILE     the control plane's CA certificate\n"
-"  --join-token T     single-use token for the first join (sluice-control token create)\n"
-"  --state-dir DIR    node key, certificate, last good snapshot\n"
-"                     (default " SYNC_DEFAULT_STATE_BASE "/NAME)\n"
-"  --pin-root DIR     where maps and links are pinned (a bpffs directory)\n"
-"  --once             apply the snapshot and exit (programs stay attached)\n"
-"  --metrics-addr A:P serve Prometheus metrics on http://A:P/metrics\n"
-"  --flow-log FILE    flow events as JSON lines: FILE, - (stdout) or none\n"
-"                     (default " SL_RUN_BASE "/NAME/flows.jsonl; sluicectl observe reads it)\n"
-"  --flow-log-max-bytes N  rotate FILE to FILE.1 at N bytes (default 64 MiB)\n"
-"  --sockmap MODE     same-node fast path for new connections: off (default),\n"
-"                     on (unless the kernel breaks half-close, which a probe\n"
-"                     checks at start) or force (even then); `sluicectl\n"
-"                     fastpath on|off|force` flips it at run time\n"
-"  --proxy on|off     the node's mTLS proxy (--control mode only; default on)\n"
-"  --hbone-addr A:P   HBONE listener (default 0.0.0.0:15008); a specific\n"
-"                     address is also what other nodes are told to dial,\n"
-"                     else the address this node reaches the control plane from\n"
-"  --outbound-addr A:P  listener for captured connections (default 0.0.0.0:15001)\n"
-"  --capture-addr IP  an address pods reach this node's outbound listener at\n"
-"                     (default: --outbound-addr's, if specific); once for\n"
-"                     IPv4, once for IPv6 destinations; capture of connections\n"
-"                     that must be mutual TLS is off for a family without one\n"
-"  --hbone-handshake-timeout MS  TLS handshake limit for HBONE (default 10000)\n"
-"  --uninstall        detach the programs and remove the pinned state\n"
-"  --log-level L      error|warn|info|debug (default info)\n");
-}
+static const struct cli_opt agent_options[] = {
+	{ "node", required_argument, 'n', "NAME",
+	  "this node's name (default pin root " SL_PIN_BASE "/NAME)" },
+	{ "cgroup", required_argument, 'c', "PATH",
+	  "cgroup v2 directory whose descendants are the node's pods; absolute, or "
+	  "relative to the cgroup2 mount" },
+	{ "snapshot", required_argument, 's', "FILE",
+	  "the node's desired state (JSON, docs/snapshot.md); watched" },
+	{ "control", required_argument, 'C', "URL",
+	  "take snapshots from sluice-control at https://HOST:PORT instead "
+	  "(docs/control-plane.md)" },
+	{ "ca-file", required_argument, 'A', "FILE", "the control plane's CA certificate" },
+	{ "join-token", required_argument, 'J', "TOKEN",
+	  "single-use token for the first join (sluice-control token create)" },
+	{ "state-dir", required_argument, 'D', "DIR",
+	  "node key, certificate, last good snapshot (default " SYNC_DEFAULT_STATE_BASE "/NAME)" },
+	{ "pin-root", required_argument, 'p', "DIR",
+	  "where maps and links are pinned (a bpffs directory)" },
+	{ "once", no_argument, 'o', NULL,
+	  "apply the snapshot and exit (programs stay attached)" },
+	{ "metrics-addr", required_argument, 'm', "A:P",
+	  "serve Prometheus metrics on http://A:P/metrics" },
+	{ "flow-log", required_argument, 'f', "FILE",
+	  "flow events as JSON lines: FILE, - (stdout) or none (default " SL_RUN_BASE
+	  "/NAME/flows.jsonl; sluicectl observe reads it)" },
+	{ "flow-log-max-bytes", required_argument, 'F', "N",
+	  "rotate FILE to FILE.1 at N bytes (default 64 MiB)" },
+	{ "sockmap", required_argument, 'S', "off|on|force",
+	  "same-node fast path for new connections: off (default), on (unless the kernel "
+	  "breaks half-close, which a probe checks at start) or force (even then); "
+	  "`sluicectl fastpath on|off|force` flips it at run time" },
+	{ "proxy", required_argument, 'P', "on|off",
+	  "the node's mTLS proxy (--control mode only; default on)" },
+	{ "hbone-addr", required_argument, 'H', "A:P",
+	  "HBONE listener (default 0.0.0.0:15008); a specific address is also what other "
+	  "nodes are told to dial, else the address this node reaches the control plane from" },
+	{ "outbound-addr", required_argument, 'O', "A:P",
+	  "listener for captured connections (default 0.0.0.0:15001)" },
+	{ "capture-addr", required_argument, 'K', "IP",
+	  "an address pods reach this node's outbound listener at (default: "
+	  "--outbound-addr's, if specific); once for IPv4, once for IPv6 destinations; "
+	  "capture of connections that must be mutual TLS is off for a family without one" },
+	{ "hbone-handshake-timeout", required_argument, 'T', "MS",
+	  "TLS handshake limit for HBONE (default 10000)" },
+	{ "uninstall", no_argument, 'u', NULL,
+	  "detach the programs and remove the pinned state" },
+	{ "log-level", required_argument, 'l', "L", "error|warn|info|debug (default info)" },
+	{ "version", no_argument, 'V', NULL, "print the version and exit" },
+	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help and exit" },
+	{ "man", no_argument, 'M', NULL, NULL },
+	{}
+};
+
+static const struct cli_prog agent_cli = {
+	.name = "sluice-agent",
+	.section = 8,
+	.summary = "the sluice node agent: the eBPF data plane and its maps",
+	.usage = (const char *const[]){
+		"--node NAME --cgroup PATH --snapshot FILE [options]",
+		"--node NAME --cgroup PATH --control URL --ca-file FILE [--join-token TOKEN] "
+		"[--state-dir DIR] [options]",
+		"--node NAME --uninstall [--pin-root DIR]",
+		NULL },
+	.description =
+		"The node agent loads and attaches the data plane, pins its maps, and keeps "
+		"them equal to the node's snapshot: a file (--snapshot) or what the control "
+		"plane pushes (--control).\n\n"
+		"The snapshot file is watched (inotify on its directory, so both in-place "
+		"writes and atomic renames are seen); each change is parsed in full and only "
+		"then reconciled into the maps, so an invalid file changes nothing. The "
+		"agent can be stopped and started again without dropping a connection; "
+		"--uninstall removes what it pinned.",
+	.opts = agent_options,
+};
 
 /* Whether --sockmap turns the fast path on, given what the probes found. */
 static bool fastpath_wanted(const struct agent_opts *o, const struct datapath *dp)
@@ -114,9 +147,10 @@ static bool fastpath_wanted(const struct agent_opts *o, const struct datapath *d
 	return o->sockmap == SOCKMAP_FORCE || !dp->fastpath_halfclose_bug;
 }
 
-/* <run dir>/status.json, for `sluicectl status`: what this agent runs
- * with on this kernel, what its probes turned off and why, and the last
- * applied snapshot. Written whole and renamed into place. */
+/* <run dir>/status.json, for `sluicectl status` and `version`: this
+ * agent's version, what it runs with on this kernel, what its probes
+ * turned off and why, and the last applied snapshot. Written whole and
+ * renamed into place. */
 static void write_status(const struct agent_opts *o, const struct datapath *dp,
 			 const struct telemetry *tm)
 {
@@ -137,8 +171,9 @@ static void write_status(const struct agent_opts *o, const struct datapath *dp,
 	if (dp->has_fastpath && dp->fastpath_halfclose_bug)
 		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path by default",
 			"reason", dp->fastpath_unsafe_reason));
-	j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
-		      "node", o->node, "pid", (int)getpid(), "pin_root", o->pin_root,
+	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
+		      "node", o->node, "version", sluice_version, "pid", (int)getpid(),
+		      "pin_root", o->pin_root,
 		      "cgroup", o->cgroup, "kernel", u.release,
 		      "features", "set_retval", dp->has_set_retval, "netns_cookie", dp->has_netns_cookie,
 		      "fastpath_available", dp->has_fastpath, "fastpath_on", fastpath_wanted(o, dp),
@@ -605,38 +640,17 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "node", required_argument, NULL, 'n' },
-		{ "cgroup", required_argument, NULL, 'c' },
-		{ "snapshot", required_argument, NULL, 's' },
-		{ "pin-root", required_argument, NULL, 'p' },
-		{ "uninstall", no_argument, NULL, 'u' },
-		{ "once", no_argument, NULL, 'o' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "metrics-addr", required_argument, NULL, 'm' },
-		{ "flow-log", required_argument, NULL, 'f' },
-		{ "flow-log-max-bytes", required_argument, NULL, 'F' },
-		{ "sockmap", required_argument, NULL, 'S' },
-		{ "control", required_argument, NULL, 'C' },
-		{ "ca-file", required_argument, NULL, 'A' },
-		{ "join-token", required_argument, NULL, 'J' },
-		{ "state-dir", required_argument, NULL, 'D' },
-		{ "proxy", required_argument, NULL, 'P' },
-		{ "hbone-addr", required_argument, NULL, 'H' },
-		{ "outbound-addr", required_argument, NULL, 'O' },
-		{ "hbone-handshake-timeout", required_argument, NULL, 'T' },
-		{ "capture-addr", required_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = SOCKMAP_OFF, .proxy = true,
 				.hbone_addr = "0.0.0.0:15008", .outbound_addr = "0.0.0.0:15001" };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
 	char run_dir[PATH_MAX], default_flow[PATH_MAX + 16];
+	struct cli_getopt g;
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	if (cli_getopt_init(&g, agent_options, ""))
+		return 2;
+	while ((c = cli_getopt(&g, argc, argv)) != -1) {
 		switch (c) {
 		case 'n': o.node = optarg; break;
 		case 'c': o.cgroup = optarg; break;
@@ -700,14 +714,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V': printf("sluice-agent %s\n", sluice_version); return 0;
+		case 'h': cli_help(stdout, &agent_cli); return 0;
+		case 'M': cli_man(stdout, &agent_cli); return 0;
+		default: cli_help(stderr, &agent_cli); return 2;
 		}
 	}
 	log_init("sluice-agent", level);
 	log_hook_libbpf();
 	if (!o.node || (!o.uninstall && (!o.cgroup || !o.snapshot == !o.control.url))) {
-		usage(stderr);
+		cli_help(stderr, &agent_cli);
 		return 2;
 	}
 	if (strchr(o.node, '/') || o.node[0] == '.') {

@@ -7,35 +7,71 @@
  *                  [--ca-cert F --ca-key F] [--san NAME]... [--log-level L]
  *   sluice-control token create [--state-dir DIR] --node NAME [--ttl 1h]
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control/server.h"
 #include "control/store.h"
+#include "lib/cli.h"
 #include "lib/log.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: sluice-control [options]\n"
-"       sluice-control token create [--state-dir DIR] --node NAME [--ttl DURATION]\n"
-"\n"
-"  --state-dir DIR      config, identities, CA and credentials (default\n"
-"                       " STORE_DEFAULT_DIR "); created 0700 on first start\n"
-"  --listen ADDR:PORT   the API (HTTP/2 over mutual TLS 1.3; default 127.0.0.1:15012)\n"
-"  --trust-domain TD    SPIFFE trust domain (default cluster.local; fixed once stored)\n"
-"  --ca-cert F --ca-key F  use this CA instead of creating one (copied into DIR)\n"
-"  --san NAME           another DNS name or IP for the API's certificate (repeatable)\n"
-"  --stall-timeout MS   cut off a client that stops reading for MS (default 30000)\n"
-"  --workload-cert-ttl D  lifetime of the workload certificates signed for\n"
-"                       agents (POST /v1/certs), N[smhd] (default 24h)\n"
-"  --log-level L        error|warn|info|debug (default info)\n"
-"\n"
-"  token create         print a single-use join token for node NAME, valid for\n"
-"                       DURATION (N[smhd], default 1h); only its hash is stored\n");
-}
+static const struct cli_opt control_options[] = {
+	{ "state-dir", required_argument, 'd', "DIR",
+	  "config, identities, CA and credentials (default " STORE_DEFAULT_DIR "); created "
+	  "0700 on first start" },
+	{ "listen", required_argument, 'L', "ADDR:PORT",
+	  "the API (HTTP/2 over mutual TLS 1.3; default 127.0.0.1:15012)" },
+	{ "trust-domain", required_argument, 'T', "TD",
+	  "SPIFFE trust domain (default cluster.local; fixed once stored)" },
+	{ "ca-cert", required_argument, 'C', "FILE",
+	  "use this CA instead of creating one, with --ca-key (copied into DIR)" },
+	{ "ca-key", required_argument, 'K', "FILE", "the key of --ca-cert" },
+	{ "san", required_argument, 'S', "NAME",
+	  "another DNS name or IP for the API's certificate (repeatable)" },
+	{ "stall-timeout", required_argument, 's', "MS",
+	  "cut off a client that stops reading for MS (default 30000)" },
+	{ "workload-cert-ttl", required_argument, 'W', "D",
+	  "lifetime of the workload certificates signed for agents (POST /v1/certs), "
+	  "N[smhd] (default 24h)" },
+	{ "log-level", required_argument, 'l', "L", "error|warn|info|debug (default info)" },
+	{ "version", no_argument, 'V', NULL, "print the version and exit" },
+	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help and exit" },
+	{ "man", no_argument, 'M', NULL, NULL },
+	{}
+};
+
+/* `token create`'s options: its help string below documents them. */
+static const struct cli_opt token_options[] = {
+	{ "state-dir", required_argument, 'd', "DIR", NULL },
+	{ "node", required_argument, 'n', "NAME", NULL },
+	{ "ttl", required_argument, 't', "DURATION", NULL },
+	{ "help", no_argument | CLI_SHORT, 'h', NULL, NULL },
+	{}
+};
+
+static const struct cli_prog control_cli = {
+	.name = "sluice-control",
+	.section = 8,
+	.summary = "the sluice control plane: validation, discovery and push, CA",
+	.usage = (const char *const[]){
+		"[options]",
+		"token create [--state-dir DIR] --node NAME [--ttl DURATION]",
+		NULL },
+	.description =
+		"The control plane takes Istio and Kubernetes YAML (sluicectl apply), "
+		"validates it, compiles one snapshot per node and pushes it over HTTP/2 "
+		"with mutual TLS 1.3 to each agent, which ACKs or NACKs it. Its CA issues "
+		"node certificates for single-use join tokens and signs the workload "
+		"certificates of the agents' proxies (docs/control-plane.md).",
+	.opts = control_options,
+	.cmds_title = "commands",
+	.cmds = (const char *const[]){
+		"token create [--state-dir DIR] --node NAME [--ttl DURATION]\n"
+		"                       print a single-use join token for node NAME, valid for\n"
+		"                       DURATION (N[smhd], default 1h); only its hash is stored",
+		NULL },
+};
 
 static long parse_duration(const char *s)
 {
@@ -56,15 +92,9 @@ static long parse_duration(const char *s)
 
 static int token_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	const char *dir = STORE_DEFAULT_DIR, *node = NULL;
 	char token[STORE_TOKEN_MAX], err[512];
+	struct cli_getopt g;
 	long ttl = 3600;
 	int c;
 
@@ -72,8 +102,10 @@ static int token_main(int argc, char **argv)
 		fprintf(stderr, "sluice-control: token: only 'token create' exists\n");
 		return 2;
 	}
+	if (cli_getopt_init(&g, token_options, ""))
+		return 2;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt(&g, argc, argv)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'n': node = optarg; break;
@@ -84,8 +116,8 @@ static int token_main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': cli_help(stdout, &control_cli); return 0;
+		default: cli_help(stderr, &control_cli); return 2;
 		}
 	}
 	if (!node) {
@@ -102,24 +134,12 @@ static int token_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'L' },
-		{ "trust-domain", required_argument, NULL, 'T' },
-		{ "ca-cert", required_argument, NULL, 'C' },
-		{ "ca-key", required_argument, NULL, 'K' },
-		{ "san", required_argument, NULL, 'S' },
-		{ "stall-timeout", required_argument, NULL, 's' },
-		{ "workload-cert-ttl", required_argument, NULL, 'W' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct server_opts so = { .listen = "127.0.0.1:15012", .workload_cert_ttl = 24 * 3600 };
 	const char *dir = STORE_DEFAULT_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
 	const char *sans[16] = {};
 	enum log_level level = LOG_INFO;
 	size_t nsans = 0;
+	struct cli_getopt g;
 	struct store st;
 	char err[1024];
 	int c, rc;
@@ -128,7 +148,9 @@ int main(int argc, char **argv)
 		log_init("sluice-control", LOG_WARN);
 		return token_main(argc - 1, argv + 1);
 	}
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	if (cli_getopt_init(&g, control_options, ""))
+		return 2;
+	while ((c = cli_getopt(&g, argc, argv)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'L': so.listen = optarg; break;
@@ -163,13 +185,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'V': printf("sluice-control %s\n", sluice_version); return 0;
+		case 'h': cli_help(stdout, &control_cli); return 0;
+		case 'M': cli_man(stdout, &control_cli); return 0;
+		default: cli_help(stderr, &control_cli); return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sluice-control: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
+		cli_help(stderr, &control_cli);
 		return 2;
 	}
 	so.sans = sans;

@@ -23,13 +23,10 @@
 
 #include "control/server.h"
 #include "lib/addr.h"
+#include "lib/cli.h"
 #include "lib/file.h"
 #include "lib/h2.h"
 #include "lib/log.h"
-
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
 
 #define MAX_CONNS 1024
 
@@ -1015,7 +1012,7 @@ static void h_status(struct server *s, struct conn *cn, const struct h2_req *r)
 		json_array_append_new(agents, a);
 	}
 	reply(cn->h, r->stream_id, 200, json_pack("{s:s, s:i, s:I, s:s, s:I, s:i, s:o}",
-		"control_plane_version", SLUICE_VERSION, "pid", (int)getpid(),
+		"control_plane_version", sluice_version, "pid", (int)getpid(),
 		"uptime_seconds", (json_int_t)(time(NULL) - s->started), "trust_domain", s->st->td,
 		"config_version", (json_int_t)s->st->version, "resources",
 		(int)sl_config_count(s->st->cfg), "agents", agents));

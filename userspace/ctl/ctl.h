@@ -14,6 +14,9 @@ struct ctl_opts {
 	bool json;
 };
 
+/* A command's help is its usage, then what it does (lib/cli.h says how
+ * the two are told apart): the one text --help, the man page and the
+ * bash completion (`completion bash`) are made from. */
 struct ctl_cmd {
 	const char *name;
 	int (*fn)(const struct ctl_opts *o, int argc, char **argv);

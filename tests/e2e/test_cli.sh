@@ -1,0 +1,95 @@
+#!/bin/bash
+# The command lines' generated documentation: sluicectl's bash completion
+# (commands, subcommands, options and their values, as --help lists them),
+# the man pages render without warnings and name every option --help
+# names, and `version` reports one version for the three programs and
+# the running daemons. No root, no cluster.
+source "$(dirname "$0")/lib.sh"
+
+TMP=$(mktemp -d)
+CONTROL_PID=
+trap '[ -z "$CONTROL_PID" ] || kill "$CONTROL_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+CTL=$BIN/sluicectl
+
+# complete WORDS...: what the completion offers for the last word
+complete_words() {
+	COMP_WORDS=(sluicectl "$@")
+	COMP_CWORD=$#
+	COMPREPLY=()
+	_sluicectl
+	echo "${COMPREPLY[*]}"
+}
+
+# shellcheck disable=SC1090
+source <("$CTL" completion bash) || fail "completion bash does not source"
+[ "$(complete -p sluicectl)" = "complete -F _sluicectl sluicectl" ] || fail "not registered: $(complete -p sluicectl)"
+[ "$(complete_words ins)" = "install inspect" ] || fail "ins: $(complete_words ins)"
+[ "$(complete_words inst)" = "install" ] || fail "inst: $(complete_words inst)"
+[ "$(complete_words profile d)" = "dump" ] || fail "profile d: $(complete_words profile d)"
+[ "$(complete_words --node n1 fastpath f)" = "force" ] || fail "fastpath f: $(complete_words --node n1 fastpath f)"
+[ "$(complete_words -o json inspect '')" = "services identities policy" ] || fail "inspect: $(complete_words -o json inspect '')"
+[ "$(complete_words proxy '')" = "certs" ] || fail "proxy: $(complete_words proxy '')"
+[ "$(complete_words -o '')" = "table json" ] || fail "-o: $(complete_words -o '')"
+[ "$(complete_words --pin)" = "--pin-root" ] || fail "--pin: $(complete_words --pin)"
+[ -z "$(complete_words status --control '')" ] || fail "a word after a command's option was completed"
+
+# every command --help lists, and nothing else, besides the options
+want=$("$CTL" --help | sed -n '/^commands/,$s/^  \([a-z][a-z-]*\).*/\1/p' | sort | tr '\n' ' ')
+got=$(complete_words '' | tr ' ' '\n' | grep -v '^-' | sort | tr '\n' ' ')
+[ "$want" = "$got" ] || fail "completion offers '$got', --help lists '$want'"
+[ -n "$want" ] || fail "--help lists no commands"
+
+# man pages: each renders without a warning and names every option of --help
+for prog in sluicectl:1 sluice-agent:8 sluice-control:8; do
+	name=${prog%:*}
+	"$BIN/$name" --man >"$TMP/$name.${prog#*:}" || fail "$name --man failed"
+	if [ -e "$BUILD/man/$name.${prog#*:}" ]; then
+		cmp -s "$TMP/$name.${prog#*:}" "$BUILD/man/$name.${prog#*:}" ||
+			fail "$BUILD/man/$name.${prog#*:} is not what $name --man prints"
+	fi
+	command -v groff >/dev/null || continue
+	warn=$(groff -man -Tutf8 -ww -z "$TMP/$name.${prog#*:}" 2>&1) || fail "groff failed on $name's page: $warn"
+	[ -z "$warn" ] || fail "groff warns on $name's page: $warn"
+	text=$(groff -man -Tascii -P-cbou "$TMP/$name.${prog#*:}" 2>/dev/null)
+	for opt in $("$BIN/$name" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		[[ $text = *"$opt"* ]] || fail "$name's man page lacks $opt"
+	done
+	[[ $text != *--man* ]] || fail "$name's man page shows the hidden --man"
+done
+command -v groff >/dev/null || note "groff is not installed: man pages not rendered"
+
+# version: one for the three programs, and the running control plane's
+v=$("$CTL" version --control https://127.0.0.1:1 | sed -n 's/^sluicectl //p')
+[ -n "$v" ] || fail "sluicectl version printed no version"
+[ "$("$BIN/sluice-agent" --version)" = "sluice-agent $v" ] || fail "agent: $("$BIN/sluice-agent" --version), ctl: $v"
+[ "$("$BIN/sluice-control" --version)" = "sluice-control $v" ] || fail "control: $("$BIN/sluice-control" --version), ctl: $v"
+j=$("$CTL" -o json version --control https://127.0.0.1:1) || fail "version -o json failed"
+[ "$(jq -c . <<<"$j")" = "{\"version\":\"$v\"}" ] || fail "nothing runs, yet: $j"
+
+port=$((20000 + RANDOM % 20000))
+"$BIN/sluice-control" --state-dir "$TMP/control" --listen "127.0.0.1:$port" >"$TMP/control.log" 2>&1 &
+CONTROL_PID=$!
+for _ in $(seq 100); do
+	j=$("$CTL" version -o json --control "https://127.0.0.1:$port" --credentials "$TMP/control" 2>&1)
+	[ "$(jq -r '.control_plane.version // empty' <<<"$j" 2>/dev/null)" = "$v" ] && break
+	sleep 0.05
+done
+[ "$(jq -r .control_plane.version <<<"$j")" = "$v" ] || fail "control plane's version: $j; log: $(cat "$TMP/control.log")"
+"$CTL" version --control "https://127.0.0.1:$port" --credentials "$TMP/control" |
+	grep -qx "control plane $v (https://127.0.0.1:$port)" || fail "version's table lacks the control plane"
+# the agent's, from the status.json it writes (as root: its run dir)
+if [ "$(id -u)" -eq 0 ]; then
+	node=sluice-e2e-cli-$$
+	RUN=/run/sluice/$node
+	trap '[ -z "$CONTROL_PID" ] || kill "$CONTROL_PID" 2>/dev/null; rm -rf "$TMP" "$RUN"' EXIT
+	mkdir -p "$RUN"
+	printf '{"node": "n1", "version": "%s", "pid": %d}\n' "$v" $$ >"$RUN/status.json"
+	j=$("$CTL" --pin-root "/sys/fs/bpf/$node" version -o json --control https://127.0.0.1:1)
+	[ "$(jq -c .agent <<<"$j")" = "{\"node\":\"n1\",\"version\":\"$v\"}" ] || fail "agent's version: $j"
+	sleep 0 & dead=$!
+	wait "$dead"
+	printf '{"node": "n1", "version": "%s", "pid": %d}\n' "$v" "$dead" >"$RUN/status.json"
+	j=$("$CTL" --pin-root "/sys/fs/bpf/$node" version -o json --control https://127.0.0.1:1)
+	[ "$(jq -c .agent <<<"$j")" = null ] || fail "an agent that exited is reported: $j"
+fi
+echo "ok: completion, man pages, version $v"

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* lib/cli: getopt arguments, --help, the man page and bash completion
+ * from one table. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "lib/cli.h"
+
+static const struct cli_opt opts[] = {
+	{ "node", required_argument, 'n', "NAME", "this node's name" },
+	{ "pin-root", required_argument, 'p', "DIR", "where the maps are pinned" },
+	{ "output", required_argument | CLI_SHORT, 'o', "table|json", "table or json" },
+	{ "once", no_argument, '1', NULL, ".starts with a dot, has a \\ backslash" },
+	{ "quote", no_argument, 'q', NULL, "'starts with a quote, wraps: "
+	  "0123456789 0123456789 0123456789 0123456789 0123456789 0123456789 0123456789" },
+	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" },
+	{ "man", no_argument, 'M', NULL, NULL },
+	{}
+};
+
+static const struct cli_prog prog = {
+	.name = "prog",
+	.section = 8,
+	.summary = "a test program",
+	.usage = (const char *const[]){ "--node NAME [options]", "COMMAND ...", NULL },
+	.description = "First paragraph.\n\n.Second paragraph, which starts with a dot.",
+	.opts = opts,
+	.cmds_title = "commands",
+	.cmds = (const char *const[]){
+		"fastpath on|off|force   the switch",
+		"observe [--pod P]\n"
+		"                       [--count N]\n"
+		"                       stream flow events",
+		"get KIND [NAME]   resources",
+		NULL },
+};
+
+typedef void (*print_fn)(FILE *f, const struct cli_prog *p);
+
+static char *render(print_fn fn)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	fn(f, &prog);
+	fclose(f);
+	return buf;
+}
+
+/* The text starts a line of s. */
+static bool starts_line(const char *s, const char *text)
+{
+	size_t n = strlen(text);
+
+	for (const char *l = s; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, text, n) == 0)
+			return true;
+	return false;
+}
+
+Test(cli, getopt_from_table)
+{
+	char *argv[] = { "prog", "--node", "n1", "-o", "json", "--man", "-h", "rest", NULL };
+	struct cli_getopt g;
+	int got[8], n = 0, c;
+
+	cr_assert_eq(cli_getopt_init(&g, opts, "+"), 0);
+	cr_assert_str_eq(g.so, "+o:h");
+	optind = 0;
+	opterr = 0;
+	while ((c = cli_getopt(&g, 8, argv)) != -1 && n < 8)
+		got[n++] = c;
+	cr_assert_eq(n, 4);
+	cr_assert_eq(got[0], 'n');
+	cr_assert_eq(got[1], 'o');
+	cr_assert_eq(got[2], 'M');
+	cr_assert_eq(got[3], 'h');
+	cr_assert_str_eq(argv[optind], "rest");
+}
+
+Test(cli, getopt_table_too_long)
+{
+	static struct cli_opt big[CLI_MAX_OPTS + 2];
+	struct cli_getopt g;
+
+	for (int i = 0; i < CLI_MAX_OPTS + 1; i++)
+		big[i] = (struct cli_opt){ "x", no_argument, 'x', NULL, "x" };
+	cr_assert_eq(cli_getopt_init(&g, big, ""), -E2BIG);
+}
+
+Test(cli, help_lists_every_visible_option)
+{
+	char *h = render(cli_help);
+
+	cr_assert(starts_line(h, "usage: prog --node NAME [options]"), "%s", h);
+	cr_assert(starts_line(h, "       prog COMMAND ..."), "%s", h);
+	for (const struct cli_opt *o = opts; o->name; o++) {
+		char flag[64], help[16];
+
+		snprintf(flag, sizeof(flag), "--%s", o->name);
+		snprintf(help, sizeof(help), "%s", o->help ?: "");
+		if (o->help)
+			cr_assert(strstr(h, flag) && strstr(h, help), "%s missing:\n%s", flag, h);
+		else
+			cr_assert_null(strstr(h, flag), "hidden %s shown:\n%s", flag, h);
+	}
+	cr_assert(strstr(h, "  -o, --output table|json"), "%s", h);
+	cr_assert(strstr(h, "\ncommands:\n  fastpath on|off|force   the switch\n"), "%s", h);
+	/* wrapped to 80 columns */
+	for (const char *l = h; *l; l += strcspn(l, "\n") + 1)
+		cr_assert_leq(strcspn(l, "\n"), 79, "line too long: %.*s", (int)strcspn(l, "\n"), l);
+	cr_assert(strstr(h, "0123456789\n                       0123456789"), "not wrapped:\n%s", h);
+	free(h);
+}
+
+Test(cli, man_has_every_option_and_escapes_roff)
+{
+	char *m = render(cli_man);
+
+	cr_assert(starts_line(m, ".TH PROG 8 "), "%s", m);
+	cr_assert(strstr(m, "\n.SH NAME\nprog \\- a test program\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-\\-node\\fR \\fINAME\\fR\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-\\-pin\\-root\\fR \\fIDIR\\fR\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-o\\fR, \\fB\\-\\-output\\fR \\fItable|json\\fR\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-\\-once\\fR\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-h\\fR, \\fB\\-\\-help\\fR\n"), "%s", m);
+	cr_assert_null(strstr(m, "\\-\\-man"), "the hidden option is documented:\n%s", m);
+	/* a leading '.' or '\'' is text, not a request; '\' is printed */
+	cr_assert(starts_line(m, "\\&.starts with a dot, has a \\e backslash"), "%s", m);
+	cr_assert(starts_line(m, "\\&'starts with a quote"), "%s", m);
+	cr_assert(starts_line(m, "\\&.Second paragraph"), "%s", m);
+	cr_assert_not(starts_line(m, ".starts"), "%s", m);
+	cr_assert_not(starts_line(m, ".Second"), "%s", m);
+	cr_assert_not(starts_line(m, "'"), "%s", m);
+	/* commands: usage as the tag, its continuation joined, the rest below */
+	cr_assert(strstr(m, ".SH COMMANDS\n.TP\n\\fBfastpath\\fR on|off|force\nthe switch\n"), "%s", m);
+	cr_assert(strstr(m, "\\fBobserve\\fR [\\-\\-pod P] [\\-\\-count N]\nstream flow events\n"),
+		  "%s", m);
+	free(m);
+}
+
+Test(cli, cmd_split)
+{
+	char u[128], w[128];
+
+	cli_cmd_split("status [--control [URL]]\n      the agent's;\n      --control: the plane",
+		      u, sizeof(u), w, sizeof(w));
+	cr_assert_str_eq(u, "status [--control [URL]]");
+	cr_assert_str_eq(w, "the agent's; --control: the plane");
+	cli_cmd_split("version", u, sizeof(u), w, sizeof(w));
+	cr_assert_str_eq(u, "version");
+	cr_assert_str_eq(w, "");
+	cli_cmd_split("apply -f FILE...     send  it", u, 8, w, sizeof(w));
+	cr_assert_str_eq(u, "apply -");
+	cr_assert_str_eq(w, "send it");
+}
+
+Test(cli, bash_completion_words)
+{
+	char *b = render(cli_bash);
+
+	cr_assert(strstr(b, "_prog()\n"), "%s", b);
+	cr_assert(strstr(b, "complete -F _prog prog\n"), "%s", b);
+	cr_assert(strstr(b, "compgen -W \"--node --pin-root -o --output --once --quote -h --help "
+			    "fastpath observe get\""), "%s", b);
+	cr_assert(strstr(b, "\tfastpath)\n\t\tCOMPREPLY=($(compgen -W \"on off force\""), "%s", b);
+	cr_assert_null(strstr(b, "\tget)"), "KIND is not a subcommand:\n%s", b);
+	cr_assert_null(strstr(b, "\tobserve)"), "an option is not a subcommand:\n%s", b);
+	cr_assert(strstr(b, "--pin-root)\n\t\tCOMPREPLY=($(compgen -d"), "%s", b);
+	cr_assert(strstr(b, "-o|--output)\n\t\tCOMPREPLY=($(compgen -W \"table json\""), "%s", b);
+	cr_assert(strstr(b, "--node|--pin-root|-o|--output) ((i++));;"), "%s", b);
+	free(b);
+}
