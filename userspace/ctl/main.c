@@ -64,12 +64,13 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 			i++;
 		} else if (!strncmp(argv[i], "--control=", 10)) {
 			url = argv[i] + 10;
-		} else if (!strcmp(argv[i], "--control") && v) {
-			url = argv[++i];
+		} else if (!strcmp(argv[i], "--control")) {
+			if (v && v[0] != '-')      /* as status --control: the URL is optional */
+				url = argv[++i];
 		} else if (!strcmp(argv[i], "--credentials") && v) {
 			creds = argv[++i];
 		} else {
-			fprintf(stderr, "usage: sluicectl [--node N] version [-o json] [--control URL] "
+			fprintf(stderr, "usage: sluicectl [--node N] version [-o json] [--control [URL]] "
 				"[--credentials DIR]\n");
 			return 2;
 		}
@@ -137,7 +138,7 @@ static const struct ctl_cmd commands[] = {
 	{ "uninstall", cmd_uninstall, "uninstall [-y] [--purge] [--set paths.prefix=DIR]   remove what install made" },
 	{ "verify-install", cmd_verify_install, "verify-install [-o json] [--set paths.prefix=DIR]\n"
 						"                       check what install set up, and a live probe" },
-	{ "version", cmd_version, "version [-o json] [--control URL]\n"
+	{ "version", cmd_version, "version [-o json] [--control [URL]]\n"
 				  "                       this build's version, the agent's (--node) and the control plane's" },
 	{}
 };
