@@ -9,6 +9,7 @@
 # its own prefix, pin base, cgroup and cluster name.
 source "$(dirname "$0")/lib.sh"
 
+note() { echo "-- [${SECONDS}s] $*"; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (BPF, cgroups, network namespaces)"
 ID=$(( $$ % 100000 ))$(( RANDOM % 100 ))
 TMP=$(mktemp -d "/tmp/sluice-e2e-install-$ID.XXXXXX")
@@ -182,8 +183,10 @@ pids=$(cat "$ROOTP"/var/lib/sluice/daemons/*.pid "$ROOTP"/var/lib/sluice/daemons
 # the ids of our pinned links, to see them gone
 links=$(for f in "$PINB"/*/links/*; do bpftool link show pinned "$f" -j | jq -r .id; done)
 [ -n "$links" ] || fail "no pinned links found under $PINB"
+t0=$(date +%s%N)
 sctl uninstall -y --purge --set paths.prefix="$ROOTP" >"$TMP/uninstall.out" 2>&1 ||
 	fail "uninstall: $(cat "$TMP/uninstall.out")"
+note "uninstall took $(ms_since "$t0") ms"
 for p in $pids; do ! kill -0 "$p" 2>/dev/null || fail "process $p is still running"; done
 [ ! -e "$PINB/$NODE" ] && [ ! -e "$PINB/$DEMO-node1" ] || fail "pins left under $PINB"
 [ -z "$(ls -A "$ROOTP" 2>/dev/null)" ] || fail "files left: $(find "$ROOTP" | head)"

@@ -48,6 +48,26 @@ static void pid_path(const struct plan *p, const char *name, const char *ext, ch
 	snprintf(out, len, "%s/%s.%s", p->daemons, name, ext);
 }
 
+/* Whether pid runs: a process that exited but is not reaped yet (a
+ * supervisor is reaped by init, which may take its time) does not. */
+static bool pid_alive(int pid)
+{
+	char path[64], buf[256], *rp;
+	int fd, n;
+
+	if (pid <= 0 || kill(pid, 0))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	rp = strrchr(buf, ')');     /* "pid (comm) S ..." */
+	return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 static int read_pid(const char *path)
 {
 	char buf[32] = "";
@@ -59,7 +79,7 @@ static int read_pid(const char *path)
 		buf[0] = 0;
 	close(fd);
 	pid = atoi(buf);
-	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
+	return pid_alive(pid) ? pid : 0;
 }
 
 static void write_pid(const char *path, int pid)
@@ -352,9 +372,9 @@ int daemon_stop(const struct plan *p, const char *name)
 	if (kill(sv, SIGTERM))
 		return -errno;
 	/* the supervisor gives its daemon 10 s, then kills it */
-	for (int i = 0; i < 600 && kill(sv, 0) == 0; i++)
+	for (int i = 0; i < 600 && pid_alive(sv); i++)
 		usleep(20000);
-	if (kill(sv, 0) == 0) {
+	if (pid_alive(sv)) {
 		if (child)
 			kill(child, SIGKILL);
 		kill(sv, SIGKILL);
