@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * fastpath.c - `sluicectl fastpath on|off|status`: the same-node fast
+ * fastpath.c - `sluicectl fastpath on|off|force|status`: the same-node fast
  * path's run-time switch in the pinned sl_config map. Off stops new
  * connections from entering the sockhash at once; connections already
  * redirected keep their path until they close.
