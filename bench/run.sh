@@ -55,7 +55,7 @@ TVIP=10.96.$(( TARGET / 256 )).$(( TARGET % 256 ))
 # sluice snapshots: the target alone, and the target among 10,000
 pp='{"name": "bench/pp", "vip": "'$TVIP'", "port": 11111, "backends": [{"address": "'$SA'", "port": 11111}]}'
 echo '{"version": 1, "services": [{"name": "bench/target", "vip": "'$TVIP'", "port": 80,
-  "backends": [{"address": "'$SA'", "port": 8080}]}, '"$pp"']}' >"$TMP/snap1.json"
+  "backends": [{"address": "'"$SA"'", "port": 8080}]}, '"$pp"']}' >"$TMP/snap1.json"
 awk -v n="$NSVC" -v sa="$SA" -v pp="$pp" 'BEGIN {
 	printf "{\"version\": 2, \"services\": ["
 	for (i = 0; i < n; i++)
