@@ -76,6 +76,27 @@ static void probe_map(struct check *c, enum bpf_map_type t, const char *name)
 	fail(c, what, "a kernel with CONFIG_BPF_SYSCALL and CONFIG_BPF_STREAM_PARSER (5.10 or later)");
 }
 
+/* What sluice-simcluster runs. */
+static const struct { const char *name, *fix; } demo_tools[] = {
+	{ "ip", "apt-get install iproute2" },
+	{ "nsenter", "apt-get install util-linux" },
+	{ "jq", "apt-get install jq" },
+	{ "bash", "apt-get install bash" },
+};
+
+static bool in_path(const char *name)
+{
+	char dirs[4096], path[PATH_MAX], *save = NULL;
+
+	snprintf(dirs, sizeof(dirs), "%s", getenv("PATH") ?: "/usr/sbin:/usr/bin:/sbin:/bin");
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(path, sizeof(path), "%s/%s", d, name);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Everything install needs from the node; nothing is changed here. */
 static int preflight(const struct plan *p, bool quiet)
 {
@@ -117,9 +138,11 @@ static int preflight(const struct plan *p, bool quiet)
 			fail(&c, what, "make (builds the programs and their BPF objects with clang)");
 		}
 	}
-	if (p->demo_cluster[0] && (access("/usr/bin/nsenter", X_OK) || access("/usr/bin/jq", X_OK) ||
-				   (access("/sbin/ip", X_OK) && access("/usr/sbin/ip", X_OK))))
-		fail(&c, "the demo needs ip, nsenter and jq", "apt-get install iproute2 util-linux jq");
+	for (size_t i = 0; p->demo_cluster[0] && i < sizeof(demo_tools) / sizeof(demo_tools[0]); i++)
+		if (!in_path(demo_tools[i].name)) {
+			snprintf(what, sizeof(what), "the demo's simulated cluster needs %s", demo_tools[i].name);
+			fail(&c, what, demo_tools[i].fix);
+		}
 	if (!quiet && !c.failed)
 		printf("  ok    kernel %s, BTF, program and map types, cgroup v2 at %s, %s\n", u.release,
 		       p->cgroot, access(SL_BPFFS "/.", F_OK) == 0 ? "bpffs" : "bpffs (to mount)");
