@@ -43,3 +43,24 @@ out=$(cat "$TMP/loop.out")
 note "loop: $out"
 [ "$(jq .ok <<<"$out")" -gt 100 ] || fail "too few connections: $out"
 [ "$(jq '.backends.b2 // 0' <<<"$out")" -gt 0 ] || fail "changed snapshot not applied (b2 unused): $out"
+
+# one agent per node: a second one for node1 (same node, same pin root)
+# refuses to start, naming the running one, and changes nothing
+first=$AGENT_PID
+if nsenter --net="/run/netns/slc.$CL.node1" timeout 20 "$BIN/sluice-agent" --node node1 \
+	--cgroup "$(node_cgroup node1)" --snapshot "$TMP/snap.node1.json" --pin-root "$(pin_root node1)" \
+	>"$TMP/second.log" 2>&1; then
+	fail "a second agent for node1 started: $(cat "$TMP/second.log")"
+fi
+grep -q "another sluice-agent (pid $first) runs for node node1" "$TMP/second.log" ||
+	fail "the second agent's refusal does not name the first: $(cat "$TMP/second.log")"
+kill -0 "$first" || fail "the first agent died"
+in_pod node1.pod1 "$BIN/sltest" connect --to 10.96.0.10:80 | grep -q '"ok":true' ||
+	fail "the first agent's node stopped serving"
+note "a second agent refused: $(grep -o 'another sluice-agent.*' "$TMP/second.log" | head -c 120)"
+# and an agent inside the cgroup it manages refuses too
+if in_pod node1.pod2 timeout 20 "$BIN/sluice-agent" --node inside --cgroup "$(node_cgroup node1)" \
+	--snapshot "$TMP/snap.node1.json" --pin-root "$(pin_root inside)" >"$TMP/inside.log" 2>&1; then
+	fail "an agent inside its own workload cgroup started"
+fi
+grep -q "inside .* whose workloads it manages" "$TMP/inside.log" || fail "inside: $(cat "$TMP/inside.log")"

@@ -29,6 +29,7 @@
 
 #include "agent/certs.h"
 #include "agent/datapath.h"
+#include "agent/guard.h"
 #include "agent/proxy.h"
 #include "agent/sync.h"
 #include "agent/telemetry.h"
@@ -462,15 +463,24 @@ static int run(const struct agent_opts *o)
 	char *last = NULL;
 	size_t last_len = 0;
 	int ifd = -1, sfd = -1, err;
+	struct guard guard;
+	char gerr[PATH_MAX + 256];
 
 	err = sys_cgroup_path(o->cgroup, cgpath, sizeof(cgpath));
 	if (err) {
 		log_err("cgroup %s: %s", o->cgroup, strerror(-err));
 		return 1;
 	}
-	err = datapath_open(&dp, o->pin_root, cgpath);
-	if (err)
+	if (guard_outside(cgpath, gerr, sizeof(gerr)) ||
+	    guard_lock(&guard, o->node, o->run_dir, gerr, sizeof(gerr))) {
+		log_err("%s", gerr);
 		return 1;
+	}
+	err = datapath_open(&dp, o->pin_root, cgpath);
+	if (err) {
+		guard_unlock(&guard);
+		return 1;
+	}
 	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
 		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
 	/* no proxy in this run: nothing may be sent to one an earlier agent ran
@@ -635,6 +645,7 @@ out:
 	telemetry_poll_ring(&tm);
 	telemetry_fini(&tm);
 	datapath_close(&dp);
+	guard_unlock(&guard);
 	return err ? 1 : 0;
 }
 
