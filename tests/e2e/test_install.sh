@@ -188,13 +188,15 @@ t0=$(date +%s%N)
 sctl uninstall -y --purge --set paths.prefix="$ROOTP" >"$TMP/uninstall.out" 2>&1 ||
 	fail "uninstall: $(cat "$TMP/uninstall.out")"
 note "uninstall took $(ms_since "$t0") ms"
-for p in $pids; do ! kill -0 "$p" 2>/dev/null || fail "process $p is still running"; done
+# exited but not reaped yet (init reaps the supervisors) is gone too
+alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) [ZX] ' "/proc/$1/stat"; }
+for p in $pids; do ! alive "$p" || fail "process $p is still running"; done
 [ ! -e "$PINB/$NODE" ] && [ ! -e "$PINB/$DEMO-node1" ] || fail "pins left under $PINB"
 [ -z "$(ls -A "$ROOTP" 2>/dev/null)" ] || fail "files left: $(find "$ROOTP" | head)"
 ! ip netns list | grep -q "slc\.$DEMO\." || fail "netns left: $(ip netns list | grep "slc.$DEMO")"
 cg=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
 [ ! -e "$cg/sluice-e2e-$ID" ] && [ ! -e "$cg/slc.$DEMO" ] || fail "cgroups left"
-[ ! -e "/run/sluice/$NODE" ] && [ ! -e "/run/sluice/$DEMO-node1" ] || fail "run dirs left"
+[ -z "$(ls -d /run/sluice/"$NODE"* /run/sluice/"$DEMO"-* 2>/dev/null)" ] || fail "run dirs left"
 for id in $links; do ! bpftool link show id "$id" >/dev/null 2>&1 || fail "link $id is left"; done
 [ -z "$(ls /run/sluice-sim/"$DEMO".json 2>/dev/null)" ] || fail "the simulated cluster's state is left"
 note "uninstalled: no process, pin, link, netns, cgroup or file left"

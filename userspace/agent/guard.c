@@ -10,70 +10,102 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "agent/guard.h"
 #include "lib/sys.h"
 
-/* Lock path; on -EBUSY, the holder's pid (written in the file) in err. */
-static int lock_one(const char *path, const char *what, int *fd, char *err, size_t errlen)
+/* "another sluice-agent (pid N) runs for WHAT ..." */
+static void busy(char *err, size_t errlen, int pid, const char *what)
 {
-	char pid[32] = "";
-	ssize_t n;
+	char p[16] = "?";
 
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (*fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	/* an agent killed just now may still hold it for a moment while the
-	 * kernel tears the process down: a restart waits up to 2 s */
+	if (pid > 0)
+		snprintf(p, sizeof(p), "%d", pid);
+	snprintf(err, errlen, "another sluice-agent (pid %s) runs for %s: one agent per node; "
+		 "stop it first", p, what);
+}
+
+/* The node: an abstract unix socket, which belongs to this network
+ * namespace and goes away with the process that holds it. The pid of a
+ * holder comes from connecting to it (SO_PEERCRED). */
+static int lock_node(struct guard *g, const char *node, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len = offsetof(struct sockaddr_un, sun_path) + 1 +
+			(socklen_t)snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+					    "sluice-agent/node/%s", node);
+	char what[128];
+
+	/* a killed agent may hold it a moment longer: wait up to 2 s */
 	for (int i = 0; i < 40; i++) {
-		if (flock(*fd, LOCK_EX | LOCK_NB) == 0) {
+		g->fds[0] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (g->fds[0] < 0)
+			return -errno;
+		if (bind(g->fds[0], (struct sockaddr *)&sa, len) == 0 && listen(g->fds[0], 4) == 0)
+			return 0;
+		close(g->fds[0]);
+		g->fds[0] = -1;
+		if (errno != EADDRINUSE)
+			return -errno;
+		usleep(50000);
+	}
+	snprintf(what, sizeof(what), "node %s in this network namespace", node);
+	{
+		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct ucred cred = {};
+		socklen_t cl = sizeof(cred);
+
+		if (c >= 0 && connect(c, (struct sockaddr *)&sa, len) == 0)
+			getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+		if (c >= 0)
+			close(c);
+		busy(err, errlen, cred.pid, what);
+	}
+	return -EBUSY;
+}
+
+/* The pin root: a file lock in its run directory (bpffs holds no files). */
+static int lock_pins(struct guard *g, const char *run_dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16], pid[32] = "", what[PATH_MAX + 32];
+	ssize_t n;
+	int rc = sys_mkdir_p(run_dir, 0755);
+
+	snprintf(path, sizeof(path), "%s/agent.lock", run_dir);
+	g->fds[1] = rc ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (g->fds[1] < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(rc ? -rc : errno));
+		return rc ?: -errno;
+	}
+	for (int i = 0; i < 40; i++) {
+		if (flock(g->fds[1], LOCK_EX | LOCK_NB) == 0) {
 			snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 			/* the pid is only for a second agent's message */
-			if (ftruncate(*fd, 0) == 0)
-				n = pwrite(*fd, pid, strlen(pid), 0);
+			if (ftruncate(g->fds[1], 0) == 0)
+				n = pwrite(g->fds[1], pid, strlen(pid), 0);
 			return 0;
 		}
 		usleep(50000);
 	}
-	n = pread(*fd, pid, sizeof(pid) - 1, 0);
+	n = pread(g->fds[1], pid, sizeof(pid) - 1, 0);
 	pid[n > 0 ? n : 0] = 0;
-	pid[strcspn(pid, "\n")] = 0;
-	snprintf(err, errlen, "another sluice-agent (pid %s) runs for %s (lock %s): one agent "
-		 "per node; stop it first", *pid ? pid : "?", what, path);
-	close(*fd);
-	*fd = -1;
+	snprintf(what, sizeof(what), "the pin root of %s (%s)", run_dir, path);
+	busy(err, errlen, atoi(pid), what);
+	close(g->fds[1]);
+	g->fds[1] = -1;
 	return -EBUSY;
 }
 
 int guard_lock(struct guard *g, const char *node, const char *run_dir, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 16], what[PATH_MAX + 32];
-	struct stat ns;
 	int rc;
 
 	g->fds[0] = g->fds[1] = -1;
-	rc = sys_mkdir_p(SL_RUN_BASE "/locks", 0755);
-	if (rc) {
-		snprintf(err, errlen, SL_RUN_BASE "/locks: %s", strerror(-rc));
-		return rc;
-	}
-	/* a node is a name in a network namespace: simulated clusters on one
-	 * machine have their own node1 each */
-	if (stat("/proc/self/ns/net", &ns))
-		ns.st_ino = 0;
-	snprintf(path, sizeof(path), SL_RUN_BASE "/locks/node-%s.%lu.lock", node,
-		 (unsigned long)ns.st_ino);
-	snprintf(what, sizeof(what), "node %s", node);
-	rc = lock_one(path, what, &g->fds[0], err, errlen);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "%s.lock", run_dir);
-	snprintf(what, sizeof(what), "the pin root named %s", strrchr(run_dir, '/') + 1);
-	rc = lock_one(path, what, &g->fds[1], err, errlen);
+	rc = lock_node(g, node, err, errlen);
+	rc = rc ?: lock_pins(g, run_dir, err, errlen);
 	if (rc)
 		guard_unlock(g);
 	return rc;

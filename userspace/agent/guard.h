@@ -3,11 +3,12 @@
  * guard.h - what must hold before an agent touches a node's data path.
  *
  * Contract: one agent per node and per pin root. guard_lock() takes two
- * advisory locks for the agent's lifetime (the kernel drops them when the
- * process ends, however it ends): SL_RUN_BASE/locks/node-NAME.NETNS.lock
- * (a node is its name in its network namespace, NETNS the namespace's
- * inode) and RUN_DIR.lock (RUN_DIR names the pin root). A second agent gets -EBUSY
- * and a message naming the running agent's pid. guard_outside() refuses
+ * locks for the agent's lifetime, which the kernel drops when the process
+ * ends, however it ends: the node's, an abstract unix socket named after
+ * it (a node is its name in its network namespace: simulated clusters on
+ * one machine each have their own node1), and the pin root's, a file lock
+ * on RUN_DIR/agent.lock (RUN_DIR names the pin root). A second agent gets
+ * -EBUSY and a message naming the running agent's pid. guard_outside() refuses
  * an agent that runs inside the cgroup whose workloads it manages (its own
  * connections would be balanced, captured and counted as a workload's).
  * Both return 0 or -errno with the reason in err.
