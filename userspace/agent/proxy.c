@@ -20,6 +20,7 @@
 
 #include "agent/proxy.h"
 #include "lib/addr.h"
+#include "lib/h2.h"
 #include "lib/hbone.h"
 #include "lib/log.h"
 #include "lib/pki.h"
@@ -27,6 +28,11 @@
 #include "sluice_proxy.h"
 
 #define MAX_INBOUND 4096
+/* Of those, in their TLS handshake (about 60 KiB each: TLS state, a
+ * partial record, an HTTP/2 session); past it the oldest goes. A real
+ * handshake takes milliseconds, so only peers that never finish one wait
+ * long enough to be the oldest. */
+#define MAX_HANDSHAKING 1024
 /* SNI naming the destination workload's numeric identity: "42.id.sluice.internal"
  * (a DNS name; docs/architecture.md says why a number) */
 #define SNI_SUFFIX ".id.sluice.internal"
@@ -632,7 +638,8 @@ static void on_accept(struct hb_handler *h, uint32_t events)
 			outbound(p, fd);
 			continue;
 		}
-		if (p->inbound >= MAX_INBOUND && !hb_loop_evict_handshaking(p->l)) {
+		if ((p->inbound >= MAX_INBOUND || hb_loop_handshaking(p->l) >= MAX_HANDSHAKING) &&
+		    !hb_loop_evict_handshaking(p->l)) {
 			telemetry_proxy_refused(p->o.tm, "too_many_connections");
 			reset_close(fd);
 			continue;
@@ -695,6 +702,14 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 		goto fail;
 	}
 	p->origdst_fd = e;
+	{
+		/* a descriptor per connection, and two per tunnel */
+		unsigned long fds = h2_raise_fd_limit();
+
+		if (fds < 3 * MAX_INBOUND)
+			log_warn("proxy: the open-file limit is %lu, below the %d its %d inbound "
+				 "connections may need (LimitNOFILE)", fds, 3 * MAX_INBOUND, MAX_INBOUND);
+	}
 	if (listen_at(p, &p->in, o->hbone_addr, true) || listen_at(p, &p->out, o->outbound_addr, false) ||
 	    (o->outbound_addr6 && listen_at(p, &p->out6, o->outbound_addr6, false)))
 		goto fail;

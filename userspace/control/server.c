@@ -1121,9 +1121,12 @@ static bool evict_handshaking(struct server *s)
 	return true;
 }
 
+/* At most 64 a call: connections evicted meanwhile are freed by settle()
+ * after the batch, so a flood of them is never all in memory at once
+ * (the listener is level-triggered: the rest come next time). */
 static void accept_all(struct server *s)
 {
-	for (;;) {
+	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?";
@@ -1347,6 +1350,9 @@ int server_run(struct store *st, const struct server_opts *o)
 	s.lfd = listen_on(o->listen, host, sizeof(host), err, sizeof(err));
 	if (s.lfd < 0)
 		goto fail;
+	if (h2_raise_fd_limit() < MAX_CONNS + 64)
+		log_warn("the open-file limit is below the %d connections this server takes and "
+			 "its own files (LimitNOFILE)", MAX_CONNS + 64);
 	s.tls = server_tls(&s, host, err, sizeof(err));
 	if (!s.tls)
 		goto fail;

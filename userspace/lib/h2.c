@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,6 +89,21 @@ struct h2_conn {
 	char expect[128];          /* required suffix of the peer's URI SAN */
 	char err[256];
 };
+
+unsigned long h2_raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return 0;
+	if (r.rlim_cur < r.rlim_max) {
+		struct rlimit want = { r.rlim_max, r.rlim_max };
+
+		if (!setrlimit(RLIMIT_NOFILE, &want))
+			r.rlim_cur = r.rlim_max;
+	}
+	return r.rlim_cur;
+}
 
 uint64_t h2_now_ms(void)
 {
@@ -396,12 +412,39 @@ static void tcp_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-static struct h2_conn *conn_new(int fd, SSL_CTX *ctx, const struct h2_limits *l, bool server)
+/* The HTTP/2 session, with our SETTINGS queued. 0 or -1. */
+static int session_new(struct h2_conn *c)
 {
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_settings_entry iv[3];
-	struct h2_conn *c = calloc(1, sizeof(*c));
 	int rc;
+
+	if (nghttp2_session_callbacks_new(&cbs))
+		return -1;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	rc = c->server ? nghttp2_session_server_new(&c->ng, cbs, c)
+		       : nghttp2_session_client_new(&c->ng, cbs, c);
+	nghttp2_session_callbacks_del(cbs);
+	if (rc)
+		return -1;
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+					  c->server ? c->lim.max_streams : 100 };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.window };
+	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
+	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)c->lim.window))
+		return -1;
+	return 0;
+}
+
+static struct h2_conn *conn_new(int fd, SSL_CTX *ctx, const struct h2_limits *l, bool server)
+{
+	struct h2_conn *c = calloc(1, sizeof(*c));
 
 	if (!c || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		goto fail;
@@ -420,25 +463,9 @@ static struct h2_conn *conn_new(int fd, SSL_CTX *ctx, const struct h2_limits *l,
 		SSL_set_accept_state(c->ssl);
 	else
 		SSL_set_connect_state(c->ssl);
-	if (nghttp2_session_callbacks_new(&cbs))
-		goto fail;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	rc = server ? nghttp2_session_server_new(&c->ng, cbs, c)
-		    : nghttp2_session_client_new(&c->ng, cbs, c);
-	nghttp2_session_callbacks_del(cbs);
-	if (rc)
-		goto fail;
-	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-					  server ? c->lim.max_streams : 100 };
-	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.window };
-	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
-	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)c->lim.window))
+	/* a server's session waits for the handshake: a peer that never
+	 * finishes one does not hold it (26 KiB) */
+	if (!server && session_new(c))
 		goto fail;
 	return c;
 fail:
@@ -554,6 +581,10 @@ static int do_handshake(struct h2_conn *c)
 		return tls_fail(c, "TLS handshake", r);
 	}
 	c->want_write = false;
+	if (c->server && session_new(c)) {
+		set_err(c, "%s", "out of memory for the HTTP/2 session");
+		return -1;
+	}
 	c->handshaken = true;
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 	if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {

@@ -117,6 +117,7 @@ struct hb_conn {
 	uint32_t magic;
 	struct hb_loop *l;
 	struct hb_conn *prev, *next;
+	struct hb_conn *hs_prev, *hs_next;   /* server, in its handshake: l->hs, oldest first */
 	int fd;
 	uint32_t ev;
 	SSL *ssl;
@@ -143,6 +144,8 @@ struct hb_loop {
 	int efd;
 	struct hb_conn *conns;
 	size_t nconns;
+	size_t nhandshaking;             /* server connections in their TLS handshake, */
+	struct hb_conn *hs, *hs_last;    /* oldest first (eviction) */
 	struct hb_conn *dead_conns;
 	struct hb_tunnel *dead_tunnels;
 	uint64_t last_tick;
@@ -175,6 +178,7 @@ struct hb_loop *hb_loop_new(void)
 
 int hb_loop_fd(const struct hb_loop *l) { return l->efd; }
 size_t hb_loop_conns(const struct hb_loop *l) { return l->nconns; }
+size_t hb_loop_handshaking(const struct hb_loop *l) { return l->nhandshaking; }
 
 int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h)
 {
@@ -215,6 +219,7 @@ static void set_events(struct hb_loop *l, int fd, uint32_t *cur, uint32_t want,
 
 static void conn_update(struct hb_conn *c);
 static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg);
+static int session_new(struct hb_conn *c);
 static int pump_out(struct hb_conn *c);
 static ssize_t up_read(nghttp2_session *ng, int32_t sid, uint8_t *dst, size_t len,
 		       uint32_t *flags, nghttp2_data_source *src, void *ud);
@@ -842,6 +847,25 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void
 
 /* ---- connections -------------------------------------------------------- */
 
+/* A server connection leaves the handshake list (done, or dying in it). */
+static void handshake_over(struct hb_conn *c)
+{
+	struct hb_loop *l = c->l;
+
+	if (!c->server || c->handshaken)
+		return;
+	if (c->hs_prev)
+		c->hs_prev->hs_next = c->hs_next;
+	else
+		l->hs = c->hs_next;
+	if (c->hs_next)
+		c->hs_next->hs_prev = c->hs_prev;
+	else
+		l->hs_last = c->hs_prev;
+	c->hs_prev = c->hs_next = NULL;
+	l->nhandshaking--;
+}
+
 static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
 {
 	struct hb_loop *l = c->l;
@@ -877,6 +901,7 @@ static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
 	if (c->next)
 		c->next->prev = c->prev;
 	l->nconns--;
+	handshake_over(c);
 	c->prev = NULL;
 	c->next = l->dead_conns;
 	l->dead_conns = c;
@@ -1137,6 +1162,11 @@ static int do_handshake(struct hb_conn *c)
 		conn_die(c, HB_CLOSE_PEER, "the peer's identity is refused");
 		return -1;
 	}
+	if (c->server && session_new(c)) {
+		conn_die(c, HB_CLOSE_IO, "out of memory for the HTTP/2 session");
+		return -1;
+	}
+	handshake_over(c);
 	c->handshaken = true;
 	c->progress_ms = now_ms();
 	/* authenticated: a larger read buffer (from the next one on), and
@@ -1302,17 +1332,53 @@ static int tls_set_bios(struct hb_conn *c)
 	return 0;
 }
 
-static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
-				const struct hb_limits *lim, const struct hb_ops *ops,
-				void *arg, bool server)
+/* The HTTP/2 session, with our SETTINGS queued. 0 or -1. */
+static int session_new(struct hb_conn *c)
 {
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[3];
+	int rc = -1;
+
+	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
+		goto out;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_len);
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	nghttp2_option_set_max_settings(opt, 32);
+	if (c->server ? nghttp2_session_server_new2(&c->ng, cbs, c, opt)
+		      : nghttp2_session_client_new2(&c->ng, cbs, c, opt))
+		goto out;
+	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+					  c->server ? c->lim.max_streams : 0 };
+	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.stream_window };
+	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
+	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)c->lim.conn_window))
+		goto out;
+	rc = 0;
+out:
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_option_del(opt);
+	return rc;
+}
+
+static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
+				const struct hb_limits *lim, const struct hb_ops *ops,
+				void *arg, bool server)
+{
 	struct hb_conn *c = calloc(1, sizeof(*c));
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int rc, one = 1;
+	int one = 1;
 
 	if (!c || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		goto fail;
@@ -1350,43 +1416,27 @@ static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
 		SSL_set_cert_cb(c->ssl, cert_cb, c);
 	} else
 		SSL_set_connect_state(c->ssl);
-	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
-		goto fail;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-	nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
-	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_len);
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_outbound_ack(opt, 1000);
-	nghttp2_option_set_max_settings(opt, 32);
-	rc = server ? nghttp2_session_server_new2(&c->ng, cbs, c, opt)
-		    : nghttp2_session_client_new2(&c->ng, cbs, c, opt);
-	nghttp2_session_callbacks_del(cbs);
-	nghttp2_option_del(opt);
-	cbs = NULL;
-	if (rc)
-		goto fail;
-	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-					  server ? c->lim.max_streams : 0 };
-	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.stream_window };
-	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
-	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
-						  (int32_t)c->lim.conn_window))
+	/* a server's session waits for the handshake: a peer that never
+	 * finishes one does not hold it (26 KiB) */
+	if (!server && session_new(c))
 		goto fail;
 	c->next = l->conns;
 	if (l->conns)
 		l->conns->prev = c;
 	l->conns = c;
 	l->nconns++;
+	if (server) {
+		c->hs_prev = l->hs_last;
+		if (l->hs_last)
+			l->hs_last->hs_next = c;
+		else
+			l->hs = c;
+		l->hs_last = c;
+		l->nhandshaking++;
+	}
 	conn_update(c);
 	return c;
 fail:
-	nghttp2_session_callbacks_del(cbs);
 	if (c) {
 		c->fd = fd;
 		conn_free(c);
@@ -1436,16 +1486,11 @@ struct hb_conn *hb_client_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
 
 bool hb_loop_evict_handshaking(struct hb_loop *l)
 {
-	struct hb_conn *old = NULL;
-
-	/* newest first: the last one found has waited longest */
-	for (struct hb_conn *c = l->conns; c; c = c->next)
-		if (c->server && !c->handshaken && !c->dead)
-			old = c;
-	if (old)
-		conn_die(old, HB_CLOSE_HANDSHAKE_TIMEOUT,
-			 "TLS handshake unfinished at the connection limit: the oldest such made room");
-	return old != NULL;
+	if (!l->hs)
+		return false;
+	conn_die(l->hs, HB_CLOSE_HANDSHAKE_TIMEOUT,
+		 "TLS handshake unfinished at the connection limit: the oldest such made room");
+	return true;
 }
 
 void hb_conn_close(struct hb_conn *c)

@@ -137,6 +137,8 @@ int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h
 int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
 void hb_loop_del(struct hb_loop *l, int fd);
 size_t hb_loop_conns(const struct hb_loop *l);
+/* Server connections still in their TLS handshake. */
+size_t hb_loop_handshaking(const struct hb_loop *l);
 /* At a connection limit: end the server connection that has waited
  * longest in its TLS handshake (HB_CLOSE_HANDSHAKE_TIMEOUT), so that
  * peers that never finish one cannot keep a new peer out for long. False
