@@ -22,6 +22,8 @@ CP_RSS_MB=128 AGENT_RSS_MB=128   # peak resident memory, MiB
 LEGIT_MS=$((3000 * SCALE))
 SECS=3                           # each flood
 HALF=10000                       # connections that never finish a handshake
+# emulated machines: still past both daemons' 1,024 handshakes
+[ "$SCALE" -gt 1 ] && HALF=2000
 [ "$(ulimit -Hn)" -ge $((HALF + 2000)) ] || skip "the hard open-file limit ($(ulimit -Hn)) is below $((HALF + 2000))"
 ulimit -n "$(ulimit -Hn)"
 

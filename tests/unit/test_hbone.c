@@ -5,7 +5,8 @@
  * certificates: bytes both ways, half-close, resets, a refused CONNECT,
  * flow control that bounds what a slow reader makes the tunnel hold,
  * handshakes that fail (no certificate, another CA, garbage, stall), a
- * peer that opens streams past the limit, and secure naming: the server
+ * peer that opens streams past the limit, eviction of the oldest
+ * unfinished handshake, and secure naming: the server
  * picks its certificate by SNI, the client accepts exactly the expected
  * identities.
  */
@@ -532,5 +533,44 @@ Test(hbone, server_presenting_another_identity_is_refused_by_the_client)
 	cr_assert_lt(F.dest_fd, 0);
 	cr_assert_eq(drain(app, buf, sizeof(buf), 500, &eof), -2);
 	cr_assert(errno == ECONNRESET, "the application's connection: %s", strerror(errno));
+	close(app);
+}
+
+Test(hbone, eviction_takes_the_oldest_unfinished_handshake)
+{
+	static const char *const expect[] = { TD "/sluice/node/n2", NULL };
+	int raw[3], app;
+	char b;
+
+	/* three peers that never send a byte, accepted in this order */
+	for (int i = 0; i < 3; i++) {
+		raw[i] = connect_lo(F.port, false);
+		spin(20);
+	}
+	cr_assert_eq(hb_loop_handshaking(F.l), 3);
+	/* a real client: its handshake completes, it is not a candidate */
+	app = tunnel_named(F.cctx, NULL, expect, NULL);
+	spin(200);
+	cr_assert_geq(F.dest_fd, 0, "the real client's tunnel did not open");
+	cr_assert_eq(hb_loop_handshaking(F.l), 3);
+	cr_assert(hb_loop_evict_handshaking(F.l));
+	cr_assert_eq(F.last_why, HB_CLOSE_HANDSHAKE_TIMEOUT);
+	cr_assert_eq(hb_loop_handshaking(F.l), 2);
+	spin(20);
+	cr_assert_eq(recv(raw[0], &b, 1, MSG_DONTWAIT), 0, "the oldest was not the one closed");
+	for (int i = 1; i < 3; i++)
+		cr_assert(recv(raw[i], &b, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN,
+			  "a newer one (%d) was closed", i);
+	cr_assert(hb_loop_evict_handshaking(F.l));
+	cr_assert(hb_loop_evict_handshaking(F.l));
+	cr_assert(!hb_loop_evict_handshaking(F.l), "nothing is left to evict");
+	{
+		bool eof;
+
+		cr_assert_eq(send(app, "x", 1, 0), 1);
+		cr_assert_eq(drain(F.dest_fd, &b, 1, 1000, &eof), 1, "the real client was evicted");
+	}
+	for (int i = 0; i < 3; i++)
+		close(raw[i]);
 	close(app);
 }
