@@ -345,8 +345,10 @@ static int in_sni(struct hb_conn *c, SSL *ssl, const char *sni, void *arg)
 	id = sni_identity(sni);
 	wc = id != SL_ID_UNKNOWN ? certs_get(p->o.certs, id) : NULL;
 	if (!wc) {
-		log_info("HBONE from %s asks for %.80s: this node holds no such workload "
-			 "certificate; presenting the node's", hb_conn_addr(c), sni);
+		/* debug: the client is not authenticated yet, and the client
+		 * that refuses us logs both identities */
+		log_debug("HBONE from %s asks for %.80s: this node holds no such workload "
+			  "certificate; presenting the node's", hb_conn_addr(c), sni);
 		return 0;
 	}
 	if (SSL_use_cert_and_key(ssl, wc->cert, wc->key, NULL, 1) != 1) {
