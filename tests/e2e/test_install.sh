@@ -98,7 +98,7 @@ t0=$(date +%s%N)
 sctl install --set profile=demo "${SETS[@]}" -y >"$TMP/install.out" 2>&1 ||
 	fail "install failed: $(cat "$TMP/install.out")"
 note "installed in $(ms_since "$t0") ms"
-grep -q "every agent ACKed the config" "$TMP/install.out" || fail "install: $(cat "$TMP/install.out")"
+grep -q "every agent applied the config" "$TMP/install.out" || fail "install: $(cat "$TMP/install.out")"
 t0=$(date +%s%N)
 verify_ok ""
 note "verify-install passed in $(ms_since "$t0") ms: $(grep -c '^OK' "$TMP/verify.out") checks"
@@ -153,6 +153,26 @@ printf 'apiVersion: v1\nkind: Service\nmetadata: {name: extra, namespace: demo}\
 SLUICE_CREDENTIALS=$ROOTP/var/lib/sluice/control sctl apply -f "$TMP/extra.yaml" >/dev/null || fail "apply"
 verify_fails "config $DEMO-node2"
 kill -CONT "$(child "agent-$DEMO-node2")"
+
+note "profile minimal: an agent that joins this control plane from another prefix"
+MIN=(--set profile=minimal --set paths.prefix="$TMP/min" --set paths.pinBase="$PINB"
+	--set node.name="m$ID" --set node.cgroup="sluice-e2e-m$ID"
+	--set agent.metricsAddr=127.0.0.1:15021 --set proxy.hboneAddr=0.0.0.0:15018
+	--set proxy.outboundAddr=0.0.0.0:15011 --set control.address=https://127.0.0.1:15012
+	--set control.caFile="$ROOTP/var/lib/sluice/control/ca.crt")
+out=$(sctl install "${MIN[@]}" -y 2>&1) && fail "minimal without a join token installed: $out"
+grep -q "has no certificate .* set control.joinToken" <<<"$out" || fail "minimal without a token: $out"
+sctl uninstall -y --purge --set paths.prefix="$TMP/min" >/dev/null || fail "uninstall of the failed minimal"
+tok=$(in_ns "$ROOTP/usr/local/lib/sluice/sluice-control" token create \
+	--state-dir "$ROOTP/var/lib/sluice/control" --node "m$ID")
+sctl install "${MIN[@]}" --set control.joinToken="$tok" -y >"$TMP/min.out" 2>&1 ||
+	fail "minimal: $(cat "$TMP/min.out"; tail -5 "$TMP/min/var/log/sluice/agent-m$ID.log"; cat /run/sluice/m$ID/status.json)"
+sctl verify-install --set paths.prefix="$TMP/min" >"$TMP/verify-min.out" ||
+	fail "verify-install (minimal): $(grep -A1 FAIL "$TMP/verify-min.out")"
+grep -q "^OK    node certificate m$ID" "$TMP/verify-min.out" || fail "minimal: $(cat "$TMP/verify-min.out")"
+wait_verified " with the minimal node joined"   # and the first install sees it ACK too
+sctl uninstall -y --purge --set paths.prefix="$TMP/min" >/dev/null || fail "uninstall (minimal)"
+[ -z "$(ls -A "$TMP/min" 2>/dev/null)" ] && [ ! -e "$PINB/m$ID" ] || fail "minimal left files or pins"
 
 note "upgrade (a changed profile) under connection loops"
 printf 'apiVersion: v1\nkind: Service\nmetadata: {name: web-local, namespace: demo}\nspec:\n  clusterIP: 10.96.0.11\n  selector: {app: web, version: v1}\n  ports: [{port: 80, targetPort: 8080}]\n' >"$TMP/local.yaml"

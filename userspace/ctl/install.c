@@ -223,6 +223,11 @@ static int start(const struct plan *p, const struct daemon *d)
 		if (access(crt, F_OK) && *prof_str(p->prof, "control.joinToken")) {
 			x.argv[n++] = "--join-token";
 			x.argv[n++] = (char *)prof_str(p->prof, "control.joinToken");
+		} else if (access(crt, F_OK) && !plan_daemon(p, "control")) {
+			fprintf(stderr, "sluicectl install: node %s has no certificate in %s yet: set "
+				"control.joinToken (sluice-control token create --node %s, on the control "
+				"plane's host)\n", nd->name, nd->state_dir, nd->name);
+			return -EINVAL;
 		} else if (access(crt, F_OK)) {
 			char ctl[PATH_MAX + 32];
 			char *targv[] = { ctl, "token", "create", "--state-dir", (char *)p->control_dir,
@@ -331,10 +336,34 @@ int wait_in_sync(const struct plan *p, int timeout_ms, char *why, size_t wlen)
 	return -ETIMEDOUT;
 }
 
+/* Every agent of the plan applied a pushed config (status.json). */
+static int wait_applied(const struct plan *p, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		int ok = 0;
+
+		for (int i = 0; i < p->nnodes; i++) {
+			char path[PATH_MAX + 16];
+			json_t *j;
+
+			snprintf(path, sizeof(path), "%s/status.json", p->nodes[i].run_dir);
+			j = json_load_file(path, 0, NULL);
+			if (json_integer_value(json_object_get(json_object_get(j, "snapshot"), "version")) > 0)
+				ok++;
+			json_decref(j);
+		}
+		if (ok == p->nnodes)
+			return 0;
+		usleep(100000);
+	}
+	return -ETIMEDOUT;
+}
+
 static void print_plan(const struct plan *p, const struct plan *old)
 {
 	printf("plan (profile %s):\n", prof_str(p->prof, "profile"));
-	printf("  write   %s/install.json, %s/mesh/install.yaml\n", p->etc, p->etc);
+	printf("  write   %s/install.json%s%s%s\n", p->etc, plan_daemon(p, "control") ? ", " : "",
+	       plan_daemon(p, "control") ? p->etc : "", plan_daemon(p, "control") ? "/mesh/install.yaml" : "");
 	printf("  copy    programs from %s to %s\n", p->src_bin, p->bin);
 	printf("  state   %s, logs %s, pins under %s\n", p->state, p->log,
 	       prof_str(p->prof, "paths.pinBase"));
@@ -347,9 +376,12 @@ static void print_plan(const struct plan *p, const struct plan *old)
 	for (int i = 0; i < p->nnodes; i++)
 		printf("  attach  node %s: cgroup programs on %s, tc on its workloads' veths\n",
 		       p->nodes[i].name, p->nodes[i].cgroup);
-	printf("  apply   mesh-wide mTLS %s%s%s\n", prof_str(p->prof, "mesh.mtls"),
-	       prof_bool(p->prof, "probe.enabled") ? ", the probe service" : "",
-	       p->demo_cluster[0] ? ", the demo's services, workloads and policy" : "");
+	if (plan_daemon(p, "control"))
+		printf("  apply   mesh-wide mTLS %s%s%s\n", prof_str(p->prof, "mesh.mtls"),
+		       prof_bool(p->prof, "probe.enabled") ? ", the probe service" : "",
+		       p->demo_cluster[0] ? ", the demo's services, workloads and policy" : "");
+	else if (p->nnodes)
+		printf("  join    the control plane at %s\n", p->control_url);
 	printf("  supervisor: %s\n", p->systemd ? "systemd units (the demo's workloads: sluicectl's "
 	       "supervisor)" : "sluicectl's supervisor (pid files)");
 	for (int i = 0; p->systemd && i < p->nd; i++) {
@@ -444,8 +476,18 @@ static int install(struct plan *p, struct plan *old)
 			applied = true;
 		}
 	}
-	if (!plan_daemon(p, "control") || !p->nnodes)
+	if (!p->nnodes)
 		goto done;
+	if (!plan_daemon(p, "control")) {
+		/* no admin credentials here: the agents' own status says it */
+		rc = wait_applied(p, 30000);
+		if (rc) {
+			fprintf(stderr, "sluicectl install: the agent applied no config from %s: see %s\n",
+				p->control_url, p->log);
+			return rc;
+		}
+		goto done;
+	}
 	if (!applied && apply_mesh(p))
 		return -EIO;
 	if (wait_in_sync(p, 30000, why, sizeof(why))) {
@@ -453,7 +495,7 @@ static int install(struct plan *p, struct plan *old)
 		return -ETIMEDOUT;
 	}
 done:
-	printf("sluice is installed (profile %s) in %.1f s; every agent ACKed the config\n",
+	printf("sluice is installed (profile %s) in %.1f s; every agent applied the config\n",
 	       prof_str(p->prof, "profile"), now_s() - t0);
 	return 0;
 }

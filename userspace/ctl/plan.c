@@ -114,7 +114,9 @@ static int agent_daemon(struct plan *p, struct plan_node *nd, const char *url)
 		      "--flow-log", prof_bool(pr, "agent.flowLog") ? flowlog : "none",
 		      "--sockmap", prof_str(pr, "agent.sockmap"),
 		      "--log-level", prof_str(pr, "agent.logLevel"),
-		      "--proxy", prof_bool(pr, "components.proxy.enabled") ? "on" : "off", NULL);
+		      "--proxy", prof_bool(pr, "components.proxy.enabled") ? "on" : "off",
+		      "--hbone-addr", prof_str(pr, "proxy.hboneAddr"),
+		      "--outbound-addr", prof_str(pr, "proxy.outboundAddr"), NULL);
 	return rc;
 }
 
@@ -280,6 +282,14 @@ int plan_build(struct plan *p, json_t *prof, char *err, size_t errlen)
 		if (rc)
 			goto big;
 		nd->probe = prof_bool(prof, "probe.enabled");
+	}
+	if (p->nnodes && !prof_bool(prof, "components.control.enabled") &&
+	    (!*prof_str(prof, "control.address") || !*prof_str(prof, "control.caFile"))) {
+		snprintf(err, errlen, "an agent without a control plane here joins one elsewhere: set "
+			 "control.address (https://HOST:PORT), control.caFile (its CA certificate) and, "
+			 "for the first install, control.joinToken (sluice-control token create --node %s)",
+			 p->nodes[0].name);
+		return -EINVAL;
 	}
 	if (p->demo_cluster[0]) {
 		if (!prof_bool(prof, "components.control.enabled") ||
