@@ -20,8 +20,8 @@
 #include <jansson.h>
 
 #include "control/store.h"
+#include "ctl/control.h"
 #include "ctl/ctl.h"
-#include "ctl/install.h"
 #include "lib/config.h"
 #include "lib/file.h"
 #include "lib/h2.h"
@@ -100,8 +100,9 @@ missing:
 	return -1;
 }
 
-/* An admin TLS context from DIR/{ca.crt,admin.crt,admin.key}. */
-static SSL_CTX *admin_ctx(const char *cmd, const char *dir)
+/* An admin TLS context from DIR/{ca.crt,admin.crt,admin.key}, or NULL
+ * with the reason in err. */
+static SSL_CTX *admin_tls(const char *dir, char *err, size_t errlen)
 {
 	char cp[4096], ap[4096], kp[4096];
 	struct pki_tls_opts to = { .alpn = "h2" };
@@ -114,13 +115,23 @@ static SSL_CTX *admin_ctx(const char *cmd, const char *dir)
 	to.cert = to.ca ? pki_cert_load(ap) : NULL;
 	to.key = to.cert ? pki_key_load(kp) : NULL;
 	if (!to.key)
-		fprintf(stderr, "sluicectl: %s: credentials %s: need ca.crt, admin.crt and admin.key "
-			"(--credentials DIR or SLUICE_CREDENTIALS)\n", cmd, dir);
+		snprintf(err, errlen, "credentials %s: need ca.crt, admin.crt and admin.key "
+			 "(--credentials DIR or SLUICE_CREDENTIALS)", dir);
 	else if (!(ctx = pki_tls_ctx(&to)))
-		fprintf(stderr, "sluicectl: %s: %s: the credentials do not go together\n", cmd, dir);
+		snprintf(err, errlen, "%s: the credentials do not go together", dir);
 	X509_free(to.ca);
 	X509_free(to.cert);
 	EVP_PKEY_free(to.key);
+	return ctx;
+}
+
+static SSL_CTX *admin_ctx(const char *cmd, const char *dir)
+{
+	char err[4400];
+	SSL_CTX *ctx = admin_tls(dir, err, sizeof(err));
+
+	if (!ctx)
+		fprintf(stderr, "sluicectl: %s: %s\n", cmd, err);
 	return ctx;
 }
 
@@ -458,33 +469,19 @@ json_t *ctl_api(const char *url, const char *creds, const char *method, const ch
 		const char *body, size_t len, int *status, char *err, size_t errlen)
 {
 	struct h2_header hdr = { "content-type", "application/json" };
-	struct pki_tls_opts to = { .alpn = "h2" };
-	char cp[PATH_MAX], ap[PATH_MAX], kp[PATH_MAX];
 	struct h2_result res = {};
-	SSL_CTX *ctx = NULL;
+	SSL_CTX *ctx = admin_tls(creds, err, errlen);
 	json_t *j = NULL;
 
 	*status = 0;
-	snprintf(cp, sizeof(cp), "%s/ca.crt", creds);
-	snprintf(ap, sizeof(ap), "%s/admin.crt", creds);
-	snprintf(kp, sizeof(kp), "%s/admin.key", creds);
-	to.ca = pki_cert_load(cp);
-	to.cert = to.ca ? pki_cert_load(ap) : NULL;
-	to.key = to.cert ? pki_key_load(kp) : NULL;
-	ctx = to.key ? pki_tls_ctx(&to) : NULL;
-	if (!ctx)
-		snprintf(err, errlen, "admin credentials in %s: unreadable", creds);
-	else if (h2_fetch(ctx, url, "/sluice/control", method, path, &hdr, body ? 1 : 0, body, len,
-			  10000, &res, err, errlen) == 0) {
+	if (ctx && h2_fetch(ctx, url, "/sluice/control", method, path, &hdr, body ? 1 : 0, body, len,
+			    10000, &res, err, errlen) == 0) {
 		*status = res.status;
 		j = json_loadb(res.body ?: "", res.len, 0, NULL);
 		if (!j)
 			snprintf(err, errlen, "HTTP %d with a body that is not JSON", res.status);
 	}
 	free(res.body);
-	X509_free(to.ca);
-	X509_free(to.cert);
-	EVP_PKEY_free(to.key);
 	SSL_CTX_free(ctx);
 	return j;
 }

@@ -20,6 +20,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "ctl/install.h"
 #include "ctl/profile.h"

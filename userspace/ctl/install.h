@@ -109,9 +109,4 @@ int run_cmd(char *const argv[], char **out);
 /* The same in network namespace netns ("" or NULL: this one). */
 int run_cmd_in(const char *netns, char *const argv[], char **out);
 
-/* The control plane API with the admin credentials of the plan's control
- * state dir (control.c). */
-json_t *ctl_api(const char *url, const char *creds, const char *method, const char *path,
-		const char *body, size_t len, int *status, char *err, size_t errlen);
-
 #endif /* SL_CTL_INSTALL_H */

@@ -31,6 +31,7 @@
 #include <bpf/libbpf.h>
 #include <openssl/x509.h>
 
+#include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "ctl/install.h"
 #include "ctl/profile.h"
