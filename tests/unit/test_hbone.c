@@ -574,3 +574,56 @@ Test(hbone, eviction_takes_the_oldest_unfinished_handshake)
 		close(raw[i]);
 	close(app);
 }
+
+/* A TLS client of our own that writes raw HTTP/2 (the library's client
+ * would never send a bad request). */
+static SSL *raw_h2(int *fd)
+{
+	SSL *s = SSL_new(F.cctx);
+	int r;
+
+	*fd = connect_lo(F.port, true);
+	cr_assert_not_null(s);
+	SSL_set_fd(s, *fd);
+	SSL_set_connect_state(s);
+	for (int i = 0; i < 400 && (r = SSL_do_handshake(s)) != 1; i++)
+		spin(5);
+	cr_assert_eq(SSL_do_handshake(s), 1, "handshake");
+	return s;
+}
+
+Test(hbone, a_method_that_spells_our_magic_is_only_a_bad_request)
+{
+	/* HEADERS on stream 1, END_STREAM | END_HEADERS: :method (static
+	 * name 2) "AAAAAAAA1tbh" (bytes 8-11 are TUN_MAGIC in memory order),
+	 * :scheme https (static 7), and neither :path nor :authority: nghttp2
+	 * refuses the request after our header callbacks saw it */
+	static const unsigned char hb[] = { 0x02, 12, 'A', 'A', 'A', 'A', 'A', 'A', 'A', 'A',
+					    '1', 't', 'b', 'h', 0x87 };
+	unsigned char out[128];
+	size_t n = 0;
+	int fd;
+	SSL *s = raw_h2(&fd);
+
+	memcpy(out, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+	n = 24;
+	memcpy(out + n, "\0\0\0\x04\0\0\0\0\0", 9);   /* SETTINGS, empty */
+	n += 9;
+	out[n++] = 0;
+	out[n++] = 0;
+	out[n++] = sizeof(hb);
+	out[n++] = 1;      /* HEADERS */
+	out[n++] = 0x5;    /* END_STREAM | END_HEADERS */
+	memcpy(out + n, "\0\0\0\x01", 4);
+	n += 4;
+	memcpy(out + n, hb, sizeof(hb));
+	n += sizeof(hb);
+	cr_assert_eq(SSL_write(s, out, (int)n), (int)n);
+	spin(200);
+	/* the stream was refused and the request freed (ASan: no read of it
+	 * as a tunnel); the connection lives on */
+	cr_assert_str_empty(F.authority, "a request without :authority reached on_connect");
+	cr_assert_eq(F.conn_closes, 0, "the connection was cut off (why %d)", F.last_why);
+	SSL_free(s);
+	close(fd);
+}

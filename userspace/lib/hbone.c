@@ -132,6 +132,7 @@ struct hb_conn {
 	uint64_t created_ms, progress_ms;
 	struct hb_tunnel *tunnels;
 	struct hb_tunnel *dirty;         /* tunnels given bytes in this read batch */
+	struct req *reqs;                /* server: requests whose headers are arriving */
 	unsigned int ntunnels, refused;
 	uint32_t goaway_error;           /* nghttp2 ended the session: our GOAWAY's code */
 	char peer[256], local[256], addr[64];
@@ -586,11 +587,38 @@ static struct hb_tunnel *stream_tunnel(struct hb_conn *c, int32_t sid)
 	return t && t->magic == TUN_MAGIC && !t->dead ? t : NULL;
 }
 
+/* A request whose header block is being received. It is kept in the
+ * connection's list, not as the stream's user data: that is always a
+ * tunnel, so bytes the peer chose (the method) are never read as one.
+ * Header blocks do not interleave and a request leaves the list when its
+ * headers end (server_request) or its stream closes, so the list is short. */
 struct req {
+	struct req *next;
+	int32_t sid;
 	char method[16];
 	char authority[128];
 	bool bad;
 };
+
+static struct req *req_of(struct hb_conn *c, int32_t sid)
+{
+	struct req *r = c->reqs;
+
+	while (r && r->sid != sid)
+		r = r->next;
+	return r;
+}
+
+static void req_free(struct hb_conn *c, struct req *r)
+{
+	for (struct req **pp = &c->reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	free(r);
+}
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
@@ -609,7 +637,9 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
+	r->sid = f->hd.stream_id;
+	r->next = c->reqs;
+	c->reqs = r;
 	return 0;
 }
 
@@ -620,7 +650,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 
 #define IS(lit) (nl == sizeof(lit) - 1 && memcmp(name, lit, nl) == 0)
 	if (c->server) {
-		struct req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+		struct req *r = req_of(c, f->hd.stream_id);
 
 		if (!r || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 			return 0;
@@ -655,18 +685,17 @@ static void server_request(struct hb_conn *c, int32_t sid, struct req *r)
 	char st[4];
 	int fd;
 
-	nghttp2_session_set_stream_user_data(c->ng, sid, NULL);
 	/* flooded() ends the connection after this record: no more connect()s
 	 * for it meanwhile */
 	if (r->bad || strcmp(r->method, "CONNECT") != 0 || !r->authority[0] ||
 	    c->refused > c->lim.max_streams) {
-		free(r);
+		req_free(c, r);
 		nghttp2_submit_response(c->ng, sid, &nv, 1, NULL);
 		return;
 	}
 	fd = c->ops && c->ops->on_connect ? c->ops->on_connect(c, sid, r->authority, &targ, c->arg)
 					  : -503;
-	free(r);
+	req_free(c, r);
 	if (fd < 0) {
 		snprintf(st, sizeof(st), "%03d", -fd > 999 ? 503 : -fd);
 		nv.value = (uint8_t *)st;
@@ -709,7 +738,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		return 0;
 	if (c->server && f->hd.type == NGHTTP2_HEADERS &&
 	    f->headers.cat == NGHTTP2_HCAT_REQUEST) {
-		struct req *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+		struct req *r = req_of(c, f->hd.stream_id);
 
 		if (r && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
 			/* a CONNECT that ends at once has nothing to carry */
@@ -823,14 +852,13 @@ static bool flooded(struct hb_conn *c)
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code, void *ud)
 {
 	struct hb_conn *c = ud;
-	void *p = nghttp2_session_get_stream_user_data(ng, sid);
 	struct hb_tunnel *t = stream_tunnel(c, sid);
+	struct req *r = c->server ? req_of(c, sid) : NULL;
 
-	if (!t) {
-		if (p && c->server && ((struct hb_tunnel *)p)->magic != TUN_MAGIC)
-			free(p);   /* a request that never got its headers */
+	if (r)
+		req_free(c, r);   /* a request that never got (valid) headers */
+	if (!t)
 		return 0;
-	}
 	nghttp2_session_set_stream_user_data(ng, sid, NULL);
 	/* consume(t) after this only gives the connection window back */
 	t->sid = 0;
@@ -912,6 +940,8 @@ static void conn_free(struct hb_conn *c)
 	for (char **e = c->expect; e && *e; e++)
 		free(*e);
 	free(c->expect);
+	while (c->reqs)   /* a header block the session ended in */
+		req_free(c, c->reqs);
 	nghttp2_session_del(c->ng);
 	SSL_free(c->ssl);
 	if (c->fd >= 0)
