@@ -284,8 +284,9 @@ static int apply_policy(const struct polmap *m, const struct snapshot *s,
 	if (rc)
 		goto out;
 	st->policy_entries = (unsigned int)nw;
-	if (nw == nl && nwd == nld && !memcmp(want, live, nw * sizeof(*want)) &&
-	    !memcmp(wd, ld, nwd * sizeof(*wd)))
+	/* empty arrays are NULL, which memcmp must not be passed */
+	if (nw == nl && nwd == nld && (!nw || !memcmp(want, live, nw * sizeof(*want))) &&
+	    (!nwd || !memcmp(wd, ld, nwd * sizeof(*wd))))
 		goto out; /* unchanged */
 
 	drop_gen(m, next); /* leftovers of a crash mid-apply */
