@@ -66,8 +66,10 @@ static void labels_free(struct telemetry *t)
 	t->svc_ids = NULL;
 }
 
+/* an empty array may be NULL, which memcpy must not be passed even for 0 bytes */
 #define DUP_ARRAY(dst, src, n) \
-	((dst) = malloc(((n) ?: 1) * sizeof(*(src))), (dst) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
+	((dst) = malloc(((n) ?: 1) * sizeof(*(src))), \
+	 (dst) && (n) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
 
 void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 {
