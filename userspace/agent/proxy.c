@@ -507,10 +507,12 @@ static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const c
 	char sni[32];
 	__be32 a[4];
 	uint16_t port;
-	struct pooled *pc;
+	struct pooled *pc, *next;
 	int fd;
 
-	for (pc = p->pool; pc; pc = pc->next) {
+	/* next first: retiring an idle connection frees pc (out_close) */
+	for (pc = p->pool; pc; pc = next) {
+		next = pc->next;
 		if (pc->src != wc->id || pc->dst != dst->id || strcmp(pc->node, node))
 			continue;
 		if (pc->gen != wc->gen) {
