@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		abort();
 	c = h2_server_conn(sp[0], ctx, &lim, &ops, NULL);
-	if (!c)
+	/* the session a completed handshake makes */
+	if (!c || session_new(c))
 		abort();
 	/* the first byte sets how the input is cut into reads */
 	chunk = size ? 1 + (size_t)data[0] * 64 : 1;

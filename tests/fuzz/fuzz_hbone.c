@@ -98,7 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	l->stage = malloc(STAGE_LEN);
 	c = hb_server_conn(l, sp[0], ctx, &lim, &ops, NULL);
-	if (!c || !l->stage)
+	/* the session a completed handshake makes */
+	if (!c || !l->stage || session_new(c))
 		abort();
 	npeers = 0;
 	/* the first byte sets how the input is cut into read batches */

@@ -160,7 +160,8 @@ static void stream_free(struct h2_conn *c, struct h2_stream *s)
 
 static struct h2_stream *stream_get(struct h2_conn *c, int32_t id)
 {
-	return nghttp2_session_get_stream_user_data(c->ng, id);
+	/* a server has no session before its handshake: no streams either */
+	return c->ng ? nghttp2_session_get_stream_user_data(c->ng, id) : NULL;
 }
 
 static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *dst, size_t len,
