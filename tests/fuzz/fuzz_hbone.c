@@ -6,8 +6,9 @@
  * pump_in() stages them, with flush_dirty() and the flood check after
  * each batch. CONNECT requests are answered as the node proxy answers
  * them: the authority must parse as IP:PORT (addr_hostport_parse), and a
- * tunnel gets a connected socket pair; the loop runs between batches, so
- * tunnels become established and DATA reaches their sockets. hbone.c is
+ * tunnel gets a connected socket pair; after each batch the output is
+ * taken as pump_out() takes it, and the loop runs, so tunnels become
+ * established and DATA reaches their sockets. hbone.c is
  * included to reach the connection's session and its static callbacks.
  */
 #include "lib/hbone.c"
@@ -53,6 +54,20 @@ static const struct hb_limits lim = {
 	.stream_window = 65535, .conn_window = 1u << 20, .tcp_buf = 4096,
 };
 
+/* What pump_out() would encrypt and send (responses, resets, GOAWAY),
+ * taken and dropped. DATA frames would go through send_data() and TLS:
+ * none are due, as the tunnels' far ends never write. */
+static void drain(struct hb_conn *c)
+{
+	const uint8_t *d;
+	ssize_t n;
+
+	while ((n = nghttp2_session_mem_send(c->ng, &d)) > 0)
+		;
+	if (n < 0)
+		conn_die(c, HB_CLOSE_HTTP2, "HTTP/2 error");
+}
+
 /* One read batch as pump_in() has it: plaintext staged, then parsed. */
 static void batch(struct hb_conn *c, const uint8_t *d, size_t n)
 {
@@ -82,8 +97,8 @@ static void batch(struct hb_conn *c, const uint8_t *d, size_t n)
 	if (c->dead)
 		return;
 	flush_dirty(c);
-	if (!c->dead)
-		flooded(c);
+	if (!c->dead && !flooded(c))
+		drain(c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
