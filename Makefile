@@ -3,6 +3,8 @@
 #   make            build/bin/{sluice-agent,sluicectl,sltest}, the BPF objects and
 #                   the man pages (build/man; also `make man`)
 #   make check      every test (unit, unit under ASan+UBSan, BPF, end-to-end)
+#   make check-sanitize   the programs under ASan+UBSan (build/sanitize) through
+#                   the e2e tests that run the most daemon code; any report fails
 #   make demo       a simulated cluster with a service and three backends
 #   make bench      side-by-side benchmarks, results in bench/results/ (bench/README.md);
 #                   QUICK=1 for a two-minute smoke run
@@ -79,7 +81,7 @@ TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
 MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8
 
-.PHONY: all man deps check test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins FORCE
+.PHONY: all man deps check check-sanitize test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins FORCE
 all: $(BINS) $(MAN_PAGES)
 
 # Missing packages are installed before anything is built.
@@ -197,6 +199,32 @@ test-bins: $(BINS) $(TEST_BINS)
 
 check: test-bins
 	$(Q)tests/run.sh $(BUILD)
+
+# The programs built with ASan+UBSan into build/sanitize, and the e2e tests
+# in SANITIZE_E2E run with them. Every sanitizer report (ASan, LSan, UBSan),
+# background daemons' too, is written to build/sanitize/sanitizer-logs; any
+# report there fails the target and is printed. Both runtimes are linked
+# statically: GCC's shared UBSan runtime would set ASan's report path
+# instead of its own and write its reports to stderr.
+# The whole e2e suite takes 16 minutes under the sanitizers; these take
+# about 5 and run the most daemon code: the control plane's sync, API
+# refusals and restarts (agent adoption, last good snapshot), HBONE through
+# both proxies with capture and STRICT, the HBONE refusals, policy, and
+# install/verify/uninstall. test_h2_flood bounds the daemons' memory,
+# which ASan multiplies.
+SANITIZE_E2E := test_control_sync test_control_auth test_control_restart test_hbone_capture \
+	test_hbone_refuse test_policy test_install
+SANITIZE_LOGS := $(CURDIR)/build/sanitize/sanitizer-logs
+check-sanitize:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/sanitize CFLAGS="-O1 -g $(SANFLAGS) \
+		-static-libasan -static-libubsan" $(addprefix build/sanitize/bin/,$(notdir $(BINS)))
+	$(Q)rm -rf $(SANITIZE_LOGS) && mkdir -p $(SANITIZE_LOGS)
+	$(Q)ASAN_OPTIONS=detect_leaks=1:log_path=$(SANITIZE_LOGS)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SANITIZE_LOGS)/ubsan \
+	SLUICE_SUITES=e2e SLUICE_E2E_ONLY="$(SANITIZE_E2E)" tests/run.sh build/sanitize; rc=$$?; \
+	for f in $(SANITIZE_LOGS)/*; do [ -f "$$f" ] || continue; rc=1; \
+		echo "== sanitizer report $$f:"; cat "$$f"; done; \
+	[ $$rc -eq 0 ] && echo "check-sanitize: no sanitizer report"; exit $$rc
 
 # Verifier verdict and instruction count of every program (vmtests/).
 $(BUILD)/vmtests/verifier-stats: $(BUILD)/obj/vmtests/verifier-stats.o
