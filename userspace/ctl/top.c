@@ -9,8 +9,10 @@
  * services), the identity it reached: "sa:NAMESPACE/SERVICE-ACCOUNT".
  *
  * Each connection is counted once, from its source's report (a
- * connection through the node proxies is reported by both proxies; a
- * denial at connect() by the source's node).
+ * connection through the node proxies is reported by both proxies); a
+ * denial from the report of whoever denied it (the source's node at
+ * connect(), or, where connect() cannot know the client, the destination's
+ * tc).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -84,7 +86,10 @@ static void add_event(struct top *t, json_t *ev)
 	char src[96], dst[128];
 	struct row *r;
 
-	if (strcmp(json_string_value(json_object_get(ev, "reporter")) ?: "", "source"))
+	/* a denial is reported once, by whoever denied it: the source's node
+	 * at connect(), or the destination's tc */
+	if (strcmp(type, "deny") &&
+	    strcmp(json_string_value(json_object_get(ev, "reporter")) ?: "", "source"))
 		return;
 	endpoint(json_object_get(ev, "source"), src, sizeof(src));
 	if (strcmp(svc, "unknown"))
