@@ -28,6 +28,7 @@ pods() { "$BIN/sluice-simcluster" exec "$DEMO" "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
+	[ -d "$TMP/min/etc/sluice" ] && sctl uninstall -y --purge --set paths.prefix="$TMP/min" >/dev/null 2>&1
 	[ -d "$ROOTP/etc/sluice" ] && sctl uninstall -y --purge --set paths.prefix="$ROOTP" >/dev/null 2>&1
 	"$BIN/sluice-simcluster" down "$DEMO" >/dev/null 2>&1
 	ip netns del "$NS" 2>/dev/null
