@@ -83,6 +83,9 @@ static void report(struct vrun *r, const char *check, bool ok, const char *fix, 
 		printf("      %-26s fix: %s\n", "", fix);
 }
 
+#define FIX_DAEMON "sluicectl install (starts what is not running); its log is under " \
+		   "paths.prefix/var/log/sluice"
+
 static void check_daemons(struct vrun *r)
 {
 	for (int i = 0; i < r->p->nd; i++) {
@@ -93,11 +96,11 @@ static void check_daemons(struct vrun *r)
 		snprintf(name, sizeof(name), "daemon %s", r->p->d[i].name);
 		if (sv && child)
 			report(r, name, true, NULL, "running, pid %d (supervisor %d)", child, sv);
+		else if (sv)
+			report(r, name, false, FIX_DAEMON, "the supervisor (pid %d) runs, the daemon does "
+			       "not: it keeps failing", sv);
 		else
-			report(r, name, false, "sluicectl install (starts what is not running); its log is "
-			       "under paths.prefix/var/log/sluice",
-			       sv ? "the supervisor (pid %d) runs, the daemon does not: it keeps failing" :
-				    "not running%.0d", sv);
+			report(r, name, false, FIX_DAEMON, "not running");
 	}
 }
 
