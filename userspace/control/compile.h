@@ -21,19 +21,8 @@
 
 #include <jansson.h>
 
+#include "control/ids.h"
 #include "lib/config.h"
-
-/* SPIFFE ID -> numeric identity, stable across restarts (persisted by the
- * control plane); numbers are never reused for another SPIFFE ID. */
-struct sl_ids;
-
-struct sl_ids *sl_ids_new(void);
-void sl_ids_free(struct sl_ids *ids);
-/* {"next": N, "ids": {"spiffe://...": N, ...}} */
-json_t *sl_ids_to_json(const struct sl_ids *ids);
-int sl_ids_from_json(struct sl_ids *ids, const json_t *j);
-/* The identity of `spiffe`, allocated (>= 256) if new. 0 on allocation failure. */
-uint32_t sl_ids_get(struct sl_ids *ids, const char *spiffe);
 
 /* Sorted, unique names of the nodes that run at least one workload. */
 json_t *sl_compile_nodes(const struct sl_config *c);

@@ -44,11 +44,6 @@ struct sl_cctx {
 /* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1). */
 void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
 
-/* The port workload w serves service port sp on, 0 if it does not: its
- * ports entry for the service port's name, else a numeric targetPort, else
- * its entry for a named targetPort, else the service port. */
-uint16_t sl_backend_port(const struct sl_wl *w, const struct sl_svc_port *sp);
-
 /* Allocate CIDR identities for every ipBlock of every AuthorizationPolicy
  * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -1. */
 int sl_compile_universe(struct sl_cctx *x);

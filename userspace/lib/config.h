@@ -26,41 +26,16 @@
 
 #include <jansson.h>
 
-/*
- * Limits on one input (a file, an apply body, each file of a JSON apply),
- * so that hostile YAML costs bounded time and memory (docs/config.md,
- * "Limits"). Over any of them the input is refused with FILE:LINE:COLUMN.
- * YAML aliases are refused outright, so nothing is ever expanded.
- */
-#define SL_CONFIG_MAX_BYTES  (16u << 20)  /* the text */
-#define SL_CONFIG_MAX_DOCS   10000        /* documents ("---") */
-#define SL_CONFIG_MAX_DEPTH  64           /* nested mappings and lists */
-#define SL_CONFIG_MAX_SCALAR (64u << 10)  /* one key or value */
-#define SL_CONFIG_MAX_NODES  1000000      /* keys, values, mappings and lists */
-/* A value quoted in a diagnostic is cut to this many bytes and "...". */
-#define SL_CONFIG_QUOTE_MAX  64
-
-enum sl_diag_level { SL_DIAG_WARNING, SL_DIAG_ERROR };
-
-struct sl_diag {
-	enum sl_diag_level level;
-	char *msg;                 /* the whole line, without "error: " */
-};
-
-struct sl_diags {
-	size_t n, cap;
-	size_t nerrors, nwarnings;
-	struct sl_diag *v;
-};
-
-void sl_diags_free(struct sl_diags *d);
-/* "error: MSG" / "warning: MSG", one per line. */
-void sl_diags_print(const struct sl_diags *d, FILE *f);
-/* All diagnostics as a JSON array of {"level": ..., "message": ...}. */
-json_t *sl_diags_json(const struct sl_diags *d);
+#include "lib/diag.h"
 
 /* One stored resource. */
 struct sl_resource;
+
+/* A diagnostic about resource `r` at its dotted `field` (position looked
+ * up in the document it was read from). */
+__attribute__((format(printf, 5, 6)))
+void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_resource *r,
+		 const char *field, const char *fmt, ...);
 /* A set of resources, unique by (kind, namespace, name). */
 struct sl_config;
 

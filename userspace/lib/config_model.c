@@ -383,3 +383,19 @@ void sl_model_free(struct sl_model *m)
 	free(m->hostix);
 	memset(m, 0, sizeof(*m));
 }
+
+/* The port a workload serves a service port on, or 0 if it does not:
+ * its ports map entry for the service port's name, else a numeric
+ * targetPort, else its entry for a named targetPort, else the port. */
+uint16_t sl_backend_port(const struct sl_wl *w, const struct sl_svc_port *sp)
+{
+	uint16_t p = sl_wl_port(w, sp->name);
+
+	if (p)
+		return p;
+	if (sp->target)
+		return sp->target;
+	if (sp->target_name)
+		return sl_wl_port(w, sp->target_name);
+	return sp->port;
+}

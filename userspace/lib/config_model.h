@@ -100,24 +100,11 @@ void sl_host_fqdn(const char *host, const char *ns, char *out, size_t len);
 const struct sl_svc *sl_model_host(const struct sl_model *m, const char *fqdn);
 /* The port of workload `w` named `name` in its ports map, or 0. */
 uint16_t sl_wl_port(const struct sl_wl *w, const char *name);
+/* The port w serves service port sp on, 0 if it does not: its ports entry
+ * for the service port's name, else a numeric targetPort, else its entry
+ * for a named targetPort, else the service port. */
+uint16_t sl_backend_port(const struct sl_wl *w, const struct sl_svc_port *sp);
 /* A workload's SPIFFE ID: spiffe://TD/ns/NS/sa/SA. */
 void sl_wl_spiffe(const struct sl_wl *w, const char *trust_domain, char *out, size_t len);
-
-/* `s` as a diagnostic quotes it: at most SL_CONFIG_QUOTE_MAX bytes, then
- * "..." (a hostile 8 MB name must not make an 8 MB message). buf holds
- * SL_CONFIG_QUOTE_MAX + 4 bytes; SL_CLIP() gives one that lives as long
- * as the enclosing block. */
-const char *sl_clip(const char *s, char *buf);
-#define SL_CLIP(s) sl_clip((s), (char[SL_CONFIG_QUOTE_MAX + 4]){ 0 })
-
-/* Append a diagnostic (the whole line). */
-__attribute__((format(printf, 3, 4)))
-void sl_diag_add(struct sl_diags *d, enum sl_diag_level level, const char *fmt, ...);
-
-/* A diagnostic about resource `r` at its dotted `field` (position looked
- * up in the document it was read from). */
-__attribute__((format(printf, 5, 6)))
-void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_resource *r,
-		 const char *field, const char *fmt, ...);
 
 #endif /* SL_CONFIG_MODEL_H */

@@ -23,6 +23,17 @@
 #include "lib/config.h"
 #include "lib/config_model.h"
 
+/*
+ * Limits on one input (a file, an apply body, each file of a JSON apply),
+ * so that hostile YAML costs bounded time and memory (docs/config.md,
+ * "Limits"). Over any of them the input is refused with FILE:LINE:COLUMN.
+ * YAML aliases are refused outright, so nothing is ever expanded.
+ */
+#define SL_CONFIG_MAX_BYTES  (16u << 20)  /* the text */
+#define SL_CONFIG_MAX_DOCS   10000        /* documents ("---") */
+#define SL_CONFIG_MAX_DEPTH  64           /* nested mappings and lists */
+#define SL_CONFIG_MAX_SCALAR (64u << 10)  /* one key or value */
+#define SL_CONFIG_MAX_NODES  1000000      /* keys, values, mappings and lists */
 enum ynode_type { YN_SCALAR, YN_MAP, YN_SEQ };
 
 /* What a scalar means under the YAML 1.2 core schema. */
