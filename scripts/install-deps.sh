@@ -15,6 +15,7 @@ libcriterion-dev libclang-rt-14-dev
 iproute2 iptables procps util-linux jq python3 groff-base
 iperf3 sockperf wrk nginx-light libnginx-mod-stream prometheus curl tcpdump gnuplot-nox
 qemu-system-x86 busybox-static cpio xz-utils zstd binutils
+podman runc containernetworking-plugins
 "
 
 missing=""
