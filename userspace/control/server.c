@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <malloc.h>
 
+#include "control/register.h"
 #include "control/server.h"
 #include "lib/addr.h"
 #include "lib/cli.h"
@@ -458,6 +459,7 @@ static int qget(const char *q, const char *key, char *out, size_t len)
 
 static const struct { const char *kind, *alias; } kinds[] = {
 	{ "Service", "svc" }, { "ServiceEntry", "se" }, { "WorkloadEntry", "we" },
+	{ "WorkloadGroup", "wg" },
 	{ "DestinationRule", "dr" }, { "VirtualService", "vs" },
 	{ "AuthorizationPolicy", "ap" }, { "PeerAuthentication", "pa" },
 };
@@ -779,6 +781,35 @@ out:
 	json_decref(j);
 }
 
+/* POST /v1/workloads: a node registers or deregisters a container
+ * (control/register.h); a change goes the way of every change. */
+static void h_workloads(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
+{
+	struct sl_config *nc = NULL;
+	struct sl_diags d = {};
+	char name[300], err[1024], what[400];
+	json_t *j = parse_body(cn->h, r);
+	const char *op;
+	int st;
+
+	if (!j)
+		return;
+	op = json_string_value(json_object_get(j, "op")) ?: "?";
+	st = reg_change(s->st->cfg, node, j, &nc, name, sizeof(name), err, sizeof(err));
+	if (st != 200) {
+		log_warn("node %s: %s refused: %s", node, op, err);
+		reply_err(cn->h, r->stream_id, st, "%s", err);
+	} else if (!nc) {
+		reply(cn->h, r->stream_id, 200, json_pack("{s:I, s:b}", "version",
+			(json_int_t)s->st->version, "changed", 0));
+	} else {
+		snprintf(what, sizeof(what), "node %s: %s %s", node, op, name);
+		change(s, cn->h, r->stream_id, nc, &d, what);
+	}
+	sl_diags_free(&d);
+	json_decref(j);
+}
+
 static void h_ack(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
 {
 	json_t *j = parse_body(cn->h, r), *v;
@@ -965,7 +996,7 @@ static void h_resources(struct server *s, struct conn *cn, const struct h2_req *
 		k = kind_canon(kind);
 		if (!k) {
 			reply_err(cn->h, r->stream_id, 400, "unknown kind '%s' (Service, ServiceEntry, "
-				  "WorkloadEntry, DestinationRule, VirtualService, AuthorizationPolicy, "
+				  "WorkloadEntry, WorkloadGroup, DestinationRule, VirtualService, AuthorizationPolicy, "
 				  "PeerAuthentication)", kind);
 			json_decref(items);
 			return;
@@ -1029,6 +1060,7 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 		{ "/v1/ack", "POST", ROLE_NODE }, { "/v1/apply", "POST", ROLE_ADMIN },
 		{ "/v1/delete", "POST", ROLE_ADMIN }, { "/v1/resources", "GET", ROLE_ADMIN },
 		{ "/v1/status", "GET", ROLE_ADMIN }, { "/v1/certs", "POST", ROLE_NODE },
+		{ "/v1/workloads", "POST", ROLE_NODE },
 	};
 	size_t i;
 
@@ -1062,7 +1094,8 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 	case 4: h_delete(s, cn, r); break;
 	case 5: h_resources(s, cn, r); break;
 	case 6: h_status(s, cn, r); break;
-	default: h_certs(s, cn, r, node); break;
+	case 7: h_certs(s, cn, r, node); break;
+	default: h_workloads(s, cn, r, node); break;
 	}
 }
 

@@ -277,6 +277,33 @@ static const struct field we_spec_f[] = {
 	END
 };
 
+/* WorkloadGroup: the template of workloads that register themselves
+ * (the sluice CNI plugin); the control plane authorizes a registration
+ * by the group's namespace and template.serviceAccount. */
+static const struct field wg_meta_f[] = {
+	{ .name = "labels", .type = F_LABELS },
+	{ .name = "annotations", .type = F_STRMAP },
+	END
+};
+static const struct field wg_template_f[] = {
+	{ .name = "serviceAccount", .type = F_STR, .req = true, .check = check_dns_name },
+	{ .name = "ports", .type = F_PORTMAP },
+	{ .name = "labels", .type = F_LABELS },
+	{ .name = "network", .type = F_STR },
+	{ .name = "locality", .type = F_STR },
+	{ .name = "weight", .type = F_INT, .lo = 1, .hi = 1000000 },
+	{ .name = "address", .type = F_REFUSED, .why = "a WorkloadGroup's members register their own "
+	  "addresses; remove it" },
+	END
+};
+static const struct field wg_spec_f[] = {
+	{ .name = "metadata", .type = F_OBJ, .sub = wg_meta_f },
+	{ .name = "template", .type = F_OBJ, .sub = wg_template_f, .req = true },
+	{ .name = "probe", .type = F_REFUSED, .why = "health probes are not run: a registered "
+	  "workload stays until its runtime removes it; remove it" },
+	END
+};
+
 static const struct field se_port_f[] = {
 	PORT("number", true),
 	{ .name = "protocol", .type = F_STR, .oneof = protocols_istio },
@@ -750,7 +777,7 @@ static int se_post(struct vctx *v, const struct ynode *spec)
 
 static const char *const sluice_annotations[] = { "sluice.io/node", "sluice.io/netns",
 						  "sluice.io/interface", "sluice.io/cgroup",
-						  "sluice.io/ipv6", NULL };
+						  "sluice.io/ipv6", "sluice.io/container", NULL };
 
 /* sluice.io/ annotations of a WorkloadEntry: where it runs. */
 static int we_annotations(struct vctx *v, const struct ynode *doc)
@@ -772,7 +799,7 @@ static int we_annotations(struct vctx *v, const struct ynode *doc)
 			;
 		if (!*s)
 			rc |= verr(v, ann->items[2 * i], "metadata.annotations", "unknown annotation "
-				   "\"%s\" (known: sluice.io/node, netns, interface, cgroup, ipv6)", SL_CLIP(k));
+				   "\"%s\" (known: sluice.io/node, netns, interface, cgroup, ipv6, container)", SL_CLIP(k));
 	}
 	node = ymap_get(ann, "sluice.io/node");
 	netns = ymap_get(ann, "sluice.io/netns");
@@ -951,6 +978,7 @@ static const struct kind kinds[] = {
 	{ "Service", "", v_core, svc_spec_f, svc_post, false, check_dns1035 },
 	{ "ServiceEntry", "networking.istio.io", v_net, se_spec_f, se_post, false, NULL },
 	{ "WorkloadEntry", "networking.istio.io", v_net, we_spec_f, NULL, true, NULL },
+	{ "WorkloadGroup", "networking.istio.io", v_net, wg_spec_f, NULL, false, NULL },
 	{ "DestinationRule", "networking.istio.io", v_net, dr_spec_f, NULL, false, NULL },
 	{ "VirtualService", "networking.istio.io", v_net, vs_spec_f, vs_post, false, NULL },
 	{ "AuthorizationPolicy", "security.istio.io", v_sec, ap_spec_f, ap_post, false, NULL },
@@ -974,8 +1002,8 @@ static const struct kind *find_kind(struct vctx *v, const struct ynode *doc)
 		;
 	if (!k->kind) {
 		verr(v, kn, "kind", "unknown kind \"%s\" (known: Service, ServiceEntry, "
-		     "WorkloadEntry, DestinationRule, VirtualService, AuthorizationPolicy, "
-		     "PeerAuthentication)", SL_CLIP(kn->str));
+		     "WorkloadEntry, WorkloadGroup, DestinationRule, VirtualService, "
+		     "AuthorizationPolicy, PeerAuthentication)", SL_CLIP(kn->str));
 		return NULL;
 	}
 	if (!av || av->type != YN_SCALAR || yscalar_kind(av) != YS_STR) {
