@@ -29,7 +29,9 @@
 
 #include "agent/certs.h"
 #include "agent/datapath.h"
+#include "agent/enroll.h"
 #include "agent/guard.h"
+#include "agent/podman.h"
 #include "agent/proxy.h"
 #include "agent/sync.h"
 #include "agent/telemetry.h"
@@ -63,6 +65,7 @@ struct agent_opts {
 	const char *capture_addr;    /* where pods reach the outbound listener: IPv4 */
 	const char *capture_addr6;   /* and IPv6 */
 	unsigned int hbone_handshake_ms;
+	struct enroll_opts cni;      /* --control mode: the CNI plugin's socket */
 };
 
 static const struct cli_opt agent_options[] = {
@@ -109,6 +112,12 @@ static const struct cli_opt agent_options[] = {
 	  "capture of connections that must be mutual TLS is off for a family without one" },
 	{ "hbone-handshake-timeout", required_argument, 'T', "MS",
 	  "TLS handshake limit for HBONE (default 10000)" },
+	{ "cni-socket", required_argument, 'N', "PATH",
+	  "where the sluice CNI plugin hands containers over (--control mode; default "
+	  SL_RUN_BASE "/NAME/cni.sock; docs/cni.md)" },
+	{ "runtime-db", required_argument, 'R', "FILE",
+	  "podman's state database, the record containers' identities are read from "
+	  "(default " PODMAN_DEFAULT_DB ")" },
 	{ "uninstall", no_argument, 'u', NULL,
 	  "detach the programs and remove the pinned state" },
 	{ "log-level", required_argument, 'l', "L", "error|warn|info|debug (default info)" },
@@ -456,7 +465,9 @@ static int run(const struct agent_opts *o)
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
 	struct datapath dp;
 	struct telemetry tm = { .listen_fd = -1 };
-	struct watch w_ino, w_sig, w_ring, w_http, w_sync = { .h.fn = watch_event, .fd = -1 };
+	struct watch w_ino, w_sig, w_ring, w_http, w_cni = {}, w_sync = { .h.fn = watch_event, .fd = -1 };
+	struct enroll_opts cni = o->cni;
+	struct enroll *en = NULL;
 	struct pushed_ctx pc = { o, &dp, &tm, {} };
 	struct sync *sy = NULL;
 	sigset_t mask;
@@ -523,6 +534,12 @@ static int run(const struct agent_opts *o)
 			goto out;
 		}
 		sync_start(sy);
+		cni.cgroup = cgpath;
+		en = enroll_new(&cni, sy, &dp);
+		if (!en || (err = watch_fd(pc.ps.loop, &w_cni, enroll_fd(en)))) {
+			err = err ?: -EINVAL;
+			goto out;
+		}
 	} else {
 		sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 	}
@@ -568,9 +585,12 @@ static int run(const struct agent_opts *o)
 		}
 		if (pc.ps.px && (timeout < 0 || timeout > 100))
 			timeout = 100;   /* handshake, stall and renewal timers */
+		if (en && (timeout < 0 || timeout > enroll_timeout_ms(en)))
+			timeout = enroll_timeout_ms(en);
 		if (sy)
 			watch_sync(pc.ps.loop, &w_sync, sy);
 		w_ino.revents = w_sig.revents = w_ring.revents = w_http.revents = w_sync.revents = 0;
+		w_cni.revents = 0;
 		/* the proxy's events are handled inside, the rest below */
 		if (hb_loop_run(pc.ps.loop, timeout) < 0) {
 			err = -errno;
@@ -586,6 +606,10 @@ static int run(const struct agent_opts *o)
 		}
 		if (pc.ps.certs)
 			certs_tick(pc.ps.certs);
+		if (en && w_cni.revents)
+			enroll_handle(en);
+		if (en)
+			enroll_tick(en);
 		if (w_ring.revents)
 			telemetry_poll_ring(&tm);
 		if (w_http.revents)
@@ -636,6 +660,7 @@ out:
 		close(w_sync.fd);
 	hb_loop_free(pc.ps.loop);
 	sync_free(sy);   /* before certs: it answers their requests with -1 */
+	enroll_free(en); /* after sync, for the same reason */
 	certs_free(pc.ps.certs);
 	if (ifd >= 0)
 		close(ifd);
@@ -682,6 +707,8 @@ int main(int argc, char **argv)
 			o.proxy = !strcmp(optarg, "on");
 			break;
 		case 'H': o.hbone_addr = optarg; break;
+		case 'N': o.cni.socket = optarg; break;
+		case 'R': o.cni.podman_db = optarg; break;
 		case 'O': o.outbound_addr = optarg; break;
 		case 'K':
 			if (strchr(optarg, ':'))
@@ -779,6 +806,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(run_dir, sizeof(run_dir), "%s", o.run_dir);
+	if (!o.cni.socket) {
+		static char sock[PATH_MAX + 16];
+
+		snprintf(sock, sizeof(sock), "%s/cni.sock", run_dir);
+		o.cni.socket = sock;
+	}
+	o.cni.node = o.node;
+	o.cni.run_dir = o.run_dir;
+	o.cni.podman_db = o.cni.podman_db ?: PODMAN_DEFAULT_DB;
 	if (!o.flow_log) {
 		snprintf(default_flow, sizeof(default_flow), "%s/flows.jsonl", run_dir);
 		o.flow_log = default_flow;
