@@ -173,7 +173,8 @@ $(BUILD)/bin/sluice-simcluster: tests/simcluster
 	$(Q)mkdir -p $(@D)
 	$(Q)install -m 0755 $< $@
 
-$(BUILD)/bin/sltest: $(BUILD)/obj/tests/tools/sltest.o
+# the test peer: sltest.c (main, the contract) and its parts beside it
+$(BUILD)/bin/sltest: $(call obj,$(wildcard tests/tools/*.c),obj)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
