@@ -67,6 +67,7 @@ CTL_SRCS   := $(wildcard userspace/ctl/*.c)
 # the built-in install profiles, in profile_names[] order (ctl/profile.c)
 PROFILES   := $(addprefix profiles/,default.yaml demo.yaml minimal.yaml empty.yaml)
 CONTROL_SRCS := $(filter-out userspace/control/main.c,$(wildcard userspace/control/*.c))
+CNI_SRCS   := $(filter-out userspace/cni/main.c,$(wildcard userspace/cni/*.c))
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 
@@ -75,11 +76,13 @@ obj = $(patsubst %.c,$(BUILD)/$(2)/%.o,$(1))
 LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
 AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
 CONTROL_OBJS := $(call obj,$(CONTROL_SRCS),obj)
+CNI_OBJS   := $(call obj,$(CNI_SRCS),obj)
 BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluicectl \
-	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster
+	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster $(BUILD)/bin/sluice-cni
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
-MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8
+MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8 \
+	$(BUILD)/man/sluice-cni.8
 
 .PHONY: all man deps check check-sanitize test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins FORCE
 all: $(BINS) $(MAN_PAGES)
@@ -127,6 +130,12 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# the CNI plugin: run at every container start, so it links only jansson
+$(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(BUILD)/obj/userspace/lib/cli.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ -ljansson
 
 # profiles/*.yaml as C strings: sluicectl carries its profiles
 $(BUILD)/gen/profiles.c: $(PROFILES) scripts/embed.sh
@@ -180,12 +189,12 @@ $(BUILD)/bin/sltest: $(call obj,$(wildcard tests/tools/*.c),obj)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS) \
-		$(CTL_LIB_OBJS)
+		$(CTL_LIB_OBJS) $(CNI_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS),asan) \
+$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS) $(CNI_SRCS),asan) \
 		$(call obj,userspace/ctl/profile.c userspace/ctl/ctl.c,asan) $(BUILD)/gen/profiles.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
