@@ -67,6 +67,7 @@ CTL_SRCS   := $(wildcard userspace/ctl/*.c)
 # the built-in install profiles, in profile_names[] order (ctl/profile.c)
 PROFILES   := $(addprefix profiles/,default.yaml demo.yaml minimal.yaml empty.yaml)
 CONTROL_SRCS := $(filter-out userspace/control/main.c,$(wildcard userspace/control/*.c))
+PROXY_SRCS := $(filter-out userspace/proxy/main.c,$(wildcard userspace/proxy/*.c))
 CNI_SRCS   := $(filter-out userspace/cni/main.c,$(wildcard userspace/cni/*.c))
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 BPFT_SRCS  := $(wildcard tests/bpf/*.c)
@@ -76,13 +77,15 @@ obj = $(patsubst %.c,$(BUILD)/$(2)/%.o,$(1))
 LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
 AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
 CONTROL_OBJS := $(call obj,$(CONTROL_SRCS),obj)
+PROXY_OBJS := $(call obj,$(PROXY_SRCS),obj)
 CNI_OBJS   := $(call obj,$(CNI_SRCS),obj)
-BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-control $(BUILD)/bin/sluicectl \
+BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-proxy $(BUILD)/bin/sluice-control \
+	$(BUILD)/bin/sluicectl \
 	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster $(BUILD)/bin/sluice-cni
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
 MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8 \
-	$(BUILD)/man/sluice-cni.8
+	$(BUILD)/man/sluice-cni.8 $(BUILD)/man/sluice-proxy.8
 
 .PHONY: all man deps check check-sanitize test-bins demo bench clean vmtest vmtest-selftest fuzz fuzz-bins FORCE
 all: $(BINS) $(MAN_PAGES)
@@ -122,6 +125,11 @@ $(BUILD)/asan/%.o: %.c | $(BPF_SKELS) $(DEPS_STAMP)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
 $(BUILD)/bin/sluice-agent: $(BUILD)/obj/userspace/agent/main.o $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/bin/sluice-proxy: $(BUILD)/obj/userspace/proxy/main.o $(PROXY_OBJS) $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -189,12 +197,13 @@ $(BUILD)/bin/sltest: $(call obj,$(wildcard tests/tools/*.c),obj)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS) \
-		$(CTL_LIB_OBJS) $(CNI_OBJS)
+		$(CTL_LIB_OBJS) $(CNI_OBJS) $(PROXY_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS) $(CNI_SRCS),asan) \
+$(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS) $(CNI_SRCS) \
+		$(PROXY_SRCS),asan) \
 		$(call obj,userspace/ctl/profile.c userspace/ctl/ctl.c,asan) $(BUILD)/gen/profiles.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)

@@ -11,7 +11,7 @@
  * established and DATA reaches their sockets. hbone.c is
  * included to reach the connection's session and its static callbacks.
  */
-#include "lib/hbone.c"
+#include "proxy/hbone.c"
 
 #include "fuzz.h"
 #include "lib/addr.h"

@@ -24,7 +24,7 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/hbone.h"
+#include "proxy/hbone.h"
 #include "lib/pki.h"
 
 #define TD "spiffe://hb.test"

@@ -13,7 +13,7 @@
 
 #include "agent/certs.h"
 #include "lib/file.h"
-#include "lib/h2.h"
+#include "lib/loop.h"
 #include "lib/log.h"
 #include "lib/pki.h"
 #include "lib/sys.h"
@@ -23,6 +23,8 @@
 
 struct certs {
 	struct sync *sy;
+	certs_fn fn;
+	void *arg;
 	char path[PATH_MAX];
 	struct wcert **v;
 	size_t n;
@@ -47,7 +49,7 @@ static void write_json(struct certs *c)
 			"identity", w->spiffe, "id", (json_int_t)w->id, "serial", w->serial,
 			"not_after", (json_int_t)w->not_after,
 			"renew_in_s", (json_int_t)(w->cert ? ((int64_t)w->renew_ms -
-				(int64_t)h2_now_ms()) / 1000 : 0),
+				(int64_t)loop_now_ms()) / 1000 : 0),
 			"valid", w->cert && pki_cert_seconds_left(w->cert) > 0));
 	}
 	text = a ? json_dumps(a, JSON_INDENT(2)) : NULL;
@@ -76,7 +78,6 @@ static void wcert_free(struct wcert *w)
 {
 	EVP_PKEY_free(w->key);
 	X509_free(w->cert);
-	SSL_CTX_free(w->ctx);   /* live connections hold their own reference */
 	free(w);
 }
 
@@ -87,7 +88,7 @@ static void failed(struct wcert *w)
 	for (unsigned int i = 0; i < w->failures && d < RETRY_MAX_MS; i++)
 		d *= 2;
 	w->failures++;
-	w->renew_ms = h2_now_ms() + (d < RETRY_MAX_MS ? d : RETRY_MAX_MS);
+	w->renew_ms = loop_now_ms() + (d < RETRY_MAX_MS ? d : RETRY_MAX_MS);
 }
 
 static void on_answer(void *arg, int status, const char *body, size_t len)
@@ -99,7 +100,6 @@ static void on_answer(void *arg, int status, const char *body, size_t len)
 	const char *pem = json_string_value(json_object_get(j, "certificate"));
 	X509 *cert = pem ? pki_cert_from_pem(pem, strlen(pem)) : NULL;
 	char uri[300];
-	SSL_CTX *ctx = NULL;
 
 	if (!w)
 		goto out;   /* no longer wanted */
@@ -120,35 +120,23 @@ static void on_answer(void *arg, int status, const char *body, size_t len)
 		failed(w);
 		goto out;
 	}
-	{
-		struct pki_tls_opts o = { .ca = sync_ca(c->sy), .cert = cert, .key = r->key,
-					  .alpn = "h2" };
-
-		ctx = pki_tls_ctx(&o);
-	}
-	if (!ctx) {
-		failed(w);
-		goto out;
-	}
 	EVP_PKEY_free(w->key);
 	X509_free(w->cert);
-	SSL_CTX_free(w->ctx);
 	w->key = r->key;
 	r->key = NULL;
 	w->cert = cert;
 	cert = NULL;
-	w->ctx = ctx;
-	w->gen++;
 	w->failures = 0;
 	pki_cert_serial(w->cert, w->serial, sizeof(w->serial));
 	w->not_after = pki_cert_not_after(w->cert);
 	{
 		long left = pki_cert_seconds_left(w->cert);
 
-		w->renew_ms = h2_now_ms() + (uint64_t)(left > 2 ? left : 2) * 500;
+		w->renew_ms = loop_now_ms() + (uint64_t)(left > 2 ? left : 2) * 500;
 		log_info("workload certificate for %s: serial %s, expires in %ld s, renewal in %ld s",
 			 w->spiffe, w->serial, left, (left > 2 ? left : 2) / 2);
 	}
+	c->fn(c->arg, w->id, w->spiffe, w->key, w->cert);
 	write_json(c);
 out:
 	X509_free(cert);
@@ -185,7 +173,7 @@ static void request(struct certs *c, struct wcert *w)
 
 void certs_tick(struct certs *c)
 {
-	uint64_t now = h2_now_ms();
+	uint64_t now = loop_now_ms();
 
 	if (!sync_connected(c->sy))
 		return;
@@ -233,6 +221,7 @@ void certs_set_wanted(struct certs *c, const struct snapshot *s)
 		} else {
 			log_info("workload certificate for %s dropped: no local workload has it",
 				 c->v[i]->spiffe);
+			c->fn(c->arg, c->v[i]->id, c->v[i]->spiffe, NULL, NULL);
 			wcert_free(c->v[i]);
 			changed = true;
 		}
@@ -243,13 +232,15 @@ void certs_set_wanted(struct certs *c, const struct snapshot *s)
 	certs_tick(c);
 }
 
-struct certs *certs_new(struct sync *sy, const char *run_dir)
+struct certs *certs_new(struct sync *sy, const char *run_dir, certs_fn fn, void *arg)
 {
 	struct certs *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->sy = sy;
+	c->fn = fn;
+	c->arg = arg;
 	snprintf(c->path, sizeof(c->path), "%s/certs.json", run_dir);
 	sys_mkdir_p(run_dir, 0755);
 	write_json(c);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * certs.h - the workload certificates of a node's proxy (Citadel's client
+ * certs.h - the workload certificates of the node proxy (Citadel's client
  * side): one P-256 key per local workload identity of the current
  * snapshot, generated here and never written anywhere; a CSR naming the
  * identity goes to the control plane (POST /v1/certs on the watch
@@ -9,12 +9,11 @@
  *
  * Contract: a certificate is renewed at half of its remaining life when
  * it arrived (with a new key); a failed request is retried with backoff
- * (1 s doubling to 30 s). Renewal replaces the identity's client TLS
- * context: new HBONE connections take it, established ones keep theirs
- * (SSL objects hold their context), and `gen` grows so that the proxy
- * stops pooling new tunnels on connections made with the old one.
- * <run dir>/certs.json lists identity, serial, not_after and renew_at for
- * `sluicectl proxy certs`, rewritten atomically on every change.
+ * (1 s doubling to 30 s). Each new certificate, and each identity
+ * dropped, goes to the caller's certs_fn (the agent hands them to the
+ * proxy, agent/proxysup.h). <run dir>/certs.json lists identity, serial,
+ * not_after and renew_at for `sluicectl proxy certs`, rewritten
+ * atomically on every change.
  */
 #ifndef SL_AGENT_CERTS_H
 #define SL_AGENT_CERTS_H
@@ -31,8 +30,6 @@ struct wcert {
 	char spiffe[256];
 	EVP_PKEY *key;             /* of the certificate below */
 	X509 *cert;                /* NULL until the first one arrives */
-	SSL_CTX *ctx;              /* client context presenting cert */
-	unsigned int gen;          /* +1 per certificate */
 	char serial[80];
 	long long not_after;       /* epoch seconds */
 	uint64_t renew_ms;         /* monotonic: when to ask again */
@@ -42,7 +39,10 @@ struct wcert {
 
 struct certs;
 
-struct certs *certs_new(struct sync *sy, const char *run_dir);
+/* A new certificate for the identity, or (cert NULL) the identity dropped. */
+typedef void (*certs_fn)(void *arg, uint32_t id, const char *spiffe, EVP_PKEY *key, X509 *cert);
+
+struct certs *certs_new(struct sync *sy, const char *run_dir, certs_fn fn, void *arg);
 void certs_free(struct certs *c);
 /* The identities of the snapshot's local workloads are the ones wanted;
  * certificates of identities no longer wanted are dropped. */

@@ -32,7 +32,7 @@
 #include "agent/enroll.h"
 #include "agent/guard.h"
 #include "agent/podman.h"
-#include "agent/proxy.h"
+#include "agent/proxysup.h"
 #include "agent/sync.h"
 #include "agent/telemetry.h"
 
@@ -40,7 +40,7 @@
 #include "lib/addr.h"
 #include "lib/cli.h"
 #include "lib/file.h"
-#include "lib/hbone.h"
+#include "lib/loop.h"
 #include "lib/log.h"
 #include "lib/snapshot.h"
 #include "lib/sys.h"
@@ -65,6 +65,10 @@ struct agent_opts {
 	const char *capture_addr;    /* where pods reach the outbound listener: IPv4 */
 	const char *capture_addr6;   /* and IPv6 */
 	unsigned int hbone_handshake_ms;
+	unsigned int proxy_drain_ms;
+	const char *proxy_bin;
+	const char *log_level;
+	uint64_t started_ms;         /* CLOCK_REALTIME */
 	struct enroll_opts cni;      /* --control mode: the CNI plugin's socket */
 };
 
@@ -112,6 +116,11 @@ static const struct cli_opt agent_options[] = {
 	  "capture of connections that must be mutual TLS is off for a family without one" },
 	{ "hbone-handshake-timeout", required_argument, 'T', "MS",
 	  "TLS handshake limit for HBONE (default 10000)" },
+	{ "proxy-bin", required_argument, 'B', "FILE",
+	  "the sluice-proxy to start (default: beside this program)" },
+	{ "proxy-drain-timeout", required_argument, 'W', "MS",
+	  "how long a proxy replaced by a successor (upgrade, SIGUSR2) lets its open "
+	  "tunnels run (default 30000)" },
 	{ "cni-socket", required_argument, 'N', "PATH",
 	  "where the sluice CNI plugin hands containers over (--control mode; default "
 	  SL_RUN_BASE "/NAME/cni.sock; docs/cni.md)" },
@@ -162,7 +171,7 @@ static bool fastpath_wanted(const struct agent_opts *o, const struct datapath *d
  * turned off and why, and the last applied snapshot. Written whole and
  * renamed into place. */
 static void write_status(const struct agent_opts *o, const struct datapath *dp,
-			 const struct telemetry *tm)
+			 const struct telemetry *tm, const struct psup *ps)
 {
 	char path[PATH_MAX + 16], tmp[PATH_MAX + 16];
 	json_t *j, *off = json_array();
@@ -181,8 +190,9 @@ static void write_status(const struct agent_opts *o, const struct datapath *dp,
 	if (dp->has_fastpath && dp->fastpath_halfclose_bug)
 		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path by default",
 			"reason", dp->fastpath_unsafe_reason));
-	j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
+	j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
 		      "node", o->node, "version", sluice_version, "pid", (int)getpid(),
+		      "started_ms", (json_int_t)o->started_ms,
 		      "pin_root", o->pin_root,
 		      "cgroup", o->cgroup, "kernel", u.release,
 		      "features", "set_retval", dp->has_set_retval, "netns_cookie", dp->has_netns_cookie,
@@ -191,19 +201,13 @@ static void write_status(const struct agent_opts *o, const struct datapath *dp,
 		      "disabled", off, "snapshot", "version", (json_int_t)tm->version);
 	if (!j)
 		return;
+	if (ps)
+		json_object_set_new(j, "proxies", psup_status(ps));
 	snprintf(path, sizeof(path), "%s/status.json", o->run_dir);
 	snprintf(tmp, sizeof(tmp), "%s/.status.json.tmp", o->run_dir);
 	if (sys_mkdir_p(o->run_dir, 0755) == 0 && json_dump_file(j, tmp, JSON_INDENT(2)) == 0)
 		rename(tmp, path);
 	json_decref(j);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* Identities and policy, then tc on every local pod's veth. */
@@ -234,49 +238,46 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
  * snapshot that does not parse changes nothing). The one apply path of
  * both --snapshot and --control. */
 struct proxy_side {
-	struct proxy *px;
+	struct psup *ps;
 	struct certs *certs;
-	struct hb_loop *loop;
+	struct loop *loop;
 };
 
 /*
- * The agent runs one event loop, lib/hbone's hb_loop: the proxy's sockets
+ * The agent runs one event loop (lib/loop.h): the proxy link's sockets
  * are its handlers, and so are the fds below, whose events the loop body
- * in run() handles after each wait. One epoll_wait() per wake-up, not a
- * poll() of these fds with the proxy's epoll fd among them and then an
- * epoll_wait() for the proxy: a captured connection's round trip crosses
- * the proxies four times, and each crossing paid both.
+ * in run() handles after each wait.
  */
 struct watch {
-	struct hb_handler h;
+	struct loop_handler h;
 	int fd;
 	uint32_t ev;
 	unsigned int serial;
 	short revents;          /* EPOLLIN etc. are POLLIN etc. */
 };
 
-static void watch_event(struct hb_handler *h, uint32_t events)
+static void watch_event(struct loop_handler *h, uint32_t events)
 {
 	((struct watch *)h)->revents |= (short)events;
 }
 
-static int watch_fd(struct hb_loop *l, struct watch *w, int fd)
+static int watch_fd(struct loop *l, struct watch *w, int fd)
 {
 	*w = (struct watch){ .h.fn = watch_event, .fd = -1 };
-	return fd < 0 ? 0 : hb_loop_add(l, fd, EPOLLIN, &w->h);
+	return fd < 0 ? 0 : loop_add(l, fd, EPOLLIN, &w->h);
 }
 
 /* The control plane connection: a dup of its fd is registered, so a
  * connection closed and made again with the same number is never taken
  * for the old one, and the number of one that is gone is never removed
  * from the set in place of an unrelated fd that took it. */
-static void watch_sync(struct hb_loop *l, struct watch *w, const struct sync *sy)
+static void watch_sync(struct loop *l, struct watch *w, const struct sync *sy)
 {
 	int fd = sync_fd(sy);
 	uint32_t want = (uint16_t)sync_events(sy);
 
 	if (w->fd >= 0 && (fd < 0 || w->serial != sync_fd_serial(sy))) {
-		hb_loop_del(l, w->fd);
+		loop_del(l, w->fd);
 		close(w->fd);
 		w->fd = -1;
 	}
@@ -284,13 +285,13 @@ static void watch_sync(struct hb_loop *l, struct watch *w, const struct sync *sy
 		w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		w->serial = sync_fd_serial(sy);
 		w->ev = want;
-		if (w->fd < 0 || hb_loop_add(l, w->fd, want, &w->h)) {
+		if (w->fd < 0 || loop_add(l, w->fd, want, &w->h)) {
 			log_warn("control plane connection: cannot watch it: %s", strerror(errno));
 			if (w->fd >= 0)
 				close(w->fd);
 			w->fd = -1;
 		}
-	} else if (fd >= 0 && want != w->ev && !hb_loop_mod(l, w->fd, want, &w->h)) {
+	} else if (fd >= 0 && want != w->ev && !loop_mod(l, w->fd, want, &w->h)) {
 		w->ev = want;
 	}
 }
@@ -300,7 +301,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 {
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
-	double t0 = now_ms();
+	uint64_t t0 = loop_now_ms();
 	int rc;
 
 	rc = snapshot_parse(buf, len, src, &snap, err, errlen);
@@ -316,16 +317,16 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 	} else {
 		log_info("applied snapshot version=%llu services=%zu "
 			 "(added %u, updated %u, removed %u, unchanged %u) "
-			 "backends (added %u, removed %u) in %.1f ms",
+			 "backends (added %u, removed %u) in %llu ms",
 			 (unsigned long long)snap.version, snap.nservices,
 			 st.svc_added, st.svc_updated, st.svc_removed, st.svc_unchanged,
-			 st.be_added, st.be_removed, now_ms() - t0);
+			 st.be_added, st.be_removed, (unsigned long long)(loop_now_ms() - t0));
 		telemetry_set_labels(tm, &snap);
 		tm->ready = true;
 		if (ps && ps->certs)
 			certs_set_wanted(ps->certs, &snap);
-		if (ps && ps->px)
-			proxy_set_snapshot(ps->px, &snap);
+		if (ps && ps->ps)
+			psup_set_snapshot(ps->ps, buf, len, snap.version);
 	}
 	snapshot_free(&snap);
 	return rc ? -1 : 0;
@@ -345,7 +346,7 @@ static int apply_pushed(void *arg, const char *text, size_t len, const char *src
 	struct pushed_ctx *p = arg;
 	int rc = apply_text(p->dp, p->tm, text, len, src, err, errlen, &p->ps);
 
-	write_status(p->o, p->dp, p->tm);
+	write_status(p->o, p->dp, p->tm, p->ps.ps);
 	return rc;
 }
 
@@ -438,26 +439,55 @@ static const char *outbound6(const struct agent_opts *o, char *buf, size_t len)
 	return buf;
 }
 
-/* The certificates and the proxy, once the node has its certificate. */
-static int proxy_start(const struct agent_opts *o, struct datapath *dp, struct sync *sy,
-		       struct telemetry *tm, struct proxy_side *ps)
+/* The link to the node proxy, from the start: a running proxy links
+ * while the agent joins or applies its last good snapshot. */
+struct proxy_ctx {
+	const struct agent_opts *o;
+	struct datapath *dp;
+	bool capture_on;
+};
+
+static void proxy_listening(void *arg)
 {
-	struct proxy_opts po = { .node = o->node, .hbone_addr = o->hbone_addr,
-				 .outbound_addr = o->outbound_addr, .pin_root = o->pin_root,
-				 .handshake_ms = o->hbone_handshake_ms, .sy = sy, .tm = tm,
-				 .loop = ps->loop };
-	char o6[SL_ADDRSTRLEN + 16];
+	struct proxy_ctx *pc = arg;
 
-	po.outbound_addr6 = outbound6(o, o6, sizeof(o6));
+	if (pc->capture_on)
+		return;
+	capture_set(pc->o, pc->dp, true);
+	pc->capture_on = true;
+}
 
-	if (!sync_node_cert(sy))
-		return 0;   /* after the join */
-	ps->certs = ps->certs ?: certs_new(sy, o->run_dir);
-	po.certs = ps->certs;
-	ps->px = ps->certs ? proxy_new(&po) : NULL;
-	if (ps->px)
-		capture_set(o, dp, true);
-	return ps->px ? 0 : -1;
+static int proxy_link(const struct agent_opts *o, struct telemetry *tm, struct proxy_side *ps,
+		      struct proxy_ctx *pctx)
+{
+	static char o6[SL_ADDRSTRLEN + 16];
+	struct psup_opts po = { .node = o->node, .pin_root = o->pin_root, .run_dir = o->run_dir,
+				.bin = o->proxy_bin, .hbone_addr = o->hbone_addr,
+				.outbound_addr = o->outbound_addr,
+				.outbound_addr6 = outbound6(o, o6, sizeof(o6)),
+				.handshake_ms = o->hbone_handshake_ms, .drain_ms = o->proxy_drain_ms,
+				.log_level = o->log_level, .tm = tm, .loop = ps->loop,
+				.on_listening = proxy_listening, .arg = pctx };
+
+	ps->ps = psup_new(&po);
+	return ps->ps ? 0 : -1;
+}
+
+static void cert_to_proxy(void *arg, uint32_t id, const char *spiffe, EVP_PKEY *key, X509 *cert)
+{
+	psup_set_cert(arg, id, spiffe, key, cert);
+}
+
+/* The certificates and the proxy, once the node has its certificate. */
+static int proxy_start(const struct agent_opts *o, struct sync *sy, struct proxy_side *ps)
+{
+	if (!sync_node_cert(sy) || ps->certs)
+		return 0;   /* after the join; once */
+	ps->certs = certs_new(sy, o->run_dir, cert_to_proxy, ps->ps);
+	if (!ps->certs)
+		return -1;
+	psup_start(ps->ps, sync_ca(sy), sync_node_cert(sy), sync_node_key(sy));
+	return 0;
 }
 
 static int run(const struct agent_opts *o)
@@ -469,6 +499,8 @@ static int run(const struct agent_opts *o)
 	struct enroll_opts cni = o->cni;
 	struct enroll *en = NULL;
 	struct pushed_ctx pc = { o, &dp, &tm, {} };
+	struct proxy_ctx pctx = { o, &dp, false };
+	struct loop loop = { .efd = -1 };
 	struct sync *sy = NULL;
 	sigset_t mask;
 	char *last = NULL;
@@ -516,10 +548,14 @@ static int run(const struct agent_opts *o)
 	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
 	if (err)
 		goto out;
-	pc.ps.loop = hb_loop_new();
-	if (!pc.ps.loop) {
-		err = -errno;
-		log_err("event loop: %s", strerror(errno));
+	err = loop_init(&loop);
+	if (err) {
+		log_err("event loop: %s", strerror(-err));
+		goto out;
+	}
+	pc.ps.loop = &loop;
+	if (o->control.url && o->proxy && proxy_link(o, &tm, &pc.ps, &pctx)) {
+		err = -EINVAL;
 		goto out;
 	}
 
@@ -529,7 +565,7 @@ static int run(const struct agent_opts *o)
 			err = -EINVAL;
 			goto out;
 		}
-		if (o->proxy && proxy_start(o, &dp, sy, &tm, &pc.ps)) {
+		if (o->proxy && proxy_start(o, sy, &pc.ps)) {
 			err = -EINVAL;
 			goto out;
 		}
@@ -543,7 +579,7 @@ static int run(const struct agent_opts *o)
 	} else {
 		sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 	}
-	write_status(o, &dp, &tm);
+	write_status(o, &dp, &tm, pc.ps.ps);
 	if (o->once)
 		goto out;
 
@@ -560,6 +596,7 @@ static int run(const struct agent_opts *o)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0) {
@@ -576,27 +613,30 @@ static int run(const struct agent_opts *o)
 	for (;;) {
 		int timeout = sy ? sync_timeout_ms(sy) : -1;
 
-		if (sy && o->proxy && !pc.ps.px && sync_node_cert(sy)) {
+		if (sy && pc.ps.ps && !pc.ps.certs && sync_node_cert(sy)) {
 			/* joined just now: the proxy needs the node certificate */
-			if (proxy_start(o, &dp, sy, &tm, &pc.ps)) {
+			if (proxy_start(o, sy, &pc.ps)) {
 				err = -EINVAL;
 				break;
 			}
 		}
-		if (pc.ps.px && (timeout < 0 || timeout > 100))
-			timeout = 100;   /* handshake, stall and renewal timers */
+		if (pc.ps.ps && (timeout < 0 || timeout > 100))
+			timeout = 100;   /* the proxy's restarts, certificate renewals */
 		if (en && (timeout < 0 || timeout > enroll_timeout_ms(en)))
 			timeout = enroll_timeout_ms(en);
 		if (sy)
 			watch_sync(pc.ps.loop, &w_sync, sy);
 		w_ino.revents = w_sig.revents = w_ring.revents = w_http.revents = w_sync.revents = 0;
 		w_cni.revents = 0;
-		/* the proxy's events are handled inside, the rest below */
-		if (hb_loop_run(pc.ps.loop, timeout) < 0) {
-			err = -errno;
-			log_err("event loop: %s", strerror(errno));
+		/* the proxy link's events are handled inside, the rest below */
+		err = loop_wait(&loop, timeout);
+		if (err < 0) {
+			log_err("event loop: %s", strerror(-err));
 			break;
 		}
+		err = 0;
+		if (pc.ps.ps && psup_tick(pc.ps.ps))
+			write_status(o, &dp, &tm, pc.ps.ps);
 		if (sy) {
 			sync_handle(sy, w_sync.revents);
 			if (sync_fatal(sy)) {
@@ -619,6 +659,14 @@ static int run(const struct agent_opts *o)
 
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
+			if (si.ssi_signo == SIGUSR2) {
+				int e = pc.ps.ps ? psup_restart(pc.ps.ps, "SIGUSR2") : -ENOTCONN;
+
+				if (e)
+					log_warn("SIGUSR2: no proxy restart: %s", e == -EAGAIN ?
+						 "no proxy serves, or one is starting" : strerror(-e));
+				continue;
+			}
 			if (si.ssi_signo == SIGHUP && sy) {
 				sync_start(sy);  /* the last good snapshot, again */
 				continue;
@@ -627,10 +675,11 @@ static int run(const struct agent_opts *o)
 				free(last);
 				last = NULL; /* force a full re-apply */
 				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
-				write_status(o, &dp, &tm);
+				write_status(o, &dp, &tm, pc.ps.ps);
 				continue;
 			}
-			log_info("signal %u: exiting; programs and maps stay in place", si.ssi_signo);
+			log_info("signal %u: exiting; programs, maps and the node proxy stay in place",
+				 si.ssi_signo);
 			break;
 		}
 		if (w_ino.revents) {
@@ -650,15 +699,15 @@ static int run(const struct agent_opts *o)
 			}
 			if (hit) {
 				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
-				write_status(o, &dp, &tm);
+				write_status(o, &dp, &tm, pc.ps.ps);
 			}
 		}
 	}
 out:
-	proxy_free(pc.ps.px);
+	psup_free(pc.ps.ps);
 	if (w_sync.fd >= 0)
 		close(w_sync.fd);
-	hb_loop_free(pc.ps.loop);
+	loop_fini(&loop);
 	sync_free(sy);   /* before certs: it answers their requests with -1 */
 	enroll_free(en); /* after sync, for the same reason */
 	certs_free(pc.ps.certs);
@@ -677,6 +726,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct agent_opts o = { .flow_log_max = 64ull << 20, .sockmap = SOCKMAP_OFF, .proxy = true,
+				.proxy_drain_ms = 30000,
 				.hbone_addr = "0.0.0.0:15008", .outbound_addr = "0.0.0.0:15001" };
 	enum log_level level = LOG_INFO;
 	const char *pin_root = NULL;
@@ -707,6 +757,18 @@ int main(int argc, char **argv)
 			o.proxy = !strcmp(optarg, "on");
 			break;
 		case 'H': o.hbone_addr = optarg; break;
+		case 'B': o.proxy_bin = optarg; break;
+		case 'W': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !v || v > 3600000) {
+				fprintf(stderr, "sluice-agent: --proxy-drain-timeout: milliseconds, 1 to 3600000\n");
+				return 2;
+			}
+			o.proxy_drain_ms = (unsigned int)v;
+			break;
+		}
 		case 'N': o.cni.socket = optarg; break;
 		case 'R': o.cni.podman_db = optarg; break;
 		case 'O': o.outbound_addr = optarg; break;
@@ -747,6 +809,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'l':
+			o.log_level = optarg;
 			if (log_level_parse(optarg, &level)) {
 				fprintf(stderr, "sluice-agent: --log-level: unknown level '%s'\n", optarg);
 				return 2;
@@ -823,6 +886,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.uninstall) {
+		psup_stop_node(run_dir);
 		err = datapath_uninstall(o.pin_root);
 		if (!err) {
 			char f[PATH_MAX + 16];
@@ -843,6 +907,24 @@ int main(int argc, char **argv)
 		}
 		log_info("node %s: programs detached, %s removed", o.node, o.pin_root);
 		return 0;
+	}
+	if (!o.proxy_bin) {
+		static char bin[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", bin, sizeof(bin) - 32);
+		char *slash = n > 0 ? memrchr(bin, '/', (size_t)n) : NULL;
+
+		if (!slash) {
+			log_err("cannot tell where this program is; give --proxy-bin");
+			return 2;
+		}
+		strcpy(slash + 1, "sluice-proxy");
+		o.proxy_bin = bin;
+	}
+	{
+		struct timespec rt;
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		o.started_ms = (uint64_t)rt.tv_sec * 1000 + (uint64_t)rt.tv_nsec / 1000000;
 	}
 	return run(&o);
 }

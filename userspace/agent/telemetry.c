@@ -250,49 +250,6 @@ static int on_event(void *ctx, void *data, size_t len)
 
 /* ---- metrics --------------------------------------------------------------- */
 
-int tm_listen_on(const char *spec, int backlog)
-{
-	char host[128];
-	const char *colon = strrchr(spec, ':');
-	struct sockaddr_storage ss = {};
-	socklen_t len;
-	int fd, one = 1, port;
-
-	if (!colon || (size_t)(colon - spec) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	port = atoi(colon + 1);
-	if (port <= 0 || port > 65535)
-		return -EINVAL;
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in6);
-	} else {
-		return -EINVAL;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static void label_set(FILE *f, const struct telemetry *t, const struct sl_metric_key *k)
 {
 	struct names s = id_names(t, k->src_id), d = id_names(t, k->dst_id);
@@ -344,6 +301,19 @@ static void render_proxy(const struct telemetry *t, FILE *f)
 		   "# TYPE sluice_hbone_identity_mismatch_total counter\n"
 		   "sluice_hbone_identity_mismatch_total %llu\n",
 		(unsigned long long)t->hbone_identity_mismatch);
+	fprintf(f, "# HELP sluice_proxy_restarts_total Node proxy processes started in place of "
+		   "another, by reason (crash: it died; upgrade: a hot restart).\n"
+		   "# TYPE sluice_proxy_restarts_total counter\n"
+		   "sluice_proxy_restarts_total{reason=\"crash\"} %llu\n"
+		   "sluice_proxy_restarts_total{reason=\"upgrade\"} %llu\n"
+		   "# HELP sluice_proxy_drains_total Node proxies that drained for a successor.\n"
+		   "# TYPE sluice_proxy_drains_total counter\nsluice_proxy_drains_total %llu\n"
+		   "# HELP sluice_proxy_events_dropped_total Flow events the node proxy dropped while "
+		   "the agent was away.\n# TYPE sluice_proxy_events_dropped_total counter\n"
+		   "sluice_proxy_events_dropped_total %llu\n",
+		(unsigned long long)t->proxy_restarts[TM_RESTART_CRASH],
+		(unsigned long long)t->proxy_restarts[TM_RESTART_UPGRADE],
+		(unsigned long long)t->proxy_drains, (unsigned long long)t->proxy_events_dropped);
 }
 
 static void render(struct telemetry *t, FILE *f)
@@ -528,7 +498,7 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 		return -errno;
 	}
 	if (metrics_addr) {
-		t->listen_fd = tm_listen_on(metrics_addr, 64);
+		t->listen_fd = addr_listen(metrics_addr, 64);
 		if (t->listen_fd < 0) {
 			int err = t->listen_fd;
 

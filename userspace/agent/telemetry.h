@@ -42,6 +42,9 @@ struct tm_proxy_flow {
 	const char *reason;        /* deny: why */
 };
 
+/* Why the node proxy was restarted (sluice_proxy_restarts_total). */
+enum tm_restart { TM_RESTART_CRASH, TM_RESTART_UPGRADE };
+
 struct telemetry {
 	struct datapath *dp;
 	struct ring_buffer *rb;
@@ -63,6 +66,10 @@ struct telemetry {
 	const char *preason[TM_PROXY_REASONS];
 	uint64_t pcount[TM_PROXY_REASONS];
 	uint64_t proxy_tunnels;    /* open now */
+	/* the node proxy's life (agent/proxysup.c) */
+	uint64_t proxy_restarts[2];   /* by enum tm_restart */
+	uint64_t proxy_drains;        /* proxies drained for a successor */
+	uint64_t proxy_events_dropped;
 	/* HBONE servers that presented another identity than the destination's
 	 * (sluice_hbone_identity_mismatch_total); set by the proxy */
 	uint64_t hbone_identity_mismatch;
@@ -88,8 +95,5 @@ void telemetry_proxy_event(struct telemetry *t, const struct tm_proxy_flow *f);
 void telemetry_proxy_count(struct telemetry *t, const struct tm_proxy_flow *f, bool opened,
 			   bool closed, bool denied);
 void telemetry_proxy_refused(struct telemetry *t, const char *reason);
-/* A non-blocking listening TCP socket on "ADDR:PORT" or "[V6]:PORT";
- * -EINVAL for a bad spec, else -errno. */
-int tm_listen_on(const char *spec, int backlog);
 
 #endif /* SL_TELEMETRY_H */

@@ -23,4 +23,8 @@ int addr_hostport_parse(const char *s, __be32 out[4], uint16_t *port);
 const char *proto_name(uint8_t proto);
 int proto_parse(const char *s, uint8_t *out);
 
+/* A non-blocking listening TCP socket on "ADDR:PORT" or "[V6]:PORT"
+ * (SO_REUSEADDR); -EINVAL for a bad spec, else -errno. */
+int addr_listen(const char *spec, int backlog);
+
 #endif /* SL_ADDR_H */

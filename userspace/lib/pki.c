@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,17 +85,26 @@ X509 *pki_cert_load(const char *path)
 	return read_pem_file(path, "certificate", rd_cert);
 }
 
+/* One PEM object from memory, or NULL after logging why. */
+static void *read_pem_mem(const char *pem, size_t len, const char *what, void *(*rd)(BIO *))
+{
+	BIO *b = len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	void *obj = b ? rd(b) : NULL;
+
+	if (!obj)
+		pki_log_errors(what, NULL, 0);
+	BIO_free(b);
+	return obj;
+}
+
 X509 *pki_cert_from_pem(const char *pem, size_t len)
 {
-	X509 *c = NULL;
-	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	return read_pem_mem(pem, len, "parsing a PEM certificate", rd_cert);
+}
 
-	if (b)
-		c = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	if (!c)
-		pki_log_errors("parsing a PEM certificate", NULL, 0);
-	BIO_free(b);
-	return c;
+EVP_PKEY *pki_key_from_pem(const char *pem, size_t len)
+{
+	return read_pem_mem(pem, len, "parsing a PEM private key", rd_key);
 }
 
 /* The memory BIO's content as a malloc'd string. */

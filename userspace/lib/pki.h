@@ -42,6 +42,7 @@ EVP_PKEY *pki_key_new(void);
 EVP_PKEY *pki_key_load(const char *path);
 X509 *pki_cert_load(const char *path);
 X509 *pki_cert_from_pem(const char *pem, size_t len);
+EVP_PKEY *pki_key_from_pem(const char *pem, size_t len);
 /* PEM text, malloc'd and NUL-terminated. */
 char *pki_cert_pem(X509 *cert);
 char *pki_key_pem(EVP_PKEY *key);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * proxy.h - the node's mTLS proxy inside sluice-agent (docs/architecture.md,
+ * proxy.h - the node's mTLS proxy, sluice-proxy's core (docs/architecture.md,
  * "The node proxy").
  *
  * Outbound: connections captured to SL_PROXY_OUTBOUND_PORT are looked up
@@ -21,37 +21,48 @@
  * its compiled policies for the authenticated identity (a matching DENY
  * wins; with any ALLOW only a matching one allows), then it is connected.
  *
- * Contract: its sockets are handlers in the agent's one event loop
- * (lib/hbone.h's hb_loop, given in proxy_opts); nothing blocks. The
- * snapshot and the certificates change between two events, never during
- * one.
+ * Contract: its sockets are handlers in the proxy's one event loop
+ * (hbone.h's hb_loop, given in proxy_opts); nothing blocks. The listening
+ * sockets are given (bound by the proxy's main, or inherited from the
+ * process it succeeds) and accepted from only between proxy_accept(on)
+ * and proxy_accept(off) or proxy_drain(). The snapshot and the
+ * certificates change between two events, never during one. What it sees
+ * (flow events, refusals) goes to the agent over the link.
  */
-#ifndef SL_AGENT_PROXY_H
-#define SL_AGENT_PROXY_H
+#ifndef SL_PROXY_PROXY_H
+#define SL_PROXY_PROXY_H
 
-#include "agent/certs.h"
-#include "agent/telemetry.h"
+#include <stdbool.h>
+
+#include "lib/proxylink.h"
 #include "lib/snapshot.h"
+#include "proxy/certs.h"
+
+struct hb_loop;
+struct link;
 
 struct proxy_opts {
 	const char *node;
-	const char *hbone_addr;      /* ADDR:PORT to listen on for HBONE */
-	const char *outbound_addr;   /* ADDR:PORT for captured connections */
-	const char *outbound_addr6;  /* and [ADDR]:PORT for IPv6 ones; NULL: none */
 	const char *pin_root;        /* sl_origdst is created and pinned here */
 	unsigned int handshake_ms;   /* HBONE TLS handshake limit */
-	struct sync *sy;             /* node certificate, CA */
-	struct certs *certs;
-	struct telemetry *tm;
-	struct hb_loop *loop;        /* the agent's event loop (not owned) */
+	int fds[PL_LS_MAX];          /* listening sockets (owned); -1: none */
+	struct pcerts *certs;        /* node and workload credentials */
+	struct link *link;           /* to the agent: reports */
+	struct hb_loop *loop;        /* not owned */
 };
 
 struct proxy;
-struct hb_loop;
 
 struct proxy *proxy_new(const struct proxy_opts *o);
 void proxy_free(struct proxy *p);
-/* Copy what the proxy needs from a snapshot that was just applied. */
+/* Copy what the proxy needs from a snapshot. */
 void proxy_set_snapshot(struct proxy *p, const struct snapshot *s);
+/* Take connections from the listeners, or stop (they wait in the backlog).
+ * 0 or -errno. */
+int proxy_accept(struct proxy *p, bool on);
+/* For a successor: stop accepting, close the listeners, tell HBONE peers
+ * to open new streams elsewhere; open tunnels go on. */
+void proxy_drain(struct proxy *p);
+void proxy_stats(const struct proxy *p, struct pl_status *st);
 
-#endif /* SL_AGENT_PROXY_H */
+#endif /* SL_PROXY_PROXY_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * proxy.c - the node's mTLS proxy (proxy.h): listeners, sl_origdst,
- * the outbound pool, inbound authorization, telemetry.
+ * the outbound pool, inbound authorization, what it reports.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,12 +18,13 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
-#include "agent/proxy.h"
 #include "lib/addr.h"
 #include "lib/h2.h"
-#include "lib/hbone.h"
 #include "lib/log.h"
 #include "lib/pki.h"
+#include "proxy/hbone.h"
+#include "proxy/link.h"
+#include "proxy/proxy.h"
 #include "sluice_flow.h"
 #include "sluice_proxy.h"
 
@@ -38,7 +39,7 @@
 #define SNI_SUFFIX ".id.sluice.internal"
 
 struct listener {
-	struct hb_handler h;
+	struct loop_handler h;
 	struct proxy *p;
 	int fd;
 	bool inbound;
@@ -55,20 +56,20 @@ struct pooled {
 
 /* What a tunnel reports at its end. */
 struct flow {
-	struct tm_proxy_flow f;
-	char sp[256], dp[256];
+	struct pl_flow f;
 };
 
 struct proxy {
 	struct proxy_opts o;
 	struct hb_loop *l;
-	struct listener in, out, out6;
+	struct listener ls[PL_LS_MAX];
+	bool accepting;
 	int origdst_fd;
-	SSL_CTX *server_ctx;
-	char td[256];              /* our trust domain, from the node certificate */
 	struct snapshot s;         /* identities, workloads, policies, nodes */
 	struct pooled *pool;
 	unsigned int inbound;      /* server connections open */
+	uint64_t tunnels;          /* open now */
+	uint64_t accepted;
 	struct hb_limits lim;
 };
 
@@ -243,17 +244,25 @@ static void reset_close(int fd)
 	close(fd);
 }
 
-/* A refusal: counter, and a deny flow event when we know who. */
-static void refused(struct proxy *p, const char *reason, const struct tm_proxy_flow *f)
+/* A flow event of `type` (open, close, deny), which also counts. */
+static void report(struct proxy *p, struct pl_flow *f, const char *type, const char *reason)
 {
-	telemetry_proxy_refused(p->o.tm, reason);
-	if (f) {
-		struct tm_proxy_flow d = *f;
+	snprintf(f->type, sizeof(f->type), "%s", type);
+	snprintf(f->reason, sizeof(f->reason), "%s", reason ?: "");
+	link_event(p->o.link, PL_FLOW, f, sizeof(*f));
+}
 
-		d.type = "deny";
-		d.reason = reason;
-		telemetry_proxy_event(p->o.tm, &d);
-		telemetry_proxy_count(p->o.tm, &d, false, false, true);
+/* A refusal: counter, and a deny flow event when we know who. */
+static void refused(struct proxy *p, const char *reason, const struct pl_flow *f)
+{
+	struct pl_reason r = {};
+
+	snprintf(r.reason, sizeof(r.reason), "%s", reason);
+	link_event(p->o.link, PL_REFUSED, &r, sizeof(r));
+	if (f) {
+		struct pl_flow d = *f;
+
+		report(p, &d, "deny", reason);
 	}
 }
 
@@ -274,19 +283,15 @@ static void on_tunnel_close(struct hb_conn *c, const struct hb_tunnel_stats *st,
 		fl->f.sent = src_side ? st->bytes_from_tcp : st->bytes_to_tcp;
 		fl->f.received = src_side ? st->bytes_to_tcp : st->bytes_from_tcp;
 		fl->f.duration_ms = (double)(st->closed_ms - st->opened_ms);
-		fl->f.type = "close";
-		if (st->reset)
-			fl->f.reason = "reset";
-		telemetry_proxy_event(p->o.tm, &fl->f);
-		telemetry_proxy_count(p->o.tm, &fl->f, false, true, false);
-		if (p->o.tm->proxy_tunnels)
-			p->o.tm->proxy_tunnels--;
+		report(p, &fl->f, "close", st->reset ? "reset" : NULL);
+		if (p->tunnels)
+			p->tunnels--;
 	} else {
 		/* outbound: the peer refused (403: policy or not its workload,
 		 * 503: unreachable) or the tunnel failed; inbound: the
 		 * destination did not answer */
-		if (p->o.tm->proxy_tunnels)
-			p->o.tm->proxy_tunnels--;
+		if (p->tunnels)
+			p->tunnels--;
 		if (fl->f.reporter == SL_REPORTER_SOURCE)
 			refused(p, hb_conn_why(c) == HB_CLOSE_PEER ? "identity_mismatch" :
 				st->status == 403 ? "upstream_403" : st->status ? "upstream_refused" :
@@ -299,10 +304,8 @@ static void on_tunnel_close(struct hb_conn *c, const struct hb_tunnel_stats *st,
 
 static void tunnel_opened(struct proxy *p, struct flow *fl)
 {
-	fl->f.type = "open";
-	telemetry_proxy_event(p->o.tm, &fl->f);
-	telemetry_proxy_count(p->o.tm, &fl->f, true, false, false);
-	p->o.tm->proxy_tunnels++;
+	report(p, &fl->f, "open", NULL);
+	p->tunnels++;
 }
 
 /* ---- secure naming ------------------------------------------------------------ */
@@ -313,7 +316,7 @@ static bool workload_uri(const struct proxy *p, const char *uri)
 {
 	char pre[300];
 
-	snprintf(pre, sizeof(pre), "spiffe://%s/ns/", p->td);
+	snprintf(pre, sizeof(pre), "spiffe://%s/ns/", p->o.certs->td);
 	return !strncmp(uri, pre, strlen(pre)) && strstr(uri + strlen(pre), "/sa/");
 }
 
@@ -338,12 +341,12 @@ static int in_sni(struct hb_conn *c, SSL *ssl, const char *sni, void *arg)
 {
 	struct proxy *p = arg;
 	uint32_t id;
-	const struct wcert *wc;
+	const struct pcert *wc;
 
 	if (!sni)
 		return 0;
 	id = sni_identity(sni);
-	wc = id != SL_ID_UNKNOWN ? certs_get(p->o.certs, id) : NULL;
+	wc = id != SL_ID_UNKNOWN ? pcerts_get(p->o.certs, id) : NULL;
 	if (!wc) {
 		/* debug: the client is not authenticated yet, and the client
 		 * that refuses us logs both identities */
@@ -366,7 +369,7 @@ static int in_peer(struct hb_conn *c, const char *uri, void *arg)
 
 	if (!workload_uri(p, uri)) {
 		log_info("HBONE from %s refused: %s is not a workload of trust domain %s",
-			 hb_conn_addr(c), uri, p->td);
+			 hb_conn_addr(c), uri, p->o.certs->td);
 		return -1;
 	}
 	return 0;
@@ -384,10 +387,9 @@ static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, voi
 
 	if (!fl)
 		return -503;
-	snprintf(fl->sp, sizeof(fl->sp), "%s", hb_conn_peer(c));
+	snprintf(fl->f.src_principal, sizeof(fl->f.src_principal), "%s", hb_conn_peer(c));
 	fl->f.reporter = SL_REPORTER_DESTINATION;
-	fl->f.src_principal = fl->sp;
-	fl->f.src_id = identity_of(&p->s, fl->sp);
+	fl->f.src_id = identity_of(&p->s, fl->f.src_principal);
 	{
 		/* the peer's address: its node; the client pod's is not known */
 		__be32 a[4];
@@ -408,7 +410,7 @@ static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, voi
 	w = workload_at(&p->s, dst);
 	if (!w || !w->local) {
 		log_info("HBONE CONNECT %s from %s (%s) refused: not a workload of this node",
-			 authority, hb_conn_addr(c), fl->sp);
+			 authority, hb_conn_addr(c), fl->f.src_principal);
 		refused(p, "not_local", &fl->f);
 		free(fl);
 		return -403;
@@ -417,20 +419,20 @@ static int in_connect(struct hb_conn *c, int32_t sid, const char *authority, voi
 	{
 		const struct snap_identity *si = snapshot_identity(&p->s, w->identity);
 
-		snprintf(fl->dp, sizeof(fl->dp), "%s", si ? si->spiffe : "unknown");
-		fl->f.dst_principal = fl->dp;
+		snprintf(fl->f.dst_principal, sizeof(fl->f.dst_principal), "%s",
+			 si ? si->spiffe : "unknown");
 	}
 	/* a connection on which we presented a workload's certificate carries
 	 * tunnels to that identity's workloads only: the client verified it */
-	if (hb_conn_local(c) && workload_uri(p, hb_conn_local(c)) && strcmp(hb_conn_local(c), fl->dp)) {
+	if (hb_conn_local(c) && workload_uri(p, hb_conn_local(c)) && strcmp(hb_conn_local(c), fl->f.dst_principal)) {
 		log_info("HBONE CONNECT %s from %s refused: it is %s, the connection was made for %s",
-			 authority, fl->sp, fl->dp, hb_conn_local(c));
+			 authority, fl->f.src_principal, fl->f.dst_principal, hb_conn_local(c));
 		refused(p, "wrong_identity", &fl->f);
 		free(fl);
 		return -403;
 	}
 	if (!authorized(&p->s, fl->f.src_id, w->identity, port)) {
-		log_info("HBONE CONNECT %s from %s refused by policy", authority, fl->sp);
+		log_info("HBONE CONNECT %s from %s refused by policy", authority, fl->f.src_principal);
 		refused(p, "policy", &fl->f);
 		free(fl);
 		return -403;
@@ -455,9 +457,10 @@ static void in_close(struct hb_conn *c, enum hb_close why, const char *msg, void
 		return;
 	log_info("HBONE connection from %s cut off: %s", hb_conn_addr(c), msg);
 	{
-		struct tm_proxy_flow f = { .reporter = SL_REPORTER_DESTINATION,
-					   .src_principal = hb_conn_peer(c) };
+		struct pl_flow f = { .reporter = SL_REPORTER_DESTINATION };
 		__be32 a[4];
+
+		snprintf(f.src_principal, sizeof(f.src_principal), "%s", hb_conn_peer(c) ?: "");
 		uint16_t pp;
 
 		if (!addr_hostport_parse(hb_conn_addr(c), a, &pp)) {
@@ -486,13 +489,13 @@ static void out_close(struct hb_conn *c, enum hb_close why, const char *msg, voi
 	}
 	if (why == HB_CLOSE_PEER) {
 		log_warn("HBONE to %s refused: not the destination's identity: %s", hb_conn_addr(c), msg);
-		p->o.tm->hbone_identity_mismatch++;
+		link_event(p->o.link, PL_MISMATCH, NULL, 0);
 		return;
 	}
 	if (why != HB_CLOSE_NORMAL)
 		log_warn("HBONE connection to %s closed: %s", hb_conn_addr(c), msg);
 	if (why == HB_CLOSE_TLS)
-		telemetry_proxy_refused(p->o.tm, "upstream_tls");
+		refused(p, "upstream_tls", NULL);
 }
 
 static const struct hb_ops out_ops = { NULL, NULL, on_tunnel_close, out_close, NULL };
@@ -500,7 +503,7 @@ static const struct hb_ops out_ops = { NULL, NULL, on_tunnel_close, out_close, N
 /* A connection from wc's identity to `node` on which the server presented
  * dst's certificate (secure naming): the SNI names dst, and nothing but
  * dst's SPIFFE ID is accepted. */
-static struct hb_conn *pool_get(struct proxy *p, const struct wcert *wc, const char *node,
+static struct hb_conn *pool_get(struct proxy *p, const struct pcert *wc, const char *node,
 				const char *hbone, const struct snap_identity *dst)
 {
 	const char *expect[] = { dst->spiffe, NULL };
@@ -557,11 +560,11 @@ static void outbound(struct proxy *p, int fd)
 	const struct snap_workload *w;
 	const struct snap_identity *si = NULL;
 	const struct snap_node *n = NULL;
-	const struct wcert *wc;
+	const struct pcert *wc;
 	struct flow *fl = NULL;
 	struct hb_conn *c;
 	char auth[SL_ADDRSTRLEN + 8], a[SL_ADDRSTRLEN];
-	struct tm_proxy_flow f = { .reporter = SL_REPORTER_SOURCE };
+	struct pl_flow f = { .reporter = SL_REPORTER_SOURCE };
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl)) {
 		close(fd);
@@ -584,7 +587,7 @@ static void outbound(struct proxy *p, int fd)
 	w = workload_at(&p->s, v.dst);
 	if (w)
 		f.dst_id = w->identity;
-	wc = certs_get(p->o.certs, v.src_identity);
+	wc = pcerts_get(p->o.certs, v.src_identity);
 	if (!wc) {
 		refused(p, "no_certificate", &f);
 		reset_close(fd);
@@ -609,18 +612,16 @@ static void outbound(struct proxy *p, int fd)
 		return;
 	}
 	fl->f = f;
-	snprintf(fl->sp, sizeof(fl->sp), "%s", wc->spiffe);
-	fl->f.src_principal = fl->sp;
+	snprintf(fl->f.src_principal, sizeof(fl->f.src_principal), "%s", wc->spiffe);
 	/* the only identity the connection's server may have presented */
-	snprintf(fl->dp, sizeof(fl->dp), "%s", si->spiffe);
-	fl->f.dst_principal = fl->dp;
+	snprintf(fl->f.dst_principal, sizeof(fl->f.dst_principal), "%s", si->spiffe);
 	addr_fmt(v.dst, a);
 	snprintf(auth, sizeof(auth), addr_is_v4(v.dst) ? "%s:%u" : "[%s]:%u", a, v.dst_port);
 	tunnel_opened(p, fl);
 	if (hb_tunnel_open(c, auth, fd, fl)) {
 		/* nothing will report it: undo the open */
-		if (p->o.tm->proxy_tunnels)
-			p->o.tm->proxy_tunnels--;
+		if (p->tunnels)
+			p->tunnels--;
 		refused(p, "upstream_connect", &fl->f);
 		free(fl);
 	}
@@ -628,7 +629,7 @@ static void outbound(struct proxy *p, int fd)
 
 /* ---- listeners ---------------------------------------------------------------- */
 
-static void on_accept(struct hb_handler *h, uint32_t events)
+static void on_accept(struct loop_handler *h, uint32_t events)
 {
 	struct listener *ls = (struct listener *)h;
 	struct proxy *p = ls->p;
@@ -638,35 +639,20 @@ static void on_accept(struct hb_handler *h, uint32_t events)
 
 		if (fd < 0)
 			return;
+		p->accepted++;
 		if (!ls->inbound) {
 			outbound(p, fd);
 			continue;
 		}
 		if ((p->inbound >= MAX_INBOUND || hb_loop_handshaking(p->l) >= MAX_HANDSHAKING) &&
 		    !hb_loop_evict_handshaking(p->l)) {
-			telemetry_proxy_refused(p->o.tm, "too_many_connections");
+			refused(p, "too_many_connections", NULL);
 			reset_close(fd);
 			continue;
 		}
-		if (hb_server_conn(p->l, fd, p->server_ctx, &p->lim, &in_ops, p))
+		if (hb_server_conn(p->l, fd, p->o.certs->server_ctx, &p->lim, &in_ops, p))
 			p->inbound++;
 	}
-}
-
-static int listen_at(struct proxy *p, struct listener *ls, const char *spec, bool inbound)
-{
-	ls->h.fn = on_accept;
-	ls->p = p;
-	ls->inbound = inbound;
-	/* the kernel's largest accept queue: a burst of connections that
-	 * never finish a handshake does not make a new peer's SYN wait */
-	ls->fd = tm_listen_on(spec, SOMAXCONN);
-	if (ls->fd < 0) {
-		log_err("%s %s: %s", inbound ? "--hbone-addr" : "--outbound-addr", spec,
-			ls->fd == -EINVAL ? "not ADDRESS:PORT" : strerror(-ls->fd));
-		return -1;
-	}
-	return hb_loop_add(p->l, ls->fd, EPOLLIN, &ls->h);
 }
 
 /* ---- life cycle --------------------------------------------------------------- */
@@ -674,36 +660,25 @@ static int listen_at(struct proxy *p, struct listener *ls, const char *spec, boo
 struct proxy *proxy_new(const struct proxy_opts *o)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
-	char uri[300], *slash;
 	int e;
 
 	if (!p)
 		return NULL;
 	p->o = *o;
-	p->in.fd = p->out.fd = p->out6.fd = p->origdst_fd = -1;
+	p->origdst_fd = -1;
+	p->l = o->loop;
 	p->lim = hb_default_limits;
 	if (o->handshake_ms)
 		p->lim.handshake_ms = o->handshake_ms;
-	if (pki_cert_uri(sync_node_cert(o->sy), uri, sizeof(uri)) ||
-	    strncmp(uri, "spiffe://", 9) || !(slash = strchr(uri + 9, '/'))) {
-		log_err("proxy: the node certificate has no spiffe://TD/... URI");
-		goto fail;
+	for (int i = 0; i < PL_LS_MAX; i++) {
+		p->ls[i] = (struct listener){ .h.fn = on_accept, .p = p, .fd = o->fds[i],
+					      .inbound = i == PL_LS_HBONE };
 	}
-	snprintf(p->td, sizeof(p->td), "%.*s", (int)(slash - (uri + 9)), uri + 9);
-	{
-		struct pki_tls_opts to = { .server = true, .ca = sync_ca(o->sy),
-					   .cert = sync_node_cert(o->sy), .key = sync_node_key(o->sy),
-					   .alpn = "h2", .require_peer_cert = true };
-
-		p->server_ctx = pki_tls_ctx(&to);
-	}
-	p->l = o->loop;
-	if (!p->server_ctx)
-		goto fail;
 	e = origdst_open(o->pin_root);
 	if (e < 0) {
 		log_err("proxy: %s/%s: %s", o->pin_root, SL_MAP_ORIGDST, strerror(-e));
-		goto fail;
+		proxy_free(p);
+		return NULL;
 	}
 	p->origdst_fd = e;
 	{
@@ -714,15 +689,53 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 			log_warn("proxy: the open-file limit is %lu, below the %d its %d inbound "
 				 "connections may need (LimitNOFILE)", fds, 3 * MAX_INBOUND, MAX_INBOUND);
 	}
-	if (listen_at(p, &p->in, o->hbone_addr, true) || listen_at(p, &p->out, o->outbound_addr, false) ||
-	    (o->outbound_addr6 && listen_at(p, &p->out6, o->outbound_addr6, false)))
-		goto fail;
-	log_info("proxy: HBONE on %s, outbound on %s%s%s, trust domain %s", o->hbone_addr,
-		 o->outbound_addr, o->outbound_addr6 ? " and " : "", o->outbound_addr6 ?: "", p->td);
 	return p;
-fail:
-	proxy_free(p);
-	return NULL;
+}
+
+int proxy_accept(struct proxy *p, bool on)
+{
+	if (on == p->accepting)
+		return 0;
+	for (int i = 0; i < PL_LS_MAX; i++) {
+		struct listener *ls = &p->ls[i];
+
+		if (ls->fd < 0)
+			continue;
+		if (!on) {
+			loop_del(hb_loop_base(p->l), ls->fd);
+		} else {
+			int e = loop_add(hb_loop_base(p->l), ls->fd, EPOLLIN, &ls->h);
+
+			if (e)
+				return e;
+		}
+	}
+	p->accepting = on;
+	return 0;
+}
+
+void proxy_drain(struct proxy *p)
+{
+	proxy_accept(p, false);
+	for (int i = 0; i < PL_LS_MAX; i++) {
+		if (p->ls[i].fd >= 0)
+			close(p->ls[i].fd);
+		p->ls[i].fd = -1;
+	}
+	hb_loop_drain(p->l);
+}
+
+void proxy_stats(const struct proxy *p, struct pl_status *st)
+{
+	size_t pooled = 0;
+
+	for (const struct pooled *pc = p->pool; pc; pc = pc->next)
+		pooled++;
+	st->tunnels = p->tunnels;
+	st->inbound = p->inbound;
+	st->outbound = pooled;
+	st->accepted = p->accepted;
+	st->snapshot_version = p->s.version;
 }
 
 void proxy_free(struct proxy *p)
@@ -737,15 +750,12 @@ void proxy_free(struct proxy *p)
 		free(p->pool);
 		p->pool = n;
 	}
-	if (p->in.fd >= 0)
-		close(p->in.fd);
-	if (p->out.fd >= 0)
-		close(p->out.fd);
-	if (p->out6.fd >= 0)
-		close(p->out6.fd);
+	proxy_accept(p, false);
+	for (int i = 0; i < PL_LS_MAX; i++)
+		if (p->ls[i].fd >= 0)
+			close(p->ls[i].fd);
 	if (p->origdst_fd >= 0)
 		close(p->origdst_fd);
-	SSL_CTX_free(p->server_ctx);
 	snapshot_free(&p->s);
 	free(p);
 }

@@ -43,9 +43,10 @@
 #include <openssl/err.h>
 
 #include "lib/buf.h"
-#include "lib/hbone.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 #include "lib/pki.h"
+#include "proxy/hbone.h"
 
 #define CONN_MAGIC   0x68626331u   /* "hbc1" */
 #define TUN_MAGIC    0x68627431u   /* "hbt1" */
@@ -79,7 +80,7 @@ const char *hb_close_name(enum hb_close r)
 }
 
 struct hb_tunnel {
-	struct hb_handler h;
+	struct loop_handler h;
 	uint32_t magic;
 	struct hb_conn *c;
 	struct hb_tunnel *prev, *next;   /* in c->tunnels, or the loop's graveyard */
@@ -113,7 +114,7 @@ struct hb_tunnel {
 };
 
 struct hb_conn {
-	struct hb_handler h;
+	struct loop_handler h;
 	uint32_t magic;
 	struct hb_loop *l;
 	struct hb_conn *prev, *next;
@@ -142,7 +143,7 @@ struct hb_conn {
 };
 
 struct hb_loop {
-	int efd;
+	struct loop base;
 	struct hb_conn *conns;
 	size_t nconns;
 	size_t nhandshaking;             /* server connections in their TLS handshake, */
@@ -153,14 +154,6 @@ struct hb_loop {
 	uint8_t *stage;                  /* pump_in() decrypts into it: STAGE_LEN */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- the loop ----------------------------------------------------------- */
 
 struct hb_loop *hb_loop_new(void)
@@ -169,50 +162,30 @@ struct hb_loop *hb_loop_new(void)
 
 	if (!l)
 		return NULL;
-	l->efd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->efd < 0) {
+	if (loop_init(&l->base)) {
 		free(l);
 		return NULL;
 	}
 	return l;
 }
 
-int hb_loop_fd(const struct hb_loop *l) { return l->efd; }
+struct loop *hb_loop_base(struct hb_loop *l) { return &l->base; }
 size_t hb_loop_conns(const struct hb_loop *l) { return l->nconns; }
 size_t hb_loop_handshaking(const struct hb_loop *l) { return l->nhandshaking; }
-
-int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h)
-{
-	struct epoll_event e = { .events = events, .data.ptr = h };
-
-	return epoll_ctl(l->efd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
-}
-
-int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h)
-{
-	struct epoll_event e = { .events = events, .data.ptr = h };
-
-	return epoll_ctl(l->efd, EPOLL_CTL_MOD, fd, &e) ? -errno : 0;
-}
-
-void hb_loop_del(struct hb_loop *l, int fd)
-{
-	epoll_ctl(l->efd, EPOLL_CTL_DEL, fd, NULL);
-}
 
 /* Register exactly `want` for fd; none at all when 0, so that a hung-up
  * socket we do not want to hear from cannot spin the loop. */
 static void set_events(struct hb_loop *l, int fd, uint32_t *cur, uint32_t want,
-		       struct hb_handler *h)
+		       struct loop_handler *h)
 {
 	if (fd < 0 || *cur == want)
 		return;
 	if (!want)
-		hb_loop_del(l, fd);
+		loop_del(&l->base, fd);
 	else if (!*cur)
-		hb_loop_add(l, fd, want, h);
+		loop_add(&l->base, fd, want, h);
 	else
-		hb_loop_mod(l, fd, want, h);
+		loop_mod(&l->base, fd, want, h);
 	*cur = want;
 }
 
@@ -262,7 +235,7 @@ static void tunnel_close_fd(struct hb_tunnel *t, bool rst)
 		setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	if (t->ev)
-		hb_loop_del(t->c->l, t->fd);
+		loop_del(&t->c->l->base, t->fd);
 	t->ev = 0;
 	close(t->fd);
 	t->fd = -1;
@@ -314,7 +287,7 @@ static void tunnel_maybe_done(struct hb_tunnel *t)
 	if (t->dead || t->sid || t->fd >= 0)
 		return;
 	t->dead = true;
-	t->st.closed_ms = now_ms();
+	t->st.closed_ms = loop_now_ms();
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -424,7 +397,7 @@ static void tunnel_read(struct hb_tunnel *t)
 	}
 }
 
-static void tunnel_event(struct hb_handler *h, uint32_t events)
+static void tunnel_event(struct loop_handler *h, uint32_t events)
 {
 	struct hb_tunnel *t = (struct hb_tunnel *)h;
 	struct hb_conn *c = t->c;
@@ -488,7 +461,7 @@ static struct hb_tunnel *tunnel_new(struct hb_conn *c, int fd, void *targ)
 	t->c = c;
 	t->fd = fd;
 	t->targ = targ;
-	t->st.opened_ms = now_ms();
+	t->st.opened_ms = loop_now_ms();
 	t->next = c->tunnels;
 	if (c->tunnels)
 		c->tunnels->prev = t;
@@ -705,7 +678,7 @@ static void server_request(struct hb_conn *c, int32_t sid, struct req *r)
 	}
 	t = tunnel_new(c, fd, targ);
 	if (!t) {
-		struct hb_tunnel_stats s = { .status = 503, .opened_ms = now_ms(), .closed_ms = now_ms() };
+		struct hb_tunnel_stats s = { .status = 503, .opened_ms = loop_now_ms(), .closed_ms = loop_now_ms() };
 
 		close(fd);
 		if (c->ops && c->ops->on_tunnel_close)
@@ -732,6 +705,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		t = stream_tunnel(c, f->hd.stream_id);
 		if (t && !t->established)
 			c->refused++;
+		return 0;
+	}
+	if (!c->server && f->hd.type == NGHTTP2_GOAWAY) {
+		/* the server is going away (a proxy draining for its successor):
+		 * no new tunnels here; the ones open finish, then it closes */
+		c->retired = true;
 		return 0;
 	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
@@ -918,7 +897,7 @@ static void conn_die(struct hb_conn *c, enum hb_close why, const char *msg)
 		tunnel_maybe_done(t);
 	}
 	if (c->ev)
-		hb_loop_del(l, c->fd);
+		loop_del(&l->base, c->fd);
 	c->ev = 0;
 	if (c->ops && c->ops->on_conn_close)
 		c->ops->on_conn_close(c, why, c->msg, c->arg);
@@ -1013,7 +992,7 @@ static int tls_flush(struct hb_conn *c)
 			return -1;
 		}
 		c->tlsout.off += (size_t)w;
-		c->progress_ms = now_ms();
+		c->progress_ms = loop_now_ms();
 	}
 	c->tlsout.off = c->tlsout.len = 0;
 	return 0;
@@ -1198,7 +1177,7 @@ static int do_handshake(struct hb_conn *c)
 	}
 	handshake_over(c);
 	c->handshaken = true;
-	c->progress_ms = now_ms();
+	c->progress_ms = loop_now_ms();
 	/* authenticated: a larger read buffer (from the next one on), and
 	 * buffers kept between messages instead of freed and allocated again
 	 * for each (a malloc and free of 64 KiB per round trip) */
@@ -1207,7 +1186,7 @@ static int do_handshake(struct hb_conn *c)
 	return 0;
 }
 
-static void conn_event(struct hb_handler *h, uint32_t events)
+static void conn_event(struct loop_handler *h, uint32_t events)
 {
 	struct hb_conn *c = (struct hb_conn *)h;
 	enum hb_close why = HB_CLOSE_IO;
@@ -1421,7 +1400,7 @@ static struct hb_conn *conn_new(struct hb_loop *l, int fd, SSL_CTX *ctx,
 	c->lim = *(lim ? lim : &hb_default_limits);
 	c->ops = ops;
 	c->arg = arg;
-	c->created_ms = c->progress_ms = now_ms();
+	c->created_ms = c->progress_ms = loop_now_ms();
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		char a[INET6_ADDRSTRLEN] = "?";
@@ -1538,6 +1517,14 @@ void hb_conn_retire(struct hb_conn *c)
 		conn_die(c, HB_CLOSE_NORMAL, "retired");
 }
 
+void hb_conn_drain(struct hb_conn *c)
+{
+	if (!c || c->dead || !c->server || !c->handshaken || !c->ng)
+		return;
+	nghttp2_submit_shutdown_notice(c->ng);
+	conn_update(c);
+}
+
 bool hb_conn_retired(const struct hb_conn *c) { return c->retired; }
 bool hb_conn_usable(const struct hb_conn *c)
 {
@@ -1604,7 +1591,7 @@ fail:
 
 static void tick(struct hb_loop *l)
 {
-	uint64_t now = now_ms();
+	uint64_t now = loop_now_ms();
 	struct hb_conn *c, *next;
 
 	for (c = l->conns; c; c = next) {
@@ -1658,25 +1645,30 @@ static void reap(struct hb_loop *l)
 
 int hb_loop_run(struct hb_loop *l, int timeout_ms)
 {
-	struct epoll_event ev[64];
 	uint64_t now;
-	int n;
+	int n = loop_wait(&l->base, timeout_ms);
 
-	n = epoll_wait(l->efd, ev, 64, timeout_ms);
-	if (n < 0 && errno != EINTR)
+	if (n < 0) {
+		errno = -n;
 		return -1;
-	for (int i = 0; i < n; i++) {
-		struct hb_handler *h = ev[i].data.ptr;
-
-		h->fn(h, ev[i].events);
 	}
-	now = now_ms();
+	now = loop_now_ms();
 	if (now - l->last_tick >= TICK_MS) {
 		l->last_tick = now;
 		tick(l);
 	}
 	reap(l);
 	return 0;
+}
+
+void hb_loop_drain(struct hb_loop *l)
+{
+	for (struct hb_conn *c = l->conns; c; c = c->next) {
+		if (c->server)
+			hb_conn_drain(c);
+		else
+			hb_conn_retire(c);
+	}
 }
 
 void hb_loop_close_conns(struct hb_loop *l)
@@ -1692,6 +1684,6 @@ void hb_loop_free(struct hb_loop *l)
 		return;
 	hb_loop_close_conns(l);
 	free(l->stage);
-	close(l->efd);
+	loop_fini(&l->base);
 	free(l);
 }

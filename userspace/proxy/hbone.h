@@ -8,11 +8,10 @@
  * CONNECT to the caller, which answers with a TCP socket or a refusal.
  *
  * Contract:
- * - One thread, one epoll set (struct hb_loop). Nothing blocks but
- *   hb_loop_run()'s wait: the caller either waits there (the agent's one
- *   event loop) or polls hb_loop_fd() (itself an epoll fd, so it fits in
- *   any poll set) and calls hb_loop_run(l, 0). Other fds (listeners, the
- *   caller's own) join the same set through struct hb_handler.
+ * - One thread, one epoll set (struct hb_loop, built on lib/loop.h). Nothing
+ *   blocks but hb_loop_run()'s wait, the proxy's one event loop. Other fds
+ *   (listeners, the caller's own) join the same set through hb_loop_base()
+ *   and struct loop_handler.
  * - A tunnel joins one HTTP/2 stream to one TCP socket. Bytes move in both
  *   directions as they arrive; END_STREAM becomes shutdown(SHUT_WR) and a
  *   TCP EOF becomes END_STREAM (half-close carried across); RST_STREAM
@@ -40,8 +39,8 @@
  *   whose verified URI SAN is exactly one of the expected ones; any other
  *   ends the connection (HB_CLOSE_PEER) before a tunnel carries a byte.
  */
-#ifndef SL_HBONE_H
-#define SL_HBONE_H
+#ifndef SL_PROXY_HBONE_H
+#define SL_PROXY_HBONE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,14 +48,11 @@
 
 #include <openssl/ssl.h>
 
+#include "lib/loop.h"
+
 struct hb_loop;
 struct hb_conn;
 struct hb_tunnel;
-
-/* Any fd in the loop's epoll set: `fn` gets the epoll events. */
-struct hb_handler {
-	void (*fn)(struct hb_handler *h, uint32_t events);
-};
 
 struct hb_limits {
 	unsigned int handshake_ms;   /* TLS handshake must finish by then */
@@ -128,14 +124,14 @@ void hb_loop_free(struct hb_loop *l);   /* frees every connection left */
 /* End every connection (tunnels reset and reported) and free them; the
  * loop and its other fds stay. */
 void hb_loop_close_conns(struct hb_loop *l);
-int hb_loop_fd(const struct hb_loop *l);
+/* Every server connection gets hb_conn_drain(), every client one
+ * hb_conn_retire(): tunnels open go on, new ones go elsewhere. */
+void hb_loop_drain(struct hb_loop *l);
+/* The epoll set, for the caller's own fds. */
+struct loop *hb_loop_base(struct hb_loop *l);
 /* Wait at most timeout_ms (0: do not wait) and dispatch; timers run at
  * most every 100 ms. -1 on an epoll failure. */
 int hb_loop_run(struct hb_loop *l, int timeout_ms);
-/* 0 or -errno. */
-int hb_loop_add(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
-int hb_loop_mod(struct hb_loop *l, int fd, uint32_t events, struct hb_handler *h);
-void hb_loop_del(struct hb_loop *l, int fd);
 size_t hb_loop_conns(const struct hb_loop *l);
 /* Server connections still in their TLS handshake. */
 size_t hb_loop_handshaking(const struct hb_loop *l);
@@ -165,6 +161,10 @@ bool hb_peer_expected(const char *presented, const char *const *expect);
 void hb_conn_close(struct hb_conn *c);
 /* No new tunnels; close once the last one ends (rotation, pool retire). */
 void hb_conn_retire(struct hb_conn *c);
+/* Server: tell the client to open no new streams here (a GOAWAY shutdown
+ * notice: streams already on their way are still served); the client
+ * retires the connection. For a proxy that drains for its successor. */
+void hb_conn_drain(struct hb_conn *c);
 bool hb_conn_retired(const struct hb_conn *c);
 bool hb_conn_usable(const struct hb_conn *c);   /* not retired or dying, room for a tunnel */
 unsigned int hb_conn_tunnels(const struct hb_conn *c);
@@ -187,4 +187,4 @@ void *hb_conn_user(const struct hb_conn *c);
  */
 int hb_tunnel_open(struct hb_conn *c, const char *authority, int fd, void *targ);
 
-#endif /* SL_HBONE_H */
+#endif /* SL_PROXY_HBONE_H */
