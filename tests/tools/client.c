@@ -69,15 +69,18 @@ int run_loop(const struct opts *o)
 	long long end = now_ms() + (o->until ? o->max_ms : o->duration_ms);
 	const char *stopped = o->until ? "max-seconds" : "duration";
 	unsigned long ok = 0, failed = 0;
+	long long t0, max = 0;
 	char name[NAME_LEN + 1];
 	int err;
 
-	while (now_ms() < end) {
+	while ((t0 = now_ms()) < end) {
 		if (o->until && file_exists(o->until)) {
 			stopped = "file";
 			break;
 		}
 		err = tcp_name(&o->t, name);
+		if (now_ms() - t0 > max)
+			max = now_ms() - t0;
 		if (err) {
 			failed++;
 			tally_add(&errors, errname(-err), 1);
@@ -86,7 +89,7 @@ int run_loop(const struct opts *o)
 		ok++;
 		tally_add(&backends, name, 1);
 	}
-	printf("{\"ok\":%lu,\"failed\":%lu", ok, failed);
+	printf("{\"ok\":%lu,\"failed\":%lu,\"max_ms\":%lld", ok, failed, max);
 	tally_print("errors", &errors);
 	tally_print("backends", &backends);
 	printf(",\"stopped\":\"%s\"}\n", stopped);

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The mesh survives its own processes. A client pod on node1 opens
+# connections in a loop to a server pod on node2; the kernel captures them
+# to node1's proxy, which carries them over HBONE to node2's proxy (the
+# server is STRICT). Per kind of restart, a loop of its own:
+#  - node1's agent killed (SIGKILL) and started again; down for 3 s;
+#    stopped and started (an agent upgrade): 0 failed connections, and the
+#    proxy is the same process throughout;
+#  - node1's and node2's proxies hot-restarted (SIGUSR2 to the agent, what
+#    an upgrade does) during a transfer of 1 GiB each way checked by
+#    SHA-256 and under the loop: 0 failed, the transfer intact, the old
+#    proxies drain and exit, new pids serve;
+#  - node1's proxy killed (SIGKILL): the agent starts another on the
+#    listening sockets it holds: no connection is refused (the ones the
+#    killed process carried are lost, and counted);
+#  - sluicectl status shows the proxy's pid, version and tunnels; the
+#    metrics count restarts and drains.
+# The loops' figures (attempted, failed, longest connection) are printed.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/control_lib.sh"
+source "$(dirname "$0")/hbone_lib.sh"
+
+hb_capture_strict
+hb_setup
+connect_knows_client || skip "capture needs SO_NETNS_COOKIE (5.14+): connect() does not know the client here"
+SRV=$(pod_ip node2.pod1)
+# hb_setup narrows the client's ports for sl_origdst fills this test does
+# not use; the loops need many
+in_pod node1.pod1 sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+serve node2.pod1 srv --tcp 8080
+in_pod node2.pod1 "$BIN/sltest" xfer-serve --tcp 9000 --ready "$TMP/xfer.ready" --max-seconds 300 \
+	>"$TMP/xfer-serve.log" 2>&1 &
+E2E_PIDS+=("$!")
+for _ in $(seq $((100 * SCALE))); do [ -e "$TMP/xfer.ready" ] && break; sleep 0.05; done
+in_pod node1.pod1 "$BIN/sltest" connect --to "$SRV:8080" | grep -q '"ok":true' ||
+	fail "no connection through the proxies before any restart"
+
+proxy_pid() { jq -r '[.proxies[] | select(.state == "serving")][0].pid // empty' "$(run_dir "$1")/status.json" 2>/dev/null; }
+wait_serving() { # NODE [NOT_PID]: a serving proxy other than NOT_PID; prints its pid
+	local i p
+	for i in $(seq $((200 * SCALE))); do
+		p=$(proxy_pid "$1")
+		if [ -n "$p" ] && [ "$p" != "${2:-}" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; return 0; fi
+		sleep 0.05
+	done
+	fail "no new serving proxy on $1 (status: $(jq -c .proxies "$(run_dir "$1")/status.json" 2>/dev/null))"
+}
+gone() { # PID: exited (or a zombie init has not reaped yet)
+	[ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+loop_start() {
+	rm -f "$TMP/stop"
+	in_pod node1.pod1 "$BIN/sltest" loop --to "$SRV:8080" --until "$TMP/stop" --max-seconds 120 \
+		--timeout 5000 >"$TMP/loop.$1.out" 2>&1 &
+	LOOP=$!
+	E2E_PIDS+=("$LOOP")
+	sleep 1
+}
+# loop_end NAME MAX_FAILED : the loop's figures; at most MAX_FAILED failed
+loop_end() {
+	local out rc=0
+	sleep 1
+	touch "$TMP/stop"
+	wait "$LOOP" || rc=$?
+	out=$(tail -n 1 "$TMP/loop.$1.out")
+	note "$1: $(jq -c '{ok, failed, max_ms, errors}' <<<"$out" 2>/dev/null || echo "$out")"
+	[ "$(jq .ok <<<"$out")" -gt 20 ] || fail "$1: too few connections: $out"
+	[ "$(jq .failed <<<"$out")" -le "$2" ] || fail "$1: $(jq .failed <<<"$out") connections failed: $out"
+	[ "$(jq '.errors.ECONNREFUSED // 0' <<<"$out")" -eq 0 ] || fail "$1: connections refused: $out"
+}
+
+P1=$(wait_serving node1)
+P2=$(wait_serving node2)
+note "proxies: node1 pid $P1, node2 pid $P2"
+in_node node1 "$BIN/sluicectl" --pin-root "$(pin_root node1)" status >"$TMP/status.out" 2>&1 ||
+	fail "sluicectl status: $(cat "$TMP/status.out")"
+grep -q "pid $P1, version .*, serving, up" "$TMP/status.out" || fail "status lacks the proxy: $(cat "$TMP/status.out")"
+grep -q "^agent pid [0-9]*, version" "$TMP/status.out" || fail "status lacks the agent: $(cat "$TMP/status.out")"
+
+# -- the agent: SIGKILL and restart; down for 3 s; stop and start
+loop_start agent-kill
+kill -KILL "$(cat "$TMP/agent.node1.pid")"
+agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+loop_end agent-kill 0
+loop_start agent-down-3s
+kill -KILL "$(cat "$TMP/agent.node1.pid")"
+sleep 3
+agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+loop_end agent-down-3s 0
+loop_start agent-upgrade
+kill -TERM "$(cat "$TMP/agent.node1.pid")"
+wait "$(cat "$TMP/agent.node1.pid")" 2>/dev/null || true
+agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+wait_converged node1
+loop_end agent-upgrade 0
+[ "$(wait_serving node1)" = "$P1" ] || fail "the proxy changed across agent restarts"
+kill -0 "$P1" || fail "node1's proxy died with the agent"
+wait_log "$TMP/agent.node1.log" "proxy pid $P1 linked" 3
+
+# -- hot restart of both proxies during a transfer and under the loop
+XFER=$((1024 * 1024 * 1024))
+[ "$SCALE" -gt 1 ] && XFER=$((32 * 1024 * 1024))
+in_pod node1.pod1 "$BIN/sltest" xfer --to "$SRV:9000" --up "$XFER" --down "$XFER" --timeout-s 240 \
+	>"$TMP/xfer.out" 2>&1 &
+xfer=$!
+E2E_PIDS+=("$xfer")
+loop_start hot-restart
+kill -USR2 "$(cat "$TMP/agent.node1.pid")"
+N1=$(wait_serving node1 "$P1")
+kill -USR2 "$(cat "$TMP/agent.node2.pid")"
+N2=$(wait_serving node2 "$P2")
+note "hot restart: node1 $P1 -> $N1, node2 $P2 -> $N2"
+loop_end hot-restart 0
+wait "$xfer" || fail "the transfer across the hot restart failed: $(cat "$TMP/xfer.out")"
+note "transfer across the hot restart: $(tail -n 1 "$TMP/xfer.out")"
+for i in $(seq $((400 * SCALE))); do gone "$P1" && gone "$P2" && break; sleep 0.05; done
+gone "$P1" || fail "node1's old proxy $P1 did not drain and exit"
+gone "$P2" || fail "node2's old proxy $P2 did not drain and exit"
+grep -q "sluice-proxy: proxy: drained: no tunnel open; exiting" "$TMP/agent.node1.log" ||
+	fail "node1's old proxy did not say it drained"
+
+# -- a crash: SIGKILL of node1's proxy under the loop
+loop_start proxy-kill
+kill -KILL "$N1"
+C1=$(wait_serving node1 "$N1")
+note "proxy crash: node1 $N1 -> $C1"
+loop_end proxy-kill 3
+in_pod node1.pod1 "$BIN/sltest" connect --to "$SRV:8080" | grep -q '"ok":true' ||
+	fail "no connection through the restarted proxy"
+
+# -- what the agent counts
+m=$(metric node1 '^sluice_proxy_restarts_total\{reason="upgrade"\}')
+[ "$m" -ge 1 ] || fail "sluice_proxy_restarts_total{reason=upgrade} is $m"
+m=$(metric node1 '^sluice_proxy_restarts_total\{reason="crash"\}')
+[ "$m" -ge 1 ] || fail "sluice_proxy_restarts_total{reason=crash} is $m"
+m=$(metric node1 '^sluice_proxy_drains_total')
+[ "$m" -ge 1 ] || fail "sluice_proxy_drains_total is $m"
+note "ok"
