@@ -22,6 +22,7 @@
 #include "lib/policy.h"
 #include "lib/flow.h"
 #include "lib/proxy.h"
+#include "lib/traffic.h"
 
 /* The VM harness proves it fails when it should by building with
  * SLUICE_TEST_BROKEN (make BPF_TEST_BROKEN=1), which plants a construct the
@@ -42,11 +43,11 @@ const volatile bool cfg_netns_ident = true;
 
 /* Authorize the connection described by c->daddr/dport and fill in its
  * identities. 0, or -EACCES (counted and reported). */
-static __always_inline int authorize(struct bpf_sock_addr *ctx, struct sl_conn *c)
+static __always_inline int authorize(__u64 netns, struct sl_conn *c)
 {
 	int err;
 
-	c->key.src_id = netns_identity(bpf_get_netns_cookie(ctx));
+	c->key.src_id = netns_identity(netns);
 	c->key.dst_id = ipcache_identity(c->daddr);
 	c->key.port = bpf_ntohs(c->dport);
 	c->key.reporter = SL_REPORTER_SOURCE;
@@ -72,28 +73,35 @@ static __always_inline void track(struct bpf_sock_addr *ctx, struct sl_conn *c)
 	bpf_map_update_elem(&sl_conns, &cookie, c, BPF_ANY);
 }
 
-/* Load-balance, authorize and maybe capture a connect()/sendmsg() to
- * `key`. Returns the verdict; *rewrite says whether to rewrite the address
- * to *to (a backend, or the node proxy). */
+/* Load-balance, authorize, admit (lib/traffic.h) and maybe capture a
+ * connect()/sendmsg() to `key`. Returns the verdict; *rewrite says whether
+ * to rewrite the address to *to (a backend, or the node proxy). */
 static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_svc_key *key,
-				   struct sl_backend *to, bool *rewrite)
+				   struct sl_backend *to, bool *rewrite, bool connect)
 {
+	__u64 netns = bpf_get_netns_cookie(ctx);
+	struct tp_choice ch = {};
 	struct sl_conn c = {};
 	struct sl_backend *be;
 	int err;
 
 	*rewrite = false;
-	be = lb_select(key, &err, &c.key.svc_id);
+	be = tp_select(key, netns, &err, &ch);
 	if (!be && err != -ENOENT)
 		return sock_refuse(err);
+	c.key.svc_id = ch.svc_id;
 	c.key.proto = key->proto;
 	__builtin_memcpy(c.daddr, be ? be->addr : key->addr, 16);
 	c.dport = be ? be->port : key->port;
 	if (!be)
 		c.key.svc_id = 0;
-	err = authorize(ctx, &c);
+	err = authorize(netns, &c);
 	if (err)
 		return sock_refuse(err);
+	if (be && tp_admit(bpf_get_socket_cookie(ctx), &ch, connect)) {
+		flow_deny(&c, SL_DENY_OVERFLOW);
+		return sock_refuse(-ECONNREFUSED);
+	}
 	if (proxy_capture(&c, to)) {
 		c.captured = 1;
 		*rewrite = true;
@@ -105,7 +113,7 @@ static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_sv
 	return SYS_PROCEED;
 }
 
-static __always_inline int xlate4(struct bpf_sock_addr *ctx)
+static __always_inline int xlate4(struct bpf_sock_addr *ctx, bool connect)
 {
 	__be32 ip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
@@ -117,7 +125,7 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
-	verdict = resolve(ctx, &key, &to, &rewrite);
+	verdict = resolve(ctx, &key, &to, &rewrite, connect);
 	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
@@ -129,7 +137,7 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx)
 	return SYS_PROCEED;
 }
 
-static __always_inline int xlate6(struct bpf_sock_addr *ctx)
+static __always_inline int xlate6(struct bpf_sock_addr *ctx, bool connect)
 {
 	__be32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1];
 	__be32 a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
@@ -146,7 +154,7 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx)
 	key.addr[3] = a3;
 	key.port = port;
 	key.proto = proto;
-	verdict = resolve(ctx, &key, &to, &rewrite);
+	verdict = resolve(ctx, &key, &to, &rewrite, connect);
 	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
@@ -197,25 +205,25 @@ static __always_inline void revnat6(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int sl_connect4(struct bpf_sock_addr *ctx)
 {
-	return xlate4(ctx);
+	return xlate4(ctx, true);
 }
 
 SEC("cgroup/connect6")
 int sl_connect6(struct bpf_sock_addr *ctx)
 {
-	return xlate6(ctx);
+	return xlate6(ctx, true);
 }
 
 SEC("cgroup/sendmsg4")
 int sl_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return xlate4(ctx);
+	return xlate4(ctx, false);
 }
 
 SEC("cgroup/sendmsg6")
 int sl_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return xlate6(ctx);
+	return xlate6(ctx, false);
 }
 
 SEC("cgroup/recvmsg4")
@@ -244,4 +252,15 @@ int sl_getpeername6(struct bpf_sock_addr *ctx)
 {
 	revnat6(ctx);
 	return SYS_PROCEED;
+}
+
+/* A socket of a pod is released (closed by its application, or by the
+ * kernel for a killed process): what it holds goes back to the pool
+ * (lib/traffic.h). A connect the client gave up on is not counted against
+ * the backend: its unanswered SYN already was, at the first RTO. */
+SEC("cgroup/sock_release")
+int sl_sock_release(struct bpf_sock *sk)
+{
+	tp_release(bpf_get_socket_cookie(sk));
+	return 1;
 }

@@ -26,6 +26,7 @@
 #include "lib/flow.h"
 #include "lib/fast.h"
 #include "lib/proxy.h"
+#include "lib/traffic.h"
 
 #include <bpf/bpf_core_read.h>
 
@@ -282,16 +283,40 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	__u32 op = skops->op;
 
 	switch (op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		/* a socket holding a slot (lib/traffic.h) reports how its
+		 * handshake ends: RTO for an unanswered SYN, STATE for an RST
+		 * or the end of the connection */
+		if (bpf_map_lookup_elem(&sl_held, &(__u64){ bpf_get_socket_cookie(skops) }))
+			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG |
+						  BPF_SOCK_OPS_RTO_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_RTO_CB: {
+		__u32 state = skops->state;
+
+		if (state == BPF_TCP_SYN_SENT)
+			tp_failed(bpf_get_socket_cookie(skops));
+		break;
+	}
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		if (tp_established(bpf_get_socket_cookie(skops)))
+			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 		active(skops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		passive(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB: {
+		__u32 from = skops->args[0];
 		__u32 state = skops->args[1];
 
 		if (state == BPF_TCP_CLOSE) {
+			__u64 cookie = bpf_get_socket_cookie(skops);
+
+			/* an RST to the SYN, or the SYN retries exhausted */
+			if (from == BPF_TCP_SYN_SENT)
+				tp_failed(cookie);
+			tp_release(cookie);
 			closed(skops);
 		} else if (state == BPF_TCP_FIN_WAIT1 || state == BPF_TCP_LAST_ACK) {
 			__u64 cookie = bpf_get_socket_cookie(skops);

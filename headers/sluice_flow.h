@@ -68,6 +68,9 @@ enum sl_event_type {
 	SL_EV_OPEN = 1,
 	SL_EV_CLOSE = 2,
 	SL_EV_DENY = 3,
+	SL_EV_EJECT = 4,  /* outlier detection ejected a backend (headers/sluice_traffic.h):
+			   * daddr/dport the backend, key.svc_id the service, reason the
+			   * ejection count, duration_ns how long it lasts */
 };
 
 /* deny reasons (sl_event.reason) */
@@ -76,6 +79,7 @@ enum sl_deny_reason {
 	SL_DENY_POLICY_INGRESS = 2, /* tc dropped a SYN or datagram */
 	SL_DENY_SPOOF = 3,          /* tc dropped a forged source */
 	SL_DENY_MTLS_STRICT = 4,    /* tc dropped plaintext to a STRICT workload */
+	SL_DENY_OVERFLOW = 5,       /* connect() refused: the service's maxConnections are open */
 };
 
 struct sl_event {

@@ -51,7 +51,7 @@ struct sl_svc_val {
 	__u32 count;     /* slots in generation `gen`; 0: no backends, refuse */
 	__u16 wunit;     /* weight of one slot (gcd of the weights), for display */
 	__u8 gen;        /* 0 or 1: which slot generation is live */
-	__u8 pad;
+	__u8 flags;      /* SL_SVC_F_* (headers/sluice_traffic.h) */
 };
 
 /* slots: (service, generation, index) -> backend. A backend of weight w owns

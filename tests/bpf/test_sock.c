@@ -447,7 +447,7 @@ Test(sock, restart_adopts_pinned_links_and_maps)
 	close(fd);
 
 	cr_assert_eq(datapath_open(&again, E.pin, E.cg), 0);
-	cr_assert_eq(again.adopted, 9);
+	cr_assert_eq(again.adopted, 10);
 	cr_assert_eq(again.attached, 0);
 	cr_assert_eq(map_count_keys(again.maps.svc_fd, sizeof(struct sl_svc_key)), 1);
 	E.dp = again;

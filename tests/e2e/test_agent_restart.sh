@@ -31,7 +31,7 @@ snapshot node1 <<EOF2
 EOF2
 agent_start node1
 wait_applied node1 2
-grep -q '0 programs attached, 9 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
+grep -q '0 programs attached, 10 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
 sleep 1
 kill -KILL "$AGENT_PID"
 agent_start node1   # restart on an unchanged snapshot: nothing to write

@@ -79,7 +79,7 @@ wait_converged node2
 [ "$(weights node1)" = "[1,3]" ] || fail "node1's maps changed without an agent"
 agent_start_cp node1 --metrics-addr 127.0.0.1:9464
 wait_converged node1 node2
-grep -q '0 programs attached, 9 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
+grep -q '0 programs attached, 10 adopted' "$TMP/agent.node1.log" || fail "restarted agent did not adopt the pinned links"
 grep -q "applied the last good snapshot" "$TMP/agent.node1.log" || fail "restarted agent did not start from its last good snapshot"
 [ "$(weights node1)" = "[1,5]" ] || fail "restarted agent did not catch up: $(weights node1)"
 note "agent restarted: adopted, caught up"

@@ -13,7 +13,7 @@ agent_start node1
 wait_applied node1 1
 cg=$(node_cgroup node1)
 n=$(bpftool -j cgroup show "$cg" | jq -s "add | length")
-[ "$n" -eq 9 ] || fail "want 9 programs on $cg, bpftool shows $n"
+[ "$n" -eq 10 ] || fail "want 10 programs on $cg, bpftool shows $n"
 in_pod node1.pod1 "$BIN/sltest" connect --to 10.96.0.10:80 >/dev/null || fail "VIP not working before uninstall"
 bpftool map dump pinned "$(pin_root node1)/sl_services" >"$TMP/dump.log"
 grep -q '"svc_id": 1' "$TMP/dump.log" \

@@ -106,9 +106,9 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 
 #define RING_BATCH 4096
 
-static const char *const ev_names[] = { "?", "open", "close", "deny" };
+static const char *const ev_names[] = { "?", "open", "close", "deny", "eject" };
 static const char *const deny_names[] = { "", "policy_connect", "policy_ingress", "spoof",
-					   "mtls_strict" };
+					   "mtls_strict", "overflow" };
 
 static void flow_open(struct telemetry *t)
 {
@@ -228,7 +228,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	when = real.tv_sec + real.tv_nsec / 1e9 -
 	       ((mono.tv_sec * 1e9 + mono.tv_nsec) - (double)e->ts_ns) / 1e9;
 	j = json_pack("{s:f, s:s, s:s, s:o, s:o, s:s, s:s, s:i}",
-		      "time", when, "type", ev_names[e->type < 4 ? e->type : 0],
+		      "time", when, "type", ev_names[e->type < 5 ? e->type : 0],
 		      "reporter", e->key.reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
 		      "source", endpoint_json(t, e->key.src_id, e->saddr, e->sport),
 		      "destination", endpoint_json(t, e->key.dst_id, e->daddr, e->dport),
@@ -239,6 +239,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	json_object_set_new(j, "verdict", json_string(e->type == SL_EV_DENY ? "denied" : "allowed"));
 	if (e->type == SL_EV_DENY)
 		json_object_set_new(j, "reason", json_string(deny_names[e->reason < sizeof(deny_names) / sizeof(deny_names[0]) ? e->reason : 0]));
+	if (e->type == SL_EV_EJECT) {
+		/* outlier detection (headers/sluice_traffic.h): the destination
+		 * is the ejected backend */
+		json_object_set_new(j, "verdict", json_string("ejected"));
+		json_object_set_new(j, "ejections", json_integer(e->reason));
+		json_object_set_new(j, "ejection_ms", json_real(e->duration_ns / 1e6));
+	}
 	if (e->type == SL_EV_CLOSE) {
 		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)e->bytes_sent));
 		json_object_set_new(j, "bytes_received", json_integer((json_int_t)e->bytes_received));
@@ -316,6 +323,51 @@ static void render_proxy(const struct telemetry *t, FILE *f)
 		(unsigned long long)t->proxy_drains, (unsigned long long)t->proxy_events_dropped);
 }
 
+/* Traffic policy counters (headers/sluice_traffic.h), per service with a
+ * policy: connects refused by maxConnections (Envoy's upstream_cx_overflow),
+ * connections holding a slot, ejections, and the backends ejected now. */
+static void render_traffic(const struct telemetry *t, FILE *f)
+{
+	const struct lbmap *m = &t->dp->maps;
+	__u32 id, *prev = NULL;
+	struct sl_be_key bk, *bprev = NULL;
+	struct timespec now;
+	uint64_t now_ns;
+	char addr[SL_ADDRSTRLEN];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	fprintf(f, "# HELP sluice_tcp_connections_overflow_total Connects refused because the "
+		   "service's connectionPool.tcp.maxConnections were open.\n"
+		   "# TYPE sluice_tcp_connections_overflow_total counter\n");
+	while (bpf_map_get_next_key(m->pol_fd, prev, &id) == 0) {
+		struct sl_svc_state st = {};
+
+		prev = &id;
+		if (bpf_map_lookup_elem_flags(m->st_fd, &id, &st, BPF_F_LOCK) == 0)
+			fprintf(f, "sluice_tcp_connections_overflow_total{destination_service=\"%s\"} %llu\n"
+				"sluice_tcp_connections_pooled{destination_service=\"%s\"} %u\n"
+				"sluice_outlier_ejections_total{destination_service=\"%s\"} %llu\n",
+				svc_name(t, id), (unsigned long long)st.overflow, svc_name(t, id),
+				st.active, svc_name(t, id), (unsigned long long)st.ejections);
+	}
+	fprintf(f, "# HELP sluice_outlier_ejected Backends outlier detection has ejected now.\n"
+		   "# TYPE sluice_outlier_ejected gauge\n");
+	while (bpf_map_get_next_key(m->bst_fd, bprev, &bk) == 0) {
+		struct sl_be_state bs = {};
+		struct sl_backend be;
+
+		bprev = &bk;
+		if (bpf_map_lookup_elem_flags(m->bst_fd, &bk, &bs, BPF_F_LOCK) || bs.until <= now_ns ||
+		    bpf_map_lookup_elem(m->be_fd, &bk.backend_id, &be))
+			continue;
+		fprintf(f, addr_is_v4(be.addr) ?
+			"sluice_outlier_ejected{destination_service=\"%s\",backend=\"%s:%u\"} 1\n" :
+			"sluice_outlier_ejected{destination_service=\"%s\",backend=\"[%s]:%u\"} 1\n",
+			svc_name(t, bk.svc_id), addr_fmt(be.addr, addr), ntohs(be.port));
+	}
+}
+
 static void render(struct telemetry *t, FILE *f)
 {
 	static const struct {
@@ -382,6 +434,7 @@ static void render(struct telemetry *t, FILE *f)
 		}
 	}
 	render_proxy(t, f);
+	render_traffic(t, f);
 	fprintf(f, "# HELP sluice_drops_total Packets and calls dropped by the data plane, by reason.\n"
 		   "# TYPE sluice_drops_total counter\n");
 	for (uint32_t r = 0; r < SL_DROP_MAX; r++)

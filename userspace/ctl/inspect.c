@@ -2,13 +2,17 @@
 /*
  * inspect.c - `sluicectl inspect services`: decode the pinned maps.
  * Weights are read back from the slots: a backend's weight is its number of
- * slots times the service's weight unit.
+ * slots times the service's weight unit. A service with a traffic policy
+ * also shows it and its counters (headers/sluice_traffic.h): open
+ * connections, refused connects, and per backend its failures and whether
+ * it is ejected and for how much longer.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <bpf/bpf.h>
@@ -40,6 +44,61 @@ static size_t weights(const struct live_svc *s, struct be_weight *out)
 	return n;
 }
 
+static const char *lb_name(uint8_t lb)
+{
+	static const char *const n[] = { "RANDOM", "ROUND_ROBIN", "LEAST_REQUEST", "SOURCE_HASH" };
+
+	return lb < sizeof(n) / sizeof(n[0]) ? n[lb] : "?";
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t); /* bpf_ktime_get_ns()'s clock */
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* The service's policy and state, or NULL if it has none. */
+static json_t *policy_json(const struct lbmap *m, const struct live_svc *s)
+{
+	struct sl_svc_policy p;
+	struct sl_svc_state st = {};
+	json_t *j;
+
+	if (!(s->val.flags & SL_SVC_F_POLICY) ||
+	    bpf_map_lookup_elem(m->pol_fd, &s->val.svc_id, &p))
+		return NULL;
+	bpf_map_lookup_elem_flags(m->st_fd, &s->val.svc_id, &st, BPF_F_LOCK);
+	j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "lb", lb_name(p.lb),
+		      "max_connections", (json_int_t)p.max_conns, "active", (json_int_t)st.active,
+		      "overflow", (json_int_t)st.overflow, "ejected", (json_int_t)st.ejected,
+		      "ejections", (json_int_t)st.ejections);
+	if (p.affinity_ns)
+		json_object_set_new(j, "affinity_timeout_s", json_integer((json_int_t)(p.affinity_ns / 1000000000ull)));
+	if (p.od_consecutive)
+		json_object_set_new(j, "outlier", json_pack("{s:I, s:I, s:I, s:i}",
+			"consecutive_errors", (json_int_t)p.od_consecutive,
+			"interval_ms", (json_int_t)(p.od_interval_ns / 1000000),
+			"base_ejection_ms", (json_int_t)(p.od_base_ns / 1000000),
+			"max_ejection_percent", (int)p.od_max_pct));
+	return j;
+}
+
+/* A backend's state in a service with a policy, or NULL. */
+static json_t *be_state_json(const struct lbmap *m, uint32_t svc_id, uint32_t bid, uint64_t now)
+{
+	struct sl_be_key k = { .svc_id = svc_id, .backend_id = bid };
+	struct sl_be_state v = {};
+
+	if (bpf_map_lookup_elem_flags(m->bst_fd, &k, &v, BPF_F_LOCK))
+		return NULL;
+	return json_pack("{s:I, s:I, s:I, s:I, s:b, s:f}", "active", (json_int_t)(v.active > 0 ? v.active : 0),
+			 "failures", (json_int_t)v.failures, "consecutive_failures", (json_int_t)v.consec,
+			 "ejections", (json_int_t)v.ejections, "ejected", v.until > now,
+			 "ejected_for_s", v.until > now ? (double)(v.until - now) / 1e9 : 0.0);
+}
+
 static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct lb_live live;
@@ -58,8 +117,8 @@ static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 		return 1;
 	}
 	err = lbmap_read(&m, &live);
-	lbmap_close(&m);
 	if (err) {
+		lbmap_close(&m);
 		fprintf(stderr, "sluicectl: reading maps: %s\n", strerror(-err));
 		return 1;
 	}
@@ -73,7 +132,8 @@ static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 		struct be_weight *w = calloc(s->val.count ?: 1, sizeof(*w));
 		size_t nw = w ? weights(s, w) : 0;
 		char vip[SL_ADDRSTRLEN], ba[SL_ADDRSTRLEN];
-		json_t *js = NULL, *jbs = NULL;
+		json_t *js = NULL, *jbs = NULL, *jp = policy_json(&m, s);
+		uint64_t now = mono_ns();
 
 		addr_fmt(s->key.addr, vip);
 		if (o->json) {
@@ -82,6 +142,8 @@ static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 				       "port", ntohs(s->key.port), "protocol",
 				       proto_name(s->key.proto), "svc_id", s->val.svc_id,
 				       "slots", s->val.count, "backends", jbs);
+			if (jp)
+				json_object_set(js, "policy", jp);
 			json_array_append_new(arr, js);
 		} else {
 			printf("%-40s %-6u %-5s %-6u", vip, ntohs(s->key.port),
@@ -102,18 +164,44 @@ static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
 				continue;
 			}
 			addr_fmt(b->be.addr, ba);
-			if (o->json)
-				json_array_append_new(jbs, json_pack("{s:s, s:i, s:i, s:i}",
-					"address", ba, "port", ntohs(b->be.port),
-					"weight", weight, "backend_id", b->id));
-			else
+			json_t *jst = jp ? be_state_json(&m, s->val.svc_id, b->id, now) : NULL;
+
+			if (o->json) {
+				json_t *jb = json_pack("{s:s, s:i, s:i, s:i}", "address", ba,
+						       "port", ntohs(b->be.port), "weight", weight,
+						       "backend_id", b->id);
+
+				if (jst)
+					json_object_set(jb, "state", jst);
+				json_array_append_new(jbs, jb);
+			} else {
 				printf(addr_is_v4(b->be.addr) ? " %s:%u %u" : " [%s]:%u %u",
 				       ba, ntohs(b->be.port), weight);
+				if (jst && json_is_true(json_object_get(jst, "ejected")))
+					printf(" (ejected for %.1f s)",
+					       json_real_value(json_object_get(jst, "ejected_for_s")));
+				else if (jst && json_integer_value(json_object_get(jst, "active")))
+					printf(" (%lld open)",
+					       (long long)json_integer_value(json_object_get(jst, "active")));
+			}
+			json_decref(jst);
 		}
-		if (!o->json)
+		if (!o->json) {
 			printf("\n");
+			if (jp)
+				printf("%-40s policy: lb %s, max_connections %lld (%lld open, %lld "
+				       "refused), %lld ejected now, %lld ejections\n", "",
+				       json_string_value(json_object_get(jp, "lb")),
+				       (long long)json_integer_value(json_object_get(jp, "max_connections")),
+				       (long long)json_integer_value(json_object_get(jp, "active")),
+				       (long long)json_integer_value(json_object_get(jp, "overflow")),
+				       (long long)json_integer_value(json_object_get(jp, "ejected")),
+				       (long long)json_integer_value(json_object_get(jp, "ejections")));
+		}
+		json_decref(jp);
 		free(w);
 	}
+	lbmap_close(&m);
 	if (o->json) {
 		json_dumpf(arr, stdout, JSON_INDENT(2));
 		printf("\n");

@@ -13,15 +13,17 @@
 
 int lbmap_open(struct lbmap *m, const char *pin_root)
 {
-	static const char *const names[] = { SL_MAP_SERVICES, SL_MAP_SLOTS,
-					     SL_MAP_BACKENDS, SL_MAP_REVNAT };
-	int *fds[] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd };
+	static const char *const names[LBMAP_NFDS] = {
+		SL_MAP_SERVICES, SL_MAP_SLOTS, SL_MAP_BACKENDS, SL_MAP_REVNAT, SL_MAP_SVC_POLICY,
+		SL_MAP_SVC_STATE, SL_MAP_BE_STATE, SL_MAP_HELD, SL_MAP_AFFINITY };
+	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd };
 	char path[PATH_MAX];
 	int err;
 
-	for (unsigned int i = 0; i < 4; i++)
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++)
 		*fds[i] = -1;
-	for (unsigned int i = 0; i < 4; i++) {
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_root, names[i]);
 		*fds[i] = bpf_obj_get(path);
 		if (*fds[i] < 0) {
@@ -35,9 +37,10 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 
 void lbmap_close(struct lbmap *m)
 {
-	int *fds[] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd };
+	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd };
 
-	for (unsigned int i = 0; i < 4; i++) {
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -222,6 +225,8 @@ struct apply_ctx {
 	struct idset be_ref;        /* backends referenced after the apply */
 	uint32_t *final_count;      /* by svc_id: slots live after the apply */
 	uint8_t *final_gen;         /* by svc_id: 0/1, 2 = no service */
+	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
+	size_t nbekeys, capbekeys;
 	struct lb_apply_stats st;
 };
 
@@ -297,36 +302,70 @@ static void delete_slots(struct apply_ctx *c, uint32_t svc_id, uint8_t gen, uint
 	}
 }
 
+/* The state entries the BPF side counts in (sluice_traffic.h), created
+ * empty where missing: existing ones keep their counters. */
+static int ensure_states(struct apply_ctx *c, uint32_t svc_id, const uint32_t *ids, size_t n)
+{
+	struct sl_svc_state st0 = {};
+	struct sl_be_state bs0 = {};
+
+	if (bpf_map_update_elem(c->m->st_fd, &svc_id, &st0, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		struct sl_be_key k = { .svc_id = svc_id, .backend_id = ids[i] };
+
+		if (bpf_map_update_elem(c->m->bst_fd, &k, &bs0, BPF_NOEXIST) && errno != EEXIST)
+			return -errno;
+		if (c->nbekeys == c->capbekeys) {
+			struct sl_be_key *nk = realloc(c->bekeys, (c->capbekeys = c->capbekeys * 2 + 64) *
+						       sizeof(*nk));
+			if (!nk)
+				return -ENOMEM;
+			c->bekeys = nk;
+		}
+		c->bekeys[c->nbekeys++] = k;
+	}
+	return 0;
+}
+
+/* Write the service's policy if it differs from what the map holds. */
+static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_svc_policy *p)
+{
+	struct sl_svc_policy live;
+
+	if (bpf_map_lookup_elem(c->m->pol_fd, &svc_id, &live) == 0 && !memcmp(&live, p, sizeof(live)))
+		return 0;
+	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
+}
+
 static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 {
 	struct live_svc key = { .key = s->key };
 	struct live_svc *live = c->live.nsvc ?
 		bsearch(&key, c->live.svc, c->live.nsvc, sizeof(key), cmp_svc) : NULL;
 	struct sl_svc_val val = {};
-	uint32_t unit, n, *slots, k = 0;
+	struct sl_svc_policy pol = s->traffic;
+	uint32_t unit, n, *slots, *ids, k = 0;
+	uint8_t flags = s->has_traffic ? SL_SVC_F_POLICY : 0;
 	int err = 0;
 
 	n = (uint32_t)slot_count(s, &unit);
 	slots = calloc(n ?: 1, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
+	ids = calloc(s->nbackends ?: 1, sizeof(*ids));
+	if (!slots || !ids) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < s->nbackends; i++) {
 		uint32_t id;
 
 		err = backend_id(c, &s->backends[i].be, &id);
 		if (err)
 			goto out;
+		ids[i] = id;
 		idset_add(&c->be_ref, id);
 		for (uint32_t j = 0; j < s->backends[i].weight / unit; j++)
 			slots[k++] = id;
-	}
-
-	if (live && live->val.wunit == unit && live->val.count == n &&
-	    memcmp(live->slots, slots, n * sizeof(*slots)) == 0) {
-		c->st.svc_unchanged++;
-		c->final_gen[live->val.svc_id] = live->val.gen;
-		c->final_count[live->val.svc_id] = n;
-		goto out;
 	}
 
 	val.svc_id = live ? live->val.svc_id : idset_alloc(&c->svc_ids);
@@ -334,9 +373,40 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 		err = -E2BIG;
 		goto out;
 	}
+	if (s->has_traffic) {
+		c->st.policies++;
+		pol.nbackends = (uint32_t)s->nbackends;
+		err = ensure_states(c, val.svc_id, ids, s->nbackends);
+		err = err ?: write_policy(c, val.svc_id, &pol);
+		if (err)
+			goto out;
+	}
+
+	if (live && live->val.wunit == unit && live->val.count == n &&
+	    memcmp(live->slots, slots, n * sizeof(*slots)) == 0) {
+		c->final_gen[live->val.svc_id] = live->val.gen;
+		c->final_count[live->val.svc_id] = n;
+		if (live->val.flags == flags) {
+			c->st.svc_unchanged++;
+			goto out;
+		}
+		/* same slots, the policy flag turns on or off: in place */
+		val = live->val;
+		val.flags = flags;
+		if (bpf_map_update_elem(c->m->svc_fd, &s->key, &val, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		if (!flags)
+			bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
+		c->st.svc_updated++;
+		goto out;
+	}
+
 	val.gen = live ? !live->val.gen : 0;
 	val.count = n;
 	val.wunit = (uint16_t)unit;
+	val.flags = flags;
 	for (uint32_t i = 0; i < n; i++) {
 		struct sl_slot_key sk = { .svc_id = val.svc_id, .gen = val.gen, .idx = i };
 		struct sl_slot_val sv = { .backend_id = slots[i] };
@@ -350,6 +420,8 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 		err = -errno;
 		goto out;
 	}
+	if (!flags)
+		bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
 	c->final_gen[val.svc_id] = val.gen;
 	c->final_count[val.svc_id] = n;
 	if (live) {
@@ -360,7 +432,72 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 	}
 out:
 	free(slots);
+	free(ids);
 	return err;
+}
+
+static int cmp_bekey(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_be_key));
+}
+
+/* Backend states of no service with a policy go, unless a connection still
+ * holds one (its release would find it gone and change nothing, but
+ * LEAST_REQUEST should not forget it while it is open). Service states and
+ * policies of services that no longer exist go too. */
+static void gc_states(struct apply_ctx *c)
+{
+	struct sl_be_key k, *prev = NULL;
+	struct sl_be_key *dead = NULL;
+	size_t ndead = 0, cap = 0;
+	__u32 id, *pid = NULL;
+	__u32 *deadsvc = NULL;
+	size_t nds = 0, capds = 0;
+
+	qsort(c->bekeys, c->nbekeys, sizeof(*c->bekeys), cmp_bekey);
+	while (bpf_map_get_next_key(c->m->bst_fd, prev, &k) == 0) {
+		struct sl_be_state v;
+
+		prev = &k;
+		if (c->nbekeys && bsearch(&k, c->bekeys, c->nbekeys, sizeof(k), cmp_bekey))
+			continue;
+		if (bpf_map_lookup_elem(c->m->bst_fd, &k, &v) || v.active > 0)
+			continue;
+		if (ndead == cap) {
+			struct sl_be_key *nd = realloc(dead, (cap = cap * 2 + 64) * sizeof(*nd));
+
+			if (!nd)
+				break;
+			dead = nd;
+		}
+		dead[ndead++] = k;
+	}
+	for (size_t i = 0; i < ndead; i++)
+		bpf_map_delete_elem(c->m->bst_fd, &dead[i]);
+	free(dead);
+
+	for (int fd_i = 0; fd_i < 2; fd_i++) {
+		int fd = fd_i ? c->m->pol_fd : c->m->st_fd;
+
+		pid = NULL;
+		nds = 0;
+		while (bpf_map_get_next_key(fd, pid, &id) == 0) {
+			pid = &id;
+			if (id <= SL_MAX_SERVICES && c->final_gen[id] != 2)
+				continue;
+			if (nds == capds) {
+				__u32 *nd = realloc(deadsvc, (capds = capds * 2 + 64) * sizeof(*nd));
+
+				if (!nd)
+					break;
+				deadsvc = nd;
+			}
+			deadsvc[nds++] = id;
+		}
+		for (size_t i = 0; i < nds; i++)
+			bpf_map_delete_elem(fd, &deadsvc[i]);
+	}
+	free(deadsvc);
 }
 
 static int cmp_skey(const void *a, const void *b)
@@ -492,12 +629,14 @@ int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
 		if (bpf_map_delete_elem(m->slot_fd, k) == 0)
 			c->st.slots_gc++;
 	}
+	gc_states(c);
 	rc = 0;
 out:
 	if (st)
 		*st = c->st;
 	lb_live_free(&c->live);
 	free(c->newbe);
+	free(c->bekeys);
 	free(c->final_count);
 	free(c->final_gen);
 	free(wkeys);

@@ -8,11 +8,13 @@
  * pinned state and applying a snapshot are the same operation.
  *
  * Write order keeps every connect() consistent (headers/sluice_lb.h):
- * removed services go first (service entry, then slots); then for each added
- * or changed service: new backends, slots of the inactive generation, the
- * service entry (an atomic flip), and the old generation's slots; last,
- * backends no longer referenced and slots nothing points at (left over by a
- * crash mid-apply).
+ * removed services go first (service entry, then slots, policy and state);
+ * then for each added or changed service: new backends, its traffic policy
+ * and the state entries the BPF side counts in, slots of the inactive
+ * generation, the service entry (an atomic flip), and the old generation's
+ * slots (and the policy, if the service no longer has one); last, backends
+ * no longer referenced, slots nothing points at (left over by a crash
+ * mid-apply) and backend states of no service that no connection holds.
  */
 #ifndef SL_LBMAP_H
 #define SL_LBMAP_H
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "sluice_lb.h"
+#include "sluice_traffic.h"
 #include "lib/snapshot.h"
 
 struct lbmap {
@@ -28,7 +31,15 @@ struct lbmap {
 	int slot_fd;
 	int be_fd;
 	int rev_fd;
+	/* traffic policy (headers/sluice_traffic.h) */
+	int pol_fd;
+	int st_fd;
+	int bst_fd;
+	int held_fd;
+	int aff_fd;
 };
+
+#define LBMAP_NFDS 9
 
 struct live_svc {
 	struct sl_svc_key key;
@@ -53,6 +64,7 @@ struct lb_live {
 struct lb_apply_stats {
 	unsigned int svc_added, svc_updated, svc_removed, svc_unchanged;
 	unsigned int be_added, be_removed, slots_gc;
+	unsigned int policies;    /* services with a traffic policy */
 };
 
 /* Open the maps pinned under pin_root. 0 or -errno. */

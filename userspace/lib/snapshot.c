@@ -130,11 +130,71 @@ static int parse_backend(struct perr *pe, const char *path, json_t *jb,
 	return 0;
 }
 
+/* "traffic": {"lb", "affinity_timeout_s", "max_connections", "outlier":
+ * {"consecutive_errors", "interval_ms", "base_ejection_ms",
+ * "max_ejection_percent"}}; all optional. */
+static int parse_traffic(struct perr *pe, const char *path, json_t *jt, struct snap_service *s)
+{
+	static const char *const fields[] = { "lb", "affinity_timeout_s", "max_connections",
+					      "outlier", NULL };
+	static const char *const ofields[] = { "consecutive_errors", "interval_ms",
+					       "base_ejection_ms", "max_ejection_percent", NULL };
+	static const char *const algs[] = { [SL_LB_RANDOM] = "RANDOM",
+					    [SL_LB_ROUND_ROBIN] = "ROUND_ROBIN",
+					    [SL_LB_LEAST_REQUEST] = "LEAST_REQUEST",
+					    [SL_LB_SOURCE_HASH] = "SOURCE_HASH" };
+	struct sl_svc_policy *t = &s->traffic;
+	json_int_t aff, maxc, consec, interval, base, pct;
+	const char *lb;
+	char p[300];
+	json_t *jo;
+	int err;
+
+	if (!json_is_object(jt))
+		return fail(pe, path, "traffic", "must be an object");
+	snprintf(p, sizeof(p), "%s.traffic", path);
+	err = check_fields(pe, p, jt, fields);
+	err = err ?: get_str(pe, p, jt, "lb", false, "RANDOM", &lb);
+	err = err ?: get_int(pe, p, jt, "affinity_timeout_s", false, 0, 86400, 0, &aff);
+	err = err ?: get_int(pe, p, jt, "max_connections", false, 0, UINT32_MAX, 0, &maxc);
+	if (err)
+		return err;
+	t->lb = 0xff;
+	for (uint8_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+		if (!strcmp(lb, algs[i]))
+			t->lb = i;
+	if (t->lb == 0xff)
+		return fail(pe, p, "lb", "\"%s\" is not RANDOM, ROUND_ROBIN, LEAST_REQUEST or "
+			    "SOURCE_HASH", lb);
+	t->affinity_ns = (uint64_t)aff * 1000000000ull;
+	t->max_conns = (uint32_t)maxc;
+	jo = json_object_get(jt, "outlier");
+	if (jo) {
+		if (!json_is_object(jo))
+			return fail(pe, p, "outlier", "must be an object");
+		snprintf(p, sizeof(p), "%s.traffic.outlier", path);
+		err = check_fields(pe, p, jo, ofields);
+		err = err ?: get_int(pe, p, jo, "consecutive_errors", true, 1, UINT32_MAX, 0, &consec);
+		err = err ?: get_int(pe, p, jo, "interval_ms", false, 1, 86400000, 10000, &interval);
+		err = err ?: get_int(pe, p, jo, "base_ejection_ms", false, 1, 86400000, 30000, &base);
+		err = err ?: get_int(pe, p, jo, "max_ejection_percent", false, 0, 100, 10, &pct);
+		if (err)
+			return err;
+		t->od_consecutive = (uint32_t)consec;
+		t->od_interval_ns = (uint64_t)interval * 1000000ull;
+		t->od_base_ns = (uint64_t)base * 1000000ull;
+		t->od_max_ns = t->od_base_ns > SL_OD_MAX_EJECT_NS ? t->od_base_ns : SL_OD_MAX_EJECT_NS;
+		t->od_max_pct = (uint8_t)pct;
+	}
+	s->has_traffic = true;
+	return 0;
+}
+
 static int parse_service(struct perr *pe, const char *path, json_t *js,
 			 struct snap_service *s)
 {
 	static const char *const fields[] = { "name", "vip", "port", "protocol",
-					      "backends", NULL };
+					      "backends", "traffic", NULL };
 	const char *name, *proto;
 	json_int_t port;
 	json_t *jbs, *jb;
@@ -180,6 +240,8 @@ static int parse_service(struct perr *pe, const char *path, json_t *js,
 				return fail(pe, p, NULL, "duplicate of backends[%zu]", j);
 		}
 	}
+	if (json_object_get(js, "traffic"))
+		return parse_traffic(pe, path, json_object_get(js, "traffic"), s);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include "sluice_lb.h"
 #include "sluice_policy.h"
+#include "sluice_traffic.h"
 
 #define SL_NAME_MAX 254
 
@@ -31,6 +32,10 @@ struct snap_service {
 	struct sl_svc_key key;
 	size_t nbackends;
 	struct snap_backend *backends;
+	/* "traffic" (docs/snapshot.md): the service's traffic policy, as
+	 * sl_svc_policy holds it except nbackends, which the apply counts. */
+	bool has_traffic;
+	struct sl_svc_policy traffic;
 };
 
 /* A CIDR identity: addresses of a prefix that are not a workload's

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * traffic.h - a service's traffic policy at connect() time: load-balancing
+ * algorithm, session affinity, outlier ejection and the connection cap
+ * (headers/sluice_traffic.h). Shared by the socket programs (choose and
+ * admit) and sockops (connect failures and successes, release).
+ *
+ * A service without SL_SVC_F_POLICY costs what lb.h costs. With a policy,
+ * the choice stays bounded: at most SL_PICK_TRIES random picks that skip
+ * ejected backends (rejection sampling keeps the weights of the others),
+ * then a linear scan of SL_PICK_SCAN slots; if every backend it sees is
+ * ejected the first pick stands, and when every backend of the service is
+ * ejected nothing is skipped at all (Envoy's panic mode).
+ *
+ * Helpers return 0 or -errno; locks are held only around plain loads and
+ * stores (the verifier allows no calls under a bpf_spin_lock).
+ */
+#ifndef SL_BPF_TRAFFIC_H
+#define SL_BPF_TRAFFIC_H
+
+#include "common.h"
+#include "lb.h"
+#include "flow.h"
+#include "sluice_traffic.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sl_svc_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_svc_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct sl_svc_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_svc_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_BE_STATE);
+	__type(key, struct sl_be_key);
+	__type(value, struct sl_be_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_be_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SL_MAX_HELD);
+	__type(key, __u64);
+	__type(value, struct sl_held);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_held SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SL_MAX_AFFINITY);
+	__type(key, struct sl_aff_key);
+	__type(value, struct sl_aff_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_affinity SEC(".maps");
+
+#define SL_PICK_TRIES 8
+#define SL_PICK_SCAN  16
+#define SL_NS_PER_SEC 1000000000ull
+
+/* What the choice found, for the admission that follows authorization. */
+struct tp_choice {
+	const struct sl_svc_policy *pol; /* NULL: the service has no policy */
+	__u32 svc_id;
+	__u32 bid;
+};
+
+/* splitmix64's finalizer: spreads sequential netns cookies */
+static __always_inline __u64 tp_mix(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* The agent creates both states for every service with a policy and its
+ * backends before the service entry points at them (sluice_traffic.h). */
+static __always_inline struct sl_svc_state *tp_svc_state(__u32 svc_id)
+{
+	return bpf_map_lookup_elem(&sl_svc_state, &svc_id);
+}
+
+static __always_inline struct sl_be_state *tp_be_state(__u32 svc_id, __u32 bid)
+{
+	struct sl_be_key k = { .svc_id = svc_id, .backend_id = bid };
+
+	return bpf_map_lookup_elem(&sl_be_state, &k);
+}
+
+/* Is the backend ejected now? An ejection that has ended is cleared by
+ * the first connect that sees it, which also gives its place back in the
+ * service's count of ejected backends (maxEjectionPercent). */
+static __always_inline bool tp_ejected(struct sl_be_state *bs, struct sl_svc_state *st, __u64 now)
+{
+	__u64 until = bs->until;
+	bool cleared = false;
+
+	if (!until)
+		return false;
+	if (now < until)
+		return true;
+	bpf_spin_lock(&bs->lock);
+	if (bs->until && now >= bs->until) {
+		bs->last_until = bs->until;
+		bs->until = 0;
+		cleared = true;
+	}
+	bpf_spin_unlock(&bs->lock);
+	if (cleared) {
+		bpf_spin_lock(&st->lock);
+		if (st->ejected)
+			st->ejected--;
+		bpf_spin_unlock(&st->lock);
+	}
+	return false;
+}
+
+static __always_inline __u32 tp_slot(__u32 svc_id, __u8 gen, __u32 idx)
+{
+	struct sl_slot_key k = { .svc_id = svc_id, .gen = gen, .idx = idx };
+	struct sl_slot_val *v = bpf_map_lookup_elem(&sl_slots, &k);
+
+	return v ? v->backend_id : 0;
+}
+
+/* tp_choose()'s flags argument */
+#define TP_OD   0x100 /* the service has outlier detection */
+#define TP_SKIP 0x200 /* skip ejected backends (not in panic) */
+#define TP_GEN  0x400 /* the live slot generation is 1 */
+
+/*
+ * A backend from slot idx on, skipping ejected ones when asked: the
+ * retries pick at random (a client's own sequence for SOURCE_HASH), then
+ * scan on linearly. 0 if a slot is missing (the service flipped
+ * generation under us). A global function: the verifier checks it once,
+ * not once per path of its callers. flags: the lb algorithm | TP_*.
+ */
+__noinline int tp_choose(__u32 svc_id, __u32 flags, __u32 count, __u32 idx, __u64 client)
+{
+	__u8 gen = flags & TP_GEN ? 1 : 0, lb = flags & 0xff;
+	bool skip = flags & TP_SKIP;
+	struct sl_svc_state *st = NULL;
+	struct sl_be_state *bs;
+	__u32 first = 0, bid = 0;
+	__u64 now = 0;
+
+	if (!count)
+		return 0;
+	if (flags & TP_OD) {
+		st = bpf_map_lookup_elem(&sl_svc_state, &svc_id);
+		now = bpf_ktime_get_ns();
+	}
+	for (__u32 i = 0; i < SL_PICK_TRIES + SL_PICK_SCAN; i++) {
+		bid = tp_slot(svc_id, gen, idx % count);
+		if (!bid)
+			return 0;
+		if (!first)
+			first = bid;
+		if (!st)
+			return (int)bid;
+		bs = tp_be_state(svc_id, bid);
+		/* an expired ejection is cleared here even in panic */
+		if (!bs || !tp_ejected(bs, st, now) || !skip)
+			return (int)bid;
+		if (i + 1 < SL_PICK_TRIES)
+			idx = lb == SL_LB_SOURCE_HASH ? (__u32)(tp_mix(client + i + 1) % count) :
+				bpf_get_prandom_u32() % count;
+		else
+			idx = idx + 1;
+	}
+	return (int)first;
+}
+
+/* Open connections from this node to backend bid of the service. */
+static __always_inline __s32 tp_active(__u32 svc_id, __u32 bid)
+{
+	struct sl_be_key k = { .svc_id = svc_id, .backend_id = bid };
+	struct sl_be_state *bs = bpf_map_lookup_elem(&sl_be_state, &k);
+
+	return bs ? bs->active : 0;
+}
+
+/* A backend id for service svc_id (policy, state, slots as in the maps),
+ * 0 as tp_choose(). Global, as tp_choose(). */
+__noinline int tp_pick(__u32 svc_id, __u32 count, __u32 gen, __u64 client)
+{
+	const struct sl_svc_policy *pol = bpf_map_lookup_elem(&sl_svc_policy, &svc_id);
+	__u32 tag = count << 1 | (gen & 1), idx, flags, bid, bid2;
+	struct sl_aff_key ak = { .client = client, .svc_id = svc_id };
+	struct sl_aff_val av = {}, *a = NULL;
+	struct sl_svc_state *st;
+	struct sl_be_state *bs;
+	__u64 now = 0, aff;
+	bool od;
+	__u8 lb;
+
+	if (!pol || !count)
+		return 0;
+	lb = pol->lb;
+	aff = pol->affinity_ns;
+	od = pol->od_consecutive != 0;
+	st = tp_svc_state(svc_id);
+	flags = lb | (gen & 1 ? TP_GEN : 0);
+	if (od && st) {
+		flags |= TP_OD;
+		/* panic: with every backend ejected, none is skipped */
+		if (st->ejected < pol->nbackends)
+			flags |= TP_SKIP;
+	}
+	if (aff) {
+		now = bpf_ktime_get_ns();
+		a = bpf_map_lookup_elem(&sl_affinity, &ak);
+		if (a && a->tag == tag && now - a->last_ns < aff) {
+			bid = a->backend_id;
+			bs = tp_be_state(svc_id, bid);
+			if (!(flags & TP_SKIP) || !bs || !st || !tp_ejected(bs, st, now)) {
+				/* the timeout counts from the last use, to the second */
+				if (now - a->last_ns > SL_NS_PER_SEC)
+					a->last_ns = now;
+				return (int)bid;
+			}
+		}
+	}
+
+	if (lb == SL_LB_ROUND_ROBIN && st)
+		idx = st->rr++; /* racy on purpose: two CPUs may share a turn */
+	else if (lb == SL_LB_SOURCE_HASH)
+		idx = (__u32)(tp_mix(client) % count);
+	else
+		idx = bpf_get_prandom_u32();
+	bid = (__u32)tp_choose(svc_id, flags, count, idx % count, client);
+	if (bid && lb == SL_LB_LEAST_REQUEST) {
+		/* power of two choices: the second candidate wins only if it
+		 * has fewer connections open from this node */
+		bid2 = (__u32)tp_choose(svc_id, flags, count, bpf_get_prandom_u32() % count, client);
+		if (!bid2)
+			return 0;
+		if (bid2 != bid && tp_active(svc_id, bid2) < tp_active(svc_id, bid))
+			bid = bid2;
+	}
+	if (bid && aff && (!a || a->backend_id != bid || a->tag != tag)) {
+		av.backend_id = bid;
+		av.tag = tag;
+		av.last_ns = now;
+		bpf_map_update_elem(&sl_affinity, &ak, &av, BPF_ANY);
+	}
+	return (int)bid;
+}
+
+/* lb_select(), with the service's traffic policy when it has one. */
+static __always_inline struct sl_backend *tp_select(const struct sl_svc_key *key, __u64 client,
+						    int *err, struct tp_choice *ch)
+{
+	struct sl_svc_val *svc;
+	struct sl_backend *be;
+	__u32 bid;
+
+	/* twice at most: see lb_select(); the second time without the policy */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		svc = bpf_map_lookup_elem(&sl_services, key);
+		if (!svc) {
+			*err = -ENOENT;
+			return NULL;
+		}
+		if (svc->count == 0) {
+			*err = -ECONNREFUSED;
+			return NULL;
+		}
+		ch->svc_id = svc->svc_id;
+		ch->pol = NULL;
+		if (attempt == 0 && (svc->flags & SL_SVC_F_POLICY)) {
+			bid = (__u32)tp_pick(svc->svc_id, svc->count, svc->gen, client);
+			ch->pol = bpf_map_lookup_elem(&sl_svc_policy, &ch->svc_id);
+		} else {
+			bid = tp_slot(svc->svc_id, svc->gen, bpf_get_prandom_u32() % svc->count);
+		}
+		be = bid ? bpf_map_lookup_elem(&sl_backends, &bid) : NULL;
+		if (be) {
+			ch->bid = bid;
+			*err = 0;
+			return be;
+		}
+	}
+	*err = -ECONNREFUSED;
+	return NULL;
+}
+
+/* Give back what socket `cookie` holds, once (see sluice_traffic.h). */
+static __always_inline void tp_release(__u64 cookie)
+{
+	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie), h;
+	struct sl_svc_state *st;
+	struct sl_be_state *bs;
+	struct sl_be_key bk;
+
+	if (!hp)
+		return;
+	h = *hp;
+	if (bpf_map_delete_elem(&sl_held, &cookie))
+		return; /* released by the other path */
+	if (h.flags & SL_HELD_POOL) {
+		st = bpf_map_lookup_elem(&sl_svc_state, &h.svc_id);
+		if (st) {
+			bpf_spin_lock(&st->lock);
+			if (st->active)
+				st->active--;
+			bpf_spin_unlock(&st->lock);
+		}
+	}
+	bk.svc_id = h.svc_id;
+	bk.backend_id = h.backend_id;
+	bs = bpf_map_lookup_elem(&sl_be_state, &bk);
+	if (bs)
+		__sync_fetch_and_add(&bs->active, -1);
+}
+
+/*
+ * Admit a connect() to the chosen backend: take a maxConnections slot
+ * (exact: under the service's lock) and record what the socket holds.
+ * 0, or -ECONNREFUSED when the pool is full (counted). Unconnected UDP
+ * (sendmsg) holds nothing.
+ */
+static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bool connect)
+{
+	const struct sl_svc_policy *pol = ch->pol;
+	struct sl_svc_state *st;
+	struct sl_be_state *bs;
+	struct sl_be_key bk;
+	struct sl_held h = {};
+	__u32 max;
+	bool over;
+
+	if (!pol || !connect)
+		return 0;
+	max = pol->max_conns;
+	if (!max && pol->lb != SL_LB_LEAST_REQUEST && !pol->od_consecutive)
+		return 0;
+	st = bpf_map_lookup_elem(&sl_svc_state, &ch->svc_id);
+	/* a socket that connects again (UDP) gives back its previous slot */
+	tp_release(cookie);
+	if (max) {
+		if (!st)
+			return -ECONNREFUSED;
+		bpf_spin_lock(&st->lock);
+		over = st->active >= max;
+		if (!over)
+			st->active++;
+		bpf_spin_unlock(&st->lock);
+		if (over) {
+			__sync_fetch_and_add(&st->overflow, 1);
+			return -ECONNREFUSED;
+		}
+		h.flags = SL_HELD_POOL;
+	}
+	h.svc_id = ch->svc_id;
+	h.backend_id = ch->bid;
+	if (bpf_map_update_elem(&sl_held, &cookie, &h, BPF_ANY)) {
+		if (max) {
+			bpf_spin_lock(&st->lock);
+			if (st->active)
+				st->active--;
+			bpf_spin_unlock(&st->lock);
+		}
+		return -ECONNREFUSED;
+	}
+	bk.svc_id = ch->svc_id;
+	bk.backend_id = ch->bid;
+	bs = bpf_map_lookup_elem(&sl_be_state, &bk);
+	if (bs)
+		__sync_fetch_and_add(&bs->active, 1);
+	return 0;
+}
+
+/* One flow event per ejection: the backend, the ejection count (reason)
+ * and how long it lasts (duration_ns). */
+static __always_inline void tp_eject_event(__u32 svc_id, __u32 bid, __u32 n, __u64 dur)
+{
+	struct sl_backend *be = bpf_map_lookup_elem(&sl_backends, &bid);
+	struct sl_event *e;
+
+	e = bpf_ringbuf_reserve(&sl_events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(SL_DROP_EVENTS_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = SL_EV_EJECT;
+	e->reason = n;
+	e->duration_ns = dur;
+	e->key.svc_id = svc_id;
+	e->key.proto = IPPROTO_TCP;
+	e->key.reporter = SL_REPORTER_SOURCE;
+	if (be) {
+		__builtin_memcpy(e->daddr, be->addr, 16);
+		e->dport = be->port;
+		e->key.port = bpf_ntohs(be->port);
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * A connect failure of socket `cookie` (RST to its SYN, its SYN
+ * unanswered for an RTO, the SYN retries exhausted), counted once per
+ * socket. The backend's consecutive failures reach the threshold: eject it
+ * for baseEjectionTime times its ejection count (less one per healthy
+ * interval since its last ejection), unless that would eject more than
+ * maxEjectionPercent of the service's backends.
+ */
+static __always_inline void tp_failed(__u64 cookie)
+{
+	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie);
+	const struct sl_svc_policy *pol;
+	__u64 now, interval, base, maxd, dur = 0, decay;
+	__u32 thr, pct, nb, consec, n = 0, svc_id, bid;
+	struct sl_svc_state *st;
+	struct sl_be_state *bs;
+	struct sl_be_key bk;
+	bool hit, ok, won;
+
+	if (!hp || (hp->flags & SL_HELD_FAILED))
+		return;
+	hp->flags |= SL_HELD_FAILED;
+	svc_id = hp->svc_id;
+	bid = hp->backend_id;
+	pol = bpf_map_lookup_elem(&sl_svc_policy, &svc_id);
+	if (!pol || !pol->od_consecutive)
+		return;
+	thr = pol->od_consecutive;
+	pct = pol->od_max_pct;
+	nb = pol->nbackends;
+	interval = pol->od_interval_ns;
+	base = pol->od_base_ns;
+	maxd = pol->od_max_ns;
+	bk.svc_id = svc_id;
+	bk.backend_id = bid;
+	bs = bpf_map_lookup_elem(&sl_be_state, &bk);
+	st = bpf_map_lookup_elem(&sl_svc_state, &svc_id);
+	if (!bs || !st)
+		return;
+	now = bpf_ktime_get_ns();
+
+	bpf_spin_lock(&bs->lock);
+	bs->failures++;
+	consec = ++bs->consec;
+	hit = consec >= thr && !bs->until;
+	bpf_spin_unlock(&bs->lock);
+	if (!hit)
+		return;
+
+	bpf_spin_lock(&st->lock);
+	ok = (st->ejected + 1) * 100 <= pct * nb;
+	if (ok)
+		st->ejected++;
+	bpf_spin_unlock(&st->lock);
+	if (!ok)
+		return; /* stays at the threshold: the next failure tries again */
+
+	bpf_spin_lock(&bs->lock);
+	won = !bs->until;
+	if (won) {
+		n = bs->ejections;
+		decay = bs->last_until && interval && now > bs->last_until ?
+			(now - bs->last_until) / interval : 0;
+		n = decay >= n ? 1 : n - (__u32)decay + 1;
+		bs->ejections = n;
+		dur = base * n;
+		if (dur > maxd)
+			dur = maxd;
+		bs->until = now + dur;
+		bs->consec = 0;
+	}
+	bpf_spin_unlock(&bs->lock);
+	if (!won) {
+		bpf_spin_lock(&st->lock);
+		if (st->ejected)
+			st->ejected--;
+		bpf_spin_unlock(&st->lock);
+		return;
+	}
+	__sync_fetch_and_add(&st->ejections, 1);
+	tp_eject_event(svc_id, bid, n, dur);
+}
+
+/* The handshake completed: the backend's failures are no longer in a row. */
+static __always_inline bool tp_established(__u64 cookie)
+{
+	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie);
+	struct sl_be_state *bs;
+	struct sl_be_key bk;
+
+	if (!hp)
+		return false;
+	bk.svc_id = hp->svc_id;
+	bk.backend_id = hp->backend_id;
+	bs = bpf_map_lookup_elem(&sl_be_state, &bk);
+	if (bs && bs->consec)
+		bs->consec = 0;
+	return true;
+}
+
+#endif /* SL_BPF_TRAFFIC_H */
