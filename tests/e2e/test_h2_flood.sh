@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# HTTP/2 floods against the real control plane (15012) and a real agent's
-# HBONE port (node2's 15008), from node1's network namespace: rapid reset,
+# HTTP/2 floods against the real control plane (15012) and a real node
+# proxy's HBONE port (node2's 15008), from node1's network namespace: rapid reset,
 # CONTINUATION flood, SETTINGS and PING floods that never read the ACKs, a
 # window that never opens, and 10,000 connections that never finish the
 # TLS handshake. During each, a legitimate client (sluicectl status as the
 # admin; a CONNECT with a workload certificate through HBONE) must get its
-# answer within LEGIT_MS (LEGIT_HALF_MS for the half-open burst); after each, both daemons must be alive and their
+# answer within LEGIT_MS (LEGIT_HALF_MS for the half-open burst); after each, the daemons (control
+# plane, node2's agent and proxy) must be alive and their
 # peak RSS (VmHWM) under the bounds below (docs/operations.md, "Limits
 # under hostile peers").
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +16,7 @@ command -v openssl >/dev/null || skip "openssl missing"
 command -v python3 >/dev/null || skip "python3 missing"
 PROBE=$(cd "$(dirname "$0")" && pwd)/hbone_probe.py
 
-CP_RSS_MB=128 AGENT_RSS_MB=128   # peak resident memory, MiB
+CP_RSS_MB=128 AGENT_RSS_MB=128 PROXY_RSS_MB=128   # peak resident memory, MiB
 # a legitimate request during a frame flood
 LEGIT_MS=$((2000 * SCALE))
 # and during the burst of half-open connections: its SYN may meet a full
@@ -37,6 +38,13 @@ SRV=$(pod_ip node2.pod1)
 HB=192.168.77.2
 serve node2.pod1 srv --tcp 8080
 AGENT2=$(cat "$TMP/agent.node2.pid")
+PROXY2=
+for _ in $(seq $((200 * SCALE))); do
+	PROXY2=$(jq -r '[.proxies[]? | select(.state == "serving")][0].pid // empty' "$(run_dir node2)/status.json" 2>/dev/null)
+	[ -n "$PROXY2" ] && break
+	sleep 0.05
+done
+[ -n "$PROXY2" ] || fail "node2's proxy does not serve"
 
 # a workload certificate of the mesh CA for the legitimate HBONE client
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/good.key" \
@@ -76,11 +84,13 @@ legit() {
 alive() {
 	kill -0 "$CP_PID" 2>/dev/null || fail "$1: sluice-control died"
 	kill -0 "$AGENT2" 2>/dev/null || fail "$1: node2's agent died"
-	local c a
-	c=$(hwm_mb "$CP_PID") a=$(hwm_mb "$AGENT2")
+	kill -0 "$PROXY2" 2>/dev/null || fail "$1: node2's proxy died"
+	local c a p
+	c=$(hwm_mb "$CP_PID") a=$(hwm_mb "$AGENT2") p=$(hwm_mb "$PROXY2")
 	[ "$c" -le "$CP_RSS_MB" ] || fail "$1: sluice-control's peak RSS is $c MiB (bound $CP_RSS_MB)"
 	[ "$a" -le "$AGENT_RSS_MB" ] || fail "$1: node2's agent's peak RSS is $a MiB (bound $AGENT_RSS_MB)"
-	note "$1: peak RSS control $c MiB, agent $a MiB; slowest legit request so far: status $WORST_CP ms, CONNECT $WORST_HB ms"
+	[ "$p" -le "$PROXY_RSS_MB" ] || fail "$1: node2's proxy's peak RSS is $p MiB (bound $PROXY_RSS_MB)"
+	note "$1: peak RSS control $c MiB, agent $a MiB, proxy $p MiB; slowest legit request so far: status $WORST_CP ms, CONNECT $WORST_HB ms"
 }
 
 # flood MODE EXPECT_JQ [probe args] : the mode against both daemons at
@@ -111,7 +121,7 @@ flood() {
 }
 
 legit baseline
-note "before: peak RSS control $(hwm_mb "$CP_PID") MiB, agent $(hwm_mb "$AGENT2") MiB; status $WORST_CP ms, CONNECT $WORST_HB ms"
+note "before: peak RSS control $(hwm_mb "$CP_PID") MiB, agent $(hwm_mb "$AGENT2") MiB, proxy $(hwm_mb "$PROXY2") MiB; status $WORST_CP ms, CONNECT $WORST_HB ms"
 
 opens() { grep -c '"type":"open"' "$(run_dir node2)/flows.jsonl" || true; }
 n0=$(opens)

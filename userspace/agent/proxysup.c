@@ -412,6 +412,20 @@ static void on_hello(struct pproc *p, const struct pl_hello *b, int *fds, int nf
 	changed(ps);
 }
 
+/* An upgrade renamed a new binary over the one the process runs. */
+static bool exe_replaced(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	return n > 10 && !strcmp(exe + n - 10, " (deleted)");
+}
+
 static void on_status(struct pproc *p, const struct pl_status *b)
 {
 	struct psup *ps = p->ps;
@@ -441,8 +455,12 @@ static void on_status(struct pproc *p, const struct pl_status *b)
 			old->state = P_DRAINING;
 			ps->o.tm->proxy_drains++;
 		}
-		if (strcmp(p->version, sluice_version))
+		/* one an earlier agent started may be of an older build: this
+		 * agent's binary takes over (its own are that binary already) */
+		if (!p->child && strcmp(p->version, sluice_version))
 			psup_restart(ps, "the proxy's version is not the agent's");
+		else if (!p->child && exe_replaced(p->pid))
+			psup_restart(ps, "the proxy's binary was replaced");
 	}
 	tunnels_gauge(ps);
 }

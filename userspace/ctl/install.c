@@ -30,6 +30,7 @@
 /* The programs install copies, and whether only the demo needs them. */
 static const struct { const char *src, *dst; bool demo; } binaries[] = {
 	{ "sluice-agent", "sluice-agent", false },
+	{ "sluice-proxy", "sluice-proxy", false },
 	{ "sluice-control", "sluice-control", false },
 	{ "sluicectl", "sluicectl", false },
 	{ "sltest", "sltest", true },
