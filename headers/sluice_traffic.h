@@ -72,7 +72,8 @@ struct sl_svc_policy {
 	__u32 nbackends;      /* distinct backends, for maxEjectionPercent */
 	__u8 lb;              /* enum sl_lb_alg */
 	__u8 od_max_pct;      /* maxEjectionPercent */
-	__u8 pad[2];
+	__u8 od_min_health;   /* minHealthPercent: fewer healthy backends than this (percent), none is skipped */
+	__u8 pad;
 };
 
 /* sl_svc_state: svc_id -> what this node's connections to it do now. */

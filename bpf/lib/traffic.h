@@ -214,9 +214,12 @@ __noinline int tp_pick(__u32 svc_id, __u32 count, __u32 gen, __u64 client)
 	st = tp_svc_state(svc_id);
 	flags = lb | (gen & 1 ? TP_GEN : 0);
 	if (od && st) {
+		__u32 nb = pol->nbackends, ej = st->ejected;
+
 		flags |= TP_OD;
-		/* panic: with every backend ejected, none is skipped */
-		if (st->ejected < pol->nbackends)
+		/* panic (Envoy's): with every backend ejected, or fewer healthy
+		 * than minHealthPercent, none is skipped */
+		if (ej < nb && (nb - ej) * 100 >= (__u32)pol->od_min_health * nb)
 			flags |= TP_SKIP;
 	}
 	if (aff) {

@@ -126,12 +126,9 @@ Test(config, every_kind_parses_and_warns_about_what_it_does_not_enforce)
 	cr_assert_eq(parse(c, every_kind, &d), 0, "%s", all_diags(&d));
 	cr_assert_eq(sl_config_count(c), 7);
 	cr_assert_eq(sl_config_check(c, &d), 0, "%s", all_diags(&d));
-	/* honest about DestinationRule settings a connect-time choice ignores */
-	cr_assert(has_diag(&d, "t.yaml:34:44: DestinationRule default/web: "
-			   "spec.trafficPolicy.connectionPool.tcp.maxConnections: not enforced",
-			   SL_DIAG_WARNING), "%s", all_diags(&d));
-	cr_assert(has_diag(&d, "spec.trafficPolicy.outlierDetection: not enforced",
-			   SL_DIAG_WARNING), "%s", all_diags(&d));
+	/* maxConnections and outlierDetection are enforced at connect(): no warning */
+	cr_assert_not(has_diag(&d, "maxConnections", SL_DIAG_WARNING), "%s", all_diags(&d));
+	cr_assert_not(has_diag(&d, "outlierDetection", SL_DIAG_WARNING), "%s", all_diags(&d));
 	/* stored JSON: typed scalars, explicit namespace */
 	j = sl_resource_json(sl_config_find(c, "Service", "default", "web"));
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "metadata"),

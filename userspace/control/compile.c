@@ -311,9 +311,34 @@ static const struct sl_svc_port *svc_port(const struct sl_svc *s, long port)
 }
 
 /* A VirtualService route's destinations, each with its share. */
+/* One VIP and port has one traffic policy: every destination of its route
+ * must resolve to the same one (*traffic holds the first's). */
+static int same_traffic(const struct sl_cctx *x, const struct sl_resource *vs, size_t i,
+			json_t *t, json_t **traffic)
+{
+	char field[96];
+
+	if (!t)
+		return -ENOMEM;
+	if (!*traffic) {
+		*traffic = t;
+		return 0;
+	}
+	if (json_equal(*traffic, t)) {
+		json_decref(t);
+		return 0;
+	}
+	json_decref(t);
+	snprintf(field, sizeof(field), "spec.tcp.route[%zu].destination", i);
+	sl_diag_res(x->d, SL_DIAG_ERROR, vs, field, "its traffic policy (DestinationRule "
+		    "trafficPolicy, subset or port settings) differs from route[0]'s: a VIP and port "
+		    "has one policy, decided at connect() before any destination is chosen");
+	return -EINVAL;
+}
+
 static int route_backends(const struct sl_cctx *x, const struct sl_resource *vs,
 			  const json_t *route, const struct sl_svc_port *vp, bool v4,
-			  struct belist *out)
+			  struct belist *out, json_t **traffic)
 {
 	const json_t *r;
 	size_t i;
@@ -341,8 +366,10 @@ static int route_backends(const struct sl_cctx *x, const struct sl_resource *vs,
 		}
 		if (w && json_integer_value(w) == 0)
 			continue;
-		rc = add_backends(x, ds, dp, v4, subset_labels(x, ds, subset),
-				  w ? json_integer_value(w) / 100.0 : 1.0, out);
+		rc = same_traffic(x, vs, i, sl_compile_traffic(x, ds, subset, dp->port, vp->proto),
+				  traffic);
+		rc = rc ?: add_backends(x, ds, dp, v4, subset_labels(x, ds, subset),
+					w ? json_integer_value(w) / 100.0 : 1.0, out);
 		if (rc)
 			return rc;
 	}
@@ -351,7 +378,7 @@ static int route_backends(const struct sl_cctx *x, const struct sl_resource *vs,
 
 static json_t *service_json(const struct sl_svc *s, const __be32 vip[4],
 			    const struct sl_svc_port *sp, const struct belist *l,
-			    const uint32_t *weights)
+			    const uint32_t *weights, json_t *traffic)
 {
 	char buf[SL_ADDRSTRLEN], name[SL_NAME_MAX + 1];
 	json_t *bes = json_array(), *j;
@@ -363,6 +390,8 @@ static json_t *service_json(const struct sl_svc *s, const __be32 vip[4],
 	snprintf(name, sizeof(name), "%s/%s", sl_resource_namespace(s->r), sl_resource_name(s->r));
 	j = json_pack("{s:s, s:s, s:i, s:s, s:o}", "name", name, "vip", addr_fmt(vip, buf),
 		      "port", sp->port, "protocol", proto_name(sp->proto), "backends", bes);
+	if (j && json_is_object(traffic))
+		json_object_set(j, "traffic", traffic);
 	return j;
 }
 
@@ -372,6 +401,7 @@ static int compile_vip(struct sl_cctx *x, const struct sl_svc *s, const __be32 v
 {
 	struct belist l = {};
 	const json_t *route = NULL;
+	json_t *traffic = NULL;
 	double *shares = NULL;
 	uint32_t *weights = NULL;
 	bool v4 = addr_is_v4(vip);
@@ -380,9 +410,12 @@ static int compile_vip(struct sl_cctx *x, const struct sl_svc *s, const __be32 v
 
 	if (vs)
 		route = pick_route(x, vs, sp->port, &rc);
-	if (!rc)
-		rc = route ? route_backends(x, vs, route, sp, v4, &l) :
-			add_backends(x, s, sp, v4, NULL, 1.0, &l);
+	if (!rc && route) {
+		rc = route_backends(x, vs, route, sp, v4, &l, &traffic);
+	} else if (!rc) {
+		traffic = sl_compile_traffic(x, s, NULL, sp->port, sp->proto);
+		rc = traffic ? add_backends(x, s, sp, v4, NULL, 1.0, &l) : -ENOMEM;
+	}
 	if (rc)
 		goto out;
 	if (l.n > SL_MAX_BACKENDS_PER_SVC) {
@@ -403,9 +436,10 @@ static int compile_vip(struct sl_cctx *x, const struct sl_svc *s, const __be32 v
 	for (size_t i = 0; i < l.n; i++)
 		shares[i] = l.v[i].share / sum;
 	sl_normalise_weights(shares, l.n, weights);
-	if (json_array_append_new(out, service_json(s, vip, sp, &l, weights)))
+	if (json_array_append_new(out, service_json(s, vip, sp, &l, weights, traffic)))
 		rc = -ENOMEM;
 out:
+	json_decref(traffic);
 	free(l.v);
 	free(shares);
 	free(weights);

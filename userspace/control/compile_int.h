@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * compile_int.h - what compile.c and compile_policy.c share: one node's
+ * compile_int.h - what compile.c, compile_policy.c and compile_traffic.c share: one node's
  * compilation state. Private to userspace/control/compile*.c (and the unit
  * tests, which check sl_normalise_weights directly).
  */
@@ -43,6 +43,12 @@ struct sl_cctx {
 
 /* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1). */
 void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
+
+/* The snapshot "traffic" object of destination s (its subset or NULL, its
+ * port and protocol): a new reference, json_null() when the destination
+ * has no traffic policy, NULL when out of memory (compile_traffic.c). */
+json_t *sl_compile_traffic(const struct sl_cctx *x, const struct sl_svc *s, const char *subset,
+			   long port, uint8_t proto);
 
 /* Allocate CIDR identities for every ipBlock of every AuthorizationPolicy
  * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -1. */

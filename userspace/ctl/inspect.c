@@ -77,11 +77,12 @@ static json_t *policy_json(const struct lbmap *m, const struct live_svc *s)
 	if (p.affinity_ns)
 		json_object_set_new(j, "affinity_timeout_s", json_integer((json_int_t)(p.affinity_ns / 1000000000ull)));
 	if (p.od_consecutive)
-		json_object_set_new(j, "outlier", json_pack("{s:I, s:I, s:I, s:i}",
+		json_object_set_new(j, "outlier", json_pack("{s:I, s:I, s:I, s:i, s:i}",
 			"consecutive_errors", (json_int_t)p.od_consecutive,
 			"interval_ms", (json_int_t)(p.od_interval_ns / 1000000),
 			"base_ejection_ms", (json_int_t)(p.od_base_ns / 1000000),
-			"max_ejection_percent", (int)p.od_max_pct));
+			"max_ejection_percent", (int)p.od_max_pct,
+			"min_health_percent", (int)p.od_min_health));
 	return j;
 }
 

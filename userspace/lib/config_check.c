@@ -278,29 +278,27 @@ static void warn_unenforced(const struct sl_resource *r, const json_t *tp, const
 			    struct sl_diags *d)
 {
 	const json_t *tcp = json_object_get(json_object_get(tp, "connectionPool"), "tcp");
-	const char *lb = json_string_value(json_object_get(json_object_get(tp, "loadBalancer"),
-							   "simple"));
+	const json_t *od = json_object_get(tp, "outlierDetection"), *pl;
 	char field[160];
+	size_t i;
 
-	if (lb && (!strcmp(lb, "LEAST_REQUEST") || !strcmp(lb, "LEAST_CONN"))) {
-		snprintf(field, sizeof(field), "%s.loadBalancer.simple", base);
-		sl_diag_res(d, WARN, r, field, "%s is honoured as RANDOM: the kernel keeps no "
-			    "per-backend connection counts", lb);
-	}
-	if (json_object_get(tcp, "maxConnections")) {
-		snprintf(field, sizeof(field), "%s.connectionPool.tcp.maxConnections", base);
-		sl_diag_res(d, WARN, r, field, "not enforced: the data plane does not count "
-			    "connections per service yet");
-	}
 	if (json_object_get(tcp, "connectTimeout") || json_object_get(tcp, "tcpKeepalive")) {
 		snprintf(field, sizeof(field), "%s.connectionPool.tcp", base);
 		sl_diag_res(d, WARN, r, field, "connectTimeout and tcpKeepalive are not enforced: "
 			    "the client's own socket options apply");
 	}
-	if (json_object_get(tp, "outlierDetection")) {
-		snprintf(field, sizeof(field), "%s.outlierDetection", base);
-		sl_diag_res(d, WARN, r, field, "not enforced: ejecting backends needs the health "
-			    "signals (errors, resets) of a proxy the connection does not pass through");
+	if (json_object_get(od, "splitExternalLocalOriginErrors") &&
+	    !json_is_true(json_object_get(od, "splitExternalLocalOriginErrors")) &&
+	    json_object_get(od, "consecutiveLocalOriginFailures")) {
+		snprintf(field, sizeof(field), "%s.outlierDetection.consecutiveLocalOriginFailures", base);
+		sl_diag_res(d, WARN, r, field, "ignored without splitExternalLocalOriginErrors: "
+			    "connect failures count as consecutive5xxErrors, as in Envoy");
+	}
+	json_array_foreach(json_object_get(tp, "portLevelSettings"), i, pl) {
+		char b[128];
+
+		snprintf(b, sizeof(b), "%s.portLevelSettings[%zu]", base, i);
+		warn_unenforced(r, pl, b, d);
 	}
 }
 

@@ -225,7 +225,7 @@ static const char *const locations[] = { "MESH_EXTERNAL", "MESH_INTERNAL", NULL 
 static const char *const ip_families[] = { "IPv4", "IPv6", NULL };
 static const char *const family_policies[] = { "SingleStack", "PreferDualStack",
 					       "RequireDualStack", NULL };
-static const char *const affinity[] = { "None", NULL };
+static const char *const affinity[] = { "None", "ClientIP", NULL };
 static const char *const traffic_policies[] = { "Cluster", NULL };
 
 static const struct field metadata_f[] = {
@@ -250,6 +250,14 @@ static const struct field svc_port_f[] = {
 	  "cluster IPs only" },
 	END
 };
+static const struct field svc_client_ip_f[] = {
+	{ .name = "timeoutSeconds", .type = F_INT, .lo = 1, .hi = 86400 },
+	END
+};
+static const struct field svc_affinity_f[] = {
+	{ .name = "clientIP", .type = F_OBJ, .sub = svc_client_ip_f },
+	END
+};
 static const struct field svc_spec_f[] = {
 	{ .name = "type", .type = F_STR },           /* checked in svc_post, with the reason */
 	{ .name = "clusterIP", .type = F_STR, .req = true },
@@ -259,6 +267,7 @@ static const struct field svc_spec_f[] = {
 	{ .name = "ipFamilies", .type = F_LIST, .elem = F_STR, .oneof = ip_families },
 	{ .name = "ipFamilyPolicy", .type = F_STR, .oneof = family_policies },
 	{ .name = "sessionAffinity", .type = F_STR, .oneof = affinity },
+	{ .name = "sessionAffinityConfig", .type = F_OBJ, .sub = svc_affinity_f },
 	{ .name = "internalTrafficPolicy", .type = F_STR, .oneof = traffic_policies },
 	{ .name = "externalIPs", .type = F_REFUSED, .why = "external IPs are not supported; use a ServiceEntry" },
 	{ .name = "loadBalancerIP", .type = F_REFUSED, .why = "only type ClusterIP is supported" },
@@ -327,10 +336,19 @@ static const struct field se_spec_f[] = {
 };
 
 /* DestinationRule */
+#define RING(f) { .name = f, .type = F_REFUSED, .why = "hash ring parameters do not apply: a client's " \
+	"connections go to the slot its source hashes to among the service's weighted slots" }
+static const struct field dr_hash_f[] = {
+	{ .name = "useSourceIp", .type = F_BOOL },
+	L7("httpHeaderName", "consistentHash.httpHeaderName"),
+	L7("httpCookie", "consistentHash.httpCookie"),
+	L7("httpQueryParameterName", "consistentHash.httpQueryParameterName"),
+	RING("ringHash"), RING("maglev"), RING("minimumRingSize"),
+	END
+};
 static const struct field dr_lb_f[] = {
 	{ .name = "simple", .type = F_STR, .oneof = lb_simple },
-	{ .name = "consistentHash", .type = F_REFUSED, .why = "consistent hashing on headers or cookies needs "
-	  "L7; each connect() picks a backend independently" },
+	{ .name = "consistentHash", .type = F_OBJ, .sub = dr_hash_f },
 	{ .name = "localityLbSetting", .type = F_REFUSED, .why = "locality-aware load balancing is not supported" },
 	{ .name = "warmupDurationSecs", .type = F_REFUSED, .why = "slow start is not supported" },
 	END
@@ -364,14 +382,23 @@ static const struct field dr_outlier_f[] = {
 	{ .name = "minHealthPercent", .type = F_INT, .lo = 0, .hi = 100 },
 	END
 };
+#define DR_TLS { .name = "tls", .type = F_REFUSED, .why = "client TLS settings are not supported: mTLS " \
+	"between workloads is decided by PeerAuthentication" }
+static const struct field dr_port_sel_f[] = { PORT("number", true), END };
+static const struct field dr_port_policy_f[] = {
+	{ .name = "port", .type = F_OBJ, .sub = dr_port_sel_f, .req = true },
+	{ .name = "loadBalancer", .type = F_OBJ, .sub = dr_lb_f },
+	{ .name = "connectionPool", .type = F_OBJ, .sub = dr_pool_f },
+	{ .name = "outlierDetection", .type = F_OBJ, .sub = dr_outlier_f },
+	DR_TLS,
+	END
+};
 static const struct field dr_policy_f[] = {
 	{ .name = "loadBalancer", .type = F_OBJ, .sub = dr_lb_f },
 	{ .name = "connectionPool", .type = F_OBJ, .sub = dr_pool_f },
 	{ .name = "outlierDetection", .type = F_OBJ, .sub = dr_outlier_f },
-	{ .name = "tls", .type = F_REFUSED, .why = "client TLS settings are not supported: mTLS between "
-	  "workloads is decided by PeerAuthentication" },
-	{ .name = "portLevelSettings", .type = F_REFUSED, .why = "per-port traffic policies are not supported; "
-	  "set the policy for the whole host" },
+	DR_TLS,
+	{ .name = "portLevelSettings", .type = F_LIST, .elem = F_OBJ, .sub = dr_port_policy_f },
 	{ .name = "tunnel", .type = F_REFUSED, .why = "tunnel settings are not supported" },
 	{ .name = "proxyProtocol", .type = F_REFUSED, .why = "the PROXY protocol needs a proxy" },
 	END

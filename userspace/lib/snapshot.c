@@ -138,13 +138,14 @@ static int parse_traffic(struct perr *pe, const char *path, json_t *jt, struct s
 	static const char *const fields[] = { "lb", "affinity_timeout_s", "max_connections",
 					      "outlier", NULL };
 	static const char *const ofields[] = { "consecutive_errors", "interval_ms",
-					       "base_ejection_ms", "max_ejection_percent", NULL };
+					       "base_ejection_ms", "max_ejection_percent",
+					       "min_health_percent", NULL };
 	static const char *const algs[] = { [SL_LB_RANDOM] = "RANDOM",
 					    [SL_LB_ROUND_ROBIN] = "ROUND_ROBIN",
 					    [SL_LB_LEAST_REQUEST] = "LEAST_REQUEST",
 					    [SL_LB_SOURCE_HASH] = "SOURCE_HASH" };
 	struct sl_svc_policy *t = &s->traffic;
-	json_int_t aff, maxc, consec, interval, base, pct;
+	json_int_t aff, maxc, consec, interval, base, pct, minh;
 	const char *lb;
 	char p[300];
 	json_t *jo;
@@ -178,8 +179,10 @@ static int parse_traffic(struct perr *pe, const char *path, json_t *jt, struct s
 		err = err ?: get_int(pe, p, jo, "interval_ms", false, 1, 86400000, 10000, &interval);
 		err = err ?: get_int(pe, p, jo, "base_ejection_ms", false, 1, 86400000, 30000, &base);
 		err = err ?: get_int(pe, p, jo, "max_ejection_percent", false, 0, 100, 10, &pct);
+		err = err ?: get_int(pe, p, jo, "min_health_percent", false, 0, 100, 0, &minh);
 		if (err)
 			return err;
+		t->od_min_health = (uint8_t)minh;
 		t->od_consecutive = (uint32_t)consec;
 		t->od_interval_ns = (uint64_t)interval * 1000000ull;
 		t->od_base_ns = (uint64_t)base * 1000000ull;
