@@ -33,6 +33,31 @@ source <("$CTL" completion bash) || fail "completion bash does not source"
 [ "$(complete_words --pin)" = "--pin-root" ] || fail "--pin: $(complete_words --pin)"
 [ -z "$(complete_words status --control '')" ] || fail "a word after a command's option was completed"
 
+# commands with options of their own (lib/cli tables): completed after
+# the command, with their values; listed by the command's --help and under
+# it in the man page; a usage error exits 2 before anything is contacted
+[ "$(complete_words get svc -o '')" = "table yaml json" ] || fail "get -o: $(complete_words get svc -o '')"
+[ "$(complete_words delete --nam)" = "--namespace" ] || fail "delete --nam: $(complete_words delete --nam)"
+[ "$(complete_words status --con)" = "--control" ] || fail "status --con: $(complete_words status --con)"
+[ "$(complete_words --node n1 fastpath status -o '')" = "table json" ] ||
+	fail "fastpath status -o: $(complete_words --node n1 fastpath status -o '')"
+[ -z "$(complete_words fastpath on '')" ] || fail "a word after fastpath's subcommand was completed"
+h=$("$CTL" apply --help) && [[ $h = *$'\n  -f, --filename FILE'* ]] || fail "apply --help: $h"
+h=$("$CTL" get -h) && [[ $h = "usage: sluicectl get KIND"* ]] || fail "get -h: $h"
+h=$("$CTL" fastpath --help) && [[ $h = *"fastpath on|off|force|status"* ]] || fail "fastpath --help: $h"
+h=$("$CTL" --man) && [[ $h = *'\fB\-\-all\-namespaces\fR'* ]] || fail "the man page lacks get's --all-namespaces"
+for args in "apply --bogus" "apply -f" "apply" "get" "get a b c d e" "delete svc" \
+	"status --control --timeout 0" "fastpath" "fastpath bogus" "fastpath status extra" \
+	"fastpath status -o yaml" "--pin-root $TMP/none fastpath o"; do
+	# shellcheck disable=SC2086
+	rc=0
+	SLUICE_CONTROL=https://127.0.0.1:1 "$CTL" $args >/dev/null 2>&1 || rc=$?
+	[ $rc -eq 2 ] || fail "sluicectl $args: exit $rc, want 2 (usage)"
+done
+# fastpath's subcommands by unique prefix, as every command table
+err=$("$CTL" --pin-root "$TMP/none" fastpath of 2>&1) && fail "fastpath of without maps succeeded"
+[[ $err = *"$TMP/none"* ]] || fail "fastpath of: $err"
+
 # every command --help lists, and nothing else, besides the options
 want=$("$CTL" --help | sed -n '/^commands/,$s/^  \([a-z][a-z-]*\).*/\1/p' | sort | tr '\n' ' ')
 got=$(complete_words '' | tr ' ' '\n' | grep -v '^-' | sort | tr '\n' ' ')
@@ -77,6 +102,18 @@ done
 [ "$(jq -r .control_plane.version <<<"$j")" = "$v" ] || fail "control plane's version: $j; log: $(cat "$TMP/control.log")"
 "$CTL" version --control "https://127.0.0.1:$port" --credentials "$TMP/control" |
 	grep -qx "control plane $v (https://127.0.0.1:$port)" || fail "version's table lacks the control plane"
+# the control-plane commands' options: --control URL as one word or two,
+# options before and after the arguments
+cp=(--credentials "$TMP/control")
+"$CTL" status --control "https://127.0.0.1:$port" "${cp[@]}" -o json | jq -e .config_version >/dev/null ||
+	fail "status --control URL"
+"$CTL" status "${cp[@]}" --control="https://127.0.0.1:$port" | grep -q "^control plane $v at https://127.0.0.1:$port" ||
+	fail "status --control=URL"
+[ "$("$CTL" get services -A --control "https://127.0.0.1:$port" "${cp[@]}" -o json)" = "[]" ] ||
+	fail "get services -A: $("$CTL" get services -A --control "https://127.0.0.1:$port" "${cp[@]}" -o json 2>&1)"
+err=$("$CTL" get --control "https://127.0.0.1:$port" "${cp[@]}" service web 2>&1) &&
+	fail "get service web found one"
+[[ $err = *"Service default/web not found"* ]] || fail "get KIND NAME after the options: $err"
 # the agent's, from the status.json it writes (as root: its run dir)
 if [ "$(id -u)" -eq 0 ]; then
 	node=sluice-e2e-cli-$$

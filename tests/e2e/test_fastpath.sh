@@ -181,6 +181,8 @@ in_pod node1.pod1 "$BIN/sltest" xfer --to 10.96.0.20:80 --up "$(mib 512)" --down
 long=$!
 for _ in $(seq $((100 * SCALE))); do [ "$(sockets)" -ge 2 ] && break; sleep 0.02; done
 "${CTL[@]}" fastpath off >/dev/null || fail "fastpath off"
+# the subcommand's own -o, and any unique prefix of it
+[ "$("${CTL[@]}" fastpath st -o json | jq .fastpath)" = false ] || fail "fastpath st -o json"
 v0=$(veth_bytes node1.pod4)
 xfer node1.pod3 10.96.0.21:80 16M 16M >/dev/null
 d=$(($(veth_bytes node1.pod4) - v0))

@@ -21,6 +21,14 @@ static const struct cli_opt opts[] = {
 	{}
 };
 
+static const struct cli_opt get_opts[] = {
+	{ "namespace", required_argument | CLI_SHORT, 'n', "NS", "the namespace" },
+	{ "output", required_argument | CLI_SHORT, 'o', "table|yaml|json", "the format" },
+	{ "credentials", required_argument, 'C', "DIR", "the admin's" },
+	{ "hidden", no_argument, 'H', NULL, NULL },
+	{}
+};
+
 static const struct cli_prog prog = {
 	.name = "prog",
 	.section = 8,
@@ -36,6 +44,7 @@ static const struct cli_prog prog = {
 		"                       stream flow events",
 		"get KIND [NAME]   resources",
 		NULL },
+	.cmd_opts = (const struct cli_opt *const[]){ NULL, NULL, get_opts },
 };
 
 typedef void (*print_fn)(FILE *f, const struct cli_prog *p);
@@ -169,10 +178,44 @@ Test(cli, bash_completion_words)
 	cr_assert(strstr(b, "compgen -W \"--node --pin-root -o --output --once --quote -h --help "
 			    "fastpath observe get\""), "%s", b);
 	cr_assert(strstr(b, "\tfastpath)\n\t\tCOMPREPLY=($(compgen -W \"on off force\""), "%s", b);
-	cr_assert_null(strstr(b, "\tget)"), "KIND is not a subcommand:\n%s", b);
+	cr_assert_null(strstr(b, "\tget)\n\t\tCOMPREPLY"), "KIND is not a subcommand:\n%s", b);
 	cr_assert_null(strstr(b, "\tobserve)"), "an option is not a subcommand:\n%s", b);
 	cr_assert(strstr(b, "--pin-root)\n\t\tCOMPREPLY=($(compgen -d"), "%s", b);
 	cr_assert(strstr(b, "-o|--output)\n\t\tCOMPREPLY=($(compgen -W \"table json\""), "%s", b);
 	cr_assert(strstr(b, "--node|--pin-root|-o|--output) ((i++));;"), "%s", b);
+	free(b);
+}
+
+Test(cli, command_options_in_man_page_completion_and_command_help)
+{
+	char *m = render(cli_man), *b = render(cli_bash), *h = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	/* man: under the command, indented; hidden ones left out */
+	cr_assert(strstr(m, "\\fBget\\fR KIND [NAME]\nresources\n.RS\n.TP\n"
+			    "\\fB\\-n\\fR, \\fB\\-\\-namespace\\fR \\fINS\\fR\nthe namespace\n"), "%s", m);
+	cr_assert(strstr(m, "\\fB\\-\\-credentials\\fR \\fIDIR\\fR\nthe admin's\n.RE\n"), "%s", m);
+	cr_assert_null(strstr(m, "hidden"), "%s", m);
+	cr_assert_null(strstr(m, "the switch\n.RS"), "a command without options got some:\n%s", m);
+	/* completion: after get, its options' values and, for a '-', its options */
+	cr_assert(strstr(b, "\tcase $cmd in\n\tget)\n\t\tcase $prev in\n"
+			    "\t\t-n|--namespace)\n\t\t\treturn 0;;\n"
+			    "\t\t-o|--output)\n\t\t\tCOMPREPLY=($(compgen -W \"table yaml json\""), "%s", b);
+	cr_assert(strstr(b, "\t\t--credentials)\n\t\t\tCOMPREPLY=($(compgen -d"), "%s", b);
+	cr_assert(strstr(b, "if [[ $cur == -* ]]; then\n\t\t\tCOMPREPLY=($(compgen -W "
+			    "\"-n --namespace -o --output --credentials\" -- \"$cur\"))"), "%s", b);
+	cr_assert_null(strstr(b, "\tfastpath)\n\t\tcase $prev"), "%s", b);
+	/* the command's own --help */
+	f = open_memstream(&h, &len);
+	cr_assert_not_null(f);
+	cli_cmd_help(f, "prog", prog.cmds[2], get_opts);
+	fclose(f);
+	cr_assert(starts_line(h, "usage: prog get KIND [NAME]"), "%s", h);
+	cr_assert(starts_line(h, "resources"), "%s", h);
+	cr_assert(strstr(h, "  -o, --output table|yaml|json  the format\n"), "%s", h);
+	cr_assert_null(strstr(h, "hidden"), "%s", h);
+	free(h);
+	free(m);
 	free(b);
 }

@@ -11,6 +11,7 @@
  * default state dir).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,64 +41,123 @@ struct cargs {
 	unsigned int timeout_ms;
 };
 
-static int parse_args(const char *cmd, int argc, char **argv, struct cargs *a)
+/* The options every control-plane command takes: where the control plane
+ * is, the admin's credentials, how long to wait, --help. */
+enum { OPT_CONTROL = 0x200, OPT_CREDENTIALS, OPT_TIMEOUT };
+#define CONNECTION_OPTS                                                                      \
+	{ "control", optional_argument, OPT_CONTROL, "URL",                                  \
+	  "the control plane's API (environment SLUICE_CONTROL, default "                    \
+	  CONTROL_DEFAULT_URL "); the URL may also be the next word" },                      \
+	{ "credentials", required_argument, OPT_CREDENTIALS, "DIR",                          \
+	  "the admin's ca.crt, admin.crt and admin.key (environment SLUICE_CREDENTIALS, "     \
+	  "default " STORE_DEFAULT_DIR ")" },                                                 \
+	{ "timeout", required_argument, OPT_TIMEOUT, "SECONDS",                              \
+	  "give up on the control plane after this long (default 60)" },                     \
+	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" }
+
+const struct cli_opt ctl_apply_opts[] = {
+	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
+	  "a YAML file, - for stdin; repeat for more (all are one change)" },
+	CONNECTION_OPTS,
+	{}
+};
+
+const struct cli_opt ctl_get_opts[] = {
+	{ "namespace", required_argument | CLI_SHORT, 'n', "NS",
+	  "the namespace (default: default, or all when no NAME is given)" },
+	{ "all-namespaces", no_argument | CLI_SHORT, 'A', NULL, "every namespace" },
+	{ "output", required_argument | CLI_SHORT, 'o', "table|yaml|json",
+	  "table (default), yaml or json" },
+	CONNECTION_OPTS,
+	{}
+};
+
+const struct cli_opt ctl_delete_opts[] = {
+	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
+	  "delete what a YAML file holds, - for stdin" },
+	{ "namespace", required_argument | CLI_SHORT, 'n', "NS", "KIND NAME's namespace (default: default)" },
+	CONNECTION_OPTS,
+	{}
+};
+
+const struct cli_opt ctl_control_status_opts[] = {
+	{ "output", required_argument | CLI_SHORT, 'o', "table|json", "table (default) or json" },
+	CONNECTION_OPTS,
+	{}
+};
+
+/* argv (after the command's name) by opts into a: 0; 1 when --help was
+ * printed; -1 on a usage error, said. */
+static int parse_args(const char *cmd, const char *help, const struct cli_opt *opts, int argc,
+		      char **argv, struct cargs *a)
 {
+	struct cli_getopt g;
+	unsigned long t;
+	char *end;
+	int c;
+
 	memset(a, 0, sizeof(*a));
-	a->url = getenv("SLUICE_CONTROL") ?: "https://127.0.0.1:15012";
+	a->url = getenv("SLUICE_CONTROL") ?: CONTROL_DEFAULT_URL;
 	a->creds = getenv("SLUICE_CREDENTIALS") ?: STORE_DEFAULT_DIR;
 	a->timeout_ms = 60000;
-	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-#define TAKE(dst) do { if (!v) goto missing; (dst) = v; i++; } while (0)
-		if (strcmp(s, "--control") == 0) {
+	if (cli_getopt_init(&g, opts, ""))
+		return -1;
+	optind = 0;	/* glibc: start over; argv[-1] is the command's name */
+	opterr = 0;
+	while ((c = cli_getopt(&g, argc + 1, argv - 1)) != -1) {
+		switch (c) {
+		case OPT_CONTROL:
 			a->control_flag = true;
-			if (v && v[0] != '-') {
-				a->url = v;
-				i++;
-			}
-		} else if (strncmp(s, "--control=", 10) == 0) {
-			a->control_flag = true;
-			a->url = s + 10;
-		} else if (strcmp(s, "--credentials") == 0) {
-			TAKE(a->creds);
-		} else if (strcmp(s, "-f") == 0 || strcmp(s, "--filename") == 0) {
+			if (optarg)
+				a->url = optarg;
+			else if (optind <= argc && argv[optind - 1][0] != '-')
+				a->url = argv[optind++ - 1];	/* --control URL */
+			break;
+		case OPT_CREDENTIALS:
+			a->creds = optarg;
+			break;
+		case 'f':
 			if (a->nfiles == MAX_FILES) {
 				fprintf(stderr, "sluicectl: %s: at most %d files\n", cmd, MAX_FILES);
 				return -1;
 			}
-			TAKE(a->files[a->nfiles]);
-			a->nfiles++;
-		} else if (strcmp(s, "-n") == 0 || strcmp(s, "--namespace") == 0) {
-			TAKE(a->ns);
-		} else if (strcmp(s, "-A") == 0 || strcmp(s, "--all-namespaces") == 0) {
+			a->files[a->nfiles++] = optarg;
+			break;
+		case 'n':
+			a->ns = optarg;
+			break;
+		case 'A':
 			a->all_ns = true;
-		} else if (strcmp(s, "-o") == 0 || strcmp(s, "--output") == 0) {
-			TAKE(a->out);
-		} else if (strcmp(s, "--timeout") == 0) {
-			const char *t;
-
-			TAKE(t);
-			a->timeout_ms = (unsigned int)strtoul(t, NULL, 10) * 1000;
-			if (!a->timeout_ms) {
+			break;
+		case 'o':
+			a->out = optarg;
+			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			t = strtoul(optarg, &end, 10);
+			if (errno || *end || !t || t > UINT_MAX / 1000) {
 				fprintf(stderr, "sluicectl: %s: --timeout: seconds > 0\n", cmd);
 				return -1;
 			}
-		} else if (s[0] == '-' && s[1]) {
-			fprintf(stderr, "sluicectl: %s: unknown option '%s'\n", cmd, s);
+			a->timeout_ms = (unsigned int)t * 1000;
+			break;
+		case 'h':
+			cli_cmd_help(stdout, "sluicectl", help, opts);
+			return 1;
+		default:
+			fprintf(stderr, "sluicectl: %s: unknown option or missing value: '%s'\n", cmd,
+				argv[optind - 2]);
 			return -1;
-		} else if (a->npos < sizeof(a->pos) / sizeof(a->pos[0])) {
-			a->pos[a->npos++] = s;
-		} else {
+		}
+	}
+	for (; optind <= argc; optind++) {
+		if (a->npos == sizeof(a->pos) / sizeof(a->pos[0])) {
 			fprintf(stderr, "sluicectl: %s: too many arguments\n", cmd);
 			return -1;
 		}
-#undef TAKE
+		a->pos[a->npos++] = argv[optind - 1];
 	}
 	return 0;
-missing:
-	fprintf(stderr, "sluicectl: %s: an option needs a value\n", cmd);
-	return -1;
 }
 
 /* An admin TLS context from DIR/{ca.crt,admin.crt,admin.key}, or NULL
@@ -235,10 +295,12 @@ int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 	size_t len;
 	int status, rc = 1;
 
-	if (parse_args("apply", argc, argv, &a)) {
-		rc = 2;
+	rc = parse_args("apply", CTL_APPLY_HELP, ctl_apply_opts, argc, argv, &a);
+	if (rc) {
+		rc = rc > 0 ? 0 : 2;
 		goto out;
 	}
+	rc = 1;
 	if (!a.nfiles || a.npos) {
 		fprintf(stderr, "sluicectl: apply: usage: apply -f FILE [-f FILE]...\n");
 		rc = 2;
@@ -309,8 +371,9 @@ int cmd_get(const struct ctl_opts *o, int argc, char **argv)
 	const char *fmt;
 	int status, rc = 1;
 
-	if (parse_args("get", argc, argv, &a))
-		return 2;
+	rc = parse_args("get", CTL_GET_HELP, ctl_get_opts, argc, argv, &a);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	fmt = a.out ?: o->json ? "json" : "table";
 	if (a.npos < 1 || a.npos > 2 || (strcmp(fmt, "yaml") && strcmp(fmt, "json") && strcmp(fmt, "table"))) {
 		fprintf(stderr, "sluicectl: get: usage: get KIND [NAME] [-n NS | -A] [-o table|yaml|json]\n");
@@ -371,8 +434,9 @@ int cmd_delete(const struct ctl_opts *o, int argc, char **argv)
 	json_t *j;
 	int status, rc = 1;
 
-	if (parse_args("delete", argc, argv, &a))
-		return 2;
+	rc = parse_args("delete", CTL_DELETE_HELP, ctl_delete_opts, argc, argv, &a);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	if ((a.nfiles == 1) == (a.npos == 2) || a.nfiles > 1 || (a.npos && a.npos != 2)) {
 		fprintf(stderr, "sluicectl: delete: usage: delete -f FILE | delete KIND NAME [-n NS]\n");
 		return 2;
@@ -417,16 +481,16 @@ int cmd_control_status(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct cargs a;
 	json_t *j, *ag;
-	int status;
+	int status, rc;
 
-	if (parse_args("status", argc, argv, &a))
-		return 2;
+	rc = parse_args("status", CTL_STATUS_HELP, ctl_control_status_opts, argc, argv, &a);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	j = call("status", &a, "GET", "/v1/status", NULL, NULL, NULL, 0, &status);
 	if (!j)
 		return 1;
 	if (status != 200) {
-		int rc = refused("status", status, j);
-
+		rc = refused("status", status, j);
 		json_decref(j);
 		return rc;
 	}

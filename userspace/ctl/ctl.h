@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "lib/cli.h"
+
 struct ctl_opts {
 	char pin_root[PATH_MAX];
 	bool json;
@@ -32,6 +34,11 @@ struct json_t;
 struct json_t *ctl_agent_status(const struct ctl_opts *o, const char *cmd);
 
 int cmd_inspect(const struct ctl_opts *o, int argc, char **argv);
+/* fastpath on|off|force|status: the same-node fast path's switch
+ * (fastpath.c); its help and options, for the command table. */
+#define CTL_FASTPATH_HELP "fastpath on|off|force|status [-o table|json]\n" \
+			  "                       the same-node fast path's run-time switch"
+extern const struct cli_opt ctl_fastpath_opts[];
 int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv);
 int cmd_status(const struct ctl_opts *o, int argc, char **argv);
 int cmd_observe(const struct ctl_opts *o, int argc, char **argv);

@@ -22,9 +22,6 @@
 #include "lib/log.h"
 #include "lib/sys.h"
 
-/* Where the control plane is, as for apply, get, delete (control.c). */
-#define CONTROL_DEFAULT_URL "https://127.0.0.1:15012"
-
 /* The status.json of the agent --node/--pin-root names, if it runs. */
 static json_t *running_agent(const struct ctl_opts *o)
 {
@@ -113,12 +110,11 @@ static int cmd_completion(const struct ctl_opts *o, int argc, char **argv);
 
 static const struct ctl_cmd commands[] = {
 	{ "analyze", cmd_analyze, "analyze -f FILE... [-o json] [--snapshot NODE]   validate config offline, as the control plane does" },
-	{ "apply", cmd_apply, "apply -f FILE...     send Istio/Kubernetes YAML to the control plane (one change)" },
-	{ "delete", cmd_delete, "delete -f FILE | delete KIND NAME [-n NS]   remove resources from the control plane" },
+	{ "apply", cmd_apply, CTL_APPLY_HELP },
+	{ "delete", cmd_delete, CTL_DELETE_HELP },
 	{ "completion", cmd_completion, "completion bash      a bash completion script: source <(sluicectl completion bash)" },
-	{ "fastpath", cmd_fastpath, "fastpath on|off|force|status\n"
-				    "                       the same-node fast path's run-time switch" },
-	{ "get", cmd_get, "get KIND [NAME] [-n NS|-A] [-o table|yaml|json]   resources held by the control plane" },
+	{ "fastpath", cmd_fastpath, CTL_FASTPATH_HELP },
+	{ "get", cmd_get, CTL_GET_HELP },
 	{ "install", cmd_install, "install [--set KEY=VALUE]... [-f OVERLAY]... [--profile NAME] [-y] [--dry-run]\n"
 				  "                       check the node and install a profile (docs/install.md)" },
 	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
@@ -130,9 +126,7 @@ static const struct ctl_cmd commands[] = {
 				  "                       stream flow events (follows the agent's flow log)" },
 	{ "profile", cmd_profile, "profile list|dump|keys   installation profiles (dump: --set K=V, -f FILE)" },
 	{ "proxy", cmd_proxy, "proxy certs [-o json]   the node proxy's workload certificates (identity, serial, expiry)" },
-	{ "status", cmd_status, "status [--control [URL]]\n"
-				"                       the agent's kernel, probes (what is off and why), snapshot;\n"
-				"                       --control: the control plane, its agents and their ACKs" },
+	{ "status", cmd_status, CTL_STATUS_HELP },
 	{ "top", cmd_top, "top [--interval S] [--count N] [--since-start] [--set paths.prefix=DIR]\n"
 			  "                       live table of the traffic of this machine's agents (flow logs)" },
 	{ "uninstall", cmd_uninstall, "uninstall [-y] [--purge] [--set paths.prefix=DIR]   remove what install made" },
@@ -152,10 +146,25 @@ static const struct cli_opt ctl_options[] = {
 	{}
 };
 
+/* The commands that parse options of their own from lib/cli tables: the
+ * man page lists them under the command, and the completion offers them. */
+static const struct {
+	const char *cmd;
+	const struct cli_opt *opts;
+} own_opts[] = {
+	{ "apply", ctl_apply_opts },
+	{ "delete", ctl_delete_opts },
+	{ "fastpath", ctl_fastpath_opts },
+	{ "get", ctl_get_opts },
+	{ "status", ctl_control_status_opts },
+	{}
+};
+
 /* The program's documentation: its options, and its commands' help. */
 static const struct cli_prog *ctl_cli(void)
 {
 	static const char *helps[sizeof(commands) / sizeof(commands[0])];
+	static const struct cli_opt *opts[sizeof(commands) / sizeof(commands[0])];
 	static const char *const usage[] = {
 		"[--node NAME | --pin-root DIR] [-o table|json] COMMAND ...", NULL };
 	static const struct cli_prog p = {
@@ -175,10 +184,15 @@ static const struct cli_prog *ctl_cli(void)
 		.opts = ctl_options,
 		.cmds_title = "commands (any unique prefix)",
 		.cmds = helps,
+		.cmd_opts = opts,
 	};
 
-	for (size_t i = 0; commands[i].name; i++)
+	for (size_t i = 0; commands[i].name; i++) {
 		helps[i] = commands[i].help;
+		for (size_t j = 0; own_opts[j].cmd; j++)
+			if (!strcmp(own_opts[j].cmd, commands[i].name))
+				opts[i] = own_opts[j].opts;
+	}
 	return &p;
 }
 

@@ -100,24 +100,20 @@ static void wrap(FILE *f, const char *text, int col, int at, bool brackets)
 	fputc('\n', f);
 }
 
-void cli_help(FILE *f, const struct cli_prog *p)
+/* The visible options of t, a line each, their help wrapped. */
+static void help_opts(FILE *f, const struct cli_opt *t)
 {
 	const struct cli_opt *o;
-	int col = 0, ucol = (int)strlen(p->name) + 8;
+	int col = 0;
 	char label[128];
 
-	for (size_t i = 0; p->usage[i]; i++) {
-		fprintf(f, "%s %s ", i ? "      " : "usage:", p->name);
-		wrap(f, p->usage[i], ucol, ucol, true);
-	}
-	for (o = p->opts; o->name; o++) {
+	for (o = t; o->name; o++) {
 		int n = opt_label(o, label, sizeof(label)) + 4;
 
 		if (o->help && n > col)
 			col = n > MAX_COL ? MAX_COL : n;
 	}
-	fputc('\n', f);
-	for (o = p->opts; o->name; o++) {
+	for (o = t; o->name; o++) {
 		int at;
 
 		if (!o->help)
@@ -127,6 +123,18 @@ void cli_help(FILE *f, const struct cli_prog *p)
 		at += fprintf(f, "%*s", at + 2 <= col ? col - at : 2, "");
 		wrap(f, o->help, col, at, false);
 	}
+}
+
+void cli_help(FILE *f, const struct cli_prog *p)
+{
+	int ucol = (int)strlen(p->name) + 8;
+
+	for (size_t i = 0; p->usage[i]; i++) {
+		fprintf(f, "%s %s ", i ? "      " : "usage:", p->name);
+		wrap(f, p->usage[i], ucol, ucol, true);
+	}
+	fputc('\n', f);
+	help_opts(f, p->opts);
 	if (p->cmds) {
 		fprintf(f, "\n%s:\n", p->cmds_title);
 		for (size_t i = 0; p->cmds[i]; i++)
@@ -187,6 +195,24 @@ void cli_cmd_split(const char *help, char *usage, size_t ulen, char *what, size_
 	trim(what);
 }
 
+void cli_cmd_help(FILE *f, const char *prog, const char *help, const struct cli_opt *opts)
+{
+	char usage[512], what[1024];
+	int ucol = (int)strlen(prog) + 8;
+
+	cli_cmd_split(help, usage, sizeof(usage), what, sizeof(what));
+	fprintf(f, "usage: %s ", prog);
+	wrap(f, usage, ucol, ucol, true);
+	if (what[0]) {
+		fputc('\n', f);
+		wrap(f, what, 0, 0, false);
+	}
+	if (opts && opts->name) {
+		fputc('\n', f);
+		help_opts(f, opts);
+	}
+}
+
 /* roff text: whitespace runs as one space, '\' and '-' escaped, and a
  * '.' or '\'' that would start the line made plain text. */
 static void roff_n(FILE *f, const char *s, size_t n, bool bol)
@@ -242,6 +268,28 @@ static void roff_paras(FILE *f, const char *s)
 	}
 }
 
+/* The visible options of t, a tagged paragraph each. */
+static void man_opts(FILE *f, const struct cli_opt *t)
+{
+	for (const struct cli_opt *o = t; o->name; o++) {
+		if (!o->help)
+			continue;
+		fputs(".TP\n", f);
+		if (o->has_arg & CLI_SHORT)
+			fprintf(f, "\\fB\\-%c\\fR, ", o->val);
+		fputs("\\fB\\-\\-", f);
+		roff(f, o->name, false);
+		fputs("\\fR", f);
+		if (o->arg) {
+			fputc(' ', f);
+			roff_font(f, 'I', o->arg);
+		}
+		fputc('\n', f);
+		roff(f, o->help, true);
+		fputc('\n', f);
+	}
+}
+
 void cli_man(FILE *f, const struct cli_prog *p)
 {
 	char usage[512], what[1024];
@@ -267,23 +315,7 @@ void cli_man(FILE *f, const struct cli_prog *p)
 		roff_paras(f, p->description);
 	}
 	fputs(".SH OPTIONS\n", f);
-	for (const struct cli_opt *o = p->opts; o->name; o++) {
-		if (!o->help)
-			continue;
-		fputs(".TP\n", f);
-		if (o->has_arg & CLI_SHORT)
-			fprintf(f, "\\fB\\-%c\\fR, ", o->val);
-		fputs("\\fB\\-\\-", f);
-		roff(f, o->name, false);
-		fputs("\\fR", f);
-		if (o->arg) {
-			fputc(' ', f);
-			roff_font(f, 'I', o->arg);
-		}
-		fputc('\n', f);
-		roff(f, o->help, true);
-		fputc('\n', f);
-	}
+	man_opts(f, p->opts);
 	if (!p->cmds)
 		return;
 	fputs(".SH COMMANDS\n", f);
@@ -304,6 +336,11 @@ void cli_man(FILE *f, const struct cli_prog *p)
 		fputc('\n', f);
 		roff(f, what, true);
 		fputc('\n', f);
+		if (p->cmd_opts && p->cmd_opts[i] && p->cmd_opts[i]->name) {
+			fputs(".RS\n", f);
+			man_opts(f, p->cmd_opts[i]);
+			fputs(".RE\n", f);
+		}
 	}
 }
 
@@ -352,10 +389,58 @@ static int opts_forms(FILE *f, const struct cli_opt *o, char sep, bool with_arg)
 	return n;
 }
 
+/* The case arms completing the values of t's options that take one, at
+ * indent `in`: a list's words, a DIR or a FILE. */
+static void value_cases(FILE *f, const struct cli_opt *t, const char *in)
+{
+	for (const struct cli_opt *o = t; o->name; o++) {
+		if (has_arg(o) != required_argument)
+			continue;
+		fputs(in, f);
+		opt_forms(f, o, '|');
+		fputs(")\n", f);
+		if (o->arg && strchr(o->arg, '|')) {
+			fprintf(f, "%s\tCOMPREPLY=($(compgen -W \"", in);
+			for (const char *c = o->arg; *c; c++)
+				fputc(*c == '|' ? ' ' : *c, f);
+			fputs("\" -- \"$cur\"))\n", f);
+		} else if (o->arg && strstr(o->arg, "DIR")) {
+			fprintf(f, "%s\tCOMPREPLY=($(compgen -d -- \"$cur\"))\n", in);
+		} else if (o->arg && strstr(o->arg, "FILE")) {
+			fprintf(f, "%s\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n", in);
+		}
+		fprintf(f, "%s\treturn 0;;\n", in);
+	}
+}
+
+/* After a command with options of its own: their values, and the options
+ * themselves for a word that starts with '-'. */
+static void cmd_opt_cases(FILE *f, const struct cli_prog *p)
+{
+	char usage[512], what[1024];
+
+	if (!p->cmd_opts)
+		return;
+	fputs("\tcase $cmd in\n", f);
+	for (size_t i = 0; p->cmds[i]; i++) {
+		const struct cli_opt *t = p->cmd_opts[i];
+
+		if (!t || !t->name)
+			continue;
+		cli_cmd_split(p->cmds[i], usage, sizeof(usage), what, sizeof(what));
+		fprintf(f, "\t%.*s)\n\t\tcase $prev in\n", (int)strcspn(usage, " "), usage);
+		value_cases(f, t, "\t\t");
+		fputs("\t\tesac\n\t\tif [[ $cur == -* ]]; then\n"
+		      "\t\t\tCOMPREPLY=($(compgen -W \"", f);
+		opts_forms(f, t, ' ', false);
+		fputs("\" -- \"$cur\"))\n\t\t\treturn 0\n\t\tfi;;\n", f);
+	}
+	fputs("\tesac\n", f);
+}
+
 void cli_bash(FILE *f, const struct cli_prog *p)
 {
 	char fn[64], usage[512], what[1024], sub[256];
-	const struct cli_opt *o;
 	const char *sep;
 	size_t i;
 
@@ -367,40 +452,25 @@ void cli_bash(FILE *f, const struct cli_prog *p)
 		   "%s()\n{\n"
 		   "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev= cmd= i\n"
 		   "\tCOMPREPLY=()\n"
-		   "\t((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-		   "\tcase $prev in\n", p->name, fn);
-	for (o = p->opts; o->name; o++) {
-		if (has_arg(o) != required_argument)
-			continue;
-		fputs("\t", f);
-		opt_forms(f, o, '|');
-		fputs(")\n", f);
-		if (o->arg && strchr(o->arg, '|')) {
-			fputs("\t\tCOMPREPLY=($(compgen -W \"", f);
-			for (const char *c = o->arg; *c; c++)
-				fputc(*c == '|' ? ' ' : *c, f);
-			fputs("\" -- \"$cur\"))\n", f);
-		} else if (o->arg && strstr(o->arg, "DIR")) {
-			fputs("\t\tCOMPREPLY=($(compgen -d -- \"$cur\"))\n", f);
-		} else if (o->arg && strstr(o->arg, "FILE")) {
-			fputs("\t\tCOMPREPLY=($(compgen -f -- \"$cur\"))\n", f);
-		}
-		fputs("\t\treturn 0;;\n", f);
-	}
+		   "\t((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}\n", p->name, fn);
 	/* the command: the first word that is neither an option nor its argument */
-	fputs("\tesac\n\tfor ((i = 1; i < COMP_CWORD; i++)); do\n\t\tcase ${COMP_WORDS[i]} in\n\t\t", f);
+	fputs("\tfor ((i = 1; i < COMP_CWORD; i++)); do\n\t\tcase ${COMP_WORDS[i]} in\n\t\t", f);
 	if (opts_forms(f, p->opts, '|', true))
 		fputs(") ((i++));;\n\t\t", f);
-	fputs("-*) ;;\n\t\t*) cmd=${COMP_WORDS[i]}; break;;\n\t\tesac\n\tdone\n"
-	      "\tif [[ -z $cmd ]]; then\n\t\tCOMPREPLY=($(compgen -W \"", f);
+	fputs("-*) ;;\n\t\t*) cmd=${COMP_WORDS[i]}; break;;\n\t\tesac\n\tdone\n", f);
+	/* the command's own options first: its -o may not be the program's */
+	cmd_opt_cases(f, p);
+	fputs("\tcase $prev in\n", f);
+	value_cases(f, p->opts, "\t");
+	fputs("\tesac\n\tif [[ -z $cmd ]]; then\n\t\tCOMPREPLY=($(compgen -W \"", f);
 	sep = opts_forms(f, p->opts, ' ', false) ? " " : "";
 	for (i = 0; p->cmds && p->cmds[i]; i++) {
 		cli_cmd_split(p->cmds[i], usage, sizeof(usage), what, sizeof(what));
 		fprintf(f, "%s%.*s", sep, (int)strcspn(usage, " "), usage);
 		sep = " ";
 	}
-	fputs("\" -- \"$cur\"))\n\t\treturn 0\n\tfi\n"
-	      "\t((i + 1 == COMP_CWORD)) || return 0\n\tcase $cmd in\n", f);
+	fputs("\" -- \"$cur\"))\n\t\treturn 0\n\tfi\n", f);
+	fputs("\t((i + 1 == COMP_CWORD)) || return 0\n\tcase $cmd in\n", f);
 	for (i = 0; p->cmds && p->cmds[i]; i++) {
 		cli_cmd_split(p->cmds[i], usage, sizeof(usage), what, sizeof(what));
 		subcommands(usage, sub, sizeof(sub));

@@ -17,7 +17,9 @@
  *   digits, '-' and '|' only, lists the command's subcommands
  *   ("fastpath on|off|force|status", "proxy certs").
  * - cli_help() prints the help strings of commands as they are; the man
- *   page and completion split them as above. Text in the man page is
+ *   page and completion split them as above. A command's own options
+ *   (cmd_opts) are listed by its --help (cli_cmd_help()) and in the man
+ *   page under it, and completed after it. Text in the man page is
  *   escaped for roff: no line of it can start a request.
  * - sluice_version is the build's version (git describe, or 0.1.0 without
  *   git), defined here once for every program.
@@ -50,6 +52,10 @@ struct cli_prog {
 	const struct cli_opt *opts;
 	const char *cmds_title;      /* heading of the commands in --help */
 	const char *const *cmds;     /* a help string per command, NULL-terminated, or NULL */
+	/* each command's own options, in cmds' order (the array or an entry
+	 * NULL: none): in the man page under the command, and completed
+	 * after it */
+	const struct cli_opt *const *cmd_opts;
 };
 
 #define CLI_MAX_OPTS 48
@@ -68,6 +74,9 @@ int cli_getopt(struct cli_getopt *g, int argc, char **argv);
 
 /* --help: usage, options (wrapped to 80 columns), commands. */
 void cli_help(FILE *f, const struct cli_prog *p);
+/* A command's --help: "usage: PROG" and the command's usage, what it
+ * does, then its options (help is a cmds entry, opts its options). */
+void cli_cmd_help(FILE *f, const char *prog, const char *help, const struct cli_opt *opts);
 /* The man page, in roff (man macros). */
 void cli_man(FILE *f, const struct cli_prog *p);
 /* A bash completion script: commands, their subcommands, options and the
