@@ -65,7 +65,7 @@ LIB_SRCS   := $(wildcard userspace/lib/*.c)
 AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
 CTL_SRCS   := $(wildcard userspace/ctl/*.c)
 # the built-in install profiles, in profile_names[] order (ctl/profile.c)
-PROFILES   := $(addprefix profiles/,default.yaml demo.yaml minimal.yaml empty.yaml)
+PROFILES   := $(addprefix profiles/,default.yaml demo.yaml minimal.yaml empty.yaml podman.yaml)
 CONTROL_SRCS := $(filter-out userspace/control/main.c,$(wildcard userspace/control/*.c))
 PROXY_SRCS := $(filter-out userspace/proxy/main.c,$(wildcard userspace/proxy/*.c))
 CNI_SRCS   := $(filter-out userspace/cni/main.c,$(wildcard userspace/cni/*.c))
@@ -140,7 +140,8 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # the CNI plugin: run at every container start, so it links only jansson
-$(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(BUILD)/obj/userspace/lib/cli.o
+$(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(BUILD)/obj/userspace/lib/cli.o \
+		$(BUILD)/obj/userspace/lib/file.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ -ljansson

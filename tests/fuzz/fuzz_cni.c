@@ -2,12 +2,15 @@
 /*
  * sluice-cni's input (cni/conf.c): the network configuration a runtime
  * writes to its stdin, with prevResult, and the request built from it.
- * The first byte picks CNI_COMMAND and which CNI_* variables are set.
+ * The first byte picks CNI_COMMAND and which CNI_* variables are set;
+ * with 0x40 set, the rest is a node's CNI configuration file instead, as
+ * `sluice-cni install-chain` chains into it (cni/chain.c).
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "cni/chain.c"
 #include "cni/conf.c"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -28,6 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
+	if (data[0] & 0x40) {
+		json_t *doc = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+
+		doc = doc ? chain_add(doc, "f.conflist", "/run/sluice/n/cni.sock", err, sizeof(err)) : NULL;
+		doc = doc ? chain_remove(doc) : NULL;
+		json_decref(doc);
+		return 0;
+	}
 	env.command = cmds[data[0] % 6];
 	if (data[0] & 0x10)
 		env.netns = NULL;

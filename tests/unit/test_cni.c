@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/podman.h"
+#include "cni/chain.h"
 #include "cni/conf.h"
 #include "control/register.h"
 #include "lib/config.h"
@@ -277,4 +278,41 @@ Test(cni_podman, record_by_id)
 	cr_expect(strstr(err, "not a BoltDB"), "%s", err);
 	cr_expect_eq(podman_container_mem((unsigned char *)b, 40, SEED_ID, &j, err, sizeof(err)), -EINVAL);
 	free(b);
+}
+
+/* ---- the Kubernetes installer's chaining --------------------------------- */
+
+Test(cni_chain, add_is_idempotent_and_converts_conf)
+{
+	char err[600];
+	json_t *d = json_loads("{\"cniVersion\": \"0.4.0\", \"name\": \"k8s\", \"plugins\": "
+			       "[{\"type\": \"ptp\"}, {\"type\": \"portmap\"}]}", 0, NULL);
+	json_t *s;
+
+	d = chain_add(d, "10.conflist", "/run/sluice/n1/cni.sock", err, sizeof(err));
+	cr_assert(d, "%s", err);
+	d = chain_add(d, "10.conflist", "/run/sluice/n1/cni.sock", err, sizeof(err));
+	cr_assert(d, "%s", err);
+	cr_expect_eq(json_array_size(json_object_get(d, "plugins")), 3, "chained twice");
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(d, "plugins"), 2),
+		"type")), "sluice-cni");
+	d = chain_remove(d);
+	cr_expect_eq(json_array_size(json_object_get(d, "plugins")), 2);
+	json_decref(d);
+
+	s = json_loads("{\"cniVersion\": \"0.3.1\", \"name\": \"b\", \"type\": \"bridge\"}", 0, NULL);
+	s = chain_add(s, "20.conf", "/s", err, sizeof(err));
+	cr_assert(s, "%s", err);
+	cr_expect_str_eq(json_string_value(json_object_get(s, "name")), "b");
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(s, "plugins"), 0),
+		"type")), "bridge");
+	cr_expect_null(json_object_get(json_array_get(json_object_get(s, "plugins"), 0), "cniVersion"));
+	json_decref(s);
+
+	cr_expect_null(chain_add(json_loads("{\"cniVersion\": \"1.0.0\", \"name\": \"x\", \"plugins\": []}",
+					    0, NULL), "30.conflist", "/s", err, sizeof(err)));
+	cr_expect(strstr(err, "30.conflist: plugins"), "%s", err);
+	cr_expect_null(chain_add(json_loads("{\"name\": \"x\", \"type\": \"t\"}", 0, NULL), "40.conf", "/s",
+				 err, sizeof(err)));
+	cr_expect(strstr(err, "40.conf: cniVersion"), "%s", err);
 }

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "cni/chain.h"
 #include "cni/conf.h"
 #include "lib/cli.h"
 
@@ -39,6 +40,8 @@ static const struct cli_prog cni_cli = {
 	.section = 8,
 	.summary = "the sluice CNI plugin: containers join the mesh when their runtime starts them",
 	.usage = (const char *const[]){ "(run by a container runtime: CNI_COMMAND=ADD|DEL|CHECK|VERSION)",
+					"install-chain --socket PATH [--bin-dir DIR] [--conf-dir DIR]",
+					"uninstall-chain [--bin-dir DIR] [--conf-dir DIR]",
 					NULL },
 	.description =
 		"A chained CNI plugin (CNI 1.0.0; 0.3.0, 0.3.1 and 0.4.0 configurations too). "
@@ -51,7 +54,12 @@ static const struct cli_prog cni_cli = {
 		"the agent refuses the container or cannot be reached, unless the configuration "
 		"says \"failOpen\": true. DEL always succeeds (the agent retries what it could "
 		"not undo); CHECK reports drift. `sluicectl install` installs the plugin and a "
-		"chained network for podman; docs/cni.md has the details.",
+		"chained network for podman; docs/cni.md has the details.\n\n"
+		"install-chain, run by the Kubernetes installer container on each node, copies "
+		"the plugin into --bin-dir (default /opt/cni/bin) and chains it, with the agent's "
+		"--socket, into the node's CNI configuration: the lexically first *.conflist, "
+		"*.conf or *.json of --conf-dir (default /etc/cni/net.d), as the runtime picks it. "
+		"Running it again changes nothing; uninstall-chain undoes it.",
 	.opts = cni_options,
 };
 
@@ -149,6 +157,8 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int rc;
 
+	if (argc > 1 && (!strcmp(argv[1], "install-chain") || !strcmp(argv[1], "uninstall-chain")))
+		return chain_main(argc - 1, argv + 1);
 	if (argc > 1) {
 		if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 			printf("sluice-cni %s\n", sluice_version);

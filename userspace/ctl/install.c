@@ -33,6 +33,7 @@ static const struct { const char *src, *dst; bool demo; } binaries[] = {
 	{ "sluice-proxy", "sluice-proxy", false },
 	{ "sluice-control", "sluice-control", false },
 	{ "sluicectl", "sluicectl", false },
+	{ "sluice-cni", "sluice-cni", false },
 	{ "sltest", "sltest", true },
 	{ "sluice-simcluster", "sluice-simcluster", true },
 };
@@ -442,6 +443,7 @@ static int install(struct plan *p, struct plan *old)
 		return rc;
 	}
 	rc = binaries_sync(p, true, &changed);
+	rc = rc ?: cni_files_write(p);
 	if (rc)
 		return rc;
 	text = json_dumps(p->prof, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

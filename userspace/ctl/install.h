@@ -88,6 +88,14 @@ const struct daemon *plan_daemon(const struct plan *p, const char *name);
  * (install.c): 0, or -ETIMEDOUT with what was seen in why. */
 int wait_in_sync(const struct plan *p, int timeout_ms, char *why, size_t wlen);
 
+/* ---- podman (cni.c, docs/cni.md) ---- */
+
+/* cni.subnet's gateway (its first address); -EINVAL with the reason. */
+int cni_subnet(const json_t *prof, char *gw, size_t gwlen, char *err, size_t errlen);
+/* With cni.enabled: ETC/cni/NET.conflist chaining sluice-cni, and
+ * ETC/containers.conf pointing podman at it. 0 or -errno (printed). */
+int cni_files_write(const struct plan *p);
+
 /* ---- supervision (supervise.c) ---- */
 
 /* Start d under a supervisor that restarts it when it exits; returns once

@@ -130,7 +130,25 @@ static const struct { const char *name, *path, *type, *why; bool bidir; } host_p
 static void agent(FILE *f, const json_t *p, const char *image)
 {
 	const char *cport = port_of(p, "control.listen"), *mport = port_of(p, "agent.metricsAddr");
+	char *cni_init = NULL;
 	size_t i;
+
+	/* cni.enabled: the installer container (docs/cni.md) chains sluice-cni
+	 * into the node's CNI configuration before the agent starts */
+	if (prof_bool(p, "cni.enabled") &&
+	    asprintf(&cni_init, "      initContainers:\n      - name: install-cni\n        image: %s\n"
+		     "        env:\n        - name: NODE_NAME\n          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}\n"
+		     "        command: [/bin/sh, -c]\n"
+		     "        args:\n        - >-\n"
+		     "          exec /usr/local/lib/sluice/sluice-cni install-chain\n"
+		     "          --bin-dir /host/opt/cni/bin --conf-dir /host/etc/cni/net.d\n"
+		     "          --socket " SL_RUN_BASE "/$NODE_NAME/cni.sock\n"
+		     "        securityContext:\n          allowPrivilegeEscalation: false\n"
+		     "          capabilities: {drop: [ALL]}\n"
+		     "        volumeMounts:\n"
+		     "        - {name: cni-bin, mountPath: /host/opt/cni/bin}\n"
+		     "        - {name: cni-conf, mountPath: /host/etc/cni/net.d}\n", image) < 0)
+		cni_init = NULL;
 
 	fprintf(f, "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: sluice-agent\n"
 		"  namespace: " NS "\n");
@@ -147,6 +165,7 @@ static void agent(FILE *f, const json_t *p, const char *image)
 		"      priorityClassName: system-node-critical\n"
 		"      tolerations: [{operator: Exists}]\n"
 		"      terminationGracePeriodSeconds: 30\n"
+		"%s"
 		"      containers:\n      - name: sluice-agent\n        image: %s\n"
 		"        env:\n        - name: NODE_NAME\n          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}\n"
 		"        # the first start joins with the node's token; later ones use the\n"
@@ -173,7 +192,7 @@ static void agent(FILE *f, const json_t *p, const char *image)
 		"            # mount bpffs, and BPF itself on kernels before 5.8 (no CAP_BPF)\n"
 		"            add: [BPF, NET_ADMIN, SYS_ADMIN]\n"
 		"        volumeMounts:\n",
-		image, prof_str(p, "node.cgroup"), cport, mport,
+		cni_init ? cni_init : "", image, prof_str(p, "node.cgroup"), cport, mport,
 		prof_bool(p, "agent.flowLog") ? "" : "--flow-log none ",
 		prof_str(p, "agent.sockmap"), prof_str(p, "agent.logLevel"),
 		prof_bool(p, "components.proxy.enabled") ? "on" : "off", mport,
@@ -187,9 +206,14 @@ static void agent(FILE *f, const json_t *p, const char *image)
 	for (i = 0; i < sizeof(host_paths) / sizeof(host_paths[0]); i++)
 		fprintf(f, "      # %s\n      - name: %s\n        hostPath: {path: %s, type: %s}\n",
 			host_paths[i].why, host_paths[i].name, host_paths[i].path, host_paths[i].type);
+	if (prof_bool(p, "cni.enabled"))
+		fprintf(f, "      # the installer container's: the node's CNI plugins and configuration\n"
+			"      - name: cni-bin\n        hostPath: {path: /opt/cni/bin, type: DirectoryOrCreate}\n"
+			"      - name: cni-conf\n        hostPath: {path: /etc/cni/net.d, type: DirectoryOrCreate}\n");
 	fprintf(f, "      - name: ca\n        secret:\n          secretName: sluice-ca\n"
 		"          items: [{key: tls.crt, path: tls.crt}]\n"
 		"      - name: join\n        secret: {secretName: sluice-join, optional: true}\n");
+	free(cni_init);
 }
 
 static int manifest_generate(const struct ctl_opts *o, int argc, char **argv)

@@ -283,6 +283,8 @@ int plan_build(struct plan *p, json_t *prof, char *err, size_t errlen)
 			goto big;
 		nd->probe = prof_bool(prof, "probe.enabled");
 	}
+	if (prof_bool(prof, "cni.enabled") && (rc = cni_subnet(prof, host, sizeof(host), err, errlen)))
+		return rc;
 	if (p->nnodes && !prof_bool(prof, "components.control.enabled") &&
 	    (!*prof_str(prof, "control.address") || !*prof_str(prof, "control.caFile"))) {
 		snprintf(err, errlen, "an agent without a control plane here joins one elsewhere: set "

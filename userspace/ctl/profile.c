@@ -42,6 +42,9 @@ const struct profile_key profile_keys[] = {
 	{ "probe.vip", PK_IP, NULL, 0, 0, "the probe service's virtual IP" },
 	{ "probe.port", PK_INT, NULL, 1, 65535, "the probe service's port" },
 	{ "probe.backendPort", PK_INT, NULL, 1, 65535, "where verify-install's probe backend listens (loopback)" },
+	{ "cni.enabled", PK_BOOL, NULL, 0, 0, "sluice-cni for podman: a network chaining it and a containers.conf (docs/cni.md)" },
+	{ "cni.network", PK_NAME, NULL, 0, 0, "the podman network's name" },
+	{ "cni.subnet", PK_STRING, NULL, 0, 0, "the podman network's IPv4 subnet (host-local addresses)" },
 	{ "demo.enabled", PK_BOOL, NULL, 0, 0, "a simulated cluster with sample workloads and services" },
 	{ "demo.cluster", PK_NAME, NULL, 0, 0, "the simulated cluster's name ([a-z0-9]{1,12})" },
 	{ "demo.nodes", PK_INT, NULL, 2, 2, "simulated nodes (the sample workloads need two)" },
@@ -49,7 +52,7 @@ const struct profile_key profile_keys[] = {
 	{}
 };
 
-const char *const profile_names[] = { "default", "demo", "minimal", "empty", NULL };
+const char *const profile_names[] = { "default", "demo", "minimal", "empty", "podman", NULL };
 
 /* The built-in profiles' text (build/gen/profiles.c, from profiles/NAME.yaml). */
 extern const char *const profile_text[];
@@ -347,7 +350,7 @@ static int pick_name(const struct profile_src *src, char **name, char *err, size
 	if (!*name)
 		return -ENOMEM;
 	if (name_ix(*name) < 0) {
-		snprintf(err, errlen, "profile '%.64s': unknown (default, demo, minimal, empty)", *name);
+		snprintf(err, errlen, "profile '%.64s': unknown (default, demo, minimal, empty, podman)", *name);
 		return -EINVAL;
 	}
 	return 0;
