@@ -4,8 +4,11 @@
 # to node1's proxy, which carries them over HBONE to node2's proxy (the
 # server is STRICT). Per kind of restart, a loop of its own:
 #  - node1's agent killed (SIGKILL) and started again; down for 3 s;
-#    stopped and started (an agent upgrade): 0 failed connections, and the
-#    proxy is the same process throughout;
+#    stopped and started: 0 failed connections, and the proxy is the same
+#    process throughout;
+#  - an upgrade as sluicectl install does it: a new sluice-proxy renamed
+#    over the running one's binary, the agent restarted: the new agent
+#    hot-restarts the proxy from the new binary, 0 failed;
 #  - node1's and node2's proxies hot-restarted (SIGUSR2 to the agent, what
 #    an upgrade does) during a transfer of 1 GiB each way checked by
 #    SHA-256 and under the loop: 0 failed, the transfer intact, the old
@@ -69,7 +72,21 @@ loop_end() {
 	[ "$(jq '.errors.ECONNREFUSED // 0' <<<"$out")" -eq 0 ] || fail "$1: connections refused: $out"
 }
 
-P1=$(wait_serving node1)
+# node1's proxy runs from a copy of its binary that the upgrade replaces
+mkdir -p "$TMP/bin"
+cp "$BIN/sluice-proxy" "$TMP/bin/sluice-proxy"
+A1=(--hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1 --proxy-bin "$TMP/bin/sluice-proxy")
+restart_agent1() { # SIGNAL [SECONDS down]
+	kill "-$1" "$(cat "$TMP/agent.node1.pid")"
+	wait "$(cat "$TMP/agent.node1.pid")" 2>/dev/null || true
+	[ -z "${2:-}" ] || sleep "$2"
+	agent_start_cp node1 "${A1[@]}"
+}
+P0=$(wait_serving node1)
+restart_agent1 TERM
+kill -USR2 "$(cat "$TMP/agent.node1.pid")"
+P1=$(wait_serving node1 "$P0")
+[ "$(readlink "/proc/$P1/exe")" = "$TMP/bin/sluice-proxy" ] || fail "node1's proxy does not run $TMP/bin/sluice-proxy"
 P2=$(wait_serving node2)
 note "proxies: node1 pid $P1, node2 pid $P2"
 in_node node1 "$BIN/sluicectl" --pin-root "$(pin_root node1)" status >"$TMP/status.out" 2>&1 ||
@@ -79,23 +96,30 @@ grep -q "^agent pid [0-9]*, version" "$TMP/status.out" || fail "status lacks the
 
 # -- the agent: SIGKILL and restart; down for 3 s; stop and start
 loop_start agent-kill
-kill -KILL "$(cat "$TMP/agent.node1.pid")"
-agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+restart_agent1 KILL
 loop_end agent-kill 0
 loop_start agent-down-3s
-kill -KILL "$(cat "$TMP/agent.node1.pid")"
-sleep 3
-agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+restart_agent1 KILL 3
 loop_end agent-down-3s 0
-loop_start agent-upgrade
-kill -TERM "$(cat "$TMP/agent.node1.pid")"
-wait "$(cat "$TMP/agent.node1.pid")" 2>/dev/null || true
-agent_start_cp node1 --hbone-handshake-timeout 2000 --metrics-addr 127.0.0.1:9101 $HB_AGENT1
+loop_start agent-restart
+restart_agent1 TERM
 wait_converged node1
-loop_end agent-upgrade 0
+loop_end agent-restart 0
 [ "$(wait_serving node1)" = "$P1" ] || fail "the proxy changed across agent restarts"
 kill -0 "$P1" || fail "node1's proxy died with the agent"
 wait_log "$TMP/agent.node1.log" "proxy pid $P1 linked" 3
+
+# -- an upgrade: a new binary renamed over the running proxy's, the agent restarted
+loop_start upgrade
+cp "$BIN/sluice-proxy" "$TMP/bin/.sluice-proxy.new"
+mv "$TMP/bin/.sluice-proxy.new" "$TMP/bin/sluice-proxy"
+restart_agent1 TERM
+P1U=$(wait_serving node1 "$P1")
+loop_end upgrade 0
+grep -q "hot restart of pid $P1: the proxy's binary was replaced" "$TMP/agent.node1.log" ||
+	fail "the upgrade did not hot-restart the proxy: $(grep 'proxy' "$TMP/agent.node1.log" | tail -5)"
+note "upgrade: node1's proxy $P1 -> $P1U"
+P1=$P1U
 
 # -- hot restart of both proxies during a transfer and under the loop
 XFER=$((1024 * 1024 * 1024))

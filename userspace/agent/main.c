@@ -32,6 +32,7 @@
 #include "agent/enroll.h"
 #include "agent/guard.h"
 #include "agent/podman.h"
+#include "agent/proxyproc.h"
 #include "agent/proxysup.h"
 #include "agent/sync.h"
 #include "agent/telemetry.h"
@@ -886,7 +887,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.uninstall) {
-		psup_stop_node(run_dir);
+		proxyproc_stop(run_dir);
 		err = datapath_uninstall(o.pin_root);
 		if (!err) {
 			char f[PATH_MAX + 16];

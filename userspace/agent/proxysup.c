@@ -21,6 +21,7 @@
 
 #include <openssl/crypto.h>
 
+#include "agent/proxyproc.h"
 #include "agent/proxysup.h"
 #include "lib/cli.h"
 #include "lib/file.h"
@@ -238,57 +239,11 @@ static bool have_listeners(const struct psup *ps)
  * replacement), else binding its own. */
 static pid_t spawn(struct psup *ps, const char *why)
 {
-	static const char *const role[PL_LS_MAX] = { "hbone", "out", "out6" };
-	char hs[16], dr[16], lf[PL_LS_MAX][24];
-	const char *argv[32];
-	int n = 0, hi[PL_LS_MAX];
-	pid_t pid;
+	pid_t pid = proxyproc_spawn(&ps->o, ps->fds);
 
-	argv[n++] = ps->o.bin;
-	argv[n++] = "--node", argv[n++] = ps->o.node;
-	argv[n++] = "--pin-root", argv[n++] = ps->o.pin_root;
-	argv[n++] = "--hbone-addr", argv[n++] = ps->o.hbone_addr;
-	argv[n++] = "--outbound-addr", argv[n++] = ps->o.outbound_addr;
-	if (ps->o.outbound_addr6)
-		argv[n++] = "--outbound-addr6", argv[n++] = ps->o.outbound_addr6;
-	if (ps->o.handshake_ms) {
-		snprintf(hs, sizeof(hs), "%u", ps->o.handshake_ms);
-		argv[n++] = "--hbone-handshake-timeout", argv[n++] = hs;
-	}
-	snprintf(dr, sizeof(dr), "%u", ps->o.drain_ms);
-	argv[n++] = "--drain-timeout", argv[n++] = dr;
-	if (ps->o.log_level)
-		argv[n++] = "--log-level", argv[n++] = ps->o.log_level;
-	for (int i = 0; i < PL_LS_MAX; i++) {
-		hi[i] = -1;
-		if (ps->fds[i] < 0)
-			continue;
-		snprintf(lf[i], sizeof(lf[i]), "%s=%d", role[i], 3 + i);
-		argv[n++] = "--listen-fd", argv[n++] = lf[i];
-	}
-	argv[n] = NULL;
-
-	pid = fork();
 	if (pid < 0) {
-		log_err("starting %s: %s", ps->o.bin, strerror(errno));
+		log_err("starting %s: %s", ps->o.bin, strerror((int)-pid));
 		return -1;
-	}
-	if (pid == 0) {
-		sigset_t all;
-
-		setsid();   /* not in the agent's process group: it outlives the agent */
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		/* out of the way of 3..5 first, then into place (dup2 clears CLOEXEC) */
-		for (int i = 0; i < PL_LS_MAX; i++)
-			if (ps->fds[i] >= 0)
-				hi[i] = fcntl(ps->fds[i], F_DUPFD_CLOEXEC, 64);
-		for (int i = 0; i < PL_LS_MAX; i++)
-			if (hi[i] >= 0 && dup2(hi[i], 3 + i) < 0)
-				_exit(126);
-		execv(ps->o.bin, (char *const *)argv);
-		fprintf(stderr, "sluice-agent: exec %s: %s\n", ps->o.bin, strerror(errno));
-		_exit(127);
 	}
 	log_info("proxy: started %s pid %d (%s)%s", ps->o.bin, (int)pid, why,
 		 have_listeners(ps) ? " on the listening sockets held" : "");
@@ -412,20 +367,6 @@ static void on_hello(struct pproc *p, const struct pl_hello *b, int *fds, int nf
 	changed(ps);
 }
 
-/* An upgrade renamed a new binary over the one the process runs. */
-static bool exe_replaced(pid_t pid)
-{
-	char path[64], exe[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	return n > 10 && !strcmp(exe + n - 10, " (deleted)");
-}
-
 static void on_status(struct pproc *p, const struct pl_status *b)
 {
 	struct psup *ps = p->ps;
@@ -459,7 +400,7 @@ static void on_status(struct pproc *p, const struct pl_status *b)
 		 * agent's binary takes over (its own are that binary already) */
 		if (!p->child && strcmp(p->version, sluice_version))
 			psup_restart(ps, "the proxy's version is not the agent's");
-		else if (!p->child && exe_replaced(p->pid))
+		else if (!p->child && proxyproc_replaced(p->pid))
 			psup_restart(ps, "the proxy's binary was replaced");
 	}
 	tunnels_gauge(ps);
@@ -608,59 +549,9 @@ void psup_free(struct psup *ps)
 	free(ps);
 }
 
-/* Is pid a live sluice-proxy (not a zombie waiting for init)? */
-static bool is_proxy(pid_t pid)
-{
-	char path[64], buf[512], *rp;
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = pid > 0 ? fopen(path, "r") : NULL;
-	if (f) {
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	rp = strrchr(buf, ')');
-	return n && strstr(buf, "(sluice-proxy)") && rp && rp[1] == ' ' && rp[2] != 'Z';
-}
-
-/* The pid in <run dir>/proxy.pid, if that process is a live sluice-proxy. */
-static pid_t pid_file(const char *run_dir)
-{
-	char path[PATH_MAX + 16], *buf = NULL;
-	size_t n;
-	pid_t pid;
-
-	snprintf(path, sizeof(path), "%s/proxy.pid", run_dir);
-	if (file_read(path, &buf, &n, 64))
-		return 0;
-	pid = (pid_t)atoi(buf);
-	free(buf);
-	return is_proxy(pid) ? pid : 0;
-}
-
-void psup_stop_node(const char *run_dir)
-{
-	char path[PATH_MAX + 16];
-	pid_t pid = pid_file(run_dir);
-
-	if (pid && !kill(pid, SIGINT)) {
-		for (int i = 0; i < 200 && is_proxy(pid); i++)
-			usleep(10000);
-		log_info("node proxy pid %d %s", (int)pid, is_proxy(pid) ? "still runs after 2 s" :
-			 "stopped");
-	}
-	snprintf(path, sizeof(path), "%s/proxy.pid", run_dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/" PL_SOCK_NAME, run_dir);
-	unlink(path);
-}
-
 static pid_t running_proxy(const struct psup *ps)
 {
-	return pid_file(ps->o.run_dir);
+	return proxyproc_running(ps->o.run_dir);
 }
 
 void psup_start(struct psup *ps, X509 *ca, X509 *node_cert, EVP_PKEY *node_key)

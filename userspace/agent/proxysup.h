@@ -72,8 +72,6 @@ int psup_restart(struct psup *ps, const char *why);
 bool psup_tick(struct psup *ps);
 /* [{pid, version, started, state, tunnels, ...}] for status.json. */
 json_t *psup_status(const struct psup *ps);
-/* Uninstall: stop the node's serving proxy (SIGINT: at once), wait for it
- * up to 2 s, and remove its pid file and the link socket. */
-void psup_stop_node(const char *run_dir);
+
 
 #endif /* SL_AGENT_PROXYSUP_H */

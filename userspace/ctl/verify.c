@@ -343,6 +343,36 @@ static void check_workload_certs(struct vrun *r, const struct plan_node *nd)
 	json_decref(j);
 }
 
+/* The node proxy: one serving, alive, of this installation's version. */
+static void check_proxy(struct vrun *r, const struct plan_node *nd)
+{
+	char path[PATH_MAX + 16], name[96];
+	json_t *j, *ps, *p, *serving = NULL;
+	size_t i;
+
+	snprintf(name, sizeof(name), "node proxy %s", nd->name);
+	snprintf(path, sizeof(path), "%s/status.json", nd->run_dir);
+	j = json_load_file(path, 0, NULL);
+	ps = json_object_get(j, "proxies");
+	json_array_foreach(ps, i, p) {
+		json_int_t pid = json_integer_value(json_object_get(p, "pid"));
+
+		if (!strcmp(json_string_value(json_object_get(p, "state")) ?: "", "serving") &&
+		    pid > 0 && kill((pid_t)pid, 0) == 0)
+			serving = p;
+	}
+	if (!serving)
+		report(r, name, false, "the agent starts it: check the agent's log (proxy: lines)",
+		       "no node proxy serves (%s)", j ? "none in the agent's status" : path);
+	else
+		report(r, name, true, NULL, "pid %lld, version %s, %lld tunnels open, %lld connections "
+		       "accepted", (long long)json_integer_value(json_object_get(serving, "pid")),
+		       json_string_value(json_object_get(serving, "version")) ?: "?",
+		       (long long)json_integer_value(json_object_get(serving, "tunnels")),
+		       (long long)json_integer_value(json_object_get(serving, "accepted")));
+	json_decref(j);
+}
+
 /* ---- the live probe ---------------------------------------------------- */
 
 /* The sum of a metric's samples whose labels contain `label`, -1 on error. */
@@ -526,8 +556,10 @@ int cmd_verify_install(const struct ctl_opts *o, int argc, char **argv)
 		check_control(&r);
 	for (int i = 0; i < p.nnodes; i++) {
 		check_node_cert(&r, &p.nodes[i]);
-		if (prof_bool(p.prof, "components.proxy.enabled"))
+		if (prof_bool(p.prof, "components.proxy.enabled")) {
+			check_proxy(&r, &p.nodes[i]);
 			check_workload_certs(&r, &p.nodes[i]);
+		}
 	}
 	for (int i = 0; i < p.nnodes; i++)
 		if (p.nodes[i].probe)

@@ -2,6 +2,12 @@
 /*
  * hbone.c - HTTP/2 CONNECT tunnels over mutual TLS 1.3 (hbone.h).
  *
+ * One file of about 1,700 lines on purpose: it is the proxy's hot path
+ * (every mTLS byte crosses it), and the tunnel, the connection's I/O
+ * pump and the nghttp2 callbacks call each other per record; kept in one
+ * translation unit they inline into each other and share static state,
+ * split they would not.
+ *
  * Data flow of one tunnel:
  *   TCP -> recv into t->up (at most tcp_buf) -> nghttp2 data provider
  *   (NO_COPY) -> each DATA frame, its header written in front of the
