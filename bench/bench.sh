@@ -41,7 +41,7 @@ jq -nc --arg date "$(date -u +%FT%TZ)" --arg commit "$(git -C "$ROOT" describe -
 	  params: {rounds: ($rounds | tonumber), seconds: ($secs | tonumber), parallel: ($par | tonumber)}}' >"$BENCH_JSONL"
 
 t_all=$(date +%s)
-for x in lb:run.sh policy:policy.sh fastpath:fastpath.sh control:control.sh hbone:hbone.sh; do
+for x in lb:run.sh policy:policy.sh resilience:resilience.sh fastpath:fastpath.sh control:control.sh hbone:hbone.sh; do
 	name=${x%%:*} script=bench/${x#*:}
 	echo "=== bench: $name ($script)"
 	t0=$(date +%s)
