@@ -140,21 +140,37 @@ static __always_inline __u32 tp_slot(__u32 svc_id, __u8 gen, __u32 idx)
 #define TP_SKIP 0x200 /* skip ejected backends (not in panic) */
 #define TP_GEN  0x400 /* the live slot generation is 1 */
 
+/* Is slot idx's backend usable (or the choice over)? Its id in *bid, 0
+ * if the slot is missing. */
+static __always_inline bool tp_usable(__u32 svc_id, __u8 gen, __u32 idx, struct sl_svc_state *st,
+				      bool skip, __u64 now, __u32 *bid)
+{
+	struct sl_be_state *bs;
+
+	*bid = tp_slot(svc_id, gen, idx);
+	if (!*bid || !st)
+		return true;
+	bs = tp_be_state(svc_id, *bid);
+	/* an expired ejection is cleared here even in panic */
+	return !bs || !tp_ejected(bs, st, now) || !skip;
+}
+
 /*
  * A backend from slot idx on, skipping ejected ones when asked: the
- * retries pick at random (a client's own sequence for SOURCE_HASH), then
- * scan on linearly. 0 if a slot is missing (the service flipped
- * generation under us). A global function: the verifier checks it once,
- * not once per path of its callers. flags: the lb algorithm | TP_*.
+ * retries follow a pseudo-random sequence (the client's own for
+ * SOURCE_HASH), then scan on linearly. 0 if a slot is missing (the
+ * service flipped generation under us). A global function: the verifier
+ * checks it once, not once per path of its callers; and the loops' bodies
+ * have one way to go on, so that old verifiers (5.10), which prune loop
+ * states less, stay linear. flags: the lb algorithm | TP_*.
  */
 __noinline int tp_choose(__u32 svc_id, __u32 flags, __u32 count, __u32 idx, __u64 client)
 {
-	__u8 gen = flags & TP_GEN ? 1 : 0, lb = flags & 0xff;
+	__u8 gen = flags & TP_GEN ? 1 : 0;
 	bool skip = flags & TP_SKIP;
 	struct sl_svc_state *st = NULL;
-	struct sl_be_state *bs;
-	__u32 first = 0, bid = 0;
-	__u64 now = 0;
+	__u32 first, bid;
+	__u64 now = 0, seed;
 
 	if (!count)
 		return 0;
@@ -162,23 +178,20 @@ __noinline int tp_choose(__u32 svc_id, __u32 flags, __u32 count, __u32 idx, __u6
 		st = bpf_map_lookup_elem(&sl_svc_state, &svc_id);
 		now = bpf_ktime_get_ns();
 	}
-	for (__u32 i = 0; i < SL_PICK_TRIES + SL_PICK_SCAN; i++) {
-		bid = tp_slot(svc_id, gen, idx % count);
-		if (!bid)
-			return 0;
-		if (!first)
-			first = bid;
-		if (!st)
-			return (int)bid;
-		bs = tp_be_state(svc_id, bid);
-		/* an expired ejection is cleared here even in panic */
-		if (!bs || !tp_ejected(bs, st, now) || !skip)
-			return (int)bid;
-		if (i + 1 < SL_PICK_TRIES)
-			idx = lb == SL_LB_SOURCE_HASH ? (__u32)(tp_mix(client + i + 1) % count) :
-				bpf_get_prandom_u32() % count;
-		else
-			idx = idx + 1;
+	idx %= count;
+	if (tp_usable(svc_id, gen, idx, st, skip, now, &first))
+		return (int)first;
+	seed = (flags & 0xff) == SL_LB_SOURCE_HASH ? client :
+		((__u64)bpf_get_prandom_u32() << 32 | bpf_get_prandom_u32());
+	for (__u32 i = 1; i < SL_PICK_TRIES; i++) {
+		idx = (__u32)(tp_mix(seed + i) % count);
+		if (tp_usable(svc_id, gen, idx, st, skip, now, &bid))
+			return bid ? (int)bid : 0;
+	}
+	for (__u32 i = 0; i < SL_PICK_SCAN; i++) {
+		idx = idx + 1 < count ? idx + 1 : 0;
+		if (tp_usable(svc_id, gen, idx, st, skip, now, &bid))
+			return bid ? (int)bid : 0;
 	}
 	return (int)first;
 }

@@ -93,7 +93,10 @@ note "killed client released its slot; a new connection got it and closed"
 
 # the backends vanish: the remaining clients' connections end (FIN, then
 # RST to their next write); every slot comes back
-b1=$(pgrep -P "${E2E_PIDS[0]}") b2=$(pgrep -P "${E2E_PIDS[1]}")
+# serve's job is a subshell whose child execs the backend (no pgrep in
+# the VMs: the parent pid is field 4 of /proc/PID/stat)
+child() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
+b1=$(child "${E2E_PIDS[0]}") b2=$(child "${E2E_PIDS[1]}")
 kill "$b1" "$b2"
 wait_pool 10.96.0.20 0
 [ "$(pool 10.96.0.20 overflow)" -eq 4 ] || fail "overflow counter $(pool 10.96.0.20 overflow), want 4"
