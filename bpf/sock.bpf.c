@@ -261,6 +261,7 @@ int sl_getpeername6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int sl_sock_release(struct bpf_sock *sk)
 {
-	tp_release(bpf_get_socket_cookie(sk));
+	if (tp_maybe_held())
+		tp_release(bpf_get_socket_cookie(sk));
 	return 1;
 }

@@ -287,7 +287,8 @@ int sl_sockops(struct bpf_sock_ops *skops)
 		/* a socket holding a slot (lib/traffic.h) reports how its
 		 * handshake ends: RTO for an unanswered SYN, STATE for an RST
 		 * or the end of the connection */
-		if (bpf_map_lookup_elem(&sl_held, &(__u64){ bpf_get_socket_cookie(skops) }))
+		if (tp_maybe_held() &&
+		    bpf_map_lookup_elem(&sl_held, &(__u64){ bpf_get_socket_cookie(skops) }))
 			bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG |
 						  BPF_SOCK_OPS_RTO_CB_FLAG);
 		break;

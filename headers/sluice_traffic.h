@@ -24,6 +24,11 @@
  * - sl_affinity (LRU): ClientIP session affinity, (service, client) ->
  *   backend and when it was last used.
  *
+ * - sl_tp_config: array of one; `held` is set by the agent before the
+ *   first service with a policy is written and never cleared: until then
+ *   no socket can hold a slot, and sockops and sock_release skip their
+ *   sl_held lookups (a plain node pays nothing for the feature).
+ *
  * All maps are pinned, so counters, ejections and held slots survive an
  * agent restart. Addresses are as in sluice_lb.h.
  */
@@ -40,6 +45,7 @@
 #define SL_MAP_BE_STATE   "sl_be_state"
 #define SL_MAP_HELD       "sl_held"
 #define SL_MAP_AFFINITY   "sl_affinity"
+#define SL_MAP_TP_CONFIG  "sl_tp_config"
 
 #define SL_MAX_HELD     262144
 #define SL_MAX_BE_STATE 131072
@@ -128,6 +134,13 @@ struct sl_aff_val {
 	__u64 last_ns;        /* last connect through this entry */
 };
 
+/* sl_tp_config[0] */
+struct sl_tp_config {
+	__u32 held;           /* 1: sockets may hold slots (a policy was ever applied) */
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct sl_tp_config) == 8, "sl_tp_config layout");
 _Static_assert(sizeof(struct sl_svc_policy) == 48, "sl_svc_policy layout");
 _Static_assert(sizeof(struct sl_svc_state) == 32, "sl_svc_state layout");
 _Static_assert(sizeof(struct sl_be_key) == 8, "sl_be_key layout");

@@ -63,6 +63,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_affinity SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sl_tp_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_tp_config SEC(".maps");
+
+/* May any socket hold a slot? An array lookup the verifier inlines. */
+static __always_inline bool tp_maybe_held(void)
+{
+	__u32 zero = 0;
+	struct sl_tp_config *c = bpf_map_lookup_elem(&sl_tp_config, &zero);
+
+	return c && c->held;
+}
+
 #define SL_PICK_TRIES 8
 #define SL_PICK_SCAN  16
 #define SL_NS_PER_SEC 1000000000ull
@@ -316,11 +333,14 @@ static __always_inline struct sl_backend *tp_select(const struct sl_svc_key *key
 /* Give back what socket `cookie` holds, once (see sluice_traffic.h). */
 static __always_inline void tp_release(__u64 cookie)
 {
-	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie), h;
+	struct sl_held *hp, h;
 	struct sl_svc_state *st;
 	struct sl_be_state *bs;
 	struct sl_be_key bk;
 
+	if (!tp_maybe_held())
+		return;
+	hp = bpf_map_lookup_elem(&sl_held, &cookie);
 	if (!hp)
 		return;
 	h = *hp;
@@ -437,7 +457,7 @@ static __always_inline void tp_eject_event(__u32 svc_id, __u32 bid, __u32 n, __u
  */
 static __always_inline void tp_failed(__u64 cookie)
 {
-	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie);
+	struct sl_held *hp = tp_maybe_held() ? bpf_map_lookup_elem(&sl_held, &cookie) : NULL;
 	const struct sl_svc_policy *pol;
 	__u64 now, interval, base, maxd, dur = 0, decay;
 	__u32 thr, pct, nb, consec, n = 0, svc_id, bid;
@@ -513,10 +533,13 @@ static __always_inline void tp_failed(__u64 cookie)
 /* The handshake completed: the backend's failures are no longer in a row. */
 static __always_inline bool tp_established(__u64 cookie)
 {
-	struct sl_held *hp = bpf_map_lookup_elem(&sl_held, &cookie);
+	struct sl_held *hp;
 	struct sl_be_state *bs;
 	struct sl_be_key bk;
 
+	if (!tp_maybe_held())
+		return false;
+	hp = bpf_map_lookup_elem(&sl_held, &cookie);
 	if (!hp)
 		return false;
 	bk.svc_id = hp->svc_id;

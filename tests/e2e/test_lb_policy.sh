@@ -95,7 +95,7 @@ note "killed client released its slot; a new connection got it and closed"
 # RST to their next write); every slot comes back
 # serve's job is a subshell whose child execs the backend (no pgrep in
 # the VMs: the parent pid is field 4 of /proc/PID/stat)
-child() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
+child() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; }
 b1=$(child "${E2E_PIDS[0]}") b2=$(child "${E2E_PIDS[1]}")
 kill "$b1" "$b2"
 wait_pool 10.96.0.20 0

@@ -12,7 +12,7 @@ e2e_init 2 3
 command -v tc >/dev/null || skip "tc (iproute2) missing"
 # the backend process itself: serve's job is a subshell whose child execs it
 # (no pgrep in the VMs' initramfs: the parent pid is field 4 of /proc/PID/stat)
-backend_pid() { awk -v p="${E2E_PIDS[-1]}" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
+backend_pid() { awk -v p="${E2E_PIDS[-1]}" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; }
 stop() { kill "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.02; done; }
 serve node2.pod1 b1 --tcp 8080
 B1=$(backend_pid)

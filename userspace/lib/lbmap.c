@@ -15,9 +15,9 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 {
 	static const char *const names[LBMAP_NFDS] = {
 		SL_MAP_SERVICES, SL_MAP_SLOTS, SL_MAP_BACKENDS, SL_MAP_REVNAT, SL_MAP_SVC_POLICY,
-		SL_MAP_SVC_STATE, SL_MAP_BE_STATE, SL_MAP_HELD, SL_MAP_AFFINITY };
+		SL_MAP_SVC_STATE, SL_MAP_BE_STATE, SL_MAP_HELD, SL_MAP_AFFINITY, SL_MAP_TP_CONFIG };
 	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
-				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd };
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd, &m->tpc_fd };
 	char path[PATH_MAX];
 	int err;
 
@@ -38,7 +38,7 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 void lbmap_close(struct lbmap *m)
 {
 	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
-				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd };
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd, &m->tpc_fd };
 
 	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
 		if (*fds[i] >= 0)
@@ -225,6 +225,7 @@ struct apply_ctx {
 	struct idset be_ref;        /* backends referenced after the apply */
 	uint32_t *final_count;      /* by svc_id: slots live after the apply */
 	uint8_t *final_gen;         /* by svc_id: 0/1, 2 = no service */
+	bool tp_held;               /* sl_tp_config.held written by this apply */
 	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
 	size_t nbekeys, capbekeys;
 	struct lb_apply_stats st;
@@ -372,6 +373,18 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 	if (!val.svc_id) {
 		err = -E2BIG;
 		goto out;
+	}
+	if (s->has_traffic && !c->tp_held) {
+		/* before any socket can hold a slot: sockops and sock_release
+		 * look for held slots from now on (sluice_traffic.h) */
+		struct sl_tp_config tc = { .held = 1 };
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(c->m->tpc_fd, &zero, &tc, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		c->tp_held = true;
 	}
 	if (s->has_traffic) {
 		c->st.policies++;

@@ -37,9 +37,10 @@ struct lbmap {
 	int bst_fd;
 	int held_fd;
 	int aff_fd;
+	int tpc_fd;
 };
 
-#define LBMAP_NFDS 9
+#define LBMAP_NFDS 10
 
 struct live_svc {
 	struct sl_svc_key key;
