@@ -12,7 +12,8 @@
 # other.
 
 T= NET= SUBNET= CGP= CG2= CNI_CONF_DIR= IMG= CP_PORT= PIN= RUN= SOCK=
-declare -a CNI_CTRS=()
+# every node's, for the cleanup (cni_node adds to them)
+declare -a CNI_NETS=() CNI_PINS=() CNI_CGPS=() CNI_NODES=()
 
 cni_skip_checks() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root (podman, BPF, cgroups)"
@@ -34,14 +35,18 @@ cni_cleanup() {
 	for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	if [ -n "$T" ]; then
 		podman ps -a --format '{{.Names}}' 2>/dev/null | grep "^$T-" | xargs -r podman rm -f -t 0 >/dev/null 2>&1
-		podman network rm -f "$NET" >/dev/null 2>&1
+		for c in "${CNI_NETS[@]}"; do podman network rm -f "$c" >/dev/null 2>&1; done
 		podman rmi -f "$IMG" >/dev/null 2>&1
-		"$BIN/sluice-agent" --node "$T" --pin-root "$PIN" --uninstall >/dev/null 2>&1
-		rm -rf "$RUN"
-		for d in /sys/fs/cgroup/*/"sluice-$T" "$CG2/sluice-$T"; do
-			[ -d "$d" ] || continue
-			find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
-			rmdir "$d" 2>/dev/null
+		for i in "${!CNI_NODES[@]}"; do
+			"$BIN/sluice-agent" --node "${CNI_NODES[$i]}" --pin-root "${CNI_PINS[$i]}" --uninstall >/dev/null 2>&1
+			rm -rf "/run/sluice/$(basename "${CNI_PINS[$i]}")"
+		done
+		for c in "${CNI_CGPS[@]}"; do
+			for d in /sys/fs/cgroup/*"$c" "$CG2$c"; do
+				[ -d "$d" ] || continue
+				find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+				rmdir "$d" 2>/dev/null
+			done
 		done
 	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMP" ]; then
@@ -68,6 +73,7 @@ cni_init() {
 	CGP=/sluice-$T IMG=localhost/$T:1 PIN=/sys/fs/bpf/sluice-e2e-$T RUN=/run/sluice/sluice-e2e-$T
 	SOCK=$RUN/cni.sock CNI_CONF_DIR=$TMP/net
 	CP_PORT=$(( 20000 + ($$ * 7 + RANDOM) % 20000 ))
+	CNI_NODES+=("$T") CNI_PINS+=("$PIN") CNI_CGPS+=("$CGP")
 	mkdir -p "$CNI_CONF_DIR" "$TMP/plugins" "$TMP/rootfs/bin" "$TMP/rootfs/tmp" "$CG2$CGP"
 	ln -s "$BIN/sluice-cni" "$TMP/plugins/sluice-cni"
 	# this sandbox refuses setrlimit above the current limits: the
@@ -89,11 +95,17 @@ cni_init() {
 	ln -s /busybox "$TMP/rootfs/bin/sh"
 	tar -C "$TMP/rootfs" -cf "$TMP/rootfs.tar" .
 	podman import "$TMP/rootfs.tar" "$IMG" >"$TMP/podman.log" 2>&1 || fail "podman import: $(cat "$TMP/podman.log")"
-	podman network create --subnet "$SUBNET" "$NET" >>"$TMP/podman.log" 2>&1 \
+	cni_network "$NET" "$SUBNET" "$SOCK"
+}
+
+# cni_network NAME SUBNET SOCKET : a podman network chaining sluice-cni
+# after the bridge and the rest of podman's list, with that agent socket
+cni_network() {
+	CNI_NETS+=("$1")
+	podman network create --subnet "$2" "$1" >>"$TMP/podman.log" 2>&1 \
 		|| fail "podman network create: $(tail -3 "$TMP/podman.log")"
-	# chain sluice-cni after the bridge and the rest of podman's list
-	jq --arg s "$SOCK" '.plugins += [{"type": "sluice-cni", "agentSocket": $s}]' \
-		"$CNI_CONF_DIR/$NET.conflist" >"$TMP/conflist" && mv "$TMP/conflist" "$CNI_CONF_DIR/$NET.conflist"
+	jq --arg s "$3" '.plugins += [{"type": "sluice-cni", "agentSocket": $s}]' \
+		"$CNI_CONF_DIR/$1.conflist" >"$TMP/conflist" && mv "$TMP/conflist" "$CNI_CONF_DIR/$1.conflist"
 }
 
 cp_start_local() {
@@ -103,26 +115,33 @@ cp_start_local() {
 	export SLUICE_CONTROL=https://127.0.0.1:$CP_PORT SLUICE_CREDENTIALS=$TMP/control
 }
 
-# cni_agent_start : (re)start the agent; joins with a token the first time
-cni_agent_start() {
-	local tok=() n0
-	[ -f "$TMP/agent-state/node.crt" ] || tok=(--join-token "$("$BIN/sluice-control" token create --state-dir "$TMP/control" --node "$T")")
-	n0=$(grep -c 'cni: listening' "$TMP/agent.log" 2>/dev/null || true)
-	"$BIN/sluice-agent" --node "$T" --cgroup "$CG2$CGP" --pin-root "$PIN" --control "https://127.0.0.1:$CP_PORT" \
-		--ca-file "$TMP/control/ca.crt" --state-dir "$TMP/agent-state" --proxy off --cni-socket "$SOCK" \
-		"${tok[@]}" >>"$TMP/agent.log" 2>&1 &
+# cni_agent_start [flags] : (re)start the test's agent (node $T, proxy off)
+cni_agent_start() { cni_agent "$T" "$CGP" "$PIN" "$SOCK" agent --proxy off "$@"; }
+
+# cni_agent NODE CGROUP_PARENT PIN_ROOT SOCKET NAME [flags] : (re)start an
+# agent whose log is $TMP/NAME.log and state dir $TMP/NAME-state; joins
+# with a token the first time
+cni_agent() {
+	local node=$1 cgp=$2 pin=$3 sock=$4 name=$5 tok=() n0
+	shift 5
+	[ -f "$TMP/$name-state/node.crt" ] || tok=(--join-token "$("$BIN/sluice-control" token create --state-dir "$TMP/control" --node "$node")")
+	n0=$(grep -c 'cni: listening' "$TMP/$name.log" 2>/dev/null || true)
+	"$BIN/sluice-agent" --node "$node" --cgroup "$CG2$cgp" --pin-root "$pin" --control "https://127.0.0.1:$CP_PORT" \
+		--ca-file "$TMP/control/ca.crt" --state-dir "$TMP/$name-state" --cni-socket "$sock" \
+		"${tok[@]}" "$@" >>"$TMP/$name.log" 2>&1 &
 	AGENT_PID=$!
 	E2E_PIDS+=("$AGENT_PID")
-	wait_log "$TMP/agent.log" 'cni: listening' $((n0 + 1))
+	wait_log "$TMP/$name.log" 'cni: listening' $((n0 + 1))
 }
 
 # run_ctr NAME SA [LABEL=VALUE...] : a container on the test's network
-# running a busybox nc server that answers its name on 8080
+# running a busybox nc server that answers its name on 8080 (CTR_NET and
+# CTR_CGP, if set, name another network and cgroup parent)
 run_ctr() {
 	local name=$1 sa=$2 l=()
 	shift 2
 	for x in "$@"; do l+=(--label "$x"); done
-	podman run -d --name "$T-$name" --network "$NET" --cgroup-parent "$CGP" \
+	podman run -d --name "$T-$name" --network "${CTR_NET:-$NET}" --cgroup-parent "${CTR_CGP:-$CGP}" \
 		--label "sluice.io/service-account=$sa" "${l[@]}" "$IMG" \
 		/busybox nc -ll -p 8080 -e /busybox echo "$name"
 }
