@@ -65,7 +65,7 @@ got=$(complete_words '' | tr ' ' '\n' | grep -v '^-' | sort | tr '\n' ' ')
 [ -n "$want" ] || fail "--help lists no commands"
 
 # man pages: each renders without a warning and names every option of --help
-for prog in sluicectl:1 sluice-agent:8 sluice-control:8; do
+for prog in sluicectl:1 sluice-agent:8 sluice-control:8 sluice-cni:8; do
 	name=${prog%:*}
 	"$BIN/$name" --man >"$TMP/$name.${prog#*:}" || fail "$name --man failed"
 	if [ -e "$BUILD/man/$name.${prog#*:}" ]; then
