@@ -572,11 +572,12 @@ static int run(const struct agent_opts *o)
 		}
 		sync_start(sy);
 		cni.cgroup = cgpath;
+		/* without its socket the node still runs; the plugin's ADDs fail */
 		en = enroll_new(&cni, sy, &dp);
-		if (!en || (err = watch_fd(pc.ps.loop, &w_cni, enroll_fd(en)))) {
-			err = err ?: -EINVAL;
+		if (!en)
+			log_warn("cni: containers cannot be enrolled on this node (above)");
+		else if ((err = watch_fd(pc.ps.loop, &w_cni, enroll_fd(en))))
 			goto out;
-		}
 	} else {
 		sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 	}
