@@ -35,7 +35,10 @@ cni_cleanup() {
 	for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	if [ -n "$T" ]; then
 		podman ps -a --format '{{.Names}}' 2>/dev/null | grep "^$T-" | xargs -r podman rm -f -t 0 >/dev/null 2>&1
-		for c in "${CNI_NETS[@]}"; do podman network rm -f "$c" >/dev/null 2>&1; done
+		for c in "${CNI_NETS[@]}"; do
+			podman network rm -f "$c" >/dev/null 2>&1
+			rm -rf "/var/lib/cni/networks/$c"   # host-local's reservations
+		done
 		podman rmi -f "$IMG" >/dev/null 2>&1
 		for i in "${!CNI_NODES[@]}"; do
 			"$BIN/sluice-agent" --node "${CNI_NODES[$i]}" --pin-root "${CNI_PINS[$i]}" --uninstall >/dev/null 2>&1
