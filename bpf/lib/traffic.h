@@ -205,9 +205,10 @@ __noinline int tp_choose(__u32 svc_id, __u32 flags, __u32 count, __u32 idx, __u6
 		if (tp_usable(svc_id, gen, idx, st, skip, now, &bid))
 			return bid ? (int)bid : 0;
 	}
-	for (__u32 i = 0; i < SL_PICK_SCAN; i++) {
-		idx = idx + 1 < count ? idx + 1 : 0;
-		if (tp_usable(svc_id, gen, idx, st, skip, now, &bid))
+	/* (idx + i) % count, not a running idx: a running value's bounds
+	 * change every iteration, and 5.10 then verifies each path apart */
+	for (__u32 i = 1; i <= SL_PICK_SCAN; i++) {
+		if (tp_usable(svc_id, gen, (idx + i) % count, st, skip, now, &bid))
 			return bid ? (int)bid : 0;
 	}
 	return (int)first;

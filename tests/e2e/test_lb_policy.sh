@@ -93,9 +93,12 @@ note "killed client released its slot; a new connection got it and closed"
 
 # the backends vanish: the remaining clients' connections end (FIN, then
 # RST to their next write); every slot comes back
-# serve's job is a subshell whose child execs the backend (no pgrep in
-# the VMs: the parent pid is field 4 of /proc/PID/stat)
-child() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; }
+# serve's job is a subshell that either became the backend or runs it as
+# its child (no pgrep in the VMs: the parent pid is field 4 of /proc/PID/stat)
+child() {
+	if [ "$(cat "/proc/$1/comm" 2>/dev/null)" = sltest ]; then echo "$1"
+	else awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; fi
+}
 b1=$(child "${E2E_PIDS[0]}") b2=$(child "${E2E_PIDS[1]}")
 kill "$b1" "$b2"
 wait_pool 10.96.0.20 0

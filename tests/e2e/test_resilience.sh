@@ -10,9 +10,14 @@
 e2e_init 2 3
 
 command -v tc >/dev/null || skip "tc (iproute2) missing"
-# the backend process itself: serve's job is a subshell whose child execs it
-# (no pgrep in the VMs' initramfs: the parent pid is field 4 of /proc/PID/stat)
-backend_pid() { awk -v p="${E2E_PIDS[-1]}" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; }
+# the backend process itself: serve's job is a subshell that either became
+# it or runs it as its child (no pgrep in the VMs' initramfs: the parent
+# pid is field 4 of /proc/PID/stat)
+sltest_pid() {
+	if [ "$(cat "/proc/$1/comm" 2>/dev/null)" = sltest ]; then echo "$1"
+	else awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null || true; fi
+}
+backend_pid() { sltest_pid "${E2E_PIDS[-1]}"; }
 stop() { kill "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.02; done; }
 serve node2.pod1 b1 --tcp 8080
 B1=$(backend_pid)
