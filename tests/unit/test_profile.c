@@ -101,7 +101,7 @@ Test(profile, refusals_name_the_key_and_what_is_allowed)
 	cr_assert_null(resolve(NULL, noeq, 1, NULL, 0, err, sizeof(err)));
 	cr_assert(strstr(err, "expected KEY=VALUE"), "%s", err);
 	cr_assert_null(resolve("nosuch", NULL, 0, NULL, 0, err, sizeof(err)));
-	cr_assert(strstr(err, "profile 'nosuch': unknown (default, demo, minimal, empty)"), "%s", err);
+	cr_assert(strstr(err, "profile 'nosuch': unknown (default, demo, minimal, empty, podman)"), "%s", err);
 }
 
 Test(profile, overlay_errors_have_file_line_column)
