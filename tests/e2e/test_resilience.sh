@@ -66,6 +66,7 @@ agent_start node1 --flow-log "$TMP/flows.jsonl"
 [ "$(ejected)" = "$(pod_ip node2.pod1)" ] || fail "ejection lost across an agent restart: $(inspect)"
 
 # --- after baseEjectionTime b1 (back up) is tried again ---
+rm -f "$TMP/ready.b1"   # serve waits for this file: the new process's
 serve node2.pod1 b1 --tcp 8080
 B1=$(backend_pid)
 sleep "$(awk -v ms="$BASE_MS" 'BEGIN { print ms / 1000 + 0.3 }')"
@@ -116,6 +117,7 @@ wait_applied node1 2
 out=$(in_pod $p "$BIN/sltest" spread --to 10.96.0.10:80 -n 40 --timeout 300) || true
 note "all dead, 100%: $out"
 [ "$(inspect | jq '.[0].policy.ejected')" -eq 3 ] || fail "100%: want 3 ejected: $(inspect)"
+rm -f "$TMP/ready.b2"
 serve node2.pod2 b2 --tcp 8080
 out=$(in_pod $p "$BIN/sltest" spread --to 10.96.0.10:80 -n 30 --timeout 300) || true
 note "panic, b2 back: $out"
