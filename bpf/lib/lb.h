@@ -4,9 +4,9 @@
  * lookup helpers the cgroup sock_addr programs share.
  *
  * Helpers return 0 or -errno; only the program entry points turn an error
- * into a verdict. No loops over backends: a connect costs one service
- * lookup, one slot lookup and one backend lookup (twice at most, see
- * lb_select()).
+ * into a verdict. The choice of a backend is tp_select() (traffic.h): a
+ * service without a traffic policy costs one service lookup, one slot
+ * lookup and one backend lookup, twice at most.
  */
 #ifndef SL_BPF_LB_H
 #define SL_BPF_LB_H
@@ -63,51 +63,6 @@ static __always_inline void lb_key_v4(struct sl_svc_key *key, __be32 ip,
 	key->port = port;
 	key->proto = proto;
 	key->pad = 0;
-}
-
-static __always_inline struct sl_backend *lb_pick(const struct sl_svc_key *key, int *err,
-						  __u32 *svc_id)
-{
-	struct sl_slot_key skey = {};
-	struct sl_svc_val *svc;
-	struct sl_slot_val *slot;
-	struct sl_backend *be;
-
-	svc = bpf_map_lookup_elem(&sl_services, key);
-	if (!svc) {
-		*err = -ENOENT;
-		return NULL;
-	}
-	if (svc->count == 0) {
-		*err = -ECONNREFUSED;
-		return NULL;
-	}
-	skey.svc_id = svc->svc_id;
-	*svc_id = svc->svc_id;
-	skey.gen = svc->gen;
-	skey.idx = bpf_get_prandom_u32() % svc->count;
-	slot = bpf_map_lookup_elem(&sl_slots, &skey);
-	be = slot ? bpf_map_lookup_elem(&sl_backends, &slot->backend_id) : NULL;
-	*err = be ? 0 : -EAGAIN;
-	return be;
-}
-
-/* Pick a backend for VIP `key`; NULL with *err = -ENOENT (not a service) or
- * -ECONNREFUSED (a service without backends). The agent deletes the old
- * generation's slots and unused backends right after flipping a service, so
- * a reader that loaded the old service value may find them gone: it then
- * reads the service again, which by then points at the new generation. The
- * returned map value stays valid for the rest of the program (RCU). */
-static __always_inline struct sl_backend *lb_select(const struct sl_svc_key *key, int *err,
-						    __u32 *svc_id)
-{
-	struct sl_backend *be = lb_pick(key, err, svc_id);
-
-	if (!be && *err == -EAGAIN)
-		be = lb_pick(key, err, svc_id);
-	if (!be && *err == -EAGAIN)
-		*err = -ECONNREFUSED;
-	return be;
 }
 
 static __always_inline void lb_revnat_save(__u64 cookie,

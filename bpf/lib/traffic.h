@@ -293,7 +293,13 @@ __noinline int tp_pick(__u32 svc_id, __u32 count, __u32 gen, __u64 client)
 	return (int)bid;
 }
 
-/* lb_select(), with the service's traffic policy when it has one. */
+/* Pick a backend for VIP `key`, with the service's traffic policy when it
+ * has one; NULL with *err = -ENOENT (not a service) or -ECONNREFUSED (a
+ * service without backends). The agent deletes the old generation's slots
+ * and unused backends right after flipping a service, so a reader that
+ * loaded the old service value may find them gone: it then reads the
+ * service again, which by then points at the new generation. The returned
+ * map value stays valid for the rest of the program (RCU). */
 static __always_inline struct sl_backend *tp_select(const struct sl_svc_key *key, __u64 client,
 						    int *err, struct tp_choice *ch)
 {
@@ -301,7 +307,7 @@ static __always_inline struct sl_backend *tp_select(const struct sl_svc_key *key
 	struct sl_backend *be;
 	__u32 bid;
 
-	/* twice at most: see lb_select(); the second time without the policy */
+	/* twice at most; the second time without the policy */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		svc = bpf_map_lookup_elem(&sl_services, key);
 		if (!svc) {
