@@ -19,6 +19,10 @@
 #              three KUBE-SEP chains) in the node's netns, no sluice
 # Metrics: failed and successful connections in the window, and the p99
 # connect() time in ms (a failed attempt counts with the time it took).
+# With a blackholed backend each failure holds a thread for the 2 s
+# timeout, so failures cannot exceed 4 threads x 9 s / 2 s (about 20):
+# the successes show what the failures cost; the p99 reaches the timeout
+# only while fewer than 100 connections succeed per failure.
 # Each round uses fresh services, so no ejection carries over.
 #
 # With policies on vs off: new connections per second (sltest crr) through
