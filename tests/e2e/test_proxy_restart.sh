@@ -48,6 +48,16 @@ wait_serving() { # NODE [NOT_PID]: a serving proxy other than NOT_PID; prints it
 	done
 	fail "no new serving proxy on $1 (status: $(jq -c .proxies "$(run_dir "$1")/status.json" 2>/dev/null))"
 }
+wait_linked() { # NODE: its current agent sees a serving proxy linked
+	local i a
+	a=$(cat "$TMP/agent.$1.pid")
+	for i in $(seq $((200 * SCALE))); do
+		jq -e --argjson a "$a" '.pid == $a and ([.proxies[]? | select(.state == "serving" and .linked)] | length > 0)' \
+			"$(run_dir "$1")/status.json" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "$1's agent $a does not see a serving proxy linked: $(jq -c .proxies "$(run_dir "$1")/status.json" 2>/dev/null)"
+}
 gone() { # PID: exited (or a zombie init has not reaped yet)
 	[ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
@@ -84,6 +94,7 @@ restart_agent1() { # SIGNAL [SECONDS down]
 }
 P0=$(wait_serving node1)
 restart_agent1 TERM
+wait_linked node1
 kill -USR2 "$(cat "$TMP/agent.node1.pid")"
 P1=$(wait_serving node1 "$P0")
 [ "$(readlink "/proc/$P1/exe")" = "$TMP/bin/sluice-proxy" ] || fail "node1's proxy does not run $TMP/bin/sluice-proxy"
@@ -129,6 +140,8 @@ in_pod node1.pod1 "$BIN/sltest" xfer --to "$SRV:9000" --up "$XFER" --down "$XFER
 xfer=$!
 E2E_PIDS+=("$xfer")
 loop_start hot-restart
+wait_linked node1
+wait_linked node2
 kill -USR2 "$(cat "$TMP/agent.node1.pid")"
 N1=$(wait_serving node1 "$P1")
 kill -USR2 "$(cat "$TMP/agent.node2.pid")"

@@ -40,6 +40,11 @@
 #include "proxy/proxy.h"
 
 #define DRAIN_MIN_MS 1000   /* streams sent before the GOAWAY still arrive */
+/* How long a starting proxy waits for the certificates of the snapshot's
+ * local workloads before it serves without them (the agent may be asking
+ * a control plane that is down): meanwhile connections wait in the
+ * backlog, and a predecessor, if any, goes on serving. */
+#define CERT_WAIT_MS 5000
 
 static const struct cli_opt proxy_options[] = {
 	{ "node", required_argument, 'n', "NAME", "this node's name" },
@@ -93,6 +98,7 @@ struct pctx {
 	struct link link;
 	bool have_node, have_snap, serving, draining, done;
 	uint64_t drain_start, drain_end, last_status, last_check;
+	uint64_t cert_wait_end;     /* 0: not waiting yet */
 	struct pl_hello hello;
 	int fds[PL_LS_MAX];
 };
@@ -141,10 +147,20 @@ static void drain(struct pctx *c, const char *why)
 
 static void maybe_serve(struct pctx *c)
 {
+	size_t missing;
 	int e;
 
 	if (c->serving || c->draining || !c->have_node || !c->have_snap)
 		return;
+	missing = proxy_certs_missing(c->px);
+	if (!c->cert_wait_end)
+		c->cert_wait_end = loop_now_ms() + CERT_WAIT_MS;
+	if (missing && loop_now_ms() < c->cert_wait_end)
+		return;
+	if (missing)
+		log_warn("proxy: serving without the certificates of %zu local workloads after %d ms: "
+			 "their outbound connections are refused until they arrive", missing,
+			 CERT_WAIT_MS);
 	e = proxy_accept(c->px, true);
 	if (e) {
 		log_err("proxy: cannot accept: %s", strerror(-e));
@@ -373,6 +389,7 @@ static int run(struct pctx *c, const char *const addrs[PL_LS_MAX], unsigned int 
 			goto out;
 		}
 		now = loop_now_ms();
+		maybe_serve(c);   /* the certificate wait may be over */
 		if (now - c->last_status >= 1000)
 			send_status(c);
 		if (now - c->last_check >= 1000) {

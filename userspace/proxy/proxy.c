@@ -725,6 +725,16 @@ void proxy_drain(struct proxy *p)
 	hb_loop_drain(p->l);
 }
 
+size_t proxy_certs_missing(const struct proxy *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->s.nworkloads; i++)
+		if (p->s.workloads[i].local && !pcerts_get(p->o.certs, p->s.workloads[i].identity))
+			n++;
+	return n;
+}
+
 void proxy_stats(const struct proxy *p, struct pl_status *st)
 {
 	size_t pooled = 0;

@@ -64,5 +64,7 @@ int proxy_accept(struct proxy *p, bool on);
  * to open new streams elsewhere; open tunnels go on. */
 void proxy_drain(struct proxy *p);
 void proxy_stats(const struct proxy *p, struct pl_status *st);
+/* Local workloads of the snapshot whose identity has no certificate yet. */
+size_t proxy_certs_missing(const struct proxy *p);
 
 #endif /* SL_PROXY_PROXY_H */
