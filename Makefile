@@ -215,7 +215,7 @@ $(BUILD)/tests/bpf: $(call obj,$(BPFT_SRCS),obj) $(AGENT_OBJS) $(LIB_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-test-bins: $(BINS) $(TEST_BINS)
+test-bins: $(BINS) $(TEST_BINS) $(MAN_PAGES)
 
 check: test-bins
 	$(Q)tests/run.sh $(BUILD)

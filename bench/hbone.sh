@@ -24,7 +24,7 @@
 #           one thread too)
 # Metrics: iperf3 Gbit/s with 1 and 8 streams, sockperf ping-pong p50/p99
 # round trip (64 B), new connections per second (sltest crr), and the
-# proxies' CPU seconds per GiB (utime + stime of both agents, resp. both
+# proxies' CPU seconds per GiB (utime + stime of both sluice-proxy processes, resp. both
 # nginx processes, around the 1-stream iperf3 run, over the bytes it moved)
 # and per sockperf round trip (user+system and user alone: what a round
 # trip's latency owes to the proxies' own work, beside the wake-ups).
@@ -79,7 +79,7 @@ hb_capture_strict
 hb_setup
 grep -q 'capture on' "$TMP/agent.node1.log" || fail "node1's capture is not on"
 MESH_SRV=$(pod_ip node2.pod1) PLAIN_SRV=$(pod_ip node2.pod2)
-A1=$(cat "$TMP/agent.node1.pid") A2=$(cat "$TMP/agent.node2.pid")
+P1=$(wait_serving node1) P2=$(wait_serving node2)   # the node proxies
 for p in node1.pod1 node1.pod2; do
 	# thousands of connections/s: reuse TIME_WAIT ports on the clients
 	in_pod $p sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65000"
@@ -216,7 +216,7 @@ for r in $(seq "$ROUNDS"); do
 	echo "bench: hbone round $r/$ROUNDS"
 	measure plain "$r" node1.pod2 "$PLAIN_SRV" 5201 11111
 	o0=$(opened)
-	measure sluice "$r" node1.pod1 "$MESH_SRV" 5201 11111 "$A1" "$A2"
+	measure sluice "$r" node1.pod1 "$MESH_SRV" 5201 11111 "$P1" "$P2"
 	o1=$(opened)
 	# every sluice connection went through node2's proxy (iperf3 opens 1+1 and 1+8)
 	[ "$o1" -ge $((o0 + 11)) ] ||

@@ -77,6 +77,20 @@ spec:
 
 run_dir() { echo "/run/sluice/$(basename "$(pin_root "$1")")"; }
 
+# proxy_pid NODE: the pid of the node's serving proxy, if any
+proxy_pid() { jq -r '[.proxies[] | select(.state == "serving")][0].pid // empty' "$(run_dir "$1")/status.json" 2>/dev/null; }
+# wait_serving NODE [NOT_PID]: waits for a serving proxy other than NOT_PID;
+# prints its pid
+wait_serving() {
+	local i p
+	for i in $(seq $((200 * SCALE))); do
+		p=$(proxy_pid "$1")
+		if [ -n "$p" ] && [ "$p" != "${2:-}" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; return 0; fi
+		sleep 0.05
+	done
+	fail "no new serving proxy on $1 (status: $(jq -c .proxies "$(run_dir "$1")/status.json" 2>/dev/null))"
+}
+
 # hb_wait_cert NODE SA : the node's proxy holds a certificate for SA
 hb_wait_cert() {
 	local i f

@@ -38,13 +38,7 @@ SRV=$(pod_ip node2.pod1)
 HB=192.168.77.2
 serve node2.pod1 srv --tcp 8080
 AGENT2=$(cat "$TMP/agent.node2.pid")
-PROXY2=
-for _ in $(seq $((200 * SCALE))); do
-	PROXY2=$(jq -r '[.proxies[]? | select(.state == "serving")][0].pid // empty' "$(run_dir node2)/status.json" 2>/dev/null)
-	[ -n "$PROXY2" ] && break
-	sleep 0.05
-done
-[ -n "$PROXY2" ] || fail "node2's proxy does not serve"
+PROXY2=$(wait_serving node2)
 
 # a workload certificate of the mesh CA for the legitimate HBONE client
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/good.key" \
