@@ -467,7 +467,8 @@ static void gc_states(struct apply_ctx *c)
 	__u32 *deadsvc = NULL;
 	size_t nds = 0, capds = 0;
 
-	qsort(c->bekeys, c->nbekeys, sizeof(*c->bekeys), cmp_bekey);
+	if (c->nbekeys)
+		qsort(c->bekeys, c->nbekeys, sizeof(*c->bekeys), cmp_bekey);
 	while (bpf_map_get_next_key(c->m->bst_fd, prev, &k) == 0) {
 		struct sl_be_state v;
 
