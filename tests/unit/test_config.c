@@ -8,7 +8,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 #define EXAMPLE "deploy/examples/mesh.yaml"
 

@@ -13,7 +13,7 @@
 
 #include "control/compile.h"
 #include "control/compile_int.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 #define WL(n, ip, ver) \
 	"apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n  name: " n "\n" \

@@ -15,8 +15,8 @@
 
 #include "control/compile.h"
 #include "control/compile_int.h"
-#include "lib/addr.h"
-#include "lib/snapshot.h"
+#include "lib/core/addr.h"
+#include "lib/node/snapshot.h"
 
 /* ---- nodes ------------------------------------------------------------------- */
 

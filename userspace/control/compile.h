@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * compile.h - from a validated config (lib/config.h) to one snapshot per
+ * compile.h - from a validated config (lib/config/config.h) to one snapshot per
  * node (docs/snapshot.md), the Pilot role: identities, Service selectors
  * resolved to endpoints, VirtualService weights, AuthorizationPolicy
  * compiled to the kernel's (action, source, destination, proto, port)
@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "control/ids.h"
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 /* Sorted, unique names of the nodes that run at least one workload. */
 json_t *sl_compile_nodes(const struct sl_config *c);

@@ -13,8 +13,8 @@
 #include <jansson.h>
 
 #include "control/compile.h"
-#include "lib/config_model.h"
-#include "lib/snapshot.h"
+#include "lib/config/config_model.h"
+#include "lib/node/snapshot.h"
 
 /* An identity the policy compiler can name as a source. */
 struct sl_idinfo {

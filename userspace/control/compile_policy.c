@@ -26,7 +26,7 @@
 #include <netinet/in.h>
 
 #include "control/compile_int.h"
-#include "lib/addr.h"
+#include "lib/core/addr.h"
 
 #define ERR SL_DIAG_ERROR
 

@@ -13,8 +13,8 @@
 
 #include "control/server.h"
 #include "control/store.h"
-#include "lib/cli.h"
-#include "lib/log.h"
+#include "lib/core/cli.h"
+#include "lib/core/log.h"
 
 static const struct cli_opt control_options[] = {
 	{ "state-dir", required_argument, 'd', "DIR",

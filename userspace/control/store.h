@@ -11,7 +11,7 @@
  *   DIR/tokens/HASH.json           unused join tokens (SHA-256 of the token)
  *   DIR/tokens/used/HASH.json      consumed ones
  *
- * Contract: every file is replaced atomically (lib/file.h). store_save()
+ * Contract: every file is replaced atomically (lib/core/file.h). store_save()
  * writes ids.json before config.json: identities only grow, so a crash
  * between the two leaves a config whose identities are all known. The
  * version lives in config.json with the resources it describes. Functions
@@ -25,8 +25,8 @@
 #include <stdint.h>
 
 #include "control/compile.h"
-#include "lib/config.h"
-#include "lib/pki.h"
+#include "lib/config/config.h"
+#include "lib/wire/pki.h"
 
 #define STORE_DEFAULT_DIR "/var/lib/sluice/control"
 #define STORE_TOKEN_MAX   128

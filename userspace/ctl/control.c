@@ -23,10 +23,10 @@
 #include "control/store.h"
 #include "ctl/control.h"
 #include "ctl/ctl.h"
-#include "lib/config.h"
-#include "lib/file.h"
-#include "lib/h2.h"
-#include "lib/pki.h"
+#include "lib/config/config.h"
+#include "lib/core/file.h"
+#include "lib/wire/h2.h"
+#include "lib/wire/pki.h"
 
 #define MAX_FILES 64
 #define FILE_MAX  (4u << 20)

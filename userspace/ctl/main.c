@@ -18,9 +18,9 @@
 #include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "ctl/install.h"
-#include "lib/cli.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/cli.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 
 /* The status.json of the agent --node/--pin-root names, if it runs. */
 static json_t *running_agent(const struct ctl_opts *o)
@@ -146,7 +146,7 @@ static const struct cli_opt ctl_options[] = {
 	{}
 };
 
-/* The commands that parse options of their own from lib/cli tables: the
+/* The commands that parse options of their own from lib/core/cli tables: the
  * man page lists them under the command, and the completion offers them. */
 static const struct {
 	const char *cmd;

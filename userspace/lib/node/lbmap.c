@@ -9,7 +9,7 @@
 
 #include <bpf/bpf.h>
 
-#include "lib/lbmap.h"
+#include "lib/node/lbmap.h"
 
 int lbmap_open(struct lbmap *m, const char *pin_root)
 {

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/addr.h"
-#include "lib/config_model.h"
+#include "lib/core/addr.h"
+#include "lib/config/config_model.h"
 
 static const char *jstr(const json_t *o, const char *key)
 {

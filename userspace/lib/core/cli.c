@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "gen/version.h"
-#include "lib/cli.h"
+#include "lib/core/cli.h"
 
 const char sluice_version[] = SLUICE_VERSION;
 

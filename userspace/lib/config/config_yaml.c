@@ -12,7 +12,7 @@
 
 #include <libfyaml.h>
 
-#include "lib/config_yaml.h"
+#include "lib/config/config_yaml.h"
 
 /* What one input may hold (config.h); the stored config is bounded by what
  * was accepted, so it is read with the depth limit only. */

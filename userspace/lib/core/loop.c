@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/loop.h"
+#include "lib/core/loop.h"
 
 int loop_init(struct loop *l)
 {

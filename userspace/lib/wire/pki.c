@@ -16,9 +16,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "lib/file.h"
-#include "lib/log.h"
-#include "lib/pki.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
 
 void pki_log_errors_at(int level, const char *what, char *err, size_t errlen)
 {

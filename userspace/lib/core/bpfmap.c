@@ -3,7 +3,7 @@
 
 #include <bpf/bpf.h>
 
-#include "lib/bpfmap.h"
+#include "lib/core/bpfmap.h"
 
 size_t map_count_keys(int fd, size_t key_size)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The config set (lib/config.h): diagnostics naming a resource's field,
+ * The config set (lib/config/config.h): diagnostics naming a resource's field,
  * resources kept sorted by
  * (kind, namespace, name), parsing a buffer all-or-nothing, and the JSON
  * storage form. Per-document validation is in config_schema.c, the
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lib/config.h"
-#include "lib/file.h"
-#include "lib/config_model.h"
-#include "lib/config_yaml.h"
+#include "lib/config/config.h"
+#include "lib/core/file.h"
+#include "lib/config/config_model.h"
+#include "lib/config/config_yaml.h"
 
 struct sl_config {
 	size_t n, cap;

@@ -25,10 +25,10 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
-#include "lib/buf.h"
-#include "lib/h2.h"
-#include "lib/log.h"
-#include "lib/pki.h"
+#include "lib/core/buf.h"
+#include "lib/wire/h2.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
 
 #define H2_MAGIC     0x68326331u   /* "h2c1" */
 #define OBUF_SOFT    (64 * 1024)

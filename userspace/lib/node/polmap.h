@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 struct polmap {
 	int ipcache_fd;

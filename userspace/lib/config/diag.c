@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/diag.h"
+#include "lib/config/diag.h"
 
 static void diag_vadd(struct sl_diags *d, enum sl_diag_level level, const char *fmt,
 		      va_list ap)

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 /* The DNS suffix of Service hosts: NAME.NAMESPACE.svc.cluster.local. */
 #define SL_DNS_SUFFIX "svc.cluster.local"

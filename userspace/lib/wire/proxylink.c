@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "lib/proxylink.h"
+#include "lib/wire/proxylink.h"
 
 _Static_assert(sizeof(struct pl_flow) % 8 == 0, "pl_flow is padded to 8");
 _Static_assert(sizeof(struct pl_status) % 8 == 0, "pl_status is padded to 8");

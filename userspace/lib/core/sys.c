@@ -9,7 +9,7 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 int sys_ensure_bpffs(void)
 {

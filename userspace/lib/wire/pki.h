@@ -34,7 +34,7 @@ struct pki_ca {
 /* Drain OpenSSL's error queue into the log as "WHAT: lib:reason" lines;
  * the last reason (if any) is also copied to err. */
 void pki_log_errors(const char *what, char *err, size_t errlen);
-/* The same at a log level of lib/log.h (a peer's failed handshake is
+/* The same at a log level of lib/core/log.h (a peer's failed handshake is
  * routine for a server: debug). */
 void pki_log_errors_at(int level, const char *what, char *err, size_t errlen);
 

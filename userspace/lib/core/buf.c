@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/buf.h"
+#include "lib/core/buf.h"
 
 int buf_add(struct buf *b, const void *d, size_t n)
 {

@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "lib/addr.h"
-#include "lib/snapshot.h"
+#include "lib/core/addr.h"
+#include "lib/node/snapshot.h"
 
 struct perr {
 	const char *src;

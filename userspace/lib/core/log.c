@@ -6,7 +6,7 @@
 
 #include <bpf/libbpf.h>
 
-#include "lib/log.h"
+#include "lib/core/log.h"
 
 static const char *log_component = "sluice";
 static enum log_level log_threshold = LOG_INFO;

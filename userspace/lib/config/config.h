@@ -26,7 +26,7 @@
 
 #include <jansson.h>
 
-#include "lib/diag.h"
+#include "lib/config/diag.h"
 
 /* One stored resource. */
 struct sl_resource;

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/addr.h"
-#include "lib/config_yaml.h"
-#include "lib/snapshot.h"
+#include "lib/core/addr.h"
+#include "lib/config/config_yaml.h"
+#include "lib/node/snapshot.h"
 
 struct vctx {
 	const char *file;

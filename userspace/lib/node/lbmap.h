@@ -24,7 +24,7 @@
 
 #include "sluice_lb.h"
 #include "sluice_traffic.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 struct lbmap {
 	int svc_fd;

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/addr.h"
+#include "lib/core/addr.h"
 
 int addr_parse(const char *s, __be32 out[4])
 {

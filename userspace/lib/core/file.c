@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/file.h"
+#include "lib/core/file.h"
 
 static int fsync_dir_of(const char *path)
 {

@@ -20,8 +20,8 @@
 
 #include <jansson.h>
 
-#include "lib/config.h"
-#include "lib/config_model.h"
+#include "lib/config/config.h"
+#include "lib/config/config_model.h"
 
 /*
  * Limits on one input (a file, an apply body, each file of a JSON apply),
