@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "lib/config/config.h"
+#include "lib/config/config_check.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -9,6 +9,8 @@
 #include <criterion/parameterized.h>
 
 #include "lib/config/config.h"
+#include "lib/config/config_check.h"
+#include "lib/config/config_yaml.h"
 
 #define EXAMPLE "deploy/examples/mesh.yaml"
 

@@ -12,7 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "control/compile.h"
-#include "control/compile_int.h"
+#include "lib/config/config_check.h"
 #include "lib/node/snapshot.h"
 
 #define WL(n, ip, ver) \

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "control/compile.h"
-#include "control/compile_int.h"
+#include "control/compile_ctx.h"
+#include "control/compile_policy.h"
+#include "control/compile_traffic.h"
 #include "lib/core/addr.h"
 #include "lib/node/snapshot.h"
 

@@ -17,6 +17,7 @@
 #ifndef SL_COMPILE_H
 #define SL_COMPILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -35,5 +36,9 @@ json_t *sl_compile_nodes(const struct sl_config *c);
 json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
 			const char *trust_domain, const char *node,
 			uint64_t version, struct sl_diags *d);
+
+/* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1)
+ * (exposed for the unit tests). */
+void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
 
 #endif

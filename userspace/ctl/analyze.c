@@ -16,6 +16,7 @@
 #include "control/compile.h"
 #include "ctl/ctl.h"
 #include "lib/config/config.h"
+#include "lib/config/config_check.h"
 
 static void usage(FILE *f)
 {

@@ -24,6 +24,7 @@
 #include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "lib/config/config.h"
+#include "lib/config/config_yaml.h"
 #include "lib/core/file.h"
 #include "lib/wire/h2.h"
 #include "lib/wire/pki.h"

@@ -14,9 +14,18 @@
 #include <strings.h>
 
 #include "lib/config/config.h"
-#include "lib/core/file.h"
-#include "lib/config/config_model.h"
+#include "lib/config/config_schema.h"
 #include "lib/config/config_yaml.h"
+#include "lib/core/file.h"
+
+/* One stored resource: its JSON and, for diagnostics, the tree it was read
+ * from (shared by copies). */
+struct sl_resource {
+	char *kind, *ns, *name;
+	json_t *doc;
+	struct ydoc *src;
+	const struct ynode *node;  /* this document's root inside src */
+};
 
 struct sl_config {
 	size_t n, cap;

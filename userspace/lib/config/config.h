@@ -52,13 +52,6 @@ int sl_config_parse(struct sl_config *c, const char *name, const char *buf,
 		    size_t len, struct sl_diags *d);
 int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d);
 
-/*
- * Cross-resource checks on a whole config: overlapping VIPs, VirtualService
- * hosts and DestinationRule hosts that name no service, selectors that match
- * no workload (warning), duplicate workload addresses. 0 if no errors.
- */
-int sl_config_check(const struct sl_config *c, struct sl_diags *d);
-
 /* Remove one resource; kind is matched case-insensitively. -1 if absent. */
 int sl_config_remove(struct sl_config *c, const char *kind, const char *ns,
 		     const char *name);
@@ -87,8 +80,5 @@ const json_t *sl_resource_json(const struct sl_resource *r);
 json_t *sl_config_to_json(const struct sl_config *c);
 int sl_config_from_json(struct sl_config *c, const char *name, const json_t *docs,
 			struct sl_diags *d);
-
-/* A document as YAML text (malloc'd, NUL-terminated), for `get -o yaml`. */
-char *sl_json_to_yaml(const json_t *doc);
 
 #endif

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/core/addr.h"
+#include "lib/config/config_check.h"
 #include "lib/config/config_model.h"
+#include "lib/core/addr.h"
 
 #define ERR SL_DIAG_ERROR
 #define WARN SL_DIAG_WARNING

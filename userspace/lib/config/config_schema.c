@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/config/config_schema.h"
 #include "lib/core/addr.h"
-#include "lib/config/config_yaml.h"
-#include "lib/node/snapshot.h"
 
 struct vctx {
 	const char *file;

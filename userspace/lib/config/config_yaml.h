@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * config_yaml.h - YAML text to a tree that remembers where every node came
- * from (private to lib/config_*.c).
+ * from (for lib/config and the install profiles of sluicectl), and JSON
+ * back to YAML text.
  *
  * Contract: yaml_parse_stream() reads a multi-document buffer with
  * libfyaml's event parser and builds one tree per document; every node
  * carries its 1-based line and column. Syntax errors, duplicate mapping
  * keys, non-scalar keys, aliases, text that is not UTF-8 and inputs over
- * the limits (config.h) are reported to the diags as
+ * the limits below are reported to the diags as
  * "FILE:LINE:COLUMN: TEXT" and yield no trees at all. Scalars keep their
  * text and whether they were plain (unquoted): YAML 1.2 core-schema typing
  * (null, bool, int, float) applies to plain scalars only.
@@ -20,8 +21,7 @@
 
 #include <jansson.h>
 
-#include "lib/config/config.h"
-#include "lib/config/config_model.h"
+#include "lib/config/diag.h"
 
 /*
  * Limits on one input (a file, an apply body, each file of a JSON apply),
@@ -55,7 +55,7 @@ struct ydoc {
 	struct ynode *root;
 };
 
-/* Parse `buf`, one input within the limits of config.h; on success *docs
+/* Parse `buf`, one input within the limits above; on success *docs
  * holds *ndocs documents (empty documents are skipped). 0, or -1 with
  * errors in d and nothing in *docs. */
 int yaml_parse_stream(const char *file, const char *buf, size_t len,
@@ -78,19 +78,8 @@ const struct ynode *ynode_at(const struct ynode *root, const char *path);
 /* The tree as JSON, scalars typed by the core schema. NULL on ENOMEM. */
 json_t *ynode_to_json(const struct ynode *n);
 
-/* One stored resource: its JSON and, for diagnostics, the tree it was read
- * from (shared by copies). */
-struct sl_resource {
-	char *kind, *ns, *name;
-	json_t *doc;
-	struct ydoc *src;
-	const struct ynode *node;  /* this document's root inside src */
-};
-
-/* Validate one document (config_schema.c). On success *kind, *ns, *name are
- * the resource's (ns defaulted), pointing into the tree; 0 or -1. */
-int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *d,
-		    const char **kind, const char **ns, const char **name);
-
+/* A JSON document as YAML text (malloc'd, NUL-terminated), for
+ * `sluicectl get -o yaml`; NULL on ENOMEM. */
+char *sl_json_to_yaml(const json_t *doc);
 
 #endif /* SL_CONFIG_YAML_H */

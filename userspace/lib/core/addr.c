@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -133,4 +134,63 @@ int addr_listen(const char *spec, int backlog)
 		return err;
 	}
 	return fd;
+}
+
+int cidr_parse(const char *s, struct sl_ipcache_key *out)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	unsigned long len;
+	char *end;
+	__be32 a[4];
+	bool v4;
+
+	if (!slash) {
+		if (addr_parse(s, a))
+			return -EINVAL;
+		out->prefixlen = 128;
+		memcpy(out->addr, a, sizeof(a));
+		return 0;
+	}
+	if ((size_t)(slash - s) >= sizeof(addr))
+		return -EINVAL;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
+	if (addr_parse(addr, a) || !slash[1])
+		return -EINVAL;
+	v4 = addr_is_v4(a);
+	errno = 0;
+	len = strtoul(slash + 1, &end, 10);
+	if (*end || errno || len > (v4 ? 32u : 128u) || !(slash[1] >= '0' && slash[1] <= '9'))
+		return -EINVAL;
+	out->prefixlen = (uint32_t)len + (v4 ? 96 : 0);
+	/* host bits must be zero */
+	for (unsigned int bit = out->prefixlen; bit < 128; bit++) {
+		const uint8_t *b = (const uint8_t *)a;
+
+		if (b[bit / 8] & (0x80 >> (bit % 8)))
+			return -EINVAL;
+	}
+	memcpy(out->addr, a, sizeof(a));
+	return 0;
+}
+
+const char *cidr_fmt(const struct sl_ipcache_key *k, char *buf, size_t len)
+{
+	char a[SL_ADDRSTRLEN];
+	bool v4 = addr_is_v4(k->addr) && k->prefixlen >= 96;
+
+	snprintf(buf, len, "%s/%u", addr_fmt(k->addr, a), v4 ? k->prefixlen - 96 : k->prefixlen);
+	return buf;
+}
+
+bool cidr_contains(const struct sl_ipcache_key *outer, const struct sl_ipcache_key *inner)
+{
+	const uint8_t *a = (const uint8_t *)outer->addr, *b = (const uint8_t *)inner->addr;
+
+	if (outer->prefixlen > inner->prefixlen)
+		return false;
+	for (unsigned int bit = 0; bit < outer->prefixlen; bit++)
+		if ((a[bit / 8] ^ b[bit / 8]) & (0x80 >> (bit % 8)))
+			return false;
+	return true;
 }

@@ -116,14 +116,6 @@ struct snapshot {
 /* The node entry named `name`, or NULL. */
 const struct snap_node *snapshot_node(const struct snapshot *s, const char *name);
 
-/* Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128) into a
- * sl_ipcache key. Host bits must be zero. 0 or -EINVAL. */
-int cidr_parse(const char *s, struct sl_ipcache_key *out);
-/* "10.0.0.0/8" from a key; buf of at least SL_ADDRSTRLEN + 5 bytes. */
-const char *cidr_fmt(const struct sl_ipcache_key *k, char *buf, size_t len);
-/* Does prefix `outer` contain prefix `inner` (equal counts)? */
-bool cidr_contains(const struct sl_ipcache_key *outer, const struct sl_ipcache_key *inner);
-
 /* The identity entry for `id`, or NULL. */
 const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t id);
 
