@@ -65,6 +65,9 @@ BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 # archive (build/lib/libsl-NAME.a), so a program links only the modules it
 # calls and the folder says who may include it (checked with grep of the
 # #includes; each folder includes only the ones listed after it):
+#   compile the config -> per-node snapshot compiler and the numeric
+#           identities: sluice-control, and sluicectl's analyze (never
+#           the control plane's server or store)
 #   config  YAML config, schema, model, cross-resource checks, diagnostics:
 #           sluice-control and sluicectl (validate, store, analyze)
 #   node    snapshot, the LB and policy maps: sluice-agent (reconcile),
@@ -74,7 +77,7 @@ BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 #           (proxylink: agent and proxy only)
 #   core    log, files, host facts, buffers, addresses, bpf maps, CLI
 #           tables, the event loop: everyone, the CNI plugin included
-LIB_GROUPS := config node wire core
+LIB_GROUPS := compile config node wire core
 LIB_SRCS   := $(foreach g,$(LIB_GROUPS),$(wildcard userspace/lib/$(g)/*.c))
 lib_a       = $(foreach g,$(1),$(BUILD)/lib/libsl-$(g).a)
 AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
@@ -160,7 +163,7 @@ $(BUILD)/bin/sluice-proxy: $(BUILD)/obj/userspace/proxy/main.o $(PROXY_OBJS) \
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJS) \
-		$(call lib_a,config node wire core)
+		$(call lib_a,compile config node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -184,8 +187,8 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 CTL_LIB_OBJS := $(BUILD)/obj/userspace/ctl/profile.o $(BUILD)/obj/userspace/ctl/ctl.o \
 	$(BUILD)/gen/profiles.o
 
-$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o $(CONTROL_OBJS) \
-		$(call lib_a,config node wire core)
+$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o \
+		$(call lib_a,compile config node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)

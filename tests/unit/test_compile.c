@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "control/compile.h"
+#include "lib/compile/compile.h"
 #include "lib/config/config_check.h"
 #include "sluice_policy.h"
 

@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "control/compile.h"
+#include "lib/compile/compile.h"
 #include "lib/config/config_check.h"
 #include "lib/node/snapshot.h"
 

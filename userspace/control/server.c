@@ -23,6 +23,7 @@
 
 #include "control/register.h"
 #include "control/server.h"
+#include "lib/compile/compile.h"
 #include "lib/config/config_check.h"
 #include "lib/core/addr.h"
 #include "lib/core/cli.h"

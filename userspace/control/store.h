@@ -7,7 +7,7 @@
  *   DIR/server.crt server.key      the API's certificate, reissued at start
  *   DIR/admin.crt admin.key        sluicectl's credentials (with ca.crt)
  *   DIR/config.json                {"version", "trust_domain", "resources"}
- *   DIR/ids.json                   SPIFFE ID -> number (compile.h)
+ *   DIR/ids.json                   SPIFFE ID -> number (lib/compile/ids.h)
  *   DIR/tokens/HASH.json           unused join tokens (SHA-256 of the token)
  *   DIR/tokens/used/HASH.json      consumed ones
  *
@@ -24,11 +24,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control/compile.h"
+#include "lib/compile/ids.h"
 #include "lib/config/config.h"
 #include "lib/wire/pki.h"
 
-#define STORE_DEFAULT_DIR "/var/lib/sluice/control"
 #define STORE_TOKEN_MAX   128
 
 struct store {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/compile.h"
+#include "lib/compile/compile.h"
 #include "ctl/ctl.h"
 #include "lib/config/config.h"
 #include "lib/config/config_check.h"

@@ -2,7 +2,7 @@
 /*
  * config_model.h - a validated config read as typed workloads and services,
  * for the cross-resource checks (config_check.c) and the per-node compiler
- * (control/compile.c), so that both read hosts, selectors, addresses and
+ * (lib/compile/compile.c), so that both read hosts, selectors, addresses and
  * ports the same way.
  *
  * Contract: sl_model_build() runs on a config whose documents validated

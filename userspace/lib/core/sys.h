@@ -11,6 +11,9 @@
 #define SL_BPFFS        "/sys/fs/bpf"
 #define SL_PIN_BASE     SL_BPFFS "/sluice"
 #define SL_RUN_BASE     "/run/sluice"
+/* sluice-control's state directory by default, where sluicectl also finds
+ * the admin credentials (control/store.h lays it out). */
+#define SL_CONTROL_DIR  "/var/lib/sluice/control"
 
 /* Mount bpffs at /sys/fs/bpf when it is not mounted there yet. */
 int sys_ensure_bpffs(void);

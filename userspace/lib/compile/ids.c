@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/ids.h"
+#include "lib/compile/ids.h"
 #include "sluice_policy.h"
 
 struct sl_ids {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/compile_traffic.h"
+#include "lib/compile/compile_traffic.h"
 
 /* The trafficPolicy's part `key` for `port`: its portLevelSettings entry
  * for the port if that sets it, else the policy's own (NULL: neither). */

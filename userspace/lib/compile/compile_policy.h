@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "control/compile_ctx.h"
+#include "lib/compile/compile_ctx.h"
 
 /* Allocate CIDR identities for every ipBlock of every AuthorizationPolicy
  * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -1. */

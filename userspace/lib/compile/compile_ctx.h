@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "control/ids.h"
+#include "lib/compile/ids.h"
 #include "lib/config/config_model.h"
 #include "sluice_policy.h"
 

@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "control/ids.h"
+#include "lib/compile/ids.h"
 #include "lib/config/config.h"
 
 /* Sorted, unique names of the nodes that run at least one workload. */

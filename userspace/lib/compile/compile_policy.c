@@ -25,7 +25,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#include "control/compile_policy.h"
+#include "lib/compile/compile_policy.h"
 #include "lib/core/addr.h"
 
 #define ERR SL_DIAG_ERROR

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/compile.h"
-#include "control/compile_ctx.h"
-#include "control/compile_policy.h"
-#include "control/compile_traffic.h"
+#include "lib/compile/compile.h"
+#include "lib/compile/compile_ctx.h"
+#include "lib/compile/compile_policy.h"
+#include "lib/compile/compile_traffic.h"
 #include "lib/core/addr.h"
 #include "lib/node/snapshot.h"
 

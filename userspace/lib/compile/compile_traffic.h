@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "control/compile_ctx.h"
+#include "lib/compile/compile_ctx.h"
 
 /* The snapshot "traffic" object of destination s (its subset or NULL, its
  * port and protocol): a new reference, json_null() when the destination
