@@ -61,7 +61,25 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 
-LIB_SRCS   := $(wildcard userspace/lib/*.c)
+# userspace/lib: one folder per circle of users, each built as a static
+# archive (build/lib/libsl-NAME.a), so a program links only the modules it
+# calls and the folder says who may include it (checked with grep of the
+# #includes; each folder includes only the ones listed after it):
+#   compile the config -> per-node snapshot compiler and the numeric
+#           identities: sluice-control, and sluicectl's analyze (never
+#           the control plane's server or store)
+#   config  YAML config, schema, model, cross-resource checks, diagnostics:
+#           sluice-control and sluicectl (validate, store, analyze)
+#   node    snapshot, the LB and policy maps: sluice-agent (reconcile),
+#           sluice-proxy (reads the snapshot), sluicectl (inspect, fastpath),
+#           sluice-control (re-parses what it compiled)
+#   wire    PKI, HTTP/2, the agent-proxy link: every daemon and sluicectl
+#           (proxylink: agent and proxy only)
+#   core    log, files, host facts, buffers, addresses, bpf maps, CLI
+#           tables, the event loop: everyone, the CNI plugin included
+LIB_GROUPS := compile config node wire core
+LIB_SRCS   := $(foreach g,$(LIB_GROUPS),$(wildcard userspace/lib/$(g)/*.c))
+lib_a       = $(foreach g,$(1),$(BUILD)/lib/libsl-$(g).a)
 AGENT_SRCS := $(filter-out userspace/agent/main.c,$(wildcard userspace/agent/*.c))
 CTL_SRCS   := $(wildcard userspace/ctl/*.c)
 # the built-in install profiles, in profile_names[] order (ctl/profile.c)
@@ -74,7 +92,6 @@ BPFT_SRCS  := $(wildcard tests/bpf/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/$(2)/%.o,$(1))
 
-LIB_OBJS   := $(call obj,$(LIB_SRCS),obj)
 AGENT_OBJS := $(call obj,$(AGENT_SRCS),obj)
 CONTROL_OBJS := $(call obj,$(CONTROL_SRCS),obj)
 PROXY_OBJS := $(call obj,$(PROXY_SRCS),obj)
@@ -124,24 +141,35 @@ $(BUILD)/asan/%.o: %.c | $(BPF_SKELS) $(DEPS_STAMP)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
 
-$(BUILD)/bin/sluice-agent: $(BUILD)/obj/userspace/agent/main.o $(AGENT_OBJS) $(LIB_OBJS)
+# each folder of userspace/lib as an archive (see LIB_GROUPS)
+define lib_archive
+$(BUILD)/lib/libsl-$(1).a: $(call obj,$(wildcard userspace/lib/$(1)/*.c),obj)
+	$$(call msg,AR,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+endef
+$(foreach g,$(LIB_GROUPS),$(eval $(call lib_archive,$(g))))
+
+$(BUILD)/bin/sluice-agent: $(BUILD)/obj/userspace/agent/main.o $(AGENT_OBJS) \
+		$(call lib_a,node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bin/sluice-proxy: $(BUILD)/obj/userspace/proxy/main.o $(PROXY_OBJS) $(LIB_OBJS)
+$(BUILD)/bin/sluice-proxy: $(BUILD)/obj/userspace/proxy/main.o $(PROXY_OBJS) \
+		$(call lib_a,node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJS) $(LIB_OBJS)
+$(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJS) \
+		$(call lib_a,compile config node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # the CNI plugin: run at every container start, so it links only jansson
-$(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(BUILD)/obj/userspace/lib/cli.o \
-		$(BUILD)/obj/userspace/lib/file.o
+$(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(call lib_a,core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ -ljansson
@@ -159,20 +187,21 @@ $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 CTL_LIB_OBJS := $(BUILD)/obj/userspace/ctl/profile.o $(BUILD)/obj/userspace/ctl/ctl.o \
 	$(BUILD)/gen/profiles.o
 
-$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o $(CONTROL_OBJS) $(LIB_OBJS)
+$(BUILD)/bin/sluicectl: $(call obj,$(CTL_SRCS),obj) $(BUILD)/gen/profiles.o \
+		$(call lib_a,compile config node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # The build's version: git describe, or 0.1.0 outside a git checkout.
-# lib/cli.o holds it for every program and is rebuilt when it changes.
+# lib/core/cli.o holds it for every program and is rebuilt when it changes.
 SLUICE_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 $(BUILD)/gen/version.h: FORCE
 	$(Q)mkdir -p $(@D)
 	$(Q)printf '#define SLUICE_VERSION "%s"\n' '$(SLUICE_VERSION)' > $@.tmp
 	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
-$(BUILD)/obj/userspace/lib/cli.o $(BUILD)/asan/userspace/lib/cli.o \
-	$(BUILD)/fuzz/obj/userspace/lib/cli.o: $(BUILD)/gen/version.h
+$(BUILD)/obj/userspace/lib/core/cli.o $(BUILD)/asan/userspace/lib/core/cli.o \
+	$(BUILD)/fuzz/obj/userspace/lib/core/cli.o: $(BUILD)/gen/version.h
 FORCE:
 
 # Man pages, printed by the programs from their option and command tables.
@@ -197,8 +226,8 @@ $(BUILD)/bin/sltest: $(call obj,$(wildcard tests/tools/*.c),obj)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) $(LIB_OBJS) \
-		$(CTL_LIB_OBJS) $(CNI_OBJS) $(PROXY_OBJS)
+$(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) \
+		$(CTL_LIB_OBJS) $(CNI_OBJS) $(PROXY_OBJS) $(call lib_a,$(LIB_GROUPS))
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
@@ -210,7 +239,7 @@ $(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) 
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/bpf: $(call obj,$(BPFT_SRCS),obj) $(AGENT_OBJS) $(LIB_OBJS)
+$(BUILD)/tests/bpf: $(call obj,$(BPFT_SRCS),obj) $(AGENT_OBJS) $(call lib_a,node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion

@@ -20,7 +20,7 @@
 #include <bpf/bpf.h>
 
 #include "bpft.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 #include "sluice_policy.h"
 
 void bpft_private_maps(struct bpf_object *obj, unsigned int max_entries)

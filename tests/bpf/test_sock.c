@@ -30,9 +30,9 @@
 #include <bpf/bpf.h>
 
 #include "agent/datapath.h"
-#include "lib/bpfmap.h"
-#include "lib/snapshot.h"
-#include "lib/sys.h"
+#include "lib/core/bpfmap.h"
+#include "lib/node/snapshot.h"
+#include "lib/core/sys.h"
 
 static struct {
 	bool ready;

@@ -33,7 +33,7 @@ source <("$CTL" completion bash) || fail "completion bash does not source"
 [ "$(complete_words --pin)" = "--pin-root" ] || fail "--pin: $(complete_words --pin)"
 [ -z "$(complete_words status --control '')" ] || fail "a word after a command's option was completed"
 
-# commands with options of their own (lib/cli tables): completed after
+# commands with options of their own (lib/core/cli tables): completed after
 # the command, with their values; listed by the command's --help and under
 # it in the man page; a usage error exits 2 before anything is contacted
 [ "$(complete_words get svc -o '')" = "table yaml json" ] || fail "get -o: $(complete_words get svc -o '')"

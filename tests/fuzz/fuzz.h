@@ -9,7 +9,7 @@
 
 #include <openssl/ssl.h>
 
-#include "lib/log.h"
+#include "lib/core/log.h"
 
 /* Errors only: every refused input would otherwise log a line. */
 static inline void fuzz_quiet(void)

@@ -22,7 +22,7 @@ FUZZ_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Iheaders -Iuserspace 
 FUZZ_SRCS    := $(LIB_SRCS) $(CONTROL_SRCS) userspace/agent/sync.c
 
 # the source file a harness #includes, if any
-FUZZ_INCLUDES = $(shell sed -n 's/^\#include "\([a-z]*\/[a-z_0-9]*\.c\)".*/userspace\/\1/p' \
+FUZZ_INCLUDES = $(shell sed -n 's/^\#include "\([a-z/]*\/[a-z_0-9]*\.c\)".*/userspace\/\1/p' \
 	tests/fuzz/fuzz_$(1).c)
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(BPF_SKELS) $(DEPS_STAMP)

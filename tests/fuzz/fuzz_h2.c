@@ -8,7 +8,7 @@
  * are answered by echoing the body, streamed for path /stream. h2.c is
  * included to reach the connection's session.
  */
-#include "lib/h2.c"
+#include "lib/wire/h2.c"
 
 #include "fuzz.h"
 static SSL_CTX *ctx;

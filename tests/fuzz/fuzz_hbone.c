@@ -14,7 +14,7 @@
 #include "proxy/hbone.c"
 
 #include "fuzz.h"
-#include "lib/addr.h"
+#include "lib/core/addr.h"
 
 static SSL_CTX *ctx;
 

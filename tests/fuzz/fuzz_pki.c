@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 
 #include "fuzz.h"
-#include "lib/pki.h"
+#include "lib/wire/pki.h"
 
 static struct pki_ca ca;
 

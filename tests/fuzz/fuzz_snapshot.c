@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -9,7 +9,7 @@
 #include "agent/sync.c"
 
 #include "fuzz.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

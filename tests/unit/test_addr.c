@@ -6,7 +6,7 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/addr.h"
+#include "lib/core/addr.h"
 
 Test(addr, v4_is_mapped)
 {

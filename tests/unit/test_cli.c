@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* lib/cli: getopt arguments, --help, the man page and bash completion
+/* lib/core/cli: getopt arguments, --help, the man page and bash completion
  * from one table. */
 #include <errno.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/cli.h"
+#include "lib/core/cli.h"
 
 static const struct cli_opt opts[] = {
 	{ "node", required_argument, 'n', "NAME", "this node's name" },

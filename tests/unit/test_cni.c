@@ -17,8 +17,8 @@
 #include "cni/chain.h"
 #include "cni/conf.h"
 #include "control/register.h"
-#include "lib/config.h"
-#include "lib/file.h"
+#include "lib/config/config.h"
+#include "lib/core/file.h"
 
 #define PREV04 "\"prevResult\": {\"cniVersion\": \"0.4.0\", \"interfaces\": [{\"name\": \"cni0\"}, " \
 	"{\"name\": \"veth1\"}, {\"name\": \"eth0\", \"sandbox\": \"/run/netns/x\"}], " \

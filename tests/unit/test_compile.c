@@ -8,8 +8,9 @@
 
 #include <criterion/criterion.h>
 
-#include "control/compile.h"
-#include "control/compile_int.h"
+#include "lib/compile/compile.h"
+#include "lib/config/config_check.h"
+#include "sluice_policy.h"
 
 /* Three workloads: a (ns x, sa a) on n1, b (ns x, sa b) on n1, c (ns y, sa c)
  * on n2; a and b serve 8080. */

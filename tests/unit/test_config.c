@@ -8,7 +8,9 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
+#include "lib/config/config_check.h"
+#include "lib/config/config_yaml.h"
 
 #define EXAMPLE "deploy/examples/mesh.yaml"
 

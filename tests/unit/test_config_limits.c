@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Hostile YAML against the limits of one input (lib/config.h, docs/config.md
+ * Hostile YAML against the limits of one input (lib/config/config.h, docs/config.md
  * "Limits"): each is refused with FILE:LINE:COLUMN, quickly and in bounded
  * memory, and leaves the config as it was. The inputs are generated here.
  * Also: keys and values checked as Kubernetes checks them, and diagnostics
@@ -16,7 +16,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 /* One valid resource, there before each hostile input. */
 static const char base[] =

@@ -13,11 +13,11 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/config.h"
-#include "lib/h2.h"
-#include "lib/pki.h"
+#include "lib/config/config.h"
+#include "lib/wire/h2.h"
+#include "lib/wire/pki.h"
 
-/* ---- lib/h2: a response without a body ------------------------------------ */
+/* ---- lib/wire/h2: a response without a body ------------------------------- */
 
 struct tls_ends {
 	struct pki_ca ca;
@@ -106,7 +106,7 @@ Test(fuzz_regress, h2_response_without_body)
 	tls_ends_free(&t);
 }
 
-/* ---- lib/config: a directive that is not UTF-8 ------------------------------ */
+/* ---- lib/config/config: a directive that is not UTF-8 --------------------- */
 
 /* tests/fuzz/corpus/config/regress-directive-not-utf8 (shortened): libfyaml
  * 0.7.12 scans "%k\xdf..." forever. The text is refused as not UTF-8

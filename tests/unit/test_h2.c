@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * lib/h2: HTTP/2 requests through both ends over TLS on socketpairs:
+ * lib/wire/h2: HTTP/2 requests through both ends over TLS on socketpairs:
  * request and response, a streamed response, the body limit (413), the
  * client's check of the server's role, and a server cutting off a client
  * that stops reading.
@@ -14,7 +14,7 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/h2.h"
+#include "lib/wire/h2.h"
 #include "tls_pair.h"
 
 static char dir[64];

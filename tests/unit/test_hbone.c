@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * lib/hbone: CONNECT tunnels over mutual TLS 1.3 between a client and a
+ * proxy/hbone: CONNECT tunnels over mutual TLS 1.3 between a client and a
  * server connection in one loop, over real loopback TCP sockets with real
  * certificates: bytes both ways, half-close, resets, a refused CONNECT,
  * flow control that bounds what a slow reader makes the tunnel hold,
@@ -25,7 +25,7 @@
 #include <criterion/criterion.h>
 
 #include "proxy/hbone.h"
-#include "lib/pki.h"
+#include "lib/wire/pki.h"
 
 #define TD "spiffe://hb.test"
 

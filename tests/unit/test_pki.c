@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * lib/pki: the CA on disk, CSR signing and TLS 1.3 mutual authentication
+ * lib/wire/pki: the CA on disk, CSR signing and TLS 1.3 mutual authentication
  * over socketpairs (HTTP/2 over it: test_h2.c).
  */
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
-#include "lib/pki.h"
+#include "lib/wire/pki.h"
 #include "tls_pair.h"
 
 static char dir[64];

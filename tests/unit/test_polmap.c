@@ -13,7 +13,7 @@
 #include <bpf/bpf.h>
 #include <criterion/criterion.h>
 
-#include "lib/polmap.h"
+#include "lib/node/polmap.h"
 #include "sluice_policy.h"
 
 static int mk(enum bpf_map_type type, size_t key, size_t val, unsigned int max, __u32 flags)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The agent-proxy link's framing (lib/proxylink.h) over a real
+ * The agent-proxy link's framing (lib/wire/proxylink.h) over a real
  * SOCK_SEQPACKET pair, and the node proxy's credential store
  * (proxy/certs.h) with certificates of a real CA.
  */
@@ -14,8 +14,8 @@
 
 #include <criterion/criterion.h>
 
-#include "lib/pki.h"
-#include "lib/proxylink.h"
+#include "lib/wire/pki.h"
+#include "lib/wire/proxylink.h"
 #include "proxy/certs.h"
 
 static int sp[2];

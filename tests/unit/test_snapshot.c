@@ -10,8 +10,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "lib/addr.h"
-#include "lib/snapshot.h"
+#include "lib/core/addr.h"
+#include "lib/node/snapshot.h"
 
 static int parse(const char *json, struct snapshot *s, char *err, size_t len)
 {

@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "agent/telemetry.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 /* no maps: lbmap_read fails on fd -1 and every service id stays 0 */
 static struct datapath dp = { .maps = { -1, -1, -1, -1 } };

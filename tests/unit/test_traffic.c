@@ -11,9 +11,9 @@
 
 #include <criterion/criterion.h>
 
-#include "control/compile.h"
-#include "control/compile_int.h"
-#include "lib/snapshot.h"
+#include "lib/compile/compile.h"
+#include "lib/config/config_check.h"
+#include "lib/node/snapshot.h"
 
 #define WL(n, ip, ver) \
 	"apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n  name: " n "\n" \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * tls_pair.h - test fixtures for lib/pki and lib/h2: a temporary directory,
+ * tls_pair.h - test fixtures for lib/wire/pki and lib/wire/h2: a temporary directory,
  * a CA in it, identities it issues, and a server and a client TLS context
  * trusting that CA. Every failure is a Criterion assertion failure.
  */
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <openssl/ssl.h>
 
-#include "lib/pki.h"
+#include "lib/wire/pki.h"
 
 /* mkdtemp("/tmp/sluice-TAG-XXXXXX") into dir; tp_rmdir() removes it. */
 void tp_tmpdir(char *dir, size_t len, const char *tag);

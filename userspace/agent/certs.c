@@ -12,11 +12,11 @@
 #include <jansson.h>
 
 #include "agent/certs.h"
-#include "lib/file.h"
-#include "lib/loop.h"
-#include "lib/log.h"
-#include "lib/pki.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/loop.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
+#include "lib/core/sys.h"
 
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000

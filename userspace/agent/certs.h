@@ -23,7 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "agent/sync.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 struct wcert {
 	uint32_t id;               /* numeric identity */

@@ -21,8 +21,8 @@
 #include "bpf/sockops.skel.h"
 #include "bpf/skmsg.skel.h"
 #include "bpf/tc.skel.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 #include "sluice_proxy.h"
 
 static int link_path(char *buf, size_t len, const char *pin_root, const char *prog)

@@ -19,8 +19,8 @@
 
 #include <linux/types.h>
 
-#include "lib/lbmap.h"
-#include "lib/polmap.h"
+#include "lib/node/lbmap.h"
+#include "lib/node/polmap.h"
 
 struct sock_bpf;
 struct sockops_bpf;

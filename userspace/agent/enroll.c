@@ -24,9 +24,9 @@
 
 #include "agent/enroll.h"
 #include "agent/podman.h"
-#include "lib/file.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 #include "sluice_policy.h"
 
 #define ENROLL_MAGIC   0x656e726cu

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "agent/guard.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 /* "another sluice-agent (pid N) runs for WHAT ..." */
 static void busy(char *err, size_t errlen, int pid, const char *what)

@@ -38,13 +38,13 @@
 #include "agent/telemetry.h"
 
 #include <jansson.h>
-#include "lib/addr.h"
-#include "lib/cli.h"
-#include "lib/file.h"
-#include "lib/loop.h"
-#include "lib/log.h"
-#include "lib/snapshot.h"
-#include "lib/sys.h"
+#include "lib/core/addr.h"
+#include "lib/core/cli.h"
+#include "lib/core/file.h"
+#include "lib/core/loop.h"
+#include "lib/core/log.h"
+#include "lib/node/snapshot.h"
+#include "lib/core/sys.h"
 #include "sluice_proxy.h"
 
 struct agent_opts {
@@ -245,7 +245,7 @@ struct proxy_side {
 };
 
 /*
- * The agent runs one event loop (lib/loop.h): the proxy link's sockets
+ * The agent runs one event loop (lib/core/loop.h): the proxy link's sockets
  * are its handlers, and so are the fds below, whose events the loop body
  * in run() handles after each wait.
  */

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "agent/proxyproc.h"
-#include "lib/file.h"
-#include "lib/log.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
 
 pid_t proxyproc_spawn(const struct psup_opts *o, const int fds[PL_LS_MAX])
 {

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "agent/proxysup.h"
-#include "lib/proxylink.h"
+#include "lib/wire/proxylink.h"
 
 /* fork and exec o->bin in a session of its own, with the listening
  * sockets in fds (-1: none; it binds) as descriptors 3, 4, 5: its pid, or

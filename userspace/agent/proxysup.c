@@ -23,11 +23,11 @@
 
 #include "agent/proxyproc.h"
 #include "agent/proxysup.h"
-#include "lib/cli.h"
-#include "lib/file.h"
-#include "lib/log.h"
-#include "lib/pki.h"
-#include "lib/proxylink.h"
+#include "lib/core/cli.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
+#include "lib/wire/proxylink.h"
 
 #define WAIT_RUNNING_MS 1500    /* for a running proxy to link, at start */
 #define BACKOFF_MIN_MS  500

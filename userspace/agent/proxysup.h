@@ -3,7 +3,7 @@
  * proxysup.h - the agent's side of the node proxy (sluice-proxy): start it,
  * feed it, hear from it, restart it without refusing a connection.
  *
- * The agent owns <run dir>/proxy.sock (lib/proxylink.h). Every proxy of the
+ * The agent owns <run dir>/proxy.sock (lib/wire/proxylink.h). Every proxy of the
  * node connects there and says hello with its listening sockets; the agent
  * keeps a copy of them. It sends each proxy the node's credentials, every
  * workload certificate with its key, and the applied snapshot, and turns
@@ -35,7 +35,7 @@
 #include <openssl/ssl.h>
 
 #include "agent/telemetry.h"
-#include "lib/loop.h"
+#include "lib/core/loop.h"
 
 struct psup_opts {
 	const char *node;

@@ -21,11 +21,11 @@
 #include <jansson.h>
 
 #include "agent/sync.h"
-#include "lib/file.h"
-#include "lib/h2.h"
-#include "lib/log.h"
-#include "lib/pki.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/wire/h2.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
+#include "lib/core/sys.h"
 
 #define SYNC_MAGIC      0x73796e63u
 #define BACKOFF_MIN_MS  500

@@ -15,10 +15,10 @@
 #include <jansson.h>
 
 #include "agent/telemetry.h"
-#include "lib/addr.h"
-#include "lib/bpfmap.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/addr.h"
+#include "lib/core/bpfmap.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 #include "sluice_flow.h"
 
 /* ---- labels -------------------------------------------------------------- */

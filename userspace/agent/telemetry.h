@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "agent/datapath.h"
-#include "lib/snapshot.h"
+#include "lib/node/snapshot.h"
 
 struct ring_buffer;
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cni/chain.h"
-#include "lib/file.h"
+#include "lib/core/file.h"
 
 #define PLUGIN "sluice-cni"
 #define CONF_MAX (1u << 20)

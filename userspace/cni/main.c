@@ -24,7 +24,7 @@
 
 #include "cni/chain.h"
 #include "cni/conf.h"
-#include "lib/cli.h"
+#include "lib/core/cli.h"
 
 #define AGENT_WAIT_S 15     /* the agent answers within 10 s */
 

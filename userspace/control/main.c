@@ -13,12 +13,13 @@
 
 #include "control/server.h"
 #include "control/store.h"
-#include "lib/cli.h"
-#include "lib/log.h"
+#include "lib/core/cli.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 
 static const struct cli_opt control_options[] = {
 	{ "state-dir", required_argument, 'd', "DIR",
-	  "config, identities, CA and credentials (default " STORE_DEFAULT_DIR "); created "
+	  "config, identities, CA and credentials (default " SL_CONTROL_DIR "); created "
 	  "0700 on first start" },
 	{ "listen", required_argument, 'L', "ADDR:PORT",
 	  "the API (HTTP/2 over mutual TLS 1.3; default 127.0.0.1:15012)" },
@@ -92,7 +93,7 @@ static long parse_duration(const char *s)
 
 static int token_main(int argc, char **argv)
 {
-	const char *dir = STORE_DEFAULT_DIR, *node = NULL;
+	const char *dir = SL_CONTROL_DIR, *node = NULL;
 	char token[STORE_TOKEN_MAX], err[512];
 	struct cli_getopt g;
 	long ttl = 3600;
@@ -135,7 +136,7 @@ static int token_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct server_opts so = { .listen = "127.0.0.1:15012", .workload_cert_ttl = 24 * 3600 };
-	const char *dir = STORE_DEFAULT_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
+	const char *dir = SL_CONTROL_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
 	const char *sans[16] = {};
 	enum log_level level = LOG_INFO;
 	size_t nsans = 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "control/register.h"
+#include "lib/config/config_check.h"
 
 #define WE "WorkloadEntry"
 

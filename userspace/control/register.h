@@ -34,7 +34,7 @@
 
 #include <jansson.h>
 
-#include "lib/config.h"
+#include "lib/config/config.h"
 
 #define REG_ID_CHARS 12   /* container id digits in the entry's name */
 

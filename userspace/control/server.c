@@ -23,11 +23,13 @@
 
 #include "control/register.h"
 #include "control/server.h"
-#include "lib/addr.h"
-#include "lib/cli.h"
-#include "lib/file.h"
-#include "lib/h2.h"
-#include "lib/log.h"
+#include "lib/compile/compile.h"
+#include "lib/config/config_check.h"
+#include "lib/core/addr.h"
+#include "lib/core/cli.h"
+#include "lib/core/file.h"
+#include "lib/wire/h2.h"
+#include "lib/core/log.h"
 
 #define MAX_CONNS 1024
 

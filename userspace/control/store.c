@@ -13,9 +13,9 @@
 #include <openssl/rand.h>
 
 #include "control/store.h"
-#include "lib/file.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 
 #define STATE_MAX (512u << 20)
 

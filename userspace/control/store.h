@@ -7,11 +7,11 @@
  *   DIR/server.crt server.key      the API's certificate, reissued at start
  *   DIR/admin.crt admin.key        sluicectl's credentials (with ca.crt)
  *   DIR/config.json                {"version", "trust_domain", "resources"}
- *   DIR/ids.json                   SPIFFE ID -> number (compile.h)
+ *   DIR/ids.json                   SPIFFE ID -> number (lib/compile/ids.h)
  *   DIR/tokens/HASH.json           unused join tokens (SHA-256 of the token)
  *   DIR/tokens/used/HASH.json      consumed ones
  *
- * Contract: every file is replaced atomically (lib/file.h). store_save()
+ * Contract: every file is replaced atomically (lib/core/file.h). store_save()
  * writes ids.json before config.json: identities only grow, so a crash
  * between the two leaves a config whose identities are all known. The
  * version lives in config.json with the resources it describes. Functions
@@ -24,11 +24,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control/compile.h"
-#include "lib/config.h"
-#include "lib/pki.h"
+#include "lib/compile/ids.h"
+#include "lib/config/config.h"
+#include "lib/wire/pki.h"
 
-#define STORE_DEFAULT_DIR "/var/lib/sluice/control"
 #define STORE_TOKEN_MAX   128
 
 struct store {

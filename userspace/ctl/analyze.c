@@ -3,7 +3,7 @@
  * sluicectl analyze -f FILE [-f FILE...] [-o json] [--snapshot NODE]
  *
  * Validates config offline with the control plane's own code: every file
- * parsed (lib/config.h), then the cross-resource checks. Prints each
+ * parsed (lib/config/config.h), then the cross-resource checks. Prints each
  * diagnostic; exits 1 if there is any error, 0 otherwise (warnings do not
  * fail). --snapshot NODE also compiles and prints the snapshot NODE would
  * get (identities numbered from scratch, trust domain cluster.local).
@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control/compile.h"
+#include "lib/compile/compile.h"
 #include "ctl/ctl.h"
-#include "lib/config.h"
+#include "lib/config/config.h"
+#include "lib/config/config_check.h"
 
 static void usage(FILE *f)
 {

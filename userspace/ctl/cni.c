@@ -24,8 +24,8 @@
 
 #include "ctl/install.h"
 #include "ctl/profile.h"
-#include "lib/file.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/sys.h"
 
 /* cni.subnet: an IPv4 CIDR of /8../29; the gateway is its first address. */
 int cni_subnet(const json_t *prof, char *gw, size_t gwlen, char *err, size_t errlen)

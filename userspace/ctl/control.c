@@ -20,13 +20,14 @@
 
 #include <jansson.h>
 
-#include "control/store.h"
 #include "ctl/control.h"
 #include "ctl/ctl.h"
-#include "lib/config.h"
-#include "lib/file.h"
-#include "lib/h2.h"
-#include "lib/pki.h"
+#include "lib/config/config.h"
+#include "lib/config/config_yaml.h"
+#include "lib/core/file.h"
+#include "lib/core/sys.h"
+#include "lib/wire/h2.h"
+#include "lib/wire/pki.h"
 
 #define MAX_FILES 64
 #define FILE_MAX  (4u << 20)
@@ -50,7 +51,7 @@ enum { OPT_CONTROL = 0x200, OPT_CREDENTIALS, OPT_TIMEOUT };
 	  CONTROL_DEFAULT_URL "); the URL may also be the next word" },                      \
 	{ "credentials", required_argument, OPT_CREDENTIALS, "DIR",                          \
 	  "the admin's ca.crt, admin.crt and admin.key (environment SLUICE_CREDENTIALS, "     \
-	  "default " STORE_DEFAULT_DIR ")" },                                                 \
+	  "default " SL_CONTROL_DIR ")" },                                                 \
 	{ "timeout", required_argument, OPT_TIMEOUT, "SECONDS",                              \
 	  "give up on the control plane after this long (default 60)" },                     \
 	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" }
@@ -98,7 +99,7 @@ static int parse_args(const char *cmd, const char *help, const struct cli_opt *o
 
 	memset(a, 0, sizeof(*a));
 	a->url = getenv("SLUICE_CONTROL") ?: CONTROL_DEFAULT_URL;
-	a->creds = getenv("SLUICE_CREDENTIALS") ?: STORE_DEFAULT_DIR;
+	a->creds = getenv("SLUICE_CREDENTIALS") ?: SL_CONTROL_DIR;
 	a->timeout_ms = 60000;
 	if (cli_getopt_init(&g, opts, ""))
 		return -1;

@@ -16,7 +16,7 @@
  * says. */
 #define CONTROL_DEFAULT_URL "https://127.0.0.1:15012"
 
-/* The commands' help (lib/cli.h says how it reads) for sluicectl's
+/* The commands' help (lib/core/cli.h says how it reads) for sluicectl's
  * command table and their own --help, and their options. */
 #define CTL_APPLY_HELP "apply -f FILE...     send Istio/Kubernetes YAML to the control plane (one change)"
 #define CTL_GET_HELP                                                                  \

@@ -9,14 +9,14 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "lib/cli.h"
+#include "lib/core/cli.h"
 
 struct ctl_opts {
 	char pin_root[PATH_MAX];
 	bool json;
 };
 
-/* A command's help is its usage, then what it does (lib/cli.h says how
+/* A command's help is its usage, then what it does (lib/core/cli.h says how
  * the two are told apart): the one text --help, the man page and the
  * bash completion (`completion bash`) are made from. */
 struct ctl_cmd {

@@ -19,8 +19,8 @@
 #include <jansson.h>
 
 #include "ctl/ctl.h"
-#include "lib/bpfmap.h"
-#include "lib/polmap.h"
+#include "lib/core/bpfmap.h"
+#include "lib/node/polmap.h"
 #include "sluice_fast.h"
 
 enum fp_mode { FP_STATUS, FP_OFF, FP_ON, FP_FORCE };

@@ -18,9 +18,9 @@
 #include <bpf/bpf.h>
 
 #include "ctl/ctl.h"
-#include "lib/addr.h"
-#include "lib/lbmap.h"
-#include "lib/polmap.h"
+#include "lib/core/addr.h"
+#include "lib/node/lbmap.h"
+#include "lib/node/polmap.h"
 
 struct be_weight {
 	uint32_t id;

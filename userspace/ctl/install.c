@@ -24,8 +24,8 @@
 #include "ctl/ctl.h"
 #include "ctl/install.h"
 #include "ctl/profile.h"
-#include "lib/file.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/sys.h"
 
 /* The programs install copies, and whether only the demo needs them. */
 static const struct { const char *src, *dst; bool demo; } binaries[] = {

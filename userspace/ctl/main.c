@@ -14,13 +14,12 @@
 
 #include <jansson.h>
 
-#include "control/store.h"
 #include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "ctl/install.h"
-#include "lib/cli.h"
-#include "lib/log.h"
-#include "lib/sys.h"
+#include "lib/core/cli.h"
+#include "lib/core/log.h"
+#include "lib/core/sys.h"
 
 /* The status.json of the agent --node/--pin-root names, if it runs. */
 static json_t *running_agent(const struct ctl_opts *o)
@@ -46,7 +45,7 @@ static json_t *running_agent(const struct ctl_opts *o)
 static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 {
 	const char *url = getenv("SLUICE_CONTROL") ?: CONTROL_DEFAULT_URL;
-	const char *creds = getenv("SLUICE_CREDENTIALS") ?: STORE_DEFAULT_DIR;
+	const char *creds = getenv("SLUICE_CREDENTIALS") ?: SL_CONTROL_DIR;
 	json_t *out, *agent, *cp;
 	char err[256], key[PATH_MAX + 16];
 	bool json = o->json;
@@ -146,7 +145,7 @@ static const struct cli_opt ctl_options[] = {
 	{}
 };
 
-/* The commands that parse options of their own from lib/cli tables: the
+/* The commands that parse options of their own from lib/core/cli tables: the
  * man page lists them under the command, and the completion offers them. */
 static const struct {
 	const char *cmd;
@@ -180,7 +179,7 @@ static const struct cli_prog *ctl_cli(void)
 			"Commands that talk to the control plane take --control URL (environment "
 			"SLUICE_CONTROL, default " CONTROL_DEFAULT_URL ") and --credentials DIR, "
 			"where the admin's certificate and key are (environment SLUICE_CREDENTIALS, "
-			"default " STORE_DEFAULT_DIR ").",
+			"default " SL_CONTROL_DIR ").",
 		.opts = ctl_options,
 		.cmds_title = "commands (any unique prefix)",
 		.cmds = helps,

@@ -21,7 +21,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/profile.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 #define NS "sluice-system"
 

@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "ctl/ctl.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 struct filter {
 	const char *pod, *service, *verdict, *type;

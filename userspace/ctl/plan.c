@@ -15,8 +15,8 @@
 
 #include "ctl/install.h"
 #include "ctl/profile.h"
-#include "lib/file.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/sys.h"
 
 /* The simulated cluster's fixed addresses (tests/simcluster --help). */
 #define DEMO_HOST_ADDR "192.168.77.254"

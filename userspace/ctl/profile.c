@@ -12,9 +12,9 @@
 
 #include "ctl/ctl.h"
 #include "ctl/profile.h"
-#include "lib/config.h"
-#include "lib/config_yaml.h"
-#include "lib/file.h"
+#include "lib/config/config.h"
+#include "lib/config/config_yaml.h"
+#include "lib/core/file.h"
 
 /* The one list of keys: validation, `profile keys` and docs/install.md
  * (which lists them as `sluicectl profile keys` prints them). */

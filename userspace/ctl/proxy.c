@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "ctl/ctl.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 static int proxy_certs(const struct ctl_opts *o, int argc, char **argv)
 {

@@ -16,7 +16,7 @@
 
 #include "ctl/control.h"
 #include "ctl/ctl.h"
-#include "lib/sys.h"
+#include "lib/core/sys.h"
 
 json_t *ctl_agent_status(const struct ctl_opts *o, const char *cmd)
 {

@@ -32,8 +32,8 @@
 
 #include "ctl/install.h"
 #include "ctl/profile.h"
-#include "lib/file.h"
-#include "lib/sys.h"
+#include "lib/core/file.h"
+#include "lib/core/sys.h"
 
 static volatile sig_atomic_t stopping;
 

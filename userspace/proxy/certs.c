@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/log.h"
-#include "lib/pki.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
 #include "proxy/certs.h"
 
 static void pcert_free(struct pcert *w)

@@ -3,7 +3,7 @@
  * certs.h - the credentials the node proxy holds in memory: the node's
  * certificate and key with the mesh CA (its HBONE server context), and one
  * certificate and key per local workload identity (a client context that
- * presents it). The agent sends them over the link (lib/proxylink.h); they
+ * presents it). The agent sends them over the link (lib/wire/proxylink.h); they
  * are never written anywhere, and a proxy that starts takes them from the
  * agent again.
  *

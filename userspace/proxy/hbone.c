@@ -48,10 +48,10 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
-#include "lib/buf.h"
-#include "lib/log.h"
-#include "lib/loop.h"
-#include "lib/pki.h"
+#include "lib/core/buf.h"
+#include "lib/core/log.h"
+#include "lib/core/loop.h"
+#include "lib/wire/pki.h"
 #include "proxy/hbone.h"
 
 #define CONN_MAGIC   0x68626331u   /* "hbc1" */

@@ -8,7 +8,7 @@
  * CONNECT to the caller, which answers with a TCP socket or a refusal.
  *
  * Contract:
- * - One thread, one epoll set (struct hb_loop, built on lib/loop.h). Nothing
+ * - One thread, one epoll set (struct hb_loop, built on lib/core/loop.h). Nothing
  *   blocks but hb_loop_run()'s wait, the proxy's one event loop. Other fds
  *   (listeners, the caller's own) join the same set through hb_loop_base()
  *   and struct loop_handler.
@@ -48,7 +48,7 @@
 
 #include <openssl/ssl.h>
 
-#include "lib/loop.h"
+#include "lib/core/loop.h"
 
 struct hb_loop;
 struct hb_conn;
@@ -145,7 +145,7 @@ bool hb_loop_evict_handshaking(struct hb_loop *l);
 
 /* fd: an accepted socket (server) or a non-blocking connect() under way
  * (client); owned by the connection from now on, even on NULL. `ctx`
- * must be TLS 1.3 with ALPN h2 (lib/pki.h). */
+ * must be TLS 1.3 with ALPN h2 (lib/wire/pki.h). */
 struct hb_conn *hb_server_conn(struct hb_loop *l, int fd, SSL_CTX *ctx,
 			       const struct hb_limits *lim, const struct hb_ops *ops, void *arg);
 /* Client: `sni` is sent as the TLS server name (NULL: none); `expect` is

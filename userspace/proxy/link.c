@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "lib/log.h"
+#include "lib/core/log.h"
 #include "proxy/link.h"
 
 #define RETRY_MS 200

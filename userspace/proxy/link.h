@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * link.h - the node proxy's end of the link to the agent
- * (lib/proxylink.h): connect to <run dir>/proxy.sock and say hello with
+ * (lib/wire/proxylink.h): connect to <run dir>/proxy.sock and say hello with
  * the listening sockets, take what the agent sends, and send reports.
  *
  * Contract: the link is never needed to serve. While the agent is away
@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/loop.h"
-#include "lib/proxylink.h"
+#include "lib/core/loop.h"
+#include "lib/wire/proxylink.h"
 
 #define LINK_QUEUE 8192
 

@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/addr.h"
-#include "lib/cli.h"
-#include "lib/file.h"
-#include "lib/log.h"
-#include "lib/snapshot.h"
-#include "lib/sys.h"
+#include "lib/core/addr.h"
+#include "lib/core/cli.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+#include "lib/node/snapshot.h"
+#include "lib/core/sys.h"
 #include "proxy/hbone.h"
 #include "proxy/link.h"
 #include "proxy/proxy.h"

@@ -18,10 +18,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
-#include "lib/addr.h"
-#include "lib/h2.h"
-#include "lib/log.h"
-#include "lib/pki.h"
+#include "lib/core/addr.h"
+#include "lib/wire/h2.h"
+#include "lib/core/log.h"
+#include "lib/wire/pki.h"
 #include "proxy/hbone.h"
 #include "proxy/link.h"
 #include "proxy/proxy.h"

@@ -34,8 +34,8 @@
 
 #include <stdbool.h>
 
-#include "lib/proxylink.h"
-#include "lib/snapshot.h"
+#include "lib/wire/proxylink.h"
+#include "lib/node/snapshot.h"
 #include "proxy/certs.h"
 
 struct hb_loop;

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compile.h - from a validated config (lib/config/config.h) to one snapshot per
+ * node (docs/snapshot.md), the Pilot role: identities, Service selectors
+ * resolved to endpoints, VirtualService weights, AuthorizationPolicy
+ * compiled to the kernel's (action, source, destination, proto, port)
+ * entries with Istio's evaluation order.
+ *
+ * A node's snapshot holds only what that node needs: every service (any pod
+ * may connect to any VIP), every workload's address and identity (to know
+ * peers) but netns/interface only for its own workloads, and the policy
+ * entries a decision on this node can need: every entry whose destination
+ * is one of its workloads (tc decides there), and for destinations on other
+ * nodes the entries whose source is "*" or one of its workloads (connect()
+ * decides for its own clients).
+ */
+#ifndef SL_COMPILE_H
+#define SL_COMPILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/compile/ids.h"
+#include "lib/config/config.h"
+
+/* Sorted, unique names of the nodes that run at least one workload. */
+json_t *sl_compile_nodes(const struct sl_config *c);
+
+/*
+ * The snapshot for `node` with the given version, or NULL with errors in d
+ * (a config that validates but cannot be compiled, e.g. more slots than the
+ * maps hold). trust_domain is e.g. "cluster.local".
+ */
+json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
+			const char *trust_domain, const char *node,
+			uint64_t version, struct sl_diags *d);
+
+/* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1)
+ * (exposed for the unit tests). */
+void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
+
+#endif

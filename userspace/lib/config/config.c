@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The config set (lib/config/config.h): diagnostics naming a resource's field,
+ * resources kept sorted by
+ * (kind, namespace, name), parsing a buffer all-or-nothing, and the JSON
+ * storage form. Per-document validation is in config_schema.c, the
+ * cross-resource checks in config_check.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/config/config.h"
+#include "lib/config/config_schema.h"
+#include "lib/config/config_yaml.h"
+#include "lib/core/file.h"
+
+/* One stored resource: its JSON and, for diagnostics, the tree it was read
+ * from (shared by copies). */
+struct sl_resource {
+	char *kind, *ns, *name;
+	json_t *doc;
+	struct ydoc *src;
+	const struct ynode *node;  /* this document's root inside src */
+};
+
+struct sl_config {
+	size_t n, cap;
+	struct sl_resource **v;   /* sorted by res_cmp */
+};
+
+/* ---- diagnostics about resources ------------------------------------------ */
+
+void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_resource *r,
+		 const char *field, const char *fmt, ...)
+{
+	const struct ynode *n = r->src ? ynode_at(r->node, field) : NULL;
+	char *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (n)
+		sl_diag_add(d, level, "%s:%d:%d: %s %s/%s: %s: %s", r->src->file, n->line, n->col,
+			    r->kind, r->ns, r->name, field, text ?: "(out of memory)");
+	else
+		sl_diag_add(d, level, "%s %s/%s: %s: %s", r->kind, r->ns, r->name, field,
+			    text ?: "(out of memory)");
+	free(text);
+}
+
+/* ---- resources ------------------------------------------------------------- */
+
+static void res_free(struct sl_resource *r)
+{
+	if (!r)
+		return;
+	free(r->kind);
+	free(r->ns);
+	free(r->name);
+	json_decref(r->doc);
+	ydoc_unref(r->src);
+	free(r);
+}
+
+static int key_cmp(const char *kind, const char *ns, const char *name,
+		   const struct sl_resource *r)
+{
+	int c = strcasecmp(kind, r->kind);
+
+	c = c ?: strcmp(ns, r->ns);
+	return c ?: strcmp(name, r->name);
+}
+
+/* Index of the resource with this key, or where it would go (*found false). */
+static size_t find_slot(const struct sl_config *c, const char *kind, const char *ns,
+			const char *name, bool *found)
+{
+	size_t lo = 0, hi = c->n;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = key_cmp(kind, ns, name, c->v[mid]);
+
+		if (cmp == 0) {
+			*found = true;
+			return mid;
+		}
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Insert or replace; takes ownership of r. */
+static int config_put(struct sl_config *c, struct sl_resource *r)
+{
+	bool found;
+	size_t i = find_slot(c, r->kind, r->ns, r->name, &found);
+
+	if (found) {
+		res_free(c->v[i]);
+		c->v[i] = r;
+		return 0;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap * 2 + 16;
+		struct sl_resource **v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));
+	c->v[i] = r;
+	c->n++;
+	return 0;
+}
+
+struct sl_config *sl_config_new(void)
+{
+	return calloc(1, sizeof(struct sl_config));
+}
+
+void sl_config_free(struct sl_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		res_free(c->v[i]);
+	free(c->v);
+	free(c);
+}
+
+static struct sl_resource *res_dup(const struct sl_resource *r)
+{
+	struct sl_resource *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->kind = strdup(r->kind);
+	x->ns = strdup(r->ns);
+	x->name = strdup(r->name);
+	x->doc = json_incref(r->doc); /* documents are never modified in place */
+	x->src = r->src ? ydoc_ref(r->src) : NULL;
+	x->node = r->node;
+	if (!x->kind || !x->ns || !x->name) {
+		res_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+struct sl_config *sl_config_dup(const struct sl_config *c)
+{
+	struct sl_config *x = sl_config_new();
+
+	if (!x)
+		return NULL;
+	x->v = calloc(c->n ?: 1, sizeof(*x->v));
+	if (!x->v)
+		goto fail;
+	x->cap = c->n ?: 1;
+	for (; x->n < c->n; x->n++) {
+		x->v[x->n] = res_dup(c->v[x->n]);
+		if (!x->v[x->n])
+			goto fail;
+	}
+	return x;
+fail:
+	sl_config_free(x);
+	return NULL;
+}
+
+int sl_config_remove(struct sl_config *c, const char *kind, const char *ns, const char *name)
+{
+	bool found;
+	size_t i = find_slot(c, kind, ns, name, &found);
+
+	if (!found)
+		return -1;
+	res_free(c->v[i]);
+	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
+	c->n--;
+	return 0;
+}
+
+size_t sl_config_count(const struct sl_config *c)
+{
+	return c->n;
+}
+
+const struct sl_resource *sl_config_at(const struct sl_config *c, size_t i)
+{
+	return i < c->n ? c->v[i] : NULL;
+}
+
+const struct sl_resource *sl_config_find(const struct sl_config *c, const char *kind,
+					 const char *ns, const char *name)
+{
+	bool found;
+	size_t i = find_slot(c, kind, ns, name, &found);
+
+	return found ? c->v[i] : NULL;
+}
+
+const char *sl_resource_kind(const struct sl_resource *r) { return r->kind; }
+const char *sl_resource_namespace(const struct sl_resource *r) { return r->ns; }
+const char *sl_resource_name(const struct sl_resource *r) { return r->name; }
+const json_t *sl_resource_json(const struct sl_resource *r) { return r ? r->doc : NULL; }
+
+/* ---- parsing --------------------------------------------------------------- */
+
+/* The stored JSON of a validated document: status dropped, namespace explicit. */
+static json_t *stored_json(const struct ynode *doc, const char *ns)
+{
+	json_t *j = ynode_to_json(doc);
+	json_t *meta = json_object_get(j, "metadata");
+
+	if (!j || !meta || json_object_set_new(meta, "namespace", json_string(ns))) {
+		json_decref(j);
+		return NULL;
+	}
+	json_object_del(j, "status");
+	return j;
+}
+
+static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,
+				   const char *kind, const char *ns, const char *name)
+{
+	struct sl_resource *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->kind = strdup(kind);
+	r->ns = strdup(ns);
+	r->name = strdup(name);
+	r->doc = stored_json(node, ns);
+	r->src = ydoc_ref(src);
+	r->node = node;
+	if (!r->kind || !r->ns || !r->name || !r->doc) {
+		res_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Validate every document of `nodes` and add them all, or none. */
+static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct ynode **nodes,
+			 size_t n, struct sl_diags *d)
+{
+	struct sl_config *batch = sl_config_new();
+	size_t errors = d->nerrors;
+	int rc = -1;
+
+	if (!batch)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const char *kind, *ns, *name;
+		struct sl_resource *r;
+
+		if (sl_validate_doc(srcs[i]->file, nodes[i], d, &kind, &ns, &name))
+			continue;
+		if (sl_config_find(batch, kind, ns, name)) {
+			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: %s %s/%s: defined twice in this input",
+				    srcs[i]->file, nodes[i]->line, nodes[i]->col, kind, ns, name);
+			continue;
+		}
+		r = res_new(srcs[i], nodes[i], kind, ns, name);
+		if (!r || config_put(batch, r)) {
+			res_free(r);
+			goto nomem;
+		}
+	}
+	if (d->nerrors > errors)
+		goto out;
+	/* all valid: move them over (cannot fail half way: reserve first) */
+	if (c->cap < c->n + batch->n) {
+		struct sl_resource **v = realloc(c->v, (c->n + batch->n) * sizeof(*v));
+
+		if (!v)
+			goto nomem;
+		c->v = v;
+		c->cap = c->n + batch->n;
+	}
+	for (size_t i = 0; i < batch->n; i++)
+		config_put(c, batch->v[i]);
+	batch->n = 0;
+	rc = 0;
+	goto out;
+nomem:
+	sl_diag_add(d, SL_DIAG_ERROR, "out of memory");
+out:
+	sl_config_free(batch);
+	return rc;
+}
+
+int sl_config_parse(struct sl_config *c, const char *name, const char *buf, size_t len,
+		    struct sl_diags *d)
+{
+	struct ydoc **docs = NULL;
+	const struct ynode **nodes = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (yaml_parse_stream(name, buf, len, &docs, &n, d))
+		return -1;
+	nodes = calloc(n ?: 1, sizeof(*nodes));
+	if (!nodes) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		nodes[i] = docs[i]->root;
+	rc = add_documents(c, docs, nodes, n, d);
+out:
+	for (size_t i = 0; i < n; i++)
+		ydoc_unref(docs[i]);
+	free(docs);
+	free(nodes);
+	return rc;
+}
+
+int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc, err;
+
+	err = file_read(path, &buf, &len, SL_CONFIG_MAX_BYTES);
+	if (err == -EFBIG) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: larger than %u bytes, the limit for one input",
+			    path, SL_CONFIG_MAX_BYTES);
+		return -1;
+	}
+	if (err) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, strerror(-err));
+		return -1;
+	}
+	rc = sl_config_parse(c, path, buf, len, d);
+	free(buf);
+	return rc;
+}
+
+json_t *sl_config_to_json(const struct sl_config *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < c->n; i++) {
+		if (json_array_append(a, c->v[i]->doc)) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int sl_config_from_json(struct sl_config *c, const char *name, const json_t *docs,
+			struct sl_diags *d)
+{
+	struct ydoc **ys = NULL, **srcs = NULL;
+	const struct ynode **nodes = NULL;
+	size_t ny = 0, n = 0;
+	char *text;
+	int rc = -1;
+
+	if (!json_is_array(docs)) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: must be an array of documents", name);
+		return -1;
+	}
+	/* Validate through the YAML path (JSON is YAML): positions are those of
+	 * this text, which is the file if it was written with the same flags. */
+	text = json_dumps(docs, SL_CONFIG_JSON_FLAGS);
+	if (!text) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
+		return -1;
+	}
+	if (yaml_parse_stored(name, text, strlen(text), &ys, &ny, d))
+		goto out;
+	n = ny == 1 ? ys[0]->root->n : 0;
+	nodes = calloc(n ?: 1, sizeof(*nodes));
+	srcs = calloc(n ?: 1, sizeof(*srcs));
+	if (!nodes || !srcs) {
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		nodes[i] = ys[0]->root->items[i];
+		srcs[i] = ys[0];
+	}
+	rc = add_documents(c, srcs, nodes, n, d);
+out:
+	for (size_t i = 0; i < ny; i++)
+		ydoc_unref(ys[i]);
+	free(ys);
+	free(srcs);
+	free(nodes);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * config.h - users' configuration: Istio and Kubernetes resources in YAML,
+ * parsed with their source positions and validated (the Galley role).
+ *
+ * Accepted kinds (docs/config.md): v1 Service; networking.istio.io/v1 (and
+ * v1beta1) ServiceEntry, WorkloadEntry, DestinationRule, VirtualService;
+ * security.istio.io/v1 (and v1beta1) AuthorizationPolicy, PeerAuthentication.
+ *
+ * Contract:
+ *  - Every diagnostic is one line "FILE:LINE:COLUMN: KIND NS/NAME: FIELD: TEXT"
+ *    (KIND NS/NAME omitted when the document has none yet), FIELD a dotted
+ *    path such as spec.rules[0].to[0].operation.methods.
+ *  - A parse that reports any error adds nothing to the config: the documents
+ *    of one buffer are accepted together or not at all.
+ *  - Warnings (a selector that matches nothing) never block.
+ *  - Functions return 0 or -1 (errors in the diags); allocation failure is an
+ *    error diagnostic too.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "lib/config/diag.h"
+
+/* One stored resource. */
+struct sl_resource;
+
+/* A diagnostic about resource `r` at its dotted `field` (position looked
+ * up in the document it was read from). */
+__attribute__((format(printf, 5, 6)))
+void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_resource *r,
+		 const char *field, const char *fmt, ...);
+/* A set of resources, unique by (kind, namespace, name). */
+struct sl_config;
+
+struct sl_config *sl_config_new(void);
+void sl_config_free(struct sl_config *c);
+struct sl_config *sl_config_dup(const struct sl_config *c);
+
+/*
+ * Parse a multi-document YAML buffer. `name` is the file name used in
+ * messages. A document whose kind/namespace/name is already in `c` replaces
+ * it (apply semantics). Namespace defaults to "default".
+ */
+int sl_config_parse(struct sl_config *c, const char *name, const char *buf,
+		    size_t len, struct sl_diags *d);
+int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d);
+
+/* Remove one resource; kind is matched case-insensitively. -1 if absent. */
+int sl_config_remove(struct sl_config *c, const char *kind, const char *ns,
+		     const char *name);
+
+size_t sl_config_count(const struct sl_config *c);
+const struct sl_resource *sl_config_at(const struct sl_config *c, size_t i);
+const struct sl_resource *sl_config_find(const struct sl_config *c, const char *kind,
+					 const char *ns, const char *name);
+
+const char *sl_resource_kind(const struct sl_resource *r);       /* "AuthorizationPolicy" */
+const char *sl_resource_namespace(const struct sl_resource *r);
+const char *sl_resource_name(const struct sl_resource *r);
+/* The document as given (apiVersion, kind, metadata, spec), as JSON. */
+const json_t *sl_resource_json(const struct sl_resource *r);
+
+/*
+ * json_dumps() flags for the storage form: a file written with them gives
+ * sl_config_from_json()'s diagnostics the file's own lines and columns.
+ */
+#define SL_CONFIG_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+
+/*
+ * Storage form: a JSON array of the documents, and back. Loading runs the
+ * same validation as parsing; `name` is used in messages.
+ */
+json_t *sl_config_to_json(const struct sl_config *c);
+int sl_config_from_json(struct sl_config *c, const char *name, const json_t *docs,
+			struct sl_diags *d);
+
+#endif

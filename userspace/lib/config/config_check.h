@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * config_check.h - cross-resource checks on a whole config: what no single
+ * document can say (config_check.c). Run after every change that parsed,
+ * before the config is stored or compiled.
+ */
+#ifndef SL_CONFIG_CHECK_H
+#define SL_CONFIG_CHECK_H
+
+#include "lib/config/config.h"
+
+/*
+ * Overlapping VIPs, VirtualService hosts and DestinationRule hosts that
+ * name no service, selectors that match no workload (warning), duplicate
+ * workload addresses. 0 if no errors, else -1 (errors in d).
+ */
+int sl_config_check(const struct sl_config *c, struct sl_diags *d);
+
+#endif /* SL_CONFIG_CHECK_H */

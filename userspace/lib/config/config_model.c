@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * A validated config as typed workloads and services (config_model.h).
+ */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/core/addr.h"
+#include "lib/config/config_model.h"
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static const json_t *jobj(const json_t *o, const char *key)
+{
+	const json_t *x = json_object_get(o, key);
+
+	return json_is_object(x) ? x : NULL;
+}
+
+bool sl_labels_match(const json_t *selector, const json_t *labels)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)selector, k, v) {
+		const char *have = jstr(labels, k);
+
+		if (!have || strcmp(have, json_string_value(v)))
+			return false;
+	}
+	return true;
+}
+
+void sl_host_fqdn(const char *host, const char *ns, char *out, size_t len)
+{
+	if (strchr(host, '.') || !strcmp(host, "*"))
+		snprintf(out, len, "%s", host);
+	else
+		snprintf(out, len, "%s.%s." SL_DNS_SUFFIX, host, ns);
+}
+
+static int hostix_cmp(const void *a, const void *b)
+{
+	const struct sl_host_ix *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+
+	return c ?: (x->svc > y->svc) - (x->svc < y->svc);
+}
+
+/* The first service (in config order) with this host. */
+const struct sl_svc *sl_model_host(const struct sl_model *m, const char *fqdn)
+{
+	size_t lo = 0, hi = m->nhostix;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strcmp(m->hostix[mid].host, fqdn) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->nhostix && !strcmp(m->hostix[lo].host, fqdn) ? m->hostix[lo].svc : NULL;
+}
+
+static int build_host_index(struct sl_model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nsvc; i++)
+		n += m->svc[i].nhosts;
+	m->hostix = calloc(n ?: 1, sizeof(*m->hostix));
+	if (!m->hostix)
+		return -1;
+	for (size_t i = 0; i < m->nsvc; i++)
+		for (size_t k = 0; k < m->svc[i].nhosts; k++)
+			m->hostix[m->nhostix++] = (struct sl_host_ix){ m->svc[i].hosts[k], &m->svc[i] };
+	qsort(m->hostix, m->nhostix, sizeof(*m->hostix), hostix_cmp);
+	return 0;
+}
+
+uint16_t sl_wl_port(const struct sl_wl *w, const char *name)
+{
+	return name ? (uint16_t)json_integer_value(json_object_get(w->ports, name)) : 0;
+}
+
+void sl_wl_spiffe(const struct sl_wl *w, const char *trust_domain, char *out, size_t len)
+{
+	snprintf(out, len, "spiffe://%s/ns/%s/sa/%s", trust_domain, w->ns, w->sa);
+}
+
+/* A WorkloadEntry spec (or ServiceEntry endpoint) into w. */
+static void read_wl(struct sl_wl *w, const struct sl_resource *r, const json_t *spec,
+		    const json_t *ann)
+{
+	const char *v6 = jstr(ann, "sluice.io/ipv6");
+	__be32 a[4];
+
+	w->r = r;
+	w->ns = sl_resource_namespace(r);
+	w->name = sl_resource_name(r);
+	w->sa = jstr(spec, "serviceAccount") ?: "default";
+	w->labels = jobj(spec, "labels");
+	w->ports = jobj(spec, "ports");
+	w->weight = json_integer_value(json_object_get(spec, "weight")) ?: 1;
+	if (!addr_parse(jstr(spec, "address"), a)) {
+		if (addr_is_v4(a)) {
+			w->has4 = true;
+			memcpy(w->addr4, a, sizeof(a));
+		} else {
+			w->has6 = true;
+			memcpy(w->addr6, a, sizeof(a));
+		}
+	}
+	if (v6 && !addr_parse(v6, a)) {
+		w->has6 = true;
+		memcpy(w->addr6, a, sizeof(a));
+	}
+	w->node = jstr(ann, "sluice.io/node");
+	w->netns = jstr(ann, "sluice.io/netns");
+	w->ifname = jstr(ann, "sluice.io/interface");
+	w->cgroup = jstr(ann, "sluice.io/cgroup");
+}
+
+static int add_vip(struct sl_svc *s, const char *ip)
+{
+	__be32 a[4];
+
+	if (!ip || addr_parse(ip, a))
+		return 0;
+	for (size_t i = 0; i < s->nvips; i++)
+		if (!memcmp(s->vips[i], a, sizeof(a)))
+			return 0;
+	memcpy(s->vips[s->nvips++], a, sizeof(a));
+	return 0;
+}
+
+static int read_ports(struct sl_svc *s, const json_t *ports, bool entry)
+{
+	const json_t *p;
+	size_t i;
+
+	s->ports = calloc(json_array_size(ports) ?: 1, sizeof(*s->ports));
+	if (!s->ports)
+		return -1;
+	json_array_foreach(ports, i, p) {
+		struct sl_svc_port *sp = &s->ports[s->nports++];
+		const json_t *tp = json_object_get(p, "targetPort");
+		const char *proto = jstr(p, "protocol");
+
+		sp->name = jstr(p, "name");
+		sp->port = (uint16_t)json_integer_value(json_object_get(p, entry ? "number" : "port"));
+		sp->target = json_is_integer(tp) ? (uint16_t)json_integer_value(tp) : 0;
+		sp->target_name = json_string_value(tp);
+		sp->proto = proto && !strcmp(proto, "UDP") ? IPPROTO_UDP : IPPROTO_TCP;
+	}
+	return 0;
+}
+
+static int read_service(struct sl_svc *s, const struct sl_resource *r)
+{
+	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
+	const json_t *ips = json_object_get(spec, "clusterIPs"), *x;
+	char fqdn[512];
+	size_t i;
+
+	s->r = r;
+	s->hosts = calloc(1, sizeof(*s->hosts));
+	s->vips = calloc(3, sizeof(*s->vips));
+	if (!s->hosts || !s->vips)
+		return -1;
+	sl_host_fqdn(sl_resource_name(r), sl_resource_namespace(r), fqdn, sizeof(fqdn));
+	s->hosts[0] = strdup(fqdn);
+	if (!s->hosts[0])
+		return -1;
+	s->nhosts = 1;
+	add_vip(s, jstr(spec, "clusterIP"));
+	json_array_foreach(ips, i, x)
+		if (i < 2)
+			add_vip(s, json_string_value(x));
+	/* an empty selector is no selector, as in Kubernetes */
+	s->selector = json_object_size(jobj(spec, "selector")) ? jobj(spec, "selector") : NULL;
+	return read_ports(s, json_object_get(spec, "ports"), false);
+}
+
+static int read_entry(struct sl_svc *s, const struct sl_resource *r)
+{
+	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
+	const json_t *hosts = json_object_get(spec, "hosts");
+	const json_t *addrs = json_object_get(spec, "addresses");
+	const json_t *eps = json_object_get(spec, "endpoints"), *x;
+	const char *res = jstr(spec, "resolution");
+	size_t i;
+
+	s->r = r;
+	s->entry = true;
+	s->passthrough = !res || !strcmp(res, "NONE");
+	s->hosts = calloc(json_array_size(hosts) ?: 1, sizeof(*s->hosts));
+	s->vips = calloc(json_array_size(addrs) ?: 1, sizeof(*s->vips));
+	s->eps = calloc(json_array_size(eps) ?: 1, sizeof(*s->eps));
+	if (!s->hosts || !s->vips || !s->eps)
+		return -1;
+	json_array_foreach(hosts, i, x) {
+		s->hosts[s->nhosts] = strdup(json_string_value(x));
+		if (!s->hosts[s->nhosts++])
+			return -1;
+	}
+	if (!s->passthrough)
+		json_array_foreach(addrs, i, x)
+			add_vip(s, json_string_value(x));
+	json_array_foreach(eps, i, x)
+		read_wl(&s->eps[s->neps++], r, x, NULL);
+	s->selector = jobj(jobj(spec, "workloadSelector"), "labels");
+	return read_ports(s, json_object_get(spec, "ports"), true);
+}
+
+struct sl_label_ix {
+	const char *ns, *key, *value;
+	const struct sl_wl *w;
+};
+
+static int ix_cmp(const void *a, const void *b)
+{
+	const struct sl_label_ix *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+
+	c = c ?: strcmp(x->key, y->key);
+	c = c ?: strcmp(x->value, y->value);
+	return c ?: (x->w > y->w) - (x->w < y->w);
+}
+
+static int build_index(struct sl_model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nwl; i++)
+		n += json_object_size(m->wl[i].labels);
+	m->ix = calloc(n ?: 1, sizeof(*m->ix));
+	if (!m->ix)
+		return -1;
+	for (size_t i = 0; i < m->nwl; i++) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach((json_t *)m->wl[i].labels, k, v)
+			m->ix[m->nix++] = (struct sl_label_ix){ m->wl[i].ns, k,
+								json_string_value(v), &m->wl[i] };
+	}
+	qsort(m->ix, m->nix, sizeof(*m->ix), ix_cmp);
+	return 0;
+}
+
+static int wl_ptr_cmp(const void *a, const void *b)
+{
+	const struct sl_wl *x = *(const struct sl_wl *const *)a;
+	const struct sl_wl *y = *(const struct sl_wl *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+long sl_model_select(const struct sl_model *m, const char *ns, const json_t *selector,
+		     const struct sl_wl ***out)
+{
+	const struct sl_wl **v = NULL;
+	const char *k0 = NULL;
+	json_t *v0 = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	json_object_foreach((json_t *)selector, k0, v0)
+		break;
+	/* candidates: the index range of the selector's first label, or all */
+	size_t lo = 0, hi = k0 ? m->nix : m->nwl;
+
+	if (k0 && ns) {
+		struct sl_label_ix key = { ns, k0, json_string_value(v0), NULL };
+		size_t a = 0, b = m->nix;
+
+		while (a < b) { /* lower bound; w NULL sorts first */
+			size_t mid = (a + b) / 2;
+
+			if (ix_cmp(&m->ix[mid], &key) < 0)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		lo = a;
+		for (hi = lo; hi < m->nix && !strcmp(m->ix[hi].ns, ns) &&
+		     !strcmp(m->ix[hi].key, k0) && !strcmp(m->ix[hi].value, key.value); hi++)
+			;
+	}
+	for (size_t i = lo; i < hi; i++) {
+		const struct sl_wl *w = k0 ? m->ix[i].w : &m->wl[i];
+
+		if (k0 && (strcmp(m->ix[i].key, k0) || strcmp(m->ix[i].value, json_string_value(v0)) ||
+			   (ns && strcmp(m->ix[i].ns, ns))))
+			continue;
+		if ((ns && strcmp(w->ns, ns)) || !sl_labels_match(selector, w->labels))
+			continue;
+		if (n == cap) {
+			const struct sl_wl **nv = realloc(v, (cap = cap * 2 + 16) * sizeof(*v));
+
+			if (!nv) {
+				free(v);
+				return -1;
+			}
+			v = nv;
+		}
+		v[n++] = w;
+	}
+	if (k0 && n > 1)
+		qsort(v, n, sizeof(*v), wl_ptr_cmp); /* model order */
+	*out = v;
+	return (long)n;
+}
+
+const json_t *sl_policy_selector(const struct sl_resource *r)
+{
+	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
+
+	return jobj(jobj(spec, "selector"), "matchLabels");
+}
+
+bool sl_policy_selects(const struct sl_resource *r, const struct sl_wl *w)
+{
+	const char *ns = sl_resource_namespace(r);
+
+	if (strcmp(ns, SL_ROOT_NAMESPACE) && strcmp(ns, w->ns))
+		return false;
+	return sl_labels_match(sl_policy_selector(r), w->labels);
+}
+
+int sl_model_build(const struct sl_config *c, struct sl_model *m)
+{
+	size_t n = sl_config_count(c);
+
+	memset(m, 0, sizeof(*m));
+	m->wl = calloc(n ?: 1, sizeof(*m->wl));
+	m->svc = calloc(n ?: 1, sizeof(*m->svc));
+	if (!m->wl || !m->svc)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const struct sl_resource *r = sl_config_at(c, i);
+		const char *kind = sl_resource_kind(r);
+		const json_t *doc = sl_resource_json(r);
+
+		if (!strcmp(kind, "WorkloadEntry")) {
+			read_wl(&m->wl[m->nwl++], r, json_object_get(doc, "spec"),
+				jobj(jobj(doc, "metadata"), "annotations"));
+		} else if (!strcmp(kind, "Service") || !strcmp(kind, "ServiceEntry")) {
+			struct sl_svc *s = &m->svc[m->nsvc++];
+
+			if (kind[7] ? read_entry(s, r) : read_service(s, r))
+				goto fail;
+		}
+	}
+	if (build_index(m) || build_host_index(m))
+		goto fail;
+	return 0;
+fail:
+	sl_model_free(m);
+	return -1;
+}
+
+void sl_model_free(struct sl_model *m)
+{
+	for (size_t i = 0; i < m->nsvc; i++) {
+		for (size_t k = 0; k < m->svc[i].nhosts; k++)
+			free(m->svc[i].hosts[k]);
+		free(m->svc[i].hosts);
+		free(m->svc[i].vips);
+		free(m->svc[i].ports);
+		free(m->svc[i].eps);
+	}
+	free(m->svc);
+	free(m->wl);
+	free(m->ix);
+	free(m->hostix);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The port a workload serves a service port on, or 0 if it does not:
+ * its ports map entry for the service port's name, else a numeric
+ * targetPort, else its entry for a named targetPort, else the port. */
+uint16_t sl_backend_port(const struct sl_wl *w, const struct sl_svc_port *sp)
+{
+	uint16_t p = sl_wl_port(w, sp->name);
+
+	if (p)
+		return p;
+	if (sp->target)
+		return sp->target;
+	if (sp->target_name)
+		return sl_wl_port(w, sp->target_name);
+	return sp->port;
+}

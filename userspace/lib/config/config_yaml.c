@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * YAML text -> position-carrying trees (config_yaml.h), trees -> JSON, and
+ * JSON -> YAML text for `sluicectl get -o yaml`.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+#include "lib/config/config_yaml.h"
+
+/* What one input may hold (config.h); the stored config is bounded by what
+ * was accepted, so it is read with the depth limit only. */
+struct ylimits {
+	size_t bytes, docs, nodes, scalar;
+};
+
+static const struct ylimits input_limits = {
+	.bytes = SL_CONFIG_MAX_BYTES, .docs = SL_CONFIG_MAX_DOCS,
+	.nodes = SL_CONFIG_MAX_NODES, .scalar = SL_CONFIG_MAX_SCALAR,
+};
+static const struct ylimits stored_limits = {
+	.bytes = SIZE_MAX, .docs = SIZE_MAX, .nodes = SIZE_MAX, .scalar = SIZE_MAX,
+};
+
+static void ynode_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < (n->type == YN_MAP ? 2 * n->n : n->n); i++)
+		ynode_free(n->items[i]);
+	free(n->items);
+	free(n->str);
+	free(n);
+}
+
+struct ydoc *ydoc_ref(struct ydoc *y)
+{
+	__atomic_add_fetch(&y->refs, 1, __ATOMIC_RELAXED);
+	return y;
+}
+
+void ydoc_unref(struct ydoc *y)
+{
+	if (!y || __atomic_sub_fetch(&y->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	ynode_free(y->root);
+	free(y->file);
+	free(y);
+}
+
+/* Builder state: a stack of open collections. For a mapping, `pending`
+ * holds the key read and waiting for its value. */
+struct ybuild {
+	const char *file;
+	struct sl_diags *d;
+	const struct ylimits *lim;
+	struct ynode *stack[SL_CONFIG_MAX_DEPTH];
+	struct ynode *pending[SL_CONFIG_MAX_DEPTH];
+	int depth;
+	struct ynode *root;
+	size_t docs, nodes;
+	int err;
+};
+
+static int items_append(struct ynode *c, struct ynode *x)
+{
+	if (c->n + 2 > c->cap) { /* room for a pair */
+		size_t cap = c->cap * 2 + 8;
+		struct ynode **v = realloc(c->items, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->items = v;
+		c->cap = cap;
+	}
+	c->items[c->n++] = x;
+	return 0;
+}
+
+/* Attach a finished node to the open collection (or make it the root). */
+static int attach(struct ybuild *b, struct ynode *x)
+{
+	struct ynode *top;
+
+	if (b->depth == 0) {
+		b->root = x;
+		return 0;
+	}
+	top = b->stack[b->depth - 1];
+	if (top->type == YN_SEQ)
+		return items_append(top, x);
+	if (!b->pending[b->depth - 1]) {
+		if (x->type != YN_SCALAR) {
+			sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: mapping keys must be scalars",
+				    b->file, x->line, x->col);
+			ynode_free(x);
+			return -EINVAL;
+		}
+		b->pending[b->depth - 1] = x;
+		return 0;
+	}
+	if (items_append(top, b->pending[b->depth - 1])) {
+		ynode_free(x);
+		return -ENOMEM;
+	}
+	b->pending[b->depth - 1] = NULL;
+	return items_append(top, x);
+}
+
+/* An error at the event's start: -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+static int event_err(struct ybuild *b, struct fy_event *e, const char *fmt, ...)
+{
+	const struct fy_mark *m = fy_event_start_mark(e);
+	char text[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: %s", b->file, m ? m->line + 1 : 0,
+		    m ? m->column + 1 : 0, text);
+	return -EINVAL;
+}
+
+/* A new node, counted against the input's limit: NULL with *err set. */
+static struct ynode *ynode_new(struct ybuild *b, enum ynode_type t, struct fy_event *e, int *err)
+{
+	const struct fy_mark *m = fy_event_start_mark(e);
+	struct ynode *n;
+
+	if (++b->nodes > b->lim->nodes) {
+		*err = event_err(b, e, "more than %zu nodes (values, keys, lists and mappings) "
+				 "in one input: the limit is %zu", b->lim->nodes, b->lim->nodes);
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
+	*err = n ? 0 : -ENOMEM;
+	if (!n)
+		return NULL;
+	n->type = t;
+	n->line = m ? m->line + 1 : 0;
+	n->col = m ? m->column + 1 : 0;
+	return n;
+}
+
+static int key_order(const void *a, const void *b)
+{
+	const struct ynode *x = *(const struct ynode *const *)a, *y = *(const struct ynode *const *)b;
+	int c = strcmp(x->str, y->str);
+
+	if (c)
+		return c;
+	return x->line != y->line ? (x->line < y->line ? -1 : 1) : (x->col > y->col) - (x->col < y->col);
+}
+
+/*
+ * Duplicate keys of a finished mapping (libfyaml's event parser does not
+ * check them). Sorted, equal keys sit side by side: a mapping of 100,000
+ * keys costs n log n, not n^2. The duplicate that comes first in the text
+ * is reported.
+ */
+static int check_dup_keys(struct ybuild *b, const struct ynode *map)
+{
+	const struct ynode **k, *dup = NULL, *first = NULL;
+
+	if (map->n < 2)
+		return 0;
+	k = malloc(map->n * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < map->n; i++)
+		k[i] = map->items[2 * i];
+	qsort(k, map->n, sizeof(*k), key_order);
+	for (size_t i = 1; i < map->n; i++) {
+		if (strcmp(k[i - 1]->str, k[i]->str) == 0 &&
+		    (!dup || k[i]->line < dup->line || (k[i]->line == dup->line && k[i]->col < dup->col))) {
+			dup = k[i];
+			first = k[i - 1];
+		}
+	}
+	free(k);
+	if (!dup)
+		return 0;
+	sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: duplicate key \"%s\" (first at line %d)",
+		    b->file, dup->line, dup->col, SL_CLIP(dup->str), first->line);
+	return -EINVAL;
+}
+
+static int on_event(struct ybuild *b, struct fy_event *e)
+{
+	struct ynode *n;
+	const struct fy_mark *m;
+	const char *text;
+	size_t len;
+	int err;
+
+	switch (e->type) {
+	case FYET_DOCUMENT_START:
+		if (++b->docs > b->lim->docs)
+			return event_err(b, e, "more than %zu documents in one input: the limit "
+					 "is %zu", b->lim->docs, b->lim->docs);
+		return 0;
+	case FYET_SCALAR:
+		text = fy_token_get_text(e->scalar.value, &len);
+		if (text && len > b->lim->scalar)
+			return event_err(b, e, "a value of %zu bytes: the limit is %zu", len,
+					 b->lim->scalar);
+		n = ynode_new(b, YN_SCALAR, e, &err);
+		if (!n)
+			return err;
+		n->str = strndup(text ?: "", text ? len : 0);
+		n->plain = fy_token_scalar_style(e->scalar.value) == FYSS_PLAIN;
+		/* libfyaml marks a quoted scalar at its text; point at the quote */
+		if ((fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED ||
+		     fy_token_scalar_style(e->scalar.value) == FYSS_DOUBLE_QUOTED) && n->col > 1)
+			n->col--;
+		if (!n->str) {
+			free(n);
+			return -ENOMEM;
+		}
+		n->n = 0;
+		/* a map keeps pairs in items[]; count pairs, not items */
+		return attach(b, n);
+	case FYET_MAPPING_START:
+	case FYET_SEQUENCE_START:
+		if (b->depth == SL_CONFIG_MAX_DEPTH)
+			return event_err(b, e, "nesting deeper than %d levels", SL_CONFIG_MAX_DEPTH);
+		n = ynode_new(b, e->type == FYET_MAPPING_START ? YN_MAP : YN_SEQ, e, &err);
+		if (!n)
+			return err;
+		b->pending[b->depth] = NULL;
+		b->stack[b->depth++] = n;
+		return 0;
+	case FYET_MAPPING_END:
+	case FYET_SEQUENCE_END:
+		n = b->stack[--b->depth];
+		if (n->type == YN_MAP)
+			n->n /= 2; /* items were appended one by one */
+		err = n->type == YN_MAP ? check_dup_keys(b, n) : 0;
+		if (err) {
+			ynode_free(n);
+			return err;
+		}
+		if (!n->line && n->n) { /* no mark for an implicit start: its first item's */
+			n->line = n->items[0]->line;
+			n->col = n->items[0]->col;
+		}
+		return attach(b, n);
+	case FYET_ALIAS:
+		m = fy_event_start_mark(e);
+		sl_diag_add(b->d, SL_DIAG_ERROR,
+			    "%s:%d:%d: YAML aliases are not supported; write the value out",
+			    b->file, m ? m->line + 1 : 0, m ? m->column : 0); /* at the '*' */
+		return -EINVAL;
+	default:
+		return 0;
+	}
+}
+
+/* Free what a failed build left open. */
+static void build_abort(struct ybuild *b)
+{
+	while (b->depth > 0) {
+		struct ynode *n = b->stack[--b->depth];
+
+		ynode_free(b->pending[b->depth]);
+		if (n->type == YN_MAP)
+			n->n /= 2; /* items are appended in pairs */
+		ynode_free(n);
+	}
+	ynode_free(b->root);
+	b->root = NULL;
+}
+
+static int docs_append(struct ydoc ***docs, size_t *n, const char *file, struct ynode *root)
+{
+	struct ydoc **v = realloc(*docs, (*n + 1) * sizeof(*v));
+	struct ydoc *y;
+
+	if (!v)
+		return -ENOMEM;
+	*docs = v;
+	y = calloc(1, sizeof(*y));
+	if (!y)
+		return -ENOMEM;
+	y->refs = 1;
+	y->root = root;
+	y->file = strdup(file);
+	if (!y->file) {
+		free(y);
+		return -ENOMEM;
+	}
+	v[(*n)++] = y;
+	return 0;
+}
+
+/* Move libfyaml's collected errors into d. */
+static void drain_fy_errors(struct fy_diag *diag, const char *file, struct sl_diags *d)
+{
+	struct fy_diag_error *de;
+	void *it = NULL;
+	bool any = false;
+
+	while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
+		if (de->type < FYET_ERROR)
+			continue;
+		sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: YAML syntax: %s", file, de->line,
+			    de->column, de->msg);
+		any = true;
+	}
+	if (!any)
+		sl_diag_add(d, SL_DIAG_ERROR, "%s: YAML syntax error", file);
+}
+
+/* Line and column (1-based) of byte `off` of buf. */
+static void position(const char *buf, size_t off, int *line, int *col)
+{
+	const char *p = buf, *nl;
+
+	*line = 1;
+	while ((nl = memchr(p, '\n', (size_t)(buf + off - p))) != NULL) {
+		p = nl + 1;
+		(*line)++;
+	}
+	*col = (int)(buf + off - p) + 1;
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		     s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong forms, surrogates and code points past U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/*
+ * What is refused before libfyaml sees the text: an input over the size
+ * limit, and bytes that are not UTF-8 (YAML text is Unicode; libfyaml
+ * 0.7.12 also loops forever on some of them, in a directive).
+ */
+static int check_text(const char *file, const char *buf, size_t len, const struct ylimits *lim,
+		      struct sl_diags *d)
+{
+	size_t off = 0, k;
+	int line, col;
+
+	if (len > lim->bytes) {
+		position(buf, lim->bytes, &line, &col);
+		sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: the input goes on past %zu bytes (%zu in "
+			    "all): the limit is %zu", file, line, col, lim->bytes, len, lim->bytes);
+		return -1;
+	}
+	while (off < len) {
+		if ((unsigned char)buf[off] < 0x80) {
+			off++;
+			continue;
+		}
+		k = utf8_seq((const unsigned char *)buf + off, len - off);
+		if (!k) {
+			position(buf, off, &line, &col);
+			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: byte 0x%02x is not UTF-8 text", file,
+				    line, col, (unsigned char)buf[off]);
+			return -1;
+		}
+		off += k;
+	}
+	return 0;
+}
+
+static int parse_stream(const char *file, const char *buf, size_t len, const struct ylimits *lim,
+			struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+{
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag = NULL;
+	struct fy_parser *fyp = NULL;
+	struct ybuild b = { .file = file, .d = d, .lim = lim };
+	struct fy_event *e;
+	int rc = -1;
+
+	*docs = NULL;
+	*ndocs = 0;
+	if (check_text(file, buf, len, lim, d))
+		return -1;
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.colorize = false;
+	diag = fy_diag_create(&dcfg);
+	if (!diag)
+		goto nomem;
+	fy_diag_set_collect_errors(diag, true);
+	{
+		struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2,
+					    .diag = diag };
+
+		fyp = fy_parser_create(&cfg);
+	}
+	if (!fyp || fy_parser_set_string(fyp, buf, len))
+		goto nomem;
+	while ((e = fy_parser_parse(fyp)) != NULL) {
+		int err = on_event(&b, e);
+
+		/* an empty document ("---" and nothing) is a null scalar: skip it */
+		if (!err && e->type == FYET_DOCUMENT_END && b.root && b.root->type == YN_SCALAR &&
+		    yscalar_kind(b.root) == YS_NULL) {
+			ynode_free(b.root);
+			b.root = NULL;
+		}
+		if (!err && e->type == FYET_DOCUMENT_END && b.root) {
+			err = docs_append(docs, ndocs, file, b.root);
+			if (err)
+				ynode_free(b.root);
+			b.root = NULL;
+		}
+		fy_parser_event_free(fyp, e);
+		if (err == -ENOMEM)
+			goto nomem;
+		if (err)
+			goto out;
+	}
+	if (fy_parser_get_stream_error(fyp)) {
+		drain_fy_errors(diag, file, d);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", file);
+out:
+	if (rc) {
+		build_abort(&b);
+		for (size_t i = 0; i < *ndocs; i++)
+			ydoc_unref((*docs)[i]);
+		free(*docs);
+		*docs = NULL;
+		*ndocs = 0;
+	}
+	if (fyp)
+		fy_parser_destroy(fyp);
+	if (diag)
+		fy_diag_destroy(diag);
+	return rc;
+}
+
+int yaml_parse_stream(const char *file, const char *buf, size_t len,
+		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+{
+	return parse_stream(file, buf, len, &input_limits, docs, ndocs, d);
+}
+
+int yaml_parse_stored(const char *file, const char *buf, size_t len,
+		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d)
+{
+	return parse_stream(file, buf, len, &stored_limits, docs, ndocs, d);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+/* [-+]?[0-9]+ */
+static bool is_int(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static bool is_float(const char *s)
+{
+	size_t digits = 0;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	if (!digits)
+		return false;
+	if (*s == 'e' || *s == 'E')
+		return is_int(s + 1);
+	return !*s;
+}
+
+enum yscalar yscalar_kind(const struct ynode *n)
+{
+	const char *s = n->str;
+
+	if (!n->plain)
+		return YS_STR;
+	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+	    !strcmp(s, "NULL"))
+		return YS_NULL;
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") ||
+	    !strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return YS_BOOL;
+	if (is_int(s))
+		return YS_INT;
+	if (is_float(s))
+		return YS_FLOAT;
+	return YS_STR;
+}
+
+const struct ynode *ymap_get(const struct ynode *map, const char *key)
+{
+	if (!map || map->type != YN_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->items[2 * i]->str, key) == 0)
+			return map->items[2 * i + 1];
+	return NULL;
+}
+
+const struct ynode *ynode_at(const struct ynode *root, const char *path)
+{
+	const struct ynode *n = root;
+	const char *p = path;
+
+	while (n && *p) {
+		char key[128];
+		size_t k = strcspn(p, ".[");
+		const struct ynode *next;
+
+		if (k) {
+			snprintf(key, sizeof(key), "%.*s", (int)k, p);
+			next = ymap_get(n, key);
+			if (!next)
+				return n;
+			n = next;
+			p += k;
+		}
+		while (*p == '[') {
+			unsigned long i = strtoul(p + 1, (char **)&p, 10);
+
+			if (*p == ']')
+				p++;
+			if (n->type != YN_SEQ || i >= n->n)
+				return n;
+			n = n->items[i];
+		}
+		if (*p == '.')
+			p++;
+	}
+	return n;
+}
+
+json_t *ynode_to_json(const struct ynode *n)
+{
+	json_t *j = NULL;
+
+	switch (n->type) {
+	case YN_SCALAR:
+		switch (yscalar_kind(n)) {
+		case YS_NULL:
+			return json_null();
+		case YS_BOOL:
+			return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
+		case YS_INT:
+			return json_integer(strtoll(n->str, NULL, 10));
+		case YS_FLOAT:
+			return json_real(strtod(n->str, NULL));
+		case YS_STR:
+			return json_string(n->str);
+		}
+		return NULL;
+	case YN_SEQ:
+		j = json_array();
+		for (size_t i = 0; j && i < n->n; i++) {
+			if (json_array_append_new(j, ynode_to_json(n->items[i]))) {
+				json_decref(j);
+				return NULL;
+			}
+		}
+		return j;
+	case YN_MAP:
+		j = json_object();
+		for (size_t i = 0; j && i < n->n; i++) {
+			if (json_object_set_new(j, n->items[2 * i]->str,
+						ynode_to_json(n->items[2 * i + 1]))) {
+				json_decref(j);
+				return NULL;
+			}
+		}
+		return j;
+	}
+	return NULL;
+}
+
+/* ---- JSON -> YAML text ------------------------------------------------------ */
+
+/* A scalar as YAML: plain when it reads back as the same string, else
+ * double-quoted with JSON's escapes (a JSON string is a YAML one). */
+static int emit_scalar(FILE *f, const json_t *j)
+{
+	char *s;
+
+	if (json_is_string(j)) {
+		struct ynode probe = { .type = YN_SCALAR, .str = (char *)json_string_value(j),
+				       .plain = true };
+		const char *t = probe.str;
+
+		if (yscalar_kind(&probe) == YS_STR && *t && !strpbrk(t, ":#{}[],&*!|>'\"%@`\n\t") &&
+		    !strchr("-? ", t[0]) && t[strlen(t) - 1] != ' ')
+			return fputs(t, f) < 0 ? -1 : 0;
+	}
+	s = json_dumps(j, JSON_ENCODE_ANY);
+	if (!s)
+		return -1;
+	fputs(s, f);
+	free(s);
+	return 0;
+}
+
+static bool is_empty_coll(const json_t *j)
+{
+	return (json_is_object(j) && json_object_size(j) == 0) ||
+	       (json_is_array(j) && json_array_size(j) == 0);
+}
+
+static int emit(FILE *f, const json_t *j, int indent, int first);
+
+/* The value after "key:" or "- ": inline for scalars, else on new lines. */
+static int emit_value(FILE *f, const json_t *v, int indent, bool in_seq)
+{
+	if (is_empty_coll(v))
+		return fputs(json_is_object(v) ? " {}\n" : " []\n", f) < 0 ? -1 : 0;
+	if (in_seq && json_is_object(v)) {
+		fputc(' ', f); /* "- key: value" with the other keys below it */
+		return emit(f, v, indent + 2, 0);
+	}
+	if (json_is_object(v) || json_is_array(v)) {
+		fputc('\n', f);
+		indent += in_seq || json_is_object(v) ? 2 : 0;
+		return emit(f, v, indent, indent);
+	}
+	fputc(' ', f);
+	if (emit_scalar(f, v))
+		return -1;
+	fputc('\n', f);
+	return 0;
+}
+
+/* `first`: the indentation of the first line (0 after "- "). */
+static int emit(FILE *f, const json_t *j, int indent, int first)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_object(j)) {
+		json_object_foreach((json_t *)j, k, v) {
+			json_t *key = json_string(k);
+			int rc;
+
+			fprintf(f, "%*s", first, "");
+			first = indent;
+			rc = key ? emit_scalar(f, key) : -1;
+			json_decref(key);
+			fputc(':', f);
+			if (rc || emit_value(f, v, indent, false))
+				return -1;
+		}
+		return 0;
+	}
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v) {
+			fprintf(f, "%*s-", first, "");
+			first = indent;
+			if (emit_value(f, v, indent, true))
+				return -1;
+		}
+		return 0;
+	}
+	if (emit_scalar(f, j))
+		return -1;
+	fputc('\n', f);
+	return 0;
+}
+
+char *sl_json_to_yaml(const json_t *doc)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	int rc;
+
+	if (!f)
+		return NULL;
+	rc = is_empty_coll(doc) ? (fputs(json_is_object(doc) ? "{}\n" : "[]\n", f) < 0)
+				: emit(f, doc, 0, 0);
+	if (fclose(f) || rc) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}

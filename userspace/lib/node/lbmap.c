@@ -1,0 +1,659 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "lib/node/lbmap.h"
+
+int lbmap_open(struct lbmap *m, const char *pin_root)
+{
+	static const char *const names[LBMAP_NFDS] = {
+		SL_MAP_SERVICES, SL_MAP_SLOTS, SL_MAP_BACKENDS, SL_MAP_REVNAT, SL_MAP_SVC_POLICY,
+		SL_MAP_SVC_STATE, SL_MAP_BE_STATE, SL_MAP_HELD, SL_MAP_AFFINITY, SL_MAP_TP_CONFIG };
+	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd, &m->tpc_fd };
+	char path[PATH_MAX];
+	int err;
+
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++)
+		*fds[i] = -1;
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_root, names[i]);
+		*fds[i] = bpf_obj_get(path);
+		if (*fds[i] < 0) {
+			err = -errno;
+			lbmap_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void lbmap_close(struct lbmap *m)
+{
+	int *fds[LBMAP_NFDS] = { &m->svc_fd, &m->slot_fd, &m->be_fd, &m->rev_fd, &m->pol_fd,
+				 &m->st_fd, &m->bst_fd, &m->held_fd, &m->aff_fd, &m->tpc_fd };
+
+	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Collect every key of a hash map into a growing array. */
+static int map_keys(int fd, size_t ksz, void **keys, size_t *n)
+{
+	size_t cap = 0;
+	char *arr = NULL, *prev = NULL;
+
+	*n = 0;
+	for (;;) {
+		if (*n == cap) {
+			char *na = realloc(arr, (cap = cap * 2 + 256) * ksz);
+
+			if (!na) {
+				free(arr);
+				return -ENOMEM;
+			}
+			arr = na;
+		}
+		prev = *n ? arr + (*n - 1) * ksz : NULL;
+		if (bpf_map_get_next_key(fd, prev, arr + *n * ksz)) {
+			if (errno == ENOENT)
+				break;
+			free(arr);
+			return -errno;
+		}
+		(*n)++;
+	}
+	*keys = arr;
+	return 0;
+}
+
+static int cmp_svc(const void *a, const void *b)
+{
+	return memcmp(&((const struct live_svc *)a)->key,
+		      &((const struct live_svc *)b)->key, sizeof(struct sl_svc_key));
+}
+
+static int cmp_be(const void *a, const void *b)
+{
+	return memcmp(&((const struct live_be *)a)->be,
+		      &((const struct live_be *)b)->be, sizeof(struct sl_backend));
+}
+
+void lb_live_free(struct lb_live *l)
+{
+	for (size_t i = 0; i < l->nsvc; i++)
+		free(l->svc[i].slots);
+	free(l->svc);
+	free(l->be);
+	free(l->slotkeys);
+	memset(l, 0, sizeof(*l));
+}
+
+int lbmap_read(const struct lbmap *m, struct lb_live *out)
+{
+	struct lb_live l = {};
+	struct sl_svc_key *skeys = NULL;
+	__u32 *bkeys = NULL;
+	void *tmp;
+	size_t n;
+	int err;
+
+	err = map_keys(m->svc_fd, sizeof(*skeys), &tmp, &n);
+	if (err)
+		goto fail;
+	skeys = tmp;
+	l.svc = calloc(n ?: 1, sizeof(*l.svc));
+	if (!l.svc) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct live_svc *s = &l.svc[l.nsvc];
+
+		s->key = skeys[i];
+		if (bpf_map_lookup_elem(m->svc_fd, &s->key, &s->val))
+			continue; /* deleted under us */
+		s->slots = calloc(s->val.count ?: 1, sizeof(*s->slots));
+		if (!s->slots) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		l.nsvc++;
+		for (__u32 j = 0; j < s->val.count; j++) {
+			struct sl_slot_key k = { .svc_id = s->val.svc_id,
+						 .gen = s->val.gen, .idx = j };
+			struct sl_slot_val v;
+
+			/* A missing slot reads as backend 0, which never
+			 * exists, so the next apply rewrites the service. */
+			s->slots[j] = bpf_map_lookup_elem(m->slot_fd, &k, &v) ? 0 : v.backend_id;
+		}
+	}
+	qsort(l.svc, l.nsvc, sizeof(*l.svc), cmp_svc);
+
+	err = map_keys(m->be_fd, sizeof(*bkeys), &tmp, &n);
+	if (err)
+		goto fail;
+	bkeys = tmp;
+	l.be = calloc(n ?: 1, sizeof(*l.be));
+	if (!l.be) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		l.be[l.nbe].id = bkeys[i];
+		if (bpf_map_lookup_elem(m->be_fd, &bkeys[i], &l.be[l.nbe].be) == 0)
+			l.nbe++;
+	}
+	qsort(l.be, l.nbe, sizeof(*l.be), cmp_be);
+
+	err = map_keys(m->slot_fd, sizeof(struct sl_slot_key), &tmp, &l.nslotkeys);
+	if (err)
+		goto fail;
+	l.slotkeys = tmp;
+
+	free(skeys);
+	free(bkeys);
+	*out = l;
+	return 0;
+fail:
+	free(skeys);
+	free(bkeys);
+	lb_live_free(&l);
+	return err;
+}
+
+const struct live_be *lb_live_backend(const struct lb_live *l, uint32_t id)
+{
+	for (size_t i = 0; i < l->nbe; i++)
+		if (l->be[i].id == id)
+			return &l->be[i];
+	return NULL;
+}
+
+/* ---- apply ---------------------------------------------------------- */
+
+#define BITS_WORDS(n) (((n) + 63) / 64)
+
+struct idset {
+	uint64_t w[BITS_WORDS(SL_MAX_BACKENDS + 1) > BITS_WORDS(SL_MAX_SERVICES + 1) ?
+		   BITS_WORDS(SL_MAX_BACKENDS + 1) : BITS_WORDS(SL_MAX_SERVICES + 1)];
+	uint32_t max;   /* ids are 1..max */
+	uint32_t next;  /* allocation hint */
+};
+
+static bool idset_has(const struct idset *s, uint32_t id)
+{
+	return id <= s->max && (s->w[id / 64] >> (id % 64)) & 1;
+}
+
+static void idset_add(struct idset *s, uint32_t id)
+{
+	if (id && id <= s->max)
+		s->w[id / 64] |= 1ull << (id % 64);
+}
+
+static uint32_t idset_alloc(struct idset *s)
+{
+	for (uint32_t id = s->next ?: 1; id <= s->max; id++) {
+		if (!idset_has(s, id)) {
+			idset_add(s, id);
+			s->next = id + 1;
+			return id;
+		}
+	}
+	return 0;
+}
+
+struct apply_ctx {
+	const struct lbmap *m;
+	struct lb_live live;
+	struct live_be *newbe;      /* backends written by this apply, sorted */
+	size_t nnewbe, capnewbe;
+	struct idset svc_ids;       /* live, stale and freed-this-apply ids */
+	struct idset be_ids;
+	struct idset be_ref;        /* backends referenced after the apply */
+	uint32_t *final_count;      /* by svc_id: slots live after the apply */
+	uint8_t *final_gen;         /* by svc_id: 0/1, 2 = no service */
+	bool tp_held;               /* sl_tp_config.held written by this apply */
+	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
+	size_t nbekeys, capbekeys;
+	struct lb_apply_stats st;
+};
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static int slot_count(const struct snap_service *s, uint32_t *unit)
+{
+	uint32_t g = 0, n = 0;
+
+	for (size_t i = 0; i < s->nbackends; i++)
+		g = gcd(g, s->backends[i].weight);
+	for (size_t i = 0; i < s->nbackends; i++)
+		n += s->backends[i].weight / g;
+	*unit = g ?: 1;
+	return (int)n;
+}
+
+static struct live_be *find_be(struct live_be *arr, size_t n, const struct sl_backend *be)
+{
+	struct live_be k = { .be = *be };
+
+	return n ? bsearch(&k, arr, n, sizeof(*arr), cmp_be) : NULL;
+}
+
+/* Backend id for `be`, writing a new backend entry if it has none yet. */
+static int backend_id(struct apply_ctx *c, const struct sl_backend *be, uint32_t *id)
+{
+	struct live_be *lb = find_be(c->live.be, c->live.nbe, be);
+	size_t pos;
+
+	if (!lb)
+		lb = find_be(c->newbe, c->nnewbe, be);
+	if (lb) {
+		*id = lb->id;
+		return 0;
+	}
+	*id = idset_alloc(&c->be_ids);
+	if (!*id)
+		return -E2BIG;
+	if (bpf_map_update_elem(c->m->be_fd, id, be, BPF_ANY))
+		return -errno;
+	c->st.be_added++;
+	if (c->nnewbe == c->capnewbe) {
+		struct live_be *nb = realloc(c->newbe, (c->capnewbe = c->capnewbe * 2 + 64) *
+					     sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		c->newbe = nb;
+	}
+	/* keep sorted: insertion, new backends per apply are few */
+	for (pos = c->nnewbe; pos > 0 && cmp_be(&c->newbe[pos - 1], &(struct live_be){ .be = *be }) > 0; pos--)
+		c->newbe[pos] = c->newbe[pos - 1];
+	c->newbe[pos] = (struct live_be){ .id = *id, .be = *be };
+	c->nnewbe++;
+	return 0;
+}
+
+static void delete_slots(struct apply_ctx *c, uint32_t svc_id, uint8_t gen, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		struct sl_slot_key k = { .svc_id = svc_id, .gen = gen, .idx = i };
+
+		bpf_map_delete_elem(c->m->slot_fd, &k);
+	}
+}
+
+/* The state entries the BPF side counts in (sluice_traffic.h), created
+ * empty where missing: existing ones keep their counters. */
+static int ensure_states(struct apply_ctx *c, uint32_t svc_id, const uint32_t *ids, size_t n)
+{
+	struct sl_svc_state st0 = {};
+	struct sl_be_state bs0 = {};
+
+	if (bpf_map_update_elem(c->m->st_fd, &svc_id, &st0, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		struct sl_be_key k = { .svc_id = svc_id, .backend_id = ids[i] };
+
+		if (bpf_map_update_elem(c->m->bst_fd, &k, &bs0, BPF_NOEXIST) && errno != EEXIST)
+			return -errno;
+		if (c->nbekeys == c->capbekeys) {
+			struct sl_be_key *nk = realloc(c->bekeys, (c->capbekeys = c->capbekeys * 2 + 64) *
+						       sizeof(*nk));
+			if (!nk)
+				return -ENOMEM;
+			c->bekeys = nk;
+		}
+		c->bekeys[c->nbekeys++] = k;
+	}
+	return 0;
+}
+
+/* Write the service's policy if it differs from what the map holds. */
+static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_svc_policy *p)
+{
+	struct sl_svc_policy live;
+
+	if (bpf_map_lookup_elem(c->m->pol_fd, &svc_id, &live) == 0 && !memcmp(&live, p, sizeof(live)))
+		return 0;
+	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
+}
+
+static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
+{
+	struct live_svc key = { .key = s->key };
+	struct live_svc *live = c->live.nsvc ?
+		bsearch(&key, c->live.svc, c->live.nsvc, sizeof(key), cmp_svc) : NULL;
+	struct sl_svc_val val = {};
+	struct sl_svc_policy pol = s->traffic;
+	uint32_t unit, n, *slots, *ids, k = 0;
+	uint8_t flags = s->has_traffic ? SL_SVC_F_POLICY : 0;
+	int err = 0;
+
+	n = (uint32_t)slot_count(s, &unit);
+	slots = calloc(n ?: 1, sizeof(*slots));
+	ids = calloc(s->nbackends ?: 1, sizeof(*ids));
+	if (!slots || !ids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < s->nbackends; i++) {
+		uint32_t id;
+
+		err = backend_id(c, &s->backends[i].be, &id);
+		if (err)
+			goto out;
+		ids[i] = id;
+		idset_add(&c->be_ref, id);
+		for (uint32_t j = 0; j < s->backends[i].weight / unit; j++)
+			slots[k++] = id;
+	}
+
+	val.svc_id = live ? live->val.svc_id : idset_alloc(&c->svc_ids);
+	if (!val.svc_id) {
+		err = -E2BIG;
+		goto out;
+	}
+	if (s->has_traffic && !c->tp_held) {
+		/* before any socket can hold a slot: sockops and sock_release
+		 * look for held slots from now on (sluice_traffic.h) */
+		struct sl_tp_config tc = { .held = 1 };
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(c->m->tpc_fd, &zero, &tc, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		c->tp_held = true;
+	}
+	if (s->has_traffic) {
+		c->st.policies++;
+		pol.nbackends = (uint32_t)s->nbackends;
+		err = ensure_states(c, val.svc_id, ids, s->nbackends);
+		err = err ?: write_policy(c, val.svc_id, &pol);
+		if (err)
+			goto out;
+	}
+
+	if (live && live->val.wunit == unit && live->val.count == n &&
+	    memcmp(live->slots, slots, n * sizeof(*slots)) == 0) {
+		c->final_gen[live->val.svc_id] = live->val.gen;
+		c->final_count[live->val.svc_id] = n;
+		if (live->val.flags == flags) {
+			c->st.svc_unchanged++;
+			goto out;
+		}
+		/* same slots, the policy flag turns on or off: in place */
+		val = live->val;
+		val.flags = flags;
+		if (bpf_map_update_elem(c->m->svc_fd, &s->key, &val, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		if (!flags)
+			bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
+		c->st.svc_updated++;
+		goto out;
+	}
+
+	val.gen = live ? !live->val.gen : 0;
+	val.count = n;
+	val.wunit = (uint16_t)unit;
+	val.flags = flags;
+	for (uint32_t i = 0; i < n; i++) {
+		struct sl_slot_key sk = { .svc_id = val.svc_id, .gen = val.gen, .idx = i };
+		struct sl_slot_val sv = { .backend_id = slots[i] };
+
+		if (bpf_map_update_elem(c->m->slot_fd, &sk, &sv, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	if (bpf_map_update_elem(c->m->svc_fd, &s->key, &val, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	if (!flags)
+		bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
+	c->final_gen[val.svc_id] = val.gen;
+	c->final_count[val.svc_id] = n;
+	if (live) {
+		delete_slots(c, live->val.svc_id, live->val.gen, live->val.count);
+		c->st.svc_updated++;
+	} else {
+		c->st.svc_added++;
+	}
+out:
+	free(slots);
+	free(ids);
+	return err;
+}
+
+static int cmp_bekey(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_be_key));
+}
+
+/* Backend states of no service with a policy go, unless a connection still
+ * holds one (its release would find it gone and change nothing, but
+ * LEAST_REQUEST should not forget it while it is open). Service states and
+ * policies of services that no longer exist go too. */
+static void gc_states(struct apply_ctx *c)
+{
+	struct sl_be_key k, *prev = NULL;
+	struct sl_be_key *dead = NULL;
+	size_t ndead = 0, cap = 0;
+	__u32 id, *pid = NULL;
+	__u32 *deadsvc = NULL;
+	size_t nds = 0, capds = 0;
+
+	if (c->nbekeys)
+		qsort(c->bekeys, c->nbekeys, sizeof(*c->bekeys), cmp_bekey);
+	while (bpf_map_get_next_key(c->m->bst_fd, prev, &k) == 0) {
+		struct sl_be_state v;
+
+		prev = &k;
+		if (c->nbekeys && bsearch(&k, c->bekeys, c->nbekeys, sizeof(k), cmp_bekey))
+			continue;
+		if (bpf_map_lookup_elem(c->m->bst_fd, &k, &v) || v.active > 0)
+			continue;
+		if (ndead == cap) {
+			struct sl_be_key *nd = realloc(dead, (cap = cap * 2 + 64) * sizeof(*nd));
+
+			if (!nd)
+				break;
+			dead = nd;
+		}
+		dead[ndead++] = k;
+	}
+	for (size_t i = 0; i < ndead; i++)
+		bpf_map_delete_elem(c->m->bst_fd, &dead[i]);
+	free(dead);
+
+	for (int fd_i = 0; fd_i < 2; fd_i++) {
+		int fd = fd_i ? c->m->pol_fd : c->m->st_fd;
+
+		pid = NULL;
+		nds = 0;
+		while (bpf_map_get_next_key(fd, pid, &id) == 0) {
+			pid = &id;
+			if (id <= SL_MAX_SERVICES && c->final_gen[id] != 2)
+				continue;
+			if (nds == capds) {
+				__u32 *nd = realloc(deadsvc, (capds = capds * 2 + 64) * sizeof(*nd));
+
+				if (!nd)
+					break;
+				deadsvc = nd;
+			}
+			deadsvc[nds++] = id;
+		}
+		for (size_t i = 0; i < nds; i++)
+			bpf_map_delete_elem(fd, &deadsvc[i]);
+	}
+	free(deadsvc);
+}
+
+static int cmp_skey(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_svc_key));
+}
+
+static int cmp_backend(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_backend));
+}
+
+/* Refuse a snapshot the maps cannot hold before writing anything. */
+static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
+{
+	struct sl_backend *all;
+	size_t nall = 0, ndistinct = 0;
+	uint64_t slots = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < want->nservices; i++) {
+		uint32_t unit;
+
+		nall += want->services[i].nbackends;
+		slots += (uint64_t)slot_count(&want->services[i], &unit);
+	}
+	/* Two generations of one service may coexist for a moment. */
+	if (slots > SL_MAX_SLOTS / 2) {
+		snprintf(err, errlen, "snapshot needs %llu backend slots, more than the %u the maps hold",
+			 (unsigned long long)slots, SL_MAX_SLOTS / 2);
+		return -E2BIG;
+	}
+	all = calloc(nall ?: 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0, k = 0; i < want->nservices; i++)
+		for (size_t j = 0; j < want->services[i].nbackends; j++)
+			all[k++] = want->services[i].backends[j].be;
+	qsort(all, nall, sizeof(*all), cmp_backend);
+	for (size_t i = 0; i < nall; i++)
+		if (i == 0 || memcmp(&all[i - 1], &all[i], sizeof(*all)))
+			ndistinct++;
+	if (ndistinct > SL_MAX_BACKENDS) {
+		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %d the maps hold",
+			 ndistinct, SL_MAX_BACKENDS);
+		rc = -E2BIG;
+	}
+	free(all);
+	return rc;
+}
+
+int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
+		struct lb_apply_stats *st, char *err, size_t errlen)
+{
+	struct apply_ctx *c;
+	struct sl_svc_key *wkeys = NULL;
+	int rc;
+
+	rc = check_capacity(want, err, errlen);
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->m = m;
+	c->svc_ids.max = SL_MAX_SERVICES;
+	c->be_ids.max = SL_MAX_BACKENDS;
+	c->be_ref.max = SL_MAX_BACKENDS;
+	c->final_count = calloc(SL_MAX_SERVICES + 1, sizeof(*c->final_count));
+	c->final_gen = malloc(SL_MAX_SERVICES + 1);
+	wkeys = calloc(want->nservices ?: 1, sizeof(*wkeys));
+	if (!c->final_count || !c->final_gen || !wkeys) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memset(c->final_gen, 2, SL_MAX_SERVICES + 1);
+
+	rc = lbmap_read(m, &c->live);
+	if (rc) {
+		snprintf(err, errlen, "reading pinned maps: %s", strerror(-rc));
+		goto out;
+	}
+	for (size_t i = 0; i < c->live.nsvc; i++)
+		idset_add(&c->svc_ids, c->live.svc[i].val.svc_id);
+	for (size_t i = 0; i < c->live.nslotkeys; i++)
+		idset_add(&c->svc_ids, c->live.slotkeys[i].svc_id);
+	for (size_t i = 0; i < c->live.nbe; i++)
+		idset_add(&c->be_ids, c->live.be[i].id);
+
+	/* 1. services that go away: entry first, then its slots. Their ids
+	 * stay reserved for this apply, so a connect() that read the old
+	 * entry never finds a new service's slots under the same id. */
+	for (size_t i = 0; i < want->nservices; i++)
+		wkeys[i] = want->services[i].key;
+	qsort(wkeys, want->nservices, sizeof(*wkeys), cmp_skey);
+	for (size_t i = 0; i < c->live.nsvc; i++) {
+		struct live_svc *l = &c->live.svc[i];
+
+		if (want->nservices && bsearch(&l->key, wkeys, want->nservices,
+					       sizeof(*wkeys), cmp_skey))
+			continue;
+		bpf_map_delete_elem(m->svc_fd, &l->key);
+		delete_slots(c, l->val.svc_id, l->val.gen, l->val.count);
+		c->st.svc_removed++;
+	}
+
+	/* 2. services that are new or changed */
+	for (size_t i = 0; i < want->nservices; i++) {
+		rc = upsert_service(c, &want->services[i]);
+		if (rc) {
+			snprintf(err, errlen, "writing service \"%s\": %s",
+				 want->services[i].name, strerror(-rc));
+			goto out;
+		}
+	}
+
+	/* 3. what nothing points at any more */
+	for (size_t i = 0; i < c->live.nbe; i++) {
+		if (idset_has(&c->be_ref, c->live.be[i].id))
+			continue;
+		bpf_map_delete_elem(m->be_fd, &c->live.be[i].id);
+		c->st.be_removed++;
+	}
+	for (size_t i = 0; i < c->live.nslotkeys; i++) {
+		struct sl_slot_key *k = &c->live.slotkeys[i];
+
+		if (c->final_gen[k->svc_id] == k->gen && k->idx < c->final_count[k->svc_id])
+			continue;
+		if (bpf_map_delete_elem(m->slot_fd, k) == 0)
+			c->st.slots_gc++;
+	}
+	gc_states(c);
+	rc = 0;
+out:
+	if (st)
+		*st = c->st;
+	lb_live_free(&c->live);
+	free(c->newbe);
+	free(c->bekeys);
+	free(c->final_count);
+	free(c->final_gen);
+	free(wkeys);
+	free(c);
+	return rc;
+}

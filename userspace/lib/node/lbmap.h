@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * lbmap.h - the load balancer's pinned maps: read them back into memory and
+ * reconcile them with a snapshot by writing only the difference.
+ *
+ * The maps are the state: a restarted agent reads them back (service and
+ * backend ids included) instead of keeping a file of its own, so adopting
+ * pinned state and applying a snapshot are the same operation.
+ *
+ * Write order keeps every connect() consistent (headers/sluice_lb.h):
+ * removed services go first (service entry, then slots, policy and state);
+ * then for each added or changed service: new backends, its traffic policy
+ * and the state entries the BPF side counts in, slots of the inactive
+ * generation, the service entry (an atomic flip), and the old generation's
+ * slots (and the policy, if the service no longer has one); last, backends
+ * no longer referenced, slots nothing points at (left over by a crash
+ * mid-apply) and backend states of no service that no connection holds.
+ */
+#ifndef SL_LBMAP_H
+#define SL_LBMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice_lb.h"
+#include "sluice_traffic.h"
+#include "lib/node/snapshot.h"
+
+struct lbmap {
+	int svc_fd;
+	int slot_fd;
+	int be_fd;
+	int rev_fd;
+	/* traffic policy (headers/sluice_traffic.h) */
+	int pol_fd;
+	int st_fd;
+	int bst_fd;
+	int held_fd;
+	int aff_fd;
+	int tpc_fd;
+};
+
+#define LBMAP_NFDS 10
+
+struct live_svc {
+	struct sl_svc_key key;
+	struct sl_svc_val val;
+	uint32_t *slots;          /* backend id per slot, val.count of them */
+};
+
+struct live_be {
+	uint32_t id;
+	struct sl_backend be;
+};
+
+struct lb_live {
+	size_t nsvc;
+	struct live_svc *svc;     /* sorted by key */
+	size_t nbe;
+	struct live_be *be;       /* sorted by address, port, proto */
+	size_t nslotkeys;
+	struct sl_slot_key *slotkeys; /* every key in the slots map */
+};
+
+struct lb_apply_stats {
+	unsigned int svc_added, svc_updated, svc_removed, svc_unchanged;
+	unsigned int be_added, be_removed, slots_gc;
+	unsigned int policies;    /* services with a traffic policy */
+};
+
+/* Open the maps pinned under pin_root. 0 or -errno. */
+int lbmap_open(struct lbmap *m, const char *pin_root);
+void lbmap_close(struct lbmap *m);
+
+int lbmap_read(const struct lbmap *m, struct lb_live *out);
+void lb_live_free(struct lb_live *l);
+const struct live_be *lb_live_backend(const struct lb_live *l, uint32_t id);
+
+/* Make the maps hold exactly `want`. 0, or -errno with a message in err;
+ * capacity is checked before anything is written. */
+int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
+		struct lb_apply_stats *st, char *err, size_t errlen);
+
+#endif /* SL_LBMAP_H */
