@@ -28,12 +28,13 @@
 #define SL_MAX_METRICS 65536
 #define SL_MAX_CONNS   262144
 #define SL_EVENTS_BYTES (1u << 22) /* 4 MiB ring buffer */
-/* A producer wakes the reader only once this much is waiting: a wakeup
+/* A producer wakes the reader only each time this much is waiting: a wakeup
  * per event (the ring buffer's default while the reader keeps up) is an
  * irq_work and a context switch, about 10 us of the producing socket's
  * time on a virtual machine. The reader drains the ring at least every
  * SL_EVENTS_POLL_MS on its own while anybody reads the events. */
 #define SL_EVENTS_WAKE_BYTES (SL_EVENTS_BYTES / 16)
+#define SL_EVENTS_HDR_BYTES 8 /* the kernel's header before each record */
 #define SL_EVENTS_POLL_MS 100
 
 enum sl_reporter {
