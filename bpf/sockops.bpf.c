@@ -7,10 +7,21 @@
  * established. Both then ask for state callbacks, and at close the socket's
  * payload byte counts go into the per-CPU counters and a close event.
  *
+ * Every TCP socket of the pods runs this program for every callback of
+ * its life, both ends of a pod-to-pod connection (the accepted socket too,
+ * and its request socket before it): TIMEOUT_INIT, RWND_INIT and NEEDS_ECN
+ * twice per connection, whatever the flags, then a STATE_CB per state
+ * change of each socket that asked for them. A connection pays each run,
+ * so a run returns at once for what it does not handle, and the state
+ * changes before the close look nothing up but for a socket in the
+ * sockhash (its state, at FIN_WAIT1, for a half-close).
+ *
  * Payload, not sequence space: bytes_acked counts the SYN on the active
  * side (it is 1 at ACTIVE_ESTABLISHED, so that value is the baseline) and
- * our FIN once acked (we queued one if we passed FIN_WAIT1 or LAST_ACK, and
- * it is acked when snd_una reaches write_seq, which counts the FIN);
+ * our FIN once acked (we queued one if we passed FIN_WAIT1 or LAST_ACK, which
+ * the state the socket closes from tells: every state after those two is
+ * one where our FIN was queued; and it is acked when snd_una reaches
+ * write_seq, which counts the FIN);
  * bytes_received counts the peer's FIN if this socket processed it, which
  * tcp_fin() marks with SOCK_DONE. An orphaned socket may leave for
  * TIME_WAIT before the peer's FIN arrives: then SOCK_DONE is not set and
@@ -31,6 +42,11 @@
 #include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the agent: false when nothing reads the flow log, so that no
+ * connection pays for open and close events nobody reads. The counters
+ * (sl_metrics) are kept either way. */
+const volatile bool cfg_conn_events = true;
 
 /* sk_flags moved from struct sock to sock_common (skc_flags) in 6.x; CO-RE
  * picks whichever the running kernel has. */
@@ -69,7 +85,7 @@ static __always_inline void sk_addrs(struct bpf_sock_ops *skops, __be32 local[4]
  * decides under the client's lock: either the client has not sent yet,
  * and from now on it knows its peer is ready, or it has, and both leave.
  * Nothing was redirected to either of them yet, so leaving loses nothing. */
-static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32 local[4],
+static __always_inline bool fast_insert(struct bpf_sock_ops *skops, const __be32 local[4],
 					const __be32 remote[4], __u16 lport, __u16 rport,
 					bool passive)
 {
@@ -81,9 +97,9 @@ static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32
 
 	cfg = bpf_map_lookup_elem(&sl_config, &zero);
 	if (!cfg || !cfg->fastpath)
-		return;
+		return false;
 	if (!ipcache_is_local(local) || !ipcache_is_local(remote))
-		return;
+		return false;
 	__builtin_memcpy(k.local, local, 16);
 	__builtin_memcpy(k.remote, remote, 16);
 	k.lport = lport;
@@ -92,17 +108,17 @@ static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32
 		sock_key_peer(&k, &peer);
 		peer_st = bpf_map_lookup_elem(&sl_faststate, &peer);
 		if (!peer_st)   /* the client is not in the sockhash */
-			return;
+			return false;
 		st.peer_ready = 1;
 	}
 	if (bpf_map_update_elem(&sl_faststate, &k, &st, BPF_ANY))
-		return;
+		return false;
 	if (bpf_sock_hash_update(skops, &sl_sockhash, &k, BPF_ANY)) {
 		bpf_map_delete_elem(&sl_faststate, &k);
-		return;
+		return false;
 	}
 	if (!peer_st)
-		return;
+		return true;
 	bpf_spin_lock(&peer_st->lock);
 	path = peer_st->path;
 	if (path != SL_PATH_TCP)
@@ -112,7 +128,9 @@ static __always_inline void fast_insert(struct bpf_sock_ops *skops, const __be32
 		bpf_map_delete_elem(&sl_sockhash, &k);
 		bpf_map_delete_elem(&sl_faststate, &k);
 		bpf_map_delete_elem(&sl_sockhash, &peer);
+		return false;
 	}
+	return true;
 }
 
 static __always_inline void sock_key(struct bpf_sock_ops *skops, struct sl_sock_key *k)
@@ -133,10 +151,19 @@ static __always_inline void sock_key(struct bpf_sock_ops *skops, struct sl_sock_
  * Runs under the socket's lock, which every redirect into it also takes. */
 static __always_inline void fast_half_close(struct bpf_sock_ops *skops)
 {
+	struct bpf_sock *bsk = skops->sk;
 	struct sl_sock_key k = {};
 	struct sl_fast_state *fs;
+	struct tcp_sock *tp;
 	__u64 claimed;
 
+	/* A socket in a sockhash has its psock in sk_user_data (the kernel's
+	 * sk_psock()), which no other pod socket uses: a read of the socket
+	 * itself, where the state lookup costs a cold hash bucket for every
+	 * socket that closes. */
+	tp = bsk ? bpf_skc_to_tcp_sock(bsk) : NULL;
+	if (tp && !BPF_CORE_READ((struct sock *)tp, sk_user_data))
+		return;
 	sock_key(skops, &k);
 	fs = bpf_map_lookup_elem(&sl_faststate, &k);
 	if (!fs)
@@ -159,7 +186,8 @@ static __always_inline void opened(struct bpf_sock_ops *skops, __u64 cookie,
 	v = metric(&c->key);
 	if (v)
 		v->opened++;
-	flow_event(SL_EV_OPEN, 0, cookie, c, 0, 0);
+	if (cfg_conn_events)
+		flow_event(SL_EV_OPEN, 0, cookie, c, 0, 0);
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
@@ -185,7 +213,8 @@ static __always_inline void active(struct bpf_sock_ops *skops)
 	if (c->captured)
 		proxy_handoff(c, cookie);
 	opened(skops, cookie, c);
-	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c->dport), false);
+	if (fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c->dport), false))
+		c->flags |= SL_CONN_F_FAST;
 }
 
 static __always_inline void passive(struct bpf_sock_ops *skops)
@@ -213,24 +242,29 @@ static __always_inline void passive(struct bpf_sock_ops *skops)
 	__builtin_memcpy(c.daddr, local, 16);
 	c.sport = bpf_htons((__u16)bpf_ntohl(rport)); /* see SL_CTX_RPORT */
 	c.dport = bpf_htons((__u16)lport);
+	/* before it is recorded: one map write */
+	if (fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c.sport), true))
+		c.flags |= SL_CONN_F_FAST;
 	bpf_map_update_elem(&sl_conns, &cookie, &c, BPF_ANY);
 	opened(skops, cookie, &c);
-	fast_insert(skops, local, remote, (__u16)lport, bpf_ntohs(c.sport), true);
 }
 
-static __always_inline void closed(struct bpf_sock_ops *skops)
+/* Did the socket queue its FIN, given the state it closes from? */
+static __always_inline bool fin_queued(__u32 from)
 {
-	__u64 cookie = bpf_get_socket_cookie(skops);
+	return from == BPF_TCP_FIN_WAIT1 || from == BPF_TCP_FIN_WAIT2 || from == BPF_TCP_CLOSING ||
+	       from == BPF_TCP_LAST_ACK || from == BPF_TCP_TIME_WAIT;
+}
+
+static __always_inline void closed(struct bpf_sock_ops *skops, __u64 cookie, struct sl_conn *c,
+				   __u32 from)
+{
 	__u64 acked = skops->bytes_acked, rcvd = skops->bytes_received;
 	struct bpf_sock *bsk = skops->sk;
 	struct sl_metric_val *v;
 	struct tcp_sock *tp;
-	struct sl_conn *c;
 	__u64 sent, got;
 
-	c = bpf_map_lookup_elem(&sl_conns, &cookie);
-	if (!c)
-		return;
 	if (c->captured) {
 		/* the proxy accounts for it (headers/sluice_proxy.h); it went
 		 * to the node proxy, never into the sockhash */
@@ -242,11 +276,11 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 	if (tp) {
 		if (sk_done(tp))
 			rcvd -= rcvd ? 1 : 0;   /* the peer's FIN */
-		if (c->fin_out && tp->snd_una == tp->write_seq)
+		if (fin_queued(from) && tp->snd_una == tp->write_seq)
 			acked -= acked ? 1 : 0; /* our FIN, acked */
 	}
 	acked -= acked >= c->acked_base ? c->acked_base : acked;
-	{
+	if (c->flags & SL_CONN_F_FAST) {
 		/* bytes that went through the sockhash never touched TCP */
 		struct sl_sock_key k = {};
 		struct sl_fast_state *fs;
@@ -273,7 +307,8 @@ static __always_inline void closed(struct bpf_sock_ops *skops)
 		v->bytes_sent += sent;
 		v->bytes_received += got;
 	}
-	flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
+	if (cfg_conn_events)
+		flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
 	bpf_map_delete_elem(&sl_conns, &cookie);
 }
 
@@ -281,6 +316,12 @@ SEC("sockops")
 int sl_sockops(struct bpf_sock_ops *skops)
 {
 	__u32 op = skops->op;
+
+	/* first: most runs are callbacks nobody here handles */
+	if (op != BPF_SOCK_OPS_STATE_CB && op != BPF_SOCK_OPS_TCP_CONNECT_CB &&
+	    op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    op != BPF_SOCK_OPS_RTO_CB)
+		return 1;
 
 	switch (op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
@@ -310,24 +351,26 @@ int sl_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB: {
 		__u32 from = skops->args[0];
 		__u32 state = skops->args[1];
+		__u64 cookie;
+		struct sl_conn *c;
 
-		if (state == BPF_TCP_CLOSE) {
-			__u64 cookie = bpf_get_socket_cookie(skops);
-
+		if (state == BPF_TCP_FIN_WAIT1) {
+			fast_half_close(skops);
+			break;
+		}
+		if (state != BPF_TCP_CLOSE)
+			break;
+		cookie = bpf_get_socket_cookie(skops);
+		c = bpf_map_lookup_elem(&sl_conns, &cookie);
+		/* a server's socket holds no slot (lib/traffic.h) */
+		if (!c || c->key.reporter != SL_REPORTER_DESTINATION) {
 			/* an RST to the SYN, or the SYN retries exhausted */
 			if (from == BPF_TCP_SYN_SENT)
 				tp_failed(cookie);
 			tp_release(cookie);
-			closed(skops);
-		} else if (state == BPF_TCP_FIN_WAIT1 || state == BPF_TCP_LAST_ACK) {
-			__u64 cookie = bpf_get_socket_cookie(skops);
-			struct sl_conn *c = bpf_map_lookup_elem(&sl_conns, &cookie);
-
-			if (c)
-				c->fin_out = 1;
-			if (state == BPF_TCP_FIN_WAIT1)
-				fast_half_close(skops);
 		}
+		if (c)
+			closed(skops, cookie, c, from);
 		break;
 	}
 	}

@@ -28,6 +28,14 @@
 #define SL_MAX_METRICS 65536
 #define SL_MAX_CONNS   262144
 #define SL_EVENTS_BYTES (1u << 22) /* 4 MiB ring buffer */
+/* A producer wakes the reader only each time this much is waiting: a wakeup
+ * per event (the ring buffer's default while the reader keeps up) is an
+ * irq_work and a context switch, about 10 us of the producing socket's
+ * time on a virtual machine. The reader drains the ring at least every
+ * SL_EVENTS_POLL_MS on its own while anybody reads the events. */
+#define SL_EVENTS_WAKE_BYTES (SL_EVENTS_BYTES / 16)
+#define SL_EVENTS_HDR_BYTES 8 /* the kernel's header before each record */
+#define SL_EVENTS_POLL_MS 100
 
 enum sl_reporter {
 	SL_REPORTER_SOURCE = 1,      /* counted at the client's socket */
@@ -60,9 +68,14 @@ struct sl_conn {
 	__be16 sport;
 	__be16 dport;
 	__u16 acked_base;   /* bytes_acked at ESTABLISHED: the SYN, on the active side */
-	__u8 fin_out;       /* this socket queued its FIN (FIN_WAIT1 or LAST_ACK seen) */
+	__u8 flags;         /* SL_CONN_F_* */
 	__u8 captured;      /* connect() rewrote it to the node proxy (sl_origdst) */
 };
+
+/* sl_conn.flags. 0x1 was "queued its FIN" (FIN_WAIT1 or LAST_ACK seen), a
+ * map write per closing socket: sockops now reads it off the state the
+ * socket closes from, and the bit is neither written nor read. */
+#define SL_CONN_F_FAST 0x2 /* went into the sockhash: sl_faststate may hold its state */
 
 enum sl_event_type {
 	SL_EV_OPEN = 1,

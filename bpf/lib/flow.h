@@ -43,6 +43,20 @@ static __always_inline struct sl_metric_val *metric(const struct sl_metric_key *
 	return bpf_map_lookup_elem(&sl_metrics, k);
 }
 
+/* Wake the reader when what waits (this event included) crosses a
+ * multiple of SL_EVENTS_WAKE_BYTES (sluice_flow.h): once per batch
+ * however far behind the reader is, where "wake while a batch waits" would
+ * wake it for every event of a backlog. A crossing two CPUs step over
+ * together is missed; the reader's timer drains the ring anyway. */
+static __always_inline __u64 flow_wakeup(void)
+{
+	__u64 avail = bpf_ringbuf_query(&sl_events, BPF_RB_AVAIL_DATA);
+
+	return avail >= SL_EVENTS_WAKE_BYTES &&
+	       avail % SL_EVENTS_WAKE_BYTES < sizeof(struct sl_event) + SL_EVENTS_HDR_BYTES ?
+	       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* Emit a flow event; a full ring buffer is counted, never waited on. */
 static __always_inline void flow_event(__u32 type, __u32 reason, __u64 cookie,
 				       const struct sl_conn *c, __u64 sent, __u64 rcvd)
@@ -67,7 +81,7 @@ static __always_inline void flow_event(__u32 type, __u32 reason, __u64 cookie,
 	e->sport = c->sport;
 	e->dport = c->dport;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, flow_wakeup());
 }
 
 /* A denied connection or datagram: counted and reported. */

@@ -451,7 +451,7 @@ static __always_inline void tp_eject_event(__u32 svc_id, __u32 bid, __u32 n, __u
 		e->dport = be->port;
 		e->key.port = bpf_ntohs(be->port);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, flow_wakeup());
 }
 
 /*

@@ -93,7 +93,7 @@ static void setup(void)
 	 * fails, which would leak the cgroups and pins. Tests check open_rc. */
 	E.open_rc = join_cgroup(E.pod);
 	if (!E.open_rc)
-		E.open_rc = datapath_open(&E.dp, E.pin, E.cg);
+		E.open_rc = datapath_open(&E.dp, E.pin, E.cg, true);
 }
 
 static void teardown(void)
@@ -446,7 +446,7 @@ Test(sock, restart_adopts_pinned_links_and_maps)
 	cr_assert_geq(accepted_by(l, 2), 0);
 	close(fd);
 
-	cr_assert_eq(datapath_open(&again, E.pin, E.cg), 0);
+	cr_assert_eq(datapath_open(&again, E.pin, E.cg, true), 0);
 	cr_assert_eq(again.adopted, 10);
 	cr_assert_eq(again.attached, 0);
 	cr_assert_eq(map_count_keys(again.maps.svc_fd, sizeof(struct sl_svc_key)), 1);
@@ -466,7 +466,7 @@ Test(sock, pinned_links_of_another_cgroup_are_refused)
 	REQUIRE_ROOT();
 	snprintf(other, sizeof(other), "%s/other", E.cg);
 	cr_assert_eq(mkdir(other, 0755), 0);
-	rc = datapath_open(&dp2, E.pin, other);
+	rc = datapath_open(&dp2, E.pin, other, true);
 	rmdir(other);
 	cr_assert_eq(rc, -EEXIST);
 }
@@ -484,5 +484,5 @@ Test(sock, uninstall_detaches)
 	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
 	cr_assert_eq(fd, -ENETUNREACH, "VIP still translated after uninstall: %d", fd);
 	/* datapath_open again so teardown has something to close */
-	cr_assert_eq(datapath_open(&E.dp, E.pin, E.cg), 0);
+	cr_assert_eq(datapath_open(&E.dp, E.pin, E.cg, true), 0);
 }

@@ -288,7 +288,8 @@ int datapath_set_fastpath(struct datapath *dp, bool on)
 	return 0;
 }
 
-int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path)
+int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path,
+		  bool conn_events)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_root);
 	struct bpf_program *prog;
@@ -358,6 +359,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("opening sockops BPF object: %s", strerror(-err));
 		goto fail;
 	}
+	dp->sockops->rodata->cfg_conn_events = conn_events;
 	err = sockops_bpf__load(dp->sockops);
 	if (err) {
 		log_err("loading sockops BPF program: %s", strerror(-err));

@@ -520,7 +520,7 @@ static int run(const struct agent_opts *o)
 		log_err("%s", gerr);
 		return 1;
 	}
-	err = datapath_open(&dp, o->pin_root, cgpath);
+	err = datapath_open(&dp, o->pin_root, cgpath, o->flow_log != NULL);
 	if (err) {
 		guard_unlock(&guard);
 		return 1;
@@ -613,7 +613,7 @@ static int run(const struct agent_opts *o)
 	}
 
 	for (;;) {
-		int timeout = sy ? sync_timeout_ms(sy) : -1;
+		int timeout = sy ? sync_timeout_ms(sy) : -1, ring_ms;
 
 		if (sy && pc.ps.ps && !pc.ps.certs && sync_node_cert(sy)) {
 			/* joined just now: the proxy needs the node certificate */
@@ -626,6 +626,9 @@ static int run(const struct agent_opts *o)
 			timeout = 100;   /* the proxy's restarts, certificate renewals */
 		if (en && (timeout < 0 || timeout > enroll_timeout_ms(en)))
 			timeout = enroll_timeout_ms(en);
+		ring_ms = telemetry_ring_timeout_ms(&tm);
+		if (ring_ms >= 0 && (timeout < 0 || timeout > ring_ms))
+			timeout = ring_ms;
 		if (sy)
 			watch_sync(pc.ps.loop, &w_sync, sy);
 		w_ino.revents = w_sig.revents = w_ring.revents = w_http.revents = w_sync.revents = 0;
@@ -652,7 +655,8 @@ static int run(const struct agent_opts *o)
 			enroll_handle(en);
 		if (en)
 			enroll_tick(en);
-		if (w_ring.revents)
+		/* also without a wakeup: one comes only once a batch waits */
+		if (w_ring.revents || ring_ms >= 0)
 			telemetry_poll_ring(&tm);
 		if (w_http.revents)
 			telemetry_serve(&tm);

@@ -569,6 +569,11 @@ int telemetry_ring_fd(const struct telemetry *t)
 	return ring_buffer__epoll_fd(t->rb);
 }
 
+int telemetry_ring_timeout_ms(const struct telemetry *t)
+{
+	return t->rb && t->flow ? SL_EVENTS_POLL_MS : -1;
+}
+
 void telemetry_poll_ring(struct telemetry *t)
 {
 	t->batch = 0;

@@ -83,6 +83,10 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 /* Take the names for labels from a snapshot that was just applied. */
 void telemetry_set_labels(struct telemetry *t, const struct snapshot *s);
 int telemetry_ring_fd(const struct telemetry *t);
+/* How long the event loop may wait before it drains the ring on its own,
+ * -1 for as long as it likes: producers wake the reader only once a batch
+ * is waiting (SL_EVENTS_WAKE_BYTES), so a flow log also needs a timer. */
+int telemetry_ring_timeout_ms(const struct telemetry *t);
 void telemetry_poll_ring(struct telemetry *t);
 /* Serve one HTTP request on the metrics socket (call when readable):
  * /metrics, /healthz (200 while the agent runs), /readyz (200 once ready). */
