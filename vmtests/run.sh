@@ -11,6 +11,11 @@
 # --image runs a local bzImage instead (label "custom", no modules; its skip
 # list is skips/<major.minor>.txt when there is one).
 #
+# Every kernel runs the whole BPF suite and the e2e suite but for the
+# scripts listed in vmtests/newest-only.txt, which run on 6.12 alone (and
+# natively): userspace tests whose kernel steps other tests take everywhere.
+# --e2e (or a custom --image) runs what it names on every kernel.
+#
 # Results per kernel in BUILD/vmtests/<kernel>/: console.log (the serial
 # console, kept), results.txt (SUITE TEST STATUS REASON), verifier.txt,
 # probe.txt (the agent's feature-probe log), raw.txt (all the VM reported).
@@ -75,18 +80,31 @@ image_version() {
 	dd if="$1" bs=1 skip=$((off + 0x200)) count=128 status=none | tr '\0' '\n' | sed -n '1s/ .*//p'
 }
 
-cmdline() {
+cmdline() { # [E2E list]
 	local c="console=ttyS0 panic=-1 quiet random.trust_cpu=on"
 	c+=" sluice.suites=$(tr ' ' ',' <<<"$SUITES") sluice.timescale=$SCALE sluice.e2etimeout=300"
-	[ -n "$E2E" ] && c+=" sluice.e2e=$(tr ' ' ',' <<<"$E2E")"
+	[ -n "${1:-}" ] && c+=" sluice.e2e=$(tr ' ' ',' <<<"$1")"
 	echo "$c"
+}
+
+# e2e_for KERNEL: the e2e scripts its VM runs ("" = all)
+NEWEST=6.12
+e2e_for() {
+	local t n out=
+	[ -n "$E2E" ] && { echo "$E2E"; return; }
+	case $1 in "$NEWEST" | custom) return ;; esac
+	for t in tests/e2e/test_*.sh; do
+		n=$(basename "$t" .sh)
+		grep -qE "^$n([[:space:]]|\$)" "$HERE/newest-only.txt" || out+="${out:+ }$n"
+	done
+	echo "$out"
 }
 
 declare -A ST_BOOT=() ST_SUITE=() ST_WALL=() ST_VERDICT=() ST_COUNTS=() ST_REL=()
 total_pass=0 total_fail=0 total_skip=0 failed_kernels=()
 
 run_kernel() {
-	local k=$1 kd d vmlinuz skips init t0 t1 rc=0 counts label
+	local k=$1 kd d vmlinuz skips init t0 t1 rc=0 counts label e2e
 	d=$OUT/$k
 	rm -rf "$d"
 	mkdir -p "$d"
@@ -118,11 +136,12 @@ run_kernel() {
 		rm -rf "$dbg"
 	fi
 
-	echo "vmtest: $label: booting (qemu TCG, timeout ${TIMEOUT}s)"
+	e2e=$(e2e_for "$k")
+	echo "vmtest: $label: booting (qemu TCG, timeout ${TIMEOUT}s)${e2e:+; e2e: $(wc -w <<<"$e2e") scripts (vmtests/newest-only.txt runs on $NEWEST)}"
 	t0=$(date +%s.%N)
 	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp 2 \
 		-nographic -no-reboot -kernel "$vmlinuz" -initrd "$d/initramfs.cpio.gz" \
-		-append "$(cmdline)" -serial mon:stdio -serial "file:$d/raw" \
+		-append "$(cmdline "$e2e")" -serial mon:stdio -serial "file:$d/raw" \
 		</dev/null >"$d/console.log" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	rm -f "$d/initramfs.cpio.gz"
