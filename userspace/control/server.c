@@ -24,6 +24,7 @@
 #include "control/server.h"
 #include "control/server_state.h"
 #include "lib/core/log.h"
+#include "lib/core/sys.h"
 
 #define MAX_CONNS 1024
 
@@ -369,7 +370,7 @@ int server_run(struct store *st, const struct server_opts *o)
 	s.lfd = listen_on(o->listen, host, sizeof(host), err, sizeof(err));
 	if (s.lfd < 0)
 		goto fail;
-	if (h2_raise_fd_limit() < MAX_CONNS + 64)
+	if (sys_raise_fd_limit() < MAX_CONNS + 64)
 		log_warn("the open-file limit is below the %d connections this server takes and "
 			 "its own files (LimitNOFILE)", MAX_CONNS + 64);
 	s.tls = server_tls(&s, host, err, sizeof(err));

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,21 +88,6 @@ struct h2_conn {
 	char expect[128];          /* required suffix of the peer's URI SAN */
 	char err[256];
 };
-
-unsigned long h2_raise_fd_limit(void)
-{
-	struct rlimit r;
-
-	if (getrlimit(RLIMIT_NOFILE, &r))
-		return 0;
-	if (r.rlim_cur < r.rlim_max) {
-		struct rlimit want = { r.rlim_max, r.rlim_max };
-
-		if (!setrlimit(RLIMIT_NOFILE, &want))
-			r.rlim_cur = r.rlim_max;
-	}
-	return r.rlim_cur;
-}
 
 uint64_t h2_now_ms(void)
 {

@@ -97,10 +97,6 @@ void h2_conn_expect_peer(struct h2_conn *c, const char *suffix);
 void h2_conn_set_user(struct h2_conn *c, void *user);
 void *h2_conn_user(const struct h2_conn *c);
 uint64_t h2_now_ms(void);
-/* Servers: raise the soft open-file limit to the hard one (every
- * connection is a descriptor; systemd's default soft limit is 1,024) and
- * return it. */
-unsigned long h2_raise_fd_limit(void);
 
 /* Server: a whole response. */
 int h2_respond(struct h2_conn *c, int32_t id, int status, const char *content_type,
