@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The control plane's API request bodies, through server.c's own code
- * (included for its static handlers): the first byte picks the endpoint,
- * the rest is the body.
+ * The control plane's API request bodies, through its own handlers
+ * (api_config.c is included for its static parse_files()): the first byte
+ * picks the endpoint, the rest is the body.
  *
  *   0  POST /v1/apply, YAML body          parse_files() and sl_config_check()
  *   1  POST /v1/apply, JSON {files: [...]}  the same
@@ -16,9 +16,12 @@
  * The state dir is a fresh temporary one whose config places one workload
  * on node1, so a CSR for its identity reaches the CA.
  */
-#include "control/server.c"
+#include "control/api_config.c"
 
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "control/api_certs.h"
 
 #include "fuzz.h"
 
@@ -60,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cn.h = h2_server_conn(sp[0], ctx, NULL, NULL, NULL);
 	if (!cn.h || !nc || sl_config_parse(nc, "seed.yaml", seed_config, strlen(seed_config), &d))
 		abort();
-	change(&srv, cn.h, 1, nc, &d, "fuzz setup");
+	config_change(&srv, cn.h, 1, nc, &d, "fuzz setup");
 	sl_diags_free(&d);
 	if (st.version != 1)
 		abort();
@@ -111,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.content_type = data[0] % 6 == 1 ? "application/json" : "application/yaml";
 	switch (data[0] % 6) {
 	case 0: case 1: r.path = "/v1/apply"; apply_body(&r); break;
-	case 2: r.path = "/v1/join"; h_join(&srv, &cn, &r); break;
+	case 2: r.path = "/v1/join"; h_join(&srv, &cn, &r, NULL); break;
 	case 3: r.path = "/v1/certs"; h_certs(&srv, &cn, &r, "node1"); break;
 	case 4: r.path = "/v1/ack"; h_ack(&srv, &cn, &r, "node1"); break;
 	default: r.path = "/v1/delete"; delete_body(&r); break;

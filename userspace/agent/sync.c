@@ -23,6 +23,7 @@
 #include "agent/sync.h"
 #include "lib/core/file.h"
 #include "lib/wire/h2.h"
+#include "lib/wire/h2_client.h"
 #include "lib/core/log.h"
 #include "lib/wire/pki.h"
 #include "lib/core/sys.h"

@@ -14,14 +14,8 @@
 #ifndef SL_CONTROL_SERVER_H
 #define SL_CONTROL_SERVER_H
 
+#include "control/server_state.h"
 #include "control/store.h"
-
-struct server_opts {
-	const char *listen;        /* ADDR:PORT, [V6]:PORT */
-	const char *const *sans;   /* extra DNS/IP names for the server cert */
-	unsigned int stall_ms;     /* cut off a client that stops reading */
-	long workload_cert_ttl;    /* seconds, POST /v1/certs */
-};
 
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop. */
 int server_run(struct store *st, const struct server_opts *o);

@@ -27,6 +27,7 @@
 #include "lib/core/file.h"
 #include "lib/core/sys.h"
 #include "lib/wire/h2.h"
+#include "lib/wire/h2_client.h"
 #include "lib/wire/pki.h"
 
 #define MAX_FILES 64

@@ -19,8 +19,8 @@
 #include <bpf/btf.h>
 
 #include "lib/core/addr.h"
-#include "lib/wire/h2.h"
 #include "lib/core/log.h"
+#include "lib/core/sys.h"
 #include "lib/wire/pki.h"
 #include "proxy/hbone.h"
 #include "proxy/link.h"
@@ -683,7 +683,7 @@ struct proxy *proxy_new(const struct proxy_opts *o)
 	p->origdst_fd = e;
 	{
 		/* a descriptor per connection, and two per tunnel */
-		unsigned long fds = h2_raise_fd_limit();
+		unsigned long fds = sys_raise_fd_limit();
 
 		if (fds < 3 * MAX_INBOUND)
 			log_warn("proxy: the open-file limit is %lu, below the %d its %d inbound "

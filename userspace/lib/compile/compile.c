@@ -17,6 +17,7 @@
 #include "lib/compile/compile_ctx.h"
 #include "lib/compile/compile_policy.h"
 #include "lib/compile/compile_traffic.h"
+#include "lib/compile/compile_universe.h"
 #include "lib/core/addr.h"
 #include "lib/node/snapshot.h"
 

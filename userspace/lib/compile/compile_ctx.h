@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * compile_ctx.h - one node's compilation state, shared by the compiler's
- * parts: compile.c fills it and calls compile_policy.c and
- * compile_traffic.c, which read it (and the policy part adds the CIDR
- * identities). Only a data definition: the parts call each other through
- * their own headers.
+ * parts: compile.c fills it and calls compile_universe.c (which adds
+ * the identity universe and the CIDR identities), compile_policy.c and
+ * compile_traffic.c, which read it. Only a data definition: the parts
+ * call each other through their own headers.
  */
 #ifndef SL_COMPILE_CTX_H
 #define SL_COMPILE_CTX_H

@@ -6,6 +6,13 @@
  * column of the offending key or value. What one field cannot say alone
  * (weights adding up, a selector needed by portLevelMtls) is checked by the
  * kind's post function.
+ *
+ * One file of some 1,100 lines on purpose: most of it is the schema
+ * itself, the field tables read top-down like the kinds' specs, and they
+ * point at the value checks, the walker and the post functions beside
+ * them. All of those share the private struct field and struct vctx and
+ * are static; split, that vocabulary and some twenty checkers would have
+ * to be exported only so that a table in another file could name them.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

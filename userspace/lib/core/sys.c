@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
@@ -94,4 +95,19 @@ int sys_run_dir(const char *pin_root, char *buf, size_t len)
 	if ((size_t)snprintf(buf, len, SL_RUN_BASE "/%s", base) >= len)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+unsigned long sys_raise_fd_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r))
+		return 0;
+	if (r.rlim_cur < r.rlim_max) {
+		struct rlimit want = { r.rlim_max, r.rlim_max };
+
+		if (!setrlimit(RLIMIT_NOFILE, &want))
+			r.rlim_cur = r.rlim_max;
+	}
+	return r.rlim_cur;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * sys.h - the host facts sluice depends on: bpffs, the cgroup v2 mount,
- * directories. Functions return 0 or -errno.
+ * directories, the open-file limit. Functions return 0 or -errno unless
+ * their comment says otherwise.
  */
 #ifndef SL_SYS_H
 #define SL_SYS_H
@@ -24,5 +25,9 @@ int sys_cgroup_path(const char *arg, char *buf, size_t len);
 int sys_mkdir_p(const char *path, unsigned int mode);
 /* A node's run directory (flow log): SL_RUN_BASE/<last part of pin_root>. */
 int sys_run_dir(const char *pin_root, char *buf, size_t len);
+/* Servers: raise the soft open-file limit to the hard one (every
+ * connection is a descriptor; systemd's default soft limit is 1,024) and
+ * return it (0 if it cannot be read). */
+unsigned long sys_raise_fd_limit(void);
 
 #endif /* SL_SYS_H */

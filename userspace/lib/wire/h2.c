@@ -7,17 +7,21 @@
  * stream's outgoing body sits in its own buffer until nghttp2's data
  * provider takes it (flow control permitting); an empty buffer defers the
  * provider, h2_stream_write() resumes it.
+ *
+ * One file of some 850 lines on purpose: the streams, the nghttp2
+ * callbacks, the TLS pump and the response/request calls all work on the
+ * private struct h2_conn and its streams' buffers, and call each other
+ * per frame; apart, that struct would have to be shared. What only uses
+ * the public API (URLs, connect, one-shot fetch) is h2_client.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,21 +93,6 @@ struct h2_conn {
 	char expect[128];          /* required suffix of the peer's URI SAN */
 	char err[256];
 };
-
-unsigned long h2_raise_fd_limit(void)
-{
-	struct rlimit r;
-
-	if (getrlimit(RLIMIT_NOFILE, &r))
-		return 0;
-	if (r.rlim_cur < r.rlim_max) {
-		struct rlimit want = { r.rlim_max, r.rlim_max };
-
-		if (!setrlimit(RLIMIT_NOFILE, &want))
-			r.rlim_cur = r.rlim_max;
-	}
-	return r.rlim_cur;
-}
 
 uint64_t h2_now_ms(void)
 {
@@ -862,183 +851,4 @@ int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
 fail:
 	stream_free(c, s);
 	return -1;
-}
-
-/* ---- URLs, connect, one-shot fetch --------------------------------------- */
-
-int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t portlen)
-{
-	const char *p = url, *h, *e, *colon;
-	size_t hl;
-
-	if (strncmp(p, "https://", 8) != 0)
-		return -1;
-	p += 8;
-	if (*p == '[') {
-		h = p + 1;
-		e = strchr(h, ']');
-		if (!e)
-			return -1;
-		hl = (size_t)(e - h);
-		colon = e[1] == ':' ? e + 1 : NULL;
-		if (!colon && e[1] && e[1] != '/')
-			return -1;
-	} else {
-		h = p;
-		e = h + strcspn(h, ":/");
-		hl = (size_t)(e - h);
-		colon = *e == ':' ? e : NULL;
-	}
-	if (!hl || hl >= hostlen)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (colon) {
-		size_t pl = strcspn(colon + 1, "/");
-
-		if (!pl || pl >= portlen || strspn(colon + 1, "0123456789") != pl)
-			return -1;
-		memcpy(port, colon + 1, pl);
-		port[pl] = '\0';
-	} else {
-		snprintf(port, portlen, "15012");
-	}
-	return 0;
-}
-
-int h2_connect(const char *host, const char *port, int *fdp, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	int fd = -1, rc;
-
-	rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc) {
-		snprintf(err, errlen, "%s:%s: %s", host, port, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)) {
-		snprintf(err, errlen, "connecting to %s:%s: %s", host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	*fdp = fd;
-	return fd < 0 ? -1 : 0;
-}
-
-struct fetch {
-	struct h2_result *res;
-	bool done;
-	uint32_t code;
-	size_t max;
-	bool too_big;
-	FILE *m;
-};
-
-static void fetch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
-{
-	((struct fetch *)arg)->res->status = status;
-}
-
-static void fetch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
-{
-	struct fetch *f = arg;
-
-	if (f->res->len + n > f->max) {
-		f->too_big = true;
-		return;
-	}
-	fwrite(d, 1, n, f->m);
-	f->res->len += n;
-}
-
-static void fetch_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
-{
-	struct fetch *f = arg;
-
-	f->done = true;
-	f->code = code;
-}
-
-int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char *method,
-	     const char *path, const struct h2_header *hdrs, size_t nhdrs, const void *body,
-	     size_t len, unsigned int timeout_ms, struct h2_result *res, char *err, size_t errlen)
-{
-	static const struct h2_resp_ops ops = { fetch_headers, fetch_data, fetch_close };
-	struct fetch f = { .res = res, .max = 512u << 20 };
-	char host[256], port[16], *mbuf = NULL;
-	size_t mlen = 0;
-	struct h2_limits lim = h2_default_limits;
-	struct h2_conn *c = NULL;
-	uint64_t deadline = h2_now_ms() + timeout_ms;
-	int fd, rc = -1;
-
-	memset(res, 0, sizeof(*res));
-	if (h2_parse_url(url, host, sizeof(host), port, sizeof(port))) {
-		snprintf(err, errlen, "'%s' is not https://HOST:PORT", url);
-		return -1;
-	}
-	f.m = open_memstream(&mbuf, &mlen);
-	if (!f.m) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (h2_connect(host, port, &fd, err, errlen))
-		goto out;
-	lim.handshake_ms = timeout_ms;
-	c = h2_client_conn(fd, ctx, &lim);
-	if (!c) {
-		snprintf(err, errlen, "setting up the connection failed");
-		goto out;
-	}
-	if (expect_peer)
-		h2_conn_expect_peer(c, expect_peer);
-	if (h2_request(c, method, host, path, hdrs, nhdrs, body, len, &ops, &f) < 0) {
-		snprintf(err, errlen, "submitting the request failed");
-		goto out;
-	}
-	while (!f.done) {
-		struct pollfd p = { .fd = fd, .events = (short)h2_conn_events(c) };
-		uint64_t now = h2_now_ms();
-		int n;
-
-		if (now >= deadline) {
-			snprintf(err, errlen, "%s: no answer within %u ms", url, timeout_ms);
-			goto out;
-		}
-		n = poll(&p, 1, (int)(deadline - now));
-		if (n < 0 && errno != EINTR) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
-			goto out;
-		}
-		if (n > 0 && h2_conn_io(c, (unsigned int)p.revents) && !f.done) {
-			snprintf(err, errlen, "%s: %s", url, h2_conn_error(c));
-			goto out;
-		}
-	}
-	if (f.code && !res->status) {
-		snprintf(err, errlen, "%s: stream reset by the server (HTTP/2 error %u)", url, f.code);
-		goto out;
-	}
-	if (f.too_big) {
-		snprintf(err, errlen, "%s: response over %zu bytes", url, f.max);
-		goto out;
-	}
-	if (h2_conn_peer(c))
-		snprintf(res->peer, sizeof(res->peer), "%s", h2_conn_peer(c));
-	rc = 0;
-out:
-	fclose(f.m);
-	if (rc == 0) {
-		res->body = mbuf;
-		res->len = mlen;
-	} else {
-		free(mbuf);
-		res->len = 0;
-	}
-	h2_conn_free(c);
-	return rc;
 }

@@ -97,10 +97,6 @@ void h2_conn_expect_peer(struct h2_conn *c, const char *suffix);
 void h2_conn_set_user(struct h2_conn *c, void *user);
 void *h2_conn_user(const struct h2_conn *c);
 uint64_t h2_now_ms(void);
-/* Servers: raise the soft open-file limit to the hard one (every
- * connection is a descriptor; systemd's default soft limit is 1,024) and
- * return it. */
-unsigned long h2_raise_fd_limit(void);
 
 /* Server: a whole response. */
 int h2_respond(struct h2_conn *c, int32_t id, int status, const char *content_type,
@@ -117,23 +113,5 @@ int h2_stream_end(struct h2_conn *c, int32_t id);
 int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
 		   const char *path, const struct h2_header *hdrs, size_t nhdrs,
 		   const void *body, size_t len, const struct h2_resp_ops *ops, void *arg);
-
-/* "https://HOST:PORT" (HOST may be [IPv6]); port defaults to 15012. */
-int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t portlen);
-/* A non-blocking TCP connect to host:port started; -1 with err. */
-int h2_connect(const char *host, const char *port, int *fd, char *err, size_t errlen);
-
-struct h2_result {
-	int status;
-	char *body;                /* NUL-terminated, malloc'd */
-	size_t len;
-	char peer[256];            /* the server's URI SAN */
-};
-
-/* One request over a new connection, waiting at most timeout_ms. 0 with
- * res filled (any HTTP status), or -1 with err (connection, TLS, h2). */
-int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char *method,
-	     const char *path, const struct h2_header *hdrs, size_t nhdrs, const void *body,
-	     size_t len, unsigned int timeout_ms, struct h2_result *res, char *err, size_t errlen);
 
 #endif /* SL_H2_H */

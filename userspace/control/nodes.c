@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * nodes.c - the control plane's side of its nodes (nodes.h): join, the
+ * snapshots compiled per node, watch streams and the pushes down them,
+ * ACK/NACK, and the config change path that feeds them.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <malloc.h>
+
+#include "control/nodes.h"
+#include "control/request.h"
+#include "lib/compile/compile.h"
+#include "lib/config/config_check.h"
+#include "lib/core/addr.h"
+#include "lib/core/cli.h"
+#include "lib/core/file.h"
+#include "lib/core/log.h"
+
+struct node_st {
+	char name[64];
+	uint64_t version;          /* of its current snapshot; 0: none */
+	char *canon;               /* the snapshot without its version */
+	char *line;                /* the watch message, '\n'-terminated */
+	size_t line_len;
+	unsigned int watchers;
+	bool ever_connected;
+	bool has_acked, has_nacked;
+	uint64_t acked, nacked;
+	char reason[1024];
+	time_t since;              /* connected / disconnected at */
+	char hbone[64];            /* its proxy's HBONE address, as it reported it */
+};
+
+struct watcher {
+	struct conn *cn;
+	int32_t id;
+	struct node_st *node;
+	struct watcher *next;
+};
+
+struct compiled {
+	char name[64];
+	char *canon, *line;
+	size_t line_len;
+};
+
+static struct node_st *node_get(struct server *s, const char *name, bool create)
+{
+	struct node_st *n, **v;
+
+	for (size_t i = 0; i < s->nnodes; i++)
+		if (strcmp(s->nodes[i]->name, name) == 0)
+			return s->nodes[i];
+	if (!create)
+		return NULL;
+	v = realloc(s->nodes, (s->nnodes + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	s->nodes = v;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	s->nodes[s->nnodes++] = n;
+	return n;
+}
+
+static void compiled_free(struct compiled *cc, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(cc[i].canon);
+		free(cc[i].line);
+	}
+	free(cc);
+}
+
+/* The HBONE address of every node whose agent reported one (GET /v1/watch
+ * with x-sluice-hbone), as the snapshot's nodes[], so that a proxy finds
+ * the node of a remote workload (workloads[].node). */
+static int node_addrs(struct server *s, json_t *snap)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < s->nnodes; i++)
+		if (s->nodes[i]->hbone[0] &&
+		    json_array_append_new(a, json_pack("{s:s, s:s}", "name", s->nodes[i]->name,
+						       "hbone", s->nodes[i]->hbone)))
+			break;
+	if (!a || json_array_size(a) == 0) {
+		json_decref(a);
+		return a ? 0 : -1;
+	}
+	return json_object_set_new(snap, "nodes", a);
+}
+
+/* <state dir>/nodes.json: the nodes' HBONE addresses as they last reported
+ * them, so that a restarted control plane compiles the same snapshots (and
+ * keeps the config version) until an address really changes. */
+static void node_addrs_path(const struct server *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/nodes.json", s->st->dir);
+}
+
+int node_addrs_load(struct server *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16];
+	json_error_t jerr;
+	const char *name;
+	json_t *j, *v;
+
+	node_addrs_path(s, path, sizeof(path));
+	if (access(path, F_OK))
+		return 0;
+	j = json_load_file(path, 0, &jerr);
+	if (!json_is_object(j)) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+			 j ? "not an object" : jerr.text);
+		json_decref(j);
+		return -1;
+	}
+	json_object_foreach(j, name, v) {
+		struct node_st *n = json_is_string(v) ? node_get(s, name, true) : NULL;
+
+		if (!n || addr_hostport_parse(json_string_value(v), NULL, NULL)) {
+			snprintf(err, errlen, "%s: %s: not an IP:PORT", path, name);
+			json_decref(j);
+			return -1;
+		}
+		snprintf(n->hbone, sizeof(n->hbone), "%s", json_string_value(v));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static int node_addrs_save(const struct server *s)
+{
+	char path[PATH_MAX + 16], *text;
+	json_t *j = json_object();
+	int rc = -ENOMEM;
+
+	for (size_t i = 0; j && i < s->nnodes; i++)
+		if (s->nodes[i]->hbone[0])
+			json_object_set_new(j, s->nodes[i]->name, json_string(s->nodes[i]->hbone));
+	text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
+	node_addrs_path(s, path, sizeof(path));
+	if (text)
+		rc = file_write_atomic(path, text, strlen(text), 0644);
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+/* One node's snapshot as the canonical text (no version) and the watch line. */
+static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
+		       const char *name, uint64_t version, struct compiled *out, struct sl_diags *d)
+{
+	json_t *snap = sl_compile_node(cfg, ids, s->st->td, name, version, d);
+	size_t cl;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	if (!snap)
+		return -1;
+	if (node_addrs(s, snap)) {
+		json_decref(snap);
+		return -1;
+	}
+	json_object_del(snap, "version");
+	out->canon = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(snap);
+	if (!out->canon || out->canon[0] != '{')
+		goto fail;
+	/* one dump serves both: the line is the canonical text with the
+	 * version put in front, {"version":V,"snapshot":{"version":V,...}} */
+	cl = strlen(out->canon);
+	n = asprintf(&out->line, "{\"version\":%llu,\"snapshot\":{\"version\":%llu%s%s}\n",
+		     (unsigned long long)version, (unsigned long long)version,
+		     cl > 2 ? "," : "", out->canon + 1);
+	if (n < 0) {
+		out->line = NULL;
+		goto fail;
+	}
+	out->line_len = (size_t)n;
+	return 0;
+fail:
+	free(out->canon);
+	out->canon = NULL;
+	return -1;
+}
+
+/* Every node the config places workloads on, and every node we know. */
+static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
+		       uint64_t version, struct compiled **out, size_t *nout, struct sl_diags *d)
+{
+	json_t *names = sl_compile_nodes(cfg);
+	size_t cap = json_array_size(names) + s->nnodes, n = 0, i;
+	struct compiled *cc = calloc(cap ? cap : 1, sizeof(*cc));
+	int rc = -1;
+
+	if (!names || !cc)
+		goto out;
+	for (i = 0; i < json_array_size(names) + s->nnodes; i++) {
+		const char *name = i < json_array_size(names) ?
+			json_string_value(json_array_get(names, i)) :
+			s->nodes[i - json_array_size(names)]->name;
+		bool dup = false;
+
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = strcmp(cc[k].name, name) == 0;
+		if (!name || dup || strlen(name) >= sizeof(cc[0].name))
+			continue;
+		if (compile_one(s, cfg, ids, name, version, &cc[n], d)) {
+			log_warn("node %s: compiling its snapshot failed (%zu errors)", name, d->nerrors);
+			n++;
+			goto out;
+		}
+		n++;
+	}
+	rc = 0;
+out:
+	json_decref(names);
+	if (rc) {
+		compiled_free(cc, n);
+		return -1;
+	}
+	*out = cc;
+	*nout = n;
+	return 0;
+}
+
+static void push(struct server *s, struct node_st *n)
+{
+	for (struct watcher *w = s->watchers; w; w = w->next) {
+		if (w->node != n || w->cn->kill)
+			continue;
+		if (h2_stream_write(w->cn->h, w->id, n->line, n->line_len)) {
+			log_warn("node %s (%s): %s; cutting the connection off", n->name, w->cn->addr,
+				 h2_conn_error(w->cn->h));
+			w->cn->kill = true;
+		}
+		w->cn->dirty = true;
+	}
+}
+
+/* Take the compiled snapshots in; push those that changed. */
+static unsigned int install(struct server *s, struct compiled *cc, size_t n, uint64_t version)
+{
+	unsigned int changed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct node_st *nd = node_get(s, cc[i].name, true);
+
+		if (!nd || (nd->canon && strcmp(nd->canon, cc[i].canon) == 0))
+			continue;
+		free(nd->canon);
+		free(nd->line);
+		nd->canon = cc[i].canon;
+		nd->line = cc[i].line;
+		nd->line_len = cc[i].line_len;
+		nd->version = version;
+		cc[i].canon = cc[i].line = NULL;
+		changed++;
+		push(s, nd);
+	}
+	return changed;
+}
+
+/*
+ * The one way the config changes: `nc` (checked already) is compiled for
+ * every node with fresh identities, persisted, swapped in and pushed. On
+ * any failure nothing changes. Takes nc.
+ */
+void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_config *nc,
+		   struct sl_diags *d, const char *what)
+{
+	uint64_t v = s->st->version + 1, t0 = h2_now_ms(), t1, t2;
+	struct store *st = s->st;
+	json_t *a = sl_config_to_json(st->cfg), *b = sl_config_to_json(nc);
+	struct compiled *cc = NULL;
+	struct sl_ids *ids = NULL;
+	unsigned int pushed;
+	size_t n = 0;
+	char err[512];
+
+	if (a && b && json_equal(a, b)) {
+		reply(c, id, 200, json_pack("{s:I, s:b, s:o}", "version", (json_int_t)st->version,
+					    "changed", 0, "diagnostics", sl_diags_json(d)));
+		goto out;
+	}
+	ids = store_ids_copy(st->ids);
+	if (!ids) {
+		reply_err(c, id, 500, "out of memory; nothing changed");
+		goto out;
+	}
+	t1 = h2_now_ms();
+	if (compile_all(s, nc, ids, v, &cc, &n, d)) {
+		reply(c, id, 422, json_pack("{s:s, s:o}", "error",
+			"the configuration does not compile; nothing changed",
+			"diagnostics", sl_diags_json(d)));
+		goto out;
+	}
+	t2 = h2_now_ms();
+	if (store_save(st, nc, ids, v, err, sizeof(err))) {
+		log_err("%s: %s", what, err);
+		reply_err(c, id, 500, "%s; nothing changed", err);
+		goto out;
+	}
+	sl_config_free(st->cfg);
+	sl_ids_free(st->ids);
+	st->cfg = nc;
+	st->ids = ids;
+	st->version = v;
+	nc = NULL;
+	ids = NULL;
+	pushed = install(s, cc, n, v);
+	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed; "
+		 "compare %llu ms, compile %llu ms, save %llu ms", what, (unsigned long long)v,
+		 sl_config_count(st->cfg), pushed, n, (unsigned long long)(t1 - t0),
+		 (unsigned long long)(t2 - t1), (unsigned long long)(h2_now_ms() - t2));
+	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
+				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
+out:
+	compiled_free(cc, n);
+	sl_ids_free(ids);
+	sl_config_free(nc);
+	json_decref(a);
+	json_decref(b);
+	/* a change at 10,000 services frees hundreds of MB of small blocks */
+	malloc_trim(0);
+}
+
+/* POST /v1/join {node, token, csr}: a node's certificate for a one-time token. */
+void h_join(struct server *s, struct conn *cn, const struct h2_req *r, const char *caller)
+{
+	struct h2_conn *c = cn->h;
+	const char *node, *token, *csr;
+	char err[512], uri[512];
+	struct pki_names names = { .uri = uri };
+	char *cert_pem = NULL, *ca_pem = NULL;
+	X509 *cert = NULL;
+	json_t *j = parse_body(c, r);
+
+	if (!j)
+		return;
+	node = json_string_value(json_object_get(j, "node"));
+	token = json_string_value(json_object_get(j, "token"));
+	csr = json_string_value(json_object_get(j, "csr"));
+	if (!node || !token || !csr) {
+		reply_err(c, r->stream_id, 400, "body: node, token and csr (strings) are required");
+		goto out;
+	}
+	if (!store_node_name_ok(node)) {
+		reply_err(c, r->stream_id, 400, "node: '%s' is not a node name "
+			  "(1..63 of a-z, 0-9, '.', '-', '_')", node);
+		goto out;
+	}
+	if (store_token_use(s->st->dir, node, token, false, err, sizeof(err))) {
+		log_warn("join from %s as node %s refused: %s", cn->addr, node, err);
+		reply_err(c, r->stream_id, 401, "%s", err);
+		goto out;
+	}
+	store_role_uri(s->st, "node/", uri, sizeof(uri));
+	snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri), "%s", node);
+	names.cn = node;
+	cert = pki_sign_csr(&s->st->ca, csr, strlen(csr), &names, PKI_LEAF_SECONDS, err, sizeof(err));
+	if (!cert) {
+		reply_err(c, r->stream_id, 400, "%s", err);
+		goto out;
+	}
+	if (store_token_use(s->st->dir, node, token, true, err, sizeof(err))) {
+		reply_err(c, r->stream_id, 401, "%s", err);
+		goto out;
+	}
+	cert_pem = pki_cert_pem(cert);
+	ca_pem = pki_cert_pem(s->st->ca.cert);
+	if (!cert_pem || !ca_pem) {
+		reply_err(c, r->stream_id, 500, "encoding the certificate failed");
+		goto out;
+	}
+	log_info("node %s joined from %s: certificate for %s issued", node, cn->addr, uri);
+	reply(c, r->stream_id, 200, json_pack("{s:s, s:s}", "certificate", cert_pem, "ca", ca_pem));
+out:
+	free(cert_pem);
+	free(ca_pem);
+	X509_free(cert);
+	json_decref(j);
+}
+
+/* A node's HBONE address changed: every node's snapshot names it, so all
+ * are recompiled at a new config version, persisted like any change. */
+static int renode(struct server *s)
+{
+	struct store *st = s->st;
+	uint64_t v = st->version + 1;
+	struct sl_ids *ids = store_ids_copy(st->ids);
+	struct compiled *cc = NULL;
+	struct sl_diags d = {};
+	size_t n = 0;
+	char err[512];
+	int rc = -1;
+
+	if (!ids || compile_all(s, st->cfg, ids, v, &cc, &n, &d))
+		goto out;
+	if (store_save(st, st->cfg, ids, v, err, sizeof(err))) {
+		log_err("node addresses changed: %s", err);
+		goto out;
+	}
+	sl_ids_free(st->ids);
+	st->ids = ids;
+	ids = NULL;
+	st->version = v;
+	log_info("node addresses changed: config version %llu, %u of %zu node snapshots changed",
+		 (unsigned long long)v, install(s, cc, n, v), n);
+	rc = 0;
+out:
+	compiled_free(cc, n);
+	sl_ids_free(ids);
+	sl_diags_free(&d);
+	return rc;
+}
+
+/* GET /v1/watch: the node's snapshot now and at every change, one JSON line each. */
+void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
+{
+	struct node_st *n = node_get(s, node, true);
+	struct watcher *w = calloc(1, sizeof(*w));
+	const char *hb = req_header(r, "x-sluice-hbone");
+	struct sl_diags d = {};
+	struct compiled cc;
+	int rc;
+
+	if (!n || !w) {
+		free(w);
+		reply_err(cn->h, r->stream_id, 500, "out of memory");
+		return;
+	}
+	if (hb && addr_hostport_parse(hb, NULL, NULL)) {
+		free(w);
+		reply_err(cn->h, r->stream_id, 400, "x-sluice-hbone: '%s' is not IP:PORT", hb);
+		return;
+	}
+	if (hb && strcmp(hb, n->hbone) != 0) {
+		char old[sizeof(n->hbone)];
+
+		snprintf(old, sizeof(old), "%s", n->hbone);
+		snprintf(n->hbone, sizeof(n->hbone), "%s", hb);
+		log_info("node %s: HBONE address %s", node, hb);
+		if (renode(s)) {
+			snprintf(n->hbone, sizeof(n->hbone), "%s", old);
+			free(w);
+			reply_err(cn->h, r->stream_id, 500, "recompiling with node %s's address failed", node);
+			return;
+		}
+		rc = node_addrs_save(s);
+		if (rc)
+			log_err("saving the nodes' HBONE addresses: %s (a restart learns them again)",
+				strerror(-rc));
+	}
+	if (!n->line) {
+		/* a node with no workloads yet: it still needs every service */
+		if (compile_one(s, s->st->cfg, s->st->ids, node, s->st->version, &cc, &d)) {
+			char *first = d.n ? d.v[0].msg : "out of memory";
+
+			reply_err(cn->h, r->stream_id, 500, "compiling node %s's snapshot: %s", node, first);
+			sl_diags_free(&d);
+			free(w);
+			return;
+		}
+		install(s, &cc, 1, s->st->version);
+		free(cc.canon);
+		free(cc.line);
+	}
+	sl_diags_free(&d);
+	if (h2_respond_stream(cn->h, r->stream_id, 200, "application/x-ndjson") ||
+	    h2_stream_write(cn->h, r->stream_id, n->line, n->line_len)) {
+		free(w);
+		cn->kill = true;
+		return;
+	}
+	w->cn = cn;
+	w->id = r->stream_id;
+	w->node = n;
+	w->next = s->watchers;
+	s->watchers = w;
+	n->watchers++;
+	n->ever_connected = true;
+	n->since = time(NULL);
+	log_info("node %s watching from %s; sent version %llu", node, cn->addr,
+		 (unsigned long long)n->version);
+}
+
+/* A watch stream ended (closed by the node, or its connection went). */
+void watch_closed(struct server *s, struct conn *cn, int32_t id)
+{
+	for (struct watcher **pp = &s->watchers; *pp; pp = &(*pp)->next) {
+		struct watcher *w = *pp;
+
+		if (w->cn != cn || w->id != id)
+			continue;
+		*pp = w->next;
+		w->node->watchers--;
+		w->node->since = time(NULL);
+		log_info("node %s stopped watching (%s)", w->node->name, cn->addr);
+		free(w);
+		return;
+	}
+}
+
+/* Is `uri` the identity of a workload the current config places on `node`?
+ * Read from the node's compiled snapshot: local workloads carry netns. */
+bool node_runs(struct server *s, const char *node, const char *uri)
+{
+	struct node_st *n = node_get(s, node, false);
+	json_t *j, *w, *ids;
+	json_int_t want = -1;
+	size_t i;
+	bool yes = false;
+
+	if (!n || !n->canon)
+		return false;
+	j = json_loads(n->canon, 0, NULL);
+	ids = json_object_get(j, "identities");
+	json_array_foreach(ids, i, w)
+		if (!strcmp(json_string_value(json_object_get(w, "spiffe")) ?: "", uri))
+			want = json_integer_value(json_object_get(w, "id"));
+	json_array_foreach(json_object_get(j, "workloads"), i, w)
+		if (json_object_get(w, "netns") &&
+		    json_integer_value(json_object_get(w, "identity")) == want)
+			yes = true;
+	json_decref(j);
+	return yes;
+}
+
+/* POST /v1/ack {version, status, error}: whether a node applied a snapshot. */
+void h_ack(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
+{
+	json_t *j = parse_body(cn->h, r), *v;
+	struct node_st *n;
+	const char *status, *error;
+
+	if (!j)
+		return;
+	v = json_object_get(j, "version");
+	status = json_string_value(json_object_get(j, "status"));
+	error = json_string_value(json_object_get(j, "error"));
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || !status ||
+	    (strcmp(status, "ACK") && strcmp(status, "NACK"))) {
+		reply_err(cn->h, r->stream_id, 400,
+			  "body: version (integer >= 0) and status (ACK or NACK) are required");
+		goto out;
+	}
+	n = node_get(s, node, true);
+	if (!n) {
+		reply_err(cn->h, r->stream_id, 500, "out of memory");
+		goto out;
+	}
+	if (strcmp(status, "ACK") == 0) {
+		n->has_acked = true;
+		n->acked = (uint64_t)json_integer_value(v);
+		log_info("node %s: ACK version %llu", node, (unsigned long long)n->acked);
+	} else {
+		n->has_nacked = true;
+		n->nacked = (uint64_t)json_integer_value(v);
+		snprintf(n->reason, sizeof(n->reason), "%s", error ?: "(no reason given)");
+		log_warn("node %s: NACK version %llu: %s", node, (unsigned long long)n->nacked, n->reason);
+	}
+	reply(cn->h, r->stream_id, 200, json_object());
+out:
+	json_decref(j);
+}
+
+/* GET /v1/status: the config version and every node's sync state. */
+void h_status(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
+{
+	json_t *agents = json_array();
+
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct node_st *n = s->nodes[i];
+		json_t *a = json_pack("{s:s, s:b, s:I, s:b}", "node", n->name,
+				      "connected", n->watchers > 0, "version", (json_int_t)n->version,
+				      "in_sync", n->has_acked && n->acked == n->version);
+
+		if (n->has_acked)
+			json_object_set_new(a, "acked", json_integer((json_int_t)n->acked));
+		if (n->has_nacked) {
+			json_object_set_new(a, "nacked", json_integer((json_int_t)n->nacked));
+			json_object_set_new(a, "nack_reason", json_string(n->reason));
+		}
+		if (n->ever_connected)
+			json_object_set_new(a, n->watchers ? "connected_since" : "disconnected_since",
+					    json_integer((json_int_t)n->since));
+		json_array_append_new(agents, a);
+	}
+	reply(cn->h, r->stream_id, 200, json_pack("{s:s, s:i, s:I, s:s, s:I, s:i, s:o}",
+		"control_plane_version", sluice_version, "pid", (int)getpid(),
+		"uptime_seconds", (json_int_t)(time(NULL) - s->started), "trust_domain", s->st->td,
+		"config_version", (json_int_t)s->st->version, "resources",
+		(int)sl_config_count(s->st->cfg), "agents", agents));
+}
+
+/* The stored config compiled for every node, before the first request. */
+int startup_compile(struct server *s, char *err, size_t errlen)
+{
+	struct sl_diags d = {};
+	struct compiled *cc = NULL;
+	size_t n = 0;
+	int rc = compile_all(s, s->st->cfg, s->st->ids, s->st->version, &cc, &n, &d);
+
+	if (rc)
+		snprintf(err, errlen, "the stored config (version %llu) does not compile: %s",
+			 (unsigned long long)s->st->version, d.n ? d.v[0].msg : "?");
+	else
+		install(s, cc, n, s->st->version);
+	compiled_free(cc, n);
+	sl_diags_free(&d);
+	return rc;
+}
+
+void nodes_free(struct server *s)
+{
+	for (size_t i = 0; i < s->nnodes; i++) {
+		free(s->nodes[i]->canon);
+		free(s->nodes[i]->line);
+		free(s->nodes[i]);
+	}
+	free(s->nodes);
+	s->nodes = NULL;
+	s->nnodes = 0;
+}
