@@ -151,7 +151,8 @@ def flood(a, s):
 
 
 def halfopen(a):
-    """--conns connections that never finish a handshake, held --seconds."""
+    """--conns connections that never finish a handshake, held --seconds
+    after the last one is started."""
     socks, t0 = [], time.monotonic()
     for _ in range(a.conns):
         c = socket.socket(socket.AF_INET6 if ":" in a.addr else socket.AF_INET, socket.SOCK_STREAM)
@@ -162,7 +163,9 @@ def halfopen(a):
             break
         socks.append(c)
     opened = 0
-    deadline = t0 + a.seconds
+    # held --seconds from the last connect(): on a slow machine making the
+    # sockets alone can take longer than that
+    deadline = time.monotonic() + a.seconds
     pending = {c.fileno(): c for c in socks}
     pl = select.poll()
     for fd in pending:
