@@ -441,8 +441,10 @@ static void do_del(struct enroll *e, struct client *c)
 	json_t *body = json_pack("{s:s, s:s}", "op", "deregister", "container", c->id);
 
 	snprintf(c->workload, sizeof(c->workload), "%s", ent ? "(enrolled)" : "(not enrolled)");
-	if (ifindex)
+	if (ifindex) {
 		tc_remove(ifindex);
+		datapath_tc_forget(e->dp, ifindex);
+	}
 	json_object_del(e->enrolled, c->id);
 	json_object_set_new(e->pending_del, c->id, json_true());
 	save_state(e);

@@ -211,7 +211,8 @@ static void write_status(const struct agent_opts *o, const struct datapath *dp,
 	json_decref(j);
 }
 
-/* Identities and policy, then tc on every local pod's veth. */
+/* Identities and policy, then tc on the local pods' veths that do not
+ * have it yet. */
 static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 			  char *err, size_t errlen)
 {
@@ -221,11 +222,7 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 	int rc;
 
 	rc = polmap_apply(&dp->pol, snap, &eps, &neps, &ps, err, errlen);
-	for (size_t i = 0; !rc && i < neps; i++) {
-		rc = datapath_attach_tc(dp, eps[i].ifindex);
-		if (rc)
-			snprintf(err, errlen, "attaching tc to %s: %s", eps[i].ifname, strerror(-rc));
-	}
+	rc = rc ?: datapath_attach_local(dp, eps, neps, err, errlen);
 	free(eps);
 	if (!rc)
 		log_info("identities: %zu workloads (%u local), %u policy entries%s, "
@@ -670,12 +667,14 @@ static int run(const struct agent_opts *o)
 				continue;
 			}
 			if (si.ssi_signo == SIGHUP && sy) {
+				datapath_tc_forget(&dp, 0);   /* tc on every veth again */
 				sync_start(sy);  /* the last good snapshot, again */
 				continue;
 			}
 			if (si.ssi_signo == SIGHUP) {
 				free(last);
 				last = NULL; /* force a full re-apply */
+				datapath_tc_forget(&dp, 0);
 				sync_snapshot(&dp, &tm, o->snapshot, &last, &last_len);
 				write_status(o, &dp, &tm, pc.ps.ps);
 				continue;
