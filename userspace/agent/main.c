@@ -649,6 +649,8 @@ static int run(const struct agent_opts *o)
 			enroll_handle(en);
 		if (en)
 			enroll_tick(en);
+		if (sy)
+			sync_persist(sy);
 		if (w_ring.revents)
 			telemetry_poll_ring(&tm);
 		if (w_http.revents)
