@@ -48,7 +48,7 @@ static void polmap_test_open(struct polmap *m)
 
 Test(polmap, empty_snapshot_twice_writes_nothing)
 {
-	struct polmap m;
+	struct polmap m = {};
 	struct snapshot s = { .version = 1 };
 	struct pol_apply_stats st = {};
 	char err[256] = "";

@@ -74,7 +74,8 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 	json_decref(j);
 }
 
-/* Identities and policy, then tc on every local pod's veth. */
+/* Identities and policy, then tc on the local pods' veths that do not
+ * have it yet. */
 static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 			  char *err, size_t errlen)
 {
@@ -84,11 +85,7 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 	int rc;
 
 	rc = polmap_apply(&dp->pol, snap, &eps, &neps, &ps, err, errlen);
-	for (size_t i = 0; !rc && i < neps; i++) {
-		rc = datapath_attach_tc(dp, eps[i].ifindex);
-		if (rc)
-			snprintf(err, errlen, "attaching tc to %s: %s", eps[i].ifname, strerror(-rc));
-	}
+	rc = rc ?: datapath_attach_local(dp, eps, neps, err, errlen);
 	free(eps);
 	if (!rc)
 		log_info("identities: %zu workloads (%u local), %u policy entries%s, "

@@ -299,7 +299,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 
 	memset(dp, 0, sizeof(*dp));
 	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, -1, true };
+	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, -1, true, { NULL, 0, 0, 0 } };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))
 		return -ENAMETOOLONG;
@@ -412,7 +412,7 @@ int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
 	bool created = false;
 	int err;
 
-	/* Every apply comes here for every local pod: try the replace first,
+	/* An agent's first apply comes here for every local pod: try the replace first,
 	 * and create the clsact qdisc only when it is missing (creating an
 	 * existing one fails with a kernel message libbpf would log each time). */
 	for (unsigned int i = 0; i < 2; i++) {
@@ -446,8 +446,60 @@ int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
 	return 0;
 }
 
+static const struct pol_endpoint *tc_find(const struct pol_endpoint *v, size_t n,
+					  const struct pol_endpoint *ep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].ifindex == ep->ifindex && !strcmp(v[i].ifname, ep->ifname))
+			return &v[i];
+	return NULL;
+}
+
+int datapath_attach_local(struct datapath *dp, const struct pol_endpoint *eps, size_t n,
+			  char *err, size_t errlen)
+{
+	struct pol_endpoint *on = calloc(n + 1, sizeof(*on));
+	size_t k = 0;
+	int rc = 0;
+
+	if (!on) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* an ifindex with another name is another veth: attach again */
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!tc_find(dp->tc_on, dp->ntc_on, &eps[i])) {
+			rc = datapath_attach_tc(dp, eps[i].ifindex);
+			if (rc) {
+				snprintf(err, errlen, "attaching tc to %s: %s", eps[i].ifname,
+					 strerror(-rc));
+				break;
+			}
+		}
+		on[k++] = eps[i];
+	}
+	/* on a failure, the veths after it are left to the next apply */
+	free(dp->tc_on);
+	dp->tc_on = on;
+	dp->ntc_on = k;
+	return rc;
+}
+
+void datapath_tc_forget(struct datapath *dp, unsigned int ifindex)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < dp->ntc_on; i++)
+		if (ifindex && dp->tc_on[i].ifindex != ifindex)
+			dp->tc_on[k++] = dp->tc_on[i];
+	dp->ntc_on = k;
+}
+
 void datapath_close(struct datapath *dp)
 {
+	free(dp->tc_on);
+	dp->tc_on = NULL;
+	dp->ntc_on = 0;
 	polmap_close(&dp->pol);
 	tc_bpf__destroy(dp->tc);
 	dp->tc = NULL;

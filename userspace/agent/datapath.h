@@ -44,6 +44,10 @@ struct datapath {
 	 * `sluicectl fastpath force` turn it on. */
 	bool fastpath_halfclose_bug;
 	const char *fastpath_unsafe_reason;
+	/* The local veths this agent put its tc filters on (the last
+	 * datapath_attach_local()): an apply attaches only to the others. */
+	struct pol_endpoint *tc_on;
+	size_t ntc_on;
 	unsigned int adopted;  /* links that were pinned already */
 	unsigned int attached; /* links created now */
 };
@@ -57,6 +61,15 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
  * sl_from_pod, egress: sl_to_pod), replacing what an earlier agent put
  * there in one step. The filters stay when the agent exits. */
 int datapath_attach_tc(struct datapath *dp, unsigned int ifindex);
+/* tc on the local endpoints of an apply that this agent has not attached
+ * to yet (an agent that starts attaches to all of them once, replacing
+ * the filters an earlier agent left); the set is then the snapshot's.
+ * 0, or -errno with the interface in err. */
+int datapath_attach_local(struct datapath *dp, const struct pol_endpoint *eps, size_t n,
+			  char *err, size_t errlen);
+/* tc was removed from ifindex (0: from every veth, or an operator may
+ * have done it): the next apply attaches again. */
+void datapath_tc_forget(struct datapath *dp, unsigned int ifindex);
 /* The same-node fast path's run-time switch (sl_config.fastpath): new
  * connections are redirected only while it is on. -EOPNOTSUPP when the
  * kernel cannot (dp->fastpath_reason says why). */

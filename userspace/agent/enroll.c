@@ -55,6 +55,7 @@ struct client {
 	uint64_t serial;
 	enum cstate st;
 	uint64_t deadline_ms, t0_ms;
+	uint64_t t_disp, t_post, t_reg; /* request read, registration sent, answered */
 	char *buf;
 	size_t len;
 	json_t *req;
@@ -104,7 +105,9 @@ static void save_state(struct enroll *e)
 {
 	json_t *j = json_pack("{s:O, s:O}", "enrolled", e->enrolled, "deregister", e->pending_del);
 	char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
-	int rc = text ? file_write_atomic(e->state, text, strlen(text), 0600) : -ENOMEM;
+	/* the run dir: a restarted agent reads it, a rebooted node has no
+	 * containers left to know about (lib/core/file.h) */
+	int rc = text ? file_write_replace(e->state, text, strlen(text), 0600) : -ENOMEM;
 
 	if (rc)
 		log_warn("cni: writing %s: %s", e->state, strerror(-rc));
@@ -188,6 +191,13 @@ static void succeed(struct enroll *e, struct client *c)
 {
 	log_info("cni: %s %.12s%s%s done in %llu ms", c->cmd, c->id, c->workload[0] ? " as " : "",
 		 c->workload, (unsigned long long)(now_ms() - c->t0_ms));
+	if (c->t_reg)
+		log_debug("cni: %s %.12s: request %llu ms, runtime record %llu ms, control plane "
+			  "%llu ms, then apply %llu ms", c->cmd, c->id,
+			  (unsigned long long)(c->t_disp - c->t0_ms),
+			  (unsigned long long)(c->t_post - c->t_disp),
+			  (unsigned long long)(c->t_reg - c->t_post),
+			  (unsigned long long)(now_ms() - c->t_reg));
 	answer(e, c, json_pack("{s:b, s:s, s:I}", "ok", 1, "workload", c->workload,
 			       "ms", (json_int_t)(now_ms() - c->t0_ms)));
 }
@@ -326,6 +336,8 @@ static void on_register(void *arg, int status, const char *body, size_t len)
 	const char *msg = json_string_value(json_object_get(j, "error"));
 
 	free(t);
+	if (c)
+		c->t_reg = now_ms();
 	if (c && status == 200) {
 		c->want_version = (uint64_t)json_integer_value(json_object_get(j, "version"));
 		c->st = C_WAIT_APPLY;
@@ -404,6 +416,7 @@ static void do_add(struct enroll *e, struct client *c)
 	} else {
 		c->st = C_WAIT_CP;
 		c->deadline_ms = now_ms() + ANSWER_MS;
+		c->t_post = now_ms();
 	}
 	json_decref(body);
 }
@@ -441,8 +454,10 @@ static void do_del(struct enroll *e, struct client *c)
 	json_t *body = json_pack("{s:s, s:s}", "op", "deregister", "container", c->id);
 
 	snprintf(c->workload, sizeof(c->workload), "%s", ent ? "(enrolled)" : "(not enrolled)");
-	if (ifindex)
+	if (ifindex) {
 		tc_remove(ifindex);
+		datapath_tc_forget(e->dp, ifindex);
+	}
 	json_object_del(e->enrolled, c->id);
 	json_object_set_new(e->pending_del, c->id, json_true());
 	save_state(e);
@@ -528,6 +543,7 @@ static void dispatch(struct enroll *e, struct client *c)
 	json_error_t je;
 	const char *cmd, *id;
 
+	c->t_disp = now_ms();
 	c->req = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &je);
 	cmd = json_string_value(json_object_get(c->req, "command"));
 	id = json_string_value(json_object_get(c->req, "containerId"));
@@ -700,11 +716,16 @@ void enroll_tick(struct enroll *e)
 
 int enroll_timeout_ms(const struct enroll *e)
 {
+	uint64_t now = now_ms(), next = e->next_gc_ms;
+
 	check(e);
+	/* A client waiting for an apply needs no polling: snapshots are
+	 * applied in sync_handle(), and enroll_tick() runs after it in the
+	 * same turn of the loop. What is left is the deadlines. */
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (e->cl[i])
-			return 5;   /* waiting for an apply: look again soon */
-	return 1000;
+		if (e->cl[i] && e->cl[i]->deadline_ms < next)
+			next = e->cl[i]->deadline_ms;
+	return next <= now ? 0 : next - now > 1000 ? 1000 : (int)(next - now);
 }
 
 int enroll_fd(const struct enroll *e)

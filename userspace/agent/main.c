@@ -322,6 +322,8 @@ static int run(const struct agent_opts *o)
 			enroll_handle(en);
 		if (en)
 			enroll_tick(en);
+		if (sy)
+			sync_persist(sy);
 		/* also without a wakeup: one comes only once a batch waits */
 		if (w_ring.revents || ring_ms >= 0)
 			telemetry_poll_ring(&tm);
@@ -341,12 +343,14 @@ static int run(const struct agent_opts *o)
 				continue;
 			}
 			if (si.ssi_signo == SIGHUP && sy) {
+				datapath_tc_forget(&dp, 0);   /* tc on every veth again */
 				sync_start(sy);  /* the last good snapshot, again */
 				continue;
 			}
 			if (si.ssi_signo == SIGHUP) {
 				free(last);
 				last = NULL; /* force a full re-apply */
+				datapath_tc_forget(&dp, 0);
 				apply_file(&dp, &tm, o->snapshot, &last, &last_len);
 				write_status(o, &dp, &tm, pc.ps.ps);
 				continue;

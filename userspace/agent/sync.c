@@ -39,6 +39,8 @@ struct sync {
 	uint32_t magic;
 	struct sync_opts o;
 	char key_path[PATH_MAX + 16], crt_path[PATH_MAX + 16], snap_path[PATH_MAX + 16];
+	char *unsaved;             /* applied, not yet in snap_path (sync_persist) */
+	size_t unsaved_len;
 	char host[256], port[16];
 	X509 *ca;
 	EVP_PKEY *key;
@@ -238,7 +240,6 @@ static void on_message(struct sync *s, const char *line, size_t len)
 	const char *text;
 	size_t tlen;
 	long long v;
-	int e;
 
 	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
 	if (split_message(line, len, &text, &tlen, &owned, &v))
@@ -250,9 +251,15 @@ static void on_message(struct sync *s, const char *line, size_t len)
 		goto out;
 	}
 	s->version = (uint64_t)v;
-	e = file_write_atomic(s->snap_path, text, tlen, 0600);
-	if (e)
-		log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
+	/* saved by sync_persist(), after the enrollments waiting for this
+	 * version are answered; a burst of messages is saved once */
+	free(s->unsaved);
+	s->unsaved = malloc(tlen ? tlen : 1);
+	s->unsaved_len = tlen;
+	if (s->unsaved)
+		memcpy(s->unsaved, text, tlen);
+	else
+		log_warn("saving the last good snapshot to %s: out of memory", s->snap_path);
 	send_ack(s, (uint64_t)v, NULL);
 out:
 	free(owned);
@@ -503,6 +510,20 @@ fail:
 	return NULL;
 }
 
+void sync_persist(struct sync *s)
+{
+	int e;
+
+	check(s);
+	if (!s->unsaved)
+		return;
+	e = file_write_atomic(s->snap_path, s->unsaved, s->unsaved_len, 0600);
+	if (e)
+		log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
+	free(s->unsaved);
+	s->unsaved = NULL;
+}
+
 bool sync_start(struct sync *s)
 {
 	char err[1024], *text = NULL;
@@ -510,6 +531,7 @@ bool sync_start(struct sync *s)
 	int e;
 
 	check(s);
+	sync_persist(s);   /* the last good snapshot is the last applied */
 	e = file_read(s->snap_path, &text, &len, MSG_MAX);
 	if (e) {
 		if (e != -ENOENT)
@@ -580,6 +602,7 @@ void sync_free(struct sync *s)
 	if (!s)
 		return;
 	check(s);
+	sync_persist(s);
 	while (s->posts)
 		post_done(s, s->posts, -1);
 	h2_conn_free(s->h);

@@ -7,13 +7,14 @@
  * Contract: nothing here blocks; the caller polls sync_fd() for
  * sync_events() with at most sync_timeout_ms() and calls sync_handle().
  * The node key and certificate live in the state dir (key 0600); the last
- * snapshot that applied is saved there atomically and applied again by
- * sync_start(), so an agent that starts while the control plane is down
- * still converges to its last good state. A NACKed snapshot changes
- * nothing (the apply function guarantees it) and is not saved. Lost
- * connections are retried with jittered exponential backoff (0.5 s doubling
- * to 30 s). A join the control plane refuses (bad token) is fatal:
- * sync_fatal() turns true and the reason is logged.
+ * snapshot that applied is saved there atomically by sync_persist(), called
+ * after sync_handle() and after whatever waits for the applied version,
+ * and applied again by sync_start(), so an agent that starts while the
+ * control plane is down still converges to its last good state. A NACKed
+ * snapshot changes nothing (the apply function guarantees it) and is not
+ * saved. Lost connections are retried with jittered exponential backoff
+ * (0.5 s doubling to 30 s). A join the control plane refuses (bad token)
+ * is fatal: sync_fatal() turns true and the reason is logged.
  */
 #ifndef SL_AGENT_SYNC_H
 #define SL_AGENT_SYNC_H
@@ -57,6 +58,10 @@ int sync_timeout_ms(const struct sync *s);
 void sync_handle(struct sync *s, short revents);
 bool sync_fatal(const struct sync *s);
 uint64_t sync_version(const struct sync *s);    /* last applied; 0: none */
+/* Write the last applied snapshot to the state dir, if sync_handle()
+ * applied one since. Called after the callers that wait on sync_version()
+ * (enroll_tick()), so they do not wait for the disk. */
+void sync_persist(struct sync *s);
 void sync_free(struct sync *s);
 
 /* Is the watch stream's connection up (requests can go out)? */

@@ -255,14 +255,19 @@ int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids
 	       uint64_t version, char *err, size_t errlen)
 {
 	char cp[PATH_MAX + 16], ip[PATH_MAX + 16];
-	json_t *jc, *ji;
+	json_t *jc, *ji, *jo;
 	int rc;
 
 	path_of(s, "config.json", cp, sizeof(cp));
 	path_of(s, "ids.json", ip, sizeof(ip));
+	/* most changes (a registration of a known service account) give no
+	 * new identity: ids.json is rewritten, and synced, only when the
+	 * table differs from the one stored (the one in s) */
 	ji = sl_ids_to_json(ids);
-	rc = save_json(ip, ji, err, errlen);
+	jo = ids == s->ids ? NULL : sl_ids_to_json(s->ids);
+	rc = ji && jo && json_equal(ji, jo) ? 0 : save_json(ip, ji, err, errlen);
 	json_decref(ji);
+	json_decref(jo);
 	if (rc)
 		return rc;
 	jc = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version, "trust_domain", s->td,

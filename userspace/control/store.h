@@ -12,7 +12,8 @@
  *   DIR/tokens/used/HASH.json      consumed ones
  *
  * Contract: every file is replaced atomically (lib/core/file.h). store_save()
- * writes ids.json before config.json: identities only grow, so a crash
+ * writes ids.json, if the table differs from the stored one (s->ids),
+ * before config.json: identities only grow, so a crash
  * between the two leaves a config whose identities are all known. The
  * version lives in config.json with the resources it describes. Functions
  * return 0 or -1 with a one-line reason in err.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static int fsync_dir_of(const char *path)
 	return err;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
@@ -54,7 +55,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd))
+	if (sync && fsync(fd))
 		err = -errno;
 out_close:
 	if (close(fd) && !err)
@@ -65,7 +66,17 @@ out_close:
 		unlink(tmp);
 		return err;
 	}
-	return fsync_dir_of(path);
+	return sync ? fsync_dir_of(path) : 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, true);
+}
+
+int file_write_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_replace(path, data, len, mode, false);
 }
 
 int file_read(const char *path, char **buf, size_t *len, size_t max)

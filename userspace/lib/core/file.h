@@ -10,6 +10,11 @@
  * Both functions return 0 or -errno; file_read() returns a NUL-terminated
  * malloc'd buffer (the NUL is not counted in *len) and refuses files larger
  * than `max` with -EFBIG.
+ *
+ * file_write_replace() is the same without the fsyncs: the old or the new
+ * content after a crash of the process, not of the machine. For state under
+ * the run dir (/run, a tmpfs that a reboot empties), which only a restarted
+ * process reads.
  */
 #ifndef SL_FILE_H
 #define SL_FILE_H
@@ -18,6 +23,7 @@
 #include <sys/types.h>
 
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int file_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 int file_read(const char *path, char **buf, size_t *len, size_t max);
 
 #endif /* SL_FILE_H */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -31,6 +32,7 @@ int polmap_open(struct polmap *m, const char *pin_root)
 	int err;
 
 	m->netns_cookies = true;
+	memset(&m->ns_cache, 0, sizeof(m->ns_cache));
 	for (unsigned int i = 0; i < 8; i++)
 		*fds[i] = -1;
 	for (unsigned int i = 0; i < 8; i++) {
@@ -55,6 +57,8 @@ void polmap_close(struct polmap *m)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	free(m->ns_cache.v);
+	memset(&m->ns_cache, 0, sizeof(m->ns_cache));
 }
 
 uint64_t polmap_drops(const struct polmap *m, uint32_t reason)
@@ -118,6 +122,71 @@ int netns_cookie(const char *path, uint64_t *cookie)
 	pthread_join(t, NULL);
 	*cookie = r.cookie;
 	return r.err;
+}
+
+/*
+ * The cookies of the namespaces seen by the last apply. A namespace is
+ * known by its path and its nsfs inode (device and inode number of the
+ * path, which stat() follows through the bind mount): a path bound again
+ * to a new namespace has another inode while the old namespace is alive,
+ * and an entry lives only as long as a workload of the snapshot names it,
+ * so a path and an inode number both reused is never taken for the old
+ * namespace unless they were reused between two applies. A node has at
+ * most a few hundred local workloads: a linear search.
+ */
+struct ns_cookie {
+	char path[sizeof(((struct snap_workload *)0)->netns)];
+	dev_t dev;
+	ino_t ino;
+	uint64_t cookie;
+	uint64_t gen;           /* the apply that last named it */
+};
+
+static int cached_cookie(struct polmap *m, const char *path, uint64_t gen, uint64_t *cookie)
+{
+	struct ns_cookie *v = m->ns_cache.v, *e;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st))
+		return -errno;
+	for (size_t i = 0; i < m->ns_cache.n; i++) {
+		if (v[i].ino == st.st_ino && v[i].dev == st.st_dev && !strcmp(v[i].path, path)) {
+			v[i].gen = gen;
+			*cookie = v[i].cookie;
+			return 0;
+		}
+	}
+	rc = netns_cookie(path, cookie);
+	if (rc)
+		return rc;
+	if (m->ns_cache.n == m->ns_cache.cap) {
+		size_t cap = m->ns_cache.cap ? m->ns_cache.cap * 2 : 64;
+
+		v = realloc(v, cap * sizeof(*v));
+		if (!v)
+			return 0;   /* found, not remembered */
+		m->ns_cache.v = v;
+		m->ns_cache.cap = cap;
+	}
+	e = &v[m->ns_cache.n++];
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->cookie = *cookie;
+	e->gen = gen;
+	return 0;
+}
+
+/* Forget the namespaces the apply `gen` did not name. */
+static void cookies_prune(struct polmap *m, uint64_t gen)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->ns_cache.n; i++)
+		if (m->ns_cache.v[i].gen == gen)
+			m->ns_cache.v[k++] = m->ns_cache.v[i];
+	m->ns_cache.n = k;
 }
 
 /* ---- policy ------------------------------------------------------------ */
@@ -556,9 +625,10 @@ struct local_ep {
 	const struct snap_workload *w;
 };
 
-static int resolve_local(const struct polmap *m, const struct snapshot *s,
+static int resolve_local(struct polmap *m, const struct snapshot *s,
 			 struct local_ep **out, size_t *n, char *err, size_t errlen)
 {
+	uint64_t gen = ++m->ns_cache.gen;
 	struct local_ep *v = calloc(s->nworkloads + 1, sizeof(*v));
 	size_t k = 0;
 	int rc = 0;
@@ -575,7 +645,7 @@ static int resolve_local(const struct polmap *m, const struct snapshot *s,
 		 * key sl_netns by; the socket programs know and leave the
 		 * decision to tc at the destination (the agent's probe). */
 		if (m->netns_cookies)
-			rc = netns_cookie(w->netns, &e->cookie);
+			rc = cached_cookie(m, w->netns, gen, &e->cookie);
 		else
 			rc = access(w->netns, F_OK) ? -errno : 0; /* refused the same */
 		if (rc) {
@@ -609,6 +679,7 @@ static int resolve_local(const struct polmap *m, const struct snapshot *s,
 		free(v);
 		return rc;
 	}
+	cookies_prune(m, gen);
 	*out = v;
 	*n = k;
 	return 0;
@@ -658,7 +729,7 @@ out:
 	return rc;
 }
 
-int polmap_apply(const struct polmap *m, const struct snapshot *s,
+int polmap_apply(struct polmap *m, const struct snapshot *s,
 		 struct pol_endpoint **eps, size_t *neps,
 		 struct pol_apply_stats *st, char *err, size_t errlen)
 {

@@ -17,6 +17,8 @@
 
 #include "lib/node/snapshot.h"
 
+struct ns_cookie;
+
 struct polmap {
 	int ipcache_fd;
 	int netns_fd;
@@ -27,6 +29,15 @@ struct polmap {
 	int drops_fd;
 	int mtls_port_fd;
 	bool netns_cookies;   /* fill sl_netns: the kernel has SO_NETNS_COOKIE */
+	/* The cookies of the local workloads' network namespaces, as of the
+	 * last apply (polmap.c): finding one takes a thread and a setns(),
+	 * so an apply does that only for a namespace it has not seen.
+	 * Zeroed by polmap_open(), freed by polmap_close(). */
+	struct {
+		struct ns_cookie *v;
+		size_t n, cap;
+		uint64_t gen;   /* applies so far */
+	} ns_cache;
 };
 
 struct pol_apply_stats {
@@ -51,7 +62,7 @@ void polmap_close(struct polmap *m);
  * -errno with a message in err. Local workloads' network namespaces and
  * interfaces are resolved before anything is written: a snapshot naming
  * one that is not there changes nothing. */
-int polmap_apply(const struct polmap *m, const struct snapshot *s,
+int polmap_apply(struct polmap *m, const struct snapshot *s,
 		 struct pol_endpoint **eps, size_t *neps,
 		 struct pol_apply_stats *st, char *err, size_t errlen);
 
