@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,11 +340,36 @@ int wait_in_sync(const struct plan *p, int timeout_ms, char *why, size_t wlen)
 	return -ETIMEDOUT;
 }
 
-/* Every agent of the plan applied a pushed config (status.json). */
-static int wait_applied(const struct plan *p, int timeout_ms)
+json_t *serving_proxy(json_t *status)
+{
+	json_t *p, *serving = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "proxies"), i, p) {
+		json_int_t pid = json_integer_value(json_object_get(p, "pid"));
+
+		if (!strcmp(json_string_value(json_object_get(p, "state")) ?: "", "serving") &&
+		    pid > 0 && kill((pid_t)pid, 0) == 0)
+			serving = p;
+	}
+	return serving;
+}
+
+static bool proxy_serves(json_t *status)
+{
+	return serving_proxy(status) != NULL;
+}
+
+static bool config_applied(json_t *status)
+{
+	return json_integer_value(json_object_get(json_object_get(status, "snapshot"), "version")) > 0;
+}
+
+/* Every agent of the plan says `ok` in its status.json: 0, or -ETIMEDOUT. */
+static int wait_status(const struct plan *p, int timeout_ms, bool (*ok)(json_t *status))
 {
 	for (int t = 0; t < timeout_ms; t += 100) {
-		int ok = 0;
+		int n = 0;
 
 		for (int i = 0; i < p->nnodes; i++) {
 			char path[PATH_MAX + 16];
@@ -351,11 +377,10 @@ static int wait_applied(const struct plan *p, int timeout_ms)
 
 			snprintf(path, sizeof(path), "%s/status.json", p->nodes[i].run_dir);
 			j = json_load_file(path, 0, NULL);
-			if (json_integer_value(json_object_get(json_object_get(j, "snapshot"), "version")) > 0)
-				ok++;
+			n += ok(j);
 			json_decref(j);
 		}
-		if (ok == p->nnodes)
+		if (n == p->nnodes)
 			return 0;
 		usleep(100000);
 	}
@@ -484,7 +509,7 @@ static int install(struct plan *p, struct plan *old)
 		goto done;
 	if (!plan_daemon(p, "control")) {
 		/* no admin credentials here: the agents' own status says it */
-		rc = wait_applied(p, 30000);
+		rc = wait_status(p, 30000, config_applied);   /* a pushed config applied */
 		if (rc) {
 			fprintf(stderr, "sluicectl install: the agent applied no config from %s: see %s\n",
 				p->control_url, p->log);
@@ -499,6 +524,12 @@ static int install(struct plan *p, struct plan *old)
 		return -ETIMEDOUT;
 	}
 done:
+	/* a restarted agent links to the proxy that ran on within a few
+	 * hundred ms: until then its status lists none */
+	if (prof_bool(p->prof, "components.proxy.enabled") && wait_status(p, 30000, proxy_serves)) {
+		fprintf(stderr, "sluicectl install: a node proxy does not serve: see %s\n", p->log);
+		return -ETIMEDOUT;
+	}
 	printf("sluice is installed (profile %s) in %.1f s; every agent applied the config\n",
 	       prof_str(p->prof, "profile"), now_s() - t0);
 	return 0;

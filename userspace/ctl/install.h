@@ -88,6 +88,10 @@ const struct daemon *plan_daemon(const struct plan *p, const char *name);
  * (install.c): 0, or -ETIMEDOUT with what was seen in why. */
 int wait_in_sync(const struct plan *p, int timeout_ms, char *why, size_t wlen);
 
+/* The node proxy that serves for the agent whose status.json is `status`
+ * (a live process in state "serving"), or NULL (install.c). */
+json_t *serving_proxy(json_t *status);
+
 /* ---- podman (cni.c, docs/cni.md) ---- */
 
 /* cni.subnet's gateway (its first address); -EINVAL with the reason. */

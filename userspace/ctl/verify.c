@@ -347,20 +347,12 @@ static void check_workload_certs(struct vrun *r, const struct plan_node *nd)
 static void check_proxy(struct vrun *r, const struct plan_node *nd)
 {
 	char path[PATH_MAX + 16], name[96];
-	json_t *j, *ps, *p, *serving = NULL;
-	size_t i;
+	json_t *j, *serving;
 
 	snprintf(name, sizeof(name), "node proxy %s", nd->name);
 	snprintf(path, sizeof(path), "%s/status.json", nd->run_dir);
 	j = json_load_file(path, 0, NULL);
-	ps = json_object_get(j, "proxies");
-	json_array_foreach(ps, i, p) {
-		json_int_t pid = json_integer_value(json_object_get(p, "pid"));
-
-		if (!strcmp(json_string_value(json_object_get(p, "state")) ?: "", "serving") &&
-		    pid > 0 && kill((pid_t)pid, 0) == 0)
-			serving = p;
-	}
+	serving = serving_proxy(j);
 	if (!serving)
 		report(r, name, false, "the agent starts it: check the agent's log (proxy: lines)",
 		       "no node proxy serves (%s)", j ? "none in the agent's status" : path);
