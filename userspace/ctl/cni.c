@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ctl/install.h"
@@ -63,11 +64,50 @@ static void paths(const struct plan *p, char *conflist, char *conf, size_t len)
 	snprintf(conf, len, "%s/containers.conf", p->etc);
 }
 
+/*
+ * podman asks runc for large resource limits (nofile 1048576, nproc
+ * 4194304); raising one past the hard limit needs CAP_SYS_RESOURCE, and a
+ * root without it (some sandboxes and nested containers) sees every
+ * `podman run` fail "error setting rlimits ... operation not permitted".
+ * There, containers get this host's hard limit of open files and at most
+ * 4,096 processes (runc runs under conmon, whose process limit podman
+ * lowers below the host's: 32,768 on such a host, where 96,367 failed):
+ * the [containers] section to write into containers.conf, or "" where
+ * root can raise limits.
+ */
+static void ulimits_section(char *buf, size_t len)
+{
+	unsigned long long cap = 0;
+	struct rlimit nofile, nproc;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+
+	buf[0] = '\0';
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &cap) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (cap & (1ULL << 24) /* CAP_SYS_RESOURCE */ || getrlimit(RLIMIT_NOFILE, &nofile) ||
+	    getrlimit(RLIMIT_NPROC, &nproc) || nofile.rlim_max == RLIM_INFINITY ||
+	    nproc.rlim_max == RLIM_INFINITY)
+		return;
+	if (nproc.rlim_max > 4096)
+		nproc.rlim_max = 4096;
+	snprintf(buf, len, "[containers]\n# root here cannot raise resource limits (no CAP_SYS_RESOURCE): "
+		 "limits runc can set,\n# not podman's larger defaults\n"
+		 "default_ulimits = [\"nofile=%llu:%llu\", \"nproc=%llu:%llu\"]\n",
+		 (unsigned long long)nofile.rlim_max, (unsigned long long)nofile.rlim_max,
+		 (unsigned long long)nproc.rlim_max, (unsigned long long)nproc.rlim_max);
+	printf("  podman: no CAP_SYS_RESOURCE here: containers get nofile %llu, nproc %llu\n",
+	       (unsigned long long)nofile.rlim_max, (unsigned long long)nproc.rlim_max);
+}
+
 int cni_files_write(const struct plan *p)
 {
 	const char *net = prof_str(p->prof, "cni.network");
 	char conflist[PATH_MAX + 64], conf[PATH_MAX + 64], dir[PATH_MAX + 8], sock[PATH_MAX + 16];
-	char gw[INET_ADDRSTRLEN], err[256], bridge[16], *text = NULL;
+	char gw[INET_ADDRSTRLEN], err[256], bridge[16], ulimits[512], *text = NULL;
 	json_t *j;
 	int rc;
 
@@ -104,13 +144,14 @@ int cni_files_write(const struct plan *p)
 		fprintf(stderr, "sluicectl install: %s: %s\n", conflist, strerror(-rc));
 		return rc;
 	}
+	ulimits_section(ulimits, sizeof(ulimits));
 	if (asprintf(&text, "# written by sluicectl install (docs/cni.md): use it with\n"
 		     "#   CONTAINERS_CONF=%s podman run --network %s ...\n"
-		     "[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"%s\"\n"
+		     "%s[network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"%s\"\n"
 		     "cni_plugin_dirs = [\"%s\", \"/usr/lib/cni\", \"/usr/libexec/cni\", \"/opt/cni/bin\"]\n"
 		     "default_network = \"%s\"\n"
 		     "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-		     conf, net, dir, p->bin, net) < 0)
+		     conf, net, ulimits, dir, p->bin, net) < 0)
 		return -ENOMEM;
 	rc = file_write_atomic(conf, text, strlen(text), 0644);
 	free(text);
