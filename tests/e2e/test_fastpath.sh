@@ -166,10 +166,12 @@ for to in 10.96.0.22:80 "[::ffff:10.96.0.22]:80"; do
 done
 note "dual-stack: redirected, both client families"
 
-# --- the same ports in different pods, at the same time
-xfer node1.pod1 10.96.0.20:80 "$(mib 128)" "$(mib 128)" --bind-port 40000 --seed 7 >"$TMP/same1" &
+# --- the same ports in different pods, at the same time (30000: below the
+# ephemeral range, so no earlier connection of the test holds that port in
+# TIME_WAIT to the same backend, which made connect() fail with EADDRINUSE)
+xfer node1.pod1 10.96.0.20:80 "$(mib 128)" "$(mib 128)" --bind-port 30000 --seed 7 >"$TMP/same1" &
 p1=$!
-xfer node1.pod3 10.96.0.21:80 "$(mib 128)" "$(mib 128)" --bind-port 40000 --seed 8 >"$TMP/same2" &
+xfer node1.pod3 10.96.0.21:80 "$(mib 128)" "$(mib 128)" --bind-port 30000 --seed 8 >"$TMP/same2" &
 p2=$!
 wait $p1 || fail "same ports, pod1: $(cat "$TMP/same1")"
 wait $p2 || fail "same ports, pod3: $(cat "$TMP/same2")"
