@@ -26,6 +26,7 @@
 #include "agent/podman.h"
 #include "lib/core/file.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 #include "lib/core/sys.h"
 #include "sluice_policy.h"
 
@@ -84,14 +85,6 @@ struct enroll {
 	json_t *pending_del;       /* container id -> true: deregistrations to retry */
 	bool dereg_inflight;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void check(const struct enroll *e)
 {
@@ -190,16 +183,16 @@ fail(struct enroll *e, struct client *c, int code, const char *details, const ch
 static void succeed(struct enroll *e, struct client *c)
 {
 	log_info("cni: %s %.12s%s%s done in %llu ms", c->cmd, c->id, c->workload[0] ? " as " : "",
-		 c->workload, (unsigned long long)(now_ms() - c->t0_ms));
+		 c->workload, (unsigned long long)(loop_now_ms() - c->t0_ms));
 	if (c->t_reg)
 		log_debug("cni: %s %.12s: request %llu ms, runtime record %llu ms, control plane "
 			  "%llu ms, then apply %llu ms", c->cmd, c->id,
 			  (unsigned long long)(c->t_disp - c->t0_ms),
 			  (unsigned long long)(c->t_post - c->t_disp),
 			  (unsigned long long)(c->t_reg - c->t_post),
-			  (unsigned long long)(now_ms() - c->t_reg));
+			  (unsigned long long)(loop_now_ms() - c->t_reg));
 	answer(e, c, json_pack("{s:b, s:s, s:I}", "ok", 1, "workload", c->workload,
-			       "ms", (json_int_t)(now_ms() - c->t0_ms)));
+			       "ms", (json_int_t)(loop_now_ms() - c->t0_ms)));
 }
 
 static struct client *by_serial(struct enroll *e, uint64_t serial)
@@ -337,7 +330,7 @@ static void on_register(void *arg, int status, const char *body, size_t len)
 
 	free(t);
 	if (c)
-		c->t_reg = now_ms();
+		c->t_reg = loop_now_ms();
 	if (c && status == 200) {
 		c->want_version = (uint64_t)json_integer_value(json_object_get(j, "version"));
 		c->st = C_WAIT_APPLY;
@@ -415,8 +408,8 @@ static void do_add(struct enroll *e, struct client *c)
 		fail(e, c, CNI_ERR_IO, NULL, "sending the registration to the control plane failed");
 	} else {
 		c->st = C_WAIT_CP;
-		c->deadline_ms = now_ms() + ANSWER_MS;
-		c->t_post = now_ms();
+		c->deadline_ms = loop_now_ms() + ANSWER_MS;
+		c->t_post = loop_now_ms();
 	}
 	json_decref(body);
 }
@@ -463,7 +456,7 @@ static void do_del(struct enroll *e, struct client *c)
 	save_state(e);
 	if (body && sync_connected(e->sy) && !post(e, c, body, on_deregister)) {
 		c->st = C_WAIT_CP;
-		c->deadline_ms = now_ms() + ANSWER_MS;
+		c->deadline_ms = loop_now_ms() + ANSWER_MS;
 	} else {
 		/* DEL succeeds; the deregistration is retried when the control
 		 * plane is back (enroll_tick) */
@@ -543,7 +536,7 @@ static void dispatch(struct enroll *e, struct client *c)
 	json_error_t je;
 	const char *cmd, *id;
 
-	c->t_disp = now_ms();
+	c->t_disp = loop_now_ms();
 	c->req = json_loadb(c->buf, c->len, JSON_REJECT_DUPLICATES, &je);
 	cmd = json_string_value(json_object_get(c->req, "command"));
 	id = json_string_value(json_object_get(c->req, "containerId"));
@@ -593,7 +586,7 @@ static void accept_one(struct enroll *e)
 	}
 	c->fd = fd;
 	c->serial = ++e->serial;
-	c->t0_ms = now_ms();
+	c->t0_ms = loop_now_ms();
 	c->deadline_ms = c->t0_ms + READ_MS;
 	e->cl[slot] = c;
 }
@@ -683,7 +676,7 @@ static void gc(struct enroll *e)
 
 void enroll_tick(struct enroll *e)
 {
-	uint64_t now = now_ms(), applied;
+	uint64_t now = loop_now_ms(), applied;
 
 	check(e);
 	applied = sync_version(e->sy);
@@ -716,7 +709,7 @@ void enroll_tick(struct enroll *e)
 
 int enroll_timeout_ms(const struct enroll *e)
 {
-	uint64_t now = now_ms(), next = e->next_gc_ms;
+	uint64_t now = loop_now_ms(), next = e->next_gc_ms;
 
 	check(e);
 	/* A client waiting for an apply needs no polling: snapshots are

@@ -26,6 +26,7 @@
 #include "lib/wire/h2_client.h"
 #include "lib/core/log.h"
 #include "lib/wire/pki.h"
+#include "lib/core/loop.h"
 #include "lib/core/sys.h"
 
 #define SYNC_MAGIC      0x73796e63u
@@ -121,11 +122,11 @@ static void drop_conn(struct sync *s, const char *why)
 	s->status = 0;
 	if (s->reconnect_now) {
 		s->reconnect_now = false;
-		s->next_ms = h2_now_ms();
+		s->next_ms = loop_now_ms();
 	} else {
 		uint64_t d = backoff_ms(s->attempt++);
 
-		s->next_ms = h2_now_ms() + d;
+		s->next_ms = loop_now_ms() + d;
 		log_debug("next attempt in %llu ms", (unsigned long long)d);
 	}
 	s->state = S_IDLE;
@@ -503,7 +504,7 @@ struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg)
 	}
 	if (make_ctx(s))
 		goto fail;
-	s->next_ms = h2_now_ms();
+	s->next_ms = loop_now_ms();
 	return s;
 fail:
 	sync_free(s);
@@ -565,7 +566,7 @@ short sync_events(const struct sync *s)
 
 int sync_timeout_ms(const struct sync *s)
 {
-	uint64_t now = h2_now_ms();
+	uint64_t now = loop_now_ms();
 
 	if (s->fatal)
 		return -1;
@@ -580,7 +581,7 @@ void sync_handle(struct sync *s, short revents)
 	if (s->fatal)
 		return;
 	if (!s->h) {
-		if (h2_now_ms() >= s->next_ms)
+		if (loop_now_ms() >= s->next_ms)
 			connect_now(s);
 		return;   /* a fresh connect: poll tells when it is done */
 	}

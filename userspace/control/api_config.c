@@ -17,6 +17,7 @@
 #include "control/request.h"
 #include "lib/config/config_check.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 
 static int hexval(char ch)
 {
@@ -166,7 +167,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 		reply_err(cn->h, r->stream_id, 500, "out of memory; nothing changed");
 		return;
 	}
-	t0 = h2_now_ms();
+	t0 = loop_now_ms();
 	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
 	if (prc == -2) {
 		sl_config_free(nc);
@@ -179,7 +180,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 		char what[400];
 
 		snprintf(what, sizeof(what), "apply %s (parse and check %llu ms)", file,
-			 (unsigned long long)(h2_now_ms() - t0));
+			 (unsigned long long)(loop_now_ms() - t0));
 		config_change(s, cn->h, r->stream_id, nc, &d, what);
 	}
 	sl_diags_free(&d);

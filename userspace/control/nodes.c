@@ -23,6 +23,7 @@
 #include "lib/core/cli.h"
 #include "lib/core/file.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 
 struct node_st {
 	char name[64];
@@ -282,7 +283,7 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_config *nc,
 		   struct sl_diags *d, const char *what)
 {
-	uint64_t v = s->st->version + 1, t0 = h2_now_ms(), t1, t2;
+	uint64_t v = s->st->version + 1, t0 = loop_now_ms(), t1, t2;
 	struct store *st = s->st;
 	json_t *a = sl_config_to_json(st->cfg), *b = sl_config_to_json(nc);
 	struct compiled *cc = NULL;
@@ -301,14 +302,14 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 		reply_err(c, id, 500, "out of memory; nothing changed");
 		goto out;
 	}
-	t1 = h2_now_ms();
+	t1 = loop_now_ms();
 	if (compile_all(s, nc, ids, v, &cc, &n, d)) {
 		reply(c, id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration does not compile; nothing changed",
 			"diagnostics", sl_diags_json(d)));
 		goto out;
 	}
-	t2 = h2_now_ms();
+	t2 = loop_now_ms();
 	if (store_save(st, nc, ids, v, err, sizeof(err))) {
 		log_err("%s: %s", what, err);
 		reply_err(c, id, 500, "%s; nothing changed", err);
@@ -325,7 +326,7 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed; "
 		 "compare %llu ms, compile %llu ms, save %llu ms", what, (unsigned long long)v,
 		 sl_config_count(st->cfg), pushed, n, (unsigned long long)(t1 - t0),
-		 (unsigned long long)(t2 - t1), (unsigned long long)(h2_now_ms() - t2));
+		 (unsigned long long)(t2 - t1), (unsigned long long)(loop_now_ms() - t2));
 	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
 				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
 out:

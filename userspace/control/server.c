@@ -24,6 +24,7 @@
 #include "control/server.h"
 #include "control/server_state.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 #include "lib/core/sys.h"
 
 #define MAX_CONNS 1024
@@ -389,7 +390,7 @@ int server_run(struct store *st, const struct server_opts *o)
 	log_info("listening on %s (trust domain %s, config version %llu, %zu resources, %zu nodes)",
 		 o->listen, st->td, (unsigned long long)st->version, sl_config_count(st->cfg), s.nnodes);
 
-	for (uint64_t last_tick = h2_now_ms();;) {
+	for (uint64_t last_tick = loop_now_ms();;) {
 		struct epoll_event ev[64];
 		int n = epoll_wait(s.efd, ev, 64, 1000);
 
@@ -420,8 +421,8 @@ int server_run(struct store *st, const struct server_opts *o)
 			}
 		}
 		settle(&s);
-		if (h2_now_ms() - last_tick >= 1000) {
-			last_tick = h2_now_ms();
+		if (loop_now_ms() - last_tick >= 1000) {
+			last_tick = loop_now_ms();
 			tick(&s);
 		}
 	}

@@ -32,6 +32,7 @@
 #include "lib/core/buf.h"
 #include "lib/wire/h2.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 #include "lib/wire/pki.h"
 
 #define H2_MAGIC     0x68326331u   /* "h2c1" */
@@ -94,13 +95,6 @@ struct h2_conn {
 	char err[256];
 };
 
-uint64_t h2_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void check(const struct h2_conn *c)
 {
@@ -180,7 +174,7 @@ static int stream_queue(struct h2_conn *c, struct h2_stream *s, const void *d, s
 		return -1;
 	}
 	if (!c->pending && n)
-		c->progress_ms = h2_now_ms();   /* the stall clock starts now */
+		c->progress_ms = loop_now_ms();   /* the stall clock starts now */
 	if (n && buf_add(&s->out, d, n))
 		return -1;
 	c->pending += n;
@@ -442,7 +436,7 @@ static struct h2_conn *conn_new(int fd, SSL_CTX *ctx, const struct h2_limits *l,
 	c->fd = fd;
 	c->server = server;
 	c->lim = *(l ? l : &h2_default_limits);
-	c->created_ms = c->progress_ms = h2_now_ms();
+	c->created_ms = c->progress_ms = loop_now_ms();
 	tcp_tune(fd);
 	c->ssl = SSL_new(ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
@@ -615,7 +609,7 @@ static int pump_out(struct h2_conn *c)
 			w = SSL_write(c->ssl, c->obuf.d + c->obuf.off, (int)(c->obuf.len - c->obuf.off));
 			if (w > 0) {
 				c->obuf.off += (size_t)w;
-				c->progress_ms = h2_now_ms();
+				c->progress_ms = loop_now_ms();
 				c->want_write = false;
 				continue;
 			}
@@ -720,7 +714,7 @@ dead:
 
 int h2_conn_tick(struct h2_conn *c)
 {
-	uint64_t now = h2_now_ms();
+	uint64_t now = loop_now_ms();
 
 	check(c);
 	if (c->dead)

@@ -96,7 +96,6 @@ SSL *h2_conn_ssl(const struct h2_conn *c);
 void h2_conn_expect_peer(struct h2_conn *c, const char *suffix);
 void h2_conn_set_user(struct h2_conn *c, void *user);
 void *h2_conn_user(const struct h2_conn *c);
-uint64_t h2_now_ms(void);
 
 /* Server: a whole response. */
 int h2_respond(struct h2_conn *c, int32_t id, int status, const char *content_type,

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/core/loop.h"
 #include "lib/wire/h2_client.h"
 
 int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t portlen)
@@ -121,7 +122,7 @@ int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char 
 	size_t mlen = 0;
 	struct h2_limits lim = h2_default_limits;
 	struct h2_conn *c = NULL;
-	uint64_t deadline = h2_now_ms() + timeout_ms;
+	uint64_t deadline = loop_now_ms() + timeout_ms;
 	int fd, rc = -1;
 
 	memset(res, 0, sizeof(*res));
@@ -150,7 +151,7 @@ int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char 
 	}
 	while (!f.done) {
 		struct pollfd p = { .fd = fd, .events = (short)h2_conn_events(c) };
-		uint64_t now = h2_now_ms();
+		uint64_t now = loop_now_ms();
 		int n;
 
 		if (now >= deadline) {
