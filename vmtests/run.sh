@@ -137,7 +137,7 @@ run_kernel() {
 	fi
 
 	e2e=$(e2e_for "$k")
-	echo "vmtest: $label: booting (qemu TCG, timeout ${TIMEOUT}s)${e2e:+; e2e: $(wc -w <<<"$e2e") scripts (vmtests/newest-only.txt runs on $NEWEST)}"
+	echo "vmtest: $label: booting (qemu TCG, timeout ${TIMEOUT}s)${e2e:+; e2e: $(wc -w <<<"$e2e") scripts}$([ -n "$e2e" ] && [ -z "$E2E" ] && echo " (vmtests/newest-only.txt runs on $NEWEST)")"
 	t0=$(date +%s.%N)
 	timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m "$MEM" -smp 2 \
 		-nographic -no-reboot -kernel "$vmlinuz" -initrd "$d/initramfs.cpio.gz" \
