@@ -58,6 +58,8 @@ void ydoc_unref(struct ydoc *y)
  * holds the key read and waiting for its value. */
 struct ybuild {
 	const char *file;
+	const char *buf;              /* the input, for scalars decoded here */
+	size_t len;
 	struct sl_diags *d;
 	const struct ylimits *lim;
 	struct ynode *stack[SL_CONFIG_MAX_DEPTH];
@@ -193,11 +195,44 @@ static int check_dup_keys(struct ybuild *b, const struct ynode *map)
 	return -EINVAL;
 }
 
+/*
+ * A scalar's text, malloc'd. libfyaml 0.7.12 leaks the buffer of a
+ * single-quoted scalar holding a run of six or more '' escapes when its
+ * text is asked for, so a single-quoted scalar on one line (where '' is
+ * the only escape and nothing folds) is decoded here from the input
+ * between its marks; a multi-line one is left to libfyaml.
+ */
+static char *scalar_text(const struct ybuild *b, struct fy_event *e, size_t *len)
+{
+	const struct fy_mark *s = fy_event_start_mark(e), *end = fy_event_end_mark(e);
+	const char *text;
+
+	if (fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED && s && end &&
+	    s->input_pos <= end->input_pos && end->input_pos <= b->len &&
+	    !memchr(b->buf + s->input_pos, '\n', end->input_pos - s->input_pos) &&
+	    !memchr(b->buf + s->input_pos, '\r', end->input_pos - s->input_pos)) {
+		const char *p = b->buf + s->input_pos, *stop = b->buf + end->input_pos;
+		char *out = malloc(stop - p + 1), *o = out;
+
+		if (!out)
+			return NULL;
+		while (p < stop) {
+			*o++ = *p;
+			p += *p == '\'' && p + 1 < stop ? 2 : 1;   /* '' is one quote */
+		}
+		*o = '\0';
+		*len = o - out;
+		return out;
+	}
+	text = fy_token_get_text(e->scalar.value, len);
+	return text ? strndup(text, *len) : strdup("");
+}
+
 static int on_event(struct ybuild *b, struct fy_event *e)
 {
 	struct ynode *n;
 	const struct fy_mark *m;
-	const char *text;
+	char *text;
 	size_t len;
 	int err;
 
@@ -208,23 +243,26 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 					 "is %zu", b->lim->docs, b->lim->docs);
 		return 0;
 	case FYET_SCALAR:
-		text = fy_token_get_text(e->scalar.value, &len);
-		if (text && len > b->lim->scalar)
+		len = 0;
+		text = scalar_text(b, e, &len);
+		if (!text)
+			return -ENOMEM;
+		if (len > b->lim->scalar) {
+			free(text);
 			return event_err(b, e, "a value of %zu bytes: the limit is %zu", len,
 					 b->lim->scalar);
+		}
 		n = ynode_new(b, YN_SCALAR, e, &err);
-		if (!n)
+		if (!n) {
+			free(text);
 			return err;
-		n->str = strndup(text ?: "", text ? len : 0);
+		}
+		n->str = text;
 		n->plain = fy_token_scalar_style(e->scalar.value) == FYSS_PLAIN;
 		/* libfyaml marks a quoted scalar at its text; point at the quote */
 		if ((fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED ||
 		     fy_token_scalar_style(e->scalar.value) == FYSS_DOUBLE_QUOTED) && n->col > 1)
 			n->col--;
-		if (!n->str) {
-			free(n);
-			return -ENOMEM;
-		}
 		n->n = 0;
 		/* a map keeps pairs in items[]; count pairs, not items */
 		return attach(b, n);
@@ -390,7 +428,7 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 	struct fy_diag_cfg dcfg;
 	struct fy_diag *diag = NULL;
 	struct fy_parser *fyp = NULL;
-	struct ybuild b = { .file = file, .d = d, .lim = lim };
+	struct ybuild b = { .file = file, .buf = buf, .len = len, .d = d, .lim = lim };
 	struct fy_event *e;
 	int rc = -1;
 
