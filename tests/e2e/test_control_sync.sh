@@ -2,7 +2,8 @@
 # The control plane drives a 2-node cluster: Istio YAML applied with
 # sluicectl reaches both agents' maps and traffic follows; a weight and a
 # policy change apply; a refused apply (bad field, L7 rule) changes nothing
-# anywhere; get and delete work.
+# anywhere; a rule applied ahead of its target waits, inert; get and delete
+# work.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/control_lib.sh"
 e2e_init 2 3
@@ -184,6 +185,73 @@ sed -n '/^---$/,$p' "$TMP/nack.yaml" | tail -n +2 >"$TMP/extra.yaml"
 ctl delete -f "$TMP/extra.yaml" || fail "delete -f refused"
 wait_converged node1 node2
 [ "$(services_json node2 | jq 'map(select(.vip == "10.96.0.20")) | length')" -eq 0 ] || fail "delete -f did not reach node2"
+
+# order-free apply: a VirtualService routing web to a host not applied yet
+# is stored with a warning and inert (web keeps its own backends); beside
+# it, an app's Deployment is skipped and its Namespace recorded. Applying
+# the host makes the route take effect; deleting it again is allowed.
+cat >"$TMP/route.yaml" <<EOF2
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: to-canary
+spec:
+  hosts: [web]
+  tcp:
+  - route:
+    - destination: {host: web-canary, port: {number: 80}}
+EOF2
+cat >"$TMP/canary.yaml" <<EOF2
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-canary
+spec:
+  clusterIP: 10.96.0.11
+  selector:
+    app: other
+  ports:
+  - port: 80
+    targetPort: 8080
+EOF2
+backends() { services_json "$1" | jq -c '[.[] | select(.vip == "10.96.0.10") | .backends[].address] | sort'; }
+web_before=$(backends node1)
+"$BIN/sluicectl" analyze -f "$TMP/route.yaml" -f "$TMP/mesh.yaml" -f "$TMP/canary.yaml" \
+	2>"$TMP/analyze.err" || fail "analyze of files naming each other failed: $(cat "$TMP/analyze.err")"
+grep -q "IST0101" "$TMP/analyze.err" && fail "analyze warned with every file given: $(cat "$TMP/analyze.err")"
+err=$(ctl apply -f "$TMP/route.yaml" 2>&1) || fail "a route to a host not applied yet was refused: $err"
+note "applied ahead of its host: $err"
+grep -q 'route.yaml:6:1: apps/v1 Deployment default/web: not a mesh kind, ignored' <<<"$err" \
+	|| fail "no informational line for the Deployment: $err"
+grep -q 'warning: .*route.yaml:[0-9]*:[0-9]*: VirtualService default/to-canary: .*\[IST0101\] referenced host not found: "web-canary"' \
+	<<<"$err" || fail "no IST0101 warning naming file:line:column: $err"
+ctl get namespace shop >/dev/null || fail "the Namespace was not recorded"
+wait_converged node1 node2
+[ "$(backends node1)" = "$web_before" ] || fail "an inert VirtualService changed web's backends: $(backends node1)"
+ctl apply -f "$TMP/canary.yaml" || fail "apply of the host refused"
+wait_converged node1 node2
+pod3=$("$SIM" list "$CL" --json | jq -r '.nodes[].pods[] | select(.name == "node1.pod3") | .ipv4')
+for n in node1 node2; do
+	[ "$(backends $n)" = "[\"$pod3\"]" ] || fail "$n: web does not route to web-canary ($pod3): $(backends $n)"
+done
+err=$(ctl delete service web-canary 2>&1) || fail "deleting a routed service was refused: $err"
+grep -q "IST0101" <<<"$err" || fail "deleting a routed service did not warn: $err"
+wait_converged node1 node2
+[ "$(backends node2)" = "$web_before" ] || fail "web did not return to its own backends: $(backends node2)"
+note "inert, in force, inert again: $web_before -> [$pod3] -> $(backends node2)"
+ctl delete -f "$TMP/route.yaml" || fail "delete -f of the route file refused"
 
 # get and delete
 [ "$(ctl get svc web -o json | jq -r .spec.clusterIP)" = 10.96.0.10 ] || fail "get svc web -o json"

@@ -230,13 +230,14 @@ Test(config, analyze_json_output_and_printing)
 	FILE *f = open_memstream(&text, &len);
 	struct sl_config *c = sl_config_new();
 
-	parse(c, "kind: Nope\n", &d);
+	parse(c, "apiVersion: networking.istio.io/v1\nkind: Nope\n", &d);
 	j = sl_diags_json(&d);
 	cr_assert_eq(json_array_size(j), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "level")), "error");
 	sl_diags_print(&d, f);
 	fclose(f);
-	cr_assert(strstr(text, "error: t.yaml:1:7: kind: unknown kind \"Nope\""), "%s", text);
+	cr_assert(strstr(text, "error: t.yaml:2:7: kind: unknown kind \"Nope\" in networking.istio.io"),
+		  "%s", text);
 	free(text);
 	json_decref(j);
 	sl_diags_free(&d);
@@ -266,8 +267,17 @@ ParameterizedTestParameters(config, refused)
 		{ "a: &x 1\nb: *x\n", "t.yaml:2:4: YAML aliases are not supported" },
 		{ "- 1\n", "t.yaml:1:1: a document must be a mapping" },
 		/* kind and apiVersion */
-		{ "apiVersion: v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n",
-		  "t.yaml:2:7: kind: unknown kind \"Gateway\"" },
+		{ "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n",
+		  "t.yaml:2:7: kind: unknown kind \"Gateway\" in networking.istio.io" },
+		{ "apiVersion: security.istio.io/v1\nkind: AuthorisationPolicy\nmetadata: {name: g}\n"
+		  "spec: {}\n",
+		  "t.yaml:2:7: kind: unknown kind \"AuthorisationPolicy\" in security.istio.io" },
+		{ "apiVersion: apps/v1\nmetadata: {name: web}\nspec: {}\n",
+		  "t.yaml:1:1: kind: required field missing" },
+		{ "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+		  "spec: {hosts: [a]}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+		  "metadata: {name: w}\nspec: {hosts: 7}\n",
+		  "t.yaml:9:15: VirtualService default/w: spec.hosts: must be" },
 		{ "apiVersion: networking.istio.io/v2\nkind: ServiceEntry\nmetadata: {name: g}\nspec: {}\n",
 		  "t.yaml:1:13: apiVersion: \"networking.istio.io/v2\" is not an apiVersion of ServiceEntry" },
 		{ "apiVersion: v1\nmetadata: {name: g}\n", "t.yaml:1:1: kind: required field missing" },
@@ -433,17 +443,29 @@ ParameterizedTestParameters(config, check)
 		  "default/w1 but not default/w2, which share the identity default/sa/a", false },
 		{ "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
 		  "spec: {hosts: [nowhere], tcp: [{route: [{destination: {host: nowhere}}]}]}\n",
-		  "t.yaml:4:16: VirtualService default/v: spec.hosts[0]: \"nowhere\" "
-		  "(nowhere.default.svc.cluster.local) names no Service or ServiceEntry", false },
+		  "t.yaml:4:16: VirtualService default/v: spec.hosts[0]: [IST0101] referenced host not "
+		  "found: \"nowhere\" (nowhere.default.svc.cluster.local)", true },
+		{ "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+		  "spec: {hosts: [nowhere], tcp: [{route: [{destination: {host: nowhere}}]}]}\n",
+		  "t.yaml:4:62: VirtualService default/v: spec.tcp[0].route[0].destination.host: "
+		  "[IST0101] referenced host not found: \"nowhere\"", true },
+		{ "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
+		  "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n---\n"
+		  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
+		  "spec:\n  hosts: [a]\n  tcp:\n  - route:\n    - destination: {host: a, port: {number: 81}}\n",
+		  "t.yaml:13:45: VirtualService default/v: spec.tcp[0].route[0].destination.port.number: "
+		  "[IST0101] referenced port not found: a.default.svc.cluster.local has no port 81", true },
 		{ "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n"
 		  "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n---\n"
 		  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\n"
 		  "spec:\n  hosts: [a]\n  tcp:\n  - route:\n    - destination: {host: a, subset: v9}\n",
-		  "t.yaml:13:38: VirtualService default/v: spec.tcp[0].route[0].destination.subset: no "
-		  "DestinationRule for a.default.svc.cluster.local defines subset \"v9\"", false },
+		  "t.yaml:13:38: VirtualService default/v: spec.tcp[0].route[0].destination.subset: "
+		  "[IST0101] referenced subset not found: no DestinationRule for "
+		  "a.default.svc.cluster.local defines subset \"v9\"", true },
 		{ "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
 		  "spec: {host: ghost.example.com}\n",
-		  "t.yaml:4:14: DestinationRule default/d: spec.host: \"ghost.example.com\"", false },
+		  "t.yaml:4:14: DestinationRule default/d: spec.host: [IST0101] referenced host not "
+		  "found: \"ghost.example.com\"", true },
 		{ "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a}\n"
 		  "spec: {mtls: {mode: STRICT}}\n---\n"
 		  "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: b}\n"
@@ -465,6 +487,29 @@ ParameterizedTest(struct xbad *b, config, check)
 	cr_assert(has_diag(&d, b->want, b->warning ? SL_DIAG_WARNING : SL_DIAG_ERROR),
 		  "no %s with\n  %s\ngot:\n%s", b->warning ? "warning" : "error", b->want,
 		  all_diags(&d));
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+/* Single-quoted values: '' is one quote, on one line and across lines
+ * (libfyaml folds the latter); a long run of '' (which libfyaml 0.7.12
+ * leaks when it decodes it) is read exactly, and unit-asan sees no leak. */
+Test(config, single_quoted_values)
+{
+	static const char yaml[] =
+		"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+		"  annotations: {a: 'it''s', b: '''''''''''''''''''''''''''''''''', c: 'x\n    y'}\n"
+		"spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n";
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+	const json_t *ann;
+
+	cr_assert_eq(parse(c, yaml, &d), 0, "%s", all_diags(&d));
+	ann = json_object_get(json_object_get(sl_resource_json(sl_config_find(c, "Service",
+		"default", "web")), "metadata"), "annotations");
+	cr_assert_str_eq(json_string_value(json_object_get(ann, "a")), "it's");
+	cr_assert_str_eq(json_string_value(json_object_get(ann, "b")), "''''''''''''''''");
+	cr_assert_str_eq(json_string_value(json_object_get(ann, "c")), "x y");
 	sl_diags_free(&d);
 	sl_config_free(c);
 }

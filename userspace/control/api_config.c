@@ -16,6 +16,7 @@
 #include "control/register.h"
 #include "control/request.h"
 #include "lib/config/config_check.h"
+#include "lib/config/config_schema.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
 
@@ -57,30 +58,6 @@ static int qget(const char *q, const char *key, char *out, size_t len)
 		q = *end ? end + 1 : end;
 	}
 	return -1;
-}
-
-static const struct { const char *kind, *alias; } kinds[] = {
-	{ "Service", "svc" }, { "ServiceEntry", "se" }, { "WorkloadEntry", "we" },
-	{ "WorkloadGroup", "wg" },
-	{ "DestinationRule", "dr" }, { "VirtualService", "vs" },
-	{ "AuthorizationPolicy", "ap" }, { "PeerAuthentication", "pa" },
-};
-
-/* Kind, its plural (Services, AuthorizationPolicies), its alias, any
- * case -> the kind's own spelling. */
-static const char *kind_canon(const char *k)
-{
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		const char *kd = kinds[i].kind;
-		size_t l = strlen(kd);
-		bool y = kd[l - 1] == 'y';
-
-		if (strcasecmp(k, kd) == 0 || strcasecmp(k, kinds[i].alias) == 0 ||
-		    (strncasecmp(k, kd, l) == 0 && strcasecmp(k + l, "s") == 0) ||
-		    (y && strncasecmp(k, kd, l - 1) == 0 && strcasecmp(k + l - 1, "ies") == 0))
-			return kd;
-	}
-	return NULL;
 }
 
 /* POST /v1/workloads: a node registers or deregisters a container
@@ -197,7 +174,7 @@ void h_delete(struct server *s, struct conn *cn, const struct h2_req *r, const c
 	if (!nc)
 		goto oom;
 	if (qget(r->query, "kind", kind, sizeof(kind)) == 0) {
-		const char *k = kind_canon(kind);
+		const char *k = sl_kind_canon(kind);
 
 		if (!k || qget(r->query, "name", name, sizeof(name))) {
 			reply_err(cn->h, r->stream_id, 400, k ? "name is required with kind" :
@@ -205,8 +182,11 @@ void h_delete(struct server *s, struct conn *cn, const struct h2_req *r, const c
 			goto out;
 		}
 		qget(r->query, "namespace", ns, sizeof(ns));
+		if (sl_kind_cluster_scoped(k))
+			ns[0] = '\0';
 		if (sl_config_remove(nc, k, ns, name)) {
-			reply_err(cn->h, r->stream_id, 404, "%s %s/%s not found; nothing changed", k, ns, name);
+			reply_err(cn->h, r->stream_id, 404, "%s %s%s%s not found; nothing changed", k, ns,
+				  *ns ? "/" : "", name);
 			goto out;
 		}
 	} else {
@@ -261,11 +241,12 @@ void h_resources(struct server *s, struct conn *cn, const struct h2_req *r, cons
 	json_t *items = json_array();
 
 	if (qget(r->query, "kind", kind, sizeof(kind)) == 0 && strcasecmp(kind, "all") != 0) {
-		k = kind_canon(kind);
+		k = sl_kind_canon(kind);
+		if (k && sl_kind_cluster_scoped(k))
+			has_ns = false;
 		if (!k) {
-			reply_err(cn->h, r->stream_id, 400, "unknown kind '%s' (Service, ServiceEntry, "
-				  "WorkloadEntry, WorkloadGroup, DestinationRule, VirtualService, AuthorizationPolicy, "
-				  "PeerAuthentication)", kind);
+			reply_err(cn->h, r->stream_id, 400, "unknown kind '%s' (%s)", kind,
+				  sl_kind_list());
 			json_decref(items);
 			return;
 		}

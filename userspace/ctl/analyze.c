@@ -87,8 +87,9 @@ int cmd_analyze(const struct ctl_opts *o, int argc, char **argv)
 	if (!d.nerrors && node && !json)
 		print_snapshot(c, node, &d);
 	if (json) {
-		json_t *j = json_pack("{s:I, s:I, s:I, s:o}", "errors", (json_int_t)d.nerrors,
-				      "warnings", (json_int_t)d.nwarnings, "resources",
+		json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:o}", "errors", (json_int_t)d.nerrors,
+				      "warnings", (json_int_t)d.nwarnings, "ignored",
+				      (json_int_t)d.ninfos, "resources",
 				      (json_int_t)sl_config_count(c), "diagnostics", sl_diags_json(&d));
 
 		json_dumpf(j, stdout, JSON_INDENT(2));
@@ -96,8 +97,11 @@ int cmd_analyze(const struct ctl_opts *o, int argc, char **argv)
 		json_decref(j);
 	} else {
 		sl_diags_print(&d, stderr);
-		fprintf(stderr, "%zu resources: %zu errors, %zu warnings\n", sl_config_count(c),
+		fprintf(stderr, "%zu resources: %zu errors, %zu warnings", sl_config_count(c),
 			d.nerrors, d.nwarnings);
+		if (d.ninfos)
+			fprintf(stderr, ", %zu documents of other APIs ignored", d.ninfos);
+		fputc('\n', stderr);
 	}
 	rc = d.nerrors ? 1 : 0;
 out:

@@ -416,7 +416,7 @@ int cmd_get(const struct ctl_opts *o, int argc, char **argv)
 			json_t *md = json_object_get(json_array_get(items, i), "metadata");
 
 			printf("%-20s %-40s %s\n",
-			       json_string_value(json_object_get(md, "namespace")) ?: "default",
+			       json_string_value(json_object_get(md, "namespace")) ?: "", /* cluster-scoped */
 			       json_string_value(json_object_get(md, "name")) ?: "?",
 			       json_string_value(json_object_get(json_array_get(items, i), "kind")) ?: "?");
 		}

@@ -181,16 +181,14 @@ static int add_backends(const struct sl_cctx *x, const struct sl_svc *s,
 	return rc;
 }
 
-/* The VirtualService and DestinationRule of every service, by index. */
-static int index_rules(struct sl_cctx *x)
+/* The PeerAuthentications and AuthorizationPolicies, in config order. */
+static int index_policies(struct sl_cctx *x)
 {
 	size_t n = sl_config_count(x->c);
 
-	x->vs_of = calloc(x->m.nsvc + 1, sizeof(*x->vs_of));
-	x->dr_of = calloc(x->m.nsvc + 1, sizeof(*x->dr_of));
 	x->pas = calloc(n + 1, sizeof(*x->pas));
 	x->aps = calloc(n + 1, sizeof(*x->aps));
-	if (!x->vs_of || !x->dr_of || !x->pas || !x->aps)
+	if (!x->pas || !x->aps)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct sl_resource *r = sl_config_at(x->c, i);
@@ -200,45 +198,12 @@ static int index_rules(struct sl_cctx *x)
 		else if (!strcmp(sl_resource_kind(r), "AuthorizationPolicy"))
 			x->aps[x->naps++] = r;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct sl_resource *r = sl_config_at(x->c, i);
-		const json_t *spec = json_object_get(sl_resource_json(r), "spec"), *h;
-		bool vs = !strcmp(sl_resource_kind(r), "VirtualService");
-		char fqdn[512];
-		const struct sl_svc *s;
-		size_t k;
-
-		if (vs) {
-			json_array_foreach(json_object_get(spec, "hosts"), k, h) {
-				sl_host_fqdn(json_string_value(h), sl_resource_namespace(r), fqdn,
-					     sizeof(fqdn));
-				s = sl_model_host(&x->m, fqdn);
-				if (s && !x->vs_of[s - x->m.svc])
-					x->vs_of[s - x->m.svc] = r;
-			}
-		} else if (!strcmp(sl_resource_kind(r), "DestinationRule")) {
-			sl_host_fqdn(json_string_value(json_object_get(spec, "host")),
-				     sl_resource_namespace(r), fqdn, sizeof(fqdn));
-			s = sl_model_host(&x->m, fqdn);
-			if (s && !x->dr_of[s - x->m.svc])
-				x->dr_of[s - x->m.svc] = r;
-		}
-	}
 	return 0;
 }
 
-static const json_t *subset_labels(const struct sl_cctx *x, const struct sl_svc *s,
-				   const char *subset)
+static const json_t *subset_labels(const struct sl_svc *s, const char *subset)
 {
-	const struct sl_resource *dr = subset ? x->dr_of[s - x->m.svc] : NULL;
-	const json_t *sub;
-	size_t i;
-
-	json_array_foreach(json_object_get(json_object_get(sl_resource_json(dr), "spec"), "subsets"),
-			   i, sub)
-		if (!strcmp(json_string_value(json_object_get(sub, "name")), subset))
-			return json_object_get(sub, "labels");
-	return NULL;
+	return subset && s->dr ? json_object_get(sl_dr_subset(s->dr, subset), "labels") : NULL;
 }
 
 /*
@@ -371,7 +336,7 @@ static int route_backends(const struct sl_cctx *x, const struct sl_resource *vs,
 			continue;
 		rc = same_traffic(x, vs, i, sl_compile_traffic(x, ds, subset, dp->port, vp->proto),
 				  traffic);
-		rc = rc ?: add_backends(x, ds, dp, v4, subset_labels(x, ds, subset),
+		rc = rc ?: add_backends(x, ds, dp, v4, subset_labels(ds, subset),
 					w ? json_integer_value(w) / 100.0 : 1.0, out);
 		if (rc)
 			return rc;
@@ -453,7 +418,7 @@ static int compile_services(struct sl_cctx *x, json_t *out)
 {
 	for (size_t i = 0; i < x->m.nsvc; i++) {
 		const struct sl_svc *s = &x->m.svc[i];
-		const struct sl_resource *dr = x->dr_of[i], *vs = x->vs_of[i];
+		const struct sl_resource *dr = s->dr, *vs = s->vs;
 		const char *lb = json_string_value(json_object_get(json_object_get(json_object_get(
 			json_object_get(sl_resource_json(dr), "spec"), "trafficPolicy"),
 			"loadBalancer"), "simple"));
@@ -581,10 +546,8 @@ static void cctx_free(struct sl_cctx *x)
 	free(x->principals);
 	free(x->wl_id);
 	free(x->uni);
-	free(x->vs_of);
 	free(x->pas);
 	free(x->aps);
-	free(x->dr_of);
 	json_decref(x->cidrs);
 	sl_model_free(&x->m);
 }
@@ -622,7 +585,7 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
 
 	if (sl_model_build(c, &x.m))
 		goto out;
-	if (index_rules(&x) || sl_compile_universe(&x))
+	if (index_policies(&x) || sl_compile_universe(&x))
 		goto out;
 	svcs = json_array();
 	wls = json_array();

@@ -39,7 +39,6 @@ struct sl_cctx {
 	size_t nuni;
 	struct sl_idinfo *uni;    /* sorted by id: reserved, workloads, CIDRs */
 	json_t *cidrs;            /* the snapshot's cidrs[] */
-	const struct sl_resource **vs_of, **dr_of;  /* per m.svc[i] */
 	size_t npas, naps;
 	const struct sl_resource **pas, **aps;      /* PeerAuthentications, AuthorizationPolicies */
 };

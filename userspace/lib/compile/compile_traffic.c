@@ -28,19 +28,6 @@ static const json_t *part(const json_t *tp, const char *key, long port)
 	return json_object_get(tp, key);
 }
 
-static const json_t *subset_policy(const json_t *dr_spec, const char *subset)
-{
-	const json_t *sub;
-	size_t i;
-
-	if (!subset)
-		return NULL;
-	json_array_foreach(json_object_get(dr_spec, "subsets"), i, sub)
-		if (!strcmp(json_string_value(json_object_get(sub, "name")) ?: "", subset))
-			return json_object_get(sub, "trafficPolicy");
-	return NULL;
-}
-
 /* A duration the schema accepted ("10s", "1m30s", "1.5s", "500ms") in ms. */
 static long long dur_ms(const json_t *j, long long dflt)
 {
@@ -104,9 +91,10 @@ static long long od_threshold(const json_t *od)
 json_t *sl_compile_traffic(const struct sl_cctx *x, const struct sl_svc *s, const char *subset,
 			   long port, uint8_t proto)
 {
-	const struct sl_resource *dr = x->dr_of[s - x->m.svc];
+	const struct sl_resource *dr = s->dr;
 	const json_t *spec = json_object_get(sl_resource_json(dr), "spec");
-	const json_t *tp = json_object_get(spec, "trafficPolicy"), *sp = subset_policy(spec, subset);
+	const json_t *tp = json_object_get(spec, "trafficPolicy");
+	const json_t *sp = subset ? json_object_get(sl_dr_subset(dr, subset), "trafficPolicy") : NULL;
 	const json_t *lb, *pool, *od, *svc_spec, *hash;
 	const char *simple, *aff;
 	json_t *t = json_object();

@@ -46,11 +46,12 @@ void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_r
 		text = NULL;
 	va_end(ap);
 	if (n)
-		sl_diag_add(d, level, "%s:%d:%d: %s %s/%s: %s: %s", r->src->file, n->line, n->col,
-			    r->kind, r->ns, r->name, field, text ?: "(out of memory)");
-	else
-		sl_diag_add(d, level, "%s %s/%s: %s: %s", r->kind, r->ns, r->name, field,
+		sl_diag_add(d, level, "%s:%d:%d: %s %s%s%s: %s: %s", r->src->file, n->line, n->col,
+			    r->kind, r->ns, *r->ns ? "/" : "", r->name, field,
 			    text ?: "(out of memory)");
+	else
+		sl_diag_add(d, level, "%s %s%s%s: %s: %s", r->kind, r->ns, *r->ns ? "/" : "", r->name,
+			    field, text ?: "(out of memory)");
 	free(text);
 }
 
@@ -220,18 +221,24 @@ const json_t *sl_resource_json(const struct sl_resource *r) { return r ? r->doc 
 
 /* ---- parsing --------------------------------------------------------------- */
 
-/* The stored JSON of a validated document: status dropped, namespace explicit. */
+/* The stored JSON of a validated document: status dropped, namespace explicit
+ * (absent for a cluster-scoped kind). */
 static json_t *stored_json(const struct ynode *doc, const char *ns)
 {
 	json_t *j = ynode_to_json(doc);
 	json_t *meta = json_object_get(j, "metadata");
 
-	if (!j || !meta || json_object_set_new(meta, "namespace", json_string(ns))) {
-		json_decref(j);
-		return NULL;
-	}
+	if (!meta)
+		goto fail;
+	if (!*ns)
+		json_object_del(meta, "namespace");
+	else if (json_object_set_new(meta, "namespace", json_string(ns)))
+		goto fail;
 	json_object_del(j, "status");
 	return j;
+fail:
+	json_decref(j);
+	return NULL;
 }
 
 static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,

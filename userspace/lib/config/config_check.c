@@ -2,11 +2,13 @@
 /*
  * sl_config_check(): what no single document can say. Errors: two
  * services on one VIP, a VIP that is a workload's address, two workloads on
- * one address or one node interface, routes and rules naming hosts, subsets
- * and ports that do not exist, two VirtualServices or DestinationRules for
- * one host, a policy that selects part of an identity (the kernel decides
- * per identity), conflicting PeerAuthentications. Warnings: selectors that
- * match nothing, DestinationRule settings the data plane does not enforce.
+ * one address or one node interface, two VirtualServices or
+ * DestinationRules for one host, a policy that selects part of an identity
+ * (the kernel decides per identity), conflicting PeerAuthentications.
+ * Warnings: routes and rules naming hosts, subsets and ports that do not
+ * exist yet (order-free apply: the rule is stored and inert until they
+ * do), selectors that match nothing, DestinationRule settings the data
+ * plane does not enforce.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +163,9 @@ static void check_service_selectors(const struct sl_model *m, struct sl_diags *d
 	}
 }
 
-/* The service a VirtualService or DestinationRule names, or an error. */
+/* The service a VirtualService or DestinationRule names; NULL with a
+ * warning when there is none yet (it may be applied later: the rule is
+ * stored, and inert for that host until then). */
 static const struct sl_svc *named_service(const struct sl_model *m, struct sl_diags *d,
 					  const struct sl_resource *r, const char *host,
 					  const char *field)
@@ -172,54 +176,18 @@ static const struct sl_svc *named_service(const struct sl_model *m, struct sl_di
 	sl_host_fqdn(host, sl_resource_namespace(r), fqdn, sizeof(fqdn));
 	s = sl_model_host(m, fqdn);
 	if (!s)
-		sl_diag_res(d, ERR, r, field, "\"%s\" (%s) names no Service or ServiceEntry", host,
-			    fqdn);
+		sl_diag_res(d, WARN, r, field, "[IST0101] referenced host not found: \"%s\" (%s); "
+			    "the %s is stored and takes effect for it once it is applied", host, fqdn,
+			    sl_resource_kind(r));
 	return s;
 }
 
-static const json_t *dr_for(const struct sl_config *c, const struct sl_model *m,
-			    const struct sl_svc *s)
-{
-	for (size_t i = 0; i < sl_config_count(c); i++) {
-		const struct sl_resource *r = sl_config_at(c, i);
-		const json_t *spec = json_object_get(sl_resource_json(r), "spec");
-		char fqdn[512];
-
-		if (strcmp(sl_resource_kind(r), "DestinationRule"))
-			continue;
-		sl_host_fqdn(json_string_value(json_object_get(spec, "host")),
-			     sl_resource_namespace(r), fqdn, sizeof(fqdn));
-		if (sl_model_host(m, fqdn) == s)
-			return spec;
-	}
-	return NULL;
-}
-
-static bool has_subset(const json_t *dr, const char *name)
-{
-	const json_t *x;
-	size_t i;
-
-	json_array_foreach(json_object_get(dr, "subsets"), i, x)
-		if (!strcmp(json_string_value(json_object_get(x, "name")), name))
-			return true;
-	return false;
-}
-
-static bool svc_has_port(const struct sl_svc *s, long port)
-{
-	for (size_t i = 0; i < s->nports; i++)
-		if (s->ports[i].port == port)
-			return true;
-	return false;
-}
-
-static int check_vs(const struct sl_config *c, const struct sl_model *m,
-		    const struct sl_resource *r, const struct sl_resource **owner, struct sl_diags *d)
+static int check_vs(const struct sl_model *m, const struct sl_resource *r,
+		    const struct sl_resource **owner, struct sl_diags *d)
 {
 	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
-	const json_t *h, *tcp, *rt;
-	size_t i, k, j;
+	const json_t *h;
+	size_t i;
 	int rc = 0;
 
 	json_array_foreach(json_object_get(spec, "hosts"), i, h) {
@@ -228,10 +196,8 @@ static int check_vs(const struct sl_config *c, const struct sl_model *m,
 
 		snprintf(field, sizeof(field), "spec.hosts[%zu]", i);
 		s = named_service(m, d, r, json_string_value(h), field);
-		if (!s) {
-			rc = -1;
+		if (!s)
 			continue;
-		}
 		if (owner[s - m->svc]) {
 			sl_diag_res(d, ERR, r, field, "host is routed by VirtualService %s/%s already",
 				    sl_resource_namespace(owner[s - m->svc]),
@@ -240,37 +206,7 @@ static int check_vs(const struct sl_config *c, const struct sl_model *m,
 		}
 		owner[s - m->svc] = r;
 	}
-	json_array_foreach(json_object_get(spec, "tcp"), k, tcp) {
-		json_array_foreach(json_object_get(tcp, "route"), j, rt) {
-			const json_t *dst = json_object_get(rt, "destination");
-			const char *subset = json_string_value(json_object_get(dst, "subset"));
-			json_t *port = json_object_get(json_object_get(dst, "port"), "number");
-			char field[96];
-			const struct sl_svc *s;
-
-			snprintf(field, sizeof(field), "spec.tcp[%zu].route[%zu].destination.host", k, j);
-			s = named_service(m, d, r, json_string_value(json_object_get(dst, "host")),
-					  field);
-			if (!s) {
-				rc = -1;
-				continue;
-			}
-			if (subset && !has_subset(dr_for(c, m, s), subset)) {
-				snprintf(field, sizeof(field), "spec.tcp[%zu].route[%zu].destination.subset",
-					 k, j);
-				sl_diag_res(d, ERR, r, field, "no DestinationRule for %s defines subset "
-					    "\"%s\"", s->hosts[0], subset);
-				rc = -1;
-			}
-			if (port && !svc_has_port(s, json_integer_value(port))) {
-				snprintf(field, sizeof(field),
-					 "spec.tcp[%zu].route[%zu].destination.port.number", k, j);
-				sl_diag_res(d, ERR, r, field, "%s has no port %lld", s->hosts[0],
-					    (long long)json_integer_value(port));
-				rc = -1;
-			}
-		}
-	}
+	sl_vs_missing(m, r, d);
 	return rc;
 }
 
@@ -312,7 +248,7 @@ static int check_dr(const struct sl_model *m, const struct sl_resource *r,
 	size_t i;
 
 	if (!s)
-		return -1;
+		return 0;
 	if (owner[s - m->svc]) {
 		sl_diag_res(d, ERR, r, "spec.host", "%s has DestinationRule %s/%s already",
 			    s->hosts[0], sl_resource_namespace(owner[s - m->svc]),
@@ -435,7 +371,7 @@ static int check_resources(const struct sl_config *c, const struct sl_model *m,
 			sl_resource_namespace(r);
 
 		if (!strcmp(kind, "VirtualService")) {
-			rc |= check_vs(c, m, r, vs_owner, d);
+			rc |= check_vs(m, r, vs_owner, d);
 		} else if (!strcmp(kind, "DestinationRule")) {
 			rc |= check_dr(m, r, dr_owner, d);
 		} else if (!strcmp(kind, "AuthorizationPolicy") ||

@@ -335,6 +335,108 @@ bool sl_policy_selects(const struct sl_resource *r, const struct sl_wl *w)
 	return sl_labels_match(sl_policy_selector(r), w->labels);
 }
 
+const json_t *sl_dr_subset(const struct sl_resource *dr, const char *name)
+{
+	const json_t *sub;
+	size_t i;
+
+	json_array_foreach(json_object_get(jobj(sl_resource_json(dr), "spec"), "subsets"), i, sub)
+		if (!strcmp(jstr(sub, "name") ?: "", name))
+			return sub;
+	return NULL;
+}
+
+static bool svc_has_port(const struct sl_svc *s, long port)
+{
+	for (size_t i = 0; i < s->nports; i++)
+		if (s->ports[i].port == port)
+			return true;
+	return false;
+}
+
+size_t sl_vs_missing(const struct sl_model *m, const struct sl_resource *vs, struct sl_diags *d)
+{
+	const json_t *tcp, *rt;
+	size_t k, j, n = 0;
+
+	json_array_foreach(json_object_get(jobj(sl_resource_json(vs), "spec"), "tcp"), k, tcp) {
+		json_array_foreach(json_object_get(tcp, "route"), j, rt) {
+			const json_t *dst = jobj(rt, "destination");
+			const char *host = jstr(dst, "host") ?: "", *subset = jstr(dst, "subset");
+			const json_t *port = json_object_get(jobj(dst, "port"), "number");
+			const struct sl_svc *s;
+			char fqdn[512], field[96];
+
+			sl_host_fqdn(host, sl_resource_namespace(vs), fqdn, sizeof(fqdn));
+			s = sl_model_host(m, fqdn);
+			snprintf(field, sizeof(field), "spec.tcp[%zu].route[%zu].destination.host", k, j);
+			if (!s) {
+				n++;
+				if (d)
+					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
+						    "host not found: \"%s\" (%s); the VirtualService is "
+						    "stored, and inert until it is applied", host, fqdn);
+				continue;
+			}
+			if (subset && !(s->dr && sl_dr_subset(s->dr, subset))) {
+				n++;
+				snprintf(field, sizeof(field),
+					 "spec.tcp[%zu].route[%zu].destination.subset", k, j);
+				if (d)
+					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
+						    "subset not found: no DestinationRule for %s defines "
+						    "subset \"%s\"; the VirtualService is inert until one does",
+						    s->hosts[0], subset);
+			}
+			if (port && !svc_has_port(s, json_integer_value(port))) {
+				n++;
+				snprintf(field, sizeof(field),
+					 "spec.tcp[%zu].route[%zu].destination.port.number", k, j);
+				if (d)
+					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
+						    "port not found: %s has no port %lld; the "
+						    "VirtualService is inert until it has", s->hosts[0],
+						    (long long)json_integer_value(port));
+			}
+		}
+	}
+	return n;
+}
+
+/* Each service's DestinationRule, then its VirtualService (whose routes may
+ * name subsets of any service's DestinationRule): the first in config order
+ * that names one of its hosts. */
+static void bind_rules(const struct sl_config *c, struct sl_model *m)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sl_config_count(c); i++) {
+			const struct sl_resource *r = sl_config_at(c, i);
+			const json_t *spec = jobj(sl_resource_json(r), "spec"), *h;
+			bool vs = !strcmp(sl_resource_kind(r), "VirtualService");
+			char fqdn[512];
+			const struct sl_svc *s;
+			size_t k;
+
+			if (pass == 0 && !strcmp(sl_resource_kind(r), "DestinationRule")) {
+				sl_host_fqdn(jstr(spec, "host") ?: "", sl_resource_namespace(r), fqdn,
+					     sizeof(fqdn));
+				s = sl_model_host(m, fqdn);
+				if (s && !s->dr)
+					m->svc[s - m->svc].dr = r;
+			}
+			if (pass == 1 && vs && !sl_vs_missing(m, r, NULL)) {
+				json_array_foreach(json_object_get(spec, "hosts"), k, h) {
+					sl_host_fqdn(json_string_value(h) ?: "", sl_resource_namespace(r),
+						     fqdn, sizeof(fqdn));
+					s = sl_model_host(m, fqdn);
+					if (s && !s->vs)
+						m->svc[s - m->svc].vs = r;
+				}
+			}
+		}
+	}
+}
+
 int sl_model_build(const struct sl_config *c, struct sl_model *m)
 {
 	size_t n = sl_config_count(c);
@@ -361,6 +463,7 @@ int sl_model_build(const struct sl_config *c, struct sl_model *m)
 	}
 	if (build_index(m) || build_host_index(m))
 		goto fail;
+	bind_rules(c, m);
 	return 0;
 fail:
 	sl_model_free(m);

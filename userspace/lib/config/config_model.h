@@ -60,6 +60,10 @@ struct sl_svc {
 	const json_t *selector;       /* labels the backends carry; NULL: none */
 	size_t neps;
 	struct sl_wl *eps;            /* ServiceEntry endpoints */
+	/* The rules in force for it (the first of each in config order), NULL
+	 * if none: a VirtualService binds only once every destination it routes
+	 * to exists (sl_vs_missing); until then it is stored and inert. */
+	const struct sl_resource *vs, *dr;
 };
 
 struct sl_label_ix;
@@ -98,6 +102,13 @@ bool sl_labels_match(const json_t *selector, const json_t *labels);
 void sl_host_fqdn(const char *host, const char *ns, char *out, size_t len);
 /* The service with this (fully qualified) host, or NULL. */
 const struct sl_svc *sl_model_host(const struct sl_model *m, const char *fqdn);
+/* The references of VirtualService `vs`'s routes (destination host,
+ * subset, port) that name nothing in the model: each is a warning in d
+ * (NULL: only counted), as Istio's analyzer reports IST0101. Returns the
+ * count; a VirtualService with any is inert. */
+size_t sl_vs_missing(const struct sl_model *m, const struct sl_resource *vs, struct sl_diags *d);
+/* The subset `name` of the DestinationRule `dr` (its JSON), or NULL. */
+const json_t *sl_dr_subset(const struct sl_resource *dr, const char *name);
 /* The port of workload `w` named `name` in its ports map, or 0. */
 uint16_t sl_wl_port(const struct sl_wl *w, const char *name);
 /* The port w serves service port sp on, 0 if it does not: its ports entry

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/config/config_schema.h"
 #include "lib/core/addr.h"
@@ -43,7 +44,8 @@ static int verr(struct vctx *v, const struct ynode *n, const char *path, const c
 		text = NULL;
 	va_end(ap);
 	if (v->kind && v->name)
-		snprintf(who, sizeof(who), "%s %s/%s: ", v->kind, SL_CLIP(v->ns), SL_CLIP(v->name));
+		snprintf(who, sizeof(who), "%s %s%s%s: ", v->kind, SL_CLIP(v->ns), *v->ns ? "/" : "",
+			 SL_CLIP(v->name));
 	sl_diag_add(v->d, SL_DIAG_ERROR, "%s:%d:%d: %s%s%s%s", v->file, n->line, n->col, who,
 		    path, *path ? ": " : "", text ?: "(out of memory)");
 	free(text);
@@ -995,11 +997,13 @@ static int pa_post(struct vctx *v, const struct ynode *spec)
 
 struct kind {
 	const char *kind;
+	const char *alias;             /* sluicectl get/delete's short name */
 	const char *group;             /* "" for the core group */
 	const char *const *versions;
 	const struct field *spec;
 	int (*post)(struct vctx *v, const struct ynode *spec);
 	bool we;                       /* WorkloadEntry: sluice.io annotations */
+	bool cluster;                  /* cluster-scoped: no namespace, spec optional */
 	check_fn name;                 /* metadata.name beyond DNS-1123, if stricter */
 };
 
@@ -1007,53 +1011,115 @@ static const char *const v_core[] = { "v1", NULL };
 static const char *const v_net[] = { "v1", "v1beta1", "v1alpha3", NULL };
 static const char *const v_sec[] = { "v1", "v1beta1", NULL };
 
+/* A Namespace is recorded; what Kubernetes keeps in its spec is not read. */
+static const struct field ns_spec_f[] = {
+	{ .name = "finalizers", .type = F_ANY },
+	END
+};
+
 static const struct kind kinds[] = {
-	{ "Service", "", v_core, svc_spec_f, svc_post, false, check_dns1035 },
-	{ "ServiceEntry", "networking.istio.io", v_net, se_spec_f, se_post, false, NULL },
-	{ "WorkloadEntry", "networking.istio.io", v_net, we_spec_f, NULL, true, NULL },
-	{ "WorkloadGroup", "networking.istio.io", v_net, wg_spec_f, NULL, false, NULL },
-	{ "DestinationRule", "networking.istio.io", v_net, dr_spec_f, NULL, false, NULL },
-	{ "VirtualService", "networking.istio.io", v_net, vs_spec_f, vs_post, false, NULL },
-	{ "AuthorizationPolicy", "security.istio.io", v_sec, ap_spec_f, ap_post, false, NULL },
-	{ "PeerAuthentication", "security.istio.io", v_sec, pa_spec_f, pa_post, false, NULL },
+	{ "Namespace", "ns", "", v_core, ns_spec_f, NULL, false, true, check_dns_label },
+	{ "Service", "svc", "", v_core, svc_spec_f, svc_post, false, false, check_dns1035 },
+	{ "ServiceEntry", "se", "networking.istio.io", v_net, se_spec_f, se_post, false, false, NULL },
+	{ "WorkloadEntry", "we", "networking.istio.io", v_net, we_spec_f, NULL, true, false, NULL },
+	{ "WorkloadGroup", "wg", "networking.istio.io", v_net, wg_spec_f, NULL, false, false, NULL },
+	{ "DestinationRule", "dr", "networking.istio.io", v_net, dr_spec_f, NULL, false, false, NULL },
+	{ "VirtualService", "vs", "networking.istio.io", v_net, vs_spec_f, vs_post, false, false, NULL },
+	{ "AuthorizationPolicy", "ap", "security.istio.io", v_sec, ap_spec_f, ap_post, false, false, NULL },
+	{ "PeerAuthentication", "pa", "security.istio.io", v_sec, pa_spec_f, pa_post, false, false, NULL },
 	{}
 };
 
-/* kind and apiVersion: which table. */
-static const struct kind *find_kind(struct vctx *v, const struct ynode *doc)
+#define KIND_LIST "Namespace, Service, ServiceEntry, WorkloadEntry, WorkloadGroup, " \
+	"DestinationRule, VirtualService, AuthorizationPolicy, PeerAuthentication"
+
+const char *sl_kind_list(void)
+{
+	return KIND_LIST;
+}
+
+const char *sl_kind_canon(const char *k)
+{
+	for (const struct kind *x = kinds; x->kind; x++) {
+		size_t l = strlen(x->kind);
+		bool y = x->kind[l - 1] == 'y';
+
+		if (strcasecmp(k, x->kind) == 0 || strcasecmp(k, x->alias) == 0 ||
+		    (strncasecmp(k, x->kind, l) == 0 && strcasecmp(k + l, "s") == 0) ||
+		    (strncasecmp(k, x->kind, l) == 0 && strcasecmp(k + l, "es") == 0) ||
+		    (y && strncasecmp(k, x->kind, l - 1) == 0 && strcasecmp(k + l - 1, "ies") == 0))
+			return x->kind;
+	}
+	return NULL;
+}
+
+bool sl_kind_cluster_scoped(const char *kind)
+{
+	for (const struct kind *x = kinds; x->kind; x++)
+		if (!strcmp(x->kind, kind))
+			return x->cluster;
+	return false;
+}
+
+/* The API groups whose kinds are all the mesh's: an unknown kind there is
+ * an error (a typo, or a kind sluice does not implement), never skipped. */
+static bool mesh_group(const char *group)
+{
+	return !strcmp(group, "networking.istio.io") || !strcmp(group, "security.istio.io");
+}
+
+static const char *scalar_str(const struct ynode *n)
+{
+	return n && n->type == YN_SCALAR && yscalar_kind(n) == YS_STR ? n->str : NULL;
+}
+
+/* A document of another API (apps/v1 Deployment, v1 ConfigMap, a
+ * Knative Service): one informational line, and the document is left out. */
+static int skip_doc(struct vctx *v, const struct ynode *doc, const char *api, const char *kind)
+{
+	const struct ynode *meta = ymap_get(doc, "metadata");
+	const char *ns = scalar_str(ymap_get(meta, "namespace")) ?: "default";
+	const char *name = scalar_str(ymap_get(meta, "name")) ?: "(no name)";
+
+	sl_diag_add(v->d, SL_DIAG_INFO, "%s:%d:%d: %s %s %s/%s: not a mesh kind, ignored", v->file,
+		    doc->line, doc->col, SL_CLIP(api), SL_CLIP(kind), SL_CLIP(ns), SL_CLIP(name));
+	return 1;
+}
+
+/* kind and apiVersion: which table; 1 for a document that is not the mesh's. */
+static int find_kind(struct vctx *v, const struct ynode *doc, const struct kind **out)
 {
 	const struct ynode *kn = ymap_get(doc, "kind"), *av = ymap_get(doc, "apiVersion");
 	const struct kind *k;
 	char group[128] = "";
 	const char *ver;
 
-	if (!kn || kn->type != YN_SCALAR || yscalar_kind(kn) != YS_STR) {
-		verr(v, kn ?: doc, "kind", kn ? "must be a string" : "required field missing");
-		return NULL;
-	}
-	for (k = kinds; k->kind && strcmp(k->kind, kn->str); k++)
-		;
-	if (!k->kind) {
-		verr(v, kn, "kind", "unknown kind \"%s\" (known: Service, ServiceEntry, "
-		     "WorkloadEntry, WorkloadGroup, DestinationRule, VirtualService, "
-		     "AuthorizationPolicy, PeerAuthentication)", SL_CLIP(kn->str));
-		return NULL;
-	}
-	if (!av || av->type != YN_SCALAR || yscalar_kind(av) != YS_STR) {
-		verr(v, av ?: doc, "apiVersion", av ? "must be a string" : "required field missing");
-		return NULL;
-	}
+	if (!scalar_str(kn))
+		return verr(v, kn ?: doc, "kind", kn ? "must be a string" : "required field missing");
+	if (!scalar_str(av))
+		return verr(v, av ?: doc, "apiVersion", av ? "must be a string" :
+			    "required field missing");
 	ver = strrchr(av->str, '/');
 	if (ver)
 		snprintf(group, sizeof(group), "%.*s", (int)(ver - av->str), av->str);
 	ver = ver ? ver + 1 : av->str;
+	for (k = kinds; k->kind && strcmp(k->kind, kn->str); k++)
+		;
+	if (!k->kind && mesh_group(group))
+		return verr(v, kn, "kind", "unknown kind \"%s\" in %s (sluice reads: " KIND_LIST ")",
+			    SL_CLIP(kn->str), group);
+	/* a kind of another group, or of the core group that sluice does not read */
+	if (!k->kind || (strcmp(group, k->group) && !mesh_group(group) && *k->group == '\0'))
+		return skip_doc(v, doc, av->str, kn->str);
 	for (const char *const *x = k->versions; *x; x++)
-		if (!strcmp(group, k->group) && !strcmp(*x, ver))
-			return k;
-	verr(v, av, "apiVersion", "\"%s\" is not an apiVersion of %s (%s%s%s)", SL_CLIP(av->str), k->kind,
-	     k->group, *k->group ? "/" : "", !strcmp(k->group, "security.istio.io") ? "v1 or v1beta1" :
-	     *k->group ? "v1, v1beta1 or v1alpha3" : "v1");
-	return NULL;
+		if (!strcmp(group, k->group) && !strcmp(*x, ver)) {
+			*out = k;
+			return 0;
+		}
+	return verr(v, av, "apiVersion", "\"%s\" is not an apiVersion of %s (%s%s%s)",
+		    SL_CLIP(av->str), k->kind, k->group, *k->group ? "/" : "",
+		    !strcmp(k->group, "security.istio.io") ? "v1 or v1beta1" :
+		    *k->group ? "v1, v1beta1 or v1alpha3" : "v1");
 }
 
 int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *d,
@@ -1069,28 +1135,26 @@ int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *
 	struct field topk[sizeof(top) / sizeof(top[0])];
 	struct vctx v = { .file = file, .d = d };
 	const struct ynode *meta, *x, *spec;
-	const struct kind *k;
+	const struct kind *k = NULL;
 	int rc;
 
 	if (doc->type != YN_MAP)
 		return verr(&v, doc, "", "a document must be a mapping (apiVersion, kind, "
 			    "metadata, spec)");
-	k = find_kind(&v, doc);
-	if (!k)
-		return -1;
+	rc = find_kind(&v, doc, &k);
+	if (rc)
+		return rc;
 	/* the resource's identity first, so that later messages can name it */
 	meta = ymap_get(doc, "metadata");
 	x = ymap_get(meta, "name");
-	if (x && x->type == YN_SCALAR && yscalar_kind(x) == YS_STR) {
-		const struct ynode *nsn = ymap_get(meta, "namespace");
-
+	if (scalar_str(x)) {
 		v.kind = k->kind;
 		v.name = x->str;
-		v.ns = nsn && nsn->type == YN_SCALAR && yscalar_kind(nsn) == YS_STR ? nsn->str :
-			"default";
+		v.ns = k->cluster ? "" : scalar_str(ymap_get(meta, "namespace")) ?: "default";
 	}
 	memcpy(topk, top, sizeof(top));
 	topk[3].sub = k->spec;
+	topk[3].req = !k->cluster;
 	rc = walk_obj(&v, doc, "", topk);
 	spec = ymap_get(doc, "spec");
 	/* cross-field checks run on a spec whose fields have the right types */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * diag.c - diagnostics (diag.h): a growing list of lines, each an error
- * or a warning.
+ * diag.c - diagnostics (diag.h): a growing list of lines, each an error,
+ * a warning or an informational line.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,8 +31,10 @@ count:
 	/* an error is counted even when memory ran out to record it */
 	if (level == SL_DIAG_ERROR)
 		d->nerrors++;
-	else
+	else if (level == SL_DIAG_WARNING)
 		d->nwarnings++;
+	else
+		d->ninfos++;
 }
 
 void sl_diag_add(struct sl_diags *d, enum sl_diag_level level, const char *fmt, ...)
@@ -66,11 +68,15 @@ void sl_diags_free(struct sl_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static const char *level_name(enum sl_diag_level l)
+{
+	return l == SL_DIAG_ERROR ? "error" : l == SL_DIAG_WARNING ? "warning" : "info";
+}
+
 void sl_diags_print(const struct sl_diags *d, FILE *f)
 {
 	for (size_t i = 0; i < d->n; i++)
-		fprintf(f, "%s: %s\n", d->v[i].level == SL_DIAG_ERROR ? "error" : "warning",
-			d->v[i].msg);
+		fprintf(f, "%s: %s\n", level_name(d->v[i].level), d->v[i].msg);
 }
 
 json_t *sl_diags_json(const struct sl_diags *d)
@@ -79,7 +85,7 @@ json_t *sl_diags_json(const struct sl_diags *d)
 
 	for (size_t i = 0; a && i < d->n; i++) {
 		if (json_array_append_new(a, json_pack("{s:s, s:s}", "level",
-						       d->v[i].level == SL_DIAG_ERROR ? "error" : "warning",
+						       level_name(d->v[i].level),
 						       "message", d->v[i].msg))) {
 			json_decref(a);
 			return NULL;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * diag.h - diagnostics: what a parser or checker found, one line each
- * ("FILE:LINE:COLUMN: ..." for config), as an error or a warning.
+ * ("FILE:LINE:COLUMN: ..." for config), as an error, a warning, or an
+ * informational line (a document that is not the mesh's, skipped).
  * Adding never fails: a line that memory could not hold is still counted.
  */
 #ifndef SL_DIAG_H
@@ -15,7 +16,7 @@
 /* A value quoted in a diagnostic is cut to this many bytes and "...". */
 #define SL_CONFIG_QUOTE_MAX  64
 
-enum sl_diag_level { SL_DIAG_WARNING, SL_DIAG_ERROR };
+enum sl_diag_level { SL_DIAG_WARNING, SL_DIAG_ERROR, SL_DIAG_INFO };
 
 struct sl_diag {
 	enum sl_diag_level level;
@@ -24,12 +25,12 @@ struct sl_diag {
 
 struct sl_diags {
 	size_t n, cap;
-	size_t nerrors, nwarnings;
+	size_t nerrors, nwarnings, ninfos;
 	struct sl_diag *v;
 };
 
 void sl_diags_free(struct sl_diags *d);
-/* "error: MSG" / "warning: MSG", one per line. */
+/* "error: MSG" / "warning: MSG" / "info: MSG", one per line. */
 void sl_diags_print(const struct sl_diags *d, FILE *f);
 /* All diagnostics as a JSON array of {"level": ..., "message": ...}. */
 json_t *sl_diags_json(const struct sl_diags *d);
