@@ -58,6 +58,13 @@ criterion_suite() {
 			'.test_suites[] | .name as $s | .tests[] | select(.status != "PASSED" and .status != "SKIPPED") | "\($s)::\(.name)"' \
 			"$OUT/$name.json")
 	fi
+	# a sanitizer report (a leak is found as a test's process exits, after
+	# Criterion has counted it as passed) fails the suite
+	if grep -qE 'ERROR: (Leak|Address)Sanitizer|runtime error:' "$OUT/$name.log"; then
+		grep -E -A12 'ERROR: (Leak|Address)Sanitizer|runtime error:' "$OUT/$name.log" | head -40
+		failed=$((failed + 1)); failures+=("$name: sanitizer report (see $OUT/$name.log)")
+		result "$name (suite) fail sanitizer report"
+	fi
 	if [ "$s" -gt 0 ]; then
 		jq -r '.test_suites[] | .name as $s | .tests[] | select(.status == "SKIPPED") |
 			"   skip \($s)::\(.name): \(.messages // [] | join(" "))"' "$OUT/$name.json" | sort -u | head -5

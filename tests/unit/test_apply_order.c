@@ -7,6 +7,7 @@
  * And documents of other APIs beside the mesh's are skipped, one line each.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -111,6 +112,7 @@ Test(apply_order, every_order_of_apply_and_of_delete_and_reapply_ends_the_same)
 	struct sl_config *all = sl_config_new();
 	int p[NDOCS];
 	json_t *want;
+	char *text;
 	size_t perms = 0;
 
 	for (int i = 0; i < NDOCS; i++) {
@@ -119,7 +121,9 @@ Test(apply_order, every_order_of_apply_and_of_delete_and_reapply_ends_the_same)
 	}
 	want = state(all);
 	/* the split is in force: 90 to web-1 (subset v1), 10 to legacy */
-	cr_assert(strstr(json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS), "10.9.0.1"));
+	text = json_dumps(want, JSON_COMPACT);
+	cr_assert(text && strstr(text, "10.9.0.1"));
+	free(text);
 	do {
 		struct sl_config *c = sl_config_new();
 		json_t *got;

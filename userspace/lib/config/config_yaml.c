@@ -195,35 +195,77 @@ static int check_dup_keys(struct ybuild *b, const struct ynode *map)
 	return -EINVAL;
 }
 
+static bool is_break(char c)
+{
+	return c == '\n' || c == '\r';
+}
+
+/* [p, stop) of a single-quoted scalar's line, '' as one quote, to out. */
+static size_t unquote(char *out, const char *p, const char *stop)
+{
+	size_t n = 0;
+
+	while (p < stop) {
+		out[n++] = *p;
+		p += *p == '\'' && p + 1 < stop ? 2 : 1;
+	}
+	return n;
+}
+
 /*
- * A scalar's text, malloc'd. libfyaml 0.7.12 leaks the buffer of a
- * single-quoted scalar holding a run of six or more '' escapes when its
- * text is asked for, so a single-quoted scalar on one line (where '' is
- * the only escape and nothing folds) is decoded here from the input
- * between its marks; a multi-line one is left to libfyaml.
+ * A single-quoted scalar's text from its source between the quotes, as
+ * YAML 1.2 reads it: '' is a quote; a line break folds to a space, n
+ * breaks with only blanks between them to n - 1 newlines, and the blanks
+ * around a break go. libfyaml 0.7.12 reads runs of '' wrong (the value
+ * of k: '''''  ' comes out as three quotes and a space, not two quotes
+ * and two spaces) and leaks its buffer for a run of six or more, so
+ * single-quoted text is decoded here. The output is never longer than
+ * the input.
  */
+static char *single_quoted(const char *p, const char *end, size_t *len)
+{
+	char *out = malloc(end - p + 1);
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	while (p < end) {
+		const char *eol = p, *t;
+		int breaks = 0;
+
+		while (eol < end && !is_break(*eol))
+			eol++;
+		if (eol == end) {
+			o += unquote(out + o, p, end);
+			break;
+		}
+		for (t = eol; t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
+			;
+		o += unquote(out + o, p, t);
+		for (p = eol; p < end && is_break(*p); breaks++) {
+			p += *p == '\r' && p + 1 < end && p[1] == '\n' ? 2 : 1;
+			while (p < end && (*p == ' ' || *p == '\t'))
+				p++;
+		}
+		if (breaks == 1)
+			out[o++] = ' ';
+		while (--breaks > 0)
+			out[o++] = '\n';
+	}
+	out[o] = '\0';
+	*len = o;
+	return out;
+}
+
+/* A scalar's text, malloc'd. */
 static char *scalar_text(const struct ybuild *b, struct fy_event *e, size_t *len)
 {
 	const struct fy_mark *s = fy_event_start_mark(e), *end = fy_event_end_mark(e);
 	const char *text;
 
 	if (fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED && s && end &&
-	    s->input_pos <= end->input_pos && end->input_pos <= b->len &&
-	    !memchr(b->buf + s->input_pos, '\n', end->input_pos - s->input_pos) &&
-	    !memchr(b->buf + s->input_pos, '\r', end->input_pos - s->input_pos)) {
-		const char *p = b->buf + s->input_pos, *stop = b->buf + end->input_pos;
-		char *out = malloc(stop - p + 1), *o = out;
-
-		if (!out)
-			return NULL;
-		while (p < stop) {
-			*o++ = *p;
-			p += *p == '\'' && p + 1 < stop ? 2 : 1;   /* '' is one quote */
-		}
-		*o = '\0';
-		*len = o - out;
-		return out;
-	}
+	    s->input_pos <= end->input_pos && end->input_pos <= b->len)
+		return single_quoted(b->buf + s->input_pos, b->buf + end->input_pos, len);
 	text = fy_token_get_text(e->scalar.value, len);
 	return text ? strndup(text, *len) : strdup("");
 }
