@@ -252,6 +252,13 @@ wait_converged node1 node2
 [ "$(backends node2)" = "$web_before" ] || fail "web did not return to its own backends: $(backends node2)"
 note "inert, in force, inert again: $web_before -> [$pod3] -> $(backends node2)"
 ctl delete -f "$TMP/route.yaml" || fail "delete -f of the route file refused"
+# a directory, as kubectl apply -f DIR: its .yaml files in one change
+mkdir "$TMP/app" && cp "$TMP/route.yaml" "$TMP/app/1-route.yaml" && cp "$TMP/canary.yaml" "$TMP/app/2-canary.yaml"
+echo "not config" >"$TMP/app/README.md"
+ctl apply -f "$TMP/app" || fail "apply -f DIR refused"
+wait_converged node1 node2
+[ "$(backends node1)" = "[\"$pod3\"]" ] || fail "apply -f DIR: web does not route to web-canary: $(backends node1)"
+ctl delete -f "$TMP/app/1-route.yaml" && ctl delete -f "$TMP/app/2-canary.yaml" || fail "delete after apply -f DIR"
 
 # get and delete
 [ "$(ctl get svc web -o json | jq -r .spec.clusterIP)" = 10.96.0.10 ] || fail "get svc web -o json"

@@ -8,6 +8,7 @@
  * fail). --snapshot NODE also compiles and prints the snapshot NODE would
  * get (identities numbered from scratch, trust domain cluster.local).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,11 @@
 #include "ctl/ctl.h"
 #include "lib/config/config.h"
 #include "lib/config/config_check.h"
+#include "lib/core/file.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sluicectl analyze -f FILE [-f FILE...] [-o json] [--snapshot NODE]\n");
+	fprintf(f, "usage: sluicectl analyze -f FILE|DIR [-f FILE|DIR...] [-o json] [--snapshot NODE]\n");
 }
 
 /* Compile NODE's snapshot and print it; 0 or -1 (errors in d). */
@@ -59,10 +61,23 @@ int cmd_analyze(const struct ctl_opts *o, int argc, char **argv)
 	optind = 0; /* getopt again, over the command's own arguments */
 	while ((opt = getopt_long(argc + 1, argv - 1, "f:o:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'f':
-			sl_config_parse_file(c, optarg, &d);
+		case 'f': {
+			char **paths;
+			size_t np;
+			int e = file_list_inputs(optarg, &paths, &np);
+
+			if (e)
+				sl_diag_add(&d, SL_DIAG_ERROR, "%s: %s", optarg, e == -ENOENT ?
+					    "no .yaml, .yml or .json file in the directory" : strerror(-e));
+			for (size_t k = 0; !e && k < np; k++) {
+				sl_config_parse_file(c, paths[k], &d);
+				free(paths[k]);
+			}
+			if (!e)
+				free(paths);
 			any = true;
 			break;
+		}
 		case 'o':
 			json = !strcmp(optarg, "json");
 			break;

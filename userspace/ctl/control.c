@@ -59,7 +59,8 @@ enum { OPT_CONTROL = 0x200, OPT_CREDENTIALS, OPT_TIMEOUT };
 
 const struct cli_opt ctl_apply_opts[] = {
 	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
-	  "a YAML file, - for stdin; repeat for more (all are one change)" },
+	  "a YAML file, a directory (its .yaml, .yml and .json files), or - for stdin; "
+	  "repeat for more (all are one change)" },
 	CONNECTION_OPTS,
 	{}
 };
@@ -309,12 +310,32 @@ int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < a.nfiles; i++) {
-		one = read_input("apply", a.files[i], &len);
-		if (!one)
+		char **paths;
+		size_t np;
+		int e = file_list_inputs(a.files[i], &paths, &np);
+
+		if (e) {
+			fprintf(stderr, "sluicectl: apply: %s: %s\n", a.files[i],
+				e == -ENOENT ? "no .yaml, .yml or .json file in the directory" :
+				strerror(-e));
 			goto out;
-		json_array_append_new(json_object_get(req, "files"), json_pack("{s:s, s:s%}",
-			"name", strcmp(a.files[i], "-") ? a.files[i] : "stdin", "content", one, len));
-		free(one);
+		}
+		for (size_t k = 0; k < np; k++) {
+			one = read_input("apply", paths[k], &len);
+			if (one)
+				json_array_append_new(json_object_get(req, "files"), json_pack(
+					"{s:s, s:s%}", "name", strcmp(paths[k], "-") ? paths[k] : "stdin",
+					"content", one, len));
+			free(one);
+			if (!one) {
+				while (k < np)
+					free(paths[k++]);
+				free(paths);
+				goto out;
+			}
+			free(paths[k]);
+		}
+		free(paths);
 	}
 	body = json_dumps(req, JSON_COMPACT);
 	if (!body) {

@@ -108,7 +108,7 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 static int cmd_completion(const struct ctl_opts *o, int argc, char **argv);
 
 static const struct ctl_cmd commands[] = {
-	{ "analyze", cmd_analyze, "analyze -f FILE... [-o json] [--snapshot NODE]   validate config offline, as the control plane does" },
+	{ "analyze", cmd_analyze, "analyze -f FILE|DIR... [-o json] [--snapshot NODE]   validate config offline, as the control plane does" },
 	{ "apply", cmd_apply, CTL_APPLY_HELP },
 	{ "delete", cmd_delete, CTL_DELETE_HELP },
 	{ "completion", cmd_completion, "completion bash      a bash completion script: source <(sluicectl completion bash)" },

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -146,4 +147,69 @@ out:
 	free(b);
 	close(fd);
 	return err;
+}
+
+static bool config_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return name[0] != '.' && dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") ||
+					 !strcmp(dot, ".json"));
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int file_list_inputs(const char *path, char ***out, size_t *n)
+{
+	struct dirent **ents = NULL;
+	struct stat st;
+	int k, err = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (strcmp(path, "-") == 0 || stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		*out = calloc(1, sizeof(**out));
+		if (!*out || !((*out)[0] = strdup(path))) {
+			free(*out);
+			*out = NULL;
+			return -ENOMEM;
+		}
+		*n = 1;
+		return 0;
+	}
+	k = scandir(path, &ents, NULL, NULL);
+	if (k < 0)
+		return -errno;
+	*out = calloc(k + 1, sizeof(**out));
+	if (!*out)
+		err = -ENOMEM;
+	for (int i = 0; i < k; i++) {
+		char *p = NULL;
+
+		if (!err && config_name(ents[i]->d_name)) {
+			if (asprintf(&p, "%s/%s", path, ents[i]->d_name) < 0)
+				err = -ENOMEM;
+			else if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+				(*out)[(*n)++] = p;
+			else
+				free(p);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	if (!err && *n == 0)
+		err = -ENOENT;
+	if (err) {
+		for (size_t i = 0; i < *n; i++)
+			free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return err;
+	}
+	qsort(*out, *n, sizeof(**out), name_cmp);
+	return 0;
 }

@@ -25,5 +25,10 @@
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int file_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 int file_read(const char *path, char **buf, size_t *len, size_t max);
+/* The config inputs `path` names, as kubectl apply -f reads them: the path
+ * itself, or for a directory its regular files ending in .yaml, .yml or
+ * .json, sorted by name (not recursive; an empty directory is -ENOENT).
+ * *out: malloc'd paths in a malloc'd array. 0 or -errno. */
+int file_list_inputs(const char *path, char ***out, size_t *n);
 
 #endif /* SL_FILE_H */
