@@ -3,6 +3,7 @@
  * A validated config as typed workloads and services (config_model.h).
  */
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,6 +355,28 @@ static bool svc_has_port(const struct sl_svc *s, long port)
 	return false;
 }
 
+/* A route's destination `part` (host, subset, port) names nothing: an
+ * IST0101 warning at spec.tcp[k].route[j].destination.FIELD, if d. */
+__attribute__((format(printf, 7, 8)))
+static void missing(struct sl_diags *d, const struct sl_resource *vs, size_t k, size_t j,
+		    const char *part, const char *field, const char *fmt, ...)
+{
+	char path[96], *text = NULL;
+	va_list ap;
+
+	if (!d)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	snprintf(path, sizeof(path), "spec.tcp[%zu].route[%zu].destination.%s", k, j, field);
+	sl_diag_res(d, SL_DIAG_WARNING, vs, path, "[IST0101] referenced %s not found: %s; the "
+		    "VirtualService is stored, and inert until it exists", part,
+		    text ?: "(out of memory)");
+	free(text);
+}
+
 size_t sl_vs_missing(const struct sl_model *m, const struct sl_resource *vs, struct sl_diags *d)
 {
 	const json_t *tcp, *rt;
@@ -365,38 +388,24 @@ size_t sl_vs_missing(const struct sl_model *m, const struct sl_resource *vs, str
 			const char *host = jstr(dst, "host") ?: "", *subset = jstr(dst, "subset");
 			const json_t *port = json_object_get(jobj(dst, "port"), "number");
 			const struct sl_svc *s;
-			char fqdn[512], field[96];
+			char fqdn[512];
 
 			sl_host_fqdn(host, sl_resource_namespace(vs), fqdn, sizeof(fqdn));
 			s = sl_model_host(m, fqdn);
-			snprintf(field, sizeof(field), "spec.tcp[%zu].route[%zu].destination.host", k, j);
 			if (!s) {
 				n++;
-				if (d)
-					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
-						    "host not found: \"%s\" (%s); the VirtualService is "
-						    "stored, and inert until it is applied", host, fqdn);
+				missing(d, vs, k, j, "host", "host", "\"%s\" (%s)", host, fqdn);
 				continue;
 			}
 			if (subset && !(s->dr && sl_dr_subset(s->dr, subset))) {
 				n++;
-				snprintf(field, sizeof(field),
-					 "spec.tcp[%zu].route[%zu].destination.subset", k, j);
-				if (d)
-					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
-						    "subset not found: no DestinationRule for %s defines "
-						    "subset \"%s\"; the VirtualService is inert until one does",
-						    s->hosts[0], subset);
+				missing(d, vs, k, j, "subset", "subset", "no DestinationRule for %s "
+					"defines subset \"%s\"", s->hosts[0], subset);
 			}
 			if (port && !svc_has_port(s, json_integer_value(port))) {
 				n++;
-				snprintf(field, sizeof(field),
-					 "spec.tcp[%zu].route[%zu].destination.port.number", k, j);
-				if (d)
-					sl_diag_res(d, SL_DIAG_WARNING, vs, field, "[IST0101] referenced "
-						    "port not found: %s has no port %lld; the "
-						    "VirtualService is inert until it has", s->hosts[0],
-						    (long long)json_integer_value(port));
+				missing(d, vs, k, j, "port", "port.number", "%s has no port %lld",
+					s->hosts[0], (long long)json_integer_value(port));
 			}
 		}
 	}

@@ -1046,7 +1046,6 @@ const char *sl_kind_canon(const char *k)
 
 		if (strcasecmp(k, x->kind) == 0 || strcasecmp(k, x->alias) == 0 ||
 		    (strncasecmp(k, x->kind, l) == 0 && strcasecmp(k + l, "s") == 0) ||
-		    (strncasecmp(k, x->kind, l) == 0 && strcasecmp(k + l, "es") == 0) ||
 		    (y && strncasecmp(k, x->kind, l - 1) == 0 && strcasecmp(k + l - 1, "ies") == 0))
 			return x->kind;
 	}
