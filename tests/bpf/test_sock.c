@@ -120,7 +120,7 @@ TestSuite(sock, .init = setup, .fini = teardown, .timeout = 60);
 
 static void apply(const char *json)
 {
-	struct lb_apply_stats st;
+	struct lb_apply_stats st = {};
 	struct snapshot s;
 	char err[512];
 
@@ -362,7 +362,7 @@ Test(sock, dual_stack_socket_to_v4_vip)
 
 Test(sock, reconcile_writes_only_the_difference)
 {
-	struct lb_apply_stats st;
+	struct lb_apply_stats st = {};
 	struct lb_live live;
 	struct snapshot s;
 	char err[256];

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The agent's push decoder: the watch stream's newline-delimited messages
- * {"version":V,"snapshot":{...}} split as sync.c splits them (its fast
- * path and its jansson path), each snapshot then decoded as the agent's
- * apply function decodes it. sync.c is included for its static
- * split_message(); ACKs, saving and the BPF maps are left out.
+ * The agent's push decoder: the watch stream's newline-delimited messages,
+ * whole snapshots {"version":V,"snapshot":{...}} and deltas
+ * {"version":V,"base":B,"delta":{...}}, handled by sync.c's own
+ * on_message() (its fast path, its jansson path, deltas applied to the
+ * indexed snapshot and undone when refused), each resulting snapshot then
+ * decoded as the agent's apply function decodes it. sync.c is included
+ * for its static functions; there is no connection, so ACKs go nowhere,
+ * and the BPF maps are left out.
  */
 #include "agent/sync.c"
 
@@ -17,23 +20,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void one_message(const char *line, size_t len)
+/* The agent's apply function without the maps: decode, or refuse. */
+static int decode(void *arg, const char *text, size_t len, const char *src, char *err,
+		  size_t errlen)
 {
 	struct snapshot snap = {};
-	char err[1024], *owned;
-	const char *text;
-	size_t tlen;
-	long long v;
 
-	if (split_message(line, len, &text, &tlen, &owned, &v))
-		return;
-	if (snapshot_parse(text, tlen, "control plane", &snap, err, sizeof(err)) == 0)
-		snapshot_free(&snap);
-	free(owned);
+	if (snapshot_parse(text, len, src, &snap, err, errlen))
+		return -1;
+	snapshot_free(&snap);
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct sync s = { .magic = SYNC_MAGIC, .apply = decode };
 	/* the stream's buffer as watch_data() keeps it: NUL-terminated */
 	char *buf = malloc(size + 1);
 	size_t start = 0;
@@ -47,9 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t l = (size_t)(nl - (buf + start));
 
 		if (l)
-			one_message(buf + start, l);
+			on_message(&s, buf + start, l);
 		start += l + 1;
 	}
+	json_decref(s.idx);
+	free(s.unsaved);
 	free(buf);
 	return 0;
 }

@@ -11,7 +11,7 @@
 #include "agent/telemetry.h"
 #include "lib/node/snapshot.h"
 
-/* no maps: lbmap_read fails on fd -1 and every service id stays 0 */
+/* no maps and no service ids: every service id stays 0 */
 static struct datapath dp = { .maps = { -1, -1, -1, -1 } };
 
 Test(telemetry, labels_from_empty_then_full_snapshot)
@@ -22,13 +22,13 @@ Test(telemetry, labels_from_empty_then_full_snapshot)
 	struct snapshot one = { .version = 2, .identities = &id, .nidentities = 1 };
 
 	strcpy(id.spiffe, "spiffe://cluster.local/ns/default/sa/web");
-	telemetry_set_labels(&t, &empty);
+	telemetry_set_labels(&t, &empty, NULL);
 	cr_assert_eq(t.version, 1);
 	cr_assert_eq(t.labels.nidentities, 0);
 	cr_assert_not_null(t.labels.identities);
 	cr_assert_not_null(t.svc_ids);
 
-	telemetry_set_labels(&t, &one);
+	telemetry_set_labels(&t, &one, NULL);
 	cr_assert_eq(t.version, 2);
 	cr_assert_eq(t.labels.nidentities, 1);
 	cr_assert_eq(t.labels.identities[0].id, 7);

@@ -4,6 +4,7 @@
  * tc, the proxy and the capture switch, and the status file.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,11 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 		log_err("snapshot refused, state unchanged: %s", err);
 		return -1;
 	}
-	rc = apply_identity(dp, &snap, err, errlen);
+	st.svc_ids = calloc(snap.nservices ?: 1, sizeof(*st.svc_ids));
+	rc = st.svc_ids ? 0 : -ENOMEM;
+	if (rc)
+		snprintf(err, errlen, "out of memory");
+	rc = rc ?: apply_identity(dp, &snap, err, errlen);
 	rc = rc ?: lbmap_apply(&dp->maps, &snap, &st, err, errlen);
 	if (rc) {
 		log_err("snapshot version=%llu not fully applied: %s",
@@ -123,7 +128,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 			 (unsigned long long)snap.version, snap.nservices,
 			 st.svc_added, st.svc_updated, st.svc_removed, st.svc_unchanged,
 			 st.be_added, st.be_removed, (unsigned long long)(loop_now_ms() - t0));
-		telemetry_set_labels(tm, &snap);
+		telemetry_set_labels(tm, &snap, st.svc_ids);
 		tm->ready = true;
 		if (ps && ps->certs)
 			certs_set_wanted(ps->certs, &snap);
@@ -131,6 +136,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 			psup_set_snapshot(ps->ps, buf, len, snap.version);
 	}
 	snapshot_free(&snap);
+	free(st.svc_ids);
 	return rc ? -1 : 0;
 }
 

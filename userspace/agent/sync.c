@@ -28,6 +28,7 @@
 #include "lib/wire/pki.h"
 #include "lib/core/loop.h"
 #include "lib/core/sys.h"
+#include "lib/wire/snapdelta.h"
 
 #define SYNC_MAGIC      0x73796e63u
 #define BACKOFF_MIN_MS  500
@@ -58,6 +59,8 @@ struct sync {
 	char *in;                  /* received, not yet a whole line */
 	size_t in_len, in_cap;
 	uint64_t version;
+	json_t *idx;               /* the snapshot of `version`, indexed; NULL: none */
+	char have[24];             /* x-sluice-have: the version idx holds */
 	sync_apply_fn apply;
 	void *arg;
 	struct post *posts;        /* sync_post() requests waiting for answers */
@@ -181,7 +184,7 @@ static void send_ack(struct sync *s, uint64_t version, const char *error)
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	struct h2_header ct = { "content-type", "application/json" };
 
-	if (!body || h2_request(s->h, "POST", s->host, "/v1/ack", &ct, 1, body, strlen(body),
+	if (!body || !s->h || h2_request(s->h, "POST", s->host, "/v1/ack", &ct, 1, body, strlen(body),
 				&ack_ops, s) < 0)
 		log_warn("could not send the %s for version %llu", error ? "NACK" : "ACK",
 			 (unsigned long long)version);
@@ -192,66 +195,51 @@ static void send_ack(struct sync *s, uint64_t version, const char *error)
 /*
  * The snapshot inside a watch message {"version":V,"snapshot":{...}}
  * without parsing it twice: the control plane writes exactly this prefix,
- * and snapshot_parse() checks the rest strictly anyway. Anything else goes
- * through jansson. 0 with *text (maybe pointing into line, else malloc'd
- * into *owned) and *v, or -1.
+ * and snapshot_parse() checks the rest strictly anyway. 1 with *text
+ * pointing into line and *v; 0 if the line is not of that form.
  */
-static int split_message(const char *line, size_t len, const char **text, size_t *tlen,
-			 char **owned, long long *v)
+static int split_full(const char *line, size_t len, const char **text, size_t *tlen,
+		      long long *v)
 {
 	static const char pre[] = "{\"version\":", mid[] = ",\"snapshot\":";
-	json_error_t jerr;
 	const char *p = line + sizeof(pre) - 1;
-	json_t *j, *snap;
 	char *end;
 
-	*owned = NULL;
-	if (len > sizeof(pre) + sizeof(mid) && memcmp(line, pre, sizeof(pre) - 1) == 0 &&
-	    line[len - 1] == '}') {
-		*v = strtoll(p, &end, 10);
-		if (end > p && *v >= 0 && (size_t)(end - line) + sizeof(mid) < len &&
-		    memcmp(end, mid, sizeof(mid) - 1) == 0 && end[sizeof(mid) - 1] == '{') {
-			*text = end + sizeof(mid) - 1;
-			*tlen = (size_t)(line + len - 1 - *text);
-			return 0;
-		}
-	}
-	j = json_loadb(line, len, 0, &jerr);
-	snap = json_object_get(j, "snapshot");
-	if (!j || !json_is_integer(json_object_get(j, "version")) || !json_is_object(snap)) {
-		log_err("control plane sent a message that is not {version, snapshot}: %s",
-			j ? "missing fields" : jerr.text);
-		json_decref(j);
-		return -1;
-	}
-	*v = json_integer_value(json_object_get(j, "version"));
-	*owned = json_dumps(snap, JSON_COMPACT);
-	json_decref(j);
-	if (!*owned)
-		return -1;
-	*text = *owned;
-	*tlen = strlen(*owned);
-	return 0;
+	if (len <= sizeof(pre) + sizeof(mid) || memcmp(line, pre, sizeof(pre) - 1) ||
+	    line[len - 1] != '}')
+		return 0;
+	*v = strtoll(p, &end, 10);
+	if (end == p || *v < 0 || (size_t)(end - line) + sizeof(mid) >= len ||
+	    memcmp(end, mid, sizeof(mid) - 1) || end[sizeof(mid) - 1] != '{')
+		return 0;
+	*text = end + sizeof(mid) - 1;
+	*tlen = (size_t)(line + len - 1 - *text);
+	return 1;
 }
 
-/* One watch message: apply, save, ACK; or NACK. */
-static void on_message(struct sync *s, const char *line, size_t len)
+/* The indexed form of snapshot text (to apply deltas to); NULL if it is
+ * not JSON (it applied, so it is) or on allocation failure. */
+static json_t *index_text(const char *text, size_t len)
 {
-	char err[1024], src[64], *owned = NULL;
-	const char *text;
-	size_t tlen;
-	long long v;
+	json_t *snap = json_loadb(text, len, 0, NULL);
+	json_t *idx = snap ? sd_index(snap, NULL) : NULL;
 
-	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
-	if (split_message(line, len, &text, &tlen, &owned, &v))
-		return;
-	snprintf(src, sizeof(src), "control plane version %lld", v);
-	if (s->apply(s->arg, text, tlen, src, err, sizeof(err))) {
-		log_err("NACK version %lld: %s", v, err);
-		send_ack(s, (uint64_t)v, err);
-		goto out;
+	json_decref(snap);
+	return idx;
+}
+
+/* What applied is now the state: version v, indexed idx (taken, unless it
+ * is s->idx already), text (copied, to be saved by sync_persist). */
+static void applied(struct sync *s, uint64_t v, json_t *idx, const char *text, size_t tlen)
+{
+	s->version = v;
+	if (idx != s->idx) {
+		json_decref(s->idx);
+		s->idx = idx;
 	}
-	s->version = (uint64_t)v;
+	if (!idx)
+		log_warn("version %llu applied, but the next change will need the whole snapshot "
+			 "(out of memory indexing it)", (unsigned long long)v);
 	/* saved by sync_persist(), after the enrollments waiting for this
 	 * version are answered; a burst of messages is saved once */
 	free(s->unsaved);
@@ -261,9 +249,118 @@ static void on_message(struct sync *s, const char *line, size_t len)
 		memcpy(s->unsaved, text, tlen);
 	else
 		log_warn("saving the last good snapshot to %s: out of memory", s->snap_path);
-	send_ack(s, (uint64_t)v, NULL);
+	send_ack(s, v, NULL);
+}
+
+/* A whole snapshot: apply, ACK; or NACK. */
+static void on_full(struct sync *s, long long v, const char *text, size_t tlen)
+{
+	char err[1024], src[64];
+
+	snprintf(src, sizeof(src), "control plane version %lld", v);
+	if (s->apply(s->arg, text, tlen, src, err, sizeof(err))) {
+		log_err("NACK version %lld: %s", v, err);
+		send_ack(s, (uint64_t)v, err);
+		return;
+	}
+	applied(s, (uint64_t)v, index_text(text, tlen), text, tlen);
+}
+
+/* Ask for the whole snapshot: watch again without saying what we have. */
+static void resync(struct sync *s, const char *why)
+{
+	log_warn("%s; asking the control plane for the whole snapshot", why);
+	json_decref(s->idx);
+	s->idx = NULL;
+	s->reconnect_now = true;
+	s->status = -1;   /* handled after io: reconnect */
+}
+
+/*
+ * A delta {"version":V,"base":B,"delta":{...}} to the snapshot of version
+ * B: applied to the indexed snapshot, which the data plane then takes
+ * whole (it writes only what differs). Refused by the data plane: NACK,
+ * the index goes back, what runs stays. A delta to another version than
+ * ours, or one that does not fit our snapshot: resync.
+ */
+static void on_delta(struct sync *s, json_t *m)
+{
+	json_int_t v = json_integer_value(json_object_get(m, "version"));
+	json_int_t base = json_integer_value(json_object_get(m, "base"));
+	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap;
+	char err[1024], src[96], *text;
+	int e;
+
+	if (!s->idx || (uint64_t)base != s->version) {
+		snprintf(err, sizeof(err), "a delta from version %lld, and we have %llu%s",
+			 (long long)base, (unsigned long long)s->version,
+			 s->idx ? "" : " without its index");
+		resync(s, err);
+		return;
+	}
+	e = sd_apply(s->idx, delta, &undo, err, sizeof(err));
+	if (e) {
+		log_err("version %lld: %s", (long long)v, err);
+		if (e != -ENOMEM)
+			resync(s, "the delta does not fit our snapshot");
+		return;
+	}
+	snap = sd_snapshot(s->idx, (uint64_t)v);
+	text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+	json_decref(snap);
+	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
+		 (long long)v, (long long)base, json_object_size(delta));
+	if (!text)
+		snprintf(err, sizeof(err), "out of memory");
+	if (!text || s->apply(s->arg, text, strlen(text), src, err, sizeof(err))) {
+		char uerr[256];
+
+		log_err("NACK version %lld: %s", (long long)v, err);
+		if (sd_apply(s->idx, undo, NULL, uerr, sizeof(uerr)))
+			resync(s, uerr);   /* cannot be: undo is the exact inverse */
+		send_ack(s, (uint64_t)v, err);
+		goto out;
+	}
+	applied(s, (uint64_t)v, s->idx, text, strlen(text));
 out:
-	free(owned);
+	json_decref(undo);
+	free(text);
+}
+
+/* One watch message: a whole snapshot or a delta. */
+static void on_message(struct sync *s, const char *line, size_t len)
+{
+	json_error_t jerr;
+	const char *text;
+	size_t tlen;
+	long long v;
+	json_t *m;
+
+	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
+	if (split_full(line, len, &text, &tlen, &v)) {
+		on_full(s, v, text, tlen);
+		goto out;
+	}
+	m = json_loadb(line, len, 0, &jerr);
+	if (json_is_integer(json_object_get(m, "version")) &&
+	    json_integer_value(json_object_get(m, "version")) >= 0 &&
+	    json_is_object(json_object_get(m, "snapshot"))) {
+		char *owned = json_dumps(json_object_get(m, "snapshot"), JSON_COMPACT);
+
+		if (owned)
+			on_full(s, json_integer_value(json_object_get(m, "version")), owned,
+				strlen(owned));
+		free(owned);
+	} else if (json_is_integer(json_object_get(m, "version")) &&
+		   json_is_integer(json_object_get(m, "base")) &&
+		   json_is_object(json_object_get(m, "delta"))) {
+		on_delta(s, m);
+	} else {
+		log_err("control plane sent a message that is neither {version, snapshot} nor "
+			"{version, base, delta}: %s", m ? "missing fields" : jerr.text);
+	}
+	json_decref(m);
+out:
 	malloc_trim(0);   /* parsing a large snapshot leaves many freed blocks */
 }
 
@@ -383,7 +480,7 @@ static const struct h2_resp_ops join_ops = { join_headers, join_data, join_close
 
 static void connect_now(struct sync *s)
 {
-	struct h2_header hb[1];
+	struct h2_header hb[2];
 	size_t nhb = 0;
 	char err[512];
 	int fd;
@@ -436,6 +533,12 @@ static void connect_now(struct sync *s)
 		snprintf(s->hbone, sizeof(s->hbone), "%s:%u", a, s->o.hbone_port);
 		hb[0] = (struct h2_header){ "x-sluice-hbone", s->hbone };
 		nhb = a[0] ? 1 : 0;
+	}
+	if (s->idx) {
+		/* what we have: the control plane sends a delta from it, or
+		 * nothing if it is the newest */
+		snprintf(s->have, sizeof(s->have), "%llu", (unsigned long long)s->version);
+		hb[nhb++] = (struct h2_header){ "x-sluice-have", s->have };
 	}
 	if (h2_request(s->h, "GET", s->host, "/v1/watch", hb, nhb, NULL, 0, &watch_ops, s) < 0)
 		drop_conn(s, "could not submit the watch request");
@@ -528,6 +631,7 @@ void sync_persist(struct sync *s)
 bool sync_start(struct sync *s)
 {
 	char err[1024], *text = NULL;
+	json_t *snap;
 	size_t len = 0;
 	int e;
 
@@ -545,6 +649,12 @@ bool sync_start(struct sync *s)
 		return false;
 	}
 	log_info("applied the last good snapshot %s until the control plane answers", s->snap_path);
+	/* the control plane resumes from it if it has no newer one */
+	snap = json_loadb(text, len, 0, NULL);
+	s->idx = snap ? sd_index(snap, NULL) : NULL;
+	if (s->idx)
+		s->version = (uint64_t)json_integer_value(json_object_get(snap, "version"));
+	json_decref(snap);
 	free(text);
 	return true;
 }

@@ -71,10 +71,8 @@ static void labels_free(struct telemetry *t)
 	((dst) = malloc(((n) ?: 1) * sizeof(*(src))), \
 	 (dst) && (n) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
 
-void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
+void telemetry_set_labels(struct telemetry *t, const struct snapshot *s, const uint32_t *svc_ids)
 {
-	struct lb_live live = {};
-
 	labels_free(t);
 	t->version = s->version;
 	t->labels.nidentities = s->nidentities;
@@ -83,7 +81,10 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 	DUP_ARRAY(t->labels.identities, s->identities, s->nidentities);
 	DUP_ARRAY(t->labels.workloads, s->workloads, s->nworkloads);
 	DUP_ARRAY(t->labels.services, s->services, s->nservices);
-	t->svc_ids = calloc(s->nservices ?: 1, sizeof(*t->svc_ids));
+	if (svc_ids)
+		DUP_ARRAY(t->svc_ids, svc_ids, s->nservices);
+	else
+		t->svc_ids = calloc(s->nservices ?: 1, sizeof(*t->svc_ids));
 	if (!t->labels.identities || !t->labels.workloads || !t->labels.services || !t->svc_ids) {
 		log_err("telemetry: out of memory for labels");
 		labels_free(t);
@@ -92,13 +93,6 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s)
 	for (size_t i = 0; i < s->nservices; i++) {
 		t->labels.services[i].backends = NULL; /* not ours */
 		t->labels.services[i].nbackends = 0;
-	}
-	if (lbmap_read(&t->dp->maps, &live) == 0) {
-		for (size_t i = 0; i < s->nservices; i++)
-			for (size_t j = 0; j < live.nsvc; j++)
-				if (!memcmp(&live.svc[j].key, &s->services[i].key, sizeof(live.svc[j].key)))
-					t->svc_ids[i] = live.svc[j].val.svc_id;
-		lb_live_free(&live);
 	}
 }
 

@@ -80,8 +80,9 @@ struct telemetry {
 
 int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_path,
 		   uint64_t flow_max, const char *metrics_addr);
-/* Take the names for labels from a snapshot that was just applied. */
-void telemetry_set_labels(struct telemetry *t, const struct snapshot *s);
+/* Take the names for labels from a snapshot that was just applied, with
+ * the id lbmap_apply() gave each of its services (NULL: ids unknown, 0). */
+void telemetry_set_labels(struct telemetry *t, const struct snapshot *s, const uint32_t *svc_ids);
 int telemetry_ring_fd(const struct telemetry *t);
 /* How long the event loop may wait before it drains the ring on its own,
  * -1 for as long as it likes: producers wake the reader only once a batch

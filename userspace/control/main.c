@@ -35,6 +35,9 @@ static const struct cli_opt control_options[] = {
 	{ "workload-cert-ttl", required_argument, 'W', "D",
 	  "lifetime of the workload certificates signed for agents (POST /v1/certs), "
 	  "N[smhd] (default 24h)" },
+	{ "push", required_argument, 'P', "MODE",
+	  "delta: send agents what changed since the version they have (default); "
+	  "full: the whole snapshot at every change" },
 	{ "log-level", required_argument, 'l', "L", "error|warn|info|debug (default info)" },
 	{ "version", no_argument, 'V', NULL, "print the version and exit" },
 	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help and exit" },
@@ -179,6 +182,14 @@ int main(int argc, char **argv)
 					"at least 10 s\n", optarg);
 				return 2;
 			}
+			break;
+		case 'P':
+			if (strcmp(optarg, "delta") && strcmp(optarg, "full")) {
+				fprintf(stderr, "sluice-control: --push: delta or full, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			so.push_full = strcmp(optarg, "full") == 0;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &level)) {

@@ -24,13 +24,14 @@
 #include "lib/core/file.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
+#include "lib/wire/snapdelta.h"
 
 struct node_st {
 	char name[64];
 	uint64_t version;          /* of its current snapshot; 0: none */
-	char *canon;               /* the snapshot without its version */
-	char *line;                /* the watch message, '\n'-terminated */
-	size_t line_len;
+	json_t *idx;               /* the snapshot, indexed (lib/wire/snapdelta.h) */
+	char *full;                /* its watch message, made when first needed */
+	size_t full_len;
 	unsigned int watchers;
 	bool ever_connected;
 	bool has_acked, has_nacked;
@@ -44,13 +45,13 @@ struct watcher {
 	struct conn *cn;
 	int32_t id;
 	struct node_st *node;
+	uint64_t have;             /* the version its stream has been sent */
 	struct watcher *next;
 };
 
 struct compiled {
 	char name[64];
-	char *canon, *line;
-	size_t line_len;
+	json_t *idx;
 };
 
 static struct node_st *node_get(struct server *s, const char *name, bool create)
@@ -76,10 +77,8 @@ static struct node_st *node_get(struct server *s, const char *name, bool create)
 
 static void compiled_free(struct compiled *cc, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(cc[i].canon);
-		free(cc[i].line);
-	}
+	for (size_t i = 0; i < n; i++)
+		json_decref(cc[i].idx);
 	free(cc);
 }
 
@@ -159,43 +158,60 @@ static int node_addrs_save(const struct server *s)
 	return rc;
 }
 
-/* One node's snapshot as the canonical text (no version) and the watch line. */
+/* One node's snapshot, indexed: its items are shared with the other
+ * nodes' through s->pool. */
 static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
 		       const char *name, uint64_t version, struct compiled *out, struct sl_diags *d)
 {
 	json_t *snap = sl_compile_node(cfg, ids, s->st->td, name, version, d);
-	size_t cl;
-	int n;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
-	if (!snap)
-		return -1;
-	if (node_addrs(s, snap)) {
+	if (!s->pool)
+		s->pool = json_object();
+	if (!snap || !s->pool) {
 		json_decref(snap);
 		return -1;
 	}
-	json_object_del(snap, "version");
-	out->canon = json_dumps(snap, JSON_COMPACT | JSON_SORT_KEYS);
+	if (node_addrs(s, snap) == 0)
+		out->idx = sd_index(snap, s->pool);
 	json_decref(snap);
-	if (!out->canon || out->canon[0] != '{')
-		goto fail;
-	/* one dump serves both: the line is the canonical text with the
-	 * version put in front, {"version":V,"snapshot":{"version":V,...}} */
-	cl = strlen(out->canon);
-	n = asprintf(&out->line, "{\"version\":%llu,\"snapshot\":{\"version\":%llu%s%s}\n",
-		     (unsigned long long)version, (unsigned long long)version,
-		     cl > 2 ? "," : "", out->canon + 1);
-	if (n < 0) {
-		out->line = NULL;
-		goto fail;
-	}
-	out->line_len = (size_t)n;
+	return out->idx ? 0 : -1;
+}
+
+/* The node's whole snapshot as a watch message: {"version":V,"snapshot":
+ * {...}}, the form a new stream starts with. */
+static int full_line(struct node_st *n)
+{
+	json_t *snap, *m;
+
+	if (n->full)
+		return 0;
+	snap = sd_snapshot(n->idx, n->version);
+	m = snap ? json_pack("{s:I, s:o}", "version", (json_int_t)n->version, "snapshot", snap) :
+		NULL;
+	n->full = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	json_decref(m);
+	if (!n->full)
+		return -ENOMEM;
+	n->full_len = strlen(n->full);
+	n->full[n->full_len++] = '\n';   /* over the NUL: the length says where it ends */
 	return 0;
-fail:
-	free(out->canon);
-	out->canon = NULL;
-	return -1;
+}
+
+/* A delta message {"version":V,"base":B,"delta":{...}}, '\n'-terminated. */
+static char *delta_line(uint64_t version, uint64_t base, json_t *delta, size_t *len)
+{
+	json_t *m = json_pack("{s:I, s:I, s:O}", "version", (json_int_t)version,
+			      "base", (json_int_t)base, "delta", delta);
+	char *line = m ? json_dumps(m, JSON_COMPACT) : NULL;
+
+	json_decref(m);
+	if (!line)
+		return NULL;
+	*len = strlen(line);
+	line[(*len)++] = '\n';
+	return line;
 }
 
 /* Every node the config places workloads on, and every node we know. */
@@ -238,40 +254,83 @@ out:
 	return 0;
 }
 
-static void push(struct server *s, struct node_st *n)
+static void send_line(struct watcher *w, const char *line, size_t len)
 {
+	if (h2_stream_write(w->cn->h, w->id, line, len)) {
+		log_warn("node %s (%s): %s; cutting the connection off", w->node->name, w->cn->addr,
+			 h2_conn_error(w->cn->h));
+		w->cn->kill = true;
+	}
+	w->cn->dirty = true;
+}
+
+/*
+ * Node n's snapshot changed from version `base` to n->version by `delta`
+ * (NULL: no delta to give): each of its streams that has `base` gets the
+ * delta, any other the whole snapshot. Returns the bytes sent in all.
+ */
+static size_t push(struct server *s, struct node_st *n, json_t *delta, uint64_t base)
+{
+	char *dline = NULL;
+	size_t dlen = 0, sent = 0;
+
+	if (delta && base && !s->o->push_full)
+		dline = delta_line(n->version, base, delta, &dlen);
 	for (struct watcher *w = s->watchers; w; w = w->next) {
 		if (w->node != n || w->cn->kill)
 			continue;
-		if (h2_stream_write(w->cn->h, w->id, n->line, n->line_len)) {
-			log_warn("node %s (%s): %s; cutting the connection off", n->name, w->cn->addr,
-				 h2_conn_error(w->cn->h));
+		if (dline && w->have == base) {
+			send_line(w, dline, dlen);
+			sent += dlen;
+		} else if (full_line(n) == 0) {
+			send_line(w, n->full, n->full_len);
+			sent += n->full_len;
+		} else {
+			log_err("node %s: out of memory for its snapshot; cutting %s off", n->name,
+				w->cn->addr);
 			w->cn->kill = true;
+			continue;
 		}
-		w->cn->dirty = true;
+		w->have = n->version;
 	}
+	free(dline);
+	return sent;
 }
 
 /* Take the compiled snapshots in; push those that changed. */
 static unsigned int install(struct server *s, struct compiled *cc, size_t n, uint64_t version)
 {
 	unsigned int changed = 0;
+	size_t bytes = 0, items = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct node_st *nd = node_get(s, cc[i].name, true);
+		uint64_t base;
+		json_t *delta;
+		size_t k = 0;
 
-		if (!nd || (nd->canon && strcmp(nd->canon, cc[i].canon) == 0))
+		if (!nd)
 			continue;
-		free(nd->canon);
-		free(nd->line);
-		nd->canon = cc[i].canon;
-		nd->line = cc[i].line;
-		nd->line_len = cc[i].line_len;
+		base = nd->version;
+		delta = nd->idx ? sd_delta(nd->idx, cc[i].idx, &k) : NULL;
+		if (nd->idx && delta && json_object_size(delta) == 0) {
+			json_decref(delta);
+			continue;
+		}
+		json_decref(nd->idx);
+		nd->idx = cc[i].idx;
+		cc[i].idx = NULL;
+		free(nd->full);
+		nd->full = NULL;
 		nd->version = version;
-		cc[i].canon = cc[i].line = NULL;
 		changed++;
-		push(s, nd);
+		items += k;
+		bytes += push(s, nd, delta, base);
+		json_decref(delta);
 	}
+	sd_pool_prune(s->pool);
+	s->last_push_bytes = bytes;
+	s->last_push_items = items;
 	return changed;
 }
 
@@ -323,9 +382,10 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	nc = NULL;
 	ids = NULL;
 	pushed = install(s, cc, n, v);
-	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed; "
-		 "compare %llu ms, compile %llu ms, save %llu ms", what, (unsigned long long)v,
-		 sl_config_count(st->cfg), pushed, n, (unsigned long long)(t1 - t0),
+	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed "
+		 "(%zu items, %zu bytes pushed); compare %llu ms, compile %llu ms, save and push "
+		 "%llu ms", what, (unsigned long long)v, sl_config_count(st->cfg), pushed, n,
+		 s->last_push_items, s->last_push_bytes, (unsigned long long)(t1 - t0),
 		 (unsigned long long)(t2 - t1), (unsigned long long)(loop_now_ms() - t2));
 	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
 				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
@@ -434,9 +494,12 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 {
 	struct node_st *n = node_get(s, node, true);
 	struct watcher *w = calloc(1, sizeof(*w));
-	const char *hb = req_header(r, "x-sluice-hbone");
+	const char *hb = req_header(r, "x-sluice-hbone"), *have;
 	struct sl_diags d = {};
 	struct compiled cc;
+	bool resumed = false;
+	char *line = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (!n || !w) {
@@ -466,27 +529,45 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 			log_err("saving the nodes' HBONE addresses: %s (a restart learns them again)",
 				strerror(-rc));
 	}
-	if (!n->line) {
+	if (!n->idx) {
 		/* a node with no workloads yet: it still needs every service */
 		if (compile_one(s, s->st->cfg, s->st->ids, node, s->st->version, &cc, &d)) {
 			char *first = d.n ? d.v[0].msg : "out of memory";
 
 			reply_err(cn->h, r->stream_id, 500, "compiling node %s's snapshot: %s", node, first);
 			sl_diags_free(&d);
+			json_decref(cc.idx);
 			free(w);
 			return;
 		}
 		install(s, &cc, 1, s->st->version);
-		free(cc.canon);
-		free(cc.line);
+		json_decref(cc.idx);
 	}
 	sl_diags_free(&d);
-	if (h2_respond_stream(cn->h, r->stream_id, 200, "application/x-ndjson") ||
-	    h2_stream_write(cn->h, r->stream_id, n->line, n->line_len)) {
+	/* an agent that has this very version (it reconnected) gets an empty
+	 * delta, which it ACKs; any other the whole snapshot */
+	have = req_header(r, "x-sluice-have");
+	if (have && !s->o->push_full && n->version && strtoull(have, NULL, 10) == n->version) {
+		json_t *none = json_object();
+
+		line = none ? delta_line(n->version, n->version, none, &len) : NULL;
+		json_decref(none);
+		resumed = true;
+	} else if (full_line(n) == 0) {
+		line = n->full;
+		len = n->full_len;
+	}
+	if (!line || h2_respond_stream(cn->h, r->stream_id, 200, "application/x-ndjson") ||
+	    h2_stream_write(cn->h, r->stream_id, line, len)) {
+		if (resumed)
+			free(line);
 		free(w);
 		cn->kill = true;
 		return;
 	}
+	if (resumed)
+		free(line);
+	w->have = n->version;
 	w->cn = cn;
 	w->id = r->stream_id;
 	w->node = n;
@@ -495,8 +576,8 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	n->watchers++;
 	n->ever_connected = true;
 	n->since = time(NULL);
-	log_info("node %s watching from %s; sent version %llu", node, cn->addr,
-		 (unsigned long long)n->version);
+	log_info("node %s watching from %s; sent version %llu%s", node, cn->addr,
+		 (unsigned long long)n->version, resumed ? " (it has it: resumed)" : "");
 }
 
 /* A watch stream ended (closed by the node, or its connection went). */
@@ -521,23 +602,22 @@ void watch_closed(struct server *s, struct conn *cn, int32_t id)
 bool node_runs(struct server *s, const char *node, const char *uri)
 {
 	struct node_st *n = node_get(s, node, false);
-	json_t *j, *w, *ids;
+	json_t *ids;
+	const char *k;
+	json_t *w;
 	json_int_t want = -1;
-	size_t i;
 	bool yes = false;
 
-	if (!n || !n->canon)
+	if (!n || !n->idx)
 		return false;
-	j = json_loads(n->canon, 0, NULL);
-	ids = json_object_get(j, "identities");
-	json_array_foreach(ids, i, w)
+	ids = json_object_get(n->idx, "identities");
+	json_object_foreach(ids, k, w)
 		if (!strcmp(json_string_value(json_object_get(w, "spiffe")) ?: "", uri))
 			want = json_integer_value(json_object_get(w, "id"));
-	json_array_foreach(json_object_get(j, "workloads"), i, w)
+	json_object_foreach(json_object_get(n->idx, "workloads"), k, w)
 		if (json_object_get(w, "netns") &&
 		    json_integer_value(json_object_get(w, "identity")) == want)
 			yes = true;
-	json_decref(j);
 	return yes;
 }
 
@@ -629,11 +709,13 @@ int startup_compile(struct server *s, char *err, size_t errlen)
 void nodes_free(struct server *s)
 {
 	for (size_t i = 0; i < s->nnodes; i++) {
-		free(s->nodes[i]->canon);
-		free(s->nodes[i]->line);
+		json_decref(s->nodes[i]->idx);
+		free(s->nodes[i]->full);
 		free(s->nodes[i]);
 	}
 	free(s->nodes);
 	s->nodes = NULL;
 	s->nnodes = 0;
+	json_decref(s->pool);
+	s->pool = NULL;
 }

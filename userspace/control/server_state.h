@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "control/store.h"
 #include "lib/wire/h2.h"
 
@@ -38,6 +40,7 @@ struct server_opts {
 	const char *const *sans;   /* extra DNS/IP names for the server cert */
 	unsigned int stall_ms;     /* cut off a client that stops reading */
 	long workload_cert_ttl;    /* seconds, POST /v1/certs */
+	bool push_full;            /* send whole snapshots, never deltas */
 };
 
 struct node_st;   /* nodes.c */
@@ -53,6 +56,9 @@ struct server {
 	struct node_st **nodes;
 	size_t nnodes;
 	struct watcher *watchers;
+	json_t *pool;              /* snapshot items shared by the nodes */
+	size_t last_push_bytes;    /* sent by the last change, to all nodes */
+	size_t last_push_items;    /* items it set or removed, all nodes */
 	struct conn *conns;
 	size_t nconns;
 	char admin_uri[512], node_prefix[512];

@@ -339,7 +339,7 @@ static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_sv
 	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
 }
 
-static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
+static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uint32_t *svc_id)
 {
 	struct live_svc key = { .key = s->key };
 	struct live_svc *live = c->live.nsvc ?
@@ -374,6 +374,7 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s)
 		err = -E2BIG;
 		goto out;
 	}
+	*svc_id = val.svc_id;
 	if (s->has_traffic && !c->tp_held) {
 		/* before any socket can hold a slot: sockops and sock_release
 		 * look for held slots from now on (sluice_traffic.h) */
@@ -620,7 +621,11 @@ int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
 
 	/* 2. services that are new or changed */
 	for (size_t i = 0; i < want->nservices; i++) {
-		rc = upsert_service(c, &want->services[i]);
+		uint32_t id;
+
+		rc = upsert_service(c, &want->services[i], &id);
+		if (rc == 0 && st && st->svc_ids)
+			st->svc_ids[i] = id;
 		if (rc) {
 			snprintf(err, errlen, "writing service \"%s\": %s",
 				 want->services[i].name, strerror(-rc));
@@ -646,8 +651,12 @@ int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
 	gc_states(c);
 	rc = 0;
 out:
-	if (st)
+	if (st) {
+		uint32_t *ids = st->svc_ids;
+
 		*st = c->st;
+		st->svc_ids = ids;
+	}
 	lb_live_free(&c->live);
 	free(c->newbe);
 	free(c->bekeys);

@@ -66,6 +66,8 @@ struct lb_apply_stats {
 	unsigned int svc_added, svc_updated, svc_removed, svc_unchanged;
 	unsigned int be_added, be_removed, slots_gc;
 	unsigned int policies;    /* services with a traffic policy */
+	uint32_t *svc_ids;        /* the caller's, want->nservices long, or NULL:
+				   * each wanted service's id in the maps */
 };
 
 /* Open the maps pinned under pin_root. 0 or -errno. */

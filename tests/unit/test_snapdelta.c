@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Snapshots as item sets and the deltas between them (lib/wire/snapdelta.h):
+ * a delta from A to B applied to A gives B, its undo gives A back, a delta
+ * that does not fit changes nothing, and equal items of several nodes are
+ * one object in the pool.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "lib/wire/snapdelta.h"
+
+/* Service i with backend b, as compile.c writes them. */
+static json_t *svc(int i, int b)
+{
+	char vip[32], be[32], name[32];
+
+	snprintf(vip, sizeof(vip), "10.96.%d.%d", i / 256, i % 256);
+	snprintf(be, sizeof(be), "10.244.%d.%d", b / 256, b % 256);
+	snprintf(name, sizeof(name), "default/s%d", i);
+	return json_pack("{s:s, s:s, s:i, s:s, s:[{s:s, s:i, s:i}]}", "name", name, "vip", vip,
+			 "port", 80, "protocol", "TCP", "backends", "address", be, "port", 8080,
+			 "weight", 1);
+}
+
+/* A random snapshot: some of services 0..63, random backends, sometimes a
+ * nodes list, sometimes a repeated policy entry. */
+static json_t *random_snap(unsigned int *seed)
+{
+	json_t *s = json_pack("{s:i, s:[], s:[]}", "version", 1, "services", "policies");
+
+	for (int i = 0; i < 64; i++)
+		if (rand_r(seed) % 3)
+			json_array_append_new(json_object_get(s, "services"),
+					      svc(i, (int)(rand_r(seed) % 4)));
+	if (rand_r(seed) % 2)
+		json_object_set_new(s, "nodes", json_pack("[{s:s, s:s}]", "name", "n1", "hbone",
+							  rand_r(seed) % 2 ? "192.0.2.1:15008" :
+							  "192.0.2.2:15008"));
+	for (int k = (int)(rand_r(seed) % 3); k > 0; k--)   /* repeats: KEY#2, KEY#3 */
+		json_array_append_new(json_object_get(s, "policies"),
+				      json_pack("{s:s, s:i}", "action", "DENY", "port", 22));
+	return s;
+}
+
+Test(snapdelta, delta_applies_and_undoes)
+{
+	unsigned int seed = 7;
+	char err[256];
+
+	for (int round = 0; round < 300; round++) {
+		json_t *a = random_snap(&seed), *b = random_snap(&seed);
+		json_t *ia = sd_index(a, NULL), *ib = sd_index(b, NULL), *orig, *d, *undo;
+		size_t items;
+
+		cr_assert(ia && ib);
+		orig = json_deep_copy(ia);
+		d = sd_delta(ia, ib, &items);
+		cr_assert(d);
+		cr_assert_eq(json_object_size(d) == 0, json_equal(ia, ib));
+		cr_assert_eq(sd_apply(ia, d, &undo, err, sizeof(err)), 0, "%s", err);
+		cr_assert(json_equal(ia, ib), "round %d: A + delta(A, B) != B", round);
+		cr_assert_eq(sd_apply(ia, undo, NULL, err, sizeof(err)), 0, "%s", err);
+		cr_assert(json_equal(ia, orig), "round %d: undo did not give A back", round);
+		json_decref(undo);
+		json_decref(d);
+		json_decref(orig);
+		json_decref(ia);
+		json_decref(ib);
+		json_decref(a);
+		json_decref(b);
+	}
+}
+
+Test(snapdelta, one_change_is_one_item)
+{
+	json_t *a = json_pack("{s:i, s:[]}", "version", 1, "services"), *b, *ia, *ib, *d;
+	size_t items;
+
+	for (int i = 0; i < 1000; i++)
+		json_array_append_new(json_object_get(a, "services"), svc(i, i));
+	b = json_deep_copy(a);
+	json_array_set_new(json_object_get(b, "services"), 500, svc(500, 9999));
+	ia = sd_index(a, NULL);
+	ib = sd_index(b, NULL);
+	d = sd_delta(ia, ib, &items);
+	cr_assert_eq(items, 2);   /* the new item set, the old one deleted */
+	cr_assert_eq(json_object_size(json_object_get(json_object_get(d, "services"), "set")), 1);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(d, "services"), "del")), 1);
+	json_decref(d);
+	json_decref(ia);
+	json_decref(ib);
+	json_decref(a);
+	json_decref(b);
+}
+
+Test(snapdelta, round_trip_through_snapshot)
+{
+	unsigned int seed = 11;
+	json_t *a = random_snap(&seed), *ia = sd_index(a, NULL);
+	json_t *back = sd_snapshot(ia, 42), *ib = sd_index(back, NULL);
+
+	cr_assert_eq(json_integer_value(json_object_get(back, "version")), 42);
+	cr_assert(json_equal(ia, ib));
+	cr_assert_eq(json_array_size(json_object_get(back, "policies")),
+		     json_array_size(json_object_get(a, "policies")));
+	json_decref(a);
+	json_decref(ia);
+	json_decref(back);
+	json_decref(ib);
+}
+
+Test(snapdelta, misfit_changes_nothing)
+{
+	json_t *a = json_pack("{s:[o, o]}", "services", svc(1, 1), svc(2, 2));
+	json_t *ia = sd_index(a, NULL), *orig = json_deep_copy(ia), *undo = NULL;
+	char err[256], key[SD_KEY_MAX];
+	const char *k0 = NULL, *k;
+	json_t *v, *bad;
+
+	json_object_foreach(json_object_get(ia, "services"), k, v)
+		k0 = k0 ? k0 : k;
+	snprintf(key, sizeof(key), "%s", k0);
+	/* a valid part first, then a delete of a key that is not there */
+	bad = json_pack("{s:{s:[], s:{}}, s:{s:{}, s:[s]}}", "policies", "del", "set",
+			"services", "set", "del", "00000000000000000000000000000000");
+	cr_assert_lt(sd_apply(ia, bad, &undo, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "services.del[0]"), "%s", err);
+	cr_assert(json_equal(ia, orig));
+	cr_assert_null(undo);
+	json_decref(bad);
+	/* setting an item that is there already */
+	bad = json_pack("{s:{s:{s:o}, s:[]}}", "services", "set", key, svc(1, 1), "del");
+	cr_assert_lt(sd_apply(ia, bad, NULL, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "already"), "%s", err);
+	cr_assert(json_equal(ia, orig));
+	json_decref(bad);
+	/* not a delta's shape */
+	bad = json_pack("{s:i}", "services", 3);
+	cr_assert_lt(sd_apply(ia, bad, NULL, err, sizeof(err)), 0);
+	cr_assert(json_equal(ia, orig));
+	json_decref(bad);
+	json_decref(orig);
+	json_decref(ia);
+	json_decref(a);
+}
+
+Test(snapdelta, pool_shares_equal_items)
+{
+	json_t *pool = json_object();
+	json_t *a = json_pack("{s:[o, o]}", "services", svc(1, 1), svc(2, 2));
+	json_t *b = json_pack("{s:[o, o]}", "services", svc(1, 1), svc(3, 3));
+	json_t *ia = sd_index(a, pool), *ib = sd_index(b, pool);
+	const char *k;
+	json_t *v;
+	int shared = 0;
+
+	cr_assert_eq(json_object_size(pool), 3);
+	json_object_foreach(json_object_get(ia, "services"), k, v)
+		shared += json_object_get(json_object_get(ib, "services"), k) == v;
+	cr_assert_eq(shared, 1);
+	json_decref(a);
+	json_decref(b);
+	json_decref(ib);
+	sd_pool_prune(pool);
+	cr_assert_eq(json_object_size(pool), 2);   /* svc 3 was only b's */
+	json_decref(ia);
+	sd_pool_prune(pool);
+	cr_assert_eq(json_object_size(pool), 0);
+	json_decref(pool);
+}
+
+Test(snapdelta, object_section_refused)
+{
+	json_t *a = json_pack("{s:{}}", "services");
+
+	cr_assert_null(sd_index(a, NULL));
+	json_decref(a);
+}

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * snapdelta.c - snapshots as item sets and the deltas between them
+ * (snapdelta.h).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "lib/wire/snapdelta.h"
+
+/* The key of an item: 16 bytes of SHA-256 of its canonical text, in hex. */
+static int item_key(const json_t *item, char key[SD_KEY_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (!text)
+		return -ENOMEM;
+	SHA256((const unsigned char *)text, strlen(text), md);
+	free(text);
+	for (int i = 0; i < 16; i++) {
+		key[2 * i] = hex[md[i] >> 4];
+		key[2 * i + 1] = hex[md[i] & 15];
+	}
+	key[32] = '\0';
+	return 0;
+}
+
+static json_t *index_array(const json_t *arr, json_t *pool)
+{
+	json_t *set = json_object(), *item;
+	char key[SD_KEY_MAX];
+	size_t i;
+
+	json_array_foreach(arr, i, item) {
+		json_t *shared;
+
+		if (!set || item_key(item, key))
+			goto fail;
+		/* a repeat of an item already in this array: KEY#2, KEY#3, ... */
+		if (json_object_get(set, key)) {
+			size_t n = strlen(key);
+
+			for (unsigned int r = 2; json_object_get(set, key); r++)
+				snprintf(key + n, SD_KEY_MAX - n, "#%u", r);
+		}
+		shared = pool ? json_object_get(pool, key) : NULL;
+		if (!shared) {
+			shared = item;
+			if (pool && json_object_set(pool, key, item))
+				goto fail;
+		}
+		if (json_object_set(set, key, shared))
+			goto fail;
+	}
+	return set;
+fail:
+	json_decref(set);
+	return NULL;
+}
+
+json_t *sd_index(const json_t *snap, json_t *pool)
+{
+	json_t *idx = json_object(), *v;
+	const char *sec;
+
+	if (!idx || !json_is_object(snap))
+		goto fail;
+	json_object_foreach((json_t *)snap, sec, v) {
+		if (strcmp(sec, "version") == 0)
+			continue;
+		if (json_is_object(v))   /* no section is an object (snapdelta.h) */
+			goto fail;
+		if (json_object_set_new(idx, sec, json_is_array(v) ? index_array(v, pool) :
+					json_incref(v)))
+			goto fail;
+	}
+	return idx;
+fail:
+	json_decref(idx);
+	return NULL;
+}
+
+void sd_pool_prune(json_t *pool)
+{
+	const char *key;
+	json_t *item;
+	void *tmp;
+
+	json_object_foreach_safe(pool, tmp, key, item)
+		if (item->refcount == 1)
+			json_object_del(pool, key);
+}
+
+/* An array section's part of a delta: what `to` has that `from` lacks, and
+ * the keys of what `from` has that `to` lacks. */
+static json_t *array_delta(const json_t *from, const json_t *to, size_t *items)
+{
+	json_t *set = json_object(), *del = json_array(), *item, *out = NULL;
+	const char *key;
+
+	if (!set || !del)
+		goto done;
+	json_object_foreach((json_t *)to, key, item)
+		if (!json_object_get(from, key)) {
+			if (json_object_set(set, key, item))
+				goto done;
+			(*items)++;
+		}
+	json_object_foreach((json_t *)from, key, item)
+		if (!json_object_get(to, key)) {
+			if (json_array_append_new(del, json_string(key)))
+				goto done;
+			(*items)++;
+		}
+	if (json_object_size(set) == 0 && json_array_size(del) == 0)
+		out = json_null();
+	else
+		out = json_pack("{s:O, s:O}", "set", set, "del", del);
+done:
+	json_decref(set);
+	json_decref(del);
+	return out;
+}
+
+/* An array section in indexed form is an object; any other value stays
+ * what it was. Tell them apart by what the section was in `to`/`from`. */
+static bool is_set(const json_t *v)
+{
+	return json_is_object(v);
+}
+
+json_t *sd_delta(const json_t *from, const json_t *to, size_t *items)
+{
+	json_t *d = json_object(), *tv, *fv;
+	const char *sec;
+	size_t dummy = 0;
+
+	if (!items)
+		items = &dummy;
+	*items = 0;
+	if (!d)
+		return NULL;
+	json_object_foreach((json_t *)to, sec, tv) {
+		json_t *part;
+
+		fv = from ? json_object_get(from, sec) : NULL;
+		if (is_set(tv) && (!fv || is_set(fv))) {
+			json_t *empty = fv ? NULL : json_object();
+
+			part = array_delta(fv ? fv : empty, tv, items);
+			json_decref(empty);
+			if (!part)
+				goto fail;
+			if (json_is_null(part)) {
+				json_decref(part);
+				continue;
+			}
+		} else if (fv && json_equal(fv, tv)) {
+			continue;
+		} else {
+			part = json_pack("{s:O}", "value", tv);
+			(*items)++;
+		}
+		if (json_object_set_new(d, sec, part))
+			goto fail;
+	}
+	json_object_foreach((json_t *)from, sec, fv)
+		if (!json_object_get(to, sec)) {
+			if (json_object_set_new(d, sec, json_pack("{s:b}", "drop", 1)))
+				goto fail;
+			(*items)++;
+		}
+	return d;
+fail:
+	json_decref(d);
+	return NULL;
+}
+
+/* Is `part` (a delta's entry for section `sec`) applicable to idx? */
+static int check_part(const json_t *idx, const char *sec, const json_t *part, char *err,
+		      size_t errlen)
+{
+	const json_t *cur = json_object_get(idx, sec), *set, *del, *k;
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (!json_is_object(part))
+		goto bad;
+	if (json_object_get(part, "value") || json_object_get(part, "drop")) {
+		if (json_object_size(part) != 1 || json_is_object(json_object_get(part, "value")) ||
+		    (json_object_get(part, "drop") && !json_is_true(json_object_get(part, "drop"))))
+			goto bad;
+		return 0;
+	}
+	set = json_object_get(part, "set");
+	del = json_object_get(part, "del");
+	if (!json_is_object(set) || !json_is_array(del) || json_object_size(part) != 2)
+		goto bad;
+	if (cur && !is_set(cur)) {
+		if (json_array_size(del) == 0)
+			return 0;   /* a list again: it replaces the value */
+		snprintf(err, errlen, "delta: %s: items for a section that is not a list", sec);
+		return -EINVAL;
+	}
+	json_array_foreach(del, i, k)
+		if (!json_is_string(k) || !json_object_get(cur, json_string_value(k))) {
+			snprintf(err, errlen, "delta: %s.del[%zu]: %s%s", sec, i,
+				 json_is_string(k) ? json_string_value(k) : "not a string",
+				 json_is_string(k) ? " is not in the snapshot it applies to" : "");
+			return -ENOENT;
+		}
+	json_object_foreach((json_t *)set, key, item) {
+		bool deleted = false;
+
+		if (strlen(key) >= SD_KEY_MAX) {
+			snprintf(err, errlen, "delta: %s.set: a key of %zu characters", sec, strlen(key));
+			return -EINVAL;
+		}
+		json_array_foreach(del, i, k)
+			deleted |= strcmp(json_string_value(k), key) == 0;
+		if (cur && json_object_get(cur, key) && !deleted) {
+			snprintf(err, errlen, "delta: %s.set: %s is already in the snapshot it "
+				 "applies to", sec, key);
+			return -EEXIST;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "delta: %s: not {set, del}, {value} or {drop: true}", sec);
+	return -EINVAL;
+}
+
+/* Undo entry for section `sec` before `part` changes it. */
+static int undo_part(json_t *undo, const json_t *idx, const char *sec, const json_t *part)
+{
+	const json_t *cur = json_object_get(idx, sec), *set = json_object_get(part, "set");
+	json_t *uset, *udel, *k, *item;
+	const char *key;
+	size_t i;
+
+	if (!cur)   /* a new section: drop it */
+		return json_object_set_new(undo, sec, json_pack("{s:b}", "drop", 1));
+	if (!is_set(cur))   /* a value: put it back */
+		return json_object_set_new(undo, sec, json_pack("{s:O}", "value", cur));
+	if (!set)   /* a list replaced or dropped: all its items back */
+		return json_object_set_new(undo, sec, json_pack("{s:O, s:[]}", "set", cur, "del"));
+	uset = json_object();
+	udel = json_array();
+	if (!uset || !udel)
+		goto fail;
+	json_array_foreach(json_object_get(part, "del"), i, k)
+		if (json_object_set(uset, json_string_value(k),
+				    json_object_get(cur, json_string_value(k))))
+			goto fail;
+	json_object_foreach((json_t *)set, key, item)
+		if (json_array_append_new(udel, json_string(key)))
+			goto fail;
+	return json_object_set_new(undo, sec, json_pack("{s:o, s:o}", "set", uset, "del", udel));
+fail:
+	json_decref(uset);
+	json_decref(udel);
+	return -ENOMEM;
+}
+
+int sd_apply(json_t *idx, const json_t *delta, json_t **undo, char *err, size_t errlen)
+{
+	json_t *u = NULL, *part, *k, *item;
+	const char *sec, *key;
+	size_t i;
+	int rc;
+
+	if (undo)
+		*undo = NULL;
+	if (!json_is_object(idx) || !json_is_object(delta)) {
+		snprintf(err, errlen, "delta: not an object");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)delta, sec, part) {
+		rc = check_part(idx, sec, part, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (undo) {
+		u = json_object();
+		if (!u)
+			goto oom;
+		json_object_foreach((json_t *)delta, sec, part)
+			if (undo_part(u, idx, sec, part))
+				goto oom;
+	}
+	/* checked: from here only allocation can fail, and each step leaves
+	 * idx a valid snapshot */
+	json_object_foreach((json_t *)delta, sec, part) {
+		json_t *cur = json_object_get(idx, sec);
+
+		if (json_object_get(part, "drop")) {
+			json_object_del(idx, sec);
+			continue;
+		}
+		if (json_object_get(part, "value")) {
+			if (json_object_set(idx, sec, json_object_get(part, "value")))
+				goto oom;
+			continue;
+		}
+		if (!cur || !is_set(cur)) {
+			cur = json_object();
+			if (json_object_set_new(idx, sec, cur))
+				goto oom;
+		}
+		json_array_foreach(json_object_get(part, "del"), i, k)
+			json_object_del(cur, json_string_value(k));
+		json_object_foreach(json_object_get(part, "set"), key, item)
+			if (json_object_set(cur, key, item))
+				goto oom;
+	}
+	if (undo)
+		*undo = u;
+	return 0;
+oom:
+	json_decref(u);
+	snprintf(err, errlen, "delta: out of memory");
+	return -ENOMEM;
+}
+
+json_t *sd_snapshot(const json_t *idx, uint64_t version)
+{
+	json_t *snap = json_pack("{s:I}", "version", (json_int_t)version), *v, *item;
+	const char *sec, *key;
+
+	if (!snap)
+		return NULL;
+	json_object_foreach((json_t *)idx, sec, v) {
+		json_t *arr;
+
+		if (!is_set(v)) {
+			if (json_object_set(snap, sec, v))
+				goto fail;
+			continue;
+		}
+		arr = json_array();
+		if (json_object_set_new(snap, sec, arr))
+			goto fail;
+		json_object_foreach(v, key, item)
+			if (json_array_append(arr, item))
+				goto fail;
+	}
+	return snap;
+fail:
+	json_decref(snap);
+	return NULL;
+}

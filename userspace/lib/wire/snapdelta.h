@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * snapdelta.h - a node snapshot (docs/snapshot.md) as a set of items, and
+ * the deltas between two such sets that sluice-control pushes to agents
+ * (docs/control-plane.md, "Incremental push").
+ *
+ * The indexed form of a snapshot is a JSON object with one member per
+ * section (the version is not a section):
+ *   - an array section becomes an object from item key to item, where an
+ *     item's key is the hex of the first 16 bytes of the SHA-256 of its
+ *     canonical text (compact, sorted keys); the n-th (n >= 2) repeat of
+ *     one item in one array gets "#n" appended;
+ *   - any other section is kept as its value, which may not be an object
+ *     (no section of a snapshot is one).
+ * Item order carries no meaning in a snapshot (services are keyed by VIP,
+ * port and protocol; workloads by address; policy entries by their match),
+ * so a set of items is the snapshot.
+ *
+ * A delta takes one indexed snapshot to another:
+ *   {"SECTION": {"set": {KEY: ITEM, ...}, "del": [KEY, ...]}, ...   arrays
+ *    "SECTION": {"value": VALUE} | {"drop": true}, ...}              others
+ * Sections it does not name are unchanged. Keys are computed by the sender
+ * only; a receiver applies what it is given.
+ *
+ * Contract: no function keeps a reference to its arguments beyond what it
+ * returns; items are shared by reference (jansson's counts), never copied.
+ * Functions that can fail return 0 or -errno with a message in err.
+ */
+#ifndef SL_WIRE_SNAPDELTA_H
+#define SL_WIRE_SNAPDELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Item keys are 32 hex digits, plus "#n" for a repeat. */
+#define SD_KEY_MAX 48
+
+/*
+ * The indexed form of snapshot `snap` (its "version" member is left out).
+ * pool: NULL, or an object KEY -> item that the caller keeps across calls:
+ * an item already there is taken from it (so that equal items of several
+ * nodes are one object), a new one is added. NULL on allocation failure
+ * or for a section that is an object.
+ */
+json_t *sd_index(const json_t *snap, json_t *pool);
+
+/* Drop from `pool` the items nothing else refers to any more. */
+void sd_pool_prune(json_t *pool);
+
+/* The delta from `from` to `to` (both indexed; `from` NULL: the empty
+ * snapshot); an empty object when they are equal; NULL on allocation
+ * failure. *items: the number of items and sections it sets or drops. */
+json_t *sd_delta(const json_t *from, const json_t *to, size_t *items);
+
+/*
+ * Apply `delta` to the indexed snapshot `idx`, in place. Checked first,
+ * then done: on error idx is unchanged. undo: if not NULL, receives the
+ * delta that takes idx back (for a snapshot the data plane then refuses).
+ */
+int sd_apply(json_t *idx, const json_t *delta, json_t **undo, char *err, size_t errlen);
+
+/* The snapshot of an indexed form, with "version" first. NULL on
+ * allocation failure. */
+json_t *sd_snapshot(const json_t *idx, uint64_t version);
+
+#endif /* SL_WIRE_SNAPDELTA_H */
