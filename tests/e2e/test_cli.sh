@@ -58,6 +58,44 @@ done
 err=$("$CTL" --pin-root "$TMP/none" fastpath of 2>&1) && fail "fastpath of without maps succeeded"
 [[ $err = *"$TMP/none"* ]] || fail "fastpath of: $err"
 
+# every command parses its own arguments by its table (ctl/ctl.h): its
+# --help lists -h, --help; the completion offers its options and their
+# values; a stray argument, an unknown option or a value outside an
+# option's list is a usage error (exit 2) before anything is read
+for cmd in $("$CTL" --help | sed -n '/^commands/,$s/^  \([a-z][a-z-]*\).*/\1/p'); do
+	h=$("$CTL" "$cmd" --help) || fail "$cmd --help failed"
+	[[ $h = "usage: sluicectl $cmd"* && $h = *"-h, --help"* ]] || fail "$cmd --help: $h"
+	[[ " $(complete_words "$cmd" --) " = *" --help "* ]] || fail "$cmd: --help not completed"
+done
+h=$("$CTL" analyze --help)
+for o in "-f, --filename FILE" "-o, --output table|json" "--snapshot NODE"; do
+	[[ $h = *"$o"* ]] || fail "analyze --help lacks $o: $h"
+done
+[ "$(complete_words analyze --)" = "--filename --output --snapshot --help" ] ||
+	fail "analyze --: $(complete_words analyze --)"
+[ "$(complete_words analyze -f x -o '')" = "table json" ] || fail "analyze -o: $(complete_words analyze -f x -o '')"
+[ "$(complete_words observe --verdict '')" = "allowed denied" ] || fail "observe --verdict: $(complete_words observe --verdict '')"
+[ "$(complete_words --node n1 inspect policy -o '')" = "table json" ] ||
+	fail "inspect policy -o: $(complete_words --node n1 inspect policy -o '')"
+[ "$(complete_words version --cred)" = "--credentials" ] || fail "version --cred: $(complete_words version --cred)"
+[ "$(complete_words uninstall --p)" = "--purge" ] || fail "uninstall --p: $(complete_words uninstall --p)"
+h=$("$CTL" --man) && [[ $h = *'\fB\-\-snapshot\fR'* && $h = *'\fB\-\-since\-start\fR'* ]] ||
+	fail "the man page lacks analyze's --snapshot or observe's --since-start"
+for args in "analyze" "analyze -f" "analyze -f x extra" "analyze -o yaml -f x" "analyze --bogus" \
+	"observe --verdict maybe" "observe extra" "inspect" "inspect services extra" \
+	"inspect policy -o yaml" "proxy certs --bogus" "top --interval 0" "top extra" \
+	"uninstall extra" "uninstall --dry-run" "verify-install extra" "install --purge" \
+	"install extra" "completion" "completion zsh" "version extra" "version --timeout 1" \
+	"profile dump a b" "profile dump -o xml" "manifest generate extra" "status extra"; do
+	rc=0
+	# shellcheck disable=SC2086
+	SLUICE_CONTROL=https://127.0.0.1:1 "$CTL" --pin-root "$TMP/none" $args >/dev/null 2>&1 || rc=$?
+	[ $rc -eq 2 ] || fail "sluicectl $args: exit $rc, want 2 (usage)"
+done
+# the options a command shares with the program are its own too
+"$CTL" analyze -f "$ROOT/deploy/examples/mesh.yaml" -o json | jq -e '.errors == 0' >/dev/null ||
+	fail "analyze -o json"
+
 # every command --help lists, and nothing else, besides the options
 want=$("$CTL" --help | sed -n '/^commands/,$s/^  \([a-z][a-z-]*\).*/\1/p' | sort | tr '\n' ' ')
 got=$(complete_words '' | tr ' ' '\n' | grep -v '^-' | sort | tr '\n' ' ')

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* lib/core/cli: getopt arguments, --help, the man page and bash completion
- * from one table. */
+ * from one table; sluicectl's commands parsing their arguments by theirs
+ * (ctl/ctl.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
+#include "ctl/ctl.h"
 #include "lib/core/cli.h"
 
 static const struct cli_opt opts[] = {
@@ -218,4 +221,109 @@ Test(cli, command_options_in_man_page_completion_and_command_help)
 	free(h);
 	free(m);
 	free(b);
+}
+
+/* ---- a sluicectl command's own arguments (ctl_args) --------------------- */
+
+static const struct cli_opt cmd_opts[] = {
+	{ "filename", required_argument | CLI_SHORT, 'f', "FILE", "a file" },
+	CTL_OPT_OUTPUT("table|json", "the format"),
+	{ "control", optional_argument, 'C', "URL", "where" },
+	{ "type", required_argument, 't', "TYPE", "free text, not a list" },
+	CTL_OPT_HELP,
+	{}
+};
+#define CMD_HELP "profile dump [NAME] [-f FILE]   a test command"
+
+/* The commands' help and usage errors out of the test's log. */
+static void quiet(void)
+{
+	cr_redirect_stdout();
+	cr_redirect_stderr();
+}
+
+/* Run ctl_args over words (argv after the command's name): the options
+ * seen as "val=arg " into seen, the positional ones into pos; returns
+ * the last ctl_args_next() and a. */
+static int run_args(struct ctl_args *a, char **words, int n, char *seen, size_t len)
+{
+	int c;
+
+	seen[0] = '\0';
+	ctl_args_init(a, "sluicectl", CMD_HELP, cmd_opts, n, words);
+	while ((c = ctl_args_next(a)) >= 0) {
+		char *next = c == 'C' && !optarg ? ctl_args_next_word(a) : NULL;
+
+		snprintf(seen + strlen(seen), len - strlen(seen), "%c=%s ", c,
+			 optarg ?: next ?: "-");
+	}
+	return c;
+}
+
+Test(ctl_args, options_before_and_after_the_arguments, .init = quiet)
+{
+	char *w[] = { "cmd", "-f", "a.yaml", "NAME", "--output=json", "--control", "URL",
+		      "--type", "whatever", "-f", "b", "LAST", NULL };
+	struct ctl_args a;
+	char seen[256];
+
+	cr_assert_eq(run_args(&a, w + 1, 11, seen, sizeof(seen)), CTL_ARGS_END);
+	cr_assert_str_eq(seen, "f=a.yaml o=json C=URL t=whatever f=b ");
+	cr_assert_eq(a.npos, 2);
+	cr_assert_str_eq(a.pos[0], "NAME");
+	cr_assert_str_eq(a.pos[1], "LAST");
+	cr_assert_str_eq(a.cmd, "profile dump", "the usage's command words: '%s'", a.cmd);
+}
+
+Test(ctl_args, control_takes_no_option_as_its_url, .init = quiet)
+{
+	char *w[] = { "cmd", "--control", "-o", "table", NULL };
+	struct ctl_args a;
+	char seen[256];
+
+	cr_assert_eq(run_args(&a, w + 1, 3, seen, sizeof(seen)), CTL_ARGS_END);
+	cr_assert_str_eq(seen, "C=- o=table ");
+	cr_assert_eq(a.npos, 0);
+}
+
+Test(ctl_args, help_exits_0_and_lists_the_options, .init = quiet)
+{
+	char *w[] = { "cmd", "NAME", "--help", NULL };
+	struct ctl_args a;
+	char seen[256];
+
+	cr_assert_eq(run_args(&a, w + 1, 2, seen, sizeof(seen)), CTL_ARGS_EXIT);
+	cr_assert_eq(a.status, 0);
+	fflush(stdout);
+	{
+		char *want = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&want, &len);
+
+		cli_cmd_help(f, "sluicectl", CMD_HELP, cmd_opts);
+		fclose(f);
+		cr_assert(strstr(want, "  -o, --output table|json  the format\n"), "%s", want);
+		cr_assert_stdout_eq_str(want);
+		free(want);
+	}
+}
+
+Test(ctl_args, usage_errors_exit_2, .init = quiet)
+{
+	char *bad[][3] = {
+		{ "--bogus", NULL },		/* unknown */
+		{ "-f", NULL },			/* missing value */
+		{ "-o", "yaml", NULL },		/* not in the list */
+		{ "--output=", NULL },		/* empty is not in it either */
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *w[4] = { "cmd", bad[i][0], bad[i][1], NULL };
+		struct ctl_args a;
+		char seen[256];
+		int n = bad[i][1] ? 2 : 1;
+
+		cr_assert_eq(run_args(&a, w + 1, n, seen, sizeof(seen)), CTL_ARGS_EXIT, "%s", bad[i][0]);
+		cr_assert_eq(a.status, 2, "%s: status %d", bad[i][0], a.status);
+	}
 }

@@ -268,7 +268,9 @@ ParameterizedTestParameters(config, refused)
 		{ "- 1\n", "t.yaml:1:1: a document must be a mapping" },
 		/* kind and apiVersion */
 		{ "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {}\n",
-		  "t.yaml:2:7: kind: unknown kind \"Gateway\" in networking.istio.io" },
+		  "t.yaml:2:7: kind: unknown kind \"Gateway\" in networking.istio.io (sluice reads: "
+		  "Namespace, Service, ServiceEntry, WorkloadEntry, WorkloadGroup, DestinationRule, "
+		  "VirtualService, AuthorizationPolicy, PeerAuthentication)" },
 		{ "apiVersion: security.istio.io/v1\nkind: AuthorisationPolicy\nmetadata: {name: g}\n"
 		  "spec: {}\n",
 		  "t.yaml:2:7: kind: unknown kind \"AuthorisationPolicy\" in security.istio.io" },
@@ -385,6 +387,12 @@ ParameterizedTestParameters(config, refused)
 		{ SVC_HEAD "  clusterIP: 10.96.0.1\n  ports: [{port: 80}]\n---\n"
 		  SVC_HEAD "  clusterIP: 10.96.0.2\n  ports: [{port: 80}]\n",
 		  "t.yaml:8:1: Service shop/web: defined twice in this input" },
+		/* a cluster-scoped resource is named without a namespace */
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n"
+		  "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+		  "t.yaml:5:1: Namespace shop: defined twice in this input" },
+		{ "apiVersion: v1\nkind: Namespace\nmetadata: {name: Shop}\n",
+		  "t.yaml:3:18: Namespace Shop: metadata.name:" },
 	};
 
 	return cr_make_param_array(struct bad, cases, sizeof(cases) / sizeof(cases[0]));
@@ -495,6 +503,13 @@ ParameterizedTest(struct xbad *b, config, check)
  * quote, a line break folds to a space, a blank line is a newline, blanks
  * around breaks go. libfyaml 0.7.12 reads runs of '' wrong and leaks its
  * buffer for six or more; unit-asan sees no leak. */
+Test(config, resource_ids)
+{
+	cr_assert_str_eq(SL_RES_ID("Service", "shop", "web"), "Service shop/web");
+	cr_assert_str_eq(SL_RES_ID("Namespace", "", "shop"), "Namespace shop");
+	cr_assert_str_eq(SL_RES_ID("Namespace", NULL, "shop"), "Namespace shop");
+}
+
 Test(config, single_quoted_values)
 {
 	static const char yaml[] =

@@ -3,6 +3,7 @@
  * lib/wire/pki: the CA on disk, CSR signing and TLS 1.3 mutual authentication
  * over socketpairs (HTTP/2 over it: test_h2.c).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -72,11 +73,11 @@ Test(pki, ca_with_one_file_missing_or_foreign_key_is_refused)
 	pki_ca_close(&a);
 	pki_ca_close(&b);
 	/* A's certificate with B's key */
-	cr_assert_eq(pki_ca_open(&a, cp, kp2, "A", false, err, sizeof(err)), -1);
+	cr_assert_eq(pki_ca_open(&a, cp, kp2, "A", false, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, "does not hold the key"), "%s", err);
 	cr_assert_null(a.cert);
 	unlink(kp);
-	cr_assert_eq(pki_ca_open(&a, cp, kp, "A", true, err, sizeof(err)), -1);
+	cr_assert_eq(pki_ca_open(&a, cp, kp, "A", true, err, sizeof(err)), -ENOENT);
 	cr_assert(strstr(err, "is missing"), "%s", err);
 	ERR_clear_error();
 }
@@ -239,7 +240,7 @@ Test(pki, tls_refuses_other_ca_missing_cert_and_tls12)
 	ssl_close(c);
 	/* no certificate: accepted where optional (join), with no identity */
 	cr_assert(handshake(sctx, cnone, &s, &c));
-	cr_assert_eq(pki_peer_uri(s, uri, sizeof(uri)), -1);
+	cr_assert_eq(pki_peer_uri(s, uri, sizeof(uri)), -ENOENT);
 	ssl_close(s);
 	ssl_close(c);
 	cr_assert_not(handshake(sreq, cnone, &s, &c), "no certificate accepted where required");

@@ -158,6 +158,112 @@ static int proxy_start(const struct agent_opts *o, struct sync *sy, struct proxy
 	return 0;
 }
 
+/* What the fast path does in this run, and why, in the log. */
+static void log_fastpath(const struct agent_opts *o, const struct datapath *dp)
+{
+	if (!dp->has_fastpath)
+		log_info("same-node fast path: unavailable: %s", dp->fastpath_reason);
+	else if (o->sockmap == SOCKMAP_OFF)
+		log_info("same-node fast path: off (--sockmap off)");
+	else if (dp->fastpath_halfclose_bug && o->sockmap == SOCKMAP_ON)
+		log_warn("same-node fast path: off: %s; --sockmap force turns it on anyway "
+			 "(docs/architecture.md)", dp->fastpath_unsafe_reason);
+	else
+		log_info("same-node fast path: on%s", dp->fastpath_halfclose_bug ?
+			 " (forced: this kernel breaks half-close for sockets that were sent data)" : "");
+}
+
+/* SIGINT, SIGTERM, SIGHUP and SIGUSR2 blocked and read from a signalfd:
+ * the fd, or -errno. */
+static int signals_fd(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* How long the loop may sleep: the soonest of sync's, the proxy's (its
+ * restarts and certificate renewals: 100 ms), enrollment's and the
+ * telemetry ring's; -1: until an event. *ring_ms: the ring's. */
+static int loop_timeout(struct sync *sy, const struct proxy_side *ps, const struct enroll *en,
+			const struct telemetry *tm, int *ring_ms)
+{
+	int timeout = sy ? sync_timeout_ms(sy) : -1;
+
+	if (ps->ps && (timeout < 0 || timeout > 100))
+		timeout = 100;
+	if (en && (timeout < 0 || timeout > enroll_timeout_ms(en)))
+		timeout = enroll_timeout_ms(en);
+	*ring_ms = telemetry_ring_timeout_ms(tm);
+	if (*ring_ms >= 0 && (timeout < 0 || timeout > *ring_ms))
+		timeout = *ring_ms;
+	return timeout;
+}
+
+/* Whether the inotify events waiting on ifd name the file `name`. */
+static bool snapshot_touched(int ifd, const char *name)
+{
+	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(ifd, evbuf, sizeof(evbuf))) > 0) {
+		for (char *p = evbuf; p < evbuf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			if (ev->len && strcmp(ev->name, name) == 0)
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+/* A signal read from sfd: SIGUSR2 restarts the proxy, SIGHUP applies the
+ * snapshot again (the last good one from the control plane, or the file
+ * in full); true for the others: exit. */
+static bool on_signal(const struct agent_opts *o, int sfd, struct datapath *dp,
+		      struct telemetry *tm, struct psup *ps, struct sync *sy, char **last,
+		      size_t *last_len)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGUSR2) {
+		int e = ps ? psup_restart(ps, "SIGUSR2") : -ENOTCONN;
+
+		if (e)
+			log_warn("SIGUSR2: no proxy restart: %s", e == -EAGAIN ?
+				 "no proxy serves, or one is starting" : strerror(-e));
+		return false;
+	}
+	if (si.ssi_signo == SIGHUP && sy) {
+		datapath_tc_forget(dp, 0);   /* tc on every veth again */
+		sync_start(sy);  /* the last good snapshot, again */
+		return false;
+	}
+	if (si.ssi_signo == SIGHUP) {
+		free(*last);
+		*last = NULL; /* force a full re-apply */
+		datapath_tc_forget(dp, 0);
+		apply_file(dp, tm, o->snapshot, last, last_len);
+		write_status(o, dp, tm, ps);
+		return false;
+	}
+	log_info("signal %u: exiting; programs, maps and the node proxy stay in place",
+		 si.ssi_signo);
+	return true;
+}
+
 static int run(const struct agent_opts *o)
 {
 	char cgpath[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
@@ -170,7 +276,6 @@ static int run(const struct agent_opts *o)
 	struct proxy_ctx pctx = { o, &dp, false };
 	struct loop loop = { .efd = -1 };
 	struct sync *sy = NULL;
-	sigset_t mask;
 	char *last = NULL;
 	size_t last_len = 0;
 	int ifd = -1, sfd = -1, err;
@@ -203,16 +308,7 @@ static int run(const struct agent_opts *o)
 		log_err("setting the fast path switch: %s", strerror(-err));
 		goto out;
 	}
-	if (!dp.has_fastpath)
-		log_info("same-node fast path: unavailable: %s", dp.fastpath_reason);
-	else if (o->sockmap == SOCKMAP_OFF)
-		log_info("same-node fast path: off (--sockmap off)");
-	else if (dp.fastpath_halfclose_bug && o->sockmap == SOCKMAP_ON)
-		log_warn("same-node fast path: off: %s; --sockmap force turns it on anyway "
-			 "(docs/architecture.md)", dp.fastpath_unsafe_reason);
-	else
-		log_info("same-node fast path: on%s", dp.fastpath_halfclose_bug ?
-			 " (forced: this kernel breaks half-close for sockets that were sent data)" : "");
+	log_fastpath(o, &dp);
 	err = telemetry_init(&tm, &dp, o->flow_log, o->flow_log_max, o->metrics_addr);
 	if (err)
 		goto out;
@@ -261,15 +357,9 @@ static int run(const struct agent_opts *o)
 		err = -errno;
 		goto out;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = signals_fd();
 	if (sfd < 0) {
-		err = -errno;
+		err = sfd;
 		goto out;
 	}
 	if ((err = watch_fd(pc.ps.loop, &w_ino, ifd)) || (err = watch_fd(pc.ps.loop, &w_sig, sfd)) ||
@@ -280,7 +370,7 @@ static int run(const struct agent_opts *o)
 	}
 
 	for (;;) {
-		int timeout = sy ? sync_timeout_ms(sy) : -1, ring_ms;
+		int timeout, ring_ms;
 
 		if (sy && pc.ps.ps && !pc.ps.certs && sync_node_cert(sy)) {
 			/* joined just now: the proxy needs the node certificate */
@@ -289,13 +379,7 @@ static int run(const struct agent_opts *o)
 				break;
 			}
 		}
-		if (pc.ps.ps && (timeout < 0 || timeout > 100))
-			timeout = 100;   /* the proxy's restarts, certificate renewals */
-		if (en && (timeout < 0 || timeout > enroll_timeout_ms(en)))
-			timeout = enroll_timeout_ms(en);
-		ring_ms = telemetry_ring_timeout_ms(&tm);
-		if (ring_ms >= 0 && (timeout < 0 || timeout > ring_ms))
-			timeout = ring_ms;
+		timeout = loop_timeout(sy, &pc.ps, en, &tm, &ring_ms);
 		if (sy)
 			watch_sync(pc.ps.loop, &w_sync, sy);
 		w_ino.revents = w_sig.revents = w_ring.revents = w_http.revents = w_sync.revents = 0;
@@ -330,54 +414,13 @@ static int run(const struct agent_opts *o)
 		if (w_http.revents)
 			telemetry_serve(&tm);
 		if (w_sig.revents) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo == SIGUSR2) {
-				int e = pc.ps.ps ? psup_restart(pc.ps.ps, "SIGUSR2") : -ENOTCONN;
-
-				if (e)
-					log_warn("SIGUSR2: no proxy restart: %s", e == -EAGAIN ?
-						 "no proxy serves, or one is starting" : strerror(-e));
-				continue;
-			}
-			if (si.ssi_signo == SIGHUP && sy) {
-				datapath_tc_forget(&dp, 0);   /* tc on every veth again */
-				sync_start(sy);  /* the last good snapshot, again */
-				continue;
-			}
-			if (si.ssi_signo == SIGHUP) {
-				free(last);
-				last = NULL; /* force a full re-apply */
-				datapath_tc_forget(&dp, 0);
-				apply_file(&dp, &tm, o->snapshot, &last, &last_len);
-				write_status(o, &dp, &tm, pc.ps.ps);
-				continue;
-			}
-			log_info("signal %u: exiting; programs, maps and the node proxy stay in place",
-				 si.ssi_signo);
-			break;
+			if (on_signal(o, sfd, &dp, &tm, pc.ps.ps, sy, &last, &last_len))
+				break;
+			continue;
 		}
-		if (w_ino.revents) {
-			char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-			const char *name = basename(base);
-			bool hit = false;
-			ssize_t n;
-
-			while ((n = read(ifd, evbuf, sizeof(evbuf))) > 0) {
-				for (char *p = evbuf; p < evbuf + n;) {
-					struct inotify_event *ev = (struct inotify_event *)p;
-
-					if (ev->len && strcmp(ev->name, name) == 0)
-						hit = true;
-					p += sizeof(*ev) + ev->len;
-				}
-			}
-			if (hit) {
-				apply_file(&dp, &tm, o->snapshot, &last, &last_len);
-				write_status(o, &dp, &tm, pc.ps.ps);
-			}
+		if (w_ino.revents && snapshot_touched(ifd, basename(base))) {
+			apply_file(&dp, &tm, o->snapshot, &last, &last_len);
+			write_status(o, &dp, &tm, pc.ps.ps);
 		}
 	}
 out:

@@ -11,7 +11,6 @@
  * default state dir).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,38 +29,14 @@
 #include "lib/wire/h2_client.h"
 #include "lib/wire/pki.h"
 
-#define MAX_FILES 64
 #define FILE_MAX  (4u << 20)
-
-struct cargs {
-	const char *url, *creds, *ns, *out;
-	const char *files[MAX_FILES];
-	size_t nfiles;
-	const char *pos[4];        /* positional arguments */
-	size_t npos;
-	bool all_ns, control_flag;
-	unsigned int timeout_ms;
-};
-
-/* The options every control-plane command takes: where the control plane
- * is, the admin's credentials, how long to wait, --help. */
-enum { OPT_CONTROL = 0x200, OPT_CREDENTIALS, OPT_TIMEOUT };
-#define CONNECTION_OPTS                                                                      \
-	{ "control", optional_argument, OPT_CONTROL, "URL",                                  \
-	  "the control plane's API (environment SLUICE_CONTROL, default "                    \
-	  CONTROL_DEFAULT_URL "); the URL may also be the next word" },                      \
-	{ "credentials", required_argument, OPT_CREDENTIALS, "DIR",                          \
-	  "the admin's ca.crt, admin.crt and admin.key (environment SLUICE_CREDENTIALS, "     \
-	  "default " SL_CONTROL_DIR ")" },                                                 \
-	{ "timeout", required_argument, OPT_TIMEOUT, "SECONDS",                              \
-	  "give up on the control plane after this long (default 60)" },                     \
-	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" }
 
 const struct cli_opt ctl_apply_opts[] = {
 	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
 	  "a YAML file, a directory (its .yaml, .yml and .json files), or - for stdin; "
 	  "repeat for more (all are one change)" },
-	CONNECTION_OPTS,
+	CTL_CONNECTION_OPTS,
+	CTL_OPT_HELP,
 	{}
 };
 
@@ -69,9 +44,9 @@ const struct cli_opt ctl_get_opts[] = {
 	{ "namespace", required_argument | CLI_SHORT, 'n', "NS",
 	  "the namespace (default: default, or all when no NAME is given)" },
 	{ "all-namespaces", no_argument | CLI_SHORT, 'A', NULL, "every namespace" },
-	{ "output", required_argument | CLI_SHORT, 'o', "table|yaml|json",
-	  "table (default), yaml or json" },
-	CONNECTION_OPTS,
+	CTL_OPT_OUTPUT("table|yaml|json", "table (default), yaml or json"),
+	CTL_CONNECTION_OPTS,
+	CTL_OPT_HELP,
 	{}
 };
 
@@ -79,51 +54,46 @@ const struct cli_opt ctl_delete_opts[] = {
 	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
 	  "delete what a YAML file holds, - for stdin" },
 	{ "namespace", required_argument | CLI_SHORT, 'n', "NS", "KIND NAME's namespace (default: default)" },
-	CONNECTION_OPTS,
+	CTL_CONNECTION_OPTS,
+	CTL_OPT_HELP,
 	{}
 };
 
-const struct cli_opt ctl_control_status_opts[] = {
-	{ "output", required_argument | CLI_SHORT, 'o', "table|json", "table (default) or json" },
-	CONNECTION_OPTS,
+const struct cli_opt ctl_status_opts[] = {
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_CONNECTION_OPTS,
+	CTL_OPT_HELP,
 	{}
 };
 
-/* argv (after the command's name) by opts into a: 0; 1 when --help was
- * printed; -1 on a usage error, said. */
-static int parse_args(const char *cmd, const char *help, const struct cli_opt *opts, int argc,
-		      char **argv, struct cargs *a)
+int ctl_control_args(struct ctl_control_args *a, const char *help, const struct cli_opt *opts,
+		     int argc, char **argv)
 {
-	struct cli_getopt g;
 	unsigned long t;
-	char *end;
+	char *end, *url;
 	int c;
 
 	memset(a, 0, sizeof(*a));
 	a->url = getenv("SLUICE_CONTROL") ?: CONTROL_DEFAULT_URL;
 	a->creds = getenv("SLUICE_CREDENTIALS") ?: SL_CONTROL_DIR;
 	a->timeout_ms = 60000;
-	if (cli_getopt_init(&g, opts, ""))
-		return -1;
-	optind = 0;	/* glibc: start over; argv[-1] is the command's name */
-	opterr = 0;
-	while ((c = cli_getopt(&g, argc + 1, argv - 1)) != -1) {
+	ctl_args_init(&a->args, "sluicectl", help, opts, argc, argv);
+	while ((c = ctl_args_next(&a->args)) >= 0) {
 		switch (c) {
-		case OPT_CONTROL:
+		case CTL_OPT_CONTROL:
 			a->control_flag = true;
 			if (optarg)
 				a->url = optarg;
-			else if (optind <= argc && argv[optind - 1][0] != '-')
-				a->url = argv[optind++ - 1];	/* --control URL */
+			else if ((url = ctl_args_next_word(&a->args)))
+				a->url = url;	/* --control URL */
 			break;
-		case OPT_CREDENTIALS:
+		case CTL_OPT_CREDENTIALS:
 			a->creds = optarg;
+			a->creds_flag = true;
 			break;
 		case 'f':
-			if (a->nfiles == MAX_FILES) {
-				fprintf(stderr, "sluicectl: %s: at most %d files\n", cmd, MAX_FILES);
-				return -1;
-			}
+			if (a->nfiles == CTL_MAX_FILES)
+				return ctl_usage_error(&a->args, "at most %d files", CTL_MAX_FILES);
 			a->files[a->nfiles++] = optarg;
 			break;
 		case 'n':
@@ -135,32 +105,20 @@ static int parse_args(const char *cmd, const char *help, const struct cli_opt *o
 		case 'o':
 			a->out = optarg;
 			break;
-		case OPT_TIMEOUT:
+		case CTL_OPT_TIMEOUT:
 			errno = 0;
 			t = strtoul(optarg, &end, 10);
-			if (errno || *end || !t || t > UINT_MAX / 1000) {
-				fprintf(stderr, "sluicectl: %s: --timeout: seconds > 0\n", cmd);
-				return -1;
-			}
+			if (errno || *end || !t || t > UINT_MAX / 1000)
+				return ctl_usage_error(&a->args, "--timeout: seconds > 0");
 			a->timeout_ms = (unsigned int)t * 1000;
 			break;
-		case 'h':
-			cli_cmd_help(stdout, "sluicectl", help, opts);
-			return 1;
-		default:
-			fprintf(stderr, "sluicectl: %s: unknown option or missing value: '%s'\n", cmd,
-				argv[optind - 2]);
-			return -1;
 		}
 	}
-	for (; optind <= argc; optind++) {
-		if (a->npos == sizeof(a->pos) / sizeof(a->pos[0])) {
-			fprintf(stderr, "sluicectl: %s: too many arguments\n", cmd);
-			return -1;
-		}
-		a->pos[a->npos++] = argv[optind - 1];
-	}
-	return 0;
+	if (c == CTL_ARGS_EXIT)
+		return a->args.status;
+	a->pos = a->args.pos;
+	a->npos = a->args.npos;
+	return -1;
 }
 
 /* An admin TLS context from DIR/{ca.crt,admin.crt,admin.key}, or NULL
@@ -202,7 +160,7 @@ static SSL_CTX *admin_ctx(const char *cmd, const char *dir)
  * One API call. Returns the parsed JSON body (NULL after printing why) and
  * the HTTP status in *status.
  */
-static json_t *call(const char *cmd, const struct cargs *a, const char *method, const char *path,
+static json_t *call(const char *cmd, const struct ctl_control_args *a, const char *method, const char *path,
 		    const char *ctype, const char *file, const char *body, size_t len, int *status)
 {
 	struct h2_header hdrs[2];
@@ -292,23 +250,21 @@ static char *read_input(const char *cmd, const char *path, size_t *len)
  */
 int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 {
-	struct cargs a;
+	struct ctl_control_args a;
 	json_t *req = json_pack("{s:[]}", "files"), *j = NULL;
 	char *body = NULL, *one;
 	size_t len;
 	int status, rc = 1;
 
-	rc = parse_args("apply", CTL_APPLY_HELP, ctl_apply_opts, argc, argv, &a);
-	if (rc) {
-		rc = rc > 0 ? 0 : 2;
+	rc = ctl_control_args(&a, CTL_APPLY_HELP, ctl_apply_opts, argc, argv);
+	if (rc >= 0)
+		goto out;
+	if (!a.nfiles || a.npos) {
+		rc = ctl_usage_error(&a.args, a.npos ? "unexpected '%s'" : "no -f FILE%s",
+				     a.npos ? a.pos[0] : "");
 		goto out;
 	}
 	rc = 1;
-	if (!a.nfiles || a.npos) {
-		fprintf(stderr, "sluicectl: apply: usage: apply -f FILE [-f FILE]...\n");
-		rc = 2;
-		goto out;
-	}
 	for (size_t i = 0; i < a.nfiles; i++) {
 		char **paths;
 		size_t np;
@@ -389,19 +345,17 @@ static void qadd(char *q, size_t len, const char *key, const char *val)
 int cmd_get(const struct ctl_opts *o, int argc, char **argv)
 {
 	char path[2048] = "/v1/resources?", q[1900] = "";
-	struct cargs a;
+	struct ctl_control_args a;
 	json_t *j, *items;
 	const char *fmt;
 	int status, rc = 1;
 
-	rc = parse_args("get", CTL_GET_HELP, ctl_get_opts, argc, argv, &a);
-	if (rc)
-		return rc > 0 ? 0 : 2;
+	rc = ctl_control_args(&a, CTL_GET_HELP, ctl_get_opts, argc, argv);
+	if (rc >= 0)
+		return rc;
 	fmt = a.out ?: o->json ? "json" : "table";
-	if (a.npos < 1 || a.npos > 2 || (strcmp(fmt, "yaml") && strcmp(fmt, "json") && strcmp(fmt, "table"))) {
-		fprintf(stderr, "sluicectl: get: usage: get KIND [NAME] [-n NS | -A] [-o table|yaml|json]\n");
-		return 2;
-	}
+	if (a.npos < 1 || a.npos > 2)
+		return ctl_usage_error(&a.args, a.npos ? "too many arguments" : "no KIND");
 	qadd(q, sizeof(q), "kind", a.pos[0]);
 	if (a.npos == 2)
 		qadd(q, sizeof(q), "name", a.pos[1]);
@@ -451,19 +405,17 @@ out:
 int cmd_delete(const struct ctl_opts *o, int argc, char **argv)
 {
 	char path[2048] = "/v1/delete", q[1900] = "";
-	struct cargs a;
+	struct ctl_control_args a;
 	char *body = NULL;
 	size_t len = 0;
 	json_t *j;
 	int status, rc = 1;
 
-	rc = parse_args("delete", CTL_DELETE_HELP, ctl_delete_opts, argc, argv, &a);
-	if (rc)
-		return rc > 0 ? 0 : 2;
-	if ((a.nfiles == 1) == (a.npos == 2) || a.nfiles > 1 || (a.npos && a.npos != 2)) {
-		fprintf(stderr, "sluicectl: delete: usage: delete -f FILE | delete KIND NAME [-n NS]\n");
-		return 2;
-	}
+	rc = ctl_control_args(&a, CTL_DELETE_HELP, ctl_delete_opts, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if ((a.nfiles == 1) == (a.npos == 2) || a.nfiles > 1 || (a.npos && a.npos != 2))
+		return ctl_usage_error(&a.args, "-f FILE, or KIND NAME");
 	if (a.nfiles) {
 		body = read_input("delete", a.files[0], &len);
 		if (!body)
@@ -491,24 +443,21 @@ int cmd_delete(const struct ctl_opts *o, int argc, char **argv)
 	return rc;
 }
 
-bool ctl_control_args(int argc, char **argv)
+/* status: the agent's (status.c), unless --control or --credentials asks
+ * for the control plane's. */
+int cmd_status(const struct ctl_opts *o, int argc, char **argv)
 {
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], "--control") == 0 || strncmp(argv[i], "--control=", 10) == 0 ||
-		    strcmp(argv[i], "--credentials") == 0)
-			return true;
-	return false;
-}
-
-int cmd_control_status(const struct ctl_opts *o, int argc, char **argv)
-{
-	struct cargs a;
+	struct ctl_control_args a;
 	json_t *j, *ag;
 	int status, rc;
 
-	rc = parse_args("status", CTL_STATUS_HELP, ctl_control_status_opts, argc, argv, &a);
-	if (rc)
-		return rc > 0 ? 0 : 2;
+	rc = ctl_control_args(&a, CTL_STATUS_HELP, ctl_status_opts, argc, argv);
+	if (rc >= 0)
+		return rc;
+	if (a.npos)
+		return ctl_usage_error(&a.args, "unexpected '%s'", a.pos[0]);
+	if (!a.control_flag && !a.creds_flag)
+		return ctl_agent_status_print(o, o->json || (a.out && !strcmp(a.out, "json")));
 	j = call("status", &a, "GET", "/v1/status", NULL, NULL, NULL, 0, &status);
 	if (!j)
 		return 1;

@@ -23,20 +23,56 @@
 	"get KIND [NAME] [-n NS|-A] [-o table|yaml|json]   resources held by the control plane"
 #define CTL_DELETE_HELP "delete -f FILE | delete KIND NAME [-n NS]   remove resources from the control plane"
 #define CTL_STATUS_HELP                                                                     \
-	"status [--control [URL]]\n"                                                       \
+	"status [-o table|json] [--control [URL]]\n"                                       \
 	"                       the agent's kernel, probes (what is off and why), snapshot;\n" \
 	"                       --control: the control plane, its agents and their ACKs"
 extern const struct cli_opt ctl_apply_opts[];
 extern const struct cli_opt ctl_get_opts[];
 extern const struct cli_opt ctl_delete_opts[];
-extern const struct cli_opt ctl_control_status_opts[];
+extern const struct cli_opt ctl_status_opts[];
+
+/* The options of every command that talks to the control plane: where
+ * it is, the admin's credentials, how long to wait. */
+enum { CTL_OPT_CONTROL = 0x200, CTL_OPT_CREDENTIALS, CTL_OPT_TIMEOUT };
+#define CTL_OPT_CONTROL_URL                                                                  \
+	{ "control", optional_argument, CTL_OPT_CONTROL, "URL",                              \
+	  "the control plane's API (environment SLUICE_CONTROL, default "                    \
+	  CONTROL_DEFAULT_URL "); the URL may also be the next word" }
+#define CTL_OPT_CREDENTIALS_DIR                                                              \
+	{ "credentials", required_argument, CTL_OPT_CREDENTIALS, "DIR",                      \
+	  "the admin's ca.crt, admin.crt and admin.key (environment SLUICE_CREDENTIALS, "     \
+	  "default " SL_CONTROL_DIR ")" }
+#define CTL_CONNECTION_OPTS                                                                  \
+	CTL_OPT_CONTROL_URL, CTL_OPT_CREDENTIALS_DIR,                                        \
+	{ "timeout", required_argument, CTL_OPT_TIMEOUT, "SECONDS",                          \
+	  "give up on the control plane after this long (default 60)" }
+
+#define CTL_MAX_FILES 64
+
+/* A control-plane command's arguments, parsed by its table (any of the
+ * options above, and -f, -n, -A, -o). */
+struct ctl_control_args {
+	struct ctl_args args;
+	const char *url, *creds, *ns, *out;
+	const char *files[CTL_MAX_FILES];
+	size_t nfiles;
+	char **pos;                /* the other arguments */
+	int npos;
+	bool all_ns, control_flag, creds_flag;
+	unsigned int timeout_ms;
+};
+
+/* argv (after the command's name) by opts into a: -1 to go on, else the
+ * command's exit status (0 after --help; 2 after a usage error, said). */
+int ctl_control_args(struct ctl_control_args *a, const char *help, const struct cli_opt *opts,
+		     int argc, char **argv);
 
 int cmd_apply(const struct ctl_opts *o, int argc, char **argv);
 int cmd_get(const struct ctl_opts *o, int argc, char **argv);
 int cmd_delete(const struct ctl_opts *o, int argc, char **argv);
-/* `status --control [URL]`: the control plane's view instead of the agent's. */
-bool ctl_control_args(int argc, char **argv);
-int cmd_control_status(const struct ctl_opts *o, int argc, char **argv);
+/* `status` without --control: the agent's status.json, as a table or
+ * JSON (status.c); the exit status. */
+int ctl_agent_status_print(const struct ctl_opts *o, bool json);
 
 #include <jansson.h>
 

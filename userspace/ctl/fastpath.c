@@ -9,7 +9,6 @@
  * ctl_fastpath_opts.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,54 +25,10 @@
 enum fp_mode { FP_STATUS, FP_OFF, FP_ON, FP_FORCE };
 
 const struct cli_opt ctl_fastpath_opts[] = {
-	{ "output", required_argument | CLI_SHORT, 'o', "table|json", "table (default) or json" },
-	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" },
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_OPT_HELP,
 	{}
 };
-
-static void usage(FILE *f)
-{
-	cli_cmd_help(f, "sluicectl [--node N]", CTL_FASTPATH_HELP,
-		     ctl_fastpath_opts);
-}
-
-/* The subcommand's options into o: 0, or the exit status (-1: 0, help). */
-static int fp_args(struct ctl_opts *o, const char *sub, int argc, char **argv)
-{
-	struct cli_getopt g;
-	int c;
-
-	if (cli_getopt_init(&g, ctl_fastpath_opts, ""))
-		return 2;
-	optind = 0;	/* glibc: start over; argv[-1] is the subcommand */
-	opterr = 0;
-	while ((c = cli_getopt(&g, argc + 1, argv - 1)) != -1) {
-		switch (c) {
-		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
-				fprintf(stderr, "sluicectl: fastpath: -o: unknown format '%s' "
-					"(table, json)\n", optarg);
-				return 2;
-			}
-			o->json = !strcmp(optarg, "json");
-			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		default:
-			fprintf(stderr, "sluicectl: fastpath %s: unknown option or missing value: "
-				"'%s'\n", sub, argv[optind - 2]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc + 1) {
-		fprintf(stderr, "sluicectl: fastpath %s: unexpected '%s'\n", sub, argv[optind - 1]);
-		usage(stderr);
-		return 2;
-	}
-	return 0;
-}
 
 /* on (unless the kernel has the half-close bug): 0, else the exit status */
 static int fp_may_turn_on(const struct ctl_opts *o)
@@ -94,8 +49,7 @@ static int fp_may_turn_on(const struct ctl_opts *o)
 	return 0;
 }
 
-static int fastpath(const struct ctl_opts *go, enum fp_mode mode, const char *sub, int argc,
-		    char **argv)
+static int fastpath(const struct ctl_opts *go, enum fp_mode mode, int argc, char **argv)
 {
 	struct ctl_opts o = *go;
 	bool on = mode == FP_ON || mode == FP_FORCE;
@@ -105,9 +59,9 @@ static int fastpath(const struct ctl_opts *go, enum fp_mode mode, const char *su
 	__u32 zero = 0;
 	int err, fd;
 
-	err = fp_args(&o, sub, argc, argv);
-	if (err)
-		return err < 0 ? 0 : err;
+	err = ctl_args_output(&o, CTL_FASTPATH_HELP, ctl_fastpath_opts, argc, argv);
+	if (err >= 0)
+		return err;
 	if (!o.pin_root[0]) {
 		fprintf(stderr, "sluicectl: fastpath: give --node NAME or --pin-root DIR\n");
 		return 2;
@@ -151,41 +105,33 @@ static int fastpath(const struct ctl_opts *go, enum fp_mode mode, const char *su
 
 static int fp_status(const struct ctl_opts *o, int argc, char **argv)
 {
-	return fastpath(o, FP_STATUS, "status", argc, argv);
+	return fastpath(o, FP_STATUS, argc, argv);
 }
 
 static int fp_off(const struct ctl_opts *o, int argc, char **argv)
 {
-	return fastpath(o, FP_OFF, "off", argc, argv);
+	return fastpath(o, FP_OFF, argc, argv);
 }
 
 static int fp_on(const struct ctl_opts *o, int argc, char **argv)
 {
-	return fastpath(o, FP_ON, "on", argc, argv);
+	return fastpath(o, FP_ON, argc, argv);
 }
 
 static int fp_force(const struct ctl_opts *o, int argc, char **argv)
 {
-	return fastpath(o, FP_FORCE, "force", argc, argv);
+	return fastpath(o, FP_FORCE, argc, argv);
 }
 
 int cmd_fastpath(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
-		{ "on", fp_on, "on" },
-		{ "off", fp_off, "off" },
-		{ "force", fp_force, "force" },
-		{ "status", fp_status, "status" },
+		{ .name = "on", .fn = fp_on },
+		{ .name = "off", .fn = fp_off },
+		{ .name = "force", .fn = fp_force },
+		{ .name = "status", .fn = fp_status },
 		{}
 	};
 
-	if (argc == 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
-		usage(stdout);
-		return 0;
-	}
-	if (argc < 1) {
-		usage(stderr);
-		return 2;
-	}
-	return ctl_dispatch(sub, "fastpath", o, argc, argv);
+	return ctl_dispatch(sub, "fastpath", CTL_FASTPATH_HELP, ctl_fastpath_opts, o, argc, argv);
 }

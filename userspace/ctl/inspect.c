@@ -100,7 +100,13 @@ static json_t *be_state_json(const struct lbmap *m, uint32_t svc_id, uint32_t bi
 			 "ejected_for_s", v.until > now ? (double)(v.until - now) / 1e9 : 0.0);
 }
 
-static int inspect_services(const struct ctl_opts *o, int argc, char **argv)
+const struct cli_opt ctl_inspect_opts[] = {
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_OPT_HELP,
+	{}
+};
+
+static int show_services(const struct ctl_opts *o)
 {
 	struct lb_live live;
 	struct lbmap m;
@@ -242,7 +248,7 @@ static const char *id_name(uint32_t id, char *buf, size_t len)
 	return buf;
 }
 
-static int inspect_identities(const struct ctl_opts *o, int argc, char **argv)
+static int show_identities(const struct ctl_opts *o)
 {
 	struct sl_ipcache_key k, *prev = NULL;
 	__u64 ck, *cprev = NULL;
@@ -324,7 +330,7 @@ out:
 	return rc;
 }
 
-static int inspect_policy(const struct ctl_opts *o, int argc, char **argv)
+static int show_policy(const struct ctl_opts *o)
 {
 	static const char *const reasons[SL_DROP_MAX] = { "policy_connect", "policy_ingress", "spoof",
 							  "events_lost", "mtls_strict" };
@@ -400,14 +406,39 @@ out:
 	return rc;
 }
 
+/* Each subcommand: its arguments (-o), then what it shows. */
+static int inspect_services(const struct ctl_opts *go, int argc, char **argv)
+{
+	struct ctl_opts o = *go;
+	int rc = ctl_args_output(&o, CTL_INSPECT_HELP, ctl_inspect_opts, argc, argv);
+
+	return rc >= 0 ? rc : show_services(&o);
+}
+
+static int inspect_identities(const struct ctl_opts *go, int argc, char **argv)
+{
+	struct ctl_opts o = *go;
+	int rc = ctl_args_output(&o, CTL_INSPECT_HELP, ctl_inspect_opts, argc, argv);
+
+	return rc >= 0 ? rc : show_identities(&o);
+}
+
+static int inspect_policy(const struct ctl_opts *go, int argc, char **argv)
+{
+	struct ctl_opts o = *go;
+	int rc = ctl_args_output(&o, CTL_INSPECT_HELP, ctl_inspect_opts, argc, argv);
+
+	return rc >= 0 ? rc : show_policy(&o);
+}
+
 int cmd_inspect(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
-		{ "services", inspect_services, "services" },
-		{ "identities", inspect_identities, "identities" },
-		{ "policy", inspect_policy, "policy" },
+		{ .name = "services", .fn = inspect_services },
+		{ .name = "identities", .fn = inspect_identities },
+		{ .name = "policy", .fn = inspect_policy },
 		{}
 	};
 
-	return ctl_dispatch(sub, "inspect", o, argc, argv);
+	return ctl_dispatch(sub, "inspect", CTL_INSPECT_HELP, ctl_inspect_opts, o, argc, argv);
 }

@@ -553,6 +553,16 @@ static void how_to_inspect(const struct plan *p)
 	printf("  logs: %s/*.log\n  sluicectl uninstall -y%s [--purge]\n", p->log, pfx);
 }
 
+const struct cli_opt ctl_install_opts[] = {
+	PROFILE_OPT_SET("KEY=VALUE", "set a key (repeatable; profile=NAME picks the profile)"),
+	PROFILE_OPT_OVERLAY,
+	PROFILE_OPT_PROFILE,
+	PROFILE_OPT_YES,
+	{ "dry-run", no_argument, 'd', NULL, "check the node and print the plan; change nothing" },
+	CTL_OPT_HELP,
+	{}
+};
+
 int cmd_install(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct profile_args a;
@@ -562,14 +572,12 @@ int cmd_install(const struct ctl_opts *o, int argc, char **argv)
 	bool have_old = false;
 	int rc, changed = 0;
 
-	rc = profile_args_parse("install", argc, argv, &a);
-	if (!rc && (a.help || a.npos)) {
-		fprintf(a.help ? stdout : stderr, "usage: sluicectl install [--set KEY=VALUE]... "
-			"[-f OVERLAY]... [--profile NAME] [-y] [--dry-run]\n");
-		rc = a.help ? 0 : -EINVAL;
-		goto out_args;
+	rc = profile_args_parse(&a, CTL_INSTALL_HELP, ctl_install_opts, argc, argv);
+	if (rc >= 0) {
+		profile_args_free(&a);
+		return rc;
 	}
-	rc = rc ?: profile_args_resolve("install", &a, &prof);
+	rc = profile_args_resolve("install", &a, &prof);
 	if (rc)
 		goto out_args;
 	rc = plan_build(&p, prof, err, sizeof(err));

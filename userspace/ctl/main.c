@@ -40,37 +40,34 @@ static json_t *running_agent(const struct ctl_opts *o)
 	return j;
 }
 
+#define CTL_VERSION_HELP "version [-o json] [--control [URL]]\n" \
+			 "                       this build's version, the agent's (--node) and the control plane's"
+static const struct cli_opt version_opts[] = {
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_OPT_CONTROL_URL,
+	CTL_OPT_CREDENTIALS_DIR,
+	CTL_OPT_HELP,
+	{}
+};
+
 /* This build's version, and those of the agent and the control plane
  * that run; what does not run is left out. */
 static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 {
-	const char *url = getenv("SLUICE_CONTROL") ?: CONTROL_DEFAULT_URL;
-	const char *creds = getenv("SLUICE_CREDENTIALS") ?: SL_CONTROL_DIR;
+	struct ctl_control_args a;
 	json_t *out, *agent, *cp;
 	char err[256], key[PATH_MAX + 16];
-	bool json = o->json;
+	const char *url;
+	bool json;
 	int status;
 
-	for (int i = 0; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && v &&
-		    (!strcmp(v, "json") || !strcmp(v, "table"))) {
-			json = !strcmp(v, "json");
-			i++;
-		} else if (!strncmp(argv[i], "--control=", 10)) {
-			url = argv[i] + 10;
-		} else if (!strcmp(argv[i], "--control")) {
-			if (v && v[0] != '-')      /* as status --control: the URL is optional */
-				url = argv[++i];
-		} else if (!strcmp(argv[i], "--credentials") && v) {
-			creds = argv[++i];
-		} else {
-			fprintf(stderr, "usage: sluicectl [--node N] version [-o json] [--control [URL]] "
-				"[--credentials DIR]\n");
-			return 2;
-		}
-	}
+	status = ctl_control_args(&a, CTL_VERSION_HELP, version_opts, argc, argv);
+	if (status >= 0)
+		return status;
+	if (a.npos)
+		return ctl_usage_error(&a.args, "unexpected '%s'", a.pos[0]);
+	json = a.out ? !strcmp(a.out, "json") : o->json;
+	url = a.url;
 	out = json_pack("{s:s}", "version", sluice_version);
 	agent = running_agent(o);
 	if (agent)
@@ -78,9 +75,9 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 			"node", json_object_get(agent, "node"),
 			"version", json_object_get(agent, "version")));
 	/* quietly: no admin credentials means no control plane to ask */
-	snprintf(key, sizeof(key), "%s/admin.key", creds);
+	snprintf(key, sizeof(key), "%s/admin.key", a.creds);
 	cp = access(key, R_OK) ? NULL :
-	     ctl_api(url, creds, "GET", "/v1/status", NULL, 0, &status, err, sizeof(err));
+	     ctl_api(url, a.creds, "GET", "/v1/status", NULL, 0, &status, err, sizeof(err));
 	if (cp && status == 200)
 		json_object_set_new(out, "control_plane", json_pack("{s:s, s:O?}", "url", url,
 			"version", json_object_get(cp, "control_plane_version")));
@@ -90,13 +87,13 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 		json_dumpf(out, stdout, JSON_COMPACT);
 		printf("\n");
 	} else {
-		json_t *a = json_object_get(out, "agent"), *c = json_object_get(out, "control_plane");
+		json_t *ag = json_object_get(out, "agent"), *c = json_object_get(out, "control_plane");
 
 		printf("sluicectl %s\n", sluice_version);
-		if (a)
+		if (ag)
 			printf("agent %s (node %s)\n",
-			       json_string_value(json_object_get(a, "version")) ?: "unknown",
-			       json_string_value(json_object_get(a, "node")) ?: "?");
+			       json_string_value(json_object_get(ag, "version")) ?: "unknown",
+			       json_string_value(json_object_get(ag, "node")) ?: "?");
 		if (c)
 			printf("control plane %s (%s)\n",
 			       json_string_value(json_object_get(c, "version")) ?: "unknown", url);
@@ -107,32 +104,30 @@ static int cmd_version(const struct ctl_opts *o, int argc, char **argv)
 
 static int cmd_completion(const struct ctl_opts *o, int argc, char **argv);
 
+#define CTL_COMPLETION_HELP "completion bash      a bash completion script: source <(sluicectl completion bash)"
+static const struct cli_opt completion_opts[] = {
+	CTL_OPT_HELP,
+	{}
+};
+
 static const struct ctl_cmd commands[] = {
-	{ "analyze", cmd_analyze, "analyze -f FILE|DIR... [-o json] [--snapshot NODE]   validate config offline, as the control plane does" },
-	{ "apply", cmd_apply, CTL_APPLY_HELP },
-	{ "delete", cmd_delete, CTL_DELETE_HELP },
-	{ "completion", cmd_completion, "completion bash      a bash completion script: source <(sluicectl completion bash)" },
-	{ "fastpath", cmd_fastpath, CTL_FASTPATH_HELP },
-	{ "get", cmd_get, CTL_GET_HELP },
-	{ "install", cmd_install, "install [--set KEY=VALUE]... [-f OVERLAY]... [--profile NAME] [-y] [--dry-run]\n"
-				  "                       check the node and install a profile (docs/install.md)" },
-	{ "inspect", cmd_inspect, "inspect services|identities|policy\n"
-				  "                       decode the pinned maps (policy: with drop counters)" },
-	{ "manifest", cmd_manifest, "manifest generate [--set KEY=VALUE]... [-f OVERLAY]...\n"
-				    "                       Kubernetes YAML for a profile (docs/install.md)" },
-	{ "observe", cmd_observe, "observe [--pod P] [--service S] [--verdict allowed|denied] [--type T]\n"
-				  "                       [--since-start] [--count N] [--timeout S] [--flow-log F]\n"
-				  "                       stream flow events (follows the agent's flow log)" },
-	{ "profile", cmd_profile, "profile list|dump|keys   installation profiles (dump: --set K=V, -f FILE)" },
-	{ "proxy", cmd_proxy, "proxy certs [-o json]   the node proxy's workload certificates (identity, serial, expiry)" },
-	{ "status", cmd_status, CTL_STATUS_HELP },
-	{ "top", cmd_top, "top [--interval S] [--count N] [--since-start] [--set paths.prefix=DIR]\n"
-			  "                       live table of the traffic of this machine's agents (flow logs)" },
-	{ "uninstall", cmd_uninstall, "uninstall [-y] [--purge] [--set paths.prefix=DIR]   remove what install made" },
-	{ "verify-install", cmd_verify_install, "verify-install [-o json] [--set paths.prefix=DIR]\n"
-						"                       check what install set up, and a live probe" },
-	{ "version", cmd_version, "version [-o json] [--control [URL]]\n"
-				  "                       this build's version, the agent's (--node) and the control plane's" },
+	{ "analyze", cmd_analyze, CTL_ANALYZE_HELP, ctl_analyze_opts },
+	{ "apply", cmd_apply, CTL_APPLY_HELP, ctl_apply_opts },
+	{ "delete", cmd_delete, CTL_DELETE_HELP, ctl_delete_opts },
+	{ "completion", cmd_completion, CTL_COMPLETION_HELP, completion_opts },
+	{ "fastpath", cmd_fastpath, CTL_FASTPATH_HELP, ctl_fastpath_opts },
+	{ "get", cmd_get, CTL_GET_HELP, ctl_get_opts },
+	{ "install", cmd_install, CTL_INSTALL_HELP, ctl_install_opts },
+	{ "inspect", cmd_inspect, CTL_INSPECT_HELP, ctl_inspect_opts },
+	{ "manifest", cmd_manifest, CTL_MANIFEST_HELP, ctl_manifest_opts },
+	{ "observe", cmd_observe, CTL_OBSERVE_HELP, ctl_observe_opts },
+	{ "profile", cmd_profile, CTL_PROFILE_HELP, ctl_profile_opts },
+	{ "proxy", cmd_proxy, CTL_PROXY_HELP, ctl_proxy_opts },
+	{ "status", cmd_status, CTL_STATUS_HELP, ctl_status_opts },
+	{ "top", cmd_top, CTL_TOP_HELP, ctl_top_opts },
+	{ "uninstall", cmd_uninstall, CTL_UNINSTALL_HELP, ctl_uninstall_opts },
+	{ "verify-install", cmd_verify_install, CTL_VERIFY_HELP, ctl_verify_opts },
+	{ "version", cmd_version, CTL_VERSION_HELP, version_opts },
 	{}
 };
 
@@ -142,20 +137,6 @@ static const struct cli_opt ctl_options[] = {
 	{ "output", required_argument | CLI_SHORT, 'o', "table|json", "table (default) or json" },
 	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help" },
 	{ "man", no_argument, 'M', NULL, NULL },
-	{}
-};
-
-/* The commands that parse options of their own from lib/core/cli tables: the
- * man page lists them under the command, and the completion offers them. */
-static const struct {
-	const char *cmd;
-	const struct cli_opt *opts;
-} own_opts[] = {
-	{ "apply", ctl_apply_opts },
-	{ "delete", ctl_delete_opts },
-	{ "fastpath", ctl_fastpath_opts },
-	{ "get", ctl_get_opts },
-	{ "status", ctl_control_status_opts },
 	{}
 };
 
@@ -188,19 +169,23 @@ static const struct cli_prog *ctl_cli(void)
 
 	for (size_t i = 0; commands[i].name; i++) {
 		helps[i] = commands[i].help;
-		for (size_t j = 0; own_opts[j].cmd; j++)
-			if (!strcmp(own_opts[j].cmd, commands[i].name))
-				opts[i] = own_opts[j].opts;
+		opts[i] = commands[i].opts;
 	}
 	return &p;
 }
 
 static int cmd_completion(const struct ctl_opts *o, int argc, char **argv)
 {
-	if (argc != 1 || strcmp(argv[0], "bash")) {
-		fprintf(stderr, "usage: sluicectl completion bash\n");
-		return 2;
-	}
+	struct ctl_args a;
+	int c;
+
+	ctl_args_init(&a, "sluicectl", CTL_COMPLETION_HELP, completion_opts, argc, argv);
+	while ((c = ctl_args_next(&a)) >= 0)
+		;
+	if (c == CTL_ARGS_EXIT)
+		return a.status;
+	if (a.npos != 1 || strcmp(a.pos[0], "bash"))
+		return ctl_usage_error(&a, "bash is the one shell it writes for");
 	cli_bash(stdout, ctl_cli());
 	return 0;
 }
@@ -246,5 +231,5 @@ int main(int argc, char **argv)
 		cli_help(stderr, ctl_cli());
 		return 2;
 	}
-	return ctl_dispatch(commands, "sluicectl", &o, argc - optind, argv + optind);
+	return ctl_dispatch(commands, "sluicectl", NULL, NULL, &o, argc - optind, argv + optind);
 }

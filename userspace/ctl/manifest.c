@@ -216,20 +216,26 @@ static void agent(FILE *f, const json_t *p, const char *image)
 	free(cni_init);
 }
 
+const struct cli_opt ctl_manifest_opts[] = {
+	PROFILE_OPT_SET("KEY=VALUE", "set a key (repeatable; profile=NAME picks the profile)"),
+	PROFILE_OPT_OVERLAY,
+	PROFILE_OPT_PROFILE,
+	CTL_OPT_HELP,
+	{}
+};
+
 static int manifest_generate(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct profile_args a;
 	json_t *p = NULL;
 	char image[128];
-	int rc = profile_args_parse("manifest generate", argc, argv, &a);
+	int rc = profile_args_parse(&a, CTL_MANIFEST_HELP, ctl_manifest_opts, argc, argv);
 
-	if (!rc && (a.help || a.npos)) {
-		fprintf(a.help ? stdout : stderr, "usage: sluicectl manifest generate [--set KEY=VALUE]... "
-			"[-f OVERLAY]... [--profile NAME]\n");
-		rc = a.help ? 0 : -1;
-		goto out;
+	if (rc >= 0) {
+		profile_args_free(&a);
+		return rc;
 	}
-	rc = rc ?: profile_args_resolve("manifest generate", &a, &p);
+	rc = profile_args_resolve("manifest generate", &a, &p);
 	if (rc)
 		goto out;
 	if (prof_bool(p, "demo.enabled")) {
@@ -254,9 +260,9 @@ out:
 int cmd_manifest(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
-		{ "generate", manifest_generate, "generate [--set K=V]... [-f FILE]...   Kubernetes YAML" },
+		{ .name = "generate", .fn = manifest_generate },
 		{}
 	};
 
-	return ctl_dispatch(sub, "manifest", o, argc, argv);
+	return ctl_dispatch(sub, "manifest", CTL_MANIFEST_HELP, ctl_manifest_opts, o, argc, argv);
 }

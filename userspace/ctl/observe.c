@@ -14,7 +14,6 @@
  *             [--type open|close|deny] [--since-start] [--count N] [--timeout S]
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,24 +87,29 @@ static void print_table(json_t *e)
 	       (long long)json_integer_value(json_object_get(e, "port")), extra);
 }
 
+const struct cli_opt ctl_observe_opts[] = {
+	{ "flow-log", required_argument, 'f', "FILE",
+	  "the flow log to follow (default: the agent's, under --node or --pin-root)" },
+	{ "pod", required_argument, 'p', "NAME", "events whose source or destination is this workload" },
+	{ "service", required_argument, 's', "NAME", "events to this service" },
+	{ "verdict", required_argument, 'v', "allowed|denied", "allowed or denied connections" },
+	{ "type", required_argument, 't', "TYPE", "events of this type: open, close, deny, eject" },
+	{ "since-start", no_argument, 'a', NULL, "from the flow log's start, not from now" },
+	{ "count", required_argument, 'n', "N", "exit after N events (exit 1 if fewer came)" },
+	{ "timeout", required_argument, 'T', "SECONDS", "exit after this long without an event" },
+	CTL_OPT_OUTPUT("table|json", "table (default) or json: the flow log's lines as they are"),
+	CTL_OPT_HELP,
+	{}
+};
+
 int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "flow-log", required_argument, NULL, 'f' },
-		{ "pod", required_argument, NULL, 'p' },
-		{ "service", required_argument, NULL, 's' },
-		{ "verdict", required_argument, NULL, 'v' },
-		{ "type", required_argument, NULL, 't' },
-		{ "since-start", no_argument, NULL, 'a' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{}
-	};
 	struct filter f = {};
+	struct ctl_args g;
 	char path[PATH_MAX] = "", *line = NULL;
 	long count = -1, matched = 0;
 	double timeout = 0, waited = 0;
-	bool from_start = false, draining = false;
+	bool from_start = false, draining = false, json = o->json;
 	static char partial[65536];
 	size_t partial_len = 0;
 	size_t cap = 0;
@@ -114,30 +118,24 @@ int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 	ino_t ino = 0;
 	int c;
 
-	optind = 0; /* glibc: start over, re-reading the option string */
-	while ((c = getopt_long(argc + 1, argv - 1, "", longopts, NULL)) != -1) {
+	ctl_args_init(&g, "sluicectl", CTL_OBSERVE_HELP, ctl_observe_opts, argc, argv);
+	while ((c = ctl_args_next(&g)) >= 0) {
 		switch (c) {
 		case 'f': snprintf(path, sizeof(path), "%s", optarg); break;
 		case 'p': f.pod = optarg; break;
 		case 's': f.service = optarg; break;
-		case 'v':
-			if (strcmp(optarg, "allowed") && strcmp(optarg, "denied")) {
-				fprintf(stderr, "sluicectl: observe: --verdict: allowed or denied\n");
-				return 2;
-			}
-			f.verdict = optarg;
-			break;
+		case 'v': f.verdict = optarg; break;
 		case 't': f.type = optarg; break;
 		case 'a': from_start = true; break;
 		case 'n': count = atol(optarg); break;
 		case 'T': timeout = atof(optarg); break;
-		default:
-			fprintf(stderr, "usage: sluicectl [--node N] [-o json] observe [--flow-log FILE] "
-					"[--pod NAME] [--service NAME] [--verdict allowed|denied] "
-					"[--type open|close|deny] [--since-start] [--count N] [--timeout S]\n");
-			return 2;
+		case 'o': json = !strcmp(optarg, "json"); break;
 		}
 	}
+	if (c == CTL_ARGS_EXIT)
+		return g.status;
+	if (g.npos)
+		return ctl_usage_error(&g, "unexpected '%s'", g.pos[0]);
 	if (!path[0]) {
 		char run[PATH_MAX];
 
@@ -191,7 +189,7 @@ int cmd_observe(const struct ctl_opts *o, int argc, char **argv)
 			json_t *e = json_loads(line, 0, NULL);
 
 			if (e && match(e, &f)) {
-				if (o->json)
+				if (json)
 					fputs(line, stdout);
 				else
 					print_table(e);

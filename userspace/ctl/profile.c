@@ -5,7 +5,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +467,16 @@ void profile_print_yaml(const json_t *p, FILE *f)
 
 #define PROFILE_MAX_ARGS 64
 
+/* profile dump's: the others are in the files of their commands */
+const struct cli_opt ctl_profile_opts[] = {
+	PROFILE_OPT_SET("KEY=VALUE", "set a key (repeatable; profile=NAME picks the profile)"),
+	PROFILE_OPT_OVERLAY,
+	PROFILE_OPT_PROFILE,
+	CTL_OPT_OUTPUT("yaml|json|table", "yaml (default; table is yaml too) or json"),
+	CTL_OPT_HELP,
+	{}
+};
+
 void profile_args_free(struct profile_args *a)
 {
 	free(a->sets);
@@ -475,28 +484,19 @@ void profile_args_free(struct profile_args *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int profile_args_parse(const char *cmd, int argc, char **argv, struct profile_args *a)
+int profile_args_parse(struct profile_args *a, const char *help, const struct cli_opt *opts,
+		       int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "set", required_argument, NULL, 's' },
-		{ "filename", required_argument, NULL, 'f' },
-		{ "profile", required_argument, NULL, 'p' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "dry-run", no_argument, NULL, 'd' },
-		{ "purge", no_argument, NULL, 'P' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	struct ctl_args g;
 	int c;
 
 	memset(a, 0, sizeof(*a));
 	a->sets = calloc(PROFILE_MAX_ARGS, sizeof(*a->sets));
 	a->overlays = calloc(PROFILE_MAX_ARGS, sizeof(*a->overlays));
 	if (!a->sets || !a->overlays)
-		return -ENOMEM;
-	optind = 0;   /* the command's argv, from its first element */
-	while ((c = getopt_long(argc + 1, argv - 1, "s:f:p:yo:h", longopts, NULL)) != -1) {
+		return 1;
+	ctl_args_init(&g, "sluicectl", help, opts, argc, argv);
+	while ((c = ctl_args_next(&g)) >= 0) {
 		switch (c) {
 		case 's':
 			if (a->src.nsets == PROFILE_MAX_ARGS)
@@ -521,28 +521,22 @@ int profile_args_parse(const char *cmd, int argc, char **argv, struct profile_ar
 			a->purge = true;
 			break;
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "yaml") && strcmp(optarg, "table")) {
-				fprintf(stderr, "sluicectl %s: -o: unknown format '%s' (table, json, yaml)\n",
-					cmd, optarg);
-				return -EINVAL;
-			}
 			a->json = !strcmp(optarg, "json");
 			break;
-		case 'h':
-			a->help = true;
-			break;
-		default:
-			return -EINVAL;
 		}
 	}
+	if (c == CTL_ARGS_EXIT)
+		return g.status;
 	a->src.sets = a->sets;
 	a->src.overlays = a->overlays;
-	a->pos = argv + optind - 1;
-	a->npos = argc - (optind - 1);
-	return 0;
+	a->pos = g.pos;
+	a->npos = g.npos;
+	/* the commands take no other arguments, but profile dump's NAME */
+	if (a->npos > (opts == ctl_profile_opts))
+		return ctl_usage_error(&g, "unexpected '%s'", a->pos[opts == ctl_profile_opts]);
+	return -1;
 many:
-	fprintf(stderr, "sluicectl %s: more than %d --set or -f\n", cmd, PROFILE_MAX_ARGS);
-	return -E2BIG;
+	return ctl_usage_error(&g, "more than %d --set or -f", PROFILE_MAX_ARGS);
 }
 
 int profile_args_resolve(const char *cmd, struct profile_args *a, json_t **p)
@@ -572,15 +566,15 @@ static int profile_dump(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct profile_args a;
 	json_t *p = NULL;
-	int rc = profile_args_parse("profile dump", argc, argv, &a);
+	int rc = profile_args_parse(&a, CTL_PROFILE_DUMP_HELP, ctl_profile_opts, argc, argv);
 
-	if (!rc && a.npos > 1) {
-		fprintf(stderr, "sluicectl profile dump: one profile name at most\n");
-		rc = -EINVAL;
+	if (rc >= 0) {
+		profile_args_free(&a);
+		return rc;
 	}
-	if (!rc && a.npos == 1 && !a.src.name)
+	if (a.npos == 1 && !a.src.name)
 		a.src.name = a.pos[0];
-	rc = rc ?: profile_args_resolve("profile dump", &a, &p);
+	rc = profile_args_resolve("profile dump", &a, &p);
 	if (!rc && (o->json || a.json))
 		json_dumpf(p, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER), putchar('\n');
 	else if (!rc)
@@ -616,11 +610,11 @@ static int profile_keys_cmd(const struct ctl_opts *o, int argc, char **argv)
 int cmd_profile(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
-		{ "list", profile_list, "list                 the built-in profiles" },
-		{ "dump", profile_dump, "dump [NAME] [--set K=V]... [-f FILE]...   a resolved profile" },
-		{ "keys", profile_keys_cmd, "keys                 every key, its type and allowed values" },
+		{ .name = "list", .fn = profile_list },
+		{ .name = "dump", .fn = profile_dump },
+		{ .name = "keys", .fn = profile_keys_cmd },
 		{}
 	};
 
-	return ctl_dispatch(sub, "profile", o, argc, argv);
+	return ctl_dispatch(sub, "profile", CTL_PROFILE_HELP, ctl_profile_opts, o, argc, argv);
 }

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "lib/core/cli.h"
+
 enum pk_type { PK_BOOL, PK_INT, PK_STRING, PK_ENUM, PK_HOSTPORT, PK_NAME, PK_PATH, PK_IP };
 
 struct profile_key {
@@ -60,17 +62,33 @@ void profile_print_yaml(const json_t *p, FILE *f);
 
 
 /* The options of the commands that take a profile: --set K=V, -f FILE,
- * --profile NAME, -y/--yes, --dry-run, --purge, -o FORMAT; pos/npos: the
- * other arguments. */
+ * --profile NAME, -y/--yes, --dry-run, --purge, -o FORMAT, each command
+ * the ones its table (ctl.h) names; pos/npos: the other arguments. */
 struct profile_args {
 	struct profile_src src;
 	const char **sets, **overlays;
-	bool yes, dry_run, purge, json, help;
+	bool yes, dry_run, purge, json;
 	char **pos;
 	int npos;
 };
 
-int profile_args_parse(const char *cmd, int argc, char **argv, struct profile_args *a);
+/* The entries of those tables. */
+#define PROFILE_OPT_SET(arg, help) { "set", required_argument | CLI_SHORT, 's', arg, help }
+#define PROFILE_OPT_OVERLAY                                                                 \
+	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",                           \
+	  "an overlay: a YAML tree of keys over the profile (repeatable)" }
+#define PROFILE_OPT_PROFILE                                                                 \
+	{ "profile", required_argument | CLI_SHORT, 'p', "NAME",                            \
+	  "the profile (sluicectl profile list names them)" }
+#define PROFILE_OPT_YES { "yes", no_argument | CLI_SHORT, 'y', NULL, "do not ask to proceed" }
+#define PROFILE_OPT_PREFIX                                                                  \
+	PROFILE_OPT_SET("paths.prefix=DIR", "where install put sluice (default: /)")
+
+/* argv (after the command's name) by the command's table opts into a:
+ * -1 to go on, else the command's exit status (0 after --help; 2 after
+ * a usage error, said). Only profile dump takes an argument (NAME). */
+int profile_args_parse(struct profile_args *a, const char *help, const struct cli_opt *opts,
+		       int argc, char **argv);
 /* profile_resolve() that prints its error. */
 int profile_args_resolve(const char *cmd, struct profile_args *a, json_t **p);
 void profile_args_free(struct profile_args *a);

@@ -14,12 +14,23 @@
 #include "ctl/ctl.h"
 #include "lib/core/sys.h"
 
-static int proxy_certs(const struct ctl_opts *o, int argc, char **argv)
+const struct cli_opt ctl_proxy_opts[] = {
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_OPT_HELP,
+	{}
+};
+
+static int proxy_certs(const struct ctl_opts *go, int argc, char **argv)
 {
+	struct ctl_opts opts = *go, *o = &opts;
 	char run[PATH_MAX], path[PATH_MAX + 16];
 	json_error_t jerr;
 	json_t *j, *e;
 	size_t i;
+	int rc = ctl_args_output(o, CTL_PROXY_HELP, ctl_proxy_opts, argc, argv);
+
+	if (rc >= 0)
+		return rc;
 
 	if (!o->pin_root[0] || sys_run_dir(o->pin_root, run, sizeof(run))) {
 		fprintf(stderr, "sluicectl: proxy certs: give --node NAME or --pin-root DIR\n");
@@ -61,9 +72,9 @@ static int proxy_certs(const struct ctl_opts *o, int argc, char **argv)
 int cmd_proxy(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct ctl_cmd sub[] = {
-		{ "certs", proxy_certs, "certs   workload certificates: identity, serial, expiry" },
+		{ .name = "certs", .fn = proxy_certs },
 		{}
 	};
 
-	return ctl_dispatch(sub, "proxy", o, argc, argv);
+	return ctl_dispatch(sub, "proxy", CTL_PROXY_HELP, ctl_proxy_opts, o, argc, argv);
 }

@@ -84,18 +84,16 @@ static void print_proxies(json_t *a)
 	}
 }
 
-int cmd_status(const struct ctl_opts *o, int argc, char **argv)
+int ctl_agent_status_print(const struct ctl_opts *o, bool json)
 {
 	char up[32];
 	json_t *j, *d, *f;
 	size_t i;
 
-	if (ctl_control_args(argc, argv))
-		return cmd_control_status(o, argc, argv);
 	j = ctl_agent_status(o, "status");
 	if (!j)
 		return 1;
-	if (o->json) {
+	if (json) {
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		printf("\n");
 		json_decref(j);

@@ -15,7 +15,6 @@
  * tc).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,18 +180,21 @@ static void print_table(const struct top *t, bool json, double secs)
 	fflush(stdout);
 }
 
+const struct cli_opt ctl_top_opts[] = {
+	{ "interval", required_argument | CLI_SHORT, 'i', "SECONDS",
+	  "between two tables, 0.1 to 3600 (default 1)" },
+	{ "count", required_argument | CLI_SHORT, 'c', "N", "print N tables, then exit (default: until ^C)" },
+	{ "since-start", no_argument, 'S', NULL, "count the flow logs from their start, not from now" },
+	PROFILE_OPT_PREFIX,
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	CTL_OPT_HELP,
+	{}
+};
+
 int cmd_top(const struct ctl_opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "interval", required_argument, NULL, 'i' },
-		{ "count", required_argument, NULL, 'c' },
-		{ "since-start", no_argument, NULL, 'S' },
-		{ "set", required_argument, NULL, 's' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct profile_args a = {};
+	struct ctl_args g;
 	const char *sets[1];
 	struct plan p = {};
 	struct top *t = calloc(1, sizeof(*t));
@@ -205,8 +207,8 @@ int cmd_top(const struct ctl_opts *o, int argc, char **argv)
 
 	if (!t)
 		return 1;
-	optind = 0;
-	while ((c = getopt_long(argc + 1, argv - 1, "i:c:s:o:h", longopts, NULL)) != -1) {
+	ctl_args_init(&g, "sluicectl", CTL_TOP_HELP, ctl_top_opts, argc, argv);
+	while ((c = ctl_args_next(&g)) >= 0) {
 		switch (c) {
 		case 'i': interval = atof(optarg); break;
 		case 'c': count = atol(optarg); break;
@@ -217,20 +219,14 @@ int cmd_top(const struct ctl_opts *o, int argc, char **argv)
 			a.src.sets = sets;
 			a.src.nsets = 1;
 			break;
-		case 'h':
-			printf("usage: sluicectl top [--interval S] [--count N] [--since-start] "
-			       "[--set paths.prefix=DIR] [-o json]\n");
-			free(t);
-			return 0;
-		default:
-			free(t);
-			return 2;
 		}
 	}
-	if (interval < 0.1 || interval > 3600) {
-		fprintf(stderr, "sluicectl top: --interval: 0.1 to 3600 seconds\n");
+	if (c == CTL_ARGS_EXIT || g.npos || interval < 0.1 || interval > 3600) {
 		free(t);
-		return 2;
+		if (c == CTL_ARGS_EXIT)
+			return g.status;
+		return g.npos ? ctl_usage_error(&g, "unexpected '%s'", g.pos[0]) :
+				ctl_usage_error(&g, "--interval: 0.1 to 3600 seconds");
 	}
 	if (plan_installed(&p, &a, err, sizeof(err))) {
 		fprintf(stderr, "sluicectl top: %s\n", err);

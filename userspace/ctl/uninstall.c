@@ -104,6 +104,14 @@ static void uninstall_demo(const struct plan *p)
 		printf("  removed simulated cluster %s (netns, veths, cgroups)\n", p->demo_cluster);
 }
 
+const struct cli_opt ctl_uninstall_opts[] = {
+	PROFILE_OPT_YES,
+	{ "purge", no_argument, 'P', NULL, "remove the state too (the control plane's CA, config)" },
+	PROFILE_OPT_PREFIX,
+	CTL_OPT_HELP,
+	{}
+};
+
 int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct profile_args a;
@@ -111,12 +119,10 @@ int cmd_uninstall(const struct ctl_opts *o, int argc, char **argv)
 	char err[512], top[PATH_MAX + 32];
 	int rc;
 
-	rc = profile_args_parse("uninstall", argc, argv, &a);
-	if (rc || a.help || a.npos) {
-		fprintf(a.help ? stdout : stderr,
-			"usage: sluicectl uninstall [-y] [--purge] [--set paths.prefix=DIR]\n");
+	rc = profile_args_parse(&a, CTL_UNINSTALL_HELP, ctl_uninstall_opts, argc, argv);
+	if (rc >= 0) {
 		profile_args_free(&a);
-		return a.help ? 0 : 2;
+		return rc;
 	}
 	rc = plan_installed(&p, &a, err, sizeof(err));
 	if (rc == -ENOENT) {

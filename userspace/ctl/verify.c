@@ -516,20 +516,25 @@ static void check_probe(struct vrun *r, const struct plan_node *nd)
 		       before, after);
 }
 
+const struct cli_opt ctl_verify_opts[] = {
+	CTL_OPT_OUTPUT("table|json", "table (default) or json"),
+	PROFILE_OPT_PREFIX,
+	CTL_OPT_HELP,
+	{}
+};
+
 int cmd_verify_install(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct profile_args a;
 	struct plan p = {};
 	struct vrun r = { .p = &p, .checks = json_array() };
 	char err[512];
-	int rc = profile_args_parse("verify-install", argc, argv, &a);
+	int rc = profile_args_parse(&a, CTL_VERIFY_HELP, ctl_verify_opts, argc, argv);
 
-	if (rc || a.help || a.npos) {
-		fprintf(a.help ? stdout : stderr,
-			"usage: sluicectl verify-install [-o json] [--set paths.prefix=DIR]\n");
+	if (rc >= 0) {
 		profile_args_free(&a);
 		json_decref(r.checks);
-		return a.help ? 0 : 2;
+		return rc;
 	}
 	r.json = o->json || a.json;
 	rc = plan_installed(&p, &a, err, sizeof(err));

@@ -2,6 +2,11 @@
 /*
  * proxy.c - the node's mTLS proxy (proxy.h): listeners, sl_origdst,
  * the outbound pool, inbound authorization, what it reports.
+ *
+ * About 800 lines in one file: every section below works on struct proxy
+ * and its flows, which no other file sees the inside of, and the inbound
+ * and outbound halves are the HBONE callbacks (hbone.h) of the same
+ * proxy; the tunnel itself is hbone.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -46,12 +46,11 @@ void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_r
 		text = NULL;
 	va_end(ap);
 	if (n)
-		sl_diag_add(d, level, "%s:%d:%d: %s %s%s%s: %s: %s", r->src->file, n->line, n->col,
-			    r->kind, r->ns, *r->ns ? "/" : "", r->name, field,
-			    text ?: "(out of memory)");
+		sl_diag_add(d, level, "%s:%d:%d: %s: %s: %s", r->src->file, n->line, n->col,
+			    SL_RES_ID(r->kind, r->ns, r->name), field, text ?: "(out of memory)");
 	else
-		sl_diag_add(d, level, "%s %s%s%s: %s: %s", r->kind, r->ns, *r->ns ? "/" : "", r->name,
-			    field, text ?: "(out of memory)");
+		sl_diag_add(d, level, "%s: %s: %s", SL_RES_ID(r->kind, r->ns, r->name), field,
+			    text ?: "(out of memory)");
 	free(text);
 }
 
@@ -278,8 +277,9 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 		if (sl_validate_doc(srcs[i]->file, nodes[i], d, &kind, &ns, &name))
 			continue;
 		if (sl_config_find(batch, kind, ns, name)) {
-			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: %s %s/%s: defined twice in this input",
-				    srcs[i]->file, nodes[i]->line, nodes[i]->col, kind, ns, name);
+			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: %s: defined twice in this input",
+				    srcs[i]->file, nodes[i]->line, nodes[i]->col,
+				    SL_RES_ID(kind, ns, name));
 			continue;
 		}
 		r = res_new(srcs[i], nodes[i], kind, ns, name);

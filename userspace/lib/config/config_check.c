@@ -81,10 +81,10 @@ static int check_addresses(const struct sl_model *m, struct sl_diags *d)
 			snprintf(field, sizeof(field), "spec.addresses[%zu]", b->idx);
 		else
 			snprintf(field, sizeof(field), "%s", b->field);
-		sl_diag_res(d, ERR, b->r, field, "%s is also used by %s %s/%s (%s): VIPs and "
+		sl_diag_res(d, ERR, b->r, field, "%s is also used by %s (%s): VIPs and "
 			    "workload addresses must not overlap", addr_fmt(b->a, buf),
-			    sl_resource_kind(a->r), sl_resource_namespace(a->r),
-			    sl_resource_name(a->r), a->field);
+			    SL_RES_ID(sl_resource_kind(a->r), sl_resource_namespace(a->r),
+				      sl_resource_name(a->r)), a->field);
 		rc = -1;
 	}
 	free(v);

@@ -44,8 +44,7 @@ static int verr(struct vctx *v, const struct ynode *n, const char *path, const c
 		text = NULL;
 	va_end(ap);
 	if (v->kind && v->name)
-		snprintf(who, sizeof(who), "%s %s%s%s: ", v->kind, SL_CLIP(v->ns), *v->ns ? "/" : "",
-			 SL_CLIP(v->name));
+		snprintf(who, sizeof(who), "%s: ", SL_RES_ID(v->kind, SL_CLIP(v->ns), SL_CLIP(v->name)));
 	sl_diag_add(v->d, SL_DIAG_ERROR, "%s:%d:%d: %s%s%s%s", v->file, n->line, n->col, who,
 		    path, *path ? ": " : "", text ?: "(out of memory)");
 	free(text);
@@ -1030,12 +1029,17 @@ static const struct kind kinds[] = {
 	{}
 };
 
-#define KIND_LIST "Namespace, Service, ServiceEntry, WorkloadEntry, WorkloadGroup, " \
-	"DestinationRule, VirtualService, AuthorizationPolicy, PeerAuthentication"
-
+/* The kinds' names in the table's order, ", " between, made once from
+ * kinds[] (test_config checks it whole: a kind added must fit list[]). */
 const char *sl_kind_list(void)
 {
-	return KIND_LIST;
+	static char list[256];
+
+	if (!list[0])
+		for (const struct kind *k = kinds; k->kind; k++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 k == kinds ? "" : ", ", k->kind);
+	return list;
 }
 
 const char *sl_kind_canon(const char *k)
@@ -1105,8 +1109,8 @@ static int find_kind(struct vctx *v, const struct ynode *doc, const struct kind 
 	for (k = kinds; k->kind && strcmp(k->kind, kn->str); k++)
 		;
 	if (!k->kind && mesh_group(group))
-		return verr(v, kn, "kind", "unknown kind \"%s\" in %s (sluice reads: " KIND_LIST ")",
-			    SL_CLIP(kn->str), group);
+		return verr(v, kn, "kind", "unknown kind \"%s\" in %s (sluice reads: %s)",
+			    SL_CLIP(kn->str), group, sl_kind_list());
 	/* a kind of another group, or of the core group that sluice does not read */
 	if (!k->kind || (strcmp(group, k->group) && !mesh_group(group) && *k->group == '\0'))
 		return skip_doc(v, doc, av->str, kn->str);

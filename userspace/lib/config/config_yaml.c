@@ -2,6 +2,12 @@
 /*
  * YAML text -> position-carrying trees (config_yaml.h), trees -> JSON, and
  * JSON -> YAML text for `sluicectl get -o yaml`.
+ *
+ * About 800 lines in one file: the builder (libfyaml's events into
+ * ynodes, with the limits and sluice's own decoding of single-quoted
+ * scalars) is most of it and one piece; the queries and the YAML writer
+ * after it are the same tree's two other directions, kept beside the
+ * builder so that the tree's shape is defined and read in one place.
  */
 #include <errno.h>
 #include <stdarg.h>

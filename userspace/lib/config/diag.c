@@ -93,3 +93,9 @@ json_t *sl_diags_json(const struct sl_diags *d)
 	}
 	return a;
 }
+
+const char *sl_res_id(const char *kind, const char *ns, const char *name, char *buf)
+{
+	snprintf(buf, SL_RES_ID_MAX, "%s %s%s%s", kind, ns ?: "", ns && *ns ? "/" : "", name);
+	return buf;
+}

@@ -46,4 +46,13 @@ void sl_diag_add(struct sl_diags *d, enum sl_diag_level level, const char *fmt, 
 const char *sl_clip(const char *s, char *buf);
 #define SL_CLIP(s) sl_clip((s), (char[SL_CONFIG_QUOTE_MAX + 4]){ 0 })
 
+/* How every message names a resource: "Kind ns/name", or "Kind name" for
+ * a cluster-scoped one (ns "" or NULL: a Namespace). buf holds
+ * SL_RES_ID_MAX bytes (a longer id is cut); SL_RES_ID() gives one that
+ * lives as long as the enclosing block. The parts are as given: quote
+ * untrusted ones with SL_CLIP(). */
+#define SL_RES_ID_MAX 640
+const char *sl_res_id(const char *kind, const char *ns, const char *name, char *buf);
+#define SL_RES_ID(kind, ns, name) sl_res_id((kind), (ns), (name), (char[SL_RES_ID_MAX]){ 0 })
+
 #endif /* SL_DIAG_H */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* buf.c - a growable byte queue (buf.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ int buf_add(struct buf *b, const void *d, size_t n)
 		if (cap > b->cap) {
 			nd = realloc(b->d, cap);
 			if (!nd)
-				return -1;
+				return -ENOMEM;
 			b->d = nd;
 			b->cap = cap;
 		}

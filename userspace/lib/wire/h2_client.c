@@ -21,17 +21,17 @@ int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t
 	size_t hl;
 
 	if (strncmp(p, "https://", 8) != 0)
-		return -1;
+		return -EINVAL;
 	p += 8;
 	if (*p == '[') {
 		h = p + 1;
 		e = strchr(h, ']');
 		if (!e)
-			return -1;
+			return -EINVAL;
 		hl = (size_t)(e - h);
 		colon = e[1] == ':' ? e + 1 : NULL;
 		if (!colon && e[1] && e[1] != '/')
-			return -1;
+			return -EINVAL;
 	} else {
 		h = p;
 		e = h + strcspn(h, ":/");
@@ -39,14 +39,14 @@ int h2_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t
 		colon = *e == ':' ? e : NULL;
 	}
 	if (!hl || hl >= hostlen)
-		return -1;
+		return -EINVAL;
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	if (colon) {
 		size_t pl = strcspn(colon + 1, "/");
 
 		if (!pl || pl >= portlen || strspn(colon + 1, "0123456789") != pl)
-			return -1;
+			return -EINVAL;
 		memcpy(port, colon + 1, pl);
 		port[pl] = '\0';
 	} else {
@@ -64,18 +64,20 @@ int h2_connect(const char *host, const char *port, int *fdp, char *err, size_t e
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc) {
 		snprintf(err, errlen, "%s:%s: %s", host, port, gai_strerror(rc));
-		return -1;
+		return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	rc = 0;
 	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)) {
-		snprintf(err, errlen, "connecting to %s:%s: %s", host, port, strerror(errno));
+		rc = -errno;
+		snprintf(err, errlen, "connecting to %s:%s: %s", host, port, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(ai);
 	*fdp = fd;
-	return fd < 0 ? -1 : 0;
+	return rc;
 }
 
 struct fetch {
@@ -123,20 +125,22 @@ int h2_fetch(SSL_CTX *ctx, const char *url, const char *expect_peer, const char 
 	struct h2_limits lim = h2_default_limits;
 	struct h2_conn *c = NULL;
 	uint64_t deadline = loop_now_ms() + timeout_ms;
-	int fd, rc = -1;
+	int fd, rc;
 
 	memset(res, 0, sizeof(*res));
 	if (h2_parse_url(url, host, sizeof(host), port, sizeof(port))) {
 		snprintf(err, errlen, "'%s' is not https://HOST:PORT", url);
-		return -1;
+		return -EINVAL;
 	}
 	f.m = open_memstream(&mbuf, &mlen);
 	if (!f.m) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
-	if (h2_connect(host, port, &fd, err, errlen))
+	rc = h2_connect(host, port, &fd, err, errlen);
+	if (rc)
 		goto out;
+	rc = -EPROTO;	/* what goes wrong from here is said in err */
 	lim.handshake_ms = timeout_ms;
 	c = h2_client_conn(fd, ctx, &lim);
 	if (!c) {

@@ -155,7 +155,7 @@ static int save_pem(const char *path, char *pem, mode_t mode, bool secret)
 	int err;
 
 	if (!pem)
-		return -1;
+		return -ENOMEM;
 	len = strlen(pem);
 	err = file_write_atomic(path, pem, len, mode);
 	if (err)
@@ -163,7 +163,7 @@ static int save_pem(const char *path, char *pem, mode_t mode, bool secret)
 	if (secret)
 		OPENSSL_cleanse(pem, len);
 	free(pem);
-	return err ? -1 : 0;
+	return err;
 }
 
 int pki_key_save(const char *path, EVP_PKEY *key)
@@ -311,6 +311,7 @@ int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 	struct pki_names n = { .cn = cn };
 	struct stat sc, sk;
 	bool have_c = stat(cert_path, &sc) == 0, have_k = stat(key_path, &sk) == 0;
+	int rc = -EINVAL;
 
 	ca->cert = NULL;
 	ca->key = NULL;
@@ -333,6 +334,7 @@ int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 	if (!have_c || !have_k) {
 		snprintf(err, errlen, "%s %s but %s %s: give both or neither", cert_path,
 			 have_c ? "exists" : "is missing", key_path, have_k ? "exists" : "is missing");
+		rc = -ENOENT;
 		goto fail;
 	}
 	if (sk.st_mode & 077)
@@ -355,7 +357,7 @@ int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 	return 0;
 fail:
 	pki_ca_close(ca);
-	return -1;
+	return rc;
 }
 
 char *pki_csr_pem(EVP_PKEY *key, const char *cn)
@@ -403,7 +405,8 @@ out:
 	return s;
 }
 
-/* The first URI of a SAN list into buf; -1 if none fits. */
+/* The first URI of a SAN list into buf: 0, -ENOENT if there is none,
+ * -EINVAL if it does not fit or holds a NUL. */
 static int gens_uri(const GENERAL_NAMES *gens, char *buf, size_t len)
 {
 	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -416,12 +419,12 @@ static int gens_uri(const GENERAL_NAMES *gens, char *buf, size_t len)
 		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
 		n = ASN1_STRING_length(g->d.uniformResourceIdentifier);
 		if (n <= 0 || (size_t)n >= len || memchr(d, '\0', (size_t)n))
-			return -1;
+			return -EINVAL;
 		memcpy(buf, d, (size_t)n);
 		buf[n] = '\0';
 		return 0;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen)
@@ -430,7 +433,7 @@ int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen)
 	X509_REQ *r = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
 	STACK_OF(X509_EXTENSION) *exts = r ? X509_REQ_get_extensions(r) : NULL;
 	GENERAL_NAMES *gens = NULL;
-	int rc = -1;
+	int rc;
 
 	for (int i = 0; exts && i < sk_X509_EXTENSION_num(exts); i++) {
 		X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
@@ -556,7 +559,7 @@ int pki_tls_ctx_set_identity(SSL_CTX *ctx, X509 *cert, EVP_PKEY *key)
 	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		pki_log_errors("setting the TLS certificate and key", NULL, 0);
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -613,8 +616,10 @@ int pki_peer_uri(SSL *ssl, char *buf, size_t len)
 {
 	X509 *c = SSL_get0_peer_certificate(ssl);
 
-	if (!c || SSL_get_verify_result(ssl) != X509_V_OK)
-		return -1;
+	if (!c)
+		return -ENOENT;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		return -EPERM;
 	return pki_cert_uri(c, buf, len);
 }
 
@@ -622,7 +627,7 @@ int pki_cert_serial(X509 *cert, char *buf, size_t len)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	int rc = -1;
+	int rc = hex ? -ERANGE : -ENOMEM;
 
 	if (hex && strlen(hex) < len) {
 		snprintf(buf, len, "%s", hex);

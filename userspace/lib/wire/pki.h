@@ -11,8 +11,8 @@
  * given CA, and offer/select exactly the given ALPN protocol; the peer's
  * identity is read back with pki_peer_uri(). Private keys are written with
  * mode 0600, atomically. Every function that fails drains OpenSSL's error
- * queue into the log with what it was doing, and returns NULL or -1 (with a
- * one-line reason in `err` where it takes one).
+ * queue into the log with what it was doing, and returns NULL or -errno
+ * (with a one-line reason in `err` where it takes one).
  */
 #ifndef SL_PKI_H
 #define SL_PKI_H
@@ -77,10 +77,11 @@ X509 *pki_issue(const struct pki_ca *ca, EVP_PKEY *pub, const struct pki_names *
 char *pki_csr_pem(EVP_PKEY *key, const char *cn);
 /* The same with one URI SAN (a workload's SPIFFE ID), for POST /v1/certs. */
 char *pki_csr_pem_uri(EVP_PKEY *key, const char *cn, const char *uri);
-/* The first URI SAN a PEM CSR asks for; -1 if none (or not a CSR). The
+/* The first URI SAN a PEM CSR asks for; -ENOENT if none (or not a CSR),
+ * -EINVAL if it does not fit buf. The
  * signature is not checked here: pki_sign_csr() does. */
 int pki_csr_uri(const char *csr_pem, size_t len, char *buf, size_t blen);
-/* The certificate's serial number as hex; -1 if it does not fit. */
+/* The certificate's serial number as hex; -ERANGE if it does not fit. */
 int pki_cert_serial(X509 *cert, char *buf, size_t len);
 /* notAfter as seconds since the epoch. */
 long long pki_cert_not_after(X509 *cert);
@@ -91,7 +92,8 @@ X509 *pki_sign_csr(const struct pki_ca *ca, const char *csr_pem, size_t len,
 
 /* Does `cert` carry `key`'s public key? */
 bool pki_cert_matches_key(X509 *cert, EVP_PKEY *key);
-/* The first URI SAN of `cert` into buf; -1 if none fits. */
+/* The first URI SAN of `cert` into buf; -ENOENT if none, -EINVAL if it
+ * does not fit. */
 int pki_cert_uri(X509 *cert, char *buf, size_t len);
 /* Seconds until `cert` expires (negative once it has). */
 long pki_cert_seconds_left(X509 *cert);
@@ -112,8 +114,8 @@ SSL_CTX *pki_tls_ctx(const struct pki_tls_opts *o);
 /* Swap the context's certificate and key (rotation): new handshakes use
  * them, established ones are untouched. */
 int pki_tls_ctx_set_identity(SSL_CTX *ctx, X509 *cert, EVP_PKEY *key);
-/* The verified peer certificate's first URI SAN; -1 when the peer sent
- * none or it did not verify. */
+/* The verified peer certificate's first URI SAN; -ENOENT when the peer
+ * sent no certificate, -EPERM when it did not verify. */
 int pki_peer_uri(SSL *ssl, char *buf, size_t len);
 
 #endif /* SL_PKI_H */
