@@ -16,6 +16,7 @@
 #include "control/register.h"
 #include "control/request.h"
 #include "lib/config/config_check.h"
+#include "lib/config/diag.h"
 #include "lib/config/config_schema.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
@@ -205,8 +206,9 @@ void h_delete(struct server *s, struct conn *cn, const struct h2_req *r, const c
 			if (sl_config_remove(nc, sl_resource_kind(x), sl_resource_namespace(x),
 					     sl_resource_name(x)))
 				snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
-					 "%s%s %s/%s", missing[0] ? ", " : "", sl_resource_kind(x),
-					 sl_resource_namespace(x), sl_resource_name(x));
+					 "%s%s", missing[0] ? ", " : "",
+					 SL_RES_ID(sl_resource_kind(x), sl_resource_namespace(x),
+						   sl_resource_name(x)));
 		}
 		if (missing[0]) {
 			reply_err(cn->h, r->stream_id, 404, "not found: %s; nothing changed", missing);
@@ -261,8 +263,8 @@ void h_resources(struct server *s, struct conn *cn, const struct h2_req *r, cons
 		json_array_append(items, (json_t *)sl_resource_json(x));
 	}
 	if (has_name && !json_array_size(items)) {
-		reply_err(cn->h, r->stream_id, 404, "%s %s/%s not found", k ?: "resource",
-			  has_ns ? ns : "*", name);
+		reply_err(cn->h, r->stream_id, 404, "%s not found",
+			  SL_RES_ID(k ?: "resource", has_ns ? ns : "*", name));
 		json_decref(items);
 		return;
 	}
