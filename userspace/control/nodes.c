@@ -160,10 +160,10 @@ static int node_addrs_save(const struct server *s)
 
 /* One node's snapshot, indexed: its items are shared with the other
  * nodes' through s->pool. */
-static int compile_one(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
-		       const char *name, uint64_t version, struct compiled *out, struct sl_diags *d)
+static int compile_one(struct server *s, const struct sl_mesh *mesh, const char *name,
+		       uint64_t version, struct compiled *out, struct sl_diags *d)
 {
-	json_t *snap = sl_compile_node(cfg, ids, s->st->td, name, version, d);
+	json_t *snap = sl_compile_node_in(mesh, name, version, d);
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
@@ -221,10 +221,16 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 	json_t *names = sl_compile_nodes(cfg);
 	size_t cap = json_array_size(names) + s->nnodes, n = 0, i;
 	struct compiled *cc = calloc(cap ? cap : 1, sizeof(*cc));
+	struct sl_mesh *mesh = NULL;
 	int rc = -1;
 
 	if (!names || !cc)
 		goto out;
+	mesh = sl_compile_mesh(cfg, ids, s->st->td, d);
+	if (!mesh) {
+		log_warn("compiling the mesh failed (%zu errors)", d->nerrors);
+		goto out;
+	}
 	for (i = 0; i < json_array_size(names) + s->nnodes; i++) {
 		const char *name = i < json_array_size(names) ?
 			json_string_value(json_array_get(names, i)) :
@@ -235,7 +241,7 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 			dup = strcmp(cc[k].name, name) == 0;
 		if (!name || dup || strlen(name) >= sizeof(cc[0].name))
 			continue;
-		if (compile_one(s, cfg, ids, name, version, &cc[n], d)) {
+		if (compile_one(s, mesh, name, version, &cc[n], d)) {
 			log_warn("node %s: compiling its snapshot failed (%zu errors)", name, d->nerrors);
 			n++;
 			goto out;
@@ -244,6 +250,7 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 	}
 	rc = 0;
 out:
+	sl_mesh_free(mesh);
 	json_decref(names);
 	if (rc) {
 		compiled_free(cc, n);
@@ -496,7 +503,7 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	struct watcher *w = calloc(1, sizeof(*w));
 	const char *hb = req_header(r, "x-sluice-hbone"), *have;
 	struct sl_diags d = {};
-	struct compiled cc;
+	struct compiled cc = {};
 	bool resumed = false;
 	char *line = NULL;
 	size_t len = 0;
@@ -531,7 +538,11 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	}
 	if (!n->idx) {
 		/* a node with no workloads yet: it still needs every service */
-		if (compile_one(s, s->st->cfg, s->st->ids, node, s->st->version, &cc, &d)) {
+		struct sl_mesh *mesh = sl_compile_mesh(s->st->cfg, s->st->ids, s->st->td, &d);
+
+		rc = mesh ? compile_one(s, mesh, node, s->st->version, &cc, &d) : -1;
+		sl_mesh_free(mesh);
+		if (rc) {
 			char *first = d.n ? d.v[0].msg : "out of memory";
 
 			reply_err(cn->h, r->stream_id, 500, "compiling node %s's snapshot: %s", node, first);

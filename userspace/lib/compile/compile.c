@@ -220,6 +220,8 @@ static int match_source(const struct sl_cctx *x, const struct sl_resource *vs,
 
 	if (!labels && !ns)
 		return 1;
+	/* the answer depends on the node: sl_compile_mesh() must know */
+	((struct sl_cctx *)x)->node_dependent = true;
 	for (size_t i = 0; i < x->m.nwl; i++) {
 		const struct sl_wl *w = &x->m.wl[i];
 
@@ -566,34 +568,92 @@ static int self_check(json_t *snap, const char *node, struct sl_diags *d)
 	rc = snapshot_parse(text, strlen(text), node, &s, err, sizeof(err));
 	free(text);
 	if (rc) {
-		sl_diag_add(d, SL_DIAG_ERROR, "node %s: the compiled snapshot is refused: %s",
-			    node, err);
+		sl_diag_add(d, SL_DIAG_ERROR, "%s%s: the compiled snapshot is refused: %s",
+			    *node ? "node " : "", *node ? node : "every node", err);
 		return rc;
 	}
 	snapshot_free(&s);
 	return 0;
 }
 
-json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
-			const char *trust_domain, const char *node,
-			uint64_t version, struct sl_diags *d)
+struct sl_mesh {
+	struct sl_cctx x;          /* node "": what no node changes */
+	json_t *svcs;              /* every node's services[]; NULL: they differ by node */
+	json_t *identities;
+};
+
+void sl_mesh_free(struct sl_mesh *m)
 {
-	struct sl_cctx x = { .c = c, .ids = ids, .td = trust_domain, .node = node, .d = d };
-	json_t *snap = NULL, *svcs = NULL, *wls = NULL, *pols = NULL;
+	if (!m)
+		return;
+	json_decref(m->svcs);
+	json_decref(m->identities);
+	cctx_free(&m->x);
+	free(m);
+}
+
+struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
+				const char *trust_domain, struct sl_diags *d)
+{
+	struct sl_mesh *m = calloc(1, sizeof(*m));
+	size_t errors = d->nerrors;
+	json_t *only = NULL;
+	int rc = -ENOMEM;
+
+	if (!m)
+		goto out;
+	m->x = (struct sl_cctx){ .c = c, .ids = ids, .td = trust_domain, .node = "", .d = d };
+	if (sl_model_build(c, &m->x.m) || index_policies(&m->x) || sl_compile_universe(&m->x))
+		goto out;
+	m->identities = identities_json(&m->x);
+	m->svcs = json_array();
+	if (!m->identities || !m->svcs)
+		goto out;
+	rc = compile_services(&m->x, m->svcs);
+	if (rc)
+		goto out;
+	if (m->x.node_dependent) {
+		/* compiled again for each node, with its workloads as sources */
+		json_decref(m->svcs);
+		m->svcs = NULL;
+	} else {
+		/* checked once here; each node's own sections are checked
+		 * with its snapshot */
+		only = json_pack("{s:I, s:O}", "version", (json_int_t)1, "services", m->svcs);
+		rc = only ? self_check(only, "", d) : -ENOMEM;
+	}
+out:
+	json_decref(only);
+	if (rc == -ENOMEM)
+		sl_diag_add(d, SL_DIAG_ERROR, "compiling the mesh: out of memory");
+	else if (rc && d->nerrors == errors)
+		sl_diag_add(d, SL_DIAG_ERROR, "compiling the mesh: %s", strerror(-rc));
+	if (rc) {
+		sl_mesh_free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+json_t *sl_compile_node_in(const struct sl_mesh *m, const char *node, uint64_t version,
+			   struct sl_diags *d)
+{
+	struct sl_cctx x = m->x;   /* shared, read only: never freed here */
+	json_t *snap = NULL, *svcs = NULL, *wls = NULL, *pols = NULL, *check;
 	size_t errors = d->nerrors;
 	int rc = -ENOMEM;
 
-	if (sl_model_build(c, &x.m))
-		goto out;
-	if (index_policies(&x) || sl_compile_universe(&x))
-		goto out;
-	svcs = json_array();
+	x.node = node;
+	x.d = d;
+	svcs = m->svcs ? json_incref(m->svcs) : json_array();
 	wls = json_array();
 	if (!svcs || !wls)
 		goto out;
-	rc = compile_services(&x, svcs);
-	if (rc)
-		goto out;
+	if (!m->svcs) {
+		rc = compile_services(&x, svcs);
+		if (rc)
+			goto out;
+	}
 	for (size_t i = 0; i < x.m.nwl; i++) {
 		if (json_array_append_new(wls, workload_json(&x, i))) {
 			rc = -ENOMEM;
@@ -605,10 +665,19 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
 		rc = d->nerrors > errors ? -EINVAL : -ENOMEM;
 		goto out;
 	}
-	snap = json_pack("{s:I, s:O, s:o, s:O, s:O, s:O}", "version", (json_int_t)version,
-			 "services", svcs, "identities", identities_json(&x), "cidrs", x.cidrs,
+	snap = json_pack("{s:I, s:O, s:O, s:O, s:O, s:O}", "version", (json_int_t)version,
+			 "services", svcs, "identities", m->identities, "cidrs", x.cidrs,
 			 "workloads", wls, "policies", pols);
-	rc = snap ? self_check(snap, node, d) : -ENOMEM;
+	if (!snap) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* services shared by every node were checked by sl_compile_mesh() */
+	check = m->svcs ? json_copy(snap) : json_incref(snap);
+	if (check && m->svcs)
+		json_object_set_new(check, "services", json_array());
+	rc = check ? self_check(check, node, d) : -ENOMEM;
+	json_decref(check);
 out:
 	if (rc == -ENOMEM)
 		sl_diag_add(d, SL_DIAG_ERROR, "node %s: out of memory", node);
@@ -621,6 +690,16 @@ out:
 	json_decref(svcs);
 	json_decref(wls);
 	json_decref(pols);
-	cctx_free(&x);
+	return snap;
+}
+
+json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
+			const char *trust_domain, const char *node,
+			uint64_t version, struct sl_diags *d)
+{
+	struct sl_mesh *m = sl_compile_mesh(c, ids, trust_domain, d);
+	json_t *snap = m ? sl_compile_node_in(m, node, version, d) : NULL;
+
+	sl_mesh_free(m);
 	return snap;
 }

@@ -37,6 +37,20 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
 			const char *trust_domain, const char *node,
 			uint64_t version, struct sl_diags *d);
 
+/*
+ * The same in two steps, for many nodes: sl_compile_mesh() does what every
+ * node's snapshot shares (the model, identities, and the services, unless a
+ * route matches on its source and so differs by node) once, and
+ * sl_compile_node_in() each node's part. The mesh refers to c and ids,
+ * which must outlive it. NULL with errors in d.
+ */
+struct sl_mesh;
+struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
+				const char *trust_domain, struct sl_diags *d);
+json_t *sl_compile_node_in(const struct sl_mesh *m, const char *node, uint64_t version,
+			   struct sl_diags *d);
+void sl_mesh_free(struct sl_mesh *m);
+
 /* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1)
  * (exposed for the unit tests). */
 void sl_normalise_weights(const double *p, size_t n, uint32_t *out);

@@ -41,6 +41,7 @@ struct sl_cctx {
 	json_t *cidrs;            /* the snapshot's cidrs[] */
 	size_t npas, naps;
 	const struct sl_resource **pas, **aps;      /* PeerAuthentications, AuthorizationPolicies */
+	bool node_dependent;      /* a route matched on its source: services differ by node */
 };
 
 #endif /* SL_COMPILE_CTX_H */

@@ -53,15 +53,33 @@ static int verr(struct vctx *v, const struct ynode *n, const char *path, const c
 
 /* ---- value checks ------------------------------------------------------------ */
 
+/*
+ * Does s match pattern (one of the literals below)? Each pattern is
+ * compiled once, on first use, and kept for the life of the process:
+ * compiling took more time than validating a 10,000-Service config.
+ * Not thread-safe, as the config code is not.
+ */
 static bool matches(const char *pattern, const char *s)
 {
-	regex_t re;
+	static struct { const char *pattern; regex_t re; } cache[16];
+	static size_t n;
+	regex_t once;
 	bool hit;
+	size_t i;
 
-	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+	for (i = 0; i < n && cache[i].pattern != pattern; i++)
+		;
+	if (i == n && n < sizeof(cache) / sizeof(cache[0])) {
+		if (regcomp(&cache[n].re, pattern, REG_EXTENDED | REG_NOSUB))
+			return false;
+		cache[n++].pattern = pattern;
+	}
+	if (i < n)
+		return regexec(&cache[i].re, s, 0, NULL, 0) == 0;
+	if (regcomp(&once, pattern, REG_EXTENDED | REG_NOSUB))   /* cache full */
 		return false;
-	hit = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
+	hit = regexec(&once, s, 0, NULL, 0) == 0;
+	regfree(&once);
 	return hit;
 }
 

@@ -9,6 +9,7 @@
 
 #include <bpf/bpf.h>
 
+#include "lib/core/bpfmap.h"
 #include "lib/node/lbmap.h"
 
 int lbmap_open(struct lbmap *m, const char *pin_root)
@@ -48,35 +49,6 @@ void lbmap_close(struct lbmap *m)
 }
 
 /* Collect every key of a hash map into a growing array. */
-static int map_keys(int fd, size_t ksz, void **keys, size_t *n)
-{
-	size_t cap = 0;
-	char *arr = NULL, *prev = NULL;
-
-	*n = 0;
-	for (;;) {
-		if (*n == cap) {
-			char *na = realloc(arr, (cap = cap * 2 + 256) * ksz);
-
-			if (!na) {
-				free(arr);
-				return -ENOMEM;
-			}
-			arr = na;
-		}
-		prev = *n ? arr + (*n - 1) * ksz : NULL;
-		if (bpf_map_get_next_key(fd, prev, arr + *n * ksz)) {
-			if (errno == ENOENT)
-				break;
-			free(arr);
-			return -errno;
-		}
-		(*n)++;
-	}
-	*keys = arr;
-	return 0;
-}
-
 static int cmp_svc(const void *a, const void *b)
 {
 	return memcmp(&((const struct live_svc *)a)->key,
@@ -99,76 +71,93 @@ void lb_live_free(struct lb_live *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Slot entries ordered by service id, generation, index. */
+struct slot_ent {
+	struct sl_slot_key k;
+	__u32 backend_id;
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct sl_slot_key *x = &((const struct slot_ent *)a)->k;
+	const struct sl_slot_key *y = &((const struct slot_ent *)b)->k;
+
+	if (x->svc_id != y->svc_id)
+		return x->svc_id < y->svc_id ? -1 : 1;
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Everything in three batched dumps (lib/core/bpfmap.h): the services,
+ * the slots (keys kept for the clean-up of slots nothing points at, values
+ * matched to their services) and the backends.
+ */
 int lbmap_read(const struct lbmap *m, struct lb_live *out)
 {
 	struct lb_live l = {};
 	struct sl_svc_key *skeys = NULL;
+	struct sl_svc_val *svals = NULL;
+	struct sl_slot_val *slvals = NULL;
+	struct slot_ent *ents = NULL;
+	struct sl_backend *bvals = NULL;
 	__u32 *bkeys = NULL;
-	void *tmp;
-	size_t n;
+	size_t n, nb;
 	int err;
 
-	err = map_keys(m->svc_fd, sizeof(*skeys), &tmp, &n);
+	err = map_dump(m->svc_fd, sizeof(*skeys), sizeof(*svals), (void **)&skeys,
+		       (void **)&svals, &n);
+	err = err ?: map_dump(m->slot_fd, sizeof(struct sl_slot_key), sizeof(*slvals),
+			      (void **)&l.slotkeys, (void **)&slvals, &l.nslotkeys);
+	err = err ?: map_dump(m->be_fd, sizeof(*bkeys), sizeof(*bvals), (void **)&bkeys,
+			      (void **)&bvals, &nb);
 	if (err)
 		goto fail;
-	skeys = tmp;
+	ents = malloc((l.nslotkeys ?: 1) * sizeof(*ents));
 	l.svc = calloc(n ?: 1, sizeof(*l.svc));
-	if (!l.svc) {
+	l.be = calloc(nb ?: 1, sizeof(*l.be));
+	if (!ents || !l.svc || !l.be) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	for (size_t i = 0; i < l.nslotkeys; i++)
+		ents[i] = (struct slot_ent){ l.slotkeys[i], slvals[i].backend_id };
+	qsort(ents, l.nslotkeys, sizeof(*ents), cmp_slot);
 	for (size_t i = 0; i < n; i++) {
-		struct live_svc *s = &l.svc[l.nsvc];
+		struct live_svc *s = &l.svc[l.nsvc++];
 
 		s->key = skeys[i];
-		if (bpf_map_lookup_elem(m->svc_fd, &s->key, &s->val))
-			continue; /* deleted under us */
+		s->val = svals[i];
 		s->slots = calloc(s->val.count ?: 1, sizeof(*s->slots));
 		if (!s->slots) {
 			err = -ENOMEM;
 			goto fail;
 		}
-		l.nsvc++;
 		for (__u32 j = 0; j < s->val.count; j++) {
-			struct sl_slot_key k = { .svc_id = s->val.svc_id,
-						 .gen = s->val.gen, .idx = j };
-			struct sl_slot_val v;
+			struct slot_ent want = { .k = { .svc_id = s->val.svc_id, .gen = s->val.gen,
+							.idx = j } };
+			struct slot_ent *e = l.nslotkeys ?
+				bsearch(&want, ents, l.nslotkeys, sizeof(*ents), cmp_slot) : NULL;
 
 			/* A missing slot reads as backend 0, which never
 			 * exists, so the next apply rewrites the service. */
-			s->slots[j] = bpf_map_lookup_elem(m->slot_fd, &k, &v) ? 0 : v.backend_id;
+			s->slots[j] = e ? e->backend_id : 0;
 		}
 	}
 	qsort(l.svc, l.nsvc, sizeof(*l.svc), cmp_svc);
-
-	err = map_keys(m->be_fd, sizeof(*bkeys), &tmp, &n);
-	if (err)
-		goto fail;
-	bkeys = tmp;
-	l.be = calloc(n ?: 1, sizeof(*l.be));
-	if (!l.be) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		l.be[l.nbe].id = bkeys[i];
-		if (bpf_map_lookup_elem(m->be_fd, &bkeys[i], &l.be[l.nbe].be) == 0)
-			l.nbe++;
-	}
+	for (size_t i = 0; i < nb; i++)
+		l.be[l.nbe++] = (struct live_be){ .id = bkeys[i], .be = bvals[i] };
 	qsort(l.be, l.nbe, sizeof(*l.be), cmp_be);
-
-	err = map_keys(m->slot_fd, sizeof(struct sl_slot_key), &tmp, &l.nslotkeys);
-	if (err)
-		goto fail;
-	l.slotkeys = tmp;
-
-	free(skeys);
-	free(bkeys);
 	*out = l;
-	return 0;
+	l = (struct lb_live){};
 fail:
 	free(skeys);
+	free(svals);
+	free(slvals);
+	free(ents);
 	free(bkeys);
+	free(bvals);
 	lb_live_free(&l);
 	return err;
 }
