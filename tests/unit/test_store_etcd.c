@@ -121,8 +121,8 @@ Test(store_etcd, two_replicas_started_at_once_share_one_ca_not_in_etcd_in_clear)
 {
 	struct opener op[2] = { { .name = "a" }, { .name = "b" } };
 	char kf[128], err[512], *v, *pem;
+	struct store *a = &op[0].s, *b = &op[1].s;
 	pthread_barrier_t bar;
-	struct store a, b;
 	pthread_t th[2];
 	struct etcd *e;
 	int64_t mr;
@@ -141,17 +141,15 @@ Test(store_etcd, two_replicas_started_at_once_share_one_ca_not_in_etcd_in_clear)
 		cr_assert_eq(op[i].rc, 0, "%s", op[i].err);
 	}
 	pthread_barrier_destroy(&bar);
-	a = op[0].s;
-	b = op[1].s;
-	cr_assert_eq(X509_cmp(a.ca.cert, b.ca.cert), 0, "one CA");
-	cr_assert(EVP_PKEY_eq(a.ca.key, b.ca.key) == 1);
-	cr_assert_str_eq(a.td, "cluster.local");
+	cr_assert_eq(X509_cmp(a->ca.cert, b->ca.cert), 0, "one CA");
+	cr_assert(EVP_PKEY_eq(a->ca.key, b->ca.key) == 1);
+	cr_assert_str_eq(a->td, "cluster.local");
 	/* in etcd: the certificate in clear, the key sealed */
 	cr_assert_eq(etcd_open(&e, ec.url, NULL, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(etcd_get(e, "/test/ca/key", &v, &vl, &mr, NULL, err, sizeof(err)), 0, "%s", err);
 	cr_assert_not_null(v);
 	cr_assert_eq(strncmp(v, "v1:", 3), 0);
-	pem = pki_key_pem(a.ca.key);
+	pem = pki_key_pem(a->ca.key);
 	cr_assert_null(strstr(v, "PRIVATE KEY"));
 	cr_assert_null(memmem(v, vl, pem + 40, 20), "a piece of the PEM key in etcd");
 	free(pem);
@@ -160,8 +158,8 @@ Test(store_etcd, two_replicas_started_at_once_share_one_ca_not_in_etcd_in_clear)
 	cr_assert(strstr(v, "BEGIN CERTIFICATE"));
 	free(v);
 	etcd_close(e);
-	store_close(&a);
-	store_close(&b);
+	store_close(a);
+	store_close(b);
 	/* a replica with another trust domain is refused */
 	{
 		char d[128];
@@ -289,6 +287,13 @@ Test(store_etcd, a_token_is_consumed_by_one_of_two_racing_replicas)
 	}
 	cr_assert_neq(store_token_check(&a, "node1", "ff", false, err, sizeof(err)), 0);
 	cr_assert(strstr(err, "unknown token"), "%s", err);
+	/* store_token_use() with the state dir of the store open with etcd
+	 * (b, opened last) goes to etcd */
+	cr_assert_eq(store_token_new(&o, "node1", 60, token, sizeof(token), err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(store_token_use(b.dir, "node1", token, true, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(store_token_check(&a, "node1", token, false, err, sizeof(err)), 0);
+	cr_assert(strstr(err, "already used"), "%s", err);
 	store_close(&a);
 	store_close(&b);
 }
