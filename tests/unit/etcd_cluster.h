@@ -23,7 +23,10 @@ struct etcd_cluster {
 	int n;
 	struct ec_member m[EC_MAX];
 	char dir[64];
-	char url[256];      /* etcd://127.0.0.1:P1,127.0.0.1:P2,... */
+	char url[256];      /* etcd://127.0.0.1:P1,127.0.0.1:P2,... (etcds:// with TLS) */
+	bool tls;
+	char ca[96], cert[96], key[96];   /* TLS: what a client needs (ec_opts) */
+	char srv_cert[96], srv_key[96];
 };
 
 /* NULL if the etcd binary is there, else why not (for cr_skip). */
@@ -31,6 +34,11 @@ const char *ec_missing(void);
 /* Start n members and wait until a write succeeds (assertion failure if
  * not within 15 s). */
 void ec_start(struct etcd_cluster *c, int n);
+/* One member serving clients over HTTPS only, with a certificate for
+ * 127.0.0.1 from a CA of the test's and client certificates required. */
+void ec_start_tls(struct etcd_cluster *c);
+/* The client options for c: its CA and a client certificate (TLS). */
+struct etcd_opts ec_opts(const struct etcd_cluster *c, unsigned int timeout_ms);
 /* SIGKILL member i (by its PID) and reap it. */
 void ec_kill(struct etcd_cluster *c, int i);
 /* Kill every member left, remove the data directory. */

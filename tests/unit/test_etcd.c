@@ -359,3 +359,68 @@ Test(etcd, latency_figures)
 	cr_log_info("one member, 100 each: put %.2f ms, txn %.2f ms, get %.2f ms", put, txn, get);
 	etcd_close(e);
 }
+
+Test(etcd, watch_from_a_compacted_revision_signals_compacted)
+{
+	char err[512], cmd[256];
+	struct etcd_watch *w;
+	int64_t r1, r3, put_rev;
+	struct etcd *e;
+	bool compacted;
+
+	need_etcd();
+	if (access("/usr/bin/etcdctl", X_OK))
+		cr_skip("etcdctl is not installed (Debian: etcd-client)");
+	ec_start(&ec, 1);
+	e = client(ec.url, 0);
+	cr_assert_eq(etcd_put(e, "/cw/x", "1", 1, &r1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(etcd_put(e, "/cw/x", "2", 1, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(etcd_put(e, "/cw/x", "3", 1, &r3, err, sizeof(err)), 0, "%s", err);
+	snprintf(cmd, sizeof(cmd), "ETCDCTL_API=3 etcdctl --endpoints %s compact %lld >/dev/null",
+		 ec.url + 7, (long long)r3);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_eq(etcd_watch_start(e, "/cw/", r1, &w, err, sizeof(err)), 0, "%s", err);
+	wait_watch(w, 3000, &compacted);
+	cr_assert(compacted, "a watch from a compacted revision says so");
+	/* and goes on from what is left */
+	cr_assert_eq(etcd_put(e, "/cw/x", "4", 1, &put_rev, err, sizeof(err)), 0, "%s", err);
+	for (int i = 0; i < 3 && etcd_watch_take(w, NULL) < put_rev; i++)
+		wait_watch(w, 3000, NULL);
+	cr_assert_geq(etcd_watch_take(w, &compacted), put_rev);
+	cr_assert_not(compacted);
+	etcd_watch_stop(w);
+	etcd_close(e);
+}
+
+Test(etcd, tls_with_a_client_certificate)
+{
+	struct etcd_opts o;
+	struct etcd *e;
+	char err[512], *v;
+	int64_t mr;
+	size_t vl;
+
+	need_etcd();
+	ec_start_tls(&ec);
+	o = ec_opts(&ec, 0);
+	cr_assert_eq(etcd_open(&e, ec.url, &o, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(etcd_put(e, "/tls", "1", 1, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(etcd_get(e, "/tls", &v, &vl, &mr, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(v, "1");
+	free(v);
+	etcd_close(e);
+	/* without the client certificate: refused, clearly and in time */
+	o.cert_file = o.key_file = NULL;
+	o.timeout_ms = 1000;
+	cr_assert_eq(etcd_open(&e, ec.url, &o, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(etcd_put(e, "/tls", "2", 1, NULL, err, sizeof(err)), 0);
+	cr_log_info("no client certificate: %s", err);
+	etcd_close(e);
+	/* not trusting its CA: refused */
+	o = ec_opts(&ec, 1000);
+	o.ca_file = ec.cert;      /* a leaf, not etcd's CA */
+	cr_assert_eq(etcd_open(&e, ec.url, &o, err, sizeof(err)), 0, "%s", err);
+	cr_assert_neq(etcd_put(e, "/tls", "2", 1, NULL, err, sizeof(err)), 0);
+	cr_log_info("wrong CA: %s", err);
+	etcd_close(e);
+}

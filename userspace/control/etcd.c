@@ -538,7 +538,7 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 	long per_try = e->c.timeout_ms / 3 > 500 ? (long)e->c.timeout_ms / 3 : 500;
 	char why[ETCD_MAX_ENDPOINTS][160] = {};
 	struct curl_slist *hdr = NULL;
-	char url[200], msg[512];
+	char url[200], msg[512], ebuf[CURL_ERROR_SIZE];
 	int rc = -ETIMEDOUT, code;
 
 	memset(b, 0, sizeof(*b));
@@ -577,11 +577,15 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 				 left < 1000 ? left : 1000L);
 		curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, body_write);
 		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, b);
+		curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, ebuf);
+		ebuf[0] = '\0';
 		b->len = 0;
 		cc = curl_easy_perform(e->curl);
 		if (cc != CURLE_OK) {
+			/* curl's own detail ("SSL certificate problem: ...") if any */
 			snprintf(why[i], sizeof(why[i]), "%s", cc == CURLE_OPERATION_TIMEDOUT ?
-				 "timed out" : curl_easy_strerror(cc));
+				 "timed out" : cc != CURLE_COULDNT_CONNECT && ebuf[0] ? ebuf :
+				 curl_easy_strerror(cc));
 			if (cc == CURLE_WRITE_ERROR) {
 				snprintf(err, errlen, "etcd %s: response too large or out of memory",
 					 e->c.ep[i]);
