@@ -808,6 +808,7 @@ struct etcd_watch {
 	int64_t next_rev;          /* where a new stream starts */
 	struct body line;
 	bool restart;              /* drop this stream, open another */
+	unsigned int fails;        /* streams in a row that never started */
 };
 
 static void watch_signal(struct etcd_watch *w, int64_t rev, bool compacted)
@@ -848,6 +849,8 @@ static void watch_line(struct etcd_watch *w, const char *p, size_t len)
 		w->restart = true;
 		return;
 	}
+	if (m.created)
+		w->fails = 0;
 	if (m.nevents) {
 		if (m.last_event_rev >= w->next_rev)
 			w->next_rev = m.last_event_rev + 1;
@@ -922,13 +925,18 @@ static void *watch_main(void *arg)
 	struct etcd_watch *w = arg;
 
 	while (!atomic_load(&w->stop)) {
+		unsigned int pause;
+
 		watch_stream(w);
 		if (atomic_load(&w->stop))
 			break;
-		/* the next endpoint, after a pause that a stop cuts short;
-		 * whatever happened meanwhile comes from next_rev on */
+		/* the next endpoint, after a pause (200 ms, doubling while no
+		 * stream starts, up to 3.2 s) that a stop cuts short; whatever
+		 * happened meanwhile comes from next_rev on */
 		w->cur = (w->cur + 1) % w->c.n;
-		curl_multi_poll(w->multi, NULL, 0, 200, NULL);
+		pause = 200u << (w->fails < 4 ? w->fails : 4);
+		w->fails++;
+		curl_multi_poll(w->multi, NULL, 0, (int)pause, NULL);
 	}
 	return NULL;
 }

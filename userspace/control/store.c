@@ -861,6 +861,10 @@ static int open_etcd(struct store *s, const struct store_opts *o, char *err, siz
 	}
 	if (read_etcd(s, s->cfg, s->ids, &s->version, &s->cfg_rev, &hdr, err, errlen))
 		goto out;
+	path_of(s, "config.json", cp, sizeof(cp));
+	if (!s->cfg_rev && access(cp, F_OK) == 0)
+		log_warn("%s holds a config, etcd (%sconfig) none: the state dir's config is not "
+			 "imported; apply it again", cp, s->prefix);
 	/* the CA certificate beside the admin credentials, for sluicectl */
 	path_of(s, "ca.crt", cp, sizeof(cp));
 	if (pki_cert_save(cp, s->ca.cert)) {
