@@ -346,8 +346,8 @@ static void settle(struct server *s)
 }
 
 
-/* Another replica changed the shared config (etcd): take it and push
- * what it changes to this replica's nodes. */
+/* Another replica changed the shared config (etcd): take it, with the
+ * node addresses, and push what it changes to this replica's nodes. */
 static void store_changed(struct server *s)
 {
 	uint64_t was = s->st->version;
@@ -362,7 +362,7 @@ static void store_changed(struct server *s)
 		return;
 	log_info("store: config version %llu from another replica (was %llu)",
 		 (unsigned long long)s->st->version, (unsigned long long)was);
-	if (startup_compile(s, err, sizeof(err)))
+	if (node_addrs_load(s, err, sizeof(err)) || startup_compile(s, err, sizeof(err)))
 		log_err("store: %s", err);
 }
 
