@@ -46,6 +46,9 @@ CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) $(UWARN) -D_GNU_SOURCE -MMD -MP \
 	-Iheaders -Iuserspace -I$(BUILD)
 LDLIBS   := -lbpf -lelf -lz -ljansson -lfyaml -lnghttp2 -lssl -lcrypto -lpthread
+# libcurl: sluice-control's etcd client (control/etcd.c) only, and the
+# binaries that link control/*.c (unit tests, fuzz harnesses)
+CURL_LIBS := -lcurl
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 
@@ -166,7 +169,7 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 		$(call lib_a,compile config node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(CURL_LIBS)
 
 # the CNI plugin: run at every container start, so it links only jansson
 $(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(call lib_a,core)
@@ -230,14 +233,14 @@ $(BUILD)/tests/unit: $(call obj,$(UNIT_SRCS),obj) $(AGENT_OBJS) $(CONTROL_OBJS) 
 		$(CTL_LIB_OBJS) $(CNI_OBJS) $(PROXY_OBJS) $(call lib_a,$(LIB_GROUPS))
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(CURL_LIBS) -lcriterion
 
 $(BUILD)/tests/unit-asan: $(call obj,$(UNIT_SRCS) $(AGENT_SRCS) $(CONTROL_SRCS) $(LIB_SRCS) $(CNI_SRCS) \
 		$(PROXY_SRCS),asan) \
 		$(call obj,userspace/ctl/profile.c userspace/ctl/ctl.c,asan) $(BUILD)/gen/profiles.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ -o $@ $(LDLIBS) $(CURL_LIBS) -lcriterion
 
 $(BUILD)/tests/bpf: $(call obj,$(BPFT_SRCS),obj) $(AGENT_OBJS) $(call lib_a,node wire core)
 	$(call msg,LD,$@)

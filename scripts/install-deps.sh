@@ -10,12 +10,13 @@ set -eu
 PKGS="
 build-essential pkg-config make
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-libssl-dev openssl libnghttp2-dev libjansson-dev libfyaml-dev
+libssl-dev openssl libnghttp2-dev libjansson-dev libfyaml-dev libcurl4-openssl-dev
 libcriterion-dev libclang-rt-14-dev
 iproute2 iptables procps util-linux jq python3 groff-base
 iperf3 sockperf wrk nginx-light libnginx-mod-stream prometheus curl tcpdump gnuplot-nox
 qemu-system-x86 busybox-static cpio xz-utils zstd binutils
 podman runc containernetworking-plugins
+etcd-server etcd-client
 "
 
 missing=""

@@ -34,7 +34,7 @@ define fuzz_link
 $(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o \
 		$(call obj,$(filter-out $(call FUZZ_INCLUDES,$(1)),$(FUZZ_SRCS)),fuzz/obj)
 	$$(call msg,LD-FUZZ,$$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $$^ -o $$@ $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $$^ -o $$@ $(LDLIBS) $(CURL_LIBS)
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_link,$(n))))
 

@@ -5,7 +5,9 @@
  *
  *   sluice-control [--state-dir DIR] [--listen ADDR:PORT] [--trust-domain TD]
  *                  [--ca-cert F --ca-key F] [--san NAME]... [--log-level L]
- *   sluice-control token create [--state-dir DIR] --node NAME [--ttl 1h]
+ *                  [--store etcd://H:P,... --store-key FILE [--store-prefix P]]
+ *   sluice-control token create [--state-dir DIR | --store URL] --node NAME [--ttl 1h]
+ *   sluice-control store-key create FILE
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,19 @@
 #include "lib/core/cli.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
+
+/* The shared store's options: sluice-control's and `token create`'s. */
+#define STORE_OPTIONS \
+	{ "store", required_argument, 'E', "URL", \
+	  "keep the shared state (config, identities, CA, node addresses, join tokens) " \
+	  "in etcd v3: etcd://HOST:PORT[,HOST:PORT...], or etcds:// for HTTPS; several " \
+	  "replicas can then run at once (the state dir keeps this replica's credentials)" }, \
+	{ "store-prefix", required_argument, 'P', "PREFIX", \
+	  "the etcd key prefix of the shared state (default " STORE_PREFIX ")" }, \
+	{ "etcd-ca", required_argument, 'A', "FILE", "etcds://: the CA of etcd's certificates" }, \
+	{ "etcd-cert", required_argument, 'B', "FILE", \
+	  "etcds://: a client certificate for etcd, with --etcd-key" }, \
+	{ "etcd-key", required_argument, 'Z', "FILE", "the key of --etcd-cert" }
 
 static const struct cli_opt control_options[] = {
 	{ "state-dir", required_argument, 'd', "DIR",
@@ -35,9 +50,13 @@ static const struct cli_opt control_options[] = {
 	{ "workload-cert-ttl", required_argument, 'W', "D",
 	  "lifetime of the workload certificates signed for agents (POST /v1/certs), "
 	  "N[smhd] (default 24h)" },
-	{ "push", required_argument, 'P', "MODE",
+	{ "push", required_argument, 'u', "MODE",
 	  "delta: send agents what changed since the version they have (default); "
 	  "full: the whole snapshot at every change" },
+	STORE_OPTIONS,
+	{ "store-key", required_argument, 'Y', "FILE",
+	  "with --store: 32 bytes (raw or hex) that encrypt the CA key in etcd (AES-256-GCM); "
+	  "every replica needs the same (sluice-control store-key create FILE)" },
 	{ "log-level", required_argument, 'l', "L", "error|warn|info|debug (default info)" },
 	{ "version", no_argument, 'V', NULL, "print the version and exit" },
 	{ "help", no_argument | CLI_SHORT, 'h', NULL, "print this help and exit" },
@@ -50,6 +69,7 @@ static const struct cli_opt token_options[] = {
 	{ "state-dir", required_argument, 'd', "DIR", NULL },
 	{ "node", required_argument, 'n', "NAME", NULL },
 	{ "ttl", required_argument, 't', "DURATION", NULL },
+	STORE_OPTIONS,
 	{ "help", no_argument | CLI_SHORT, 'h', NULL, NULL },
 	{}
 };
@@ -60,7 +80,8 @@ static const struct cli_prog control_cli = {
 	.summary = "the sluice control plane: validation, discovery and push, CA",
 	.usage = (const char *const[]){
 		"[options]",
-		"token create [--state-dir DIR] --node NAME [--ttl DURATION]",
+		"token create [--state-dir DIR | --store URL] --node NAME [--ttl DURATION]",
+		"store-key create FILE",
 		NULL },
 	.description =
 		"The control plane takes Istio and Kubernetes YAML (sluicectl apply), "
@@ -71,9 +92,13 @@ static const struct cli_prog control_cli = {
 	.opts = control_options,
 	.cmds_title = "commands",
 	.cmds = (const char *const[]){
-		"token create [--state-dir DIR] --node NAME [--ttl DURATION]\n"
+		"token create [--state-dir DIR | --store URL] --node NAME [--ttl DURATION]\n"
 		"                       print a single-use join token for node NAME, valid for\n"
-		"                       DURATION (N[smhd], default 1h); only its hash is stored",
+		"                       DURATION (N[smhd], default 1h); only its hash is stored\n"
+		"                       (in etcd with --store, --store-prefix and --etcd-*)",
+		"store-key create FILE  write a new store key (32 random bytes, hex) to FILE,\n"
+		"                       mode 0600, for --store-key; an existing FILE is never\n"
+		"                       replaced",
 		NULL },
 };
 
@@ -94,9 +119,37 @@ static long parse_duration(const char *s)
 	return end[0] && end[1] ? -1 : v;
 }
 
+/* The etcd options want --store. */
+static int store_opts_check(const struct store_opts *o)
+{
+	if (!o->etcd_url && (o->prefix || o->store_key || o->etcd.ca_file || o->etcd.cert_file ||
+			     o->etcd.key_file)) {
+		fprintf(stderr, "sluice-control: --store-prefix, --store-key and --etcd-* go with "
+			"--store etcd://...\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int store_key_main(int argc, char **argv)
+{
+	char err[512];
+
+	if (argc != 3 || strcmp(argv[1], "create") != 0) {
+		fprintf(stderr, "sluice-control: usage: store-key create FILE\n");
+		return 2;
+	}
+	if (store_key_create(argv[2], err, sizeof(err))) {
+		fprintf(stderr, "sluice-control: store-key create: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static int token_main(int argc, char **argv)
 {
-	const char *dir = SL_CONTROL_DIR, *node = NULL;
+	struct store_opts so = { .dir = SL_CONTROL_DIR };
+	const char *node = NULL;
 	char token[STORE_TOKEN_MAX], err[512];
 	struct cli_getopt g;
 	long ttl = 3600;
@@ -111,8 +164,13 @@ static int token_main(int argc, char **argv)
 	optind = 2;
 	while ((c = cli_getopt(&g, argc, argv)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
+		case 'd': so.dir = optarg; break;
 		case 'n': node = optarg; break;
+		case 'E': so.etcd_url = optarg; break;
+		case 'P': so.prefix = optarg; break;
+		case 'A': so.etcd.ca_file = optarg; break;
+		case 'B': so.etcd.cert_file = optarg; break;
+		case 'Z': so.etcd.key_file = optarg; break;
 		case 't':
 			ttl = parse_duration(optarg);
 			if (ttl < 0) {
@@ -128,7 +186,9 @@ static int token_main(int argc, char **argv)
 		fprintf(stderr, "sluice-control: token create: --node NAME is required\n");
 		return 2;
 	}
-	if (store_token_create(dir, node, ttl, token, sizeof(token), err, sizeof(err))) {
+	if (store_opts_check(&so))
+		return 2;
+	if (store_token_new(&so, node, ttl, token, sizeof(token), err, sizeof(err))) {
 		fprintf(stderr, "sluice-control: token create: %s\n", err);
 		return 1;
 	}
@@ -139,7 +199,7 @@ static int token_main(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct server_opts so = { .listen = "127.0.0.1:15012", .workload_cert_ttl = 24 * 3600 };
-	const char *dir = SL_CONTROL_DIR, *td = NULL, *ca_cert = NULL, *ca_key = NULL;
+	struct store_opts sto = { .dir = SL_CONTROL_DIR };
 	const char *sans[16] = {};
 	enum log_level level = LOG_INFO;
 	size_t nsans = 0;
@@ -152,15 +212,23 @@ int main(int argc, char **argv)
 		log_init("sluice-control", LOG_WARN);
 		return token_main(argc - 1, argv + 1);
 	}
+	if (argc > 1 && strcmp(argv[1], "store-key") == 0)
+		return store_key_main(argc - 1, argv + 1);
 	if (cli_getopt_init(&g, control_options, ""))
 		return 2;
 	while ((c = cli_getopt(&g, argc, argv)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
+		case 'd': sto.dir = optarg; break;
 		case 'L': so.listen = optarg; break;
-		case 'T': td = optarg; break;
-		case 'C': ca_cert = optarg; break;
-		case 'K': ca_key = optarg; break;
+		case 'T': sto.td = optarg; break;
+		case 'C': sto.ca_cert = optarg; break;
+		case 'K': sto.ca_key = optarg; break;
+		case 'E': sto.etcd_url = optarg; break;
+		case 'P': sto.prefix = optarg; break;
+		case 'Y': sto.store_key = optarg; break;
+		case 'A': sto.etcd.ca_file = optarg; break;
+		case 'B': sto.etcd.cert_file = optarg; break;
+		case 'Z': sto.etcd.key_file = optarg; break;
 		case 'S':
 			if (nsans == 15) {
 				fprintf(stderr, "sluice-control: --san: at most 15\n");
@@ -183,7 +251,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'P':
+		case 'u':
 			if (strcmp(optarg, "delta") && strcmp(optarg, "full")) {
 				fprintf(stderr, "sluice-control: --push: delta or full, not '%s'\n",
 					optarg);
@@ -208,10 +276,15 @@ int main(int argc, char **argv)
 		cli_help(stderr, &control_cli);
 		return 2;
 	}
+	if (store_opts_check(&sto))
+		return 2;
 	so.sans = sans;
 	log_init("sluice-control", level);
-	if (store_open(&st, dir, td, ca_cert, ca_key, err, sizeof(err))) {
-		log_err("state dir %s: %s", dir, err);
+	if (store_open_opts(&st, &sto, err, sizeof(err))) {
+		if (sto.etcd_url)
+			log_err("store %s (state dir %s): %s", sto.etcd_url, sto.dir, err);
+		else
+			log_err("state dir %s: %s", sto.dir, err);
 		return 1;
 	}
 	rc = server_run(&st, &so);

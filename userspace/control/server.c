@@ -346,10 +346,30 @@ static void settle(struct server *s)
 }
 
 
+/* Another replica changed the shared config (etcd): take it, with the
+ * node addresses, and push what it changes to this replica's nodes. */
+static void store_changed(struct server *s)
+{
+	uint64_t was = s->st->version;
+	char err[1024];
+	bool changed;
+
+	if (store_reload(s->st, &changed, err, sizeof(err))) {
+		log_err("store: reloading the config: %s", err);
+		return;
+	}
+	if (!changed)
+		return;
+	log_info("store: config version %llu from another replica (was %llu)",
+		 (unsigned long long)s->st->version, (unsigned long long)was);
+	if (node_addrs_load(s, err, sizeof(err)) || startup_compile(s, err, sizeof(err)))
+		log_err("store: %s", err);
+}
+
 int server_run(struct store *st, const struct server_opts *o)
 {
 	struct server s = { .st = st, .o = o, .lfd = -1, .sfd = -1, .efd = -1,
-			    .lsrc = SRC_LISTEN, .ssrc = SRC_SIGNAL };
+			    .lsrc = SRC_LISTEN, .ssrc = SRC_SIGNAL, .wsrc = SRC_STORE };
 	char err[1024], host[256];
 	struct epoll_event e;
 	sigset_t mask;
@@ -387,6 +407,10 @@ int server_run(struct store *st, const struct server_opts *o)
 	epoll_ctl(s.efd, EPOLL_CTL_ADD, s.lfd, &e);
 	e = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s.ssrc };
 	epoll_ctl(s.efd, EPOLL_CTL_ADD, s.sfd, &e);
+	if (store_watch_fd(st) >= 0) {
+		e = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s.wsrc };
+		epoll_ctl(s.efd, EPOLL_CTL_ADD, store_watch_fd(st), &e);
+	}
 	log_info("listening on %s (trust domain %s, config version %llu, %zu resources, %zu nodes)",
 		 o->listen, st->td, (unsigned long long)st->version, sl_config_count(st->cfg), s.nnodes);
 
@@ -403,6 +427,8 @@ int server_run(struct store *st, const struct server_opts *o)
 
 			if (*k == SRC_LISTEN) {
 				accept_all(&s);
+			} else if (*k == SRC_STORE) {
+				store_changed(&s);
 			} else if (*k == SRC_SIGNAL) {
 				struct signalfd_siginfo si;
 

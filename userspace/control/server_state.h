@@ -23,7 +23,7 @@
 #include "lib/wire/h2.h"
 
 /* what an epoll event's data.ptr points at: the first field of each */
-enum src_kind { SRC_LISTEN = 1, SRC_SIGNAL, SRC_CONN };
+enum src_kind { SRC_LISTEN = 1, SRC_SIGNAL, SRC_CONN, SRC_STORE };
 
 struct conn {
 	enum src_kind kind;
@@ -52,7 +52,7 @@ struct server {
 	SSL_CTX *tls;
 	struct h2_limits lim;
 	int efd, lfd, sfd;
-	enum src_kind lsrc, ssrc;
+	enum src_kind lsrc, ssrc, wsrc;   /* wsrc: the store's watch (etcd) */
 	struct node_st **nodes;
 	size_t nnodes;
 	struct watcher *watchers;

@@ -305,10 +305,27 @@ void pki_ca_close(struct pki_ca *ca)
 	ca->key = NULL;
 }
 
+int pki_ca_new(struct pki_ca *ca, const char *cn, char *err, size_t errlen)
+{
+	struct pki_names n = { .cn = cn };
+
+	ca->cert = NULL;
+	ca->key = pki_key_new();
+	if (!ca->key) {
+		snprintf(err, errlen, "generating the CA key failed");
+		return -1;
+	}
+	ca->cert = make_cert(NULL, ca->key, ca->key, &n, PKI_CA_DAYS * 86400L, err, errlen);
+	if (!ca->cert) {
+		pki_ca_close(ca);
+		return -1;
+	}
+	return 0;
+}
+
 int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 		const char *cn, bool create, char *err, size_t errlen)
 {
-	struct pki_names n = { .cn = cn };
 	struct stat sc, sk;
 	bool have_c = stat(cert_path, &sc) == 0, have_k = stat(key_path, &sk) == 0;
 	int rc = -EINVAL;
@@ -316,14 +333,8 @@ int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 	ca->cert = NULL;
 	ca->key = NULL;
 	if (!have_c && !have_k && create) {
-		ca->key = pki_key_new();
-		if (!ca->key) {
-			snprintf(err, errlen, "generating the CA key failed");
-			goto fail;
-		}
-		ca->cert = make_cert(NULL, ca->key, ca->key, &n, PKI_CA_DAYS * 86400L, err, errlen);
-		if (!ca->cert)
-			goto fail;
+		if (pki_ca_new(ca, cn, err, errlen))
+			return -1;
 		if (pki_key_save(key_path, ca->key) || pki_cert_save(cert_path, ca->cert)) {
 			snprintf(err, errlen, "saving the new CA to %s and %s failed", cert_path, key_path);
 			goto fail;

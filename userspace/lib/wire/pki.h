@@ -58,6 +58,8 @@ int pki_cert_save(const char *path, X509 *cert);        /* 0644 */
 int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 		const char *cn, bool create, char *err, size_t errlen);
 void pki_ca_close(struct pki_ca *ca);
+/* A new self-signed root (CN `cn`) in memory only. */
+int pki_ca_new(struct pki_ca *ca, const char *cn, char *err, size_t errlen);
 
 /* Names a CA writes into a leaf: CN, one URI SAN, optional DNS and IP SANs
  * (NULL-terminated lists). */
