@@ -101,36 +101,24 @@ static int node_addrs(struct server *s, json_t *snap)
 	return json_object_set_new(snap, "nodes", a);
 }
 
-/* <state dir>/nodes.json: the nodes' HBONE addresses as they last reported
- * them, so that a restarted control plane compiles the same snapshots (and
- * keeps the config version) until an address really changes. */
-static void node_addrs_path(const struct server *s, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/nodes.json", s->st->dir);
-}
-
+/* The nodes' HBONE addresses as they last reported them, from the store
+ * (store_nodes_load: nodes.json in the state dir, or etcd), so that a
+ * restarted control plane, or another replica, compiles the same
+ * snapshots until an address really changes. */
 int node_addrs_load(struct server *s, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 16];
-	json_error_t jerr;
 	const char *name;
-	json_t *j, *v;
+	json_t *j = NULL, *v;
 
-	node_addrs_path(s, path, sizeof(path));
-	if (access(path, F_OK))
-		return 0;
-	j = json_load_file(path, 0, &jerr);
-	if (!json_is_object(j)) {
-		snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-			 j ? "not an object" : jerr.text);
-		json_decref(j);
+	if (store_nodes_load(s->st, &j, err, errlen))
 		return -1;
-	}
 	json_object_foreach(j, name, v) {
-		struct node_st *n = json_is_string(v) ? node_get(s, name, true) : NULL;
+		struct node_st *n = json_is_string(v) && store_node_name_ok(name) ?
+			node_get(s, name, true) : NULL;
 
 		if (!n || addr_hostport_parse(json_string_value(v), NULL, NULL)) {
-			snprintf(err, errlen, "%s: %s: not an IP:PORT", path, name);
+			snprintf(err, errlen, "stored node addresses: %s: not a node name and an "
+				 "IP:PORT", name);
 			json_decref(j);
 			return -1;
 		}
@@ -140,20 +128,20 @@ int node_addrs_load(struct server *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int node_addrs_save(const struct server *s)
+static int node_addrs_save(const struct server *s, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 16], *text;
 	json_t *j = json_object();
-	int rc = -ENOMEM;
+	int rc;
 
 	for (size_t i = 0; j && i < s->nnodes; i++)
-		if (s->nodes[i]->hbone[0])
-			json_object_set_new(j, s->nodes[i]->name, json_string(s->nodes[i]->hbone));
-	text = j ? json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2)) : NULL;
-	node_addrs_path(s, path, sizeof(path));
-	if (text)
-		rc = file_write_atomic(path, text, strlen(text), 0644);
-	free(text);
+		if (s->nodes[i]->hbone[0] &&
+		    json_object_set_new(j, s->nodes[i]->name, json_string(s->nodes[i]->hbone)))
+			break;
+	if (!j) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = store_nodes_save(s->st, j, err, errlen);
 	json_decref(j);
 	return rc;
 }
@@ -357,6 +345,7 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	unsigned int pushed;
 	size_t n = 0;
 	char err[512];
+	int rc;
 
 	if (a && b && json_equal(a, b)) {
 		reply(c, id, 200, json_pack("{s:I, s:b, s:o}", "version", (json_int_t)st->version,
@@ -376,7 +365,16 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 		goto out;
 	}
 	t2 = loop_now_ms();
-	if (store_save(st, nc, ids, v, err, sizeof(err))) {
+	rc = store_save(st, nc, ids, v, err, sizeof(err));
+	if (rc == -ESTALE) {
+		/* another replica changed the config first: take its
+		 * version in; the client applies again onto it */
+		log_warn("%s: %s", what, err);
+		reply_err(c, id, 409, "%s; nothing changed", err);
+		node_store_changed(s);
+		goto out;
+	}
+	if (rc) {
 		log_err("%s: %s", what, err);
 		reply_err(c, id, 500, "%s; nothing changed", err);
 		goto out;
@@ -406,6 +404,25 @@ out:
 	malloc_trim(0);
 }
 
+/* The store's config changed (another replica): reload and push. */
+void node_store_changed(struct server *s)
+{
+	uint64_t was = s->st->version;
+	char err[1024];
+	bool changed;
+
+	if (store_reload(s->st, &changed, err, sizeof(err))) {
+		log_err("store: reloading the config: %s", err);
+		return;
+	}
+	if (!changed)
+		return;
+	log_info("store: config version %llu from another replica (was %llu)",
+		 (unsigned long long)s->st->version, (unsigned long long)was);
+	if (node_addrs_load(s, err, sizeof(err)) || startup_compile(s, err, sizeof(err)))
+		log_err("store: %s", err);
+}
+
 /* POST /v1/join {node, token, csr}: a node's certificate for a one-time token. */
 void h_join(struct server *s, struct conn *cn, const struct h2_req *r, const char *caller)
 {
@@ -431,7 +448,7 @@ void h_join(struct server *s, struct conn *cn, const struct h2_req *r, const cha
 			  "(1..63 of a-z, 0-9, '.', '-', '_')", node);
 		goto out;
 	}
-	if (store_token_use(s->st->dir, node, token, false, err, sizeof(err))) {
+	if (store_token_check(s->st, node, token, false, err, sizeof(err))) {
 		log_warn("join from %s as node %s refused: %s", cn->addr, node, err);
 		reply_err(c, r->stream_id, 401, "%s", err);
 		goto out;
@@ -444,7 +461,7 @@ void h_join(struct server *s, struct conn *cn, const struct h2_req *r, const cha
 		reply_err(c, r->stream_id, 400, "%s", err);
 		goto out;
 	}
-	if (store_token_use(s->st->dir, node, token, true, err, sizeof(err))) {
+	if (store_token_check(s->st, node, token, true, err, sizeof(err))) {
 		reply_err(c, r->stream_id, 401, "%s", err);
 		goto out;
 	}
@@ -479,6 +496,8 @@ static int renode(struct server *s)
 	if (!ids || compile_all(s, st->cfg, ids, v, &cc, &n, &d))
 		goto out;
 	if (store_save(st, st->cfg, ids, v, err, sizeof(err))) {
+		/* -ESTALE: another replica's version comes in through the
+		 * store's watch, compiled with these addresses */
 		log_err("node addresses changed: %s", err);
 		goto out;
 	}
@@ -507,6 +526,7 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	bool resumed = false;
 	char *line = NULL;
 	size_t len = 0;
+	char err[512];
 	int rc;
 
 	if (!n || !w) {
@@ -531,10 +551,9 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 			reply_err(cn->h, r->stream_id, 500, "recompiling with node %s's address failed", node);
 			return;
 		}
-		rc = node_addrs_save(s);
-		if (rc)
+		if (node_addrs_save(s, err, sizeof(err)))
 			log_err("saving the nodes' HBONE addresses: %s (a restart learns them again)",
-				strerror(-rc));
+				err);
 	}
 	if (!n->idx) {
 		/* a node with no workloads yet: it still needs every service */

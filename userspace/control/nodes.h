@@ -26,6 +26,10 @@ int node_addrs_load(struct server *s, char *err, size_t errlen);
 /* Compile the stored config for every known node. 0, or -1 with err. */
 int startup_compile(struct server *s, char *err, size_t errlen);
 
+/* The store says another replica changed the config: reload it and the
+ * node addresses, compile, push (logs what fails). */
+void node_store_changed(struct server *s);
+
 /* Free every node's state. */
 void nodes_free(struct server *s);
 

@@ -346,26 +346,6 @@ static void settle(struct server *s)
 }
 
 
-/* Another replica changed the shared config (etcd): take it, with the
- * node addresses, and push what it changes to this replica's nodes. */
-static void store_changed(struct server *s)
-{
-	uint64_t was = s->st->version;
-	char err[1024];
-	bool changed;
-
-	if (store_reload(s->st, &changed, err, sizeof(err))) {
-		log_err("store: reloading the config: %s", err);
-		return;
-	}
-	if (!changed)
-		return;
-	log_info("store: config version %llu from another replica (was %llu)",
-		 (unsigned long long)s->st->version, (unsigned long long)was);
-	if (node_addrs_load(s, err, sizeof(err)) || startup_compile(s, err, sizeof(err)))
-		log_err("store: %s", err);
-}
-
 int server_run(struct store *st, const struct server_opts *o)
 {
 	struct server s = { .st = st, .o = o, .lfd = -1, .sfd = -1, .efd = -1,
@@ -428,7 +408,7 @@ int server_run(struct store *st, const struct server_opts *o)
 			if (*k == SRC_LISTEN) {
 				accept_all(&s);
 			} else if (*k == SRC_STORE) {
-				store_changed(&s);
+				node_store_changed(&s);
 			} else if (*k == SRC_SIGNAL) {
 				struct signalfd_siginfo si;
 

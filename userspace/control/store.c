@@ -23,7 +23,6 @@
 
 /* The store opened with etcd, for store_token_use() callers that name it
  * by its state dir: its tokens are in etcd, not there. */
-static struct store *etcd_store;
 
 static int open_etcd(struct store *s, const struct store_opts *o, char *err, size_t errlen);
 static int save_etcd(struct store *s, const struct sl_config *cfg, const struct sl_ids *ids,
@@ -266,8 +265,6 @@ int store_open_opts(struct store *s, const struct store_opts *o, char *err, size
 
 void store_close(struct store *s)
 {
-	if (etcd_store == s)
-		etcd_store = NULL;
 	etcd_watch_stop(s->watch);
 	etcd_close(s->etcd);
 	s->watch = NULL;
@@ -441,8 +438,6 @@ int store_token_use(const char *dir, const char *node, const char *token, bool c
 	json_t *j = NULL;
 	int rc = -1;
 
-	if (etcd_store && strcmp(dir, etcd_store->dir) == 0)
-		return store_token_check(etcd_store, node, token, consume, err, errlen);
 	if (!*token || strlen(token) > STORE_TOKEN_MAX || token_hash(token, hash, sizeof(hash))) {
 		snprintf(err, errlen, "join token refused: malformed");
 		return -1;
@@ -878,7 +873,6 @@ static int open_etcd(struct store *s, const struct store_opts *o, char *err, siz
 		snprintf(err, errlen, "%s", e2);
 		goto out;
 	}
-	etcd_store = s;
 	log_info("store: etcd %s, prefix %s: config version %llu (revision %lld)",
 		 etcd_endpoint(s->etcd), s->prefix, (unsigned long long)s->version,
 		 (long long)s->cfg_rev);

@@ -131,9 +131,8 @@ bool store_node_name_ok(const char *node);
  * is stored). */
 int store_token_create(const char *dir, const char *node, long ttl, char *token,
 		       size_t len, char *err, size_t errlen);
-/* Is `token` valid for `node` now? consume: mark it used (atomically: of
- * two concurrent joins with one token, one wins). `dir` the state dir of
- * a store open with etcd: its tokens in etcd (store_token_check()). */
+/* Is `token` valid for `node` now, in state dir `dir`? consume: mark it
+ * used (atomically: of two concurrent joins with one token, one wins). */
 int store_token_use(const char *dir, const char *node, const char *token, bool consume,
 		    char *err, size_t errlen);
 /* The same for either backend: a token into o's store (etcd when

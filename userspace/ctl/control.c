@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -178,10 +179,18 @@ static json_t *call(const char *cmd, const struct ctl_control_args *a, const cha
 		hdrs[nh++] = (struct h2_header){ "content-type", ctype };
 	if (file)
 		hdrs[nh++] = (struct h2_header){ "x-sluice-file", file };
-	if (h2_fetch(ctx, a->url, "/sluice/control", method, path, hdrs, nh, body, len,
-		     a->timeout_ms, &res, err, sizeof(err))) {
-		fprintf(stderr, "sluicectl: %s: %s\n", cmd, err);
-		goto out;
+	for (int attempt = 1;; attempt++) {
+		if (h2_fetch(ctx, a->url, "/sluice/control", method, path, hdrs, nh, body, len,
+			     a->timeout_ms, &res, err, sizeof(err))) {
+			fprintf(stderr, "sluicectl: %s: %s\n", cmd, err);
+			goto out;
+		}
+		/* 409: another replica of the control plane changed the
+		 * config first; the same request again applies onto it */
+		if (res.status != 409 || attempt == 5)
+			break;
+		free(res.body);
+		usleep(50000u * (unsigned int)attempt);
 	}
 	*status = res.status;
 	j = json_loadb(res.body, res.len, 0, &jerr);
