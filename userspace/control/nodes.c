@@ -18,6 +18,7 @@
 #include "control/nodes.h"
 #include "control/request.h"
 #include "lib/compile/compile.h"
+#include "lib/compile/compile_cache.h"
 #include "lib/config/config_check.h"
 #include "lib/core/addr.h"
 #include "lib/core/cli.h"
@@ -162,7 +163,7 @@ static int compile_one(struct server *s, const struct sl_mesh *mesh, const char 
 		return -1;
 	}
 	if (node_addrs(s, snap) == 0)
-		out->idx = sd_index(snap, s->pool);
+		out->idx = sd_index_with(snap, s->pool, sl_mesh_indexed(mesh));
 	json_decref(snap);
 	return out->idx ? 0 : -1;
 }
@@ -210,15 +211,20 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 	size_t cap = json_array_size(names) + s->nnodes, n = 0, i;
 	struct compiled *cc = calloc(cap ? cap : 1, sizeof(*cc));
 	struct sl_mesh *mesh = NULL;
+	size_t hits;
 	int rc = -1;
 
 	if (!names || !cc)
 		goto out;
-	mesh = sl_compile_mesh(cfg, ids, s->st->td, d);
+	if (!s->svc_cache)
+		s->svc_cache = sl_svc_cache_new();
+	mesh = sl_compile_mesh(cfg, ids, s->st->td, s->svc_cache, d);
 	if (!mesh) {
 		log_warn("compiling the mesh failed (%zu errors)", d->nerrors);
 		goto out;
 	}
+	sl_mesh_cache_stats(mesh, &hits, &s->last_compiled);
+	s->last_services = hits + s->last_compiled;
 	for (i = 0; i < json_array_size(names) + s->nnodes; i++) {
 		const char *name = i < json_array_size(names) ?
 			json_string_value(json_array_get(names, i)) :
@@ -388,10 +394,11 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	ids = NULL;
 	pushed = install(s, cc, n, v);
 	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed "
-		 "(%zu items, %zu bytes pushed); compare %llu ms, compile %llu ms, save and push "
-		 "%llu ms", what, (unsigned long long)v, sl_config_count(st->cfg), pushed, n,
-		 s->last_push_items, s->last_push_bytes, (unsigned long long)(t1 - t0),
-		 (unsigned long long)(t2 - t1), (unsigned long long)(loop_now_ms() - t2));
+		 "(%zu items, %zu bytes pushed); compare %llu ms, compile %llu ms (%zu of %zu "
+		 "services compiled), save and push %llu ms", what, (unsigned long long)v,
+		 sl_config_count(st->cfg), pushed, n, s->last_push_items, s->last_push_bytes,
+		 (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1), s->last_compiled,
+		 s->last_services, (unsigned long long)(loop_now_ms() - t2));
 	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
 				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
 out:
@@ -557,7 +564,8 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	}
 	if (!n->idx) {
 		/* a node with no workloads yet: it still needs every service */
-		struct sl_mesh *mesh = sl_compile_mesh(s->st->cfg, s->st->ids, s->st->td, &d);
+		struct sl_mesh *mesh = sl_compile_mesh(s->st->cfg, s->st->ids, s->st->td,
+						       s->svc_cache, &d);
 
 		rc = mesh ? compile_one(s, mesh, node, s->st->version, &cc, &d) : -1;
 		sl_mesh_free(mesh);
@@ -748,4 +756,6 @@ void nodes_free(struct server *s)
 	s->nnodes = 0;
 	json_decref(s->pool);
 	s->pool = NULL;
+	sl_svc_cache_free(s->svc_cache);
+	s->svc_cache = NULL;
 }

@@ -44,6 +44,7 @@ struct server_opts {
 };
 
 struct node_st;   /* nodes.c */
+struct sl_svc_cache;
 struct watcher;   /* nodes.c */
 
 struct server {
@@ -57,6 +58,8 @@ struct server {
 	size_t nnodes;
 	struct watcher *watchers;
 	json_t *pool;              /* snapshot items shared by the nodes */
+	struct sl_svc_cache *svc_cache; /* services compiled last (compile_cache.h) */
+	size_t last_compiled, last_services; /* services compiled again, in all */
 	size_t last_push_bytes;    /* sent by the last change, to all nodes */
 	size_t last_push_items;    /* items it set or removed, all nodes */
 	struct conn *conns;

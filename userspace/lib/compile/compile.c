@@ -14,12 +14,14 @@
 #include <string.h>
 
 #include "lib/compile/compile.h"
+#include "lib/compile/compile_cache.h"
 #include "lib/compile/compile_ctx.h"
 #include "lib/compile/compile_policy.h"
 #include "lib/compile/compile_traffic.h"
 #include "lib/compile/compile_universe.h"
 #include "lib/core/addr.h"
 #include "lib/node/snapshot.h"
+#include "lib/wire/snapdelta.h"
 
 /* ---- nodes ------------------------------------------------------------------- */
 
@@ -579,7 +581,9 @@ static int self_check(json_t *snap, const char *node, struct sl_diags *d)
 struct sl_mesh {
 	struct sl_cctx x;          /* node "": what no node changes */
 	json_t *svcs;              /* every node's services[]; NULL: they differ by node */
+	json_t *indexed;           /* {"services": svcs indexed}, with svcs */
 	json_t *identities;
+	struct sl_svc_cache_stats cache;
 };
 
 void sl_mesh_free(struct sl_mesh *m)
@@ -587,20 +591,94 @@ void sl_mesh_free(struct sl_mesh *m)
 	if (!m)
 		return;
 	json_decref(m->svcs);
+	json_decref(m->indexed);
 	json_decref(m->identities);
 	cctx_free(&m->x);
 	free(m);
 }
 
+const json_t *sl_mesh_indexed(const struct sl_mesh *m)
+{
+	return m->indexed;
+}
+
+void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses)
+{
+	*hits = m->cache.hits;
+	*misses = m->cache.misses;
+}
+
+/*
+ * Every node's services, each service's entries taken from the cache when
+ * its inputs are those it was compiled from, else compiled (and cached):
+ * into `out`, indexed into `set` (snapdelta.h), the compiled ones also
+ * into `fresh` (for the self-check). cache may be NULL.
+ */
+static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *out,
+			 json_t *set, json_t *fresh)
+{
+	for (size_t i = 0; i < x->m.nsvc; i++) {
+		const struct sl_svc *s = &x->m.svc[i];
+		json_t *inputs = cache ? svc_inputs(x, s) : NULL, *mine = NULL;
+		const json_t *items = NULL, *keys = NULL, *item;
+		char key[SD_KEY_MAX];
+		bool nd = false, before = x->node_dependent;
+		size_t k;
+		int rc = 0;
+
+		if (cache && !inputs)
+			return -ENOMEM;
+		if (cache)
+			items = svc_cache_get(cache, s, inputs, &keys, &nd);
+		if (!items) {
+			struct sl_model one = x->m;
+
+			/* compile_services() over s alone */
+			mine = json_array();
+			one.svc = (struct sl_svc *)s;
+			one.nsvc = 1;
+			x->node_dependent = false;
+			rc = mine ? 0 : -ENOMEM;
+			if (!rc) {
+				struct sl_cctx y = *x;
+
+				y.m = one;
+				rc = compile_services(&y, mine);
+				nd = y.node_dependent;
+			}
+			if (!rc && cache)
+				rc = svc_cache_put(cache, s, inputs, mine, nd, &keys);
+			items = mine;
+		}
+		x->node_dependent = before || nd;
+		json_array_foreach(items, k, item) {
+			if (!rc && keys)
+				snprintf(key, sizeof(key), "%s", json_string_value(json_array_get(keys, k)));
+			else if (!rc)
+				rc = sd_item_key(item, key);
+			rc = rc ?: json_array_append(out, (json_t *)item) ? -ENOMEM : 0;
+			rc = rc ?: sd_set_add(set, key, (json_t *)item);
+			if (!rc && mine)
+				rc = json_array_append(fresh, (json_t *)item) ? -ENOMEM : 0;
+		}
+		json_decref(mine);
+		json_decref(inputs);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
-				const char *trust_domain, struct sl_diags *d)
+				const char *trust_domain, struct sl_svc_cache *cache,
+				struct sl_diags *d)
 {
 	struct sl_mesh *m = calloc(1, sizeof(*m));
 	size_t errors = d->nerrors;
-	json_t *only = NULL;
+	json_t *only = NULL, *set = json_object(), *fresh = json_array();
 	int rc = -ENOMEM;
 
-	if (!m)
+	if (!m || !set || !fresh)
 		goto out;
 	m->x = (struct sl_cctx){ .c = c, .ids = ids, .td = trust_domain, .node = "", .d = d };
 	if (sl_model_build(c, &m->x.m) || index_policies(&m->x) || sl_compile_universe(&m->x))
@@ -609,21 +687,34 @@ struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
 	m->svcs = json_array();
 	if (!m->identities || !m->svcs)
 		goto out;
-	rc = compile_services(&m->x, m->svcs);
+	if (cache)
+		svc_cache_begin(cache);
+	rc = mesh_services(&m->x, cache, m->svcs, set, fresh);
+	if (cache)
+		svc_cache_end(cache, rc ? NULL : &m->cache);
 	if (rc)
 		goto out;
 	if (m->x.node_dependent) {
 		/* compiled again for each node, with its workloads as sources */
 		json_decref(m->svcs);
 		m->svcs = NULL;
-	} else {
-		/* checked once here; each node's own sections are checked
-		 * with its snapshot */
+	} else if (json_array_size(m->svcs) > SL_MAX_SERVICES) {
 		only = json_pack("{s:I, s:O}", "version", (json_int_t)1, "services", m->svcs);
+		rc = only ? self_check(only, "", d) : -ENOMEM;   /* says why */
+	} else {
+		/* what was compiled now is checked here (what came from the
+		 * cache was checked when it was compiled); each node's own
+		 * sections are checked with its snapshot */
+		only = json_pack("{s:I, s:O}", "version", (json_int_t)1, "services", fresh);
 		rc = only ? self_check(only, "", d) : -ENOMEM;
+		m->indexed = rc ? NULL : json_pack("{s:O}", "services", set);
+		if (!rc && !m->indexed)
+			rc = -ENOMEM;
 	}
 out:
 	json_decref(only);
+	json_decref(set);
+	json_decref(fresh);
 	if (rc == -ENOMEM)
 		sl_diag_add(d, SL_DIAG_ERROR, "compiling the mesh: out of memory");
 	else if (rc && d->nerrors == errors)
@@ -697,7 +788,7 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
 			const char *trust_domain, const char *node,
 			uint64_t version, struct sl_diags *d)
 {
-	struct sl_mesh *m = sl_compile_mesh(c, ids, trust_domain, d);
+	struct sl_mesh *m = sl_compile_mesh(c, ids, trust_domain, NULL, d);
 	json_t *snap = m ? sl_compile_node_in(m, node, version, d) : NULL;
 
 	sl_mesh_free(m);

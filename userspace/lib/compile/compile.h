@@ -41,14 +41,23 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
  * The same in two steps, for many nodes: sl_compile_mesh() does what every
  * node's snapshot shares (the model, identities, and the services, unless a
  * route matches on its source and so differs by node) once, and
- * sl_compile_node_in() each node's part. The mesh refers to c and ids,
- * which must outlive it. NULL with errors in d.
+ * sl_compile_node_in() each node's part. cache (compile_cache.h; NULL:
+ * none) holds the services compiled last time: only those whose inputs
+ * changed are compiled again. The mesh refers to c and ids, which must
+ * outlive it. NULL with errors in d.
  */
 struct sl_mesh;
+struct sl_svc_cache;
 struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
-				const char *trust_domain, struct sl_diags *d);
+				const char *trust_domain, struct sl_svc_cache *cache,
+				struct sl_diags *d);
 json_t *sl_compile_node_in(const struct sl_mesh *m, const char *node, uint64_t version,
 			   struct sl_diags *d);
+/* The sections every node shares, already indexed (snapdelta.h's
+ * sd_index_with()), or NULL. */
+const json_t *sl_mesh_indexed(const struct sl_mesh *m);
+/* Services the last sl_compile_mesh() took from the cache, and compiled. */
+void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses);
 void sl_mesh_free(struct sl_mesh *m);
 
 /* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1)

@@ -14,7 +14,7 @@
 #include "lib/wire/snapdelta.h"
 
 /* The key of an item: 16 bytes of SHA-256 of its canonical text, in hex. */
-static int item_key(const json_t *item, char key[SD_KEY_MAX])
+int sd_item_key(const json_t *item, char key[SD_KEY_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
@@ -32,6 +32,21 @@ static int item_key(const json_t *item, char key[SD_KEY_MAX])
 	return 0;
 }
 
+int sd_set_add(json_t *set, const char *key, json_t *item)
+{
+	char k[SD_KEY_MAX];
+
+	snprintf(k, sizeof(k), "%s", key);
+	/* a repeat of an item already in this array: KEY#2, KEY#3, ... */
+	if (json_object_get(set, k)) {
+		size_t n = strlen(k);
+
+		for (unsigned int r = 2; json_object_get(set, k); r++)
+			snprintf(k + n, SD_KEY_MAX - n, "#%u", r);
+	}
+	return json_object_set(set, k, item) ? -ENOMEM : 0;
+}
+
 static json_t *index_array(const json_t *arr, json_t *pool)
 {
 	json_t *set = json_object(), *item;
@@ -41,22 +56,15 @@ static json_t *index_array(const json_t *arr, json_t *pool)
 	json_array_foreach(arr, i, item) {
 		json_t *shared;
 
-		if (!set || item_key(item, key))
+		if (!set || sd_item_key(item, key))
 			goto fail;
-		/* a repeat of an item already in this array: KEY#2, KEY#3, ... */
-		if (json_object_get(set, key)) {
-			size_t n = strlen(key);
-
-			for (unsigned int r = 2; json_object_get(set, key); r++)
-				snprintf(key + n, SD_KEY_MAX - n, "#%u", r);
-		}
 		shared = pool ? json_object_get(pool, key) : NULL;
 		if (!shared) {
 			shared = item;
 			if (pool && json_object_set(pool, key, item))
 				goto fail;
 		}
-		if (json_object_set(set, key, shared))
+		if (sd_set_add(set, key, shared))
 			goto fail;
 	}
 	return set;
@@ -65,9 +73,9 @@ fail:
 	return NULL;
 }
 
-json_t *sd_index(const json_t *snap, json_t *pool)
+json_t *sd_index_with(const json_t *snap, json_t *pool, const json_t *given)
 {
-	json_t *idx = json_object(), *v;
+	json_t *idx = json_object(), *v, *g;
 	const char *sec;
 
 	if (!idx || !json_is_object(snap))
@@ -77,14 +85,20 @@ json_t *sd_index(const json_t *snap, json_t *pool)
 			continue;
 		if (json_is_object(v))   /* no section is an object (snapdelta.h) */
 			goto fail;
-		if (json_object_set_new(idx, sec, json_is_array(v) ? index_array(v, pool) :
-					json_incref(v)))
+		g = given ? json_object_get(given, sec) : NULL;
+		if (json_object_set_new(idx, sec, g ? json_incref(g) : json_is_array(v) ?
+					index_array(v, pool) : json_incref(v)))
 			goto fail;
 	}
 	return idx;
 fail:
 	json_decref(idx);
 	return NULL;
+}
+
+json_t *sd_index(const json_t *snap, json_t *pool)
+{
+	return sd_index_with(snap, pool, NULL);
 }
 
 void sd_pool_prune(json_t *pool)

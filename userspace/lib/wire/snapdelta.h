@@ -46,6 +46,17 @@
  */
 json_t *sd_index(const json_t *snap, json_t *pool);
 
+/* The key of one item (32 hex digits). 0 or -ENOMEM. */
+int sd_item_key(const json_t *item, char key[SD_KEY_MAX]);
+
+/* Add `item` to an indexed section `set` under `key`, or under KEY#n if
+ * key is taken (the n-th repeat). 0 or -ENOMEM. */
+int sd_set_add(json_t *set, const char *key, json_t *item);
+
+/* sd_index() with some sections already indexed: `given` maps a section
+ * name to its indexed form, taken as it is (shared, not copied). */
+json_t *sd_index_with(const json_t *snap, json_t *pool, const json_t *given);
+
 /* Drop from `pool` the items nothing else refers to any more. */
 void sd_pool_prune(json_t *pool);
 

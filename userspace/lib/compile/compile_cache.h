@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compile_cache.h - the compiled services of the last compile, kept so that
+ * the next one compiles again only the services whose inputs changed.
+ *
+ * A service's snapshot entries (one per VIP and port) are a function of
+ * its inputs: its own Service or ServiceEntry, the VirtualService and
+ * DestinationRule bound to it, the workloads its selector picks, and for
+ * each destination its VirtualService routes to, that service, its
+ * DestinationRule and its workloads. The inputs are held as the config's
+ * documents themselves: documents are never changed in place (config.h)
+ * and the cache holds a reference to each, so two input lists with the
+ * same pointers are the same inputs. Anything else the compiler reads
+ * (the trust domain, identities) does not reach a service's entries.
+ *
+ * The cache belongs to the caller (sluice-control keeps one across
+ * changes); sl_compile_mesh() reads and refreshes it. Not thread-safe.
+ */
+#ifndef SL_COMPILE_CACHE_H
+#define SL_COMPILE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "lib/compile/compile_ctx.h"
+
+struct sl_svc_cache;
+
+struct sl_svc_cache *sl_svc_cache_new(void);
+void sl_svc_cache_free(struct sl_svc_cache *c);
+
+/* What one compile did with the cache: services taken from it, compiled. */
+struct sl_svc_cache_stats {
+	size_t hits, misses;
+};
+
+/* ---- for the compiler (compile.c) ---- */
+
+/* The inputs of service s as a new array of documents, or NULL (ENOMEM). */
+json_t *svc_inputs(const struct sl_cctx *x, const struct sl_svc *s);
+
+/* The entries compiled last time for s with exactly these inputs, and the
+ * keys of each (lib/wire/snapdelta.h); NULL if none. *node_dependent: a
+ * route of s matched on its source (see compile_ctx.h). */
+const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
+			    const json_t *inputs, const json_t **keys, bool *node_dependent);
+
+/* Remember s's entries `items` (their keys computed here) for `inputs`;
+ * *keys gets them. 0 or -ENOMEM. */
+int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs,
+		  json_t *items, bool node_dependent, const json_t **keys);
+
+/* Start a compile (every entry unused) / end it: drop what it did not use. */
+void svc_cache_begin(struct sl_svc_cache *c);
+void svc_cache_end(struct sl_svc_cache *c, struct sl_svc_cache_stats *st);
+
+#endif /* SL_COMPILE_CACHE_H */
