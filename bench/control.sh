@@ -2,16 +2,21 @@
 # The control plane at scale (bench "control"): time from `sluicectl
 # apply` to every agent's ACK for one change, with 10, 1,000 and 10,000
 # services of 10 endpoints each (ServiceEntry, STATIC endpoints), the
-# time to load them, the size of a node's snapshot, and the resident
-# memory of the control plane and an agent. Every sample is recorded
-# (bench/record.sh); the smallest size is the baseline of the others, so
-# the ratios show how each figure grows with the number of services.
+# bytes that change pushed, the time to load them, the size of a node's
+# snapshot, and the resident memory of the control plane and an agent.
+# Both push modes run in the same run, each with its own control plane and
+# agents: delta (the default: each agent gets what changed since the
+# version it has) and full (`sluice-control --push full`: the whole
+# snapshot at every change), the baseline. Every sample is recorded
+# (bench/record.sh); the ratios are delta against full at each size, and
+# each size against the smallest.
 #
 #   bench/control.sh BUILD_DIR     (BENCH_CONTROL_SIZES="10 1000 10000",
 #                                   BENCH_ROUNDS=5)
 #
 # Two simulated nodes, each with a real agent joined to sluice-control
-# (which runs in node1's network namespace). The config is loaded in
+# (which runs in node1's network namespace; BENCH_CONTROL_MODES="delta
+# full"). The config is loaded in
 # chunks of 2,000 services (a request is at most 4 MiB); then ROUNDS times
 # one ServiceEntry's endpoint changes and the time from launching sluicectl
 # to the last ACK is read from the control plane's log (one clock). An
@@ -22,32 +27,14 @@
 BENCH=control
 . "$(dirname "$0")/lib.sh"
 SIZES=${BENCH_CONTROL_SIZES:-10 1000 10000}
+MODES=${BENCH_CONTROL_MODES:-delta full}
 C=bc$(( $$ % 100000 ))
 CLUSTERS+=("$C")
 "$SIM" up --name "$C" --nodes 2 --pods-per-node 1 >/dev/null
-CP=$TMP/control
 ADDR=192.168.77.1:15012
-export SLUICE_CONTROL=https://$ADDR SLUICE_CREDENTIALS=$CP
+export SLUICE_CONTROL=https://$ADDR
 ms() { date -d "$1" +%s%3N; }
 now_ms() { date +%s%3N; }
-
-nsenter --net="/run/netns/slc.$C.node1" "$BIN/sluice-control" --state-dir "$CP" --listen "$ADDR" \
-	>"$TMP/control.log" 2>&1 &
-CPID=$!
-PIDS+=("$CPID")
-for _ in $(seq 100); do grep -q 'listening on' "$TMP/control.log" && break; sleep 0.05; done
-declare -A APID
-for n in node1 node2; do
-	pin=/sys/fs/bpf/sluice-bench-$C-$n
-	AGENT_PINS+=("$pin")
-	nsenter --net="/run/netns/slc.$C.$n" "$BIN/sluice-agent" --node "$n" \
-		--cgroup "$("$SIM" list "$C" --json | jq -r --arg n "$n" '.nodes[] | select(.name == $n) | .cgroup')" \
-		--pin-root "$pin" --control "https://$ADDR" --ca-file "$CP/ca.crt" --state-dir "$TMP/agent.$n" \
-		--join-token "$("$BIN/sluice-control" token create --state-dir "$CP" --node "$n")" \
-		--flow-log none >"$TMP/agent.$n.log" 2>&1 &
-	APID[$n]=$!
-	PIDS+=("$!")
-done
 
 # acked VERSION: "NODES TIME": how many nodes ACKed VERSION or a later
 # one, and the time of the later of those ACKs (each node's first)
@@ -93,14 +80,25 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 BASE=${SIZES%% *}
 rec_param sizes "$SIZES"
+rec_param modes "$MODES"
 rec_metric apply-ack-ms ms lower "time from launching sluicectl apply (one endpoint changed) to the last agent's ACK"
+rec_metric push-bytes bytes lower "bytes the control plane sent both agents for that change"
 rec_metric load-s s lower "time to load the services (chunks of 2,000) until both agents ACKed"
 rec_metric snapshot-bytes bytes lower "size of node1's snapshot"
 rec_metric control-rss-kb KiB lower "resident memory of sluice-control"
 rec_metric agent-rss-kb KiB lower "resident memory of node1's agent"
 for n in $SIZES; do
+	case " $MODES " in *" delta "*" full "*|*" full "*" delta "*)
+		for m in apply-ack-ms push-bytes control-rss-kb agent-rss-kb; do
+			rec_compare "$m" "delta-svc-$n" "full-svc-$n"
+		done;;
+	esac
 	[ "$n" = "$BASE" ] && continue
-	for m in apply-ack-ms load-s snapshot-bytes control-rss-kb agent-rss-kb; do rec_compare "$m" "svc-$n" "svc-$BASE"; done
+	for mode in $MODES; do
+		for m in apply-ack-ms load-s snapshot-bytes control-rss-kb agent-rss-kb; do
+			rec_compare "$m" "$mode-svc-$n" "$mode-svc-$BASE"
+		done
+	done
 done
 
 # apply FILE: sluicectl apply; prints the version, or why it failed
@@ -110,34 +108,78 @@ apply() {
 		{ echo "apply refused: $(tail -n 3 <<<"$out" | tr '\n' ' ')"; return 1; }
 	jq -e .version <<<"$out" 2>/dev/null || { echo "apply printed no version: $out"; return 1; }
 }
-loaded=0 change=0
-for n in $SIZES; do
-	var=svc-$n
-	echo "bench: control plane, $n services"
-	t0=$(now_ms)
-	for from in $(seq "$loaded" 2000 $((n - 1))); do
-		to=$((from + 2000 > n ? n : from + 2000))
-		services "$from" "$to" >"$TMP/chunk.yaml"
-		v=$(apply "$TMP/chunk.yaml") || { rec_failed "$var" "loading services $from-$to: $v"; exit 1; }
+# start MODE: a control plane pushing in MODE and two agents joined to it,
+# on fresh state; sets CP, CPID, APID
+declare -A APID
+start() {
+	CP=$TMP/control.$1
+	export SLUICE_CREDENTIALS=$CP
+	: >"$TMP/control.log"
+	nsenter --net="/run/netns/slc.$C.node1" "$BIN/sluice-control" --state-dir "$CP" --listen "$ADDR" \
+		--push "$1" >"$TMP/control.log" 2>&1 &
+	CPID=$!
+	PIDS+=("$CPID")
+	for _ in $(seq 100); do grep -q 'listening on' "$TMP/control.log" && break; sleep 0.05; done
+	for n in node1 node2; do
+		pin=/sys/fs/bpf/sluice-bench-$C-$1-$n
+		AGENT_PINS+=("$pin")
+		nsenter --net="/run/netns/slc.$C.$n" "$BIN/sluice-agent" --node "$n" \
+			--cgroup "$("$SIM" list "$C" --json | jq -r --arg n "$n" '.nodes[] | select(.name == $n) | .cgroup')" \
+			--pin-root "$pin" --control "https://$ADDR" --ca-file "$CP/ca.crt" --state-dir "$TMP/agent.$1.$n" \
+			--join-token "$("$BIN/sluice-control" token create --state-dir "$CP" --node "$n")" \
+			--flow-log none >"$TMP/agent.$n.log" 2>&1 &
+		APID[$n]=$!
+		PIDS+=("$!")
 	done
-	loaded=$n
-	why=$(wait_acked "$v") || { rec_failed "$var" "loading $n services: $why"; exit 1; }
-	rec_sample load-s "$var" 1 "$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.3f", (b - a) / 1000}')"
-	for r in $(seq "$ROUNDS"); do
-		change=$((change + 1))
-		services 0 1 "$change" >"$TMP/one.yaml"
+}
+# stop MODE: the control plane and agents of start, and their maps
+stop() {
+	kill "$CPID" "${APID[node1]}" "${APID[node2]}" 2>/dev/null
+	wait "$CPID" "${APID[node1]}" "${APID[node2]}" 2>/dev/null
+	for n in node1 node2; do
+		"$BIN/sluice-agent" --node x --pin-root "/sys/fs/bpf/sluice-bench-$C-$1-$n" --uninstall >/dev/null 2>&1
+	done
+}
+# pushed VERSION: bytes the change to VERSION pushed, from the log
+pushed() {
+	awk -v v="$1" '/config version [0-9]+ / { x = $0; sub(/.*config version /, "", x);
+		if (x + 0 == v && match($0, /[0-9]+ bytes pushed/)) print substr($0, RSTART, RLENGTH - 13) + 0 }' \
+		"$TMP/control.log" | tail -n 1
+}
+
+for mode in $MODES; do
+	start "$mode"
+	loaded=0 change=0
+	for n in $SIZES; do
+		var=$mode-svc-$n
+		echo "bench: control plane, $mode push, $n services"
 		t0=$(now_ms)
-		if ! v=$(apply "$TMP/one.yaml"); then
-			rec_sample apply-ack-ms "$var" "$r" "fail:$v"
-		elif ! why=$(wait_acked "$v"); then
-			rec_sample apply-ack-ms "$var" "$r" "fail:$why"
-		else
-			read -r -a a <<<"$(acked "$v")"
-			rec_sample apply-ack-ms "$var" "$r" $(( $(ms "${a[1]}") - t0 ))
-		fi
+		for from in $(seq "$loaded" 2000 $((n - 1))); do
+			to=$((from + 2000 > n ? n : from + 2000))
+			services "$from" "$to" >"$TMP/chunk.yaml"
+			v=$(apply "$TMP/chunk.yaml") || { rec_failed "$var" "loading services $from-$to: $v"; exit 1; }
+		done
+		loaded=$n
+		why=$(wait_acked "$v") || { rec_failed "$var" "loading $n services: $why"; exit 1; }
+		rec_sample load-s "$var" 1 "$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.3f", (b - a) / 1000}')"
+		for r in $(seq "$ROUNDS"); do
+			change=$((change + 1))
+			services 0 1 "$change" >"$TMP/one.yaml"
+			t0=$(now_ms)
+			if ! v=$(apply "$TMP/one.yaml"); then
+				rec_sample apply-ack-ms "$var" "$r" "fail:$v"
+			elif ! why=$(wait_acked "$v"); then
+				rec_sample apply-ack-ms "$var" "$r" "fail:$why"
+			else
+				read -r -a a <<<"$(acked "$v")"
+				rec_sample apply-ack-ms "$var" "$r" $(( $(ms "${a[1]}") - t0 ))
+				rec_sample push-bytes "$var" "$r" "$(pushed "$v")"
+			fi
+		done
+		rec_sample snapshot-bytes "$var" 1 "$(stat -c %s "$TMP/agent.$mode.node1/snapshot.json" 2>/dev/null || echo "fail:no snapshot on node1")"
+		rec_sample control-rss-kb "$var" 1 "$(rss "$CPID" || echo "fail:sluice-control is gone")"
+		rec_sample agent-rss-kb "$var" 1 "$(rss "${APID[node1]}" || echo "fail:node1's agent is gone")"
 	done
-	rec_sample snapshot-bytes "$var" 1 "$(stat -c %s "$TMP/agent.node1/snapshot.json" 2>/dev/null || echo "fail:no snapshot on node1")"
-	rec_sample control-rss-kb "$var" 1 "$(rss "$CPID" || echo "fail:sluice-control is gone")"
-	rec_sample agent-rss-kb "$var" 1 "$(rss "${APID[node1]}" || echo "fail:node1's agent is gone")"
+	stop "$mode"
 done
 rec_done

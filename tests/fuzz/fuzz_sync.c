@@ -21,12 +21,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The agent's apply function without the maps: decode, or refuse. */
-static int decode(void *arg, const char *text, size_t len, const char *src, char *err,
-		  size_t errlen)
+static int decode(void *arg, const char *text, size_t len, json_t *doc, const char *src,
+		  char *err, size_t errlen)
 {
 	struct snapshot snap = {};
 
-	if (snapshot_parse(text, len, src, &snap, err, errlen))
+	if (doc ? snapshot_from_json(doc, src, &snap, err, errlen) :
+	    snapshot_parse(text, len, src, &snap, err, errlen))
 		return -1;
 	snapshot_free(&snap);
 	return 0;

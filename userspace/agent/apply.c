@@ -98,16 +98,18 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 
 /* Parse a snapshot and apply it: 0, or -1 with the reason in err (a
  * snapshot that does not parse changes nothing). The one apply path of
- * both --snapshot and --control. */
+ * both --snapshot and --control. doc: the same already parsed, or NULL. */
 static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
-		      const char *src, char *err, size_t errlen, struct proxy_side *ps)
+		      json_t *doc, const char *src, char *err, size_t errlen,
+		      struct proxy_side *ps)
 {
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
 	uint64_t t0 = loop_now_ms();
 	int rc;
 
-	rc = snapshot_parse(buf, len, src, &snap, err, errlen);
+	rc = doc ? snapshot_from_json(doc, src, &snap, err, errlen) :
+		snapshot_parse(buf, len, src, &snap, err, errlen);
 	if (rc) {
 		log_err("snapshot refused, state unchanged: %s", err);
 		return -1;
@@ -141,11 +143,11 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 }
 
 /* sync.c's apply function: a snapshot pushed by the control plane. */
-int apply_pushed(void *arg, const char *text, size_t len, const char *src,
-			char *err, size_t errlen)
+int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const char *src,
+		 char *err, size_t errlen)
 {
 	struct pushed_ctx *p = arg;
-	int rc = apply_text(p->dp, p->tm, text, len, src, err, errlen, &p->ps);
+	int rc = apply_text(p->dp, p->tm, text, len, doc, src, err, errlen, &p->ps);
 
 	write_status(p->o, p->dp, p->tm, p->ps.ps);
 	return rc;
@@ -173,7 +175,7 @@ void apply_file(struct datapath *dp, struct telemetry *tm, const char *path,
 		return;
 	}
 
-	if (apply_text(dp, tm, buf, len, path, err, sizeof(err), NULL)) {
+	if (apply_text(dp, tm, buf, len, NULL, path, err, sizeof(err), NULL)) {
 		free(buf);
 	} else {
 		free(*last);

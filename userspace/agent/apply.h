@@ -13,6 +13,8 @@
 #define SL_AGENT_APPLY_H
 
 #include <stdbool.h>
+
+#include <jansson.h>
 #include <stddef.h>
 
 #include "agent/certs.h"
@@ -46,7 +48,7 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 
 /* sync.c's apply function (sync_new's arg is a struct pushed_ctx):
  * 0, or -1 with the reason in err. */
-int apply_pushed(void *arg, const char *text, size_t len, const char *src,
+int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const char *src,
 		 char *err, size_t errlen);
 
 /* Apply the snapshot file at `path` if its content differs from *last

@@ -258,7 +258,7 @@ static void on_full(struct sync *s, long long v, const char *text, size_t tlen)
 	char err[1024], src[64];
 
 	snprintf(src, sizeof(src), "control plane version %lld", v);
-	if (s->apply(s->arg, text, tlen, src, err, sizeof(err))) {
+	if (s->apply(s->arg, text, tlen, NULL, src, err, sizeof(err))) {
 		log_err("NACK version %lld: %s", v, err);
 		send_ack(s, (uint64_t)v, err);
 		return;
@@ -287,7 +287,7 @@ static void on_delta(struct sync *s, json_t *m)
 {
 	json_int_t v = json_integer_value(json_object_get(m, "version"));
 	json_int_t base = json_integer_value(json_object_get(m, "base"));
-	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap;
+	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap = NULL;
 	char err[1024], src[96], *text;
 	int e;
 
@@ -305,14 +305,15 @@ static void on_delta(struct sync *s, json_t *m)
 			resync(s, "the delta does not fit our snapshot");
 		return;
 	}
+	/* the data plane takes the document itself; the text is for the
+	 * proxy and the last good snapshot on disk */
 	snap = sd_snapshot(s->idx, (uint64_t)v);
 	text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
-	json_decref(snap);
 	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
 		 (long long)v, (long long)base, json_object_size(delta));
 	if (!text)
 		snprintf(err, sizeof(err), "out of memory");
-	if (!text || s->apply(s->arg, text, strlen(text), src, err, sizeof(err))) {
+	if (!text || s->apply(s->arg, text, strlen(text), snap, src, err, sizeof(err))) {
 		char uerr[256];
 
 		log_err("NACK version %lld: %s", (long long)v, err);
@@ -323,6 +324,7 @@ static void on_delta(struct sync *s, json_t *m)
 	}
 	applied(s, (uint64_t)v, s->idx, text, strlen(text));
 out:
+	json_decref(snap);
 	json_decref(undo);
 	free(text);
 }
@@ -643,7 +645,7 @@ bool sync_start(struct sync *s)
 			log_warn("last good snapshot %s: %s", s->snap_path, strerror(-e));
 		return false;
 	}
-	if (s->apply(s->arg, text, len, s->snap_path, err, sizeof(err))) {
+	if (s->apply(s->arg, text, len, NULL, s->snap_path, err, sizeof(err))) {
 		log_err("last good snapshot %s refused: %s", s->snap_path, err);
 		free(text);
 		return false;

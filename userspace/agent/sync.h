@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 
 #define SYNC_DEFAULT_STATE_BASE "/var/lib/sluice"
@@ -41,9 +42,10 @@ struct sync_opts {
 /* The answer to sync_post(): status -1 when the connection went away. */
 typedef void (*sync_resp_fn)(void *arg, int status, const char *body, size_t len);
 
-/* 0: applied; -1: refused, nothing changed, reason in err. */
-typedef int (*sync_apply_fn)(void *arg, const char *text, size_t len, const char *src,
-			     char *err, size_t errlen);
+/* 0: applied; -1: refused, nothing changed, reason in err. doc: the same
+ * snapshot as text already parsed (a delta applied), or NULL. */
+typedef int (*sync_apply_fn)(void *arg, const char *text, size_t len, json_t *doc,
+			     const char *src, char *err, size_t errlen);
 
 struct sync;
 

@@ -660,21 +660,31 @@ static int check_cidr_workloads(struct perr *pe, const struct snapshot *s)
 int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen)
 {
-	static const char *const fields[] = { "version", "services", "identities",
-					      "cidrs", "workloads", "policies", "nodes", NULL };
-	struct perr pe = { .src = src, .buf = err, .len = errlen };
-	struct snapshot s = {};
 	json_error_t jerr;
-	json_int_t version;
-	json_t *root, *jss, *js;
-	size_t i;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	int rc;
 
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "%s:%d:%d: %s", src, jerr.line, jerr.column, jerr.text);
 		return -EINVAL;
 	}
+	rc = snapshot_from_json(root, src, out, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
+int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char *err,
+		       size_t errlen)
+{
+	static const char *const fields[] = { "version", "services", "identities",
+					      "cidrs", "workloads", "policies", "nodes", NULL };
+	struct perr pe = { .src = src, .buf = err, .len = errlen };
+	struct snapshot s = {};
+	json_int_t version;
+	json_t *jss, *js;
+	size_t i;
+	int rc;
+
 	if (!json_is_object(root)) {
 		rc = fail(&pe, "", NULL, "top level must be an object");
 		goto out;
@@ -721,7 +731,6 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 			       parse_node(&pe, p_, je_, &s, i_));
 	rc = rc ?: check_cidr_workloads(&pe, &s);
 out:
-	json_decref(root);
 	if (rc) {
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "%s: out of memory", src);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "sluice_lb.h"
 #include "sluice_policy.h"
 #include "sluice_traffic.h"
@@ -122,6 +124,10 @@ const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t
 /* 0, or -EINVAL with a message in err. `src` names the input in messages. */
 int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen);
+/* The same from a document already parsed (messages give the field path
+ * only; duplicate keys cannot be told). */
+int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char *err,
+		       size_t errlen);
 int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errlen);
 void snapshot_free(struct snapshot *s);
 
