@@ -101,7 +101,8 @@ PROXY_OBJS := $(call obj,$(PROXY_SRCS),obj)
 CNI_OBJS   := $(call obj,$(CNI_SRCS),obj)
 BINS := $(BUILD)/bin/sluice-agent $(BUILD)/bin/sluice-proxy $(BUILD)/bin/sluice-control \
 	$(BUILD)/bin/sluicectl \
-	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster $(BUILD)/bin/sluice-cni
+	$(BUILD)/bin/sltest $(BUILD)/bin/sluice-simcluster $(BUILD)/bin/sluice-cni \
+	$(BUILD)/bin/sl-watchers
 TEST_BINS := $(BUILD)/tests/unit $(BUILD)/tests/unit-asan $(BUILD)/tests/bpf
 
 MAN_PAGES := $(BUILD)/man/sluicectl.1 $(BUILD)/man/sluice-agent.8 $(BUILD)/man/sluice-control.8 \
@@ -170,6 +171,13 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(CURL_LIBS)
+
+# the fan-out bench's map-less agents: the agent's own sync.c, many per process
+$(BUILD)/bin/sl-watchers: $(BUILD)/obj/bench/watchers.o $(BUILD)/obj/userspace/agent/sync.o \
+		$(call lib_a,node wire core)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # the CNI plugin: run at every container start, so it links only jansson
 $(BUILD)/bin/sluice-cni: $(BUILD)/obj/userspace/cni/main.o $(CNI_OBJS) $(call lib_a,core)

@@ -21,6 +21,7 @@ QUICK=0
 if [ "$QUICK" = 1 ]; then
 	export BENCH_ROUNDS=${BENCH_ROUNDS:-1} BENCH_SECONDS=${BENCH_SECONDS:-1} BENCH_PARALLEL=${BENCH_PARALLEL:-2}
 	export BENCH_CONTROL_SIZES=${BENCH_CONTROL_SIZES:-10 1000}
+	export BENCH_FANOUT_AGENTS=${BENCH_FANOUT_AGENTS:-10} BENCH_FANOUT_SIZE=${BENCH_FANOUT_SIZE:-1000}
 	LIMIT=${BENCH_TIMEOUT:-300}
 else
 	LIMIT=${BENCH_TIMEOUT:-1800}
@@ -41,7 +42,7 @@ jq -nc --arg date "$(date -u +%FT%TZ)" --arg commit "$(git -C "$ROOT" describe -
 	  params: {rounds: ($rounds | tonumber), seconds: ($secs | tonumber), parallel: ($par | tonumber)}}' >"$BENCH_JSONL"
 
 t_all=$(date +%s)
-for x in lb:run.sh policy:policy.sh resilience:resilience.sh fastpath:fastpath.sh control:control.sh hbone:hbone.sh; do
+for x in lb:run.sh policy:policy.sh resilience:resilience.sh fastpath:fastpath.sh control:control.sh fanout:fanout.sh hbone:hbone.sh; do
 	name=${x%%:*} script=bench/${x#*:}
 	echo "=== bench: $name ($script)"
 	t0=$(date +%s)
