@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "lib/compile/compile.h"
+#include "lib/compile/compile_services.h"
 #include "lib/config/config_check.h"
 #include "sluice_policy.h"
 

@@ -45,8 +45,6 @@ bool node_runs(struct server *s, const char *node, const char *uri);
 /* A watch stream closed: its watcher goes. */
 void watch_closed(struct server *s, struct conn *cn, int32_t id);
 
-/* POST /v1/join {node, token, csr}: a node's certificate for a one-time token. */
-void h_join(struct server *s, struct conn *cn, const struct h2_req *r, const char *caller);
 /* GET /v1/watch: the node's snapshot now and at every change, one JSON line each. */
 void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const char *node);
 /* POST /v1/ack {version, status, error}: whether a node applied a snapshot. */

@@ -60,8 +60,5 @@ const json_t *sl_mesh_indexed(const struct sl_mesh *m);
 void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses);
 void sl_mesh_free(struct sl_mesh *m);
 
-/* Weights in 1..SL_WEIGHT_MAX as close as they can be to shares p[] (sum 1)
- * (exposed for the unit tests). */
-void sl_normalise_weights(const double *p, size_t n, uint32_t *out);
 
 #endif
