@@ -791,6 +791,7 @@ void sync_free(struct sync *s)
 	X509_free(s->ca);
 	X509_free(s->cert);
 	EVP_PKEY_free(s->key);
+	json_decref(s->idx);
 	free(s->in);
 	s->magic = 0;
 	free(s);
