@@ -70,4 +70,25 @@ for hp in "${HOSTPATHS[@]}"; do
 	[ -n "$ok" ] || fail "host path $hp is mounted, but the agent uses none of it (${used[*]})"
 done
 [ -e "${used[1]}" ] || fail "the agent wrote no ${used[1]}"
+
+# replicas: a Deployment of 3 on etcd, no state volume; none without a store
+out=$("$BIN/sluicectl" manifest generate --set control.replicas=3 2>&1) && fail "replicas without a store made manifests"
+grep -q 'control.replicas=3 needs control.store' <<<"$out" || fail "replicas without a store: $out"
+"$BIN/sluicectl" manifest generate --set control.replicas=3 \
+	--set control.store=etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 >"$TMP/ha.yaml" ||
+	fail "manifest generate with replicas failed"
+$PY - "$TMP/ha.yaml" <<'PY' || fail "replicated control plane manifest"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]
+dep = next(d for d in docs if d['kind'] == 'Deployment')
+assert dep['spec']['replicas'] == 3, dep['spec']
+c = dep['spec']['template']['spec']['containers'][0]
+flags = dict(zip(c['args'][::2], c['args'][1::2]))
+assert flags['--store'] == 'etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379', flags
+assert flags['--store-key'].startswith('/etc/sluice/store-key/'), flags
+assert not any(d['kind'] == 'PersistentVolumeClaim' for d in docs), 'a state volume with etcd'
+vols = {v['name']: v for v in dep['spec']['template']['spec']['volumes']}
+assert vols['store-key']['secret']['secretName'] == 'sluice-store-key', vols
+PY
+note "control.replicas=3 with control.store: a Deployment of 3 with --store; without a store: $out"
 exit 0

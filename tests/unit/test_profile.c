@@ -126,3 +126,31 @@ Test(profile, overlay_errors_have_file_line_column)
 	cr_assert(strstr(err, "agent: expected a mapping"), "%s", err);
 	unlink(f);
 }
+
+Test(profile, replicas_need_an_etcd_store)
+{
+	const char *alone[] = { "control.replicas=3" };
+	const char *scheme[] = { "control.store=/var/lib/x" };
+	const char *ha[] = { "control.replicas=3", "control.store=etcd://10.0.0.1:2379,10.0.0.2:2379",
+			     "control.storeKeyFile=/etc/sluice/store.key" };
+	const char *many[] = { "control.replicas=10" };
+	char err[256];
+	json_t *p;
+
+	cr_assert_null(resolve(NULL, alone, 1, NULL, 0, err, sizeof(err)));
+	cr_assert(strstr(err, "control.replicas=3 needs control.store=etcd://"), "%s", err);
+	cr_assert_null(resolve(NULL, scheme, 1, NULL, 0, err, sizeof(err)));
+	cr_assert(strstr(err, "control.store: '/var/lib/x' is not"), "%s", err);
+	cr_assert_null(resolve(NULL, many, 1, NULL, 0, err, sizeof(err)));
+	cr_assert(strstr(err, "not an integer in 1..9"), "%s", err);
+	p = resolve(NULL, ha, 3, NULL, 0, err, sizeof(err));
+	cr_assert(p, "%s", err);
+	cr_assert_eq(prof_int(p, "control.replicas"), 3);
+	cr_assert_str_eq(prof_str(p, "control.store"), "etcd://10.0.0.1:2379,10.0.0.2:2379");
+	json_decref(p);
+	p = resolve(NULL, NULL, 0, NULL, 0, err, sizeof(err));   /* the default: one, state dir */
+	cr_assert(p, "%s", err);
+	cr_assert_eq(prof_int(p, "control.replicas"), 1);
+	cr_assert_str_eq(prof_str(p, "control.store"), "");
+	json_decref(p);
+}

@@ -25,8 +25,9 @@ static const struct cli_opt agent_options[] = {
 	  "relative to the cgroup2 mount" },
 	{ "snapshot", required_argument, 's', "FILE",
 	  "the node's desired state (JSON, docs/snapshot.md); watched" },
-	{ "control", required_argument, 'C', "URL",
-	  "take snapshots from sluice-control at https://HOST:PORT instead "
+	{ "control", required_argument, 'C', "URL[,URL...]",
+	  "take snapshots from sluice-control at https://HOST:PORT instead; a list "
+	  "names replicas, tried in order, the next one at once when one goes away "
 	  "(docs/control-plane.md)" },
 	{ "ca-file", required_argument, 'A', "FILE", "the control plane's CA certificate" },
 	{ "join-token", required_argument, 'J', "TOKEN",

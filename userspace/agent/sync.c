@@ -4,6 +4,15 @@
  * next attempt), JOIN (a connection without a client certificate, one
  * POST /v1/join), WATCH (a connection with the node certificate, GET
  * /v1/watch held open, POST /v1/ack on the same connection).
+ *
+ * Replicas: --control may list several control plane URLs. The agent talks
+ * to one at a time (cur). When the connection is lost or cannot be made,
+ * the next attempt goes to the next URL at once; only after every URL of a
+ * round has failed does it wait (backoff). A watch that starts ends the
+ * round. The version held goes with every watch (x-sluice-have), whichever
+ * replica gets it: all of them read one store, so a replica at that version
+ * sends nothing, and one behind or ahead sends a delta or the whole
+ * snapshot.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,8 +43,14 @@
 #define BACKOFF_MIN_MS  500
 #define BACKOFF_MAX_MS  30000
 #define MSG_MAX         (512u << 20)
+#define MAX_CONTROL     16       /* control plane URLs in --control */
 
 enum state { S_IDLE, S_JOIN, S_WATCH };
+
+struct endpoint {
+	char url[300];             /* one https://HOST:PORT of the list */
+	char host[256], port[16];
+};
 
 struct sync {
 	uint32_t magic;
@@ -43,7 +58,10 @@ struct sync {
 	char key_path[PATH_MAX + 16], crt_path[PATH_MAX + 16], snap_path[PATH_MAX + 16];
 	char *unsaved;             /* applied, not yet in snap_path (sync_persist) */
 	size_t unsaved_len;
-	char host[256], port[16];
+	struct endpoint ep[MAX_CONTROL];
+	unsigned int nep;          /* URLs in the list */
+	unsigned int cur;          /* the one connected or tried next */
+	unsigned int failed;       /* attempts failed in a row this round */
 	X509 *ca;
 	EVP_PKEY *key;
 	X509 *cert;
@@ -111,13 +129,21 @@ static void post_done(struct sync *s, struct post *p, int status)
 	free(p);
 }
 
+/*
+ * The connection is gone (or was never made). Again at once on the same
+ * URL when asked (after a join, for a resync); else the next URL of the
+ * list, at once while this round has URLs left untried, after the backoff
+ * once all of them failed.
+ */
 static void drop_conn(struct sync *s, const char *why)
 {
+	const char *from = s->ep[s->cur].url;
+
 	while (s->posts)
 		post_done(s, s->posts, -1);
 	if (s->h) {
 		if (why)
-			log_warn("control plane %s: %s; retrying", s->o.url, why);
+			log_warn("control plane %s: %s; retrying", from, why);
 		h2_conn_free(s->h);
 		s->h = NULL;
 	}
@@ -127,10 +153,23 @@ static void drop_conn(struct sync *s, const char *why)
 		s->reconnect_now = false;
 		s->next_ms = loop_now_ms();
 	} else {
-		uint64_t d = backoff_ms(s->attempt++);
+		bool round_over = ++s->failed >= s->nep;
 
-		s->next_ms = loop_now_ms() + d;
-		log_debug("next attempt in %llu ms", (unsigned long long)d);
+		if (s->nep > 1) {
+			s->cur = (s->cur + 1) % s->nep;
+			log_info("control plane: moving from %s to replica %s (%u of %u)%s", from,
+				 s->ep[s->cur].url, s->cur + 1, s->nep,
+				 round_over ? " after a backoff: every replica failed" : "");
+		}
+		if (round_over) {
+			uint64_t d = backoff_ms(s->attempt++);
+
+			s->failed = 0;
+			s->next_ms = loop_now_ms() + d;
+			log_debug("next attempt in %llu ms", (unsigned long long)d);
+		} else {
+			s->next_ms = loop_now_ms();
+		}
 	}
 	s->state = S_IDLE;
 }
@@ -184,7 +223,7 @@ static void send_ack(struct sync *s, uint64_t version, const char *error)
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	struct h2_header ct = { "content-type", "application/json" };
 
-	if (!body || !s->h || h2_request(s->h, "POST", s->host, "/v1/ack", &ct, 1, body, strlen(body),
+	if (!body || !s->h || h2_request(s->h, "POST", s->ep[s->cur].host, "/v1/ack", &ct, 1, body, strlen(body),
 				&ack_ops, s) < 0)
 		log_warn("could not send the %s for version %llu", error ? "NACK" : "ACK",
 			 (unsigned long long)version);
@@ -371,8 +410,10 @@ static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
 	struct sync *s = arg;
 
 	s->status = status;
-	if (status == 200)
-		log_info("watching %s as node %s", s->o.url, s->o.node);
+	if (status == 200) {
+		s->failed = 0;   /* this replica answers: a new round starts */
+		log_info("watching %s as node %s", s->ep[s->cur].url, s->o.node);
+	}
 }
 
 static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
@@ -440,7 +481,7 @@ static void join_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
 	if (s->status == 401 || s->status == 403 || s->status == 400) {
 		j = json_loadb(s->in ?: "", s->in_len, 0, NULL);
 		msg = json_string_value(json_object_get(j, "error"));
-		log_err("join refused by %s (HTTP %d): %s", s->o.url, s->status,
+		log_err("join refused by %s (HTTP %d): %s", s->ep[s->cur].url, s->status,
 			msg ?: "(no reason given)");
 		s->fatal = true;
 		goto out;
@@ -487,7 +528,7 @@ static void connect_now(struct sync *s)
 	char err[512];
 	int fd;
 
-	if (h2_connect(s->host, s->port, &fd, err, sizeof(err))) {
+	if (h2_connect(s->ep[s->cur].host, s->ep[s->cur].port, &fd, err, sizeof(err))) {
 		log_warn("control plane: %s; retrying", err);
 		drop_conn(s, NULL);
 		return;
@@ -508,7 +549,7 @@ static void connect_now(struct sync *s)
 					    "token", s->o.token, "csr", csr) : NULL;
 
 		body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-		if (!body || h2_request(s->h, "POST", s->host, "/v1/join", &ct, 1, body,
+		if (!body || h2_request(s->h, "POST", s->ep[s->cur].host, "/v1/join", &ct, 1, body,
 					strlen(body), &join_ops, s) < 0)
 			drop_conn(s, "could not submit the join request");
 		else
@@ -542,10 +583,41 @@ static void connect_now(struct sync *s)
 		snprintf(s->have, sizeof(s->have), "%llu", (unsigned long long)s->version);
 		hb[nhb++] = (struct h2_header){ "x-sluice-have", s->have };
 	}
-	if (h2_request(s->h, "GET", s->host, "/v1/watch", hb, nhb, NULL, 0, &watch_ops, s) < 0)
+	if (h2_request(s->h, "GET", s->ep[s->cur].host, "/v1/watch", hb, nhb, NULL, 0, &watch_ops, s) < 0)
 		drop_conn(s, "could not submit the watch request");
 	else
 		s->state = S_WATCH;
+}
+
+/* --control URL[,URL...] into s->ep; -1 (logged) if one is not https://HOST:PORT. */
+static int parse_urls(struct sync *s, const char *list)
+{
+	const char *p = list;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		struct endpoint *e = &s->ep[s->nep];
+
+		if (s->nep == MAX_CONTROL) {
+			log_err("--control: at most %d URLs", MAX_CONTROL);
+			return -1;
+		}
+		if (len >= sizeof(e->url)) {
+			log_err("--control: '%.*s...' is too long", 40, p);
+			return -1;
+		}
+		memcpy(e->url, p, len);
+		e->url[len] = '\0';
+		if (h2_parse_url(e->url, e->host, sizeof(e->host), e->port, sizeof(e->port))) {
+			log_err("--control '%s': not https://HOST:PORT", e->url);
+			return -1;
+		}
+		s->nep++;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
 }
 
 struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg)
@@ -560,10 +632,8 @@ struct sync *sync_new(const struct sync_opts *o, sync_apply_fn apply, void *arg)
 	s->o = *o;
 	s->apply = apply;
 	s->arg = arg;
-	if (h2_parse_url(o->url, s->host, sizeof(s->host), s->port, sizeof(s->port))) {
-		log_err("--control '%s': not https://HOST:PORT", o->url);
+	if (parse_urls(s, o->url))
 		goto fail;
-	}
 	e = sys_mkdir_p(o->state_dir, 0700);
 	if (e) {
 		log_err("--state-dir %s: %s", o->state_dir, strerror(-e));
@@ -723,6 +793,7 @@ void sync_free(struct sync *s)
 	X509_free(s->ca);
 	X509_free(s->cert);
 	EVP_PKEY_free(s->key);
+	json_decref(s->idx);
 	free(s->in);
 	s->magic = 0;
 	free(s);
@@ -777,7 +848,7 @@ int sync_post(struct sync *s, const char *path, const char *body, sync_resp_fn f
 	p->s = s;
 	p->fn = fn;
 	p->arg = arg;
-	if (h2_request(s->h, "POST", s->host, path, &ct, 1, body, strlen(body), &post_ops, p) < 0) {
+	if (h2_request(s->h, "POST", s->ep[s->cur].host, path, &ct, 1, body, strlen(body), &post_ops, p) < 0) {
 		free(p);
 		return -1;
 	}

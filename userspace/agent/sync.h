@@ -12,8 +12,12 @@
  * and applied again by sync_start(), so an agent that starts while the
  * control plane is down still converges to its last good state. A NACKed
  * snapshot changes nothing (the apply function guarantees it) and is not
- * saved. Lost connections are retried with jittered exponential backoff
- * (0.5 s doubling to 30 s). A join the control plane refuses (bad token)
+ * saved. The control URL may list replicas (https://A:P,https://B:P): a
+ * lost or refused connection moves to the next one at once, and only a
+ * whole round of failed attempts waits, with jittered exponential backoff
+ * (0.5 s doubling to 30 s); the version held is offered to every replica
+ * (x-sluice-have), so a move resumes without a whole snapshot when the
+ * replica is at that version. A join the control plane refuses (bad token)
  * is fatal: sync_fatal() turns true and the reason is logged.
  */
 #ifndef SL_AGENT_SYNC_H
@@ -30,7 +34,7 @@
 
 struct sync_opts {
 	const char *node;
-	const char *url;           /* https://HOST:PORT */
+	const char *url;           /* https://HOST:PORT[,https://HOST:PORT...] */
 	const char *token;         /* needed until the node has a certificate */
 	const char *ca_file;       /* the control plane's CA */
 	const char *state_dir;

@@ -528,7 +528,10 @@ static void append(char *buf, size_t len, const char *fmt, ...)
  * POST json to path on the first endpoint that answers, within the
  * request's time bound (each try a third of it, at least 500 ms); passes
  * over the list again (after 100 ms) while time is left. An answer other than 200 is final unless it says
- * "unavailable". body->p holds the 200 response.
+ * "unavailable". body->p holds the 200 response. A write that reached a
+ * member which then did not answer in time (curl timed out after sending
+ * it, or etcd's "request timed out") may be in that member's log, and
+ * commit when a quorum returns: then -EINPROGRESS, and err says so.
  */
 static int request(struct etcd *e, const char *path, json_t *req, struct body *b,
 		   char *err, size_t errlen)
@@ -540,6 +543,7 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 	struct curl_slist *hdr = NULL;
 	char url[200], msg[512], ebuf[CURL_ERROR_SIZE];
 	int rc = -ETIMEDOUT, code;
+	bool write = !strstr(path, "/range"), doubt = false;
 
 	memset(b, 0, sizeof(*b));
 	if (!text) {
@@ -581,6 +585,13 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 		ebuf[0] = '\0';
 		b->len = 0;
 		cc = curl_easy_perform(e->curl);
+		if (cc == CURLE_OPERATION_TIMEDOUT) {
+			long sent = 0;
+
+			if (curl_easy_getinfo(e->curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+			    sent > 0)
+				doubt = true;
+		}
 		if (cc != CURLE_OK) {
 			/* curl's own detail ("SSL certificate problem: ...") if any */
 			snprintf(why[i], sizeof(why[i]), "%s", cc == CURLE_OPERATION_TIMEDOUT ?
@@ -603,6 +614,8 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 		if (etcd_parse_error(b->p ?: "", b->len, msg, sizeof(msg), &code))
 			snprintf(msg, sizeof(msg), "HTTP %ld", status);
 		if (code == GRPC_UNAVAILABLE || code == GRPC_DEADLINE || status == 503) {
+			if (code == GRPC_DEADLINE)
+				doubt = true;
 			snprintf(why[i], sizeof(why[i]), "%s", msg);
 			continue;
 		}
@@ -615,6 +628,11 @@ static int request(struct etcd *e, const char *path, json_t *req, struct body *b
 	for (size_t i = 0; i < e->c.n; i++)
 		append(err, errlen, "%s %s: %s", i ? ";" : "", e->c.ep[i],
 		       why[i][0] ? why[i] : "not reached in time");
+	if (write && doubt) {
+		append(err, errlen, "; a member got the write without answering: it may still "
+		       "take effect once etcd has a quorum again");
+		rc = -EINPROGRESS;
+	}
 out:
 	if (rc) {
 		free(b->p);

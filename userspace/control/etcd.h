@@ -12,7 +12,10 @@
  *   reason into err: etcd's own error text ("etcdserver: request timed
  *   out") when a member answered with one, else "etcd: no endpoint
  *   answered within 3 s: HOST:PORT: why; ..." (-ETIMEDOUT or
- *   -ECONNREFUSED).
+ *   -ECONNREFUSED). A write (put, delete, txn) that a member received but
+ *   did not answer in time is in doubt, not refused: it may commit when a
+ *   quorum returns (Raft keeps the leader's log); -EINPROGRESS, and err
+ *   says so.
  * - Each request is bounded by opts.timeout_ms in total (default 3000),
  *   across endpoints, and each try by a third of it (at least 500 ms): a
  *   member in an election holds a write for seconds. An endpoint that refuses, times out or answers

@@ -382,7 +382,9 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	}
 	if (rc) {
 		log_err("%s: %s", what, err);
-		reply_err(c, id, 500, "%s; nothing changed", err);
+		/* -EINPROGRESS: etcd may still commit it (etcd.h) */
+		reply_err(c, id, 500, "%s; %s", err, rc == -EINPROGRESS ?
+			  "check with sluicectl get once etcd is back" : "nothing changed");
 		goto out;
 	}
 	sl_config_free(st->cfg);

@@ -11,9 +11,15 @@
  *   host's bpffs, cgroup and run directories, CAP_BPF, CAP_NET_ADMIN and
  *   CAP_SYS_ADMIN, probes on the agent's /healthz and /readyz).
  *
- * The CA (Secret sluice-ca) and the nodes' join tokens (Secret
- * sluice-join, one key per node name) are the operator's to create: the
- * commands are in docs/install.md.
+ * With control.store=etcd://... the control plane's state is in etcd, not
+ * on a volume: the Deployment runs control.replicas replicas (rolling
+ * updates; each replica's own credentials in an emptyDir) with --store and
+ * the store key from Secret sluice-store-key; agents reach them through
+ * the Service, which sends a reconnecting agent to a live replica.
+ *
+ * The CA (Secret sluice-ca), the store key and the nodes' join tokens
+ * (Secret sluice-join, one key per node name) are the operator's to
+ * create: the commands are in docs/install.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,19 +81,34 @@ static void profile_map(FILE *f, const json_t *p)
 
 static void control(FILE *f, const json_t *p, const char *image)
 {
-	const char *port = port_of(p, "control.listen");
+	const char *port = port_of(p, "control.listen"), *store = prof_str(p, "control.store");
+	char store_args[600] = "";
 
-	fprintf(f, "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n"
-		"  name: sluice-control-state\n  namespace: " NS "\n");
-	labels(f, "  ", "sluice-control");
-	fprintf(f, "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n");
-	fprintf(f, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sluice-control\n"
-		"  namespace: " NS "\n");
-	labels(f, "  ", "sluice-control");
-	fprintf(f, "spec:\n  replicas: 1\n"
-		"  # one writer of the state directory at a time\n"
-		"  strategy:\n    type: Recreate\n"
-		"  selector:\n    matchLabels:\n      app.kubernetes.io/name: sluice-control\n"
+	if (*store) {
+		/* the state is in etcd: replicas, each with its own credentials */
+		snprintf(store_args, sizeof(store_args),
+			 ",\n               --store, \"%s\", --store-key, /etc/sluice/store-key/key", store);
+		fprintf(f, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sluice-control\n"
+			"  namespace: " NS "\n");
+		labels(f, "  ", "sluice-control");
+		fprintf(f, "spec:\n  replicas: %ld\n"
+			"  # every replica serves (any takes applies, each pushes to its agents):\n"
+			"  # they share config, identities, node addresses, tokens and the CA in etcd\n"
+			"  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxUnavailable: 1}\n",
+			prof_int(p, "control.replicas"));
+	} else {
+		fprintf(f, "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n"
+			"  name: sluice-control-state\n  namespace: " NS "\n");
+		labels(f, "  ", "sluice-control");
+		fprintf(f, "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n");
+		fprintf(f, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sluice-control\n"
+			"  namespace: " NS "\n");
+		labels(f, "  ", "sluice-control");
+		fprintf(f, "spec:\n  replicas: 1\n"
+			"  # one writer of the state directory at a time\n"
+			"  strategy:\n    type: Recreate\n");
+	}
+	fprintf(f, "  selector:\n    matchLabels:\n      app.kubernetes.io/name: sluice-control\n"
 		"  template:\n    metadata:\n");
 	labels(f, "      ", "sluice-control");
 	fprintf(f, "    spec:\n      serviceAccountName: sluice-control\n"
@@ -97,7 +118,7 @@ static void control(FILE *f, const json_t *p, const char *image)
 		"        args: [--state-dir, /var/lib/sluice/control, --listen, \"0.0.0.0:%s\",\n"
 		"               --trust-domain, %s, --log-level, %s,\n"
 		"               --ca-cert, /etc/sluice/ca/tls.crt, --ca-key, /etc/sluice/ca/tls.key,\n"
-		"               --san, sluice-control." NS ".svc]\n"
+		"               --san, sluice-control." NS ".svc%s]\n"
 		"        ports:\n        - {name: api, containerPort: %s}\n"
 		"        # the API is HTTP/2 over mutual TLS only: probe the socket\n"
 		"        readinessProbe:\n          tcpSocket: {port: %s}\n          periodSeconds: 5\n"
@@ -107,10 +128,16 @@ static void control(FILE *f, const json_t *p, const char *image)
 		"          capabilities: {drop: [ALL]}\n"
 		"        volumeMounts:\n        - {name: state, mountPath: /var/lib/sluice/control}\n"
 		"        - {name: ca, mountPath: /etc/sluice/ca, readOnly: true}\n"
-		"      volumes:\n      - name: state\n        persistentVolumeClaim: {claimName: sluice-control-state}\n"
-		"      - name: ca\n        secret: {secretName: sluice-ca}\n",
+		"%s"
+		"      volumes:\n      - name: state\n%s"
+		"      - name: ca\n        secret: {secretName: sluice-ca}\n%s",
 		image, port, prof_str(p, "control.trustDomain"), prof_str(p, "agent.logLevel"),
-		port, port, port);
+		store_args, port, port, port,
+		*store ? "        - {name: store-key, mountPath: /etc/sluice/store-key, readOnly: true}\n" : "",
+		*store ? "        # this replica's own credentials; the shared state is in etcd\n"
+			 "        emptyDir: {}\n"
+		       : "        persistentVolumeClaim: {claimName: sluice-control-state}\n",
+		*store ? "      - name: store-key\n        secret: {secretName: sluice-store-key}\n" : "");
 	fprintf(f, "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: sluice-control\n"
 		"  namespace: " NS "\n");
 	labels(f, "  ", "sluice-control");

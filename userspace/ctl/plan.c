@@ -264,9 +264,24 @@ int plan_build(struct plan *p, json_t *prof, char *err, size_t errlen)
 		struct daemon *d = daemon_add(p, "control");
 
 		snprintf(d->ready, sizeof(d->ready), "listening on");
+		if (prof_int(prof, "control.replicas") > 1) {
+			snprintf(err, errlen, "control.replicas=%ld: an install runs one replica, on "
+				 "this host; install each replica's host with the same control.store "
+				 "and control.storeKeyFile and control.replicas=1, or use sluicectl "
+				 "manifest generate", prof_int(prof, "control.replicas"));
+			return -EINVAL;
+		}
+		if (*prof_str(prof, "control.store") && !*prof_str(prof, "control.storeKeyFile")) {
+			snprintf(err, errlen, "control.store is etcd: control.storeKeyFile must name "
+				 "the store key every replica shares (sluice-control store-key create FILE)");
+			return -EINVAL;
+		}
 		rc = argv_add(p, d, arg(p, "%s/sluice-control", p->bin), "--state-dir", p->control_dir,
 			      "--listen", listen, "--trust-domain", prof_str(prof, "control.trustDomain"),
 			      "--log-level", prof_str(prof, "agent.logLevel"), NULL);
+		if (!rc && *prof_str(prof, "control.store"))
+			rc = argv_add(p, d, "--store", prof_str(prof, "control.store"), "--store-key",
+				      prof_str(prof, "control.storeKeyFile"), NULL);
 		if (!rc && p->demo_cluster[0])
 			rc = argv_add(p, d, "--san", DEMO_HOST_ADDR, NULL);
 		if (rc)

@@ -26,10 +26,13 @@ const struct profile_key profile_keys[] = {
 	{ "node.name", PK_NAME, NULL, 0, 0, "this node's name (\"\" = the host name)" },
 	{ "node.cgroup", PK_PATH, NULL, 0, 0, "cgroup v2 directory of this node's workloads, relative to the cgroup2 mount (created)" },
 	{ "control.listen", PK_HOSTPORT, NULL, 0, 0, "where sluice-control serves its API" },
-	{ "control.address", PK_STRING, NULL, 0, 0, "the control plane the agent joins, https://HOST:PORT (\"\" = this node's)" },
+	{ "control.address", PK_STRING, NULL, 0, 0, "the control plane the agent joins, https://HOST:PORT, or a comma-separated list of replicas (\"\" = this node's)" },
 	{ "control.caFile", PK_PATH, NULL, 0, 0, "the control plane's CA certificate (\"\" = this node's control plane's)" },
 	{ "control.joinToken", PK_STRING, NULL, 0, 0, "join token for the agent (\"\" = issued by this node's control plane)" },
 	{ "control.trustDomain", PK_NAME, NULL, 0, 0, "SPIFFE trust domain of workload identities" },
+	{ "control.replicas", PK_INT, NULL, 1, 9, "sluice-control replicas (manifest generate; more than 1 needs control.store)" },
+	{ "control.store", PK_STRING, NULL, 0, 0, "where the control plane keeps its state: \"\" = its state dir, or etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS), shared by replicas" },
+	{ "control.storeKeyFile", PK_PATH, NULL, 0, 0, "with control.store: the 32-byte key that encrypts the CA key in etcd (sluice-control store-key create FILE); manifests take Secret sluice-store-key instead" },
 	{ "agent.metricsAddr", PK_HOSTPORT, NULL, 0, 0, "Prometheus metrics and health (/metrics, /healthz, /readyz)" },
 	{ "agent.flowLog", PK_BOOL, NULL, 0, 0, "write flow events (sluicectl observe, sluicectl top)" },
 	{ "agent.sockmap", PK_ENUM, "off|on|force", 0, 0, "the same-node fast path" },
@@ -355,6 +358,25 @@ static int pick_name(const struct profile_src *src, char **name, char *err, size
 	return 0;
 }
 
+/* Keys that only make sense together; 0 or -EINVAL with the key named. */
+static int check_combined(const json_t *p, char *err, size_t errlen)
+{
+	const char *store = prof_str(p, "control.store");
+
+	if (*store && strncmp(store, "etcd://", 7) && strncmp(store, "etcds://", 8)) {
+		snprintf(err, errlen, "control.store: '%.64s' is not \"\" (the state dir) or "
+			 "etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS)", store);
+		return -EINVAL;
+	}
+	if (prof_int(p, "control.replicas") > 1 && !*store) {
+		snprintf(err, errlen, "control.replicas=%ld needs control.store=etcd://HOST:PORT[,...]: "
+			 "replicas share their state through etcd, not a state dir",
+			 prof_int(p, "control.replicas"));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int profile_resolve(const struct profile_src *src, json_t **out, char *err, size_t errlen)
 {
 	char *name = NULL, *ignored = NULL, file[64];
@@ -387,6 +409,8 @@ int profile_resolve(const struct profile_src *src, json_t **out, char *err, size
 	}
 	for (size_t i = 0; !rc && i < src->nsets; i++)
 		rc = apply_set(root, src->sets[i], err, errlen);
+	if (!rc)
+		rc = check_combined(root, err, errlen);
 	if (!rc && json_object_set_new(root, "profile", json_string(name)))
 		rc = -ENOMEM;
 out:
