@@ -197,19 +197,16 @@ static void cctx_free(struct sl_cctx *x)
 	sl_model_free(&x->m);
 }
 
-/* Parse what we built with the agent's own parser: a snapshot the agent
- * would refuse is never handed out. */
+/* Decode what we built with the agent's own decoder (snapshot_from_json,
+ * what it runs on every snapshot after the JSON text is parsed): a
+ * snapshot the agent would refuse is never handed out. */
 static int self_check(json_t *snap, const char *node, struct sl_diags *d)
 {
-	char *text = json_dumps(snap, JSON_COMPACT);
 	struct snapshot s;
 	char err[512];
 	int rc;
 
-	if (!text)
-		return -ENOMEM;
-	rc = snapshot_parse(text, strlen(text), node, &s, err, sizeof(err));
-	free(text);
+	rc = snapshot_from_json(snap, "snapshot", &s, err, sizeof(err));
 	if (rc) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s%s: the compiled snapshot is refused: %s",
 			    *node ? "node " : "", *node ? node : "every node", err);
