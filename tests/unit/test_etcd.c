@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "control/etcd.h"
+#include "deadline.h"
 #include "etcd_cluster.h"
 
 static struct etcd_cluster ec;
@@ -26,7 +27,12 @@ static void stop(void)
 	ec_stop(&ec);
 }
 
-TestSuite(etcd, .fini = stop, .timeout = 60);
+static void start(void)
+{
+	test_deadline(60);
+}
+
+TestSuite(etcd, .init = start, .fini = stop);
 
 static void need_etcd(void)
 {

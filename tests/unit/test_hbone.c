@@ -24,6 +24,7 @@
 
 #include <criterion/criterion.h>
 
+#include "deadline.h"
 #include "proxy/hbone.h"
 #include "lib/wire/pki.h"
 
@@ -153,6 +154,7 @@ static void setup(void)
 {
 	char err[256], dir[] = "/tmp/sluice-hb-XXXXXX", cp[64], kp[64], cp2[64], kp2[64];
 
+	test_deadline(60);
 	memset(&F, 0, sizeof(F));
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(cp, sizeof(cp), "%s/ca.crt", dir);
@@ -198,7 +200,7 @@ static void teardown(void)
 	pki_ca_close(&F.other);
 }
 
-TestSuite(hbone, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(hbone, .init = setup, .fini = teardown);
 
 /* Run the loop, accepting HBONE connections and destination connections. */
 static void spin(int ms)

@@ -20,6 +20,7 @@
 
 #include "control/etcd.h"
 #include "control/store.h"
+#include "deadline.h"
 #include "etcd_cluster.h"
 #include "lib/core/log.h"
 #include "tls_pair.h"
@@ -29,6 +30,7 @@ static char dir[64];
 
 static void setup(void)
 {
+	test_deadline(60);
 	log_init("test", LOG_ERR);
 	tp_tmpdir(dir, sizeof(dir), "store-etcd");
 }
@@ -39,7 +41,7 @@ static void teardown(void)
 	tp_rmdir(dir);
 }
 
-TestSuite(store_etcd, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(store_etcd, .init = setup, .fini = teardown);
 
 static void need_etcd(void)
 {
