@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "control/etcd.h"
+#include "control/etcd_msg.h"
 #include "etcd_cluster.h"
 
 static struct etcd_cluster ec;
