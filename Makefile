@@ -172,8 +172,9 @@ $(BUILD)/bin/sluice-control: $(BUILD)/obj/userspace/control/main.o $(CONTROL_OBJ
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(CURL_LIBS)
 
-# the fan-out bench's map-less agents: the agent's own sync.c, many per process
+# the fan-out bench's map-less agents: the agent's own sync*.c, many per process
 $(BUILD)/bin/sl-watchers: $(BUILD)/obj/bench/watchers.o $(BUILD)/obj/userspace/agent/sync.o \
+		$(BUILD)/obj/userspace/agent/sync_watch.o \
 		$(call lib_a,node wire core)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)

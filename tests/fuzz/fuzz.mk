@@ -19,7 +19,7 @@ FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 FUZZ_CFLAGS  := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Iheaders -Iuserspace -I$(BUILD) \
 	-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
-FUZZ_SRCS    := $(LIB_SRCS) $(CONTROL_SRCS) userspace/agent/sync.c
+FUZZ_SRCS    := $(LIB_SRCS) $(CONTROL_SRCS) $(wildcard userspace/agent/sync*.c)
 
 # the source file a harness #includes, if any
 FUZZ_INCLUDES = $(shell sed -n 's/^\#include "\([a-z/]*\/[a-z_0-9]*\.c\)".*/userspace\/\1/p' \

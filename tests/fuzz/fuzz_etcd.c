@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sluice-control's etcd client (control/etcd.c): every reader of what an
+ * sluice-control's etcd client (control/etcd_msg.c): every reader of what an
  * etcd member sends. The first byte picks one: an error body, a range
  * response, a put/deleterange/txn response, the watch stream (split into
  * lines as the watch thread splits it), or base64.
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "control/etcd.h"
+#include "control/etcd_msg.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

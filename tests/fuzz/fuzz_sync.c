@@ -2,14 +2,14 @@
 /*
  * The agent's push decoder: the watch stream's newline-delimited messages,
  * whole snapshots {"version":V,"snapshot":{...}} and deltas
- * {"version":V,"base":B,"delta":{...}}, handled by sync.c's own
+ * {"version":V,"base":B,"delta":{...}}, handled by sync_watch.c's own
  * on_message() (its fast path, its jansson path, deltas applied to the
  * indexed snapshot and undone when refused), each resulting snapshot then
- * decoded as the agent's apply function decodes it. sync.c is included
- * for its static functions; there is no connection, so ACKs go nowhere,
- * and the BPF maps are left out.
+ * decoded as the agent's apply function decodes it. sync_watch.c is
+ * included for its static functions; there is no connection, so ACKs go
+ * nowhere, and the BPF maps are left out.
  */
-#include "agent/sync.c"
+#include "agent/sync_watch.c"
 
 #include "fuzz.h"
 #include "lib/node/snapshot.h"

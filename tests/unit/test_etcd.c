@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "control/etcd.h"
+#include "control/etcd_msg.h"
 #include "deadline.h"
 #include "etcd_cluster.h"
 

@@ -32,9 +32,7 @@
  *   what it needs with the handle. On a broken stream it reconnects (next
  *   endpoint) from the last revision seen + 1; when etcd has compacted that
  *   revision away it signals with `compacted` set (re-read everything).
- * - The etcd_parse_* functions are the only readers of etcd's responses;
- *   they touch no network (the fuzz harness tests/fuzz/fuzz_etcd.c calls
- *   them on arbitrary bytes).
+ * - etcd's responses are read by etcd_msg.h's parsers only.
  */
 #ifndef SL_CONTROL_ETCD_H
 #define SL_CONTROL_ETCD_H
@@ -42,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "control/etcd_msg.h"
 
 #define ETCD_MAX_ENDPOINTS  16
 #define ETCD_TIMEOUT_MS     3000
@@ -54,13 +54,6 @@ struct etcd_opts {
 	const char *ca_file;       /* etcds://: trust anchors (NULL: the system's) */
 	const char *cert_file;     /* etcds://: client certificate, with key_file */
 	const char *key_file;
-};
-
-struct etcd_kv {
-	char *key;                 /* NUL-terminated */
-	char *value;               /* vlen bytes, then a NUL */
-	size_t vlen;
-	int64_t mod_revision, create_revision, version;
 };
 
 /* Parse the URL (no network). */
@@ -77,7 +70,6 @@ int etcd_get(struct etcd *e, const char *key, char **val, size_t *vlen, int64_t 
 /* Every key starting with prefix, in key order; free with etcd_kvs_free. */
 int etcd_range(struct etcd *e, const char *prefix, struct etcd_kv **kvs, size_t *n,
 	       int64_t *rev, char *err, size_t errlen);
-void etcd_kvs_free(struct etcd_kv *kvs, size_t n);
 /* rev (may be NULL): the revision of the write, the key's new mod_revision. */
 int etcd_put(struct etcd *e, const char *key, const void *val, size_t vlen, int64_t *rev,
 	     char *err, size_t errlen);
@@ -115,32 +107,5 @@ int etcd_watch_fd(const struct etcd_watch *w);
 int64_t etcd_watch_take(struct etcd_watch *w, bool *compacted);
 /* Stop the thread (promptly: it is woken) and free. */
 void etcd_watch_stop(struct etcd_watch *w);
-
-/* ---- response parsers (no network) --------------------------------------- */
-
-/* etcd's error body {"error","message","code"} -> message; -1 if not one. */
-int etcd_parse_error(const char *body, size_t len, char *msg, size_t msglen, int *code);
-/* A range response. */
-int etcd_parse_range(const char *body, size_t len, struct etcd_kv **kvs, size_t *n,
-		     int64_t *rev, char *err, size_t errlen);
-/* A put, deleterange or txn response: header revision, "deleted", "succeeded". */
-int etcd_parse_write(const char *body, size_t len, int64_t *rev, int64_t *deleted,
-		     bool *succeeded, char *err, size_t errlen);
-
-/* One line of the watch stream. */
-struct etcd_watch_msg {
-	int64_t revision;          /* header revision (0 if absent) */
-	int64_t compact_revision;  /* > 0: compacted */
-	int64_t last_event_rev;    /* the highest event mod_revision */
-	size_t nevents;
-	bool created, canceled;
-	char error[256];           /* an {"error":...} line or a cancel reason */
-};
-int etcd_parse_watch(const char *line, size_t len, struct etcd_watch_msg *m);
-
-/* Standard base64 with padding. Encode: malloc'd, NUL-terminated.
- * Decode: malloc'd, NUL after *outlen bytes; -EINVAL on bad input. */
-char *etcd_b64_encode(const void *data, size_t len);
-int etcd_b64_decode(const char *s, size_t slen, char **out, size_t *outlen);
 
 #endif /* SL_CONTROL_ETCD_H */

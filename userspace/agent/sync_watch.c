@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * sync_watch.c - the watch stream (sync_watch.h): the lines the control
+ * plane pushes on GET /v1/watch, whole snapshots and deltas, applied
+ * through the caller's apply function, and the ACK or NACK for each.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent/sync_int.h"
+#include "agent/sync_watch.h"
+#include "lib/core/log.h"
+#include "lib/wire/h2.h"
+#include "lib/wire/snapdelta.h"
+
+int sync_in_add(struct sync *s, const uint8_t *d, size_t n)
+{
+	if (s->in_len + n > MSG_MAX)
+		return -1;
+	if (s->in_len + n + 1 > s->in_cap) {
+		size_t cap = s->in_cap ? s->in_cap : 65536;
+		char *p;
+
+		while (cap < s->in_len + n + 1)
+			cap *= 2;
+		p = realloc(s->in, cap);
+		if (!p)
+			return -1;
+		s->in = p;
+		s->in_cap = cap;
+	}
+	memcpy(s->in + s->in_len, d, n);
+	s->in_len += n;
+	s->in[s->in_len] = '\0';
+	return 0;
+}
+
+static void ack_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	if (status != 200)
+		log_warn("control plane answered %d to an ACK/NACK", status);
+}
+
+static const struct h2_resp_ops ack_ops = { ack_headers, NULL, NULL };
+
+static void send_ack(struct sync *s, uint64_t version, const char *error)
+{
+	json_t *j = json_pack("{s:I, s:s, s:s}", "version", (json_int_t)version,
+			      "status", error ? "NACK" : "ACK", "error", error ?: "");
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct h2_header ct = { "content-type", "application/json" };
+
+	if (!body || !s->h || h2_request(s->h, "POST", s->ep[s->cur].host, "/v1/ack", &ct, 1, body, strlen(body),
+				&ack_ops, s) < 0)
+		log_warn("could not send the %s for version %llu", error ? "NACK" : "ACK",
+			 (unsigned long long)version);
+	free(body);
+	json_decref(j);
+}
+
+/*
+ * The snapshot inside a watch message {"version":V,"snapshot":{...}}
+ * without parsing it twice: the control plane writes exactly this prefix,
+ * and snapshot_parse() checks the rest strictly anyway. 1 with *text
+ * pointing into line and *v; 0 if the line is not of that form.
+ */
+static int split_full(const char *line, size_t len, const char **text, size_t *tlen,
+		      long long *v)
+{
+	static const char pre[] = "{\"version\":", mid[] = ",\"snapshot\":";
+	const char *p = line + sizeof(pre) - 1;
+	char *end;
+
+	if (len <= sizeof(pre) + sizeof(mid) || memcmp(line, pre, sizeof(pre) - 1) ||
+	    line[len - 1] != '}')
+		return 0;
+	*v = strtoll(p, &end, 10);
+	if (end == p || *v < 0 || (size_t)(end - line) + sizeof(mid) >= len ||
+	    memcmp(end, mid, sizeof(mid) - 1) || end[sizeof(mid) - 1] != '{')
+		return 0;
+	*text = end + sizeof(mid) - 1;
+	*tlen = (size_t)(line + len - 1 - *text);
+	return 1;
+}
+
+/* The indexed form of snapshot text (to apply deltas to); NULL if it is
+ * not JSON (it applied, so it is) or on allocation failure. */
+static json_t *index_text(const char *text, size_t len)
+{
+	json_t *snap = json_loadb(text, len, 0, NULL);
+	json_t *idx = snap ? sd_index(snap, NULL) : NULL;
+
+	json_decref(snap);
+	return idx;
+}
+
+/* What applied is now the state: version v, indexed idx (taken, unless it
+ * is s->idx already), text (copied, to be saved by sync_persist). */
+static void applied(struct sync *s, uint64_t v, json_t *idx, const char *text, size_t tlen)
+{
+	s->version = v;
+	if (idx != s->idx) {
+		json_decref(s->idx);
+		s->idx = idx;
+	}
+	if (!idx)
+		log_warn("version %llu applied, but the next change will need the whole snapshot "
+			 "(out of memory indexing it)", (unsigned long long)v);
+	/* saved by sync_persist(), after the enrollments waiting for this
+	 * version are answered; a burst of messages is saved once */
+	free(s->unsaved);
+	s->unsaved = malloc(tlen ? tlen : 1);
+	s->unsaved_len = tlen;
+	if (s->unsaved)
+		memcpy(s->unsaved, text, tlen);
+	else
+		log_warn("saving the last good snapshot to %s: out of memory", s->snap_path);
+	send_ack(s, v, NULL);
+}
+
+/* A whole snapshot: apply, ACK; or NACK. */
+static void on_full(struct sync *s, long long v, const char *text, size_t tlen)
+{
+	char err[1024], src[64];
+
+	snprintf(src, sizeof(src), "control plane version %lld", v);
+	if (s->apply(s->arg, text, tlen, NULL, src, err, sizeof(err))) {
+		log_err("NACK version %lld: %s", v, err);
+		send_ack(s, (uint64_t)v, err);
+		return;
+	}
+	applied(s, (uint64_t)v, index_text(text, tlen), text, tlen);
+}
+
+/* Ask for the whole snapshot: watch again without saying what we have. */
+static void resync(struct sync *s, const char *why)
+{
+	log_warn("%s; asking the control plane for the whole snapshot", why);
+	json_decref(s->idx);
+	s->idx = NULL;
+	s->reconnect_now = true;
+	s->status = -1;   /* handled after io: reconnect */
+}
+
+/*
+ * A delta {"version":V,"base":B,"delta":{...}} to the snapshot of version
+ * B: applied to the indexed snapshot, which the data plane then takes
+ * whole (it writes only what differs). Refused by the data plane: NACK,
+ * the index goes back, what runs stays. A delta to another version than
+ * ours, or one that does not fit our snapshot: resync.
+ */
+static void on_delta(struct sync *s, json_t *m)
+{
+	json_int_t v = json_integer_value(json_object_get(m, "version"));
+	json_int_t base = json_integer_value(json_object_get(m, "base"));
+	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap = NULL;
+	char err[1024], src[96], *text;
+	int e;
+
+	if (!s->idx || (uint64_t)base != s->version) {
+		snprintf(err, sizeof(err), "a delta from version %lld, and we have %llu%s",
+			 (long long)base, (unsigned long long)s->version,
+			 s->idx ? "" : " without its index");
+		resync(s, err);
+		return;
+	}
+	e = sd_apply(s->idx, delta, &undo, err, sizeof(err));
+	if (e) {
+		log_err("version %lld: %s", (long long)v, err);
+		if (e != -ENOMEM)
+			resync(s, "the delta does not fit our snapshot");
+		return;
+	}
+	/* the data plane takes the document itself; the text is for the
+	 * proxy and the last good snapshot on disk */
+	snap = sd_snapshot(s->idx, (uint64_t)v);
+	text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
+		 (long long)v, (long long)base, json_object_size(delta));
+	if (!text)
+		snprintf(err, sizeof(err), "out of memory");
+	if (!text || s->apply(s->arg, text, strlen(text), snap, src, err, sizeof(err))) {
+		char uerr[256];
+
+		log_err("NACK version %lld: %s", (long long)v, err);
+		if (sd_apply(s->idx, undo, NULL, uerr, sizeof(uerr)))
+			resync(s, uerr);   /* cannot be: undo is the exact inverse */
+		send_ack(s, (uint64_t)v, err);
+		goto out;
+	}
+	applied(s, (uint64_t)v, s->idx, text, strlen(text));
+out:
+	json_decref(snap);
+	json_decref(undo);
+	free(text);
+}
+
+/* One watch message: a whole snapshot or a delta. */
+static void on_message(struct sync *s, const char *line, size_t len)
+{
+	json_error_t jerr;
+	const char *text;
+	size_t tlen;
+	long long v;
+	json_t *m;
+
+	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
+	if (split_full(line, len, &text, &tlen, &v)) {
+		on_full(s, v, text, tlen);
+		goto out;
+	}
+	m = json_loadb(line, len, 0, &jerr);
+	if (json_is_integer(json_object_get(m, "version")) &&
+	    json_integer_value(json_object_get(m, "version")) >= 0 &&
+	    json_is_object(json_object_get(m, "snapshot"))) {
+		char *owned = json_dumps(json_object_get(m, "snapshot"), JSON_COMPACT);
+
+		if (owned)
+			on_full(s, json_integer_value(json_object_get(m, "version")), owned,
+				strlen(owned));
+		free(owned);
+	} else if (json_is_integer(json_object_get(m, "version")) &&
+		   json_is_integer(json_object_get(m, "base")) &&
+		   json_is_object(json_object_get(m, "delta"))) {
+		on_delta(s, m);
+	} else {
+		log_err("control plane sent a message that is neither {version, snapshot} nor "
+			"{version, base, delta}: %s", m ? "missing fields" : jerr.text);
+	}
+	json_decref(m);
+out:
+	malloc_trim(0);   /* parsing a large snapshot leaves many freed blocks */
+}
+
+static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
+{
+	struct sync *s = arg;
+
+	s->status = status;
+	if (status == 200) {
+		s->failed = 0;   /* this replica answers: a new round starts */
+		log_info("watching %s as node %s", s->ep[s->cur].url, s->o.node);
+	}
+}
+
+static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
+{
+	struct sync *s = arg;
+	char *nl;
+	size_t start = 0;
+
+	if (sync_in_add(s, d, n)) {
+		log_err("watch message over %u bytes", MSG_MAX);
+		s->in_len = 0;
+		return;
+	}
+	if (s->status != 200)
+		return;   /* an error body: shown at close */
+	while ((nl = memchr(s->in + start, '\n', s->in_len - start)) != NULL) {
+		size_t l = (size_t)(nl - (s->in + start));
+
+		if (l)
+			on_message(s, s->in + start, l);
+		start += l + 1;
+	}
+	memmove(s->in, s->in + start, s->in_len - start);
+	s->in_len -= start;
+}
+
+static void watch_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
+{
+	struct sync *s = arg;
+
+	if (s->status != 200)
+		log_err("control plane refused the watch (HTTP %d): %.*s", s->status,
+			(int)(s->in_len > 500 ? 500 : s->in_len), s->in ? s->in : "");
+	else
+		log_warn("control plane ended the watch stream (HTTP/2 code %u)", code);
+	s->reconnect_now = false;
+	s->status = -1;   /* handled after io: reconnect */
+}
+
+const struct h2_resp_ops sync_watch_ops = { watch_headers, watch_data, watch_close };
