@@ -23,7 +23,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "ctl/install.h"
+#include "ctl/cni.h"
+#include "ctl/plan.h"
 #include "ctl/profile.h"
 #include "lib/core/file.h"
 #include "lib/core/sys.h"

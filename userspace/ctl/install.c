@@ -23,7 +23,10 @@
 
 #include "ctl/control.h"
 #include "ctl/ctl.h"
+#include "ctl/cni.h"
 #include "ctl/install.h"
+#include "ctl/plan.h"
+#include "ctl/supervise.h"
 #include "ctl/profile.h"
 #include "lib/core/file.h"
 #include "lib/core/sys.h"

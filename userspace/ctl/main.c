@@ -16,7 +16,6 @@
 
 #include "ctl/control.h"
 #include "ctl/ctl.h"
-#include "ctl/install.h"
 #include "lib/core/cli.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"

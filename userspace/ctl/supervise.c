@@ -30,7 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl/install.h"
+#include "ctl/plan.h"
+#include "ctl/supervise.h"
 #include "ctl/profile.h"
 #include "lib/core/file.h"
 #include "lib/core/sys.h"

@@ -25,7 +25,7 @@
 #include <jansson.h>
 
 #include "ctl/ctl.h"
-#include "ctl/install.h"
+#include "ctl/plan.h"
 #include "ctl/profile.h"
 
 #define TOP_ROWS 256

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
-#include "ctl/install.h"
+#include "ctl/plan.h"
+#include "ctl/supervise.h"
 #include "ctl/profile.h"
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

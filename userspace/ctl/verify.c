@@ -34,6 +34,8 @@
 #include "ctl/control.h"
 #include "ctl/ctl.h"
 #include "ctl/install.h"
+#include "ctl/plan.h"
+#include "ctl/supervise.h"
 #include "ctl/profile.h"
 #include "lib/core/file.h"
 #include "lib/wire/pki.h"
