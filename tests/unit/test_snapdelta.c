@@ -5,12 +5,14 @@
  * that does not fit changes nothing, and equal items of several nodes are
  * one object in the pool.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 
+#include "lib/node/snapshot.h"
 #include "lib/wire/snapdelta.h"
 
 /* Service i with backend b, as compile.c writes them. */
@@ -178,5 +180,86 @@ Test(snapdelta, object_section_refused)
 	json_t *a = json_pack("{s:{}}", "services");
 
 	cr_assert_null(sd_index(a, NULL));
+	json_decref(a);
+}
+
+/* A packed index (items kept as their text) takes packed deltas and gives
+ * the same snapshot text as the unpacked one: what the agent keeps. */
+Test(snapdelta, packed_index_applies_deltas_and_writes_the_same_text)
+{
+	unsigned int seed = 13;
+	char err[256];
+
+	for (int round = 0; round < 200; round++) {
+		json_t *a = random_snap(&seed), *b = random_snap(&seed);
+		json_t *ia = sd_index(a, NULL), *ib = sd_index(b, NULL), *d, *pd, *back, *iback, *want;
+		char *text, *wtext;
+		size_t len, items;
+
+		d = sd_delta(ia, ib, &items);
+		pd = json_deep_copy(d);
+		cr_assert_eq(sd_pack(ia), 0);
+		cr_assert_eq(sd_pack_delta(pd), 0);
+		cr_assert_eq(sd_apply(ia, pd, NULL, err, sizeof(err)), 0, "%s", err);
+		text = sd_text(ia, 9, &len);
+		cr_assert(text);
+		cr_assert_eq(strlen(text), len);
+		want = sd_snapshot(ib, 9);
+		wtext = json_dumps(want, JSON_COMPACT);
+		back = json_loads(text, 0, NULL);
+		cr_assert(back, "round %d: sd_text is not JSON: %s", round, text);
+		/* item order carries no meaning: compare as sets */
+		iback = sd_index(back, NULL);
+		cr_assert(json_equal(iback, ib), "round %d: %s\n!= %s", round, text, wtext);
+		cr_assert_eq(json_integer_value(json_object_get(back, "version")), 9);
+		json_decref(iback);
+		free(text);
+		free(wtext);
+		json_decref(back);
+		json_decref(want);
+		json_decref(pd);
+		json_decref(d);
+		json_decref(ia);
+		json_decref(ib);
+		json_decref(a);
+		json_decref(b);
+	}
+}
+
+/* The data plane's decoder reads packed items as it reads objects; text
+ * that is not JSON is refused as an item that is not an object. */
+Test(snapdelta, packed_items_decode_like_objects)
+{
+	json_t *a = json_pack("{s:i, s:[]}", "version", 3, "services"), *ia, *packed;
+	struct snapshot s1, s2;
+	char err[256];
+
+	for (int i = 0; i < 100; i++)
+		json_array_append_new(json_object_get(a, "services"), svc(i, 1000 + i));
+	ia = sd_index(a, NULL);
+	cr_assert_eq(sd_pack(ia), 0);
+	packed = sd_snapshot(ia, 3);
+	cr_assert(json_is_string(json_array_get(json_object_get(packed, "services"), 0)));
+	cr_assert_eq(snapshot_from_json(a, "objects", &s1, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(snapshot_from_json(packed, "packed", &s2, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s1.nservices, s2.nservices);
+	for (size_t i = 0; i < s1.nservices; i++) {
+		const struct snap_service *x = &s1.services[i], *y = NULL;
+
+		for (size_t k = 0; k < s2.nservices && !y; k++)
+			if (!memcmp(&s2.services[k].key, &x->key, sizeof(x->key)))
+				y = &s2.services[k];
+		cr_assert(y, "service %s missing from the packed decode", x->name);
+		cr_assert_str_eq(y->name, x->name);
+		cr_assert_eq(y->nbackends, x->nbackends);
+		cr_assert(!memcmp(y->backends, x->backends, x->nbackends * sizeof(*x->backends)));
+	}
+	snapshot_free(&s1);
+	snapshot_free(&s2);
+	json_array_set_new(json_object_get(packed, "services"), 0, json_string("{\"name\":"));
+	cr_assert_eq(snapshot_from_json(packed, "broken", &s2, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "services[0]") && strstr(err, "must be an object"), "%s", err);
+	json_decref(packed);
+	json_decref(ia);
 	json_decref(a);
 }

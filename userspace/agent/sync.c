@@ -416,6 +416,8 @@ bool sync_start(struct sync *s)
 	/* the control plane resumes from it if it has no newer one */
 	snap = json_loadb(text, len, 0, NULL);
 	s->idx = snap ? sd_index(snap, NULL) : NULL;
+	if (s->idx && sd_pack(s->idx))
+		log_warn("packing the indexed snapshot: out of memory (kept partly unpacked)");
 	if (s->idx)
 		s->version = (uint64_t)json_integer_value(json_object_get(snap, "version"));
 	json_decref(snap);

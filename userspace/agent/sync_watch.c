@@ -88,14 +88,17 @@ static int split_full(const char *line, size_t len, const char **text, size_t *t
 	return 1;
 }
 
-/* The indexed form of snapshot text (to apply deltas to); NULL if it is
- * not JSON (it applied, so it is) or on allocation failure. */
+/* The indexed form of snapshot text (to apply deltas to), its items
+ * packed; NULL if it is not JSON (it applied, so it is) or on allocation
+ * failure. */
 static json_t *index_text(const char *text, size_t len)
 {
 	json_t *snap = json_loadb(text, len, 0, NULL);
 	json_t *idx = snap ? sd_index(snap, NULL) : NULL;
 
 	json_decref(snap);
+	if (idx && sd_pack(idx))
+		log_warn("packing the indexed snapshot: out of memory (kept partly unpacked)");
 	return idx;
 }
 
@@ -159,7 +162,8 @@ static void on_delta(struct sync *s, json_t *m)
 	json_int_t v = json_integer_value(json_object_get(m, "version"));
 	json_int_t base = json_integer_value(json_object_get(m, "base"));
 	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap = NULL;
-	char err[1024], src[96], *text;
+	char err[1024], src[96], *text = NULL;
+	size_t tlen = 0;
 	int e;
 
 	if (!s->idx || (uint64_t)base != s->version) {
@@ -169,7 +173,11 @@ static void on_delta(struct sync *s, json_t *m)
 		resync(s, err);
 		return;
 	}
-	e = sd_apply(s->idx, delta, &undo, err, sizeof(err));
+	/* the index keeps items packed: so must what the delta sets */
+	e = sd_pack_delta(delta) ? -ENOMEM : 0;
+	if (e)
+		snprintf(err, sizeof(err), "packing the delta: out of memory");
+	e = e ?: sd_apply(s->idx, delta, &undo, err, sizeof(err));
 	if (e) {
 		log_err("version %lld: %s", (long long)v, err);
 		if (e != -ENOMEM)
@@ -179,12 +187,12 @@ static void on_delta(struct sync *s, json_t *m)
 	/* the data plane takes the document itself; the text is for the
 	 * proxy and the last good snapshot on disk */
 	snap = sd_snapshot(s->idx, (uint64_t)v);
-	text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+	text = snap ? sd_text(s->idx, (uint64_t)v, &tlen) : NULL;
 	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
 		 (long long)v, (long long)base, json_object_size(delta));
 	if (!text)
 		snprintf(err, sizeof(err), "out of memory");
-	if (!text || s->apply(s->arg, text, strlen(text), snap, src, err, sizeof(err))) {
+	if (!text || s->apply(s->arg, text, tlen, snap, src, err, sizeof(err))) {
 		char uerr[256];
 
 		log_err("NACK version %lld: %s", (long long)v, err);
@@ -193,7 +201,7 @@ static void on_delta(struct sync *s, json_t *m)
 		send_ack(s, (uint64_t)v, err);
 		goto out;
 	}
-	applied(s, (uint64_t)v, s->idx, text, strlen(text));
+	applied(s, (uint64_t)v, s->idx, text, tlen);
 out:
 	json_decref(snap);
 	json_decref(undo);

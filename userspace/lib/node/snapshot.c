@@ -564,6 +564,18 @@ static int parse_policy(struct perr *pe, const char *path, json_t *j,
 	return 0;
 }
 
+/* An item, or the object a packed item (lib/wire/snapdelta.h: a string of
+ * its JSON text) holds, then owned by *tmp. Text that is not JSON stays
+ * the string, which the item's parser refuses as not an object. */
+static json_t *unpack(json_t *j, json_t **tmp)
+{
+	*tmp = NULL;
+	if (!json_is_string(j))
+		return j;
+	*tmp = json_loadb(json_string_value(j), json_string_length(j), 0, NULL);
+	return *tmp ?: j;
+}
+
 /* Parse the optional array `name` of root with `fn`, one element each. */
 #define PARSE_ARRAY(pe, root, name, s, arr, n, max, ...)                                 \
 	({                                                                               \
@@ -580,10 +592,13 @@ static int parse_policy(struct perr *pe, const char *path, json_t *j,
 				rc_ = -ENOMEM;                                           \
 			json_array_foreach(ja_, i_, je_) {                               \
 				char p_[64];                                             \
+				json_t *pk_;                                             \
 				if (rc_)                                                 \
 					break;                                           \
 				snprintf(p_, sizeof(p_), "%s[%zu]", name, i_);           \
+				je_ = unpack(je_, &pk_);                                 \
 				rc_ = __VA_ARGS__;                                       \
+				json_decref(pk_);                                        \
 			}                                                                \
 		}                                                                        \
 		rc_;                                                                     \
@@ -711,10 +726,12 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
 		goto out;
 	}
 	json_array_foreach(jss, i, js) {
+		json_t *packed;
 		char p[64];
 
 		snprintf(p, sizeof(p), "services[%zu]", i);
-		rc = parse_service(&pe, p, js, &s.services[i]);
+		rc = parse_service(&pe, p, unpack(js, &packed), &s.services[i]);
+		json_decref(packed);
 		if (rc)
 			goto out;
 	}

@@ -125,7 +125,9 @@ const struct snap_identity *snapshot_identity(const struct snapshot *s, uint32_t
 int snapshot_parse(const char *text, size_t len, const char *src,
 		   struct snapshot *out, char *err, size_t errlen);
 /* The same from a document already parsed (messages give the field path
- * only; duplicate keys cannot be told). */
+ * only; duplicate keys cannot be told). An array item may be packed (a
+ * string of its JSON text, lib/wire/snapdelta.h): it is decoded one at a
+ * time, so the agent never holds a large snapshot as objects. */
 int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char *err,
 		       size_t errlen);
 int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errlen);

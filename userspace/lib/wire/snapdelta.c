@@ -371,3 +371,123 @@ fail:
 	json_decref(snap);
 	return NULL;
 }
+
+/* Each item of `set` as its compact text (a JSON string), in place. */
+static int pack_set(json_t *set)
+{
+	const char *key;
+	json_t *item;
+
+	json_object_foreach(set, key, item) {
+		json_t *packed;
+		char *text;
+
+		if (json_is_string(item))
+			continue;
+		text = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
+		packed = text ? json_string_nocheck(text) : NULL;
+		free(text);
+		/* replacing the value in place keeps the iteration valid */
+		if (!packed || json_object_iter_set_new(set, json_object_key_to_iter(key), packed))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int sd_pack(json_t *idx)
+{
+	const char *sec;
+	json_t *v;
+	int e;
+
+	json_object_foreach(idx, sec, v)
+		if (is_set(v) && (e = pack_set(v)))
+			return e;
+	return 0;
+}
+
+int sd_pack_delta(json_t *delta)
+{
+	const char *sec;
+	json_t *part, *set;
+	int e;
+
+	json_object_foreach(delta, sec, part)
+		if ((set = json_object_get(part, "set")) && json_is_object(set) &&
+		    (e = pack_set(set)))
+			return e;
+	return 0;
+}
+
+/* Append n bytes to the growing text t (len, cap); -ENOMEM. */
+static int put(char **t, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t nc = (*cap ? *cap * 2 : 4096) + n;
+		char *nt = realloc(*t, nc);
+
+		if (!nt)
+			return -ENOMEM;
+		*t = nt;
+		*cap = nc;
+	}
+	memcpy(*t + *len, s, n);
+	*len += n;
+	(*t)[*len] = '\0';
+	return 0;
+}
+
+static int put_json(char **t, size_t *len, size_t *cap, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int e = s ? put(t, len, cap, s, strlen(s)) : -ENOMEM;
+
+	free(s);
+	return e;
+}
+
+char *sd_text(const json_t *idx, uint64_t version, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *t = NULL, num[32];
+	const char *sec, *key;
+	json_t *v, *item, *name;
+	int e;
+
+	snprintf(num, sizeof(num), "{\"version\":%llu", (unsigned long long)version);
+	e = put(&t, &n, &cap, num, strlen(num));
+	json_object_foreach((json_t *)idx, sec, v) {
+		bool first = true;
+
+		name = json_string(sec);
+		e = e ?: name ? 0 : -ENOMEM;
+		e = e ?: put(&t, &n, &cap, ",", 1);
+		e = e ?: put_json(&t, &n, &cap, name);
+		e = e ?: put(&t, &n, &cap, ":", 1);
+		json_decref(name);
+		if (!e && !is_set(v)) {
+			e = put_json(&t, &n, &cap, v);
+			continue;
+		}
+		e = e ?: put(&t, &n, &cap, "[", 1);
+		json_object_foreach(v, key, item) {
+			(void)key;
+			e = e ?: first ? 0 : put(&t, &n, &cap, ",", 1);
+			first = false;
+			if (e)
+				break;
+			e = json_is_string(item) ?
+				put(&t, &n, &cap, json_string_value(item), json_string_length(item)) :
+				put_json(&t, &n, &cap, item);
+		}
+		e = e ?: put(&t, &n, &cap, "]", 1);
+	}
+	e = e ?: put(&t, &n, &cap, "}", 1);
+	if (e) {
+		free(t);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return t;
+}

@@ -76,4 +76,25 @@ int sd_apply(json_t *idx, const json_t *delta, json_t **undo, char *err, size_t 
  * allocation failure. */
 json_t *sd_snapshot(const json_t *idx, uint64_t version);
 
+/*
+ * Packed items: an item may be held as a JSON string of its compact text
+ * instead of as the object itself, which costs a receiver that keeps a
+ * large indexed snapshot a tenth of the memory (jansson spends some
+ * 700 bytes per backend object). Keys do not change (they are computed
+ * by the sender from the item, never from its packed form); sd_apply
+ * treats items as opaque, so a packed index takes packed deltas.
+ * snapshot_from_json() (lib/node/snapshot.h) decodes packed items.
+ *
+ * sd_pack: pack every item of the indexed snapshot idx, in place.
+ * sd_pack_delta: pack every item a delta sets, in place.
+ * Both 0 or -ENOMEM (items packed so far stay packed: still valid).
+ */
+int sd_pack(json_t *idx);
+int sd_pack_delta(json_t *delta);
+
+/* The text of the snapshot of an indexed form (packed or not), compact,
+ * "version" first: what sd_snapshot() would dump, without building the
+ * document. *len (if not NULL) its length. NULL on allocation failure. */
+char *sd_text(const json_t *idx, uint64_t version, size_t *len);
+
 #endif /* SL_WIRE_SNAPDELTA_H */
