@@ -237,7 +237,7 @@ Test(cni_config, workloadgroup_schema)
 			  "spec:\n  template: {serviceAccount: a, address: 10.0.0.1}\n";
 
 	cr_assert(c);
-	cr_expect_neq(sl_config_parse(c, "g.yaml", bad, strlen(bad), &d), 0);
+	cr_expect_eq(sl_config_parse(c, "g.yaml", bad, strlen(bad), &d), -EINVAL);
 	cr_expect(d.n && strstr(d.v[0].msg, "template.address"), "%s", d.n ? d.v[0].msg : "");
 	sl_diags_free(&d);
 	sl_config_free(c);

@@ -3,6 +3,7 @@
  * The config layer on real Istio-format YAML: every kind parses, and every
  * error class is refused with FILE:LINE:COLUMN, the resource and the field.
  */
+#include <errno.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -164,7 +165,7 @@ Test(config, storage_round_trip_and_yaml)
 	cr_assert(json_equal(sl_resource_json(sl_config_find(c3, "ServiceEntry", "default", "ext")),
 			     se), "%s", yaml);
 	cr_assert_eq(sl_config_remove(c3, "serviceentry", "default", "ext"), 0);
-	cr_assert_eq(sl_config_remove(c3, "serviceentry", "default", "ext"), -1);
+	cr_assert_eq(sl_config_remove(c3, "serviceentry", "default", "ext"), -ENOENT);
 	cr_assert_eq(sl_config_count(c3), 6);
 	cr_assert_eq(sl_config_count(c), 7, "dup shares nothing mutable");
 	free(yaml);
@@ -184,7 +185,7 @@ Test(config, storage_errors_name_the_stored_position)
 				  "{\"name\": \"a\"}, \"spec\": {\"clusterIP\": \"10.96.0.1\", "
 				  "\"ports\": [{\"port\": 0}]}}]", 0, NULL);
 
-	cr_assert_eq(sl_config_from_json(c, "state.json", docs, &d), -1);
+	cr_assert_eq(sl_config_from_json(c, "state.json", docs, &d), -EINVAL);
 	/* the file a control plane writes with SL_CONFIG_JSON_FLAGS */
 	cr_assert(has_diag(&d, "state.json:12:19: Service default/a: spec.ports[0].port: 0 is "
 			   "out of range 1..65535", SL_DIAG_ERROR), "%s", all_diags(&d));
@@ -209,7 +210,7 @@ Test(config, apply_replaces_and_a_bad_document_adds_nothing)
 	const json_t *spec;
 
 	cr_assert_eq(parse(c, v1, &d), 0);
-	cr_assert_eq(parse(c, v2, &d), -1);
+	cr_assert_eq(parse(c, v2, &d), -EINVAL);
 	cr_assert_eq(sl_config_count(c), 1);
 	spec = json_object_get(sl_resource_json(sl_config_at(c, 0)), "spec");
 	cr_assert_str_eq(json_string_value(json_object_get(spec, "clusterIP")), "10.96.0.1");
@@ -403,7 +404,7 @@ ParameterizedTest(struct bad *b, config, refused)
 	struct sl_config *c = sl_config_new();
 	struct sl_diags d = {};
 
-	cr_assert_eq(parse(c, b->yaml, &d), -1, "accepted:\n%s", b->yaml);
+	cr_assert_eq(parse(c, b->yaml, &d), -EINVAL, "accepted:\n%s", b->yaml);
 	cr_assert(has_diag(&d, b->want, SL_DIAG_ERROR), "no error with\n  %s\ngot:\n%s", b->want,
 		  all_diags(&d));
 	cr_assert_eq(sl_config_count(c), 0);
@@ -491,7 +492,7 @@ ParameterizedTest(struct xbad *b, config, check)
 	struct sl_diags d = {};
 
 	cr_assert_eq(parse(c, b->yaml, &d), 0, "%s", all_diags(&d));
-	cr_assert_eq(sl_config_check(c, &d), b->warning ? 0 : -1, "%s", all_diags(&d));
+	cr_assert_eq(sl_config_check(c, &d), b->warning ? 0 : -EINVAL, "%s", all_diags(&d));
 	cr_assert(has_diag(&d, b->want, b->warning ? SL_DIAG_WARNING : SL_DIAG_ERROR),
 		  "no %s with\n  %s\ngot:\n%s", b->warning ? "warning" : "error", b->want,
 		  all_diags(&d));

@@ -5,6 +5,7 @@
  * tests/fuzz/corpus/ for the harnesses; these tests keep the fixes under
  * the unit suites (ASan+UBSan included) too.
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,7 @@ Test(fuzz_regress, config_directive_not_utf8)
 	struct sl_diags d = {};
 
 	test_deadline(10);
-	cr_assert_eq(sl_config_parse(c, "t.yaml", text, strlen(text), &d), -1);
+	cr_assert_eq(sl_config_parse(c, "t.yaml", text, strlen(text), &d), -EINVAL);
 	cr_assert_eq(d.nerrors, 1);
 	cr_assert_str_eq(d.v[0].msg, "t.yaml:2:9: byte 0xdf is not UTF-8 text");
 	cr_assert_eq(sl_config_count(c), 0);

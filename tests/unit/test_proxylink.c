@@ -169,7 +169,7 @@ Test(pcerts, node_then_workloads_with_unique_generations)
 
 	/* a workload certificate needs the CA first */
 	cr_assert_eq(pcerts_set(&pc, 7, "spiffe://cluster.local/ns/default/sa/a", w1.key,
-				strlen(w1.key), w1.cert, strlen(w1.cert)), -1);
+				strlen(w1.key), w1.cert, strlen(w1.cert)), -EINVAL);
 	cr_assert_eq(pcerts_set_node(&pc, node.ca, strlen(node.ca), node.cert, strlen(node.cert),
 				     node.key, strlen(node.key)), 0);
 	cr_assert_str_eq(pc.td, "cluster.local");
@@ -177,9 +177,9 @@ Test(pcerts, node_then_workloads_with_unique_generations)
 	/* a key that is not the certificate's, and a certificate of another
 	 * identity, change nothing */
 	cr_assert_eq(pcerts_set_node(&pc, node.ca, strlen(node.ca), node.cert, strlen(node.cert),
-				     w1.key, strlen(w1.key)), -1);
+				     w1.key, strlen(w1.key)), -EINVAL);
 	cr_assert_eq(pcerts_set(&pc, 7, "spiffe://cluster.local/ns/default/sa/b", w1.key,
-				strlen(w1.key), w1.cert, strlen(w1.cert)), -1);
+				strlen(w1.key), w1.cert, strlen(w1.cert)), -EINVAL);
 	cr_assert_null(pcerts_get(&pc, 7));
 
 	cr_assert_eq(pcerts_set(&pc, 7, "spiffe://cluster.local/ns/default/sa/a", w1.key,
@@ -202,7 +202,7 @@ Test(pcerts, node_then_workloads_with_unique_generations)
 	/* garbage PEM */
 	other = (struct creds){ strdup("x"), strdup("not a certificate"), strdup("not a key") };
 	cr_assert_eq(pcerts_set(&pc, 8, "spiffe://cluster.local/ns/default/sa/c", other.key,
-				strlen(other.key), other.cert, strlen(other.cert)), -1);
+				strlen(other.key), other.cert, strlen(other.cert)), -EINVAL);
 	creds_free(&other);
 	pcerts_free(&pc);
 	creds_free(&node);

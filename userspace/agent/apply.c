@@ -96,7 +96,7 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 	return rc;
 }
 
-/* Parse a snapshot and apply it: 0, or -1 with the reason in err (a
+/* Parse a snapshot and apply it: 0, or -errno with the reason in err (a
  * snapshot that does not parse changes nothing). The one apply path of
  * both --snapshot and --control. doc: the same already parsed, or NULL. */
 static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
@@ -112,7 +112,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 		snapshot_parse(buf, len, src, &snap, err, errlen);
 	if (rc) {
 		log_err("snapshot refused, state unchanged: %s", err);
-		return -1;
+		return rc;
 	}
 	st.svc_ids = calloc(snap.nservices ?: 1, sizeof(*st.svc_ids));
 	rc = st.svc_ids ? 0 : -ENOMEM;
@@ -139,7 +139,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 	}
 	snapshot_free(&snap);
 	free(st.svc_ids);
-	return rc ? -1 : 0;
+	return rc;
 }
 
 /* sync.c's apply function: a snapshot pushed by the control plane. */

@@ -47,7 +47,7 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 		  const struct telemetry *tm, const struct psup *ps);
 
 /* sync.c's apply function (sync_new's arg is a struct pushed_ctx):
- * 0, or -1 with the reason in err. */
+ * 0, or -errno with the reason in err. */
 int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const char *src,
 		 char *err, size_t errlen);
 

@@ -247,7 +247,8 @@ static const char *host_iface(const json_t *ifaces, char *why, size_t wl)
 	return n == 1 ? found : NULL;
 }
 
-/* The first IPv4 address of ips[] without its prefix length. */
+/* The first IPv4 address of ips[] without its prefix length: 0, or
+ * -ENOENT if there is none. */
 static int first_v4(const json_t *ips, char *out, size_t len)
 {
 	size_t i;
@@ -264,7 +265,7 @@ static int first_v4(const json_t *ips, char *out, size_t len)
 			return 0;
 		}
 	}
-	return -1;
+	return -ENOENT;
 }
 
 /* tc on ifindex: both of our filters there? */
@@ -307,7 +308,7 @@ static int runtime_identity(struct enroll *e, struct client *c, json_t **labels,
 	if (rc) {
 		fail(e, c, rc == -ENOENT ? CNI_ERR_CONTAINER : CNI_ERR_IO, NULL,
 		     "the runtime's record of container %.12s: %s", c->id, err);
-		return -1;
+		return rc;
 	}
 	*labels = json_incref(json_object_get(conf, "labels"));
 	if (!json_is_object(*labels)) {
@@ -351,7 +352,7 @@ static int post(struct enroll *e, struct client *c, json_t *body, sync_resp_fn f
 {
 	struct ptok *t = calloc(1, sizeof(*t));
 	char *text = json_dumps(body, JSON_COMPACT);
-	int rc = -1;
+	int rc = -ENOMEM;
 
 	if (t && text) {
 		t->e = e;

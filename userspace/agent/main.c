@@ -138,7 +138,7 @@ static int proxy_link(const struct agent_opts *o, struct telemetry *tm, struct p
 				.on_listening = proxy_listening, .arg = pctx };
 
 	ps->ps = psup_new(&po);
-	return ps->ps ? 0 : -1;
+	return ps->ps ? 0 : -ENOMEM;
 }
 
 static void cert_to_proxy(void *arg, uint32_t id, const char *spiffe, EVP_PKEY *key, X509 *cert)
@@ -153,7 +153,7 @@ static int proxy_start(const struct agent_opts *o, struct sync *sy, struct proxy
 		return 0;   /* after the join; once */
 	ps->certs = certs_new(sy, o->run_dir, cert_to_proxy, ps->ps);
 	if (!ps->certs)
-		return -1;
+		return -ENOMEM;
 	psup_start(ps->ps, sync_ca(sy), sync_node_cert(sy), sync_node_key(sy));
 	return 0;
 }

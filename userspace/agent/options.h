@@ -45,7 +45,8 @@ struct agent_opts {
 	struct enroll_opts cni;      /* --control mode: the CNI plugin's socket */
 };
 
-/* Parse argv into o: -1 to go on, else the exit status. */
+/* Parse argv into o: -1 to go on (a value, not an error code), else the
+ * exit status (0 or 2). */
 int options_parse(struct agent_opts *o, int argc, char **argv);
 
 /* The sluice-proxy beside this program, unless --proxy-bin gave one:

@@ -59,16 +59,16 @@ static uint64_t fnv64a(const unsigned char *p, size_t n)
 	return h;
 }
 
-/* Page `id` with its overflow pages, if inside the file. */
+/* Page `id` with its overflow pages, if inside the file: 0 or -EINVAL. */
 static int page_at(const struct db *d, uint64_t id, struct page *pg)
 {
 	uint64_t off, n;
 
 	if (id > d->len / d->psz)
-		return -1;
+		return -EINVAL;
 	off = id * d->psz;
 	if (off + PAGE_HDR > d->len)
-		return -1;
+		return -EINVAL;
 	n = ((uint64_t)rd32(d->b + off + 12) + 1) * d->psz;
 	if (n > d->len - off)
 		n = d->len - off;

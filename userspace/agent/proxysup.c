@@ -236,14 +236,14 @@ static bool have_listeners(const struct psup *ps)
 }
 
 /* Start a proxy: on the sockets held (a successor or a crash's
- * replacement), else binding its own. */
+ * replacement), else binding its own. Its pid, or -errno. */
 static pid_t spawn(struct psup *ps, const char *why)
 {
 	pid_t pid = proxyproc_spawn(&ps->o, ps->fds);
 
 	if (pid < 0) {
 		log_err("starting %s: %s", ps->o.bin, strerror((int)-pid));
-		return -1;
+		return pid;
 	}
 	log_info("proxy: started %s pid %d (%s)%s", ps->o.bin, (int)pid, why,
 		 have_listeners(ps) ? " on the listening sockets held" : "");

@@ -144,7 +144,7 @@ static int make_ctx(struct sync *s)
 
 	SSL_CTX_free(s->ctx);
 	s->ctx = pki_tls_ctx(&to);
-	return s->ctx ? 0 : -1;
+	return s->ctx ? 0 : -EIO;
 }
 
 /* ---- join ---------------------------------------------------------------- */
@@ -293,17 +293,17 @@ static int parse_urls(struct sync *s, const char *list)
 
 		if (s->nep == MAX_CONTROL) {
 			log_err("--control: at most %d URLs", MAX_CONTROL);
-			return -1;
+			return -EINVAL;
 		}
 		if (len >= sizeof(e->url)) {
 			log_err("--control: '%.*s...' is too long", 40, p);
-			return -1;
+			return -EINVAL;
 		}
 		memcpy(e->url, p, len);
 		e->url[len] = '\0';
 		if (h2_parse_url(e->url, e->host, sizeof(e->host), e->port, sizeof(e->port))) {
 			log_err("--control '%s': not https://HOST:PORT", e->url);
-			return -1;
+			return -EINVAL;
 		}
 		s->nep++;
 		if (!comma)
@@ -532,19 +532,21 @@ int sync_post(struct sync *s, const char *path, const char *body, sync_resp_fn f
 {
 	struct h2_header ct = { "content-type", "application/json" };
 	struct post *p;
+	int32_t id;
 
 	check(s);
 	if (!sync_connected(s))
-		return -1;
+		return -ENOTCONN;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -1;
+		return -ENOMEM;
 	p->s = s;
 	p->fn = fn;
 	p->arg = arg;
-	if (h2_request(s->h, "POST", s->ep[s->cur].host, path, &ct, 1, body, strlen(body), &post_ops, p) < 0) {
+	id = h2_request(s->h, "POST", s->ep[s->cur].host, path, &ct, 1, body, strlen(body), &post_ops, p);
+	if (id < 0) {
 		free(p);
-		return -1;
+		return id;
 	}
 	p->next = s->posts;
 	s->posts = p;

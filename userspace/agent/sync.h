@@ -46,7 +46,7 @@ struct sync_opts {
 /* The answer to sync_post(): status -1 when the connection went away. */
 typedef void (*sync_resp_fn)(void *arg, int status, const char *body, size_t len);
 
-/* 0: applied; -1: refused, nothing changed, reason in err. doc: the same
+/* 0: applied; -errno: refused, nothing changed, reason in err. doc: the same
  * snapshot as text already parsed (a delta applied), or NULL. */
 typedef int (*sync_apply_fn)(void *arg, const char *text, size_t len, json_t *doc,
 			     const char *src, char *err, size_t errlen);
@@ -60,7 +60,7 @@ int sync_fd(const struct sync *s);              /* -1: nothing to poll */
 /* Changes whenever sync_fd() is a new connection, even with the same number. */
 unsigned int sync_fd_serial(const struct sync *s);
 short sync_events(const struct sync *s);
-int sync_timeout_ms(const struct sync *s);
+int sync_timeout_ms(const struct sync *s);      /* -1: no timeout (poll's) */
 void sync_handle(struct sync *s, short revents);
 bool sync_fatal(const struct sync *s);
 uint64_t sync_version(const struct sync *s);    /* last applied; 0: none */
@@ -72,8 +72,9 @@ void sync_free(struct sync *s);
 
 /* Is the watch stream's connection up (requests can go out)? */
 bool sync_connected(const struct sync *s);
-/* POST a JSON body on the watch connection; `fn` gets the answer, or -1
- * if the connection drops first. 0 or -1 (not connected). */
+/* POST a JSON body on the watch connection; `fn` gets the answer, or
+ * status -1 if the connection drops first. 0 or -errno (-ENOTCONN: not
+ * connected). */
 int sync_post(struct sync *s, const char *path, const char *body, sync_resp_fn fn, void *arg);
 /* The node's credentials and the mesh CA (owned by sync). */
 X509 *sync_ca(const struct sync *s);

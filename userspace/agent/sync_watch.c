@@ -21,7 +21,7 @@
 int sync_in_add(struct sync *s, const uint8_t *d, size_t n)
 {
 	if (s->in_len + n > MSG_MAX)
-		return -1;
+		return -EMSGSIZE;
 	if (s->in_len + n + 1 > s->in_cap) {
 		size_t cap = s->in_cap ? s->in_cap : 65536;
 		char *p;
@@ -30,7 +30,7 @@ int sync_in_add(struct sync *s, const uint8_t *d, size_t n)
 			cap *= 2;
 		p = realloc(s->in, cap);
 		if (!p)
-			return -1;
+			return -ENOMEM;
 		s->in = p;
 		s->in_cap = cap;
 	}

@@ -15,8 +15,8 @@
 
 struct sync;
 
-/* Append received bytes to s->in (NUL-terminated); -1 past MSG_MAX or
- * on allocation failure. */
+/* Append received bytes to s->in (NUL-terminated). 0, -EMSGSIZE past
+ * MSG_MAX, or -ENOMEM. */
 int sync_in_add(struct sync *s, const uint8_t *d, size_t n);
 /* The GET /v1/watch response's handlers (arg: the struct sync). */
 extern const struct h2_resp_ops sync_watch_ops;

@@ -101,8 +101,9 @@ static char *read_stdin(size_t *len)
 	return b;
 }
 
-/* One request, one answer line. -1 with errno when the agent cannot be
- * reached (connect) or goes away; *answer NULL then. */
+/* One request, one answer line. 0, or -errno when the agent cannot be
+ * reached (connect) or goes away (-EPROTO: no answer that parses);
+ * *answer NULL then. */
 static int ask_agent(const char *sock, const json_t *req, json_t **answer, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -112,19 +113,22 @@ static int ask_agent(const char *sock, const json_t *req, json_t **answer, char 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	json_error_t je;
 	ssize_t r;
+	int rc;
 
 	*answer = NULL;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	if (fd < 0 || !text || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		snprintf(err, errlen, "cannot reach the sluice agent at %s: %s", sock, strerror(errno));
+		rc = fd >= 0 && !text ? -ENOMEM : -errno;
+		snprintf(err, errlen, "cannot reach the sluice agent at %s: %s", sock, strerror(-rc));
 		goto fail;
 	}
 	while (off < tl && (r = send(fd, text + off, tl - off, MSG_NOSIGNAL)) > 0)
 		off += (size_t)r;
 	if (off < tl || shutdown(fd, SHUT_WR)) {
-		snprintf(err, errlen, "sending to the sluice agent at %s: %s", sock, strerror(errno));
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "sending to the sluice agent at %s: %s", sock, strerror(-rc));
 		goto fail;
 	}
 	while (n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0)
@@ -135,6 +139,7 @@ static int ask_agent(const char *sock, const json_t *req, json_t **answer, char 
 			 n ? ": " : " (timed out or closed)", n ? je.text : "");
 		json_decref(*answer);
 		*answer = NULL;
+		rc = -EPROTO;
 		goto fail;
 	}
 	free(text);
@@ -144,7 +149,7 @@ fail:
 	free(text);
 	if (fd >= 0)
 		close(fd);
-	return -1;
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -4,6 +4,7 @@
  * resources, and a node's workload registrations. Every change goes
  * through config_change() (nodes.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ static int hexval(char ch)
 	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
-/* The decoded value of `key` in a query string; -1 if absent or bad. */
+/* The decoded value of `key` in a query string: 0, -ENOENT if absent,
+ * -EINVAL if bad (hexval() is a digit's value or -1: not an error code). */
 static int qget(const char *q, const char *key, char *out, size_t len)
 {
 	size_t kl = strlen(key);
@@ -45,12 +47,12 @@ static int qget(const char *q, const char *key, char *out, size_t len)
 					ch = ' ';
 				} else if (ch == '%') {
 					if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0)
-						return -1;
+						return -EINVAL;
 					ch = hexval(p[1]) * 16 + hexval(p[2]);
 					p += 2;
 				}
 				if (o + 1 >= len || ch == 0)
-					return -1;
+					return -EINVAL;
 				out[o++] = (char)ch;
 			}
 			out[o] = '\0';
@@ -58,7 +60,7 @@ static int qget(const char *q, const char *key, char *out, size_t len)
 		}
 		q = *end ? end + 1 : end;
 	}
-	return -1;
+	return -ENOENT;
 }
 
 /* POST /v1/workloads: a node registers or deregisters a container
@@ -92,25 +94,26 @@ void h_workloads(struct server *s, struct conn *cn, const struct h2_req *r, cons
 
 /* The request's files into nc: a JSON {"files": [{"name", "content"}]}
  * body (sluicectl; one change from many files), or the YAML itself named
- * by x-sluice-file. -1 after replying (400) or with errors in d. */
+ * by x-sluice-file. 0; -EPROTO for a malformed body, after replying (400);
+ * or sl_config_parse()'s -errno with errors in d (never -EPROTO). */
 static int parse_files(struct conn *cn, const struct h2_req *r, struct sl_config *nc,
 		       struct sl_diags *d, char *file, size_t flen)
 {
 	json_t *j, *files;
-	int rc = 0;
+	int rc = 0, prc;
 
 	snprintf(file, flen, "%s", req_header(r, "x-sluice-file") ?: "request");
 	if (strncmp(r->content_type, "application/json", 16) != 0)
 		return sl_config_parse(nc, file, r->body, r->body_len, d);
 	j = parse_body(cn->h, r);
 	if (!j)
-		return -2;
+		return -EPROTO;
 	files = json_object_get(j, "files");
 	if (!json_is_array(files) || !json_array_size(files)) {
 		reply_err(cn->h, r->stream_id, 400, "body: files (a non-empty array of {name, content}) "
 			  "is required");
 		json_decref(j);
-		return -2;
+		return -EPROTO;
 	}
 	for (size_t i = 0; i < json_array_size(files); i++) {
 		json_t *f = json_array_get(files, i);
@@ -121,10 +124,10 @@ static int parse_files(struct conn *cn, const struct h2_req *r, struct sl_config
 			reply_err(cn->h, r->stream_id, 400, "body: files[%zu]: name and content "
 				  "(strings) are required", i);
 			json_decref(j);
-			return -2;
+			return -EPROTO;
 		}
-		if (sl_config_parse(nc, name, json_string_value(content), json_string_length(content), d))
-			rc = -1;
+		prc = sl_config_parse(nc, name, json_string_value(content), json_string_length(content), d);
+		rc = rc ?: prc;
 	}
 	snprintf(file, flen, "%s", json_array_size(files) == 1 ?
 		 json_string_value(json_object_get(json_array_get(files, 0), "name")) : "several files");
@@ -147,7 +150,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	}
 	t0 = loop_now_ms();
 	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
-	if (prc == -2) {
+	if (prc == -EPROTO) {
 		sl_config_free(nc);
 	} else if (prc || sl_config_check(nc, &d)) {
 		log_info("apply of %s refused: %zu errors", file, d.nerrors);

@@ -75,7 +75,7 @@ int etcd_b64_decode(const char *s, size_t slen, char **out, size_t *outlen)
 /* ---- response parsers ------------------------------------------------------ */
 
 /* An int64 field: a JSON string of digits (the gateway's form) or an
- * integer; absent is 0. -1 if malformed. */
+ * integer; absent is 0. -EPROTO if malformed. */
 static int get_i64(const json_t *obj, const char *name, int64_t *v)
 {
 	json_t *f = json_object_get(obj, name);
@@ -92,11 +92,11 @@ static int get_i64(const json_t *obj, const char *name, int64_t *v)
 	}
 	s = json_string_value(f);
 	if (!s || !*s || strlen(s) != json_string_length(f))
-		return -1;
+		return -EPROTO;
 	errno = 0;
 	x = strtoll(s, &end, 10);
 	if (errno || *end)
-		return -1;
+		return -EPROTO;
 	*v = x;
 	return 0;
 }
@@ -107,7 +107,7 @@ static int header_rev(const json_t *j, int64_t *rev)
 
 	*rev = 0;
 	if (h && !json_is_object(h))
-		return -1;
+		return -EPROTO;
 	return h ? get_i64(h, "revision", rev) : 0;
 }
 
@@ -135,7 +135,7 @@ int etcd_parse_error(const char *body, size_t len, char *msg, size_t msglen, int
 	*code = 0;
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return -1;
+		return -EPROTO;
 	}
 	e = json_object_get(j, "error");
 	if (json_is_object(e)) {             /* a stream's error */
@@ -151,7 +151,7 @@ int etcd_parse_error(const char *body, size_t len, char *msg, size_t msglen, int
 		snprintf(msg, msglen, "%s", m);
 	*code = c >= 0 && c < 64 ? (int)c : 0;
 	json_decref(j);
-	return m ? 0 : -1;
+	return m ? 0 : -EPROTO;
 }
 
 void etcd_kvs_free(struct etcd_kv *kvs, size_t n)
@@ -179,14 +179,14 @@ static int parse_kv(const json_t *o, struct etcd_kv *kv)
 	size_t klen;
 
 	if (!json_is_object(o) || get_bytes(o, "key", &kv->key, &klen))
-		return -1;
+		return -EPROTO;
 	if (klen == 0 || strlen(kv->key) != klen)   /* keys are C strings here */
-		return -1;
+		return -EPROTO;
 	if (get_bytes(o, "value", &kv->value, &kv->vlen) ||
 	    get_i64(o, "mod_revision", &kv->mod_revision) ||
 	    get_i64(o, "create_revision", &kv->create_revision) ||
 	    get_i64(o, "version", &kv->version))
-		return -1;
+		return -EPROTO;
 	return 0;
 }
 

@@ -8,7 +8,7 @@
  * touch no network (the fuzz harness tests/fuzz/fuzz_etcd.c calls them on
  * arbitrary bytes). The response parsers return 0 or -errno (-EPROTO:
  * not a response of that kind) with a one-line reason in err (the watch
- * line's: in m->error); etcd_parse_error() returns 0 or -1.
+ * line's: in m->error); so does etcd_parse_error(), without a reason.
  */
 #ifndef SL_CONTROL_ETCD_MSG_H
 #define SL_CONTROL_ETCD_MSG_H
@@ -27,7 +27,8 @@ struct etcd_kv {
 
 void etcd_kvs_free(struct etcd_kv *kvs, size_t n);
 
-/* etcd's error body {"error","message","code"} -> message; -1 if not one. */
+/* etcd's error body {"error","message","code"} -> message; 0, or -EPROTO
+ * if not one. */
 int etcd_parse_error(const char *body, size_t len, char *msg, size_t msglen, int *code);
 /* A range response. */
 int etcd_parse_range(const char *body, size_t len, struct etcd_kv **kvs, size_t *n,

@@ -9,6 +9,7 @@
  *   sluice-control token create [--state-dir DIR | --store URL] --node NAME [--ttl 1h]
  *   sluice-control store-key create FILE
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,31 +103,32 @@ static const struct cli_prog control_cli = {
 		NULL },
 };
 
+/* N[smhd] in seconds (> 0), or -EINVAL. */
 static long parse_duration(const char *s)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
 
 	if (v <= 0 || end == s)
-		return -1;
+		return -EINVAL;
 	switch (*end) {
 	case '\0': case 's': break;
 	case 'm': v *= 60; break;
 	case 'h': v *= 3600; break;
 	case 'd': v *= 86400; break;
-	default: return -1;
+	default: return -EINVAL;
 	}
-	return end[0] && end[1] ? -1 : v;
+	return end[0] && end[1] ? -EINVAL : v;
 }
 
-/* The etcd options want --store. */
+/* The etcd options want --store: 0, or -EINVAL (said on stderr). */
 static int store_opts_check(const struct store_opts *o)
 {
 	if (!o->etcd_url && (o->prefix || o->store_key || o->etcd.ca_file || o->etcd.cert_file ||
 			     o->etcd.key_file)) {
 		fprintf(stderr, "sluice-control: --store-prefix, --store-key and --etcd-* go with "
 			"--store etcd://...\n");
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }

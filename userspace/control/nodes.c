@@ -97,9 +97,9 @@ static int node_addrs(struct server *s, json_t *snap)
 			break;
 	if (!a || json_array_size(a) == 0) {
 		json_decref(a);
-		return a ? 0 : -1;
+		return a ? 0 : -ENOMEM;
 	}
-	return json_object_set_new(snap, "nodes", a);
+	return json_object_set_new(snap, "nodes", a) ? -ENOMEM : 0;
 }
 
 /* The nodes' HBONE addresses as they last reported them, from the store
@@ -110,9 +110,11 @@ int node_addrs_load(struct server *s, char *err, size_t errlen)
 {
 	const char *name;
 	json_t *j = NULL, *v;
+	int rc;
 
-	if (store_nodes_load(s->st, &j, err, errlen))
-		return -1;
+	rc = store_nodes_load(s->st, &j, err, errlen);
+	if (rc)
+		return rc;
 	json_object_foreach(j, name, v) {
 		struct node_st *n = json_is_string(v) && store_node_name_ok(name) ?
 			node_get(s, name, true) : NULL;
@@ -121,7 +123,7 @@ int node_addrs_load(struct server *s, char *err, size_t errlen)
 			snprintf(err, errlen, "stored node addresses: %s: not a node name and an "
 				 "IP:PORT", name);
 			json_decref(j);
-			return -1;
+			return -EINVAL;
 		}
 		snprintf(n->hbone, sizeof(n->hbone), "%s", json_string_value(v));
 	}
@@ -148,10 +150,11 @@ static int node_addrs_save(const struct server *s, char *err, size_t errlen)
 }
 
 /* One node's snapshot, indexed: its items are shared with the other
- * nodes' through s->pool. */
+ * nodes' through s->pool. 0, -EINVAL (errors in d) or -ENOMEM. */
 static int compile_one(struct server *s, const struct sl_mesh *mesh, const char *name,
 		       uint64_t version, struct compiled *out, struct sl_diags *d)
 {
+	size_t errors = d->nerrors;
 	json_t *snap = sl_compile_node_in(mesh, name, version, d);
 
 	memset(out, 0, sizeof(*out));
@@ -160,12 +163,12 @@ static int compile_one(struct server *s, const struct sl_mesh *mesh, const char 
 		s->pool = json_object();
 	if (!snap || !s->pool) {
 		json_decref(snap);
-		return -1;
+		return d->nerrors > errors ? -EINVAL : -ENOMEM;
 	}
 	if (node_addrs(s, snap) == 0)
 		out->idx = sd_index_with(snap, s->pool, sl_mesh_indexed(mesh));
 	json_decref(snap);
-	return out->idx ? 0 : -1;
+	return out->idx ? 0 : -ENOMEM;
 }
 
 /* The node's whole snapshot as a watch message: {"version":V,"snapshot":
@@ -211,8 +214,8 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 	size_t cap = json_array_size(names) + s->nnodes, n = 0, i;
 	struct compiled *cc = calloc(cap ? cap : 1, sizeof(*cc));
 	struct sl_mesh *mesh = NULL;
-	size_t hits;
-	int rc = -1;
+	size_t hits, errors = d->nerrors;
+	int rc = -ENOMEM;
 
 	if (!names || !cc)
 		goto out;
@@ -221,6 +224,7 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 	mesh = sl_compile_mesh(cfg, ids, s->st->td, s->svc_cache, d);
 	if (!mesh) {
 		log_warn("compiling the mesh failed (%zu errors)", d->nerrors);
+		rc = d->nerrors > errors ? -EINVAL : -ENOMEM;
 		goto out;
 	}
 	sl_mesh_cache_stats(mesh, &hits, &s->last_compiled);
@@ -235,7 +239,8 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 			dup = strcmp(cc[k].name, name) == 0;
 		if (!name || dup || strlen(name) >= sizeof(cc[0].name))
 			continue;
-		if (compile_one(s, mesh, name, version, &cc[n], d)) {
+		rc = compile_one(s, mesh, name, version, &cc[n], d);
+		if (rc) {
 			log_warn("node %s: compiling its snapshot failed (%zu errors)", name, d->nerrors);
 			n++;
 			goto out;
@@ -248,7 +253,7 @@ out:
 	json_decref(names);
 	if (rc) {
 		compiled_free(cc, n);
-		return -1;
+		return rc;
 	}
 	*out = cc;
 	*nout = n;
@@ -444,11 +449,15 @@ static int renode(struct server *s)
 	struct sl_diags d = {};
 	size_t n = 0;
 	char err[512];
-	int rc = -1;
+	int rc = -ENOMEM;
 
-	if (!ids || compile_all(s, st->cfg, ids, v, &cc, &n, &d))
+	if (!ids)
 		goto out;
-	if (store_save(st, st->cfg, ids, v, err, sizeof(err))) {
+	rc = compile_all(s, st->cfg, ids, v, &cc, &n, &d);
+	if (rc)
+		goto out;
+	rc = store_save(st, st->cfg, ids, v, err, sizeof(err));
+	if (rc) {
 		/* -ESTALE: another replica's version comes in through the
 		 * store's watch, compiled with these addresses */
 		log_err("node addresses changed: %s", err);
@@ -513,7 +522,7 @@ void h_watch(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 		struct sl_mesh *mesh = sl_compile_mesh(s->st->cfg, s->st->ids, s->st->td,
 						       s->svc_cache, &d);
 
-		rc = mesh ? compile_one(s, mesh, node, s->st->version, &cc, &d) : -1;
+		rc = mesh ? compile_one(s, mesh, node, s->st->version, &cc, &d) : -EINVAL;
 		sl_mesh_free(mesh);
 		if (rc) {
 			char *first = d.n ? d.v[0].msg : "out of memory";

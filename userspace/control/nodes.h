@@ -20,10 +20,11 @@
 #include "lib/config/config.h"
 
 /* <state dir>/nodes.json: the HBONE addresses the nodes last reported.
- * 0, or -1 with a message in err. */
+ * 0, or -errno with a message in err. */
 int node_addrs_load(struct server *s, char *err, size_t errlen);
 
-/* Compile the stored config for every known node. 0, or -1 with err. */
+/* Compile the stored config for every known node. 0, or -errno with err
+ * (-EINVAL: the config does not compile). */
 int startup_compile(struct server *s, char *err, size_t errlen);
 
 /* The store says another replica changed the config: reload it and the

@@ -4,6 +4,7 @@
  * request to a new config holding (or no longer holding) the entry.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,7 +76,7 @@ static const struct sl_resource *find_group(const struct sl_config *c, const cha
 }
 
 /* Labels, lowest precedence first; sluice.io/ keys of `from` left out
- * when `skip_ours`. */
+ * when `skip_ours`. 0, or -EINVAL with the reason in err. */
 static int merge_labels(json_t *into, const json_t *from, bool skip_ours, char *err, size_t errlen)
 {
 	const char *k;
@@ -83,12 +84,12 @@ static int merge_labels(json_t *into, const json_t *from, bool skip_ours, char *
 
 	if (from && !json_is_object(from)) {
 		snprintf(err, errlen, "labels: must be an object of strings");
-		return -1;
+		return -EINVAL;
 	}
 	json_object_foreach((json_t *)from, k, v) {
 		if (!json_is_string(v)) {
 			snprintf(err, errlen, "labels.%s: must be a string", k);
-			return -1;
+			return -EINVAL;
 		}
 		if (skip_ours && !strncmp(k, "sluice.io/", 10))
 			continue;

@@ -212,28 +212,30 @@ static void accept_all(struct server *s)
 	}
 }
 
+/* HOST:PORT or [HOST]:PORT: 0 or -EINVAL. */
 static int split_hostport(const char *in, char *host, size_t hl, char *port, size_t pl)
 {
 	const char *colon = strrchr(in, ':');
 	size_t n;
 
 	if (!colon || !colon[1] || strlen(colon + 1) >= pl)
-		return -1;
+		return -EINVAL;
 	n = (size_t)(colon - in);
 	if (in[0] == '[') {
 		if (n < 2 || in[n - 1] != ']')
-			return -1;
+			return -EINVAL;
 		in++;
 		n -= 2;
 	}
 	if (n >= hl)
-		return -1;
+		return -EINVAL;
 	memcpy(host, in, n);
 	host[n] = '\0';
 	snprintf(port, pl, "%s", colon + 1);
 	return 0;
 }
 
+/* A listening socket on addr: the fd, or -errno with the reason in err. */
 static int listen_on(const char *addr, char *host, size_t hl, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -244,20 +246,23 @@ static int listen_on(const char *addr, char *host, size_t hl, char *err, size_t 
 
 	if (split_hostport(addr, host, hl, port, sizeof(port))) {
 		snprintf(err, errlen, "--listen %s: not ADDRESS:PORT ([ADDRESS]:PORT for IPv6)", addr);
-		return -1;
+		return -EINVAL;
 	}
 	rc = getaddrinfo(host, port, &hints, &ai);
 	if (rc) {
+		int e = rc == EAI_SYSTEM ? -errno : rc == EAI_MEMORY ? -ENOMEM : -EINVAL;
+
 		snprintf(err, errlen, "--listen %s: %s", addr, gai_strerror(rc));
-		return -1;
+		return e;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-		snprintf(err, errlen, "--listen %s: %s", addr, strerror(errno));
+		rc = -errno;
+		snprintf(err, errlen, "--listen %s: %s", addr, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
-		fd = -1;
+		fd = rc;
 	}
 	freeaddrinfo(ai);
 	return fd;

@@ -46,6 +46,7 @@ static int open_ca(struct store *s, const char *ca_cert, const char *ca_key, cha
 	char cp[PATH_MAX + 16], kp[PATH_MAX + 16], cn[300];
 	struct pki_ca mine = {};
 	struct stat st;
+	int rc;
 
 	store_path_of(s, "ca.crt", cp, sizeof(cp));
 	store_path_of(s, "ca.key", kp, sizeof(kp));
@@ -54,22 +55,26 @@ static int open_ca(struct store *s, const char *ca_cert, const char *ca_key, cha
 		return pki_ca_open(&s->ca, cp, kp, cn, true, err, errlen);
 	if (!ca_cert || !ca_key) {
 		snprintf(err, errlen, "--ca-cert and --ca-key go together");
-		return -1;
+		return -EINVAL;
 	}
-	if (pki_ca_open(&s->ca, ca_cert, ca_key, cn, false, err, errlen))
-		return -1;
+	rc = pki_ca_open(&s->ca, ca_cert, ca_key, cn, false, err, errlen);
+	if (rc)
+		return rc;
 	if (stat(cp, &st) == 0) {
-		if (pki_ca_open(&mine, cp, kp, cn, false, err, errlen))
+		rc = pki_ca_open(&mine, cp, kp, cn, false, err, errlen);
+		if (rc)
 			goto fail;
 		if (X509_cmp(mine.cert, s->ca.cert) != 0) {
 			snprintf(err, errlen, "%s holds another CA than %s: every certificate issued "
 				 "so far depends on it; use a new --state-dir to change CAs", cp, ca_cert);
+			rc = -EINVAL;
 			goto fail;
 		}
 		pki_ca_close(&mine);
 		return 0;
 	}
-	if (pki_key_save(kp, s->ca.key) || pki_cert_save(cp, s->ca.cert)) {
+	rc = pki_key_save(kp, s->ca.key) ?: pki_cert_save(cp, s->ca.cert);
+	if (rc) {
 		snprintf(err, errlen, "copying the CA into %s failed", s->dir);
 		goto fail;
 	}
@@ -78,7 +83,7 @@ static int open_ca(struct store *s, const char *ca_cert, const char *ca_key, cha
 fail:
 	pki_ca_close(&mine);
 	pki_ca_close(&s->ca);
-	return -1;
+	return rc;
 }
 
 static int load_state(struct store *s, const char *td, char *err, size_t errlen)
@@ -86,7 +91,7 @@ static int load_state(struct store *s, const char *td, char *err, size_t errlen)
 	char cp[PATH_MAX + 16], ip[PATH_MAX + 16];
 	json_error_t jerr;
 	json_t *j = NULL, *ids = NULL;
-	int rc = -1;
+	int rc = -ENOMEM;
 
 	store_path_of(s, "config.json", cp, sizeof(cp));
 	store_path_of(s, "ids.json", ip, sizeof(ip));
@@ -96,6 +101,7 @@ static int load_state(struct store *s, const char *td, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	rc = -EINVAL;
 	if (access(ip, F_OK) == 0) {
 		ids = json_load_file(ip, JSON_REJECT_DUPLICATES, &jerr);
 		if (!ids || sl_ids_from_json(s->ids, ids)) {
@@ -138,32 +144,31 @@ int store_open_opts(struct store *s, const struct store_opts *o, char *err, size
 	memset(s, 0, sizeof(*s));
 	if (snprintf(s->dir, sizeof(s->dir), "%s", o->dir) >= (int)sizeof(s->dir)) {
 		snprintf(err, errlen, "--state-dir: path too long");
-		return -1;
+		return -ENAMETOOLONG;
 	}
 	if (td && !store_td_ok(td)) {
 		snprintf(err, errlen, "--trust-domain '%s': lower-case letters, digits, '.', '-', '_'", td);
-		return -1;
+		return -EINVAL;
 	}
 	store_path_of(s, "tokens/used", tdir, sizeof(tdir));
 	e = sys_mkdir_p(s->dir, 0700);
 	e = e ?: o->etcd_url ? 0 : sys_mkdir_p(tdir, 0700);
 	if (e) {
 		snprintf(err, errlen, "creating %s: %s", o->etcd_url ? s->dir : tdir, strerror(-e));
-		return -1;
+		return e;
 	}
 	if (o->etcd_url) {
-		if (store_etcd_open(s, o, err, errlen)) {
+		e = store_etcd_open(s, o, err, errlen);
+		if (e)
 			store_close(s);
-			return -1;
-		}
-		return 0;
+		return e;
 	}
-	if (load_state(s, td, err, errlen) || open_ca(s, o->ca_cert, o->ca_key, err, errlen) ||
-	    store_admin_creds(s, err, errlen)) {
+	e = load_state(s, td, err, errlen);
+	e = e ?: open_ca(s, o->ca_cert, o->ca_key, err, errlen);
+	e = e ?: store_admin_creds(s, err, errlen);
+	if (e)
 		store_close(s);
-		return -1;
-	}
-	return 0;
+	return e;
 }
 
 void store_close(struct store *s)
@@ -191,7 +196,7 @@ static int save_json(const char *path, json_t *j, char *err, size_t errlen)
 	free(text);
 	if (e)
 		snprintf(err, errlen, "writing %s: %s", path, strerror(-e));
-	return e ? -1 : 0;
+	return e;
 }
 
 int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids *ids,
@@ -214,12 +219,12 @@ int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids
 	json_decref(ji);
 	json_decref(jo);
 	if (rc)
-		return -EIO;
+		return rc;
 	jc = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version, "trust_domain", s->td,
 		       "resources", sl_config_to_json(cfg));
 	rc = save_json(cp, jc, err, errlen);
 	json_decref(jc);
-	return rc ? -EIO : 0;
+	return rc;
 }
 
 struct sl_ids *store_ids_copy(const struct sl_ids *ids)
@@ -243,7 +248,7 @@ static int token_hash(const char *token, char *hex, size_t len)
 	size_t mdlen = 0;
 
 	if (!EVP_Q_digest(NULL, "SHA256", NULL, token, strlen(token), md, &mdlen) || len < mdlen * 2 + 1)
-		return -1;
+		return -EINVAL;
 	for (size_t i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
@@ -259,21 +264,21 @@ static int token_mint(const char *node, long ttl, char *token, size_t len, char 
 	*text = NULL;
 	if (!store_node_name_ok(node)) {
 		snprintf(err, errlen, "--node '%s': 1..63 of a-z, 0-9, '.', '-', '_'", node);
-		return -1;
+		return -EINVAL;
 	}
 	if (ttl <= 0 || len < 2 * sizeof(rnd) + 1) {
 		snprintf(err, errlen, "--ttl must be positive");
-		return -1;
+		return -EINVAL;
 	}
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		pki_log_errors("random bytes for a join token", err, errlen);
-		return -1;
+		return -EIO;
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
 	if (token_hash(token, hash, 65)) {
 		snprintf(err, errlen, "hashing the token failed");
-		return -1;
+		return -EIO;
 	}
 	j = json_pack("{s:s, s:I, s:I}", "node", node, "created", (json_int_t)time(NULL),
 		      "expires", (json_int_t)(time(NULL) + ttl));
@@ -281,12 +286,12 @@ static int token_mint(const char *node, long ttl, char *token, size_t len, char 
 	json_decref(j);
 	if (!*text) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Is the token's record j (NULL: none) good for node now? */
+/* Is the token's record j (NULL: none) good for node now? 0 or -EACCES. */
 static int token_record_ok(json_t *j, const char *node, char *err, size_t errlen)
 {
 	const char *for_node = json_string_value(json_object_get(j, "node"));
@@ -297,13 +302,13 @@ static int token_record_ok(json_t *j, const char *node, char *err, size_t errlen
 	if (!for_node || strcmp(for_node, node) != 0) {
 		snprintf(err, errlen, "join token refused: issued for node %s, not %s",
 			 for_node ?: "?", node);
-		return -1;
+		return -EACCES;
 	}
 	if (time(NULL) >= exp) {
 		gmtime_r(&exp, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		snprintf(err, errlen, "join token refused: expired at %s", when);
-		return -1;
+		return -EACCES;
 	}
 	return 0;
 }
@@ -314,23 +319,22 @@ int store_token_create(const char *dir, const char *node, long ttl, char *token,
 	char hash[65], path[PATH_MAX + 128], tdir[PATH_MAX + 16], *text;
 	int e;
 
-	if (token_mint(node, ttl, token, len, hash, &text, err, errlen))
-		return -1;
+	e = token_mint(node, ttl, token, len, hash, &text, err, errlen);
+	if (e)
+		return e;
 	snprintf(tdir, sizeof(tdir), "%s/tokens/used", dir);
 	e = sys_mkdir_p(tdir, 0700);
 	if (e) {
 		snprintf(err, errlen, "creating %s: %s", tdir, strerror(-e));
 		free(text);
-		return -1;
+		return e;
 	}
 	snprintf(path, sizeof(path), "%s/tokens/%s.json", dir, hash);
 	e = file_write_atomic(path, text, strlen(text), 0600);
 	free(text);
-	if (e) {
+	if (e)
 		snprintf(err, errlen, "writing %s: %s", path, strerror(-e));
-		return -1;
-	}
-	return 0;
+	return e;
 }
 
 int store_token_use(const char *dir, const char *node, const char *token, bool consume,
@@ -339,11 +343,11 @@ int store_token_use(const char *dir, const char *node, const char *token, bool c
 	char hash[65], path[PATH_MAX + 128], used[PATH_MAX + 128];
 	json_error_t jerr;
 	json_t *j = NULL;
-	int rc = -1;
+	int rc = -EACCES;
 
 	if (!*token || strlen(token) > STORE_TOKEN_MAX || token_hash(token, hash, sizeof(hash))) {
 		snprintf(err, errlen, "join token refused: malformed");
-		return -1;
+		return -EACCES;
 	}
 	snprintf(path, sizeof(path), "%s/tokens/%s.json", dir, hash);
 	snprintf(used, sizeof(used), "%s/tokens/used/%s.json", dir, hash);
@@ -356,8 +360,9 @@ int store_token_use(const char *dir, const char *node, const char *token, bool c
 	if (token_record_ok(j, node, err, errlen))
 		goto out;
 	if (consume && rename(path, used)) {
-		snprintf(err, errlen, "join token refused: %s", errno == ENOENT ?
-			 "already used (tokens are single-use)" : strerror(errno));
+		rc = errno == ENOENT ? -EACCES : -errno;
+		snprintf(err, errlen, "join token refused: %s", rc == -EACCES ?
+			 "already used (tokens are single-use)" : strerror(-rc));
 		goto out;
 	}
 	rc = 0;
@@ -375,29 +380,31 @@ int store_nodes_load(struct store *s, json_t **addrs, char *err, size_t errlen)
 	json_error_t jerr;
 	size_t n, pl;
 	json_t *j;
+	int rc;
 
 	*addrs = NULL;
 	if (!s->etcd) {
 		store_path_of(s, "nodes.json", path, sizeof(path));
 		if (access(path, F_OK)) {
 			*addrs = json_object();
-			return *addrs ? 0 : -1;
+			return *addrs ? 0 : -ENOMEM;
 		}
 		j = json_load_file(path, 0, &jerr);
 		if (!json_is_object(j)) {
 			snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column,
 				 j ? "not an object" : jerr.text);
 			json_decref(j);
-			return -1;
+			return -EINVAL;
 		}
 		*addrs = j;
 		return 0;
 	}
 	store_etcd_key(s->prefix, "nodes/", pre, sizeof(pre));
 	pl = strlen(pre);
-	if (etcd_range(s->etcd, pre, &kvs, &n, NULL, e2, sizeof(e2))) {
+	rc = etcd_range(s->etcd, pre, &kvs, &n, NULL, e2, sizeof(e2));
+	if (rc) {
 		snprintf(err, errlen, "reading %s from etcd: %s", pre, e2);
-		return -1;
+		return rc;
 	}
 	j = json_object();
 	for (size_t i = 0; j && i < n; i++)
@@ -409,7 +416,7 @@ int store_nodes_load(struct store *s, json_t **addrs, char *err, size_t errlen)
 	etcd_kvs_free(kvs, n);
 	if (!j) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	*addrs = j;
 	return 0;
@@ -429,10 +436,11 @@ int store_nodes_save(struct store *s, const json_t *addrs, char *err, size_t err
 		free(text);
 		if (e)
 			snprintf(err, errlen, "writing %s: %s", path, strerror(-e));
-		return e ? -1 : 0;
+		return e;
 	}
-	if (store_nodes_load(s, &have, err, errlen))
-		return -1;
+	rc = store_nodes_load(s, &have, err, errlen);
+	if (rc)
+		return rc;
 	json_object_foreach((json_t *)addrs, name, v) {
 		const char *a = json_string_value(v), *was;
 
@@ -443,9 +451,9 @@ int store_nodes_save(struct store *s, const json_t *addrs, char *err, size_t err
 			continue;
 		store_etcd_key(s->prefix, "nodes/", key, sizeof(key));
 		snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s", name);
-		if (etcd_put(s->etcd, key, a, strlen(a), NULL, e2, sizeof(e2))) {
+		rc = etcd_put(s->etcd, key, a, strlen(a), NULL, e2, sizeof(e2));
+		if (rc) {
 			snprintf(err, errlen, "writing %s to etcd: %s", key, e2);
-			rc = -1;
 			break;
 		}
 	}
@@ -460,19 +468,20 @@ int store_token_new(const struct store_opts *o, const char *node, long ttl, char
 {
 	char hash[65], prefix[128], key[256], e2[512], *text;
 	struct etcd *e = NULL;
-	int rc = -1;
+	int rc;
 
 	if (!o->etcd_url)
 		return store_token_create(o->dir, node, ttl, token, len, err, errlen);
-	if (store_etcd_client(&e, o, prefix, sizeof(prefix), err, errlen))
-		return -1;
-	if (token_mint(node, ttl, token, len, hash, &text, err, errlen))
+	rc = store_etcd_client(&e, o, prefix, sizeof(prefix), err, errlen);
+	if (rc)
+		return rc;
+	rc = token_mint(node, ttl, token, len, hash, &text, err, errlen);
+	if (rc)
 		goto out;
 	snprintf(key, sizeof(key), "%stokens/%s", prefix, hash);
-	if (etcd_put(e, key, text, strlen(text), NULL, e2, sizeof(e2)))
+	rc = etcd_put(e, key, text, strlen(text), NULL, e2, sizeof(e2));
+	if (rc)
 		snprintf(err, errlen, "writing %s to etcd: %s", key, e2);
-	else
-		rc = 0;
 	free(text);
 out:
 	etcd_close(e);
@@ -487,34 +496,37 @@ int store_token_check(struct store *s, const char *node, const char *token, bool
 	int64_t mr, umr;
 	size_t vl;
 	bool won;
-	int rc = -1;
+	int rc;
 
 	if (!s->etcd)
 		return store_token_use(s->dir, node, token, consume, err, errlen);
 	if (!*token || strlen(token) > STORE_TOKEN_MAX || token_hash(token, hash, sizeof(hash))) {
 		snprintf(err, errlen, "join token refused: malformed");
-		return -1;
+		return -EACCES;
 	}
 	snprintf(key, sizeof(key), "%stokens/%s", s->prefix, hash);
 	snprintf(used, sizeof(used), "%stokens/used/%s", s->prefix, hash);
-	if (etcd_get(s->etcd, key, &v, &vl, &mr, NULL, e2, sizeof(e2))) {
+	rc = etcd_get(s->etcd, key, &v, &vl, &mr, NULL, e2, sizeof(e2));
+	if (rc) {
 		snprintf(err, errlen, "join token not checked: %s", e2);
-		return -1;
+		return rc;
 	}
 	if (!v) {
 		char *u = NULL;
 
-		if (etcd_get(s->etcd, used, &u, &vl, &umr, NULL, e2, sizeof(e2))) {
+		rc = etcd_get(s->etcd, used, &u, &vl, &umr, NULL, e2, sizeof(e2));
+		if (rc) {
 			snprintf(err, errlen, "join token not checked: %s", e2);
-			return -1;
+			return rc;
 		}
 		snprintf(err, errlen, "join token refused: %s", u ?
 			 "already used (tokens are single-use)" : "unknown token");
 		free(u);
-		return -1;
+		return -EACCES;
 	}
 	j = json_loadb(v, vl, 0, NULL);
-	if (token_record_ok(j, node, err, errlen))
+	rc = token_record_ok(j, node, err, errlen);
+	if (rc)
 		goto out;
 	if (consume) {
 		struct etcd_op ops[] = {
@@ -522,13 +534,15 @@ int store_token_check(struct store *s, const char *node, const char *token, bool
 			{ ETCD_OP_PUT, used, v, vl },
 		};
 
-		if (etcd_txn(s->etcd, &(struct etcd_cmp){ key, mr }, 1, ops, 2, &won, NULL,
-			     e2, sizeof(e2))) {
+		rc = etcd_txn(s->etcd, &(struct etcd_cmp){ key, mr }, 1, ops, 2, &won, NULL,
+			      e2, sizeof(e2));
+		if (rc) {
 			snprintf(err, errlen, "join token not consumed: %s", e2);
 			goto out;
 		}
 		if (!won) {
 			snprintf(err, errlen, "join token refused: already used (tokens are single-use)");
+			rc = -EACCES;
 			goto out;
 		}
 	}

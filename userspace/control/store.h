@@ -18,8 +18,10 @@
  * before config.json: identities only grow, so a crash
  * between the two leaves a config whose identities are all known. The
  * version lives in config.json with the resources it describes. Functions
- * return 0 or -1 with a one-line reason in err, except those that say
- * they return -errno.
+ * return 0 or -errno with a one-line reason in err: -EINVAL for a bad
+ * option or stored state that does not load, -EACCES for a join token
+ * refused (malformed, unknown, used, expired, another node's), etcd's or
+ * a file's -errno.
  *
  * With etcd (store_opts.etcd_url), several replicas share one store; the
  * shared state is in etcd under a prefix (default /sluice/), the rest
@@ -104,7 +106,8 @@ int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids
  * PREFIX/config changed; *changed says whether it did. Clears the watch
  * fd. 0 or -errno (nothing changed in s). */
 int store_reload(struct store *s, bool *changed, char *err, size_t errlen);
-/* Readable when PREFIX/config changed (call store_reload()); -1 without etcd. */
+/* Readable when PREFIX/config changed (call store_reload()); the fd, or -1
+ * (no fd, not an error code) without etcd. */
 int store_watch_fd(const struct store *s);
 
 /* The nodes' HBONE addresses: an object node -> "IP:PORT" (new reference;

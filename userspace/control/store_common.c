@@ -5,6 +5,7 @@
  * domain's form, the config document.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,7 +46,7 @@ int store_admin_creds(struct store *s, char *err, size_t errlen)
 	struct pki_names n = { .cn = "admin", .uri = uri };
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	int rc = -1;
+	int rc;
 
 	store_path_of(s, "admin.crt", cp, sizeof(cp));
 	store_path_of(s, "admin.key", kp, sizeof(kp));
@@ -67,11 +68,9 @@ int store_admin_creds(struct store *s, char *err, size_t errlen)
 	EVP_PKEY_free(key);
 	key = pki_key_new();
 	cert = key ? pki_issue(&s->ca, key, &n, PKI_LEAF_SECONDS, err, errlen) : NULL;
-	if (!cert || pki_key_save(kp, key) || pki_cert_save(cp, cert)) {
+	rc = cert ? pki_key_save(kp, key) ?: pki_cert_save(cp, cert) : -EIO;
+	if (rc)
 		snprintf(err, errlen, "issuing the admin credentials %s failed", cp);
-		goto out;
-	}
-	rc = 0;
 out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
@@ -85,28 +84,25 @@ int store_config_from_json(struct store *s, struct sl_config *cfg, uint64_t *ver
 {
 	const char *stored_td = json_string_value(json_object_get(j, "trust_domain"));
 	struct sl_diags d = {};
-	int rc = -1;
+	int rc;
 
 	if (!stored_td || !json_is_integer(json_object_get(j, "version")) ||
 	    !json_is_array(json_object_get(j, "resources"))) {
 		snprintf(err, errlen, "%s: not a sluice-control store (version, trust_domain, resources)",
 			 where);
-		return -1;
+		return -EINVAL;
 	}
 	if (td && strcmp(td, stored_td) != 0) {
 		snprintf(err, errlen, "--trust-domain %s differs from %s's %s: identities depend on it",
 			 td, where, stored_td);
-		return -1;
+		return -EINVAL;
 	}
 	snprintf(s->td, sizeof(s->td), "%s", stored_td);
 	*version = (uint64_t)json_integer_value(json_object_get(j, "version"));
-	if (sl_config_from_json(cfg, where, json_object_get(j, "resources"), &d)) {
+	rc = sl_config_from_json(cfg, where, json_object_get(j, "resources"), &d);
+	if (rc)
 		snprintf(err, errlen, "%s: the stored config does not load (%zu errors; first: %s)",
 			 where, d.nerrors, d.n ? d.v[0].msg : "?");
-		goto out;
-	}
-	rc = 0;
-out:
 	sl_diags_free(&d);
 	return rc;
 }

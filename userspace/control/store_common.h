@@ -3,7 +3,7 @@
  * store_common.h - internal to store*.c: what both backends of the store
  * (the state dir in store.c, etcd in store_etcd.c) use. The public function
  * defined in store_common.c, store_role_uri(), is declared in store.h.
- * Functions return 0 or -1 with a one-line reason in err.
+ * Functions return 0 or -errno with a one-line reason in err.
  */
 #ifndef SL_CONTROL_STORE_COMMON_H
 #define SL_CONTROL_STORE_COMMON_H

@@ -41,7 +41,7 @@ static int prefix_set(char *buf, size_t len, const char *prefix, char *err, size
 	if (!n || prefix[0] != '/' || n + 2 > len || strspn(prefix, "/") == n + 1) {
 		snprintf(err, errlen, "--store-prefix '%s': a key prefix starting with '/' "
 			 "(at most %zu characters)", prefix, len - 2);
-		return -1;
+		return -EINVAL;
 	}
 	snprintf(buf, len, "%s%s", prefix, prefix[n - 1] == '/' ? "" : "/");
 	return 0;
@@ -51,14 +51,15 @@ int store_etcd_client(struct etcd **e, const struct store_opts *o, char *prefix,
 		      size_t plen, char *err, size_t errlen)
 {
 	char e2[512];
+	int rc;
 
-	if (prefix_set(prefix, plen, o->prefix, err, errlen))
-		return -1;
-	if (etcd_open(e, o->etcd_url, &o->etcd, e2, sizeof(e2))) {
+	rc = prefix_set(prefix, plen, o->prefix, err, errlen);
+	if (rc)
+		return rc;
+	rc = etcd_open(e, o->etcd_url, &o->etcd, e2, sizeof(e2));
+	if (rc)
 		snprintf(err, errlen, "--store: %s", e2);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* The store key: STORE_KEY_BYTES raw, or as hex (a newline after it allowed). */
@@ -72,14 +73,16 @@ static int store_key_load(const char *path, unsigned char *key, char *err, size_
 	if (!path) {
 		snprintf(err, errlen, "--store etcd needs --store-key FILE: the CA key is kept in etcd "
 			 "encrypted with it (sluice-control store-key create FILE makes one)");
-		return -1;
+		return -EINVAL;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
-		snprintf(err, errlen, "--store-key %s: %s", path, strerror(errno));
+		int e = errno;
+
+		snprintf(err, errlen, "--store-key %s: %s", path, strerror(e));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return -e;
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
@@ -106,30 +109,32 @@ static int store_key_load(const char *path, unsigned char *key, char *err, size_
 bad:
 	OPENSSL_cleanse(buf, sizeof(buf));
 	snprintf(err, errlen, "--store-key %s: not %d bytes, raw or as hex", path, STORE_KEY_BYTES);
-	return -1;
+	return -EINVAL;
 }
 
 int store_key_create(const char *path, char *err, size_t errlen)
 {
 	unsigned char key[STORE_KEY_BYTES];
 	char hex[2 * STORE_KEY_BYTES + 2];
-	int fd, rc = -1;
+	int fd, rc;
 
 	if (RAND_bytes(key, sizeof(key)) != 1) {
 		pki_log_errors("random bytes for the store key", err, errlen);
-		return -1;
+		return -EIO;
 	}
 	for (int i = 0; i < STORE_KEY_BYTES; i++)
 		snprintf(hex + 2 * i, 3, "%02x", key[i]);
 	hex[2 * STORE_KEY_BYTES] = '\n';
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
-			 errno == EEXIST ? " (a store key is never overwritten)" : "");
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s%s", path, strerror(-rc),
+			 rc == -EEXIST ? " (a store key is never overwritten)" : "");
 		goto out;
 	}
 	if (write(fd, hex, 2 * STORE_KEY_BYTES + 1) != 2 * STORE_KEY_BYTES + 1 || fsync(fd)) {
-		snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "writing %s: %s", path, strerror(-rc));
 		close(fd);
 		unlink(path);
 		goto out;
@@ -226,14 +231,14 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 	char *cert_pem = NULL, *key_pem = NULL, *sealed = NULL;
 	const char *vc = NULL, *vk = NULL, *vt = NULL;
 	size_t n = 0;
-	int rc = -1;
+	int rc;
 
 	store_etcd_key(s->prefix, "ca/cert", kc, sizeof(kc));
 	store_etcd_key(s->prefix, "ca/key", kk, sizeof(kk));
 	store_etcd_key(s->prefix, "ca/trust_domain", kt, sizeof(kt));
 	if ((o->ca_cert != NULL) != (o->ca_key != NULL)) {
 		snprintf(err, errlen, "--ca-cert and --ca-key go together");
-		return -1;
+		return -EINVAL;
 	}
 	for (int round = 0; round < 2; round++) {
 		char ca_dir[192];
@@ -242,7 +247,8 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 		store_etcd_key(s->prefix, "ca/", ca_dir, sizeof(ca_dir));
 		etcd_kvs_free(kvs, n);
 		kvs = NULL;
-		if (etcd_range(s->etcd, ca_dir, &kvs, &n, NULL, e2, sizeof(e2))) {
+		rc = etcd_range(s->etcd, ca_dir, &kvs, &n, NULL, e2, sizeof(e2));
+		if (rc) {
 			snprintf(err, errlen, "reading the CA from etcd: %s", e2);
 			goto out;
 		}
@@ -258,14 +264,16 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 			break;
 		/* none yet: ours, if no other replica's gets there first */
 		snprintf(cn, sizeof(cn), "sluice root CA %s", o->td ?: "cluster.local");
-		if (o->ca_cert ? pki_ca_open(&cand, o->ca_cert, o->ca_key, cn, false, err, errlen) :
-				 pki_ca_new(&cand, cn, err, errlen))
+		rc = o->ca_cert ? pki_ca_open(&cand, o->ca_cert, o->ca_key, cn, false, err, errlen) :
+				  pki_ca_new(&cand, cn, err, errlen);
+		if (rc)
 			goto out;
 		cert_pem = pki_cert_pem(cand.cert);
 		key_pem = pki_key_pem(cand.key);
 		sealed = key_pem ? seal(key, key_pem, strlen(key_pem)) : NULL;
 		if (!cert_pem || !sealed) {
 			snprintf(err, errlen, "encoding the CA failed");
+			rc = -ENOMEM;
 			goto out;
 		}
 		const char *tdv = o->td ?: "cluster.local";
@@ -275,7 +283,8 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 			{ ETCD_OP_PUT, kk, sealed, strlen(sealed) },
 			{ ETCD_OP_PUT, kt, tdv, strlen(tdv) },
 		};
-		if (etcd_txn(s->etcd, &cmp, 1, ops, 3, &won, NULL, e2, sizeof(e2))) {
+		rc = etcd_txn(s->etcd, &cmp, 1, ops, 3, &won, NULL, e2, sizeof(e2));
+		if (rc) {
 			snprintf(err, errlen, "storing the CA in etcd: %s", e2);
 			goto out;
 		}
@@ -291,6 +300,7 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 		pki_ca_close(&cand);
 		log_info("another replica stored the CA first: using it");
 	}
+	rc = -EINVAL;
 	if (!vc || !vk || !vt) {
 		snprintf(err, errlen, "etcd %sca/: cert, key and trust_domain go together; %s is missing",
 			 s->prefix, !vc ? "cert" : !vk ? "key" : "trust_domain");
@@ -321,7 +331,8 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 		goto out;
 	}
 	if (o->ca_cert) {
-		if (pki_ca_open(&cand, o->ca_cert, o->ca_key, "?", false, err, errlen)) {
+		rc = pki_ca_open(&cand, o->ca_cert, o->ca_key, "?", false, err, errlen);
+		if (rc) {
 			pki_ca_close(&s->ca);
 			goto out;
 		}
@@ -329,6 +340,7 @@ static int ca_etcd(struct store *s, const struct store_opts *o, const unsigned c
 			snprintf(err, errlen, "etcd %s holds another CA than %s: every certificate issued "
 				 "so far depends on it", kc, o->ca_cert);
 			pki_ca_close(&s->ca);
+			rc = -EINVAL;
 			goto out;
 		}
 	}
@@ -374,7 +386,7 @@ static int read_etcd(struct store *s, struct sl_config *cfg, struct sl_ids *ids,
 			snprintf(err, errlen, "etcd %s:%d:%d: %s", kc, jerr.line, jerr.column, jerr.text);
 			return -EINVAL;
 		}
-		rc = store_config_from_json(s, cfg, version, j, kc, s->td, err, errlen) ? -EINVAL : 0;
+		rc = store_config_from_json(s, cfg, version, j, kc, s->td, err, errlen);
 		json_decref(j);
 		if (rc)
 			return rc;
@@ -402,20 +414,24 @@ int store_etcd_open(struct store *s, const struct store_opts *o, char *err, size
 	unsigned char key[STORE_KEY_BYTES];
 	char kc[192], cp[PATH_MAX + 16], e2[512];
 	int64_t hdr = 0;
-	int rc = -1;
+	int rc;
 
-	if (store_key_load(o->store_key, key, err, errlen))
-		return -1;
-	if (store_etcd_client(&s->etcd, o, s->prefix, sizeof(s->prefix), err, errlen) ||
-	    ca_etcd(s, o, key, err, errlen))
+	rc = store_key_load(o->store_key, key, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_etcd_client(&s->etcd, o, s->prefix, sizeof(s->prefix), err, errlen);
+	rc = rc ?: ca_etcd(s, o, key, err, errlen);
+	if (rc)
 		goto out;
 	s->cfg = sl_config_new();
 	s->ids = sl_ids_new();
 	if (!s->cfg || !s->ids) {
 		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
 		goto out;
 	}
-	if (read_etcd(s, s->cfg, s->ids, &s->version, &s->cfg_rev, &hdr, err, errlen))
+	rc = read_etcd(s, s->cfg, s->ids, &s->version, &s->cfg_rev, &hdr, err, errlen);
+	if (rc)
 		goto out;
 	store_path_of(s, "config.json", cp, sizeof(cp));
 	if (!s->cfg_rev && access(cp, F_OK) == 0)
@@ -423,14 +439,17 @@ int store_etcd_open(struct store *s, const struct store_opts *o, char *err, size
 			 "imported; apply it again", cp, s->prefix);
 	/* the CA certificate beside the admin credentials, for sluicectl */
 	store_path_of(s, "ca.crt", cp, sizeof(cp));
-	if (pki_cert_save(cp, s->ca.cert)) {
+	rc = pki_cert_save(cp, s->ca.cert);
+	if (rc) {
 		snprintf(err, errlen, "writing %s failed", cp);
 		goto out;
 	}
-	if (store_admin_creds(s, err, errlen))
+	rc = store_admin_creds(s, err, errlen);
+	if (rc)
 		goto out;
 	store_etcd_key(s->prefix, "config", kc, sizeof(kc));
-	if (etcd_watch_start(s->etcd, kc, hdr + 1, &s->watch, e2, sizeof(e2))) {
+	rc = etcd_watch_start(s->etcd, kc, hdr + 1, &s->watch, e2, sizeof(e2));
+	if (rc) {
 		snprintf(err, errlen, "%s", e2);
 		goto out;
 	}

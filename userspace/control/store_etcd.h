@@ -3,8 +3,8 @@
  * store_etcd.h - internal to store*.c: what store.c calls in the etcd
  * backend (store_etcd.c; the layout in etcd is in store.h). The public
  * functions defined in store_etcd.c (store_key_create(), store_reload(),
- * store_watch_fd()) are declared in store.h. Functions return 0 or -1
- * with a one-line reason in err, except those that say they return -errno.
+ * store_watch_fd()) are declared in store.h. Functions return 0 or -errno
+ * with a one-line reason in err.
  */
 #ifndef SL_CONTROL_STORE_ETCD_H
 #define SL_CONTROL_STORE_ETCD_H

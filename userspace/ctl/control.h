@@ -62,8 +62,9 @@ struct ctl_control_args {
 	unsigned int timeout_ms;
 };
 
-/* argv (after the command's name) by opts into a: -1 to go on, else the
- * command's exit status (0 after --help; 2 after a usage error, said). */
+/* argv (after the command's name) by opts into a: -1 to go on (a value,
+ * not an error code), else the command's exit status (0 after --help; 2
+ * after a usage error, said). */
 int ctl_control_args(struct ctl_control_args *a, const char *help, const struct cli_opt *opts,
 		     int argc, char **argv);
 

@@ -75,8 +75,8 @@ int ctl_args_next(struct ctl_args *a);
  * else NULL. */
 char *ctl_args_next_word(struct ctl_args *a);
 /* The arguments of a command whose only options are -o table|json and
- * --help (opts), and that takes no other: -1 to go on, o->json set by -o,
- * else the exit status. */
+ * --help (opts), and that takes no other: -1 to go on (a value, not an
+ * error code), o->json set by -o, else the exit status. */
 int ctl_args_output(struct ctl_opts *o, const char *help, const struct cli_opt *opts, int argc,
 		    char **argv);
 /* A usage error: "sluicectl: CMD: " and the message, then the usage, on

@@ -78,6 +78,7 @@ static bool is_group(const char *key)
 	return false;
 }
 
+/* The index of profile `name` in profile_names[], or -1 (not found). */
 static int name_ix(const char *name)
 {
 	for (int i = 0; profile_names[i]; i++)

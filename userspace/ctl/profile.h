@@ -85,8 +85,9 @@ struct profile_args {
 	PROFILE_OPT_SET("paths.prefix=DIR", "where install put sluice (default: /)")
 
 /* argv (after the command's name) by the command's table opts into a:
- * -1 to go on, else the command's exit status (0 after --help; 2 after
- * a usage error, said). Only profile dump takes an argument (NAME). */
+ * -1 to go on (a value, not an error code), else the command's exit
+ * status (0 after --help; 2 after a usage error, said). Only profile dump
+ * takes an argument (NAME). */
 int profile_args_parse(struct profile_args *a, const char *help, const struct cli_opt *opts,
 		       int argc, char **argv);
 /* profile_resolve() that prints its error. */

@@ -2,6 +2,7 @@
 /*
  * certs.c - the node proxy's credentials in memory (certs.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ int pcerts_set_node(struct pcerts *c, const char *ca, size_t ca_len, const char 
 	EVP_PKEY *k = pki_key_from_pem(key, key_len);
 	char uri[300], *slash;
 	SSL_CTX *ctx = NULL;
+	int rc = -EINVAL;
 
 	if (!xca || !xcert || !k || !pki_cert_matches_key(xcert, k)) {
 		log_err("proxy: the node credentials from the agent do not parse or do not match");
@@ -42,8 +44,10 @@ int pcerts_set_node(struct pcerts *c, const char *ca, size_t ca_len, const char 
 
 		ctx = pki_tls_ctx(&to);
 	}
-	if (!ctx)
+	if (!ctx) {
+		rc = -EIO;
 		goto fail;
+	}
 	X509_free(c->ca);
 	X509_free(c->node_cert);
 	EVP_PKEY_free(c->node_key);
@@ -59,7 +63,7 @@ fail:
 	X509_free(xca);
 	X509_free(xcert);
 	EVP_PKEY_free(k);
-	return -1;
+	return rc;
 }
 
 static struct pcert **slot(const struct pcerts *c, uint32_t id)
@@ -75,9 +79,12 @@ int pcerts_set(struct pcerts *c, uint32_t id, const char *spiffe, const char *ke
 {
 	struct pcert *w = calloc(1, sizeof(*w)), **old;
 	char uri[300];
+	int rc = -ENOMEM;
 
-	if (!w || !c->ca)
+	if (!w || !c->ca) {
+		rc = w ? -EINVAL : -ENOMEM;
 		goto fail;
+	}
 	w->id = id;
 	snprintf(w->spiffe, sizeof(w->spiffe), "%s", spiffe);
 	w->key = pki_key_from_pem(key, key_len);
@@ -86,6 +93,7 @@ int pcerts_set(struct pcerts *c, uint32_t id, const char *spiffe, const char *ke
 	    pki_cert_uri(w->cert, uri, sizeof(uri)) || strcmp(uri, w->spiffe)) {
 		log_err("proxy: the certificate for %s from the agent is not one for its key "
 			"and identity", w->spiffe);
+		rc = -EINVAL;
 		goto fail;
 	}
 	{
@@ -94,8 +102,10 @@ int pcerts_set(struct pcerts *c, uint32_t id, const char *spiffe, const char *ke
 
 		w->ctx = pki_tls_ctx(&o);
 	}
-	if (!w->ctx)
+	if (!w->ctx) {
+		rc = -EIO;
 		goto fail;
+	}
 	w->gen = ++c->gen_seq;
 	old = slot(c, id);
 	if (old) {
@@ -106,15 +116,17 @@ int pcerts_set(struct pcerts *c, uint32_t id, const char *spiffe, const char *ke
 	{
 		struct pcert **nv = realloc(c->v, (c->n + 1) * sizeof(*nv));
 
-		if (!nv)
+		if (!nv) {
+			rc = -ENOMEM;
 			goto fail;
+		}
 		c->v = nv;
 		c->v[c->n++] = w;
 	}
 	return 0;
 fail:
 	pcert_free(w);
-	return -1;
+	return rc;
 }
 
 void pcerts_forget(struct pcerts *c, uint32_t id)

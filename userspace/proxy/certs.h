@@ -10,8 +10,9 @@
  * Contract: a certificate replaced for an identity gets a new `gen`, so
  * the proxy stops pooling new tunnels on connections made with the old
  * one; established connections keep theirs (SSL objects hold their
- * context). Functions return 0 or -1 after logging why; on error nothing
- * changes.
+ * context). Functions return 0 or -errno after logging why (-EINVAL:
+ * credentials that do not parse or match, or no CA yet; -EIO: no TLS
+ * context from them; -ENOMEM); on error nothing changes.
  */
 #ifndef SL_PROXY_CERTS_H
 #define SL_PROXY_CERTS_H

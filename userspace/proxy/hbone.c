@@ -253,7 +253,7 @@ static void tunnel_close_fd(struct hb_tunnel *t, bool rst)
 }
 
 /* The slices into `down` (copied): before the stage is reused, or before a
- * byte that is not in the stage is queued after them. -1: out of memory. */
+ * byte that is not in the stage is queued after them. 0 or -ENOMEM. */
 static int spill(struct hb_tunnel *t)
 {
 	int err = 0;
@@ -273,12 +273,12 @@ static int queue_down(struct hb_tunnel *t, const uint8_t *d, size_t n)
 	struct iovec *last = t->nsl ? &t->sl[t->nsl - 1] : NULL;
 
 	if (!t->c->in_io || !st || d < st || d + n > st + STAGE_LEN)
-		return spill(t) || buf_add(&t->down, d, n) ? -1 : 0;
+		return spill(t) ?: buf_add(&t->down, d, n);
 	if (last && (const uint8_t *)last->iov_base + last->iov_len == d) {
 		last->iov_len += n;   /* a payload that went on in the next record */
 	} else {
 		if (t->nsl == MAX_SLICES && spill(t))
-			return -1;
+			return -ENOMEM;
 		t->sl[t->nsl++] = (struct iovec){ .iov_base = (void *)d, .iov_len = n };
 	}
 	t->sl_bytes += n;
@@ -964,25 +964,29 @@ static void conn_update(struct hb_conn *c)
 	set_events(c->l, c->fd, &c->ev, want, &c->h);
 }
 
+/* A TLS failure into c->msg: -ECONNRESET when the peer closed, a failed
+ * read's or write's -errno, else -EPROTO. */
 static int tls_error(struct hb_conn *c, const char *what, int ret)
 {
-	int e = SSL_get_error(c->ssl, ret);
+	int e = SSL_get_error(c->ssl, ret), err = errno;
 	char msg[200] = "";
 
-	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 		snprintf(c->msg, sizeof(c->msg), "%s: %s", what,
-			 ret == 0 || !errno ? "connection closed by peer" : strerror(errno));
-	else if (e == SSL_ERROR_ZERO_RETURN)
-		snprintf(c->msg, sizeof(c->msg), "%s: connection closed by peer", what);
-	else {
-		pki_log_errors_at(LOG_DEBUG, what, msg, sizeof(msg));
-		snprintf(c->msg, sizeof(c->msg), "%s: %s", what, msg[0] ? msg : "failed");
+			 ret == 0 || !err ? "connection closed by peer" : strerror(err));
+		return ret == 0 || !err ? -ECONNRESET : -err;
 	}
-	return -1;
+	if (e == SSL_ERROR_ZERO_RETURN) {
+		snprintf(c->msg, sizeof(c->msg), "%s: connection closed by peer", what);
+		return -ECONNRESET;
+	}
+	pki_log_errors_at(LOG_DEBUG, what, msg, sizeof(msg));
+	snprintf(c->msg, sizeof(c->msg), "%s: %s", what, msg[0] ? msg : "failed");
+	return -EPROTO;
 }
 
 /* Send what TLS wrote into c->tlsout; 0 also when the socket is full
- * (what is left waits for EPOLLOUT), -1 on an error. */
+ * (what is left waits for EPOLLOUT), -errno on an error. */
 static int tls_flush(struct hb_conn *c)
 {
 	while (buf_avail(&c->tlsout)) {
@@ -994,8 +998,9 @@ static int tls_flush(struct hb_conn *c)
 				continue;
 			if (errno == EAGAIN)
 				return 0;
-			snprintf(c->msg, sizeof(c->msg), "TLS write: %s", strerror(errno));
-			return -1;
+			w = -errno;
+			snprintf(c->msg, sizeof(c->msg), "TLS write: %s", strerror((int)-w));
+			return (int)w;
 		}
 		c->tlsout.off += (size_t)w;
 		c->progress_ms = loop_now_ms();
@@ -1005,7 +1010,7 @@ static int tls_flush(struct hb_conn *c)
 }
 
 /* Encrypt n bytes into records in c->tlsout (our BIO takes them all):
- * 0, or -1 with c->msg set. */
+ * 0, or -errno with c->msg set. */
 static int seal(struct hb_conn *c, const uint8_t *d, size_t n)
 {
 	while (n) {
@@ -1039,9 +1044,12 @@ static int seal_obuf(struct hb_conn *c)
  */
 static int pump_out(struct hb_conn *c)
 {
+	int rc;
+
 	for (;;) {
-		if (tls_flush(c))
-			return -1;
+		rc = tls_flush(c);
+		if (rc)
+			return rc;
 		if (buf_avail(&c->tlsout))
 			return 0;
 		/* DATA frames go to tlsout as they come (send_data), the
@@ -1052,17 +1060,18 @@ static int pump_out(struct hb_conn *c)
 
 			if (n < 0) {
 				snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)n));
-				return -1;
+				return -EPROTO;
 			}
 			if (n == 0)
 				break;
 			if (buf_add(&c->obuf, d, (size_t)n)) {
 				snprintf(c->msg, sizeof(c->msg), "out of memory");
-				return -1;
+				return -ENOMEM;
 			}
 		}
-		if (seal_obuf(c))
-			return -1;
+		rc = seal_obuf(c);
+		if (rc)
+			return rc;
 		if (!buf_avail(&c->tlsout))
 			return 0;
 	}
@@ -1079,7 +1088,7 @@ static int pump_in(struct hb_conn *c, enum hb_close *why)
 		c->l->stage = malloc(STAGE_LEN);
 		if (!c->l->stage) {
 			snprintf(c->msg, sizeof(c->msg), "out of memory");
-			return -1;
+			return -ENOMEM;
 		}
 	}
 
@@ -1115,7 +1124,7 @@ static int pump_in(struct hb_conn *c, enum hb_close *why)
 		if (taken < 0) {
 			snprintf(c->msg, sizeof(c->msg), "HTTP/2: %s", nghttp2_strerror((int)taken));
 			*why = HB_CLOSE_HTTP2;
-			return -1;
+			return -EPROTO;
 		}
 		if (c->server && c->refused > c->lim.max_streams)
 			break;   /* flooded(): not a record more */
@@ -1129,7 +1138,7 @@ static int do_handshake(struct hb_conn *c)
 {
 	const unsigned char *alpn = NULL;
 	unsigned int alen = 0;
-	int r;
+	int r, rc;
 
 	ERR_clear_error();
 	r = SSL_do_handshake(c->ssl);
@@ -1137,28 +1146,28 @@ static int do_handshake(struct hb_conn *c)
 		int e = SSL_get_error(c->ssl, r);
 
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (tls_flush(c)) {
+			rc = tls_flush(c);
+			if (rc)
 				conn_die(c, HB_CLOSE_IO, c->msg);
-				return -1;
-			}
-			return 0;
+			return rc;
 		}
-		tls_error(c, "TLS handshake", r);
+		rc = tls_error(c, "TLS handshake", r);
 		conn_die(c, HB_CLOSE_TLS, c->msg);   /* sends the alert if it can */
-		return -1;
+		return rc;
 	}
-	if (tls_flush(c)) {
+	rc = tls_flush(c);
+	if (rc) {
 		conn_die(c, HB_CLOSE_IO, c->msg);
-		return -1;
+		return rc;
 	}
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 	if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
 		conn_die(c, HB_CLOSE_TLS, "the peer did not negotiate ALPN h2");
-		return -1;
+		return -EPROTO;
 	}
 	if (pki_peer_uri(c->ssl, c->peer, sizeof(c->peer))) {
 		conn_die(c, HB_CLOSE_TLS, "the peer's certificate has no URI SAN or did not verify");
-		return -1;
+		return -EACCES;
 	}
 	if (!c->server && !hb_peer_expected(c->peer, (const char *const *)c->expect)) {
 		size_t n = (size_t)snprintf(c->msg, sizeof(c->msg), "the server presented %s, expected",
@@ -1168,18 +1177,18 @@ static int do_handshake(struct hb_conn *c)
 			n += (size_t)snprintf(c->msg + n, sizeof(c->msg) - n, "%s %s",
 					      e == c->expect ? "" : " or", *e);
 		conn_die(c, HB_CLOSE_PEER, c->msg);
-		return -1;
+		return -EACCES;
 	}
 	if (!SSL_get_certificate(c->ssl) ||
 	    pki_cert_uri(SSL_get_certificate(c->ssl), c->local, sizeof(c->local)))
 		c->local[0] = 0;
 	if (c->server && c->ops && c->ops->on_peer && c->ops->on_peer(c, c->peer, c->arg)) {
 		conn_die(c, HB_CLOSE_PEER, "the peer's identity is refused");
-		return -1;
+		return -EACCES;
 	}
 	if (c->server && session_new(c)) {
 		conn_die(c, HB_CLOSE_IO, "out of memory for the HTTP/2 session");
-		return -1;
+		return -ENOMEM;
 	}
 	handshake_over(c);
 	c->handshaken = true;
@@ -1327,7 +1336,7 @@ static int cert_cb(SSL *ssl, void *arg)
 }
 
 /* Reads from the socket with read-ahead (many records per read()), writes
- * into c->tlsout. 0 or -1. */
+ * into c->tlsout. 0 or -ENOMEM. */
 static int tls_set_bios(struct hb_conn *c)
 {
 	BIO *b;
@@ -1335,7 +1344,7 @@ static int tls_set_bios(struct hb_conn *c)
 	pthread_once(&bio_once, bio_init);
 	b = bio_method ? BIO_new(bio_method) : NULL;
 	if (!b)
-		return -1;
+		return -ENOMEM;
 	BIO_set_data(b, c);
 	SSL_set_bio(c->ssl, b, b);   /* one reference, both directions */
 	SSL_set_read_ahead(c->ssl, 1);
@@ -1556,22 +1565,32 @@ int hb_tunnel_open(struct hb_conn *c, const char *authority, int fd, void *targ)
 	nghttp2_data_provider prd = { .read_callback = up_read };
 	struct hb_tunnel *t;
 	int32_t sid;
+	int rc;
 
-	if (c->dead || c->retired || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+	if (c->dead || c->retired) {
+		rc = -ENOTCONN;
 		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	t = tunnel_new(c, fd, targ);
-	if (!t)
+	if (!t) {
+		rc = -ENOMEM;
 		goto fail;
+	}
 	prd.source.ptr = t;
 	sid = nghttp2_submit_request(c->ng, NULL, nv, 2, &prd, t);
 	if (sid < 0) {
-		/* undo: not reported, the caller learns it from -1 */
+		/* undo: not reported, the caller learns it from the -errno */
 		c->tunnels = t->next;
 		if (t->next)
 			t->next->prev = NULL;
 		c->ntunnels--;
 		free(t->up);
 		free(t);
+		rc = sid == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EIO;
 		goto fail;
 	}
 	t->sid = t->sid_saved = sid;
@@ -1590,7 +1609,7 @@ fail:
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(fd);
 	}
-	return -1;
+	return rc;
 }
 
 /* ---- timers and dispatch ------------------------------------------------- */
@@ -1654,10 +1673,8 @@ int hb_loop_run(struct hb_loop *l, int timeout_ms)
 	uint64_t now;
 	int n = loop_wait(&l->base, timeout_ms);
 
-	if (n < 0) {
-		errno = -n;
-		return -1;
-	}
+	if (n < 0)
+		return n;
 	now = loop_now_ms();
 	if (now - l->last_tick >= TICK_MS) {
 		l->last_tick = now;

@@ -93,7 +93,7 @@ struct hb_tunnel_stats {
 
 struct hb_ops {
 	/* Server: the peer's verified URI SAN after the handshake; return 0
-	 * to accept, -1 to close the connection (HB_CLOSE_PEER). */
+	 * to accept, -errno (-EACCES) to close the connection (HB_CLOSE_PEER). */
 	int (*on_peer)(struct hb_conn *c, const char *uri, void *arg);
 	/*
 	 * Server: a CONNECT to `authority` ("IP:PORT" as sent). Return a TCP
@@ -112,7 +112,7 @@ struct hb_ops {
 	/* Server, optional: the client's SNI host name (NULL: none sent),
 	 * during the handshake before our certificate is chosen. Return 0 to
 	 * go on, having called SSL_use_cert_and_key(ssl, ...) to present
-	 * another certificate than the context's, or -1 to fail the
+	 * another certificate than the context's, or -errno to fail the
 	 * handshake (HB_CLOSE_TLS). */
 	int (*on_sni)(struct hb_conn *c, SSL *ssl, const char *sni, void *arg);
 };
@@ -130,7 +130,7 @@ void hb_loop_drain(struct hb_loop *l);
 /* The epoll set, for the caller's own fds. */
 struct loop *hb_loop_base(struct hb_loop *l);
 /* Wait at most timeout_ms (0: do not wait) and dispatch; timers run at
- * most every 100 ms. -1 on an epoll failure. */
+ * most every 100 ms. 0, or -errno on an epoll failure. */
 int hb_loop_run(struct hb_loop *l, int timeout_ms);
 size_t hb_loop_conns(const struct hb_loop *l);
 /* Server connections still in their TLS handshake. */
@@ -183,7 +183,8 @@ void *hb_conn_user(const struct hb_conn *c);
  * Client: tunnel the TCP socket `fd` (connected, non-blocking; owned by
  * the tunnel from now on, even on failure) through a CONNECT to
  * `authority`. Bytes are read from fd once the answer is 200; any other
- * answer resets fd. 0, or -1 (fd closed with a reset).
+ * answer resets fd. 0, or -errno (fd closed with a reset): -ENOTCONN on
+ * a connection dead or retired, -ENOMEM.
  */
 int hb_tunnel_open(struct hb_conn *c, const char *authority, int fd, void *targ);
 

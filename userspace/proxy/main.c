@@ -296,7 +296,7 @@ static void on_signal(struct loop_handler *h, uint32_t events)
 	}
 }
 
-/* --listen-fd ROLE=FD */
+/* --listen-fd ROLE=FD: 0 or -EINVAL. */
 static int listen_fd_arg(const char *arg, int fds[PL_LS_MAX])
 {
 	static const char *const roles[PL_LS_MAX] = { "hbone", "out", "out6" };
@@ -309,14 +309,15 @@ static int listen_fd_arg(const char *arg, int fds[PL_LS_MAX])
 			continue;
 		fd = strtol(eq + 1, &end, 10);
 		if (*end || fd < 3 || fcntl((int)fd, F_GETFD) < 0)
-			return -1;
+			return -EINVAL;
 		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 		fds[i] = (int)fd;
 		return 0;
 	}
-	return -1;
+	return -EINVAL;
 }
 
+/* A socket for each address given and not inherited: 0 or -errno. */
 static int bind_listeners(int fds[PL_LS_MAX], const char *const addrs[PL_LS_MAX])
 {
 	static const char *const flag[PL_LS_MAX] = { "--hbone-addr", "--outbound-addr",
@@ -331,7 +332,7 @@ static int bind_listeners(int fds[PL_LS_MAX], const char *const addrs[PL_LS_MAX]
 		if (fds[i] < 0) {
 			log_err("%s %s: %s", flag[i], addrs[i],
 				fds[i] == -EINVAL ? "not ADDRESS:PORT" : strerror(-fds[i]));
-			return -1;
+			return fds[i];
 		}
 	}
 	return 0;
@@ -382,10 +383,12 @@ static int run(struct pctx *c, const char *const addrs[PL_LS_MAX], unsigned int 
 		 addrs[PL_LS_OUT6] ?: "");
 	while (!c->done) {
 		uint64_t now;
+		int err;
 
 		link_tick(&c->link);
-		if (hb_loop_run(c->l, 100) < 0) {
-			log_err("proxy: event loop: %s", strerror(errno));
+		err = hb_loop_run(c->l, 100);
+		if (err < 0) {
+			log_err("proxy: event loop: %s", strerror(-err));
 			goto out;
 		}
 		now = loop_now_ms();

@@ -361,7 +361,7 @@ static int in_sni(struct hb_conn *c, SSL *ssl, const char *sni, void *arg)
 	}
 	if (SSL_use_cert_and_key(ssl, wc->cert, wc->key, NULL, 1) != 1) {
 		pki_log_errors("presenting a workload certificate", NULL, 0);
-		return -1;
+		return -EIO;
 	}
 	return 0;
 }
@@ -375,7 +375,7 @@ static int in_peer(struct hb_conn *c, const char *uri, void *arg)
 	if (!workload_uri(p, uri)) {
 		log_info("HBONE from %s refused: %s is not a workload of trust domain %s",
 			 hb_conn_addr(c), uri, p->o.certs->td);
-		return -1;
+		return -EACCES;
 	}
 	return 0;
 }

@@ -204,10 +204,13 @@ fail:
 	return NULL;
 }
 
-/* s &= the set of `values`, s &= ~the set of `notValues`, for one kind. */
+/* s &= the set of `values`, s &= ~the set of `notValues`, for one kind.
+ * 0, -EINVAL (an error diagnostic) or -ENOMEM. */
 static int narrow(const struct sl_cctx *x, idset s, const json_t *values, const json_t *not,
 		  int kind, const struct sl_resource *ap, const char *field)
 {
+	size_t errors = x->d->nerrors;
+
 	for (int pass = 0; pass < 2; pass++) {
 		const json_t *list = pass ? not : values;
 		idset m;
@@ -216,7 +219,7 @@ static int narrow(const struct sl_cctx *x, idset s, const json_t *values, const 
 			continue;
 		m = kind == 2 ? cover_set(x, list, ap, field) : match_set(x, list, kind);
 		if (!m)
-			return -1;
+			return x->d->nerrors > errors ? -EINVAL : -ENOMEM;
 		if (pass)
 			set_andnot(x, s, m);
 		else
@@ -273,12 +276,13 @@ static bool pset_has(const struct pset *p, long port)
 	return false;
 }
 
+/* 0, or -ENOSPC past 64 ports. */
 static int pset_add(struct pset *p, long port)
 {
 	if (pset_has(p, port))
 		return 0;
 	if (p->n == sizeof(p->v) / sizeof(p->v[0]))
-		return -1;
+		return -ENOSPC;
 	p->v[p->n++] = (uint16_t)port;
 	return 0;
 }
@@ -328,7 +332,7 @@ static int pset_minus(const struct sl_cctx *x, struct pset *p, const json_t *not
 			sl_diag_res(x->d, ERR, ap, field, "a DENY on every port but some cannot be "
 				    "compiled to the kernel's exact entries without leaving ports "
 				    "open; list the ports to deny");
-			return -1;
+			return -EINVAL;
 		}
 		known_ports(x, dst, p);
 	}
@@ -353,7 +357,7 @@ static int pset_values(struct pset *p, const json_t *values, const struct sl_cct
 	json_array_foreach(values, i, v) {
 		if (pset_add(p, port_of(v))) {
 			sl_diag_res(x->d, ERR, ap, field, "more than 64 ports in one rule");
-			return -1;
+			return -EINVAL;
 		}
 	}
 	return 0;
@@ -365,6 +369,7 @@ static int to_ports(const struct sl_cctx *x, const json_t *to, bool deny, uint32
 {
 	const json_t *t;
 	size_t i;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->any = !json_array_size(to);
@@ -375,16 +380,20 @@ static int to_ports(const struct sl_cctx *x, const json_t *to, bool deny, uint32
 		char field[160];
 
 		snprintf(field, sizeof(field), "%s.to[%zu].operation.ports", path, i);
-		if (pset_values(&p, ports, x, ap, field))
-			return -1;
+		rc = pset_values(&p, ports, x, ap, field);
+		if (rc)
+			return rc;
 		snprintf(field, sizeof(field), "%s.to[%zu].operation.notPorts", path, i);
-		if (pset_minus(x, &p, json_object_get(op, "notPorts"), deny, dst, ap, field))
-			return -1;
+		rc = pset_minus(x, &p, json_object_get(op, "notPorts"), deny, dst, ap, field);
+		if (rc)
+			return rc;
 		if (p.any)
 			out->any = true;
-		for (size_t k = 0; k < p.n; k++)
-			if (pset_add(out, p.v[k]))
-				return -1;
+		for (size_t k = 0; k < p.n; k++) {
+			rc = pset_add(out, p.v[k]);
+			if (rc)
+				return rc;
+		}
 	}
 	if (out->any)
 		out->n = 0;
@@ -411,7 +420,7 @@ static int pent_add(struct pents *e, uint32_t dst, uint32_t src, uint16_t port, 
 		struct pent *v = realloc(e->v, (e->cap = e->cap * 2 + 64) * sizeof(*v));
 
 		if (!v)
-			return -1;
+			return -ENOMEM;
 		e->v = v;
 	}
 	e->v[e->n++] = (struct pent){ dst, src, port, proto, deny };
@@ -419,7 +428,7 @@ static int pent_add(struct pents *e, uint32_t dst, uint32_t src, uint16_t port, 
 }
 
 /* destination.ip: does it hold for all of the destination's addresses
- * (1), none (0), or some (-1, an error)? */
+ * (1), none (0), or some (-EINVAL, an error diagnostic)? */
 static int dst_ip_holds(const struct sl_cctx *x, uint32_t dst, const json_t *w,
 			const struct sl_resource *ap, const char *field)
 {
@@ -458,12 +467,13 @@ static int dst_ip_holds(const struct sl_cctx *x, uint32_t dst, const json_t *w,
 	if (yes && no) {
 		sl_diag_res(x->d, ERR, ap, field, "holds for some addresses of the destination "
 			    "identity but not all: the kernel decides per identity");
-		return -1;
+		return -EINVAL;
 	}
 	return yes > 0;
 }
 
-/* when[]: narrow the sources and ports; 0 if the rule can never match. */
+/* when[]: narrow the sources and ports; 1, 0 if the rule can never match,
+ * or -errno. */
 static int apply_when(const struct sl_cctx *x, const json_t *when, idset s, struct pset *p,
 		      bool deny, uint32_t dst, const struct sl_resource *ap, const char *path)
 {
@@ -474,7 +484,7 @@ static int apply_when(const struct sl_cctx *x, const json_t *when, idset s, stru
 		const char *key = json_string_value(json_object_get(w, "key"));
 		const json_t *vals = json_object_get(w, "values"), *nots = json_object_get(w, "notValues");
 		char field[160];
-		int kind = -1;
+		int kind = -1, rc;
 
 		snprintf(field, sizeof(field), "%s.when[%zu]", path, i);
 		if (!strcmp(key, "source.principal"))
@@ -484,13 +494,15 @@ static int apply_when(const struct sl_cctx *x, const json_t *when, idset s, stru
 		else if (!strcmp(key, "source.ip") || !strcmp(key, "remote.ip"))
 			kind = 2;
 		if (kind >= 0) {
-			if (narrow(x, s, vals, nots, kind, ap, field))
-				return -1;
+			rc = narrow(x, s, vals, nots, kind, ap, field);
+			if (rc)
+				return rc;
 		} else if (!strcmp(key, "destination.port")) {
 			struct pset v = { .any = !vals };
 
-			if (pset_values(&v, vals, x, ap, field))
-				return -1;
+			rc = pset_values(&v, vals, x, ap, field);
+			if (rc)
+				return rc;
 			if (!p->any && !v.any) { /* intersect */
 				struct pset both = { .any = false };
 
@@ -501,8 +513,9 @@ static int apply_when(const struct sl_cctx *x, const json_t *when, idset s, stru
 			} else if (v.any) {
 				v = *p;
 			}
-			if (pset_minus(x, &v, nots, deny, dst, ap, field))
-				return -1;
+			rc = pset_minus(x, &v, nots, deny, dst, ap, field);
+			if (rc)
+				return rc;
 			*p = v;
 		} else { /* destination.ip */
 			int h = dst_ip_holds(x, dst, w, ap, field);
@@ -522,23 +535,26 @@ static int compile_rule(const struct sl_cctx *x, const struct sl_resource *ap,
 	const json_t *from = json_object_get(rule, "from"), *f;
 	idset s = set_new(x, !json_array_size(from));
 	struct pset p;
-	size_t i;
-	int rc = -1;
+	size_t i, errors = x->d->nerrors;
+	int rc;
 
 	if (!s)
-		return -1;
+		return -ENOMEM;
 	json_array_foreach(from, i, f) {
 		char field[160];
 		idset one;
 
 		snprintf(field, sizeof(field), "%s.from[%zu].source", path, i);
 		one = source_set(x, json_object_get(f, "source"), ap, field);
-		if (!one)
+		if (!one) {
+			rc = x->d->nerrors > errors ? -EINVAL : -ENOMEM;
 			goto out;
+		}
 		set_or(x, s, one);
 		free(one);
 	}
-	if (to_ports(x, json_object_get(rule, "to"), deny, dst, ap, path, &p))
+	rc = to_ports(x, json_object_get(rule, "to"), deny, dst, ap, path, &p);
+	if (rc)
 		goto out;
 	rc = apply_when(x, json_object_get(rule, "when"), s, &p, deny, dst, ap, path);
 	if (rc <= 0)
@@ -621,17 +637,19 @@ static int compile_policy(const struct sl_cctx *x, const struct sl_resource *ap,
 	const char *action = json_string_value(json_object_get(spec, "action")) ?: "ALLOW";
 	bool deny = !strcmp(action, "DENY");
 	size_t i;
+	int rc;
 
 	/* ALLOW makes the destination default-deny for TCP; UDP stays outside
 	 * AuthorizationPolicy, as in Istio */
 	if (!deny && pent_add(out, dst, SL_ID_ANY, 0, IPPROTO_UDP, false))
-		return -1;
+		return -ENOMEM;
 	json_array_foreach(json_object_get(spec, "rules"), i, rule) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "spec.rules[%zu]", i);
-		if (compile_rule(x, ap, rule, path, dst, deny, out))
-			return -1;
+		rc = compile_rule(x, ap, rule, path, dst, deny, out);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

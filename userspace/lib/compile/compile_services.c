@@ -150,7 +150,8 @@ static const json_t *subset_labels(const struct sl_svc *s, const char *subset)
 /*
  * Does a route's match hold for this node's clients? The VIP table is one
  * per node, so sourceLabels/sourceNamespace can be honoured only when all
- * of the node's workloads match or none does: 1, 0, or -1 (error).
+ * of the node's workloads match or none does: 1, 0, or -EINVAL (an error
+ * diagnostic).
  */
 static int match_source(const struct sl_cctx *x, const struct sl_resource *vs,
 			const json_t *m, const char *field)
@@ -177,7 +178,7 @@ static int match_source(const struct sl_cctx *x, const struct sl_resource *vs,
 		sl_diag_res(x->d, SL_DIAG_ERROR, vs, field, "matches %zu of node %s's %zu "
 			    "workloads: a node has one VIP table for all its workloads, so a "
 			    "source match must hold for all of them or none", yes, x->node, yes + no);
-		return -1;
+		return -EINVAL;
 	}
 	return yes > 0;
 }
@@ -205,7 +206,7 @@ static const json_t *pick_route(const struct sl_cctx *x, const struct sl_resourc
 			snprintf(field, sizeof(field), "spec.tcp[%zu].match[%zu]", i, k);
 			src = match_source(x, vs, m, field);
 			if (src < 0)
-				*err = -EINVAL;
+				*err = src;
 			if (src > 0)
 				return json_object_get(tcp, "route");
 		}

@@ -4,6 +4,7 @@
  * one compilation (compile_universe.h): the reserved ones, one per
  * workload identity, and one per CIDR an AuthorizationPolicy lists.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static int uni_add(struct sl_cctx *x, size_t *cap, struct sl_idinfo info)
 		struct sl_idinfo *v = realloc(x->uni, (*cap = *cap * 2 + 64) * sizeof(*v));
 
 		if (!v)
-			return -1;
+			return -ENOMEM;
 		x->uni = v;
 	}
 	x->uni[x->nuni++] = info;
@@ -52,9 +53,9 @@ static int add_cidr(struct sl_cctx *x, size_t *cap, const char *text)
 	snprintf(key, sizeof(key), "cidr:%s", canon);
 	id = sl_ids_get(x->ids, key);
 	if (!id || uni_add(x, cap, (struct sl_idinfo){ .id = id, .cidr = true, .key = k }))
-		return -1;
+		return -ENOMEM;
 	return json_array_append_new(x->cidrs, json_pack("{s:s, s:I}", "cidr", canon,
-							 "identity", (json_int_t)id));
+							 "identity", (json_int_t)id)) ? -ENOMEM : 0;
 }
 
 /* Every CIDR any policy names, wherever it stands. */
@@ -65,11 +66,14 @@ static int collect_cidrs(struct sl_cctx *x, size_t *cap, const json_t *j)
 	const char *k, *key;
 	json_t *v;
 	size_t i;
+	int rc;
 
 	if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
-			if (collect_cidrs(x, cap, v))
-				return -1;
+		json_array_foreach(j, i, v) {
+			rc = collect_cidrs(x, cap, v);
+			if (rc)
+				return rc;
+		}
 		return 0;
 	}
 	key = json_string_value(json_object_get(j, "key"));
@@ -83,12 +87,15 @@ static int collect_cidrs(struct sl_cctx *x, size_t *cap, const json_t *j)
 		if (lists) {
 			json_t *c;
 
-			json_array_foreach(v, i, c)
-				if (add_cidr(x, cap, json_string_value(c)))
-					return -1;
+			json_array_foreach(v, i, c) {
+				rc = add_cidr(x, cap, json_string_value(c));
+				if (rc)
+					return rc;
+			}
 		} else if (json_is_object(v) || json_is_array(v)) {
-			if (collect_cidrs(x, cap, v))
-				return -1;
+			rc = collect_cidrs(x, cap, v);
+			if (rc)
+				return rc;
 		}
 	}
 	return 0;
@@ -102,10 +109,10 @@ int sl_compile_universe(struct sl_cctx *x)
 	x->principals = calloc(x->m.nwl + 1, sizeof(*x->principals));
 	x->cidrs = json_array();
 	if (!x->wl_id || !x->principals || !x->cidrs)
-		return -1;
+		return -ENOMEM;
 	for (uint32_t id = SL_ID_UNKNOWN; id <= SL_ID_PROXY; id++)
 		if (uni_add(x, &cap, (struct sl_idinfo){ .id = id }))
-			return -1;
+			return -ENOMEM;
 	for (size_t i = 0; i < x->m.nwl; i++) {
 		char spiffe[600];
 
@@ -113,12 +120,12 @@ int sl_compile_universe(struct sl_cctx *x)
 		x->wl_id[i] = sl_ids_get(x->ids, spiffe);
 		x->principals[i] = strdup(spiffe + strlen("spiffe://"));
 		if (!x->wl_id[i] || !x->principals[i])
-			return -1;
+			return -ENOMEM;
 	}
 	for (size_t i = 0; i < x->m.nwl; i++)
 		if (uni_add(x, &cap, (struct sl_idinfo){ .id = x->wl_id[i],
 			    .principal = x->principals[i], .ns = x->m.wl[i].ns }))
-			return -1;
+			return -ENOMEM;
 	/* one entry per identity, not per workload */
 	qsort(x->uni, x->nuni, sizeof(*x->uni), uni_cmp);
 	{
@@ -131,7 +138,7 @@ int sl_compile_universe(struct sl_cctx *x)
 	}
 	for (size_t i = 0; i < x->naps; i++)
 		if (collect_cidrs(x, &cap, json_object_get(sl_resource_json(x->aps[i]), "spec")))
-			return -1;
+			return -ENOMEM;
 	qsort(x->uni, x->nuni, sizeof(*x->uni), uni_cmp);
 	return 0;
 }

@@ -10,7 +10,7 @@
 #include "lib/compile/compile_ctx.h"
 
 /* Allocate CIDR identities for every ipBlock of every AuthorizationPolicy
- * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -1. */
+ * (all nodes get the same ones) and fill x->uni and x->cidrs. 0 or -ENOMEM. */
 int sl_compile_universe(struct sl_cctx *x);
 
 #endif /* SL_COMPILE_UNIVERSE_H */

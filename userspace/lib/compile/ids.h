@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * ids.h - numeric identities for SPIFFE IDs, shared by the compiler and
- * the store that persists them. Functions return 0 or -1 (from_json), a
- * pointer or NULL on ENOMEM.
+ * the store that persists them. Functions return 0 or -errno (from_json:
+ * -EINVAL), a pointer or NULL on ENOMEM.
  */
 #ifndef SL_IDS_H
 #define SL_IDS_H

@@ -187,7 +187,7 @@ int sl_config_remove(struct sl_config *c, const char *kind, const char *ns, cons
 	size_t i = find_slot(c, kind, ns, name, &found);
 
 	if (!found)
-		return -1;
+		return -ENOENT;
 	res_free(c->v[i]);
 	memmove(&c->v[i], &c->v[i + 1], (c->n - i - 1) * sizeof(*c->v));
 	c->n--;
@@ -266,7 +266,7 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 {
 	struct sl_config *batch = sl_config_new();
 	size_t errors = d->nerrors;
-	int rc = -1;
+	int rc = -EINVAL;
 
 	if (!batch)
 		goto nomem;
@@ -305,6 +305,7 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 	rc = 0;
 	goto out;
 nomem:
+	rc = -ENOMEM;
 	sl_diag_add(d, SL_DIAG_ERROR, "out of memory");
 out:
 	sl_config_free(batch);
@@ -317,13 +318,15 @@ int sl_config_parse(struct sl_config *c, const char *name, const char *buf, size
 	struct ydoc **docs = NULL;
 	const struct ynode **nodes = NULL;
 	size_t n = 0;
-	int rc = -1;
+	int rc;
 
-	if (yaml_parse_stream(name, buf, len, &docs, &n, d))
-		return -1;
+	rc = yaml_parse_stream(name, buf, len, &docs, &n, d);
+	if (rc)
+		return rc;
 	nodes = calloc(n ?: 1, sizeof(*nodes));
 	if (!nodes) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
+		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -347,11 +350,11 @@ int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags 
 	if (err == -EFBIG) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: larger than %u bytes, the limit for one input",
 			    path, SL_CONFIG_MAX_BYTES);
-		return -1;
+		return err;
 	}
 	if (err) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: %s", path, strerror(-err));
-		return -1;
+		return err;
 	}
 	rc = sl_config_parse(c, path, buf, len, d);
 	free(buf);
@@ -378,26 +381,28 @@ int sl_config_from_json(struct sl_config *c, const char *name, const json_t *doc
 	const struct ynode **nodes = NULL;
 	size_t ny = 0, n = 0;
 	char *text;
-	int rc = -1;
+	int rc;
 
 	if (!json_is_array(docs)) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: must be an array of documents", name);
-		return -1;
+		return -EINVAL;
 	}
 	/* Validate through the YAML path (JSON is YAML): positions are those of
 	 * this text, which is the file if it was written with the same flags. */
 	text = json_dumps(docs, SL_CONFIG_JSON_FLAGS);
 	if (!text) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
-		return -1;
+		return -ENOMEM;
 	}
-	if (yaml_parse_stored(name, text, strlen(text), &ys, &ny, d))
+	rc = yaml_parse_stored(name, text, strlen(text), &ys, &ny, d);
+	if (rc)
 		goto out;
 	n = ny == 1 ? ys[0]->root->n : 0;
 	nodes = calloc(n ?: 1, sizeof(*nodes));
 	srcs = calloc(n ?: 1, sizeof(*srcs));
 	if (!nodes || !srcs) {
 		sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", name);
+		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {

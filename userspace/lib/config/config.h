@@ -14,8 +14,9 @@
  *  - A parse that reports any error adds nothing to the config: the documents
  *    of one buffer are accepted together or not at all.
  *  - Warnings (a selector that matches nothing) never block.
- *  - Functions return 0 or -1 (errors in the diags); allocation failure is an
- *    error diagnostic too.
+ *  - Functions return 0 or -errno (errors in the diags): -EINVAL for input
+ *    that does not validate, -ENOMEM (an error diagnostic too), a file's
+ *    -errno (-ENOENT, -EFBIG past SL_CONFIG_MAX_BYTES, ...).
  */
 #ifndef SL_CONFIG_H
 #define SL_CONFIG_H
@@ -52,7 +53,8 @@ int sl_config_parse(struct sl_config *c, const char *name, const char *buf,
 		    size_t len, struct sl_diags *d);
 int sl_config_parse_file(struct sl_config *c, const char *path, struct sl_diags *d);
 
-/* Remove one resource; kind is matched case-insensitively. -1 if absent. */
+/* Remove one resource; kind is matched case-insensitively. 0, or -ENOENT
+ * if absent. */
 int sl_config_remove(struct sl_config *c, const char *kind, const char *ns,
 		     const char *name);
 

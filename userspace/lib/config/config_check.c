@@ -10,6 +10,7 @@
  * do), selectors that match nothing, DestinationRule settings the data
  * plane does not enforce.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static int push_use(struct addr_use **v, size_t *n, size_t *cap, const __be32 a[
 		struct addr_use *nv = realloc(*v, (*cap = *cap * 2 + 64) * sizeof(**v));
 
 		if (!nv)
-			return -1;
+			return -ENOMEM;
 		*v = nv;
 	}
 	memcpy((*v)[*n].a, a, 16);
@@ -85,14 +86,14 @@ static int check_addresses(const struct sl_model *m, struct sl_diags *d)
 			    "workload addresses must not overlap", addr_fmt(b->a, buf),
 			    SL_RES_ID(sl_resource_kind(a->r), sl_resource_namespace(a->r),
 				      sl_resource_name(a->r)), a->field);
-		rc = -1;
+		rc = -EINVAL;
 	}
 	free(v);
 	return rc;
 nomem:
 	free(v);
 	sl_diag_add(d, ERR, "out of memory");
-	return -1;
+	return -ENOMEM;
 }
 
 static int place_cmp(const void *x, const void *y)
@@ -113,7 +114,7 @@ static int check_placement(const struct sl_model *m, struct sl_diags *d)
 
 	if (!v) {
 		sl_diag_add(d, ERR, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	for (size_t i = 0; i < m->nwl; i++)
 		if (m->wl[i].node)
@@ -128,7 +129,7 @@ static int check_placement(const struct sl_model *m, struct sl_diags *d)
 		sl_diag_res(d, ERR, b->r, "metadata.annotations.sluice.io/interface",
 			    "%s on node %s is also WorkloadEntry %s/%s's", b->ifname, b->node,
 			    a->ns, a->name);
-		rc = -1;
+		rc = -EINVAL;
 	}
 	free(v);
 	return rc;
@@ -202,7 +203,7 @@ static int check_vs(const struct sl_model *m, const struct sl_resource *r,
 			sl_diag_res(d, ERR, r, field, "host is routed by VirtualService %s/%s already",
 				    sl_resource_namespace(owner[s - m->svc]),
 				    sl_resource_name(owner[s - m->svc]));
-			rc = -1;
+			rc = -EINVAL;
 		}
 		owner[s - m->svc] = r;
 	}
@@ -253,7 +254,7 @@ static int check_dr(const struct sl_model *m, const struct sl_resource *r,
 		sl_diag_res(d, ERR, r, "spec.host", "%s has DestinationRule %s/%s already",
 			    s->hosts[0], sl_resource_namespace(owner[s - m->svc]),
 			    sl_resource_name(owner[s - m->svc]));
-		return -1;
+		return -EINVAL;
 	}
 	owner[s - m->svc] = r;
 	warn_unenforced(r, json_object_get(spec, "trafficPolicy"), "spec.trafficPolicy", d);
@@ -305,7 +306,7 @@ static int check_identity_split(const struct sl_wl **byid, size_t n,
 				    "%s/%s, which share the identity %s/sa/%s: sluice enforces per "
 				    "identity, so give them different service accounts", yes->ns,
 				    yes->name, no->ns, no->name, yes->ns, yes->sa);
-			return -1;
+			return -EINVAL;
 		}
 		i = k;
 	}
@@ -331,7 +332,7 @@ static int check_pa(const struct sl_config *c, const struct sl_model *m, size_t 
 			sl_diag_res(d, ERR, r, "spec", "namespace %s has a namespace-wide "
 				    "PeerAuthentication already (%s)", sl_resource_namespace(r),
 				    sl_resource_name(o));
-			return -1;
+			return -EINVAL;
 		}
 		for (size_t k = 0; json_object_size(sel) && json_object_size(osel) && k < m->nwl; k++) {
 			if (!strcmp(m->wl[k].ns, sl_resource_namespace(r)) &&
@@ -340,7 +341,7 @@ static int check_pa(const struct sl_config *c, const struct sl_model *m, size_t 
 				sl_diag_res(d, ERR, r, "spec.selector", "WorkloadEntry %s/%s is "
 					    "selected by PeerAuthentication %s too", m->wl[k].ns,
 					    m->wl[k].name, sl_resource_name(o));
-				return -1;
+				return -EINVAL;
 			}
 		}
 	}
@@ -357,7 +358,7 @@ static int check_resources(const struct sl_config *c, const struct sl_model *m,
 
 	if (!vs_owner || !dr_owner || !byid) {
 		sl_diag_add(d, ERR, "out of memory");
-		rc = -1;
+		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < m->nwl; i++)
@@ -396,12 +397,12 @@ int sl_config_check(const struct sl_config *c, struct sl_diags *d)
 
 	if (sl_model_build(c, &m)) {
 		sl_diag_add(d, ERR, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	check_addresses(&m, d);
 	check_placement(&m, d);
 	check_service_selectors(&m, d);
 	check_resources(c, &m, d);
 	sl_model_free(&m);
-	return d->nerrors > errors ? -1 : 0;
+	return d->nerrors > errors ? -EINVAL : 0;
 }

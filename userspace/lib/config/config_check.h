@@ -12,7 +12,8 @@
 /*
  * Overlapping VIPs, VirtualService hosts and DestinationRule hosts that
  * name no service, selectors that match no workload (warning), duplicate
- * workload addresses. 0 if no errors, else -1 (errors in d).
+ * workload addresses. 0 if no errors, else -EINVAL (errors in d), or
+ * -ENOMEM.
  */
 int sl_config_check(const struct sl_config *c, struct sl_diags *d);
 

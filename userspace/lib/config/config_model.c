@@ -2,6 +2,7 @@
 /*
  * A validated config as typed workloads and services (config_model.h).
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ static int build_host_index(struct sl_model *m)
 		n += m->svc[i].nhosts;
 	m->hostix = calloc(n ?: 1, sizeof(*m->hostix));
 	if (!m->hostix)
-		return -1;
+		return -ENOMEM;
 	for (size_t i = 0; i < m->nsvc; i++)
 		for (size_t k = 0; k < m->svc[i].nhosts; k++)
 			m->hostix[m->nhostix++] = (struct sl_host_ix){ m->svc[i].hosts[k], &m->svc[i] };
@@ -148,7 +149,7 @@ static int read_ports(struct sl_svc *s, const json_t *ports, bool entry)
 
 	s->ports = calloc(json_array_size(ports) ?: 1, sizeof(*s->ports));
 	if (!s->ports)
-		return -1;
+		return -ENOMEM;
 	json_array_foreach(ports, i, p) {
 		struct sl_svc_port *sp = &s->ports[s->nports++];
 		const json_t *tp = json_object_get(p, "targetPort");
@@ -174,11 +175,11 @@ static int read_service(struct sl_svc *s, const struct sl_resource *r)
 	s->hosts = calloc(1, sizeof(*s->hosts));
 	s->vips = calloc(3, sizeof(*s->vips));
 	if (!s->hosts || !s->vips)
-		return -1;
+		return -ENOMEM;
 	sl_host_fqdn(sl_resource_name(r), sl_resource_namespace(r), fqdn, sizeof(fqdn));
 	s->hosts[0] = strdup(fqdn);
 	if (!s->hosts[0])
-		return -1;
+		return -ENOMEM;
 	s->nhosts = 1;
 	add_vip(s, jstr(spec, "clusterIP"));
 	json_array_foreach(ips, i, x)
@@ -205,11 +206,11 @@ static int read_entry(struct sl_svc *s, const struct sl_resource *r)
 	s->vips = calloc(json_array_size(addrs) ?: 1, sizeof(*s->vips));
 	s->eps = calloc(json_array_size(eps) ?: 1, sizeof(*s->eps));
 	if (!s->hosts || !s->vips || !s->eps)
-		return -1;
+		return -ENOMEM;
 	json_array_foreach(hosts, i, x) {
 		s->hosts[s->nhosts] = strdup(json_string_value(x));
 		if (!s->hosts[s->nhosts++])
-			return -1;
+			return -ENOMEM;
 	}
 	if (!s->passthrough)
 		json_array_foreach(addrs, i, x)
@@ -243,7 +244,7 @@ static int build_index(struct sl_model *m)
 		n += json_object_size(m->wl[i].labels);
 	m->ix = calloc(n ?: 1, sizeof(*m->ix));
 	if (!m->ix)
-		return -1;
+		return -ENOMEM;
 	for (size_t i = 0; i < m->nwl; i++) {
 		const char *k;
 		json_t *v;
@@ -308,7 +309,7 @@ long sl_model_select(const struct sl_model *m, const char *ns, const json_t *sel
 
 			if (!nv) {
 				free(v);
-				return -1;
+				return -ENOMEM;
 			}
 			v = nv;
 		}
@@ -476,7 +477,7 @@ int sl_model_build(const struct sl_config *c, struct sl_model *m)
 	return 0;
 fail:
 	sl_model_free(m);
-	return -1;
+	return -ENOMEM;
 }
 
 void sl_model_free(struct sl_model *m)

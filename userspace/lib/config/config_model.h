@@ -79,13 +79,13 @@ struct sl_model {
 	struct sl_host_ix { const char *host; const struct sl_svc *svc; } *hostix; /* sorted */
 };
 
-/* 0, or -1 on allocation failure. */
+/* 0 or -ENOMEM. */
 int sl_model_build(const struct sl_config *c, struct sl_model *m);
 void sl_model_free(struct sl_model *m);
 
 /* The workloads of namespace `ns` (NULL: any) that carry every label of
  * `selector` (NULL or empty: all of them), in model order, as a malloc'd
- * array in *out (NULL when none). Returns the count, or -1 on ENOMEM. */
+ * array in *out (NULL when none). Returns the count, or -ENOMEM. */
 long sl_model_select(const struct sl_model *m, const char *ns, const json_t *selector,
 		     const struct sl_wl ***out);
 /* The spec.selector.matchLabels of an AuthorizationPolicy or

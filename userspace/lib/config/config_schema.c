@@ -15,6 +15,7 @@
  * to be exported only so that a table in another file could name them.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ctype.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@ struct vctx {
 	const char *kind, *ns, *name;  /* NULL until known */
 };
 
+/* An error diagnostic at n (path: the field): -EINVAL. */
 __attribute__((format(printf, 4, 5)))
 static int verr(struct vctx *v, const struct ynode *n, const char *path, const char *fmt, ...)
 {
@@ -48,7 +50,7 @@ static int verr(struct vctx *v, const struct ynode *n, const char *path, const c
 	sl_diag_add(v->d, SL_DIAG_ERROR, "%s:%d:%d: %s%s%s%s", v->file, n->line, n->col, who,
 		    path, *path ? ": " : "", text ?: "(out of memory)");
 	free(text);
-	return -1;
+	return -EINVAL;
 }
 
 /* ---- value checks ------------------------------------------------------------ */
@@ -163,7 +165,8 @@ static int check_duration(struct vctx *v, const struct ynode *n, const char *pat
 	return 0;
 }
 
-/* Istio's wildcard rule: one '*', as a prefix or a suffix, or "*" alone. */
+/* Istio's wildcard rule: one '*', as a prefix or a suffix, or "*" alone.
+ * 1 when the pattern holds its '*', 0 when it has none, or -EINVAL. */
 static int check_wildcard(struct vctx *v, const struct ynode *n, const char *path,
 			  const char *what)
 {
@@ -184,7 +187,7 @@ static int check_principal(struct vctx *v, const struct ynode *n, const char *pa
 	int w = check_wildcard(v, n, path, "principal");
 
 	if (w)
-		return w < 0 ? -1 : 0;
+		return w < 0 ? w : 0;
 	if (!strncmp(n->str, "spiffe://", 9))
 		return verr(v, n, path, "\"%s\": write principals without \"spiffe://\" "
 			    "(\"%s\"), as Istio does", SL_CLIP(n->str), SL_CLIP(n->str + 9));
@@ -199,7 +202,7 @@ static int check_ns_pattern(struct vctx *v, const struct ynode *n, const char *p
 	int w = check_wildcard(v, n, path, "namespace");
 
 	if (w)
-		return w < 0 ? -1 : 0;
+		return w < 0 ? w : 0;
 	return check_dns_label(v, n, path);
 }
 
@@ -595,7 +598,7 @@ static int check_str(struct vctx *v, const struct ynode *n, const char *path,
 		     const struct field *f)
 {
 	if (check_scalar_kind(v, n, path, F_STR, 0, 0))
-		return -1;
+		return -EINVAL;
 	if (f->oneof) {
 		const char *const *o;
 		char list[256] = "";
@@ -659,7 +662,7 @@ static int check_map(struct vctx *v, const struct ynode *n, const char *path, en
 				   "ending with a letter or digit; PREFIX a DNS-1123 subdomain)",
 				   SL_CLIP(k->str));
 		else if (check_scalar_kind(v, val, p, vt, 1, 65535))
-			rc = -1;
+			rc = -EINVAL;
 		else if (t == F_LABELS && !k8s_name_ok(val->str, strlen(val->str), true))
 			rc |= verr(v, val, p, "\"%s\" is not a label value (at most 63 of letters, "
 				   "digits, '-', '_', '.', starting and ending with a letter or digit)",
@@ -753,7 +756,7 @@ static int walk_obj(struct vctx *v, const struct ynode *n, const char *path,
 		if (f->req && (!val || is_null(val)))
 			rc |= verr(v, val ?: n, path, "%s: required field missing", f->name);
 	}
-	return rc ? -1 : 0;
+	return rc ? -EINVAL : 0;
 }
 
 /* ---- per-kind checks beyond single fields ------------------------------------ */
@@ -859,7 +862,7 @@ static int we_annotations(struct vctx *v, const struct ynode *doc)
 	cg = ymap_get(ann, "sluice.io/cgroup");
 	v6 = ymap_get(ann, "sluice.io/ipv6");
 	if (node && check_dns_name(v, node, "metadata.annotations.sluice.io/node"))
-		rc = -1;
+		rc = -EINVAL;
 	if ((netns || ifname || cg) && !node)
 		rc |= verr(v, netns ?: ifname ?: cg, "metadata.annotations",
 			   "sluice.io/netns, interface and cgroup need sluice.io/node");
@@ -1186,7 +1189,7 @@ int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *
 	if (!rc && k->name)
 		rc = k->name(&v, x, "metadata.name");
 	if (rc || !v.name)
-		return -1;
+		return -EINVAL;
 	*kind = k->kind;
 	*ns = v.ns;
 	*name = v.name;

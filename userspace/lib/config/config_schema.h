@@ -17,7 +17,7 @@
  * (ns defaulted; "" for a cluster-scoped kind), pointing into the tree.
  * 0; 1 for a document of a kind that is not the mesh's (apps/v1
  * Deployment, v1 ConfigMap: one informational line in d, nothing to add);
- * -1 (errors in d). */
+ * -EINVAL (errors in d). */
 int sl_validate_doc(const char *file, const struct ynode *doc, struct sl_diags *d,
 		    const char **kind, const char **ns, const char **name);
 

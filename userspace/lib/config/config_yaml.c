@@ -451,7 +451,7 @@ static int check_text(const char *file, const char *buf, size_t len, const struc
 		position(buf, lim->bytes, &line, &col);
 		sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: the input goes on past %zu bytes (%zu in "
 			    "all): the limit is %zu", file, line, col, lim->bytes, len, lim->bytes);
-		return -1;
+		return -EFBIG;
 	}
 	while (off < len) {
 		if ((unsigned char)buf[off] < 0x80) {
@@ -463,7 +463,7 @@ static int check_text(const char *file, const char *buf, size_t len, const struc
 			position(buf, off, &line, &col);
 			sl_diag_add(d, SL_DIAG_ERROR, "%s:%d:%d: byte 0x%02x is not UTF-8 text", file,
 				    line, col, (unsigned char)buf[off]);
-			return -1;
+			return -EINVAL;
 		}
 		off += k;
 	}
@@ -478,12 +478,14 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 	struct fy_parser *fyp = NULL;
 	struct ybuild b = { .file = file, .buf = buf, .len = len, .d = d, .lim = lim };
 	struct fy_event *e;
-	int rc = -1;
+	int rc;
 
 	*docs = NULL;
 	*ndocs = 0;
-	if (check_text(file, buf, len, lim, d))
-		return -1;
+	rc = check_text(file, buf, len, lim, d);
+	if (rc)
+		return rc;
+	rc = -EINVAL;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.colorize = false;
@@ -517,8 +519,10 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 		fy_parser_event_free(fyp, e);
 		if (err == -ENOMEM)
 			goto nomem;
-		if (err)
+		if (err) {
+			rc = err;
 			goto out;
+		}
 	}
 	if (fy_parser_get_stream_error(fyp)) {
 		drain_fy_errors(diag, file, d);
@@ -527,6 +531,7 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 	rc = 0;
 	goto out;
 nomem:
+	rc = -ENOMEM;
 	sl_diag_add(d, SL_DIAG_ERROR, "%s: out of memory", file);
 out:
 	if (rc) {
@@ -709,11 +714,11 @@ static int emit_scalar(FILE *f, const json_t *j)
 
 		if (yscalar_kind(&probe) == YS_STR && *t && !strpbrk(t, ":#{}[],&*!|>'\"%@`\n\t") &&
 		    !strchr("-? ", t[0]) && t[strlen(t) - 1] != ' ')
-			return fputs(t, f) < 0 ? -1 : 0;
+			return fputs(t, f) < 0 ? -ENOMEM : 0;
 	}
 	s = json_dumps(j, JSON_ENCODE_ANY);
 	if (!s)
-		return -1;
+		return -ENOMEM;
 	fputs(s, f);
 	free(s);
 	return 0;
@@ -730,8 +735,10 @@ static int emit(FILE *f, const json_t *j, int indent, int first);
 /* The value after "key:" or "- ": inline for scalars, else on new lines. */
 static int emit_value(FILE *f, const json_t *v, int indent, bool in_seq)
 {
+	int rc;
+
 	if (is_empty_coll(v))
-		return fputs(json_is_object(v) ? " {}\n" : " []\n", f) < 0 ? -1 : 0;
+		return fputs(json_is_object(v) ? " {}\n" : " []\n", f) < 0 ? -ENOMEM : 0;
 	if (in_seq && json_is_object(v)) {
 		fputc(' ', f); /* "- key: value" with the other keys below it */
 		return emit(f, v, indent + 2, 0);
@@ -742,8 +749,9 @@ static int emit_value(FILE *f, const json_t *v, int indent, bool in_seq)
 		return emit(f, v, indent, indent);
 	}
 	fputc(' ', f);
-	if (emit_scalar(f, v))
-		return -1;
+	rc = emit_scalar(f, v);
+	if (rc)
+		return rc;
 	fputc('\n', f);
 	return 0;
 }
@@ -754,19 +762,21 @@ static int emit(FILE *f, const json_t *j, int indent, int first)
 	const char *k;
 	json_t *v;
 	size_t i;
+	int rc;
 
 	if (json_is_object(j)) {
 		json_object_foreach((json_t *)j, k, v) {
 			json_t *key = json_string(k);
-			int rc;
 
 			fprintf(f, "%*s", first, "");
 			first = indent;
-			rc = key ? emit_scalar(f, key) : -1;
+			rc = key ? emit_scalar(f, key) : -ENOMEM;
 			json_decref(key);
 			fputc(':', f);
-			if (rc || emit_value(f, v, indent, false))
-				return -1;
+			if (!rc)
+				rc = emit_value(f, v, indent, false);
+			if (rc)
+				return rc;
 		}
 		return 0;
 	}
@@ -774,13 +784,15 @@ static int emit(FILE *f, const json_t *j, int indent, int first)
 		json_array_foreach(j, i, v) {
 			fprintf(f, "%*s-", first, "");
 			first = indent;
-			if (emit_value(f, v, indent, true))
-				return -1;
+			rc = emit_value(f, v, indent, true);
+			if (rc)
+				return rc;
 		}
 		return 0;
 	}
-	if (emit_scalar(f, j))
-		return -1;
+	rc = emit_scalar(f, j);
+	if (rc)
+		return rc;
 	fputc('\n', f);
 	return 0;
 }

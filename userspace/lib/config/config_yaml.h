@@ -56,8 +56,9 @@ struct ydoc {
 };
 
 /* Parse `buf`, one input within the limits above; on success *docs
- * holds *ndocs documents (empty documents are skipped). 0, or -1 with
- * errors in d and nothing in *docs. */
+ * holds *ndocs documents (empty documents are skipped). 0, or -errno
+ * with errors in d and nothing in *docs: -EINVAL for text that is not
+ * valid YAML or breaks a limit, -EFBIG past the size limit, -ENOMEM. */
 int yaml_parse_stream(const char *file, const char *buf, size_t len,
 		      struct ydoc ***docs, size_t *ndocs, struct sl_diags *d);
 /* The same for the stored config (sl_config_from_json): every resource

@@ -5,7 +5,7 @@
  * (`off`), so a partial send() only advances `off`.
  *
  * Contract: buf_add() compacts and grows as needed (capacity doubles from
- * 4 KiB) and returns 0 or -1 when out of memory, leaving `b` as it was;
+ * 4 KiB) and returns 0 or -ENOMEM, leaving `b` as it was;
  * buf_avail() is what is left to take; buf_free() releases the memory and
  * leaves an empty queue that can be used again.
  */

@@ -171,12 +171,12 @@ static int stream_queue(struct h2_conn *c, struct h2_stream *s, const void *d, s
 {
 	if (c->pending + n > c->lim.max_pending) {
 		set_err(c, "%s", "peer is not reading: pending output over the limit");
-		return -1;
+		return -ENOBUFS;
 	}
 	if (!c->pending && n)
 		c->progress_ms = loop_now_ms();   /* the stall clock starts now */
 	if (n && buf_add(&s->out, d, n))
-		return -1;
+		return -ENOMEM;
 	c->pending += n;
 	if (s->deferred && s->has_provider) {
 		s->deferred = false;
@@ -396,7 +396,7 @@ static void tcp_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-/* The HTTP/2 session, with our SETTINGS queued. 0 or -1. */
+/* The HTTP/2 session, with our SETTINGS queued. 0 or -ENOMEM. */
 static int session_new(struct h2_conn *c)
 {
 	nghttp2_session_callbacks *cbs = NULL;
@@ -404,7 +404,7 @@ static int session_new(struct h2_conn *c)
 	int rc;
 
 	if (nghttp2_session_callbacks_new(&cbs))
-		return -1;
+		return -ENOMEM;
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -415,14 +415,14 @@ static int session_new(struct h2_conn *c)
 		       : nghttp2_session_client_new(&c->ng, cbs, c);
 	nghttp2_session_callbacks_del(cbs);
 	if (rc)
-		return -1;
+		return -ENOMEM;
 	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
 					  c->server ? c->lim.max_streams : 100 };
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->lim.window };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
 	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, 3) ||
 	    nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)c->lim.window))
-		return -1;
+		return -ENOMEM;
 	return 0;
 }
 
@@ -529,22 +529,22 @@ unsigned int h2_conn_events(const struct h2_conn *c)
 /* A fatal TLS error: record why. */
 static int tls_fail(struct h2_conn *c, const char *what, int ret)
 {
-	int e = SSL_get_error(c->ssl, ret);
+	int e = SSL_get_error(c->ssl, ret), err = errno;
 	char msg[200];
 
 	if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 		snprintf(msg, sizeof(msg), "%s: %s", what,
-			 ret == 0 || !errno ? "connection closed by peer" : strerror(errno));
+			 ret == 0 || !err ? "connection closed by peer" : strerror(err));
 		set_err(c, "%s", msg);
-		return -1;
+		return ret == 0 || !err ? -ECONNRESET : -err;
 	}
 	if (e == SSL_ERROR_ZERO_RETURN) {
 		set_err(c, "%s", "connection closed by peer");
-		return -1;
+		return -ECONNRESET;
 	}
 	pki_log_errors_at(LOG_DEBUG, what, msg, sizeof(msg));
 	set_err(c, "%s", msg);
-	return -1;
+	return -EPROTO;
 }
 
 static int do_handshake(struct h2_conn *c)
@@ -567,13 +567,13 @@ static int do_handshake(struct h2_conn *c)
 	c->want_write = false;
 	if (c->server && session_new(c)) {
 		set_err(c, "%s", "out of memory for the HTTP/2 session");
-		return -1;
+		return -ENOMEM;
 	}
 	c->handshaken = true;
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 	if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
 		set_err(c, "%s", "the peer did not negotiate ALPN h2");
-		return -1;
+		return -EPROTO;
 	}
 	c->has_peer = pki_peer_uri(c->ssl, c->peer, sizeof(c->peer)) == 0;
 	if (c->expect[0]) {
@@ -585,7 +585,7 @@ static int do_handshake(struct h2_conn *c)
 			snprintf(msg, sizeof(msg), "the peer's certificate names %s, not *%s",
 				 c->has_peer ? c->peer : "no URI", c->expect);
 			set_err(c, "%s", msg);
-			return -1;
+			return -EACCES;
 		}
 	}
 	return 0;
@@ -630,13 +630,13 @@ static int pump_out(struct h2_conn *c)
 
 			if (n < 0) {
 				set_err(c, "HTTP/2: %s", nghttp2_strerror((int)n));
-				return -1;
+				return -EPROTO;
 			}
 			if (n == 0)
 				break;
 			if (buf_add(&c->obuf, d, (size_t)n)) {
 				set_err(c, "%s", "out of memory");
-				return -1;
+				return -ENOMEM;
 			}
 		}
 		if (c->obuf.len == 0)
@@ -670,7 +670,7 @@ static int pump_in(struct h2_conn *c)
 		used = nghttp2_session_mem_recv(c->ng, b, (size_t)r);
 		if (used < 0) {
 			set_err(c, "HTTP/2: %s", nghttp2_strerror((int)used));
-			return -1;
+			return -EPROTO;
 		}
 	}
 	return 0;
@@ -678,9 +678,11 @@ static int pump_in(struct h2_conn *c)
 
 int h2_conn_io(struct h2_conn *c, unsigned int revents)
 {
+	int rc;
+
 	check(c);
 	if (c->dead)
-		return -1;
+		return -ENOTCONN;
 	if (c->connecting) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
@@ -688,37 +690,44 @@ int h2_conn_io(struct h2_conn *c, unsigned int revents)
 		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
 			return 0;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
-			set_err(c, "connect: %s", strerror(soerr ? soerr : errno));
+			rc = -(soerr ? soerr : errno);
+			set_err(c, "connect: %s", strerror(-rc));
 			goto dead;
 		}
 		c->connecting = false;
 	}
 	if (!c->handshaken) {
-		if (do_handshake(c))
+		rc = do_handshake(c);
+		if (rc)
 			goto dead;
 		if (!c->handshaken)
 			return 0;
 	}
-	if (pump_in(c) || pump_out(c))
+	rc = pump_in(c);
+	if (!rc)
+		rc = pump_out(c);
+	if (rc)
 		goto dead;
 	if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
 	    c->obuf.len == c->obuf.off) {
 		set_err(c, "%s", "HTTP/2 session ended");
+		rc = -ECONNRESET;
 		goto dead;
 	}
 	return 0;
 dead:
 	c->dead = true;
-	return -1;
+	return rc;
 }
 
 int h2_conn_tick(struct h2_conn *c)
 {
 	uint64_t now = loop_now_ms();
+	int rc = -ETIMEDOUT;
 
 	check(c);
 	if (c->dead)
-		return -1;
+		return -ENOTCONN;
 	if (!c->handshaken && now - c->created_ms > c->lim.handshake_ms) {
 		set_err(c, "%s", c->connecting ? "connect timed out" : "TLS handshake timed out");
 		goto dead;
@@ -730,7 +739,7 @@ int h2_conn_tick(struct h2_conn *c)
 	return 0;
 dead:
 	c->dead = true;
-	return -1;
+	return rc;
 }
 
 /* ---- responses and requests ---------------------------------------------- */
@@ -748,10 +757,11 @@ static int respond(struct h2_conn *c, int32_t id, int status, const char *ctype,
 	char st[8], cl[24];
 	nghttp2_nv hdr[3];
 	size_t n = 0;
+	int rc;
 
 	check(c);
 	if (!s)
-		return -1;
+		return -ENOENT;
 	snprintf(st, sizeof(st), "%d", status);
 	hdr[n++] = nv(":status", st);
 	if (ctype)
@@ -759,14 +769,15 @@ static int respond(struct h2_conn *c, int32_t id, int status, const char *ctype,
 	if (!stream) {
 		snprintf(cl, sizeof(cl), "%zu", len);
 		hdr[n++] = nv("content-length", cl);
-		if (stream_queue(c, s, body, len))
-			return -1;
+		rc = stream_queue(c, s, body, len);
+		if (rc)
+			return rc;
 		s->out_eof = true;
 	}
 	s->has_provider = true;
 	if (nghttp2_submit_response(c->ng, id, hdr, n, &prd)) {
 		set_err(c, "%s", "HTTP/2: submitting a response failed");
-		return -1;
+		return -EIO;
 	}
 	return 0;
 }
@@ -788,7 +799,7 @@ int h2_stream_write(struct h2_conn *c, int32_t id, const void *d, size_t n)
 
 	check(c);
 	s = stream_get(c, id);
-	return s ? stream_queue(c, s, d, n) : -1;
+	return s ? stream_queue(c, s, d, n) : -ENOENT;
 }
 
 int h2_stream_end(struct h2_conn *c, int32_t id)
@@ -798,7 +809,7 @@ int h2_stream_end(struct h2_conn *c, int32_t id)
 	check(c);
 	s = stream_get(c, id);
 	if (!s)
-		return -1;
+		return -ENOENT;
 	s->out_eof = true;
 	return stream_queue(c, s, NULL, 0);
 }
@@ -813,13 +824,14 @@ int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
 	char cl[24];
 	size_t n = 0;
 	int32_t id;
+	int rc;
 
 	check(c);
 	if (nhdrs > H2_MAX_HDRS)
-		return -1;
+		return -EINVAL;
 	s = stream_new(c, 0);
 	if (!s)
-		return -1;
+		return -ENOMEM;
 	s->ops = ops;
 	s->arg = arg;
 	hv[n++] = nv(":method", method);
@@ -831,18 +843,21 @@ int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
 	if (body) {
 		snprintf(cl, sizeof(cl), "%zu", len);
 		hv[n++] = nv("content-length", cl);
-		if (stream_queue(c, s, body, len))
+		rc = stream_queue(c, s, body, len);
+		if (rc)
 			goto fail;
 		s->out_eof = true;
 		s->has_provider = true;
 		prd.source.ptr = s;
 	}
 	id = nghttp2_submit_request(c->ng, NULL, hv, n, body ? &prd : NULL, s);
-	if (id < 0)
+	if (id < 0) {
+		rc = id == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EIO;
 		goto fail;
+	}
 	s->id = id;
 	return id;
 fail:
 	stream_free(c, s);
-	return -1;
+	return rc;
 }

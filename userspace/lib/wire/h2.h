@@ -12,9 +12,11 @@
  * data queued and not yet taken by the peer is bounded by max_pending
  * (h2_stream_write() fails past it); a connection that has output pending
  * and makes no write progress for stall_ms, or whose TLS handshake takes
- * longer than handshake_ms, is closed. When h2_conn_io() or h2_conn_tick()
- * returns -1 the connection is dead (h2_conn_error() says why) and the
- * caller frees it; h2_conn_free() reports every server stream still open
+ * longer than handshake_ms, is closed. h2_conn_io() and h2_conn_tick()
+ * return 0 or -errno (-ETIMEDOUT for a handshake or stall past its limit,
+ * -ECONNRESET when the peer closed, -EPROTO for a TLS or HTTP/2 protocol
+ * error, -ENOTCONN once dead): on -errno the connection is dead
+ * (h2_conn_error() says why) and the caller frees it; h2_conn_free() reports every server stream still open
  * through on_stream_close first. Callbacks run inside h2_conn_io() and may
  * respond, write or submit at once.
  */
@@ -97,18 +99,22 @@ void h2_conn_expect_peer(struct h2_conn *c, const char *suffix);
 void h2_conn_set_user(struct h2_conn *c, void *user);
 void *h2_conn_user(const struct h2_conn *c);
 
-/* Server: a whole response. */
+/* Server: a whole response. 0 or -errno (-ENOENT: no such stream,
+ * -ENOBUFS past max_pending). */
 int h2_respond(struct h2_conn *c, int32_t id, int status, const char *content_type,
 	       const void *body, size_t len);
-/* Server: a response whose body follows in h2_stream_write() calls. */
+/* Server: a response whose body follows in h2_stream_write() calls.
+ * 0 or -errno. */
 int h2_respond_stream(struct h2_conn *c, int32_t id, int status, const char *content_type);
 /* Queue body bytes (server response or client request opened with
- * body == NULL and `stream` set); -1 past max_pending: close the conn. */
+ * body == NULL and `stream` set). 0 or -errno: -ENOBUFS past max_pending
+ * (close the conn), -ENOENT for no such stream, -ENOMEM. h2_stream_end()
+ * likewise. */
 int h2_stream_write(struct h2_conn *c, int32_t id, const void *d, size_t n);
 int h2_stream_end(struct h2_conn *c, int32_t id);
 
 /* Client: submit a request; the body (may be NULL) is copied. Returns the
- * stream id or -1. */
+ * stream id (> 0) or -errno (-EINVAL: more than H2_MAX_HDRS headers). */
 int32_t h2_request(struct h2_conn *c, const char *method, const char *authority,
 		   const char *path, const struct h2_header *hdrs, size_t nhdrs,
 		   const void *body, size_t len, const struct h2_resp_ops *ops, void *arg);

@@ -188,10 +188,10 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
 	ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
 	if (!ex)
-		return -1;
+		return -EINVAL;
 	ok = X509_add_ext(cert, ex, -1);
 	X509_EXTENSION_free(ex);
-	return ok ? 0 : -1;
+	return ok ? 0 : -ENOMEM;
 }
 
 static int set_serial(X509 *x)
@@ -199,10 +199,10 @@ static int set_serial(X509 *x)
 	unsigned char b[16];
 	ASN1_INTEGER *ai = NULL;
 	BIGNUM *bn = NULL;
-	int rc = -1;
+	int rc = -ENOMEM;
 
 	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
+		return -EIO;
 	b[0] &= 0x7f;           /* positive */
 	b[0] |= 0x01;           /* and 16 bytes long */
 	bn = BN_bin2bn(b, sizeof(b), NULL);
@@ -226,19 +226,19 @@ static int san_value(const struct pki_names *n, char *buf, size_t len)
 	size_t off = 0;
 
 	if (!san_safe(n->uri))
-		return -1;
+		return -EINVAL;
 	off += (size_t)snprintf(buf + off, len - off, "URI:%s", n->uri);
 	for (const char *const *d = n->dns; d && *d && off < len; d++) {
 		if (!san_safe(*d))
-			return -1;
+			return -EINVAL;
 		off += (size_t)snprintf(buf + off, len - off, ",DNS:%s", *d);
 	}
 	for (const char *const *i = n->ips; i && *i && off < len; i++) {
 		if (!san_safe(*i))
-			return -1;
+			return -EINVAL;
 		off += (size_t)snprintf(buf + off, len - off, ",IP:%s", *i);
 	}
-	return off < len ? 0 : -1;
+	return off < len ? 0 : -ERANGE;
 }
 
 /* issuer == NULL: self-signed CA. */
@@ -313,12 +313,12 @@ int pki_ca_new(struct pki_ca *ca, const char *cn, char *err, size_t errlen)
 	ca->key = pki_key_new();
 	if (!ca->key) {
 		snprintf(err, errlen, "generating the CA key failed");
-		return -1;
+		return -EIO;
 	}
 	ca->cert = make_cert(NULL, ca->key, ca->key, &n, PKI_CA_DAYS * 86400L, err, errlen);
 	if (!ca->cert) {
 		pki_ca_close(ca);
-		return -1;
+		return -EIO;
 	}
 	return 0;
 }
@@ -333,9 +333,13 @@ int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 	ca->cert = NULL;
 	ca->key = NULL;
 	if (!have_c && !have_k && create) {
-		if (pki_ca_new(ca, cn, err, errlen))
-			return -1;
-		if (pki_key_save(key_path, ca->key) || pki_cert_save(cert_path, ca->cert)) {
+		rc = pki_ca_new(ca, cn, err, errlen);
+		if (rc)
+			return rc;
+		rc = pki_key_save(key_path, ca->key);
+		if (!rc)
+			rc = pki_cert_save(cert_path, ca->cert);
+		if (rc) {
 			snprintf(err, errlen, "saving the new CA to %s and %s failed", cert_path, key_path);
 			goto fail;
 		}

@@ -53,12 +53,13 @@ int pki_cert_save(const char *path, X509 *cert);        /* 0644 */
  * The CA at cert_path/key_path. When neither file exists and `create` is
  * set, a new self-signed root (CN `cn`) is made and saved; one file
  * without the other, a key that does not match, or a certificate that is
- * not a CA is an error.
+ * not a CA is an error. 0 or -errno (-ENOENT for one file without the
+ * other, -EINVAL for a CA that does not load or match, the write's -errno).
  */
 int pki_ca_open(struct pki_ca *ca, const char *cert_path, const char *key_path,
 		const char *cn, bool create, char *err, size_t errlen);
 void pki_ca_close(struct pki_ca *ca);
-/* A new self-signed root (CN `cn`) in memory only. */
+/* A new self-signed root (CN `cn`) in memory only. 0 or -EIO. */
 int pki_ca_new(struct pki_ca *ca, const char *cn, char *err, size_t errlen);
 
 /* Names a CA writes into a leaf: CN, one URI SAN, optional DNS and IP SANs
@@ -97,7 +98,8 @@ bool pki_cert_matches_key(X509 *cert, EVP_PKEY *key);
 /* The first URI SAN of `cert` into buf; -ENOENT if none, -EINVAL if it
  * does not fit. */
 int pki_cert_uri(X509 *cert, char *buf, size_t len);
-/* Seconds until `cert` expires (negative once it has). */
+/* Seconds until `cert` expires (negative once it has). A value, not an
+ * error code: -1 also when notAfter cannot be read. */
 long pki_cert_seconds_left(X509 *cert);
 
 struct pki_tls_opts {
