@@ -31,7 +31,7 @@ bench_cleanup() {
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for p in "${AGENT_PINS[@]}"; do "$BIN/sluice-agent" --node x --pin-root "$p" --uninstall >/dev/null 2>&1; done
 	for c in "${CLUSTERS[@]}"; do "$SIM" down "$c" >/dev/null 2>&1; done
-	rm -rf "$TMP"
+	if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $TMP (BENCH_KEEP)" >&2; else rm -rf "$TMP"; fi
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM

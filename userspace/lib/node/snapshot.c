@@ -1,4 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * snapshot.c - the node snapshot parser (snapshot.h, docs/snapshot.md):
+ * JSON in, struct snapshot out, or a message naming the field.
+ *
+ * About 800 lines in one file: it is one parser for one document. Each
+ * section (services, identities, cidrs, workloads, nodes, policies) has
+ * its own small parse_* function, and the checks across sections at the
+ * end (duplicate VIPs, CIDR identities against workloads) need them all;
+ * the section parsers share only the error helpers at the top.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
