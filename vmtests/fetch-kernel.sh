@@ -6,7 +6,8 @@
 #   vmtests/fetch-kernel.sh KERNEL OUTDIR      KERNEL: 5.10 | 6.1 | 6.12
 #
 # 5.10 comes from bullseye, 6.1 from bookworm, 6.12 from trixie, all from the
-# mirror the machine's own apt sources use (VMTEST_MIRROR overrides it).
+# mirror the machine's own apt sources use (VMTEST_MIRROR overrides it);
+# the suite's current cloud kernel, or the package VMTEST_KERNEL_PKG names.
 # Result: OUTDIR/<KERNEL>/kernel/{vmlinuz,config,release,package,modules/}
 # where modules/ is the unpacked lib/modules/<release> tree of the package.
 #
@@ -77,8 +78,10 @@ apt-get "${APTOPTS[@]}" -qq update
 
 # linux-image-cloud-amd64 depends on the current versioned package
 # (linux-image-5.10.0-NN-cloud-amd64, linux-image-6.12.NN+debN-cloud-amd64...).
-PKG=$(apt-cache "${APTOPTS[@]}" depends linux-image-cloud-amd64 |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && !n++ { print $2 }')
+# VMTEST_KERNEL_PKG names another one of the suite (an older ABI, to tell
+# a kernel's regression from ours).
+PKG=${VMTEST_KERNEL_PKG:-$(apt-cache "${APTOPTS[@]}" depends linux-image-cloud-amd64 |
+	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && !n++ { print $2 }')}
 [ -n "$PKG" ] || { echo "fetch-kernel: no linux-image-*-cloud-amd64 dependency of linux-image-cloud-amd64 in $SUITE" >&2; exit 1; }
 VER=$(apt-cache "${APTOPTS[@]}" show "$PKG" | awk '$1 == "Version:" && !n++ { print $2 }')
 echo "fetch-kernel: $K: $PKG $VER"
