@@ -74,12 +74,23 @@ redirected() {
 sockets() { "${CTL[@]}" -o json fastpath status | jq .sockets; }
 
 # --- bulk integrity, message sizes
+# A client that writes before the server's socket joins the sockhash
+# rides TCP, both ways, by design (headers/sluice_fast.h): the server
+# joins when the handshake's last ACK is processed, which an emulated
+# machine may defer past the client's first write (seen 3 times in 4 on
+# the 6.1 VM for the first connection). Such a transfer is still checked
+# whole; the next try must be redirected, 3 tries in all.
 for spec in "$(mib 1024) 65536" "$(mib 1) 1" "$(mib 64) 1024" "$(mib 256) 1048576" "$(mib 256) random"; do
 	set -- $spec
-	v0=$(veth_bytes node1.pod2)
-	out=$(xfer node1.pod1 10.96.0.20:80 "$1" "$1" --msg "$2")
-	bytes=$(jq '.up + .down' <<<"$out")
-	redirected node1.pod2 "$v0" "$bytes" "$1 each way in $2-byte messages"
+	for try in 1 2 3; do
+		v0=$(veth_bytes node1.pod2)
+		out=$(xfer node1.pod1 10.96.0.20:80 "$1" "$1" --msg "$2")
+		bytes=$(jq '.up + .down' <<<"$out")
+		d=$(($(veth_bytes node1.pod2) - v0))
+		[ "$d" -lt $((bytes / 100)) ] && break
+		[ "$try" = 3 ] && redirected node1.pod2 "$v0" "$bytes" "$1 each way in $2-byte messages, 3 tries"
+		note "$1 each way, msg $2: rode TCP ($d bytes crossed the veth); again"
+	done
 	note "$1 each way, msg $2: $(jq -c '{sha256_up, mbps_up, mbps_down}' <<<"$out")"
 done
 
