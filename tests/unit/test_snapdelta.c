@@ -263,3 +263,82 @@ Test(snapdelta, packed_items_decode_like_objects)
 	json_decref(ia);
 	json_decref(a);
 }
+
+/* The same services, in any order (name, key, backends, traffic). */
+static void assert_same_services(const struct snapshot *x, const struct snapshot *y, int round)
+{
+	cr_assert_eq(x->nservices, y->nservices, "round %d: %zu services, want %zu", round,
+		     x->nservices, y->nservices);
+	for (size_t i = 0; i < y->nservices; i++) {
+		const struct snap_service *w = &y->services[i], *g = NULL;
+
+		for (size_t k = 0; k < x->nservices && !g; k++)
+			if (!memcmp(&x->services[k].key, &w->key, sizeof(w->key)))
+				g = &x->services[k];
+		cr_assert(g, "round %d: service %s missing", round, w->name);
+		cr_assert_str_eq(g->name, w->name);
+		cr_assert_eq(g->nbackends, w->nbackends, "round %d: %s", round, w->name);
+		cr_assert(!memcmp(g->backends, w->backends, w->nbackends * sizeof(*w->backends)),
+			  "round %d: %s: other backends", round, w->name);
+		cr_assert_eq(g->has_traffic, w->has_traffic);
+	}
+}
+
+/* The agent's path: deltas applied to a packed index, each result decoded
+ * with the cache of the one before, decode as the uncached whole; the
+ * cache then holds exactly the services of the snapshot; a refused
+ * snapshot empties it and the next decode parses everything again. */
+Test(snapdelta, cached_decode_is_the_uncached_decode)
+{
+	unsigned int seed = 29;
+	json_t *a = random_snap(&seed), *idx;
+	struct snap_cache cache = {};
+	struct snapshot got, want;
+	char err[256];
+
+	json_object_del(a, "policies");   /* random_snap's are not valid ones */
+	idx = sd_index(a, NULL);
+	cr_assert_eq(sd_pack(idx), 0);
+	for (int round = 0; round < 300; round++) {
+		json_t *b = random_snap(&seed), *ib, *d, *doc;
+		size_t items;
+
+		json_object_del(b, "policies");
+		ib = sd_index(b, NULL);
+
+		d = sd_delta(idx, ib, &items);
+		cr_assert_eq(sd_pack_delta(d), 0);
+		cr_assert_eq(sd_apply(idx, d, NULL, err, sizeof(err)), 0, "%s", err);
+		doc = sd_snapshot(idx, (uint64_t)round);
+		if (round % 50 == 49) {
+			/* a duplicate VIP: refused, cache emptied */
+			json_t *svcs = json_object_get(doc, "services");
+
+			json_array_append_new(svcs, svc(1000, 1));
+			json_array_append_new(svcs, svc(1000, 2));
+			cr_assert_eq(snapshot_from_json_cached(doc, "bad", &got, &cache, err,
+							       sizeof(err)), -EINVAL);
+			cr_assert_eq(cache.n, 0);
+			json_array_remove(svcs, json_array_size(svcs) - 1);
+			json_array_remove(svcs, json_array_size(svcs) - 1);
+		}
+		cr_assert_eq(snapshot_from_json_cached(doc, "cached", &got, &cache, err, sizeof(err)),
+			     0, "%s", err);
+		cr_assert_eq(snapshot_from_json(b, "whole", &want, err, sizeof(err)), 0, "%s", err);
+		assert_same_services(&got, &want, round);
+		cr_assert_eq(cache.n, got.nservices, "round %d: cache holds %zu of %zu", round,
+			     cache.n, got.nservices);
+		for (size_t i = 1; i < cache.n; i++)
+			cr_assert((uintptr_t)cache.item[i - 1] <= (uintptr_t)cache.item[i]);
+		snapshot_free(&got);
+		snapshot_free(&want);
+		json_decref(doc);
+		json_decref(d);
+		json_decref(ib);
+		json_decref(b);
+	}
+	snap_cache_free(&cache);
+	cr_assert_eq(cache.n, 0);
+	json_decref(idx);
+	json_decref(a);
+}

@@ -98,17 +98,19 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 
 /* Parse a snapshot and apply it: 0, or -errno with the reason in err (a
  * snapshot that does not parse changes nothing). The one apply path of
- * both --snapshot and --control. doc: the same already parsed, or NULL. */
+ * both --snapshot and --control. doc: the same already parsed, or NULL;
+ * cache (with doc): the services parsed last time, to copy those whose
+ * packed item did not change (lib/node/snapshot.h). */
 static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
 		      json_t *doc, const char *src, char *err, size_t errlen,
-		      struct proxy_side *ps)
+		      struct proxy_side *ps, struct snap_cache *cache)
 {
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
 	uint64_t t0 = loop_now_ms();
 	int rc;
 
-	rc = doc ? snapshot_from_json(doc, src, &snap, err, errlen) :
+	rc = doc ? snapshot_from_json_cached(doc, src, &snap, cache, err, errlen) :
 		snapshot_parse(buf, len, src, &snap, err, errlen);
 	if (rc) {
 		log_err("snapshot refused, state unchanged: %s", err);
@@ -147,7 +149,7 @@ int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const cha
 		 char *err, size_t errlen)
 {
 	struct pushed_ctx *p = arg;
-	int rc = apply_text(p->dp, p->tm, text, len, doc, src, err, errlen, &p->ps);
+	int rc = apply_text(p->dp, p->tm, text, len, doc, src, err, errlen, &p->ps, &p->cache);
 
 	write_status(p->o, p->dp, p->tm, p->ps.ps);
 	return rc;
@@ -175,7 +177,7 @@ void apply_file(struct datapath *dp, struct telemetry *tm, const char *path,
 		return;
 	}
 
-	if (apply_text(dp, tm, buf, len, NULL, path, err, sizeof(err), NULL)) {
+	if (apply_text(dp, tm, buf, len, NULL, path, err, sizeof(err), NULL, NULL)) {
 		free(buf);
 	} else {
 		free(*last);

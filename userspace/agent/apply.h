@@ -22,6 +22,7 @@
 #include "agent/options.h"
 #include "agent/proxysup.h"
 #include "agent/telemetry.h"
+#include "lib/node/snapshot.h"
 #include "lib/core/loop.h"
 
 /* What an apply hands on to the node proxy (--control mode; all NULL
@@ -37,6 +38,7 @@ struct pushed_ctx {
 	struct datapath *dp;
 	struct telemetry *tm;
 	struct proxy_side ps;
+	struct snap_cache cache;   /* services of the last pushed snapshot */
 };
 
 /* Whether --sockmap turns the fast path on, given what the probes found. */

@@ -19,6 +19,7 @@
  * sync_watch.c; struct sync is in sync_int.h.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -390,6 +391,7 @@ void sync_persist(struct sync *s)
 		log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
 	free(s->unsaved);
 	s->unsaved = NULL;
+	malloc_trim(0);   /* the text of a large snapshot was the largest block */
 }
 
 bool sync_start(struct sync *s)

@@ -103,8 +103,9 @@ static json_t *index_text(const char *text, size_t len)
 }
 
 /* What applied is now the state: version v, indexed idx (taken, unless it
- * is s->idx already), text (copied, to be saved by sync_persist). */
-static void applied(struct sync *s, uint64_t v, json_t *idx, const char *text, size_t tlen)
+ * is s->idx already), text (malloc'd, taken: sync_persist saves and frees
+ * it; a copy would double the peak of a large snapshot). */
+static void applied(struct sync *s, uint64_t v, json_t *idx, char *text, size_t tlen)
 {
 	s->version = v;
 	if (idx != s->idx) {
@@ -117,17 +118,13 @@ static void applied(struct sync *s, uint64_t v, json_t *idx, const char *text, s
 	/* saved by sync_persist(), after the enrollments waiting for this
 	 * version are answered; a burst of messages is saved once */
 	free(s->unsaved);
-	s->unsaved = malloc(tlen ? tlen : 1);
+	s->unsaved = text;
 	s->unsaved_len = tlen;
-	if (s->unsaved)
-		memcpy(s->unsaved, text, tlen);
-	else
-		log_warn("saving the last good snapshot to %s: out of memory", s->snap_path);
 	send_ack(s, v, NULL);
 }
 
-/* A whole snapshot: apply, ACK; or NACK. */
-static void on_full(struct sync *s, long long v, const char *text, size_t tlen)
+/* A whole snapshot (text: malloc'd, taken): apply, ACK; or NACK. */
+static void on_full(struct sync *s, long long v, char *text, size_t tlen)
 {
 	char err[1024], src[64];
 
@@ -135,6 +132,7 @@ static void on_full(struct sync *s, long long v, const char *text, size_t tlen)
 	if (s->apply(s->arg, text, tlen, NULL, src, err, sizeof(err))) {
 		log_err("NACK version %lld: %s", v, err);
 		send_ack(s, (uint64_t)v, err);
+		free(text);
 		return;
 	}
 	applied(s, (uint64_t)v, index_text(text, tlen), text, tlen);
@@ -202,6 +200,7 @@ static void on_delta(struct sync *s, json_t *m)
 		goto out;
 	}
 	applied(s, (uint64_t)v, s->idx, text, tlen);
+	text = NULL;
 out:
 	json_decref(snap);
 	json_decref(undo);
@@ -219,7 +218,16 @@ static void on_message(struct sync *s, const char *line, size_t len)
 
 	s->attempt = 0;   /* the control plane talks to us: reset the backoff */
 	if (split_full(line, len, &text, &tlen, &v)) {
-		on_full(s, v, text, tlen);
+		/* the snapshot stays as text until it is saved: one copy */
+		char *copy = malloc(tlen ? tlen : 1);
+
+		if (copy) {
+			memcpy(copy, text, tlen);
+			on_full(s, v, copy, tlen);
+		} else {
+			log_err("NACK version %lld: out of memory", v);
+			send_ack(s, (uint64_t)v, "out of memory");
+		}
 		goto out;
 	}
 	m = json_loadb(line, len, 0, &jerr);
@@ -231,7 +239,6 @@ static void on_message(struct sync *s, const char *line, size_t len)
 		if (owned)
 			on_full(s, json_integer_value(json_object_get(m, "version")), owned,
 				strlen(owned));
-		free(owned);
 	} else if (json_is_integer(json_object_get(m, "version")) &&
 		   json_is_integer(json_object_get(m, "base")) &&
 		   json_is_object(json_object_get(m, "delta"))) {

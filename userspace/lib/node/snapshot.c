@@ -698,12 +698,100 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 	return rc;
 }
 
+/* ---- the parsed-service cache (snap_cache) ------------------------- */
+
+void snap_cache_free(struct snap_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		json_decref(c->item[i]);
+		free(c->svc[i].backends);
+	}
+	free(c->item);
+	free(c->svc);
+	memset(c, 0, sizeof(*c));
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(json_t *const *)a, y = (uintptr_t)*(json_t *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A deep copy of a service (its backends are its own). 0 or -ENOMEM. */
+static int service_copy(struct snap_service *to, const struct snap_service *from)
+{
+	*to = *from;
+	to->backends = malloc((from->nbackends ?: 1) * sizeof(*from->backends));
+	if (!to->backends)
+		return -ENOMEM;
+	memcpy(to->backends, from->backends, from->nbackends * sizeof(*from->backends));
+	return 0;
+}
+
+/* Service i of the array jss into *out: copied from the cache if its
+ * packed item is one the cache knows, else parsed; and into `next`. */
+static int service_from(struct perr *pe, json_t *js, size_t i, const struct snap_cache *cache,
+			struct snap_cache *next, struct snap_service *out)
+{
+	json_t **hit = cache && cache->n && json_is_string(js) ?
+		bsearch(&js, cache->item, cache->n, sizeof(*cache->item), cmp_ptr) : NULL;
+	json_t *packed;
+	char p[64];
+	int rc;
+
+	if (hit) {
+		rc = service_copy(out, &cache->svc[hit - cache->item]);
+	} else {
+		snprintf(p, sizeof(p), "services[%zu]", i);
+		rc = parse_service(pe, p, unpack(js, &packed), out);
+		json_decref(packed);
+	}
+	if (rc || !next || !json_is_string(js))
+		return rc;
+	rc = service_copy(&next->svc[next->n], out);
+	if (!rc)
+		next->item[next->n++] = json_incref(js);
+	return rc;
+}
+
+/* Sort the new cache's items by address, their services alongside. */
+static int cache_sort(struct snap_cache *c)
+{
+	struct { json_t *item; size_t at; } *ord = malloc((c->n ?: 1) * sizeof(*ord));
+	struct snap_service *svc = malloc((c->n ?: 1) * sizeof(*svc));
+
+	if (!ord || !svc) {
+		free(ord);
+		free(svc);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->n; i++)
+		ord[i].item = c->item[i], ord[i].at = i;
+	qsort(ord, c->n, sizeof(*ord), cmp_ptr);   /* item is the first member */
+	for (size_t i = 0; i < c->n; i++) {
+		c->item[i] = ord[i].item;
+		svc[i] = c->svc[ord[i].at];
+	}
+	free(c->svc);
+	c->svc = svc;
+	free(ord);
+	return 0;
+}
+
 int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char *err,
 		       size_t errlen)
+{
+	return snapshot_from_json_cached(root, src, out, NULL, err, errlen);
+}
+
+int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *out,
+			      struct snap_cache *cache, char *err, size_t errlen)
 {
 	static const char *const fields[] = { "version", "services", "identities",
 					      "cidrs", "workloads", "policies", "nodes", NULL };
 	struct perr pe = { .src = src, .buf = err, .len = errlen };
+	struct snap_cache next = {};
 	struct snapshot s = {};
 	json_int_t version;
 	json_t *jss, *js;
@@ -731,21 +819,21 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
 	}
 	s.nservices = json_array_size(jss);
 	s.services = calloc(s.nservices ?: 1, sizeof(*s.services));
-	if (!s.services) {
+	if (cache) {
+		next.item = calloc(s.nservices ?: 1, sizeof(*next.item));
+		next.svc = calloc(s.nservices ?: 1, sizeof(*next.svc));
+	}
+	if (!s.services || (cache && (!next.item || !next.svc))) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	json_array_foreach(jss, i, js) {
-		json_t *packed;
-		char p[64];
-
-		snprintf(p, sizeof(p), "services[%zu]", i);
-		rc = parse_service(&pe, p, unpack(js, &packed), &s.services[i]);
-		json_decref(packed);
+		rc = service_from(&pe, js, i, cache, cache ? &next : NULL, &s.services[i]);
 		if (rc)
 			goto out;
 	}
-	rc = check_dup_vips(&pe, &s);
+	rc = cache ? cache_sort(&next) : 0;
+	rc = rc ?: check_dup_vips(&pe, &s);
 	rc = rc ?: PARSE_ARRAY(&pe, root, "identities", &s, identities, nidentities, 65536,
 			       parse_identity(&pe, p_, je_, &s, i_));
 	rc = rc ?: PARSE_ARRAY(&pe, root, "cidrs", &s, cidrs, ncidrs, SL_MAX_IPCACHE / 2,
@@ -758,12 +846,17 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
 			       parse_node(&pe, p_, je_, &s, i_));
 	rc = rc ?: check_cidr_workloads(&pe, &s);
 out:
+	if (cache)
+		snap_cache_free(cache);
 	if (rc) {
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "%s: out of memory", src);
+		snap_cache_free(&next);
 		snapshot_free(&s);
 		return rc;
 	}
+	if (cache)
+		*cache = next;
 	*out = s;
 	return 0;
 }

@@ -130,6 +130,26 @@ int snapshot_parse(const char *text, size_t len, const char *src,
  * time, so the agent never holds a large snapshot as objects. */
 int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char *err,
 		       size_t errlen);
+
+/*
+ * The services a snapshot_from_json_cached() call parsed from packed
+ * items, by the item's json_t: a later call given the cache copies a
+ * service whose packed item is the very same json_t (an item the index of
+ * lib/wire/snapdelta.h kept across a delta) instead of parsing it again.
+ * Holds a reference to each item, so an address is never reused for
+ * another item while the cache knows it. Zeroed: empty.
+ */
+struct snap_cache {
+	size_t n;
+	json_t **item;               /* sorted by address */
+	struct snap_service *svc;    /* svc[i] parsed from item[i] */
+};
+void snap_cache_free(struct snap_cache *c);
+/* snapshot_from_json(), then the cache holds the services of this
+ * snapshot's packed items (or nothing, if the snapshot is refused). */
+int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *out,
+			      struct snap_cache *cache, char *err, size_t errlen);
+
 int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errlen);
 void snapshot_free(struct snapshot *s);
 
