@@ -417,6 +417,96 @@ Test(sock, reconcile_writes_only_the_difference)
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
 }
 
+static int cmp_slotkey(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sl_slot_key));
+}
+
+/* What lbmap_apply() keeps as known is what the maps hold: the same
+ * services (key, value, slots), backends (and ids) and slot keys. */
+static void assert_known_is_the_maps(int round)
+{
+	const struct lb_live *k = E.dp.maps.known;
+	struct lb_live r;
+
+	cr_assert(k, "round %d: nothing known after a successful apply", round);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &r), 0);
+	cr_assert_eq(k->nsvc, r.nsvc, "round %d: %zu services known, %zu in the map", round,
+		     k->nsvc, r.nsvc);
+	for (size_t i = 0; i < r.nsvc; i++) {
+		cr_assert(!memcmp(&k->svc[i].key, &r.svc[i].key, sizeof(r.svc[i].key)));
+		cr_assert(!memcmp(&k->svc[i].val, &r.svc[i].val, sizeof(r.svc[i].val)),
+			  "round %d: service %zu: other value", round, i);
+		cr_assert(!memcmp(k->svc[i].slots, r.svc[i].slots,
+				  r.svc[i].val.count * sizeof(*r.svc[i].slots)),
+			  "round %d: service %zu: other slots", round, i);
+	}
+	cr_assert_eq(k->nbe, r.nbe, "round %d: %zu backends known, %zu in the map", round,
+		     k->nbe, r.nbe);
+	for (size_t i = 0; i < r.nbe; i++)
+		cr_assert(!memcmp(&k->be[i], &r.be[i], sizeof(r.be[i])),
+			  "round %d: backend %zu differs", round, i);
+	cr_assert_eq(k->nslotkeys, r.nslotkeys, "round %d: %zu slots known, %zu in the map",
+		     round, k->nslotkeys, r.nslotkeys);
+	qsort(k->slotkeys, k->nslotkeys, sizeof(*k->slotkeys), cmp_slotkey);
+	qsort(r.slotkeys, r.nslotkeys, sizeof(*r.slotkeys), cmp_slotkey);
+	cr_assert(!memcmp(k->slotkeys, r.slotkeys, r.nslotkeys * sizeof(*r.slotkeys)),
+		  "round %d: other slot keys", round);
+	lb_live_free(&r);
+}
+
+/* Applies from what the last one left (the agent's path at every change)
+ * leave the maps as applies that read them back do: random snapshots of
+ * up to 40 services over a pool of 12 shared backends with weights, some
+ * rounds starting from a read (a restarted agent). */
+Test(sock, apply_from_what_is_known_matches_the_maps)
+{
+	unsigned int seed = 7;
+	char json[16384], err[256];
+
+	REQUIRE_ROOT();
+	for (int round = 0; round < 120; round++) {
+		struct lb_apply_stats st = {};
+		struct snapshot s;
+		size_t n = 0;
+		bool first = true;
+
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"services\": [");
+		for (int i = 0; i < 40; i++) {
+			int nb = (int)(rand_r(&seed) % 4);
+			unsigned int start = rand_r(&seed) % 12;
+
+			if (rand_r(&seed) % 3 == 0)
+				continue;
+			n += (size_t)snprintf(json + n, sizeof(json) - n,
+				"%s{\"name\": \"s%d\", \"vip\": \"10.96.1.%d\", \"port\": 80, "
+				"\"backends\": [", first ? "" : ", ", i, i);
+			first = false;
+			for (int b = 0; b < nb; b++)
+				n += (size_t)snprintf(json + n, sizeof(json) - n,
+					"%s{\"address\": \"127.0.1.%u\", \"port\": 8080, \"weight\": %u}",
+					b ? ", " : "", (start + (unsigned int)b) % 12 + 1,
+					rand_r(&seed) % 3 + 1);
+			n += (size_t)snprintf(json + n, sizeof(json) - n, "]}");
+		}
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "]}");
+		cr_assert_lt(n, sizeof(json));
+		if (round % 10 == 9 && E.dp.maps.known) {
+			/* a restart: the next apply reads the maps */
+			lb_live_free(E.dp.maps.known);
+			free(E.dp.maps.known);
+			E.dp.maps.known = NULL;
+		}
+		cr_assert_eq(snapshot_parse(json, n, "t", &s, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
+		snapshot_free(&s);
+		assert_known_is_the_maps(round);
+	}
+	apply("{\"services\": []}");
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
+	cr_assert_eq(map_count_keys(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
+}
+
 Test(sock, garbage_slots_from_a_crash_are_collected)
 {
 	struct sl_slot_key k = { .svc_id = 77, .gen = 1, .idx = 3 };

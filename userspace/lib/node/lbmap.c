@@ -12,6 +12,15 @@
 #include "lib/core/bpfmap.h"
 #include "lib/node/lbmap.h"
 
+/* Drop what lbmap_apply() knew: the next one reads the maps. */
+static void forget(struct lbmap *m)
+{
+	if (m->known)
+		lb_live_free(m->known);
+	free(m->known);
+	m->known = NULL;
+}
+
 int lbmap_open(struct lbmap *m, const char *pin_root)
 {
 	static const char *const names[LBMAP_NFDS] = {
@@ -22,6 +31,7 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 	char path[PATH_MAX];
 	int err;
 
+	m->known = NULL;
 	for (unsigned int i = 0; i < LBMAP_NFDS; i++)
 		*fds[i] = -1;
 	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
@@ -46,9 +56,9 @@ void lbmap_close(struct lbmap *m)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	forget(m);
 }
 
-/* Collect every key of a hash map into a growing array. */
 static int cmp_svc(const void *a, const void *b)
 {
 	return memcmp(&((const struct live_svc *)a)->key,
@@ -207,6 +217,8 @@ static uint32_t idset_alloc(struct idset *s)
 struct apply_ctx {
 	const struct lbmap *m;
 	struct lb_live live;
+	struct lb_live next;        /* what the maps hold after it (lbmap.known) */
+	size_t capnextbe;
 	struct live_be *newbe;      /* backends written by this apply, sorted */
 	size_t nnewbe, capnewbe;
 	struct idset svc_ids;       /* live, stale and freed-this-apply ids */
@@ -328,6 +340,28 @@ static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_sv
 	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
 }
 
+/* A backend the maps hold after this apply (repeats removed at the end). */
+static int next_backend(struct apply_ctx *c, uint32_t id, const struct sl_backend *be)
+{
+	if (c->next.nbe == c->capnextbe) {
+		struct live_be *nb = realloc(c->next.be, (c->capnextbe = c->capnextbe * 2 + 256) *
+					     sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		c->next.be = nb;
+	}
+	c->next.be[c->next.nbe++] = (struct live_be){ .id = id, .be = *be };
+	return 0;
+}
+
+/* The service as the maps hold it after this apply; takes slots. */
+static void next_service(struct apply_ctx *c, const struct snap_service *s,
+			 const struct sl_svc_val *val, uint32_t *slots)
+{
+	c->next.svc[c->next.nsvc++] = (struct live_svc){ .key = s->key, .val = *val,
+							 .slots = slots };
+}
+
 static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uint32_t *svc_id)
 {
 	struct live_svc key = { .key = s->key };
@@ -350,6 +384,7 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 		uint32_t id;
 
 		err = backend_id(c, &s->backends[i].be, &id);
+		err = err ?: next_backend(c, id, &s->backends[i].be);
 		if (err)
 			goto out;
 		ids[i] = id;
@@ -389,12 +424,12 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 	    memcmp(live->slots, slots, n * sizeof(*slots)) == 0) {
 		c->final_gen[live->val.svc_id] = live->val.gen;
 		c->final_count[live->val.svc_id] = n;
+		val = live->val;
 		if (live->val.flags == flags) {
 			c->st.svc_unchanged++;
-			goto out;
+			goto done;
 		}
 		/* same slots, the policy flag turns on or off: in place */
-		val = live->val;
 		val.flags = flags;
 		if (bpf_map_update_elem(c->m->svc_fd, &s->key, &val, BPF_ANY)) {
 			err = -errno;
@@ -403,7 +438,7 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 		if (!flags)
 			bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
 		c->st.svc_updated++;
-		goto out;
+		goto done;
 	}
 
 	val.gen = live ? !live->val.gen : 0;
@@ -433,6 +468,9 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 	} else {
 		c->st.svc_added++;
 	}
+done:
+	next_service(c, s, &val, slots);
+	slots = NULL;
 out:
 	free(slots);
 	free(ids);
@@ -553,7 +591,33 @@ static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
 	return rc;
 }
 
-int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
+/* c->next complete: backends unique, the slot keys of every service's
+ * generation, services sorted (as lbmap_read() leaves them). */
+static int next_finish(struct apply_ctx *c)
+{
+	struct lb_live *l = &c->next;
+	size_t nslots = 0, k = 0;
+
+	qsort(l->svc, l->nsvc, sizeof(*l->svc), cmp_svc);
+	if (l->nbe)
+		qsort(l->be, l->nbe, sizeof(*l->be), cmp_be);
+	for (size_t i = 0; i < l->nbe; i++)
+		if (k == 0 || cmp_be(&l->be[k - 1], &l->be[i]))
+			l->be[k++] = l->be[i];
+	l->nbe = k;
+	for (size_t i = 0; i < l->nsvc; i++)
+		nslots += l->svc[i].val.count;
+	l->slotkeys = malloc((nslots ?: 1) * sizeof(*l->slotkeys));
+	if (!l->slotkeys)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->nsvc; i++)
+		for (uint32_t j = 0; j < l->svc[i].val.count; j++)
+			l->slotkeys[l->nslotkeys++] = (struct sl_slot_key){
+				.svc_id = l->svc[i].val.svc_id, .gen = l->svc[i].val.gen, .idx = j };
+	return 0;
+}
+
+int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		struct lb_apply_stats *st, char *err, size_t errlen)
 {
 	struct apply_ctx *c;
@@ -573,16 +637,25 @@ int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
 	c->final_count = calloc(SL_MAX_SERVICES + 1, sizeof(*c->final_count));
 	c->final_gen = malloc(SL_MAX_SERVICES + 1);
 	wkeys = calloc(want->nservices ?: 1, sizeof(*wkeys));
-	if (!c->final_count || !c->final_gen || !wkeys) {
+	c->next.svc = calloc(want->nservices ?: 1, sizeof(*c->next.svc));
+	if (!c->final_count || !c->final_gen || !wkeys || !c->next.svc) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	memset(c->final_gen, 2, SL_MAX_SERVICES + 1);
 
-	rc = lbmap_read(m, &c->live);
-	if (rc) {
-		snprintf(err, errlen, "reading pinned maps: %s", strerror(-rc));
-		goto out;
+	/* what the last apply left, or the maps themselves; until this
+	 * apply succeeds, nothing is known */
+	if (m->known) {
+		c->live = *m->known;
+		free(m->known);
+		m->known = NULL;
+	} else {
+		rc = lbmap_read(m, &c->live);
+		if (rc) {
+			snprintf(err, errlen, "reading pinned maps: %s", strerror(-rc));
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < c->live.nsvc; i++)
 		idset_add(&c->svc_ids, c->live.svc[i].val.svc_id);
@@ -638,7 +711,15 @@ int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
 			c->st.slots_gc++;
 	}
 	gc_states(c);
-	rc = 0;
+	rc = next_finish(c);
+	if (!rc) {
+		m->known = malloc(sizeof(*m->known));
+		if (m->known) {
+			*m->known = c->next;
+			c->next = (struct lb_live){};
+		}
+	}
+	rc = 0;   /* the maps hold `want`; only what is known was lost */
 out:
 	if (st) {
 		uint32_t *ids = st->svc_ids;
@@ -647,6 +728,7 @@ out:
 		st->svc_ids = ids;
 	}
 	lb_live_free(&c->live);
+	lb_live_free(&c->next);
 	free(c->newbe);
 	free(c->bekeys);
 	free(c->final_count);

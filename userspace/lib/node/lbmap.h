@@ -38,6 +38,11 @@ struct lbmap {
 	int held_fd;
 	int aff_fd;
 	int tpc_fd;
+	/* what the last lbmap_apply() left in the maps, which nothing but
+	 * lbmap_apply() writes: the next apply starts from it instead of
+	 * reading the maps back. NULL: read them (first apply, or the last
+	 * one failed part way). */
+	struct lb_live *known;
 };
 
 #define LBMAP_NFDS 10
@@ -79,8 +84,8 @@ void lb_live_free(struct lb_live *l);
 const struct live_be *lb_live_backend(const struct lb_live *l, uint32_t id);
 
 /* Make the maps hold exactly `want`. 0, or -errno with a message in err;
- * capacity is checked before anything is written. */
-int lbmap_apply(const struct lbmap *m, const struct snapshot *want,
+ * capacity is checked before anything is written. Keeps m->known. */
+int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		struct lb_apply_stats *st, char *err, size_t errlen);
 
 #endif /* SL_LBMAP_H */
