@@ -20,22 +20,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The agent's apply function without the maps: decode, or refuse. */
+/* The agent's apply function without the maps: decode (a delta's result
+ * with the services of the one before, as the agent does), or refuse. */
 static int decode(void *arg, const char *text, size_t len, json_t *doc, const char *src,
 		  char *err, size_t errlen)
 {
 	struct snapshot snap = {};
+	int rc = doc ? snapshot_from_json_cached(doc, src, &snap, arg, err, errlen) :
+		 snapshot_parse(text, len, src, &snap, err, errlen);
 
-	if (doc ? snapshot_from_json(doc, src, &snap, err, errlen) :
-	    snapshot_parse(text, len, src, &snap, err, errlen))
-		return -1;
-	snapshot_free(&snap);
-	return 0;
+	if (!rc)
+		snapshot_free(&snap);
+	return rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sync s = { .magic = SYNC_MAGIC, .apply = decode };
+	struct snap_cache cache = {};
+	struct sync s = { .magic = SYNC_MAGIC, .apply = decode, .arg = &cache };
 	/* the stream's buffer as watch_data() keeps it: NUL-terminated */
 	char *buf = malloc(size + 1);
 	size_t start = 0;
@@ -54,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_decref(s.idx);
 	free(s.unsaved);
+	snap_cache_free(&cache);
 	free(buf);
 	return 0;
 }
