@@ -24,6 +24,7 @@
 #include "lib/core/file.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
+#include "lib/config/config.h"
 
 #define STATE_MAX (512u << 20)
 
@@ -183,10 +184,6 @@ void store_close(struct store *s)
 	s->cfg = NULL;
 	s->ids = NULL;
 }
-
-#ifndef SL_CONFIG_JSON_FLAGS
-#define SL_CONFIG_JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-#endif
 
 static int save_json(const char *path, json_t *j, char *err, size_t errlen)
 {
