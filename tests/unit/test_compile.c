@@ -394,6 +394,19 @@ Test(compile, nodes_are_sorted_and_unique)
 	cr_assert_eq(json_array_size(n), 2);
 	cr_assert_str_eq(json_string_value(json_array_get(n, 0)), "n1");
 	cr_assert_str_eq(json_string_value(json_array_get(n, 1)), "n2");
+	/* the control plane reads them from the mesh it compiled */
+	{
+		struct sl_ids *ids = sl_ids_new();
+		struct sl_mesh *m = sl_compile_mesh(c, ids, "cluster.local", NULL, &d);
+		json_t *mn;
+
+		cr_assert(m);
+		mn = sl_mesh_nodes(m);
+		cr_assert(json_equal(mn, n));
+		json_decref(mn);
+		sl_mesh_free(m);
+		sl_ids_free(ids);
+	}
 	json_decref(n);
 	sl_diags_free(&d);
 	sl_config_free(c);

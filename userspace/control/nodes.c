@@ -210,15 +210,12 @@ static char *delta_line(uint64_t version, uint64_t base, json_t *delta, size_t *
 static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
 		       uint64_t version, struct compiled **out, size_t *nout, struct sl_diags *d)
 {
-	json_t *names = sl_compile_nodes(cfg);
-	size_t cap = json_array_size(names) + s->nnodes, n = 0, i;
-	struct compiled *cc = calloc(cap ? cap : 1, sizeof(*cc));
+	json_t *names = NULL;
+	struct compiled *cc = NULL;
 	struct sl_mesh *mesh = NULL;
-	size_t hits, errors = d->nerrors;
+	size_t hits, errors = d->nerrors, n = 0, i;
 	int rc = -ENOMEM;
 
-	if (!names || !cc)
-		goto out;
 	if (!s->svc_cache)
 		s->svc_cache = sl_svc_cache_new();
 	mesh = sl_compile_mesh(cfg, ids, s->st->td, s->svc_cache, d);
@@ -227,6 +224,10 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 		rc = d->nerrors > errors ? -EINVAL : -ENOMEM;
 		goto out;
 	}
+	names = sl_mesh_nodes(mesh);
+	cc = calloc(json_array_size(names) + s->nnodes ?: 1, sizeof(*cc));
+	if (!names || !cc)
+		goto out;
 	sl_mesh_cache_stats(mesh, &hits, &s->last_compiled);
 	s->last_services = hits + s->last_compiled;
 	for (i = 0; i < json_array_size(names) + s->nnodes; i++) {

@@ -27,17 +27,15 @@
 
 /* ---- nodes ------------------------------------------------------------------- */
 
-json_t *sl_compile_nodes(const struct sl_config *c)
+/* Sorted, unique names of the nodes that run a workload of model m. */
+static json_t *model_nodes(const struct sl_model *m)
 {
-	struct sl_model m;
 	json_t *a = json_array();
 
-	if (!a || sl_model_build(c, &m)) {
-		json_decref(a);
+	if (!a)
 		return NULL;
-	}
-	for (size_t i = 0; i < m.nwl; i++) {
-		const char *node = m.wl[i].node;
+	for (size_t i = 0; i < m->nwl; i++) {
+		const char *node = m->wl[i].node;
 		bool seen = false;
 		size_t k;
 		json_t *x;
@@ -49,7 +47,6 @@ json_t *sl_compile_nodes(const struct sl_config *c)
 		if (!seen)
 			json_array_append_new(a, json_string(node));
 	}
-	sl_model_free(&m);
 	/* sorted: insertion sort of a short list */
 	for (size_t i = 1; i < json_array_size(a); i++)
 		for (size_t k = i; k > 0 && strcmp(json_string_value(json_array_get(a, k - 1)),
@@ -59,6 +56,18 @@ json_t *sl_compile_nodes(const struct sl_config *c)
 			json_array_set(a, k, json_array_get(a, k - 1));
 			json_array_set_new(a, k - 1, t);
 		}
+	return a;
+}
+
+json_t *sl_compile_nodes(const struct sl_config *c)
+{
+	struct sl_model m;
+	json_t *a;
+
+	if (sl_model_build(c, &m))
+		return NULL;
+	a = model_nodes(&m);
+	sl_model_free(&m);
 	return a;
 }
 
@@ -238,6 +247,11 @@ void sl_mesh_free(struct sl_mesh *m)
 const json_t *sl_mesh_indexed(const struct sl_mesh *m)
 {
 	return m->indexed;
+}
+
+json_t *sl_mesh_nodes(const struct sl_mesh *m)
+{
+	return model_nodes(&m->x.m);
 }
 
 void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses)

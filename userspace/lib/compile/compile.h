@@ -56,6 +56,8 @@ json_t *sl_compile_node_in(const struct sl_mesh *m, const char *node, uint64_t v
 /* The sections every node shares, already indexed (snapdelta.h's
  * sd_index_with()), or NULL. */
 const json_t *sl_mesh_indexed(const struct sl_mesh *m);
+/* sl_compile_nodes() of the mesh's config, from the model it built. */
+json_t *sl_mesh_nodes(const struct sl_mesh *m);
 /* Services the last sl_compile_mesh() took from the cache, and compiled. */
 void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses);
 void sl_mesh_free(struct sl_mesh *m);
