@@ -329,7 +329,7 @@ Test(snapdelta, cached_decode_is_the_uncached_decode)
 		cr_assert_eq(cache.n, got.nservices, "round %d: cache holds %zu of %zu", round,
 			     cache.n, got.nservices);
 		for (size_t i = 1; i < cache.n; i++)
-			cr_assert((uintptr_t)cache.item[i - 1] <= (uintptr_t)cache.item[i]);
+			cr_assert((uintptr_t)cache.e[i - 1].item <= (uintptr_t)cache.e[i].item);
 		snapshot_free(&got);
 		snapshot_free(&want);
 		json_decref(doc);

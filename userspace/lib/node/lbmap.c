@@ -218,7 +218,6 @@ struct apply_ctx {
 	const struct lbmap *m;
 	struct lb_live live;
 	struct lb_live next;        /* what the maps hold after it (lbmap.known) */
-	size_t capnextbe;
 	struct live_be *newbe;      /* backends written by this apply, sorted */
 	size_t nnewbe, capnewbe;
 	struct idset svc_ids;       /* live, stale and freed-this-apply ids */
@@ -340,20 +339,6 @@ static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_sv
 	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
 }
 
-/* A backend the maps hold after this apply (repeats removed at the end). */
-static int next_backend(struct apply_ctx *c, uint32_t id, const struct sl_backend *be)
-{
-	if (c->next.nbe == c->capnextbe) {
-		struct live_be *nb = realloc(c->next.be, (c->capnextbe = c->capnextbe * 2 + 256) *
-					     sizeof(*nb));
-		if (!nb)
-			return -ENOMEM;
-		c->next.be = nb;
-	}
-	c->next.be[c->next.nbe++] = (struct live_be){ .id = id, .be = *be };
-	return 0;
-}
-
 /* The service as the maps hold it after this apply; takes slots. */
 static void next_service(struct apply_ctx *c, const struct snap_service *s,
 			 const struct sl_svc_val *val, uint32_t *slots)
@@ -384,7 +369,6 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 		uint32_t id;
 
 		err = backend_id(c, &s->backends[i].be, &id);
-		err = err ?: next_backend(c, id, &s->backends[i].be);
 		if (err)
 			goto out;
 		ids[i] = id;
@@ -572,6 +556,8 @@ static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
 			 (unsigned long long)slots, SL_MAX_SLOTS / 2);
 		return -E2BIG;
 	}
+	if (nall <= SL_MAX_BACKENDS)
+		return 0;   /* fewer references than room: no need to count distinct */
 	all = calloc(nall ?: 1, sizeof(*all));
 	if (!all)
 		return -ENOMEM;
@@ -591,20 +577,30 @@ static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
 	return rc;
 }
 
-/* c->next complete: backends unique, the slot keys of every service's
+/* c->next complete: the backends referenced now (the live ones and the
+ * new ones, both sorted: merged), the slot keys of every service's
  * generation, services sorted (as lbmap_read() leaves them). */
 static int next_finish(struct apply_ctx *c)
 {
 	struct lb_live *l = &c->next;
-	size_t nslots = 0, k = 0;
+	size_t nslots = 0, a = 0, b = 0;
 
 	qsort(l->svc, l->nsvc, sizeof(*l->svc), cmp_svc);
-	if (l->nbe)
-		qsort(l->be, l->nbe, sizeof(*l->be), cmp_be);
-	for (size_t i = 0; i < l->nbe; i++)
-		if (k == 0 || cmp_be(&l->be[k - 1], &l->be[i]))
-			l->be[k++] = l->be[i];
-	l->nbe = k;
+	l->be = malloc((c->live.nbe + c->nnewbe ?: 1) * sizeof(*l->be));
+	if (!l->be)
+		return -ENOMEM;
+	while (a < c->live.nbe || b < c->nnewbe) {
+		const struct live_be *x = a < c->live.nbe ? &c->live.be[a] : NULL;
+		const struct live_be *y = b < c->nnewbe ? &c->newbe[b] : NULL;
+		const struct live_be *e = !y || (x && cmp_be(x, y) < 0) ? x : y;
+
+		if (e == x)
+			a++;
+		else
+			b++;
+		if (idset_has(&c->be_ref, e->id))
+			l->be[l->nbe++] = *e;
+	}
 	for (size_t i = 0; i < l->nsvc; i++)
 		nslots += l->svc[i].val.count;
 	l->slotkeys = malloc((nslots ?: 1) * sizeof(*l->slotkeys));

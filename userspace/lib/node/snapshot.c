@@ -700,20 +700,31 @@ int snapshot_parse(const char *text, size_t len, const char *src,
 
 /* ---- the parsed-service cache (snap_cache) ------------------------- */
 
+/* An entry without svc moved to another cache: item is only its place
+ * in the order, no reference. */
+static void cached_free(struct snap_cached *e)
+{
+	if (e->svc) {
+		json_decref(e->item);
+		free(e->svc->backends);
+		free(e->svc);
+	}
+	e->item = NULL;
+	e->svc = NULL;
+}
+
 void snap_cache_free(struct snap_cache *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		json_decref(c->item[i]);
-		free(c->svc[i].backends);
-	}
-	free(c->item);
-	free(c->svc);
+	for (size_t i = 0; i < c->n; i++)
+		cached_free(&c->e[i]);
+	free(c->e);
 	memset(c, 0, sizeof(*c));
 }
 
-static int cmp_ptr(const void *a, const void *b)
+static int cmp_item(const void *a, const void *b)
 {
-	uintptr_t x = (uintptr_t)*(json_t *const *)a, y = (uintptr_t)*(json_t *const *)b;
+	uintptr_t x = (uintptr_t)((const struct snap_cached *)a)->item;
+	uintptr_t y = (uintptr_t)((const struct snap_cached *)b)->item;
 
 	return x < y ? -1 : x > y;
 }
@@ -729,53 +740,42 @@ static int service_copy(struct snap_service *to, const struct snap_service *from
 	return 0;
 }
 
-/* Service i of the array jss into *out: copied from the cache if its
- * packed item is one the cache knows, else parsed; and into `next`. */
-static int service_from(struct perr *pe, json_t *js, size_t i, const struct snap_cache *cache,
+/* Service i of the array into *out: copied from the cache if its packed
+ * item is one the cache knows (the entry then moves to `next`), else
+ * parsed (and a copy goes into `next`). */
+static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache *cache,
 			struct snap_cache *next, struct snap_service *out)
 {
-	json_t **hit = cache && cache->n && json_is_string(js) ?
-		bsearch(&js, cache->item, cache->n, sizeof(*cache->item), cmp_ptr) : NULL;
+	struct snap_cached key = { .item = js }, *hit = NULL, *to;
 	json_t *packed;
 	char p[64];
 	int rc;
 
-	if (hit) {
-		rc = service_copy(out, &cache->svc[hit - cache->item]);
+	if (cache && cache->n && json_is_string(js))
+		hit = bsearch(&key, cache->e, cache->n, sizeof(*cache->e), cmp_item);
+	if (hit && hit->svc) {
+		rc = service_copy(out, hit->svc);
 	} else {
+		hit = NULL;
 		snprintf(p, sizeof(p), "services[%zu]", i);
 		rc = parse_service(pe, p, unpack(js, &packed), out);
 		json_decref(packed);
 	}
 	if (rc || !next || !json_is_string(js))
 		return rc;
-	rc = service_copy(&next->svc[next->n], out);
-	if (!rc)
-		next->item[next->n++] = json_incref(js);
-	return rc;
-}
-
-/* Sort the new cache's items by address, their services alongside. */
-static int cache_sort(struct snap_cache *c)
-{
-	struct { json_t *item; size_t at; } *ord = malloc((c->n ?: 1) * sizeof(*ord));
-	struct snap_service *svc = malloc((c->n ?: 1) * sizeof(*svc));
-
-	if (!ord || !svc) {
-		free(ord);
-		free(svc);
-		return -ENOMEM;
+	to = &next->e[next->n];
+	if (hit) {
+		*to = *hit;   /* moves, reference and all; hit keeps its place */
+		hit->svc = NULL;
+	} else {
+		to->svc = malloc(sizeof(*to->svc));
+		if (!to->svc || service_copy(to->svc, out)) {
+			free(to->svc);
+			return -ENOMEM;
+		}
+		to->item = json_incref(js);
 	}
-	for (size_t i = 0; i < c->n; i++)
-		ord[i].item = c->item[i], ord[i].at = i;
-	qsort(ord, c->n, sizeof(*ord), cmp_ptr);   /* item is the first member */
-	for (size_t i = 0; i < c->n; i++) {
-		c->item[i] = ord[i].item;
-		svc[i] = c->svc[ord[i].at];
-	}
-	free(c->svc);
-	c->svc = svc;
-	free(ord);
+	next->n++;
 	return 0;
 }
 
@@ -819,11 +819,9 @@ int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *ou
 	}
 	s.nservices = json_array_size(jss);
 	s.services = calloc(s.nservices ?: 1, sizeof(*s.services));
-	if (cache) {
-		next.item = calloc(s.nservices ?: 1, sizeof(*next.item));
-		next.svc = calloc(s.nservices ?: 1, sizeof(*next.svc));
-	}
-	if (!s.services || (cache && (!next.item || !next.svc))) {
+	if (cache)
+		next.e = calloc(s.nservices ?: 1, sizeof(*next.e));
+	if (!s.services || (cache && !next.e)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -832,8 +830,9 @@ int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *ou
 		if (rc)
 			goto out;
 	}
-	rc = cache ? cache_sort(&next) : 0;
-	rc = rc ?: check_dup_vips(&pe, &s);
+	if (cache)
+		qsort(next.e, next.n, sizeof(*next.e), cmp_item);
+	rc = check_dup_vips(&pe, &s);
 	rc = rc ?: PARSE_ARRAY(&pe, root, "identities", &s, identities, nidentities, 65536,
 			       parse_identity(&pe, p_, je_, &s, i_));
 	rc = rc ?: PARSE_ARRAY(&pe, root, "cidrs", &s, cidrs, ncidrs, SL_MAX_IPCACHE / 2,

@@ -141,8 +141,11 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
  */
 struct snap_cache {
 	size_t n;
-	json_t **item;               /* sorted by address */
-	struct snap_service *svc;    /* svc[i] parsed from item[i] */
+	struct snap_cached *e;       /* sorted by item address */
+};
+struct snap_cached {
+	json_t *item;
+	struct snap_service *svc;    /* parsed from item (malloc'd, its own backends) */
 };
 void snap_cache_free(struct snap_cache *c);
 /* snapshot_from_json(), then the cache holds the services of this
