@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,6 +506,74 @@ Test(sock, apply_from_what_is_known_matches_the_maps)
 	apply("{\"services\": []}");
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
 	cr_assert_eq(map_count_keys(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
+}
+
+/* nsvc services of 1024 backends each: backend j of service i is
+ * 10.(first + (i * 1024 + j) / 65536).x.y, or 10.first.0.j for every
+ * service when shared. */
+static void many_backends(struct snapshot *s, size_t nsvc, int first, bool shared)
+{
+	memset(s, 0, sizeof(*s));
+	s->nservices = nsvc;
+	s->services = calloc(nsvc, sizeof(*s->services));
+	cr_assert(s->services);
+	for (size_t i = 0; i < nsvc; i++) {
+		struct snap_service *v = &s->services[i];
+
+		snprintf(v->name, sizeof(v->name), "s%zu", i);
+		v->key.addr[2] = htonl(0xffff);
+		v->key.addr[3] = htonl(0x0a600000u + (uint32_t)i);   /* 10.96.x.y */
+		v->key.port = htons(80);
+		v->key.proto = IPPROTO_TCP;
+		v->nbackends = 1024;
+		v->backends = calloc(1024, sizeof(*v->backends));
+		cr_assert(v->backends);
+		for (uint32_t j = 0; j < 1024; j++) {
+			uint32_t n = shared ? j : (uint32_t)i * 1024 + j;
+
+			v->backends[j].be.addr[2] = htonl(0xffff);
+			v->backends[j].be.addr[3] = htonl((10u << 24) + ((uint32_t)first << 16) + n);
+			v->backends[j].be.port = htons(8080);
+			v->backends[j].be.proto = IPPROTO_TCP;
+			v->backends[j].weight = 1;
+		}
+	}
+}
+
+/* More references than the backends map has room for are fine when they
+ * are few distinct backends; more distinct ones than room are refused
+ * before anything is written, counted with those the maps hold already. */
+Test(sock, backend_room_counts_distinct_backends)
+{
+	struct lb_apply_stats st = {};
+	struct snapshot s;
+	char err[256];
+
+	REQUIRE_ROOT();
+	many_backends(&s, 65, 1, true);       /* 66,560 references, 1,024 backends */
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 1024);
+
+	/* those 1,024 again and 64,513 new ones: one more than room */
+	many_backends(&s, 64, 2, false);
+	s.services[63].nbackends = 1;         /* 63 * 1024 + 1 = 64,513 new */
+	s.services = realloc(s.services, 65 * sizeof(*s.services));
+	cr_assert(s.services);
+	s.nservices = 65;
+	{
+		struct snapshot shared;
+
+		many_backends(&shared, 1, 1, true);
+		s.services[64] = shared.services[0];
+		s.services[64].key.addr[3] = htonl(0x0a600000u + 64);
+		free(shared.services);
+	}
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), -E2BIG);
+	cr_assert(strstr(err, "65537 distinct backends"), "%s", err);
+	snapshot_free(&s);
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 1024, "nothing written");
+	cr_assert_eq(map_count_keys(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 65);
 }
 
 Test(sock, garbage_slots_from_a_crash_are_collected)

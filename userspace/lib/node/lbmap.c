@@ -254,7 +254,7 @@ static int slot_count(const struct snap_service *s, uint32_t *unit)
 	return (int)n;
 }
 
-static struct live_be *find_be(struct live_be *arr, size_t n, const struct sl_backend *be)
+static struct live_be *find_be(const struct live_be *arr, size_t n, const struct sl_backend *be)
 {
 	struct live_be k = { .be = *be };
 
@@ -537,10 +537,15 @@ static int cmp_backend(const void *a, const void *b)
 }
 
 /* Refuse a snapshot the maps cannot hold before writing anything. */
-static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
+/* Room for `want` in the maps that hold `live` now, checked before
+ * anything is written. Distinct backends: those the maps hold already
+ * count by id, the others are sorted to count their repeats once. */
+static int check_capacity(const struct snapshot *want, const struct lb_live *live,
+			  char *err, size_t errlen)
 {
-	struct sl_backend *all;
-	size_t nall = 0, ndistinct = 0;
+	struct sl_backend *fresh = NULL;
+	struct idset *seen = NULL;
+	size_t nall = 0, nfresh = 0, ndistinct = 0;
 	uint64_t slots = 0;
 	int rc = 0;
 
@@ -557,23 +562,36 @@ static int check_capacity(const struct snapshot *want, char *err, size_t errlen)
 		return -E2BIG;
 	}
 	if (nall <= SL_MAX_BACKENDS)
-		return 0;   /* fewer references than room: no need to count distinct */
-	all = calloc(nall ?: 1, sizeof(*all));
-	if (!all)
-		return -ENOMEM;
-	for (size_t i = 0, k = 0; i < want->nservices; i++)
-		for (size_t j = 0; j < want->services[i].nbackends; j++)
-			all[k++] = want->services[i].backends[j].be;
-	qsort(all, nall, sizeof(*all), cmp_backend);
-	for (size_t i = 0; i < nall; i++)
-		if (i == 0 || memcmp(&all[i - 1], &all[i], sizeof(*all)))
+		return 0;   /* fewer references than room */
+	fresh = calloc(nall, sizeof(*fresh));
+	seen = calloc(1, sizeof(*seen));
+	if (!fresh || !seen) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	seen->max = SL_MAX_BACKENDS;
+	for (size_t i = 0; i < want->nservices; i++)
+		for (size_t j = 0; j < want->services[i].nbackends; j++) {
+			const struct sl_backend *be = &want->services[i].backends[j].be;
+			const struct live_be *lb = find_be(live->be, live->nbe, be);
+
+			if (!lb)
+				fresh[nfresh++] = *be;
+			else if (!idset_has(seen, lb->id) && lb->id <= SL_MAX_BACKENDS)
+				idset_add(seen, lb->id), ndistinct++;
+		}
+	qsort(fresh, nfresh, sizeof(*fresh), cmp_backend);
+	for (size_t i = 0; i < nfresh; i++)
+		if (i == 0 || memcmp(&fresh[i - 1], &fresh[i], sizeof(*fresh)))
 			ndistinct++;
 	if (ndistinct > SL_MAX_BACKENDS) {
 		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %d the maps hold",
 			 ndistinct, SL_MAX_BACKENDS);
 		rc = -E2BIG;
 	}
-	free(all);
+out:
+	free(fresh);
+	free(seen);
 	return rc;
 }
 
@@ -620,9 +638,6 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 	struct sl_svc_key *wkeys = NULL;
 	int rc;
 
-	rc = check_capacity(want, err, errlen);
-	if (rc)
-		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -653,6 +668,9 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 			goto out;
 		}
 	}
+	rc = check_capacity(want, &c->live, err, errlen);
+	if (rc)
+		goto out;
 	for (size_t i = 0; i < c->live.nsvc; i++)
 		idset_add(&c->svc_ids, c->live.svc[i].val.svc_id);
 	for (size_t i = 0; i < c->live.nslotkeys; i++)
