@@ -179,6 +179,7 @@ void store_close(struct store *s)
 	s->watch = NULL;
 	s->etcd = NULL;
 	pki_ca_close(&s->ca);
+	store_texts_free(s);
 	sl_config_free(s->cfg);
 	sl_ids_free(s->ids);
 	s->cfg = NULL;
@@ -199,8 +200,9 @@ static int save_json(const char *path, json_t *j, char *err, size_t errlen)
 int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids *ids,
 	       uint64_t version, char *err, size_t errlen)
 {
-	char cp[PATH_MAX + 16], ip[PATH_MAX + 16];
-	json_t *jc, *ji, *jo;
+	char cp[PATH_MAX + 16], ip[PATH_MAX + 16], *text;
+	json_t *ji, *jo;
+	size_t len = 0;
 	int rc;
 
 	if (s->etcd)
@@ -217,10 +219,11 @@ int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids
 	json_decref(jo);
 	if (rc)
 		return rc;
-	jc = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version, "trust_domain", s->td,
-		       "resources", sl_config_to_json(cfg));
-	rc = save_json(cp, jc, err, errlen);
-	json_decref(jc);
+	text = store_config_text(s, cfg, version, &len);
+	rc = text ? file_write_atomic(cp, text, len, 0600) : -ENOMEM;
+	free(text);
+	if (rc)
+		snprintf(err, errlen, "writing %s: %s", cp, strerror(-rc));
 	return rc;
 }
 

@@ -466,9 +466,9 @@ int store_etcd_save(struct store *s, const struct sl_config *cfg, const struct s
 		    uint64_t version, char *err, size_t errlen)
 {
 	char kc[192], ki[192], e2[512], *tc = NULL, *ti = NULL, *v = NULL;
-	json_t *jc, *ji, *jo;
+	json_t *ji, *jo;
 	struct etcd_op ops[2];
-	size_t nops = 0, vl;
+	size_t nops = 0, vl, tl = 0;
 	int64_t rev, mr;
 	bool won, want_ids;
 	int rc;
@@ -484,16 +484,13 @@ int store_etcd_save(struct store *s, const struct sl_config *cfg, const struct s
 		if (ti)
 			ops[nops++] = (struct etcd_op){ ETCD_OP_PUT, ki, ti, strlen(ti) };
 	}
-	jc = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version, "trust_domain", s->td,
-		       "resources", sl_config_to_json(cfg));
-	tc = jc ? json_dumps(jc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(jc);
+	tc = store_config_text(s, cfg, version, &tl);
 	if (!tc || !ji || (want_ids && !ti)) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
-	ops[nops++] = (struct etcd_op){ ETCD_OP_PUT, kc, tc, strlen(tc) };
+	ops[nops++] = (struct etcd_op){ ETCD_OP_PUT, kc, tc, tl };
 	rc = etcd_txn(s->etcd, &(struct etcd_cmp){ kc, s->cfg_rev }, 1, ops, nops, &won, &rev,
 		      e2, sizeof(e2));
 	if (rc) {
