@@ -3,11 +3,13 @@
  * snapshot.c - the node snapshot parser (snapshot.h, docs/snapshot.md):
  * JSON in, struct snapshot out, or a message naming the field.
  *
- * About 800 lines in one file: it is one parser for one document. Each
+ * About 900 lines in one file: it is one parser for one document. Each
  * section (services, identities, cidrs, workloads, nodes, policies) has
  * its own small parse_* function, and the checks across sections at the
  * end (duplicate VIPs, CIDR identities against workloads) need them all;
- * the section parsers share only the error helpers at the top.
+ * the section parsers share only the error helpers at the top. The
+ * parsed-service cache (snap_cache) is here because it stands in for
+ * parse_service() and the packed-item decoder, which stay private.
  */
 #include <errno.h>
 #include <stdarg.h>
