@@ -3,7 +3,8 @@
 # apply` to every agent's ACK for one change, with 10, 1,000 and 10,000
 # services of 10 endpoints each (ServiceEntry, STATIC endpoints), the
 # bytes that change pushed, the time to load them, the size of a node's
-# snapshot, and the resident memory of the control plane and an agent.
+# snapshot, and the resident memory of the control plane and an agent
+# (3 s after the last change).
 # Both push modes run in the same run, each with its own control plane and
 # agents: delta (the default: each agent gets what changed since the
 # version it has) and full (`sluice-control --push full`: the whole
@@ -119,6 +120,7 @@ for mode in $MODES; do
 				rec_sample push-bytes "$var" "$r" "$(pushed "$v")"
 			fi
 		done
+		sleep 3   # resident memory once changes pause (sluice-control trims its heap then)
 		rec_sample snapshot-bytes "$var" 1 "$(stat -c %s "$TMP/agent.$mode.node1/snapshot.json" 2>/dev/null || echo "fail:no snapshot on node1")"
 		rec_sample control-rss-kb "$var" 1 "$(rss "$CPID" || echo "fail:sluice-control is gone")"
 		rec_sample agent-rss-kb "$var" 1 "$(rss "${APID[node1]}" || echo "fail:node1's agent is gone")"

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -321,6 +322,10 @@ out:
 
 static void tick(struct server *s)
 {
+	if (s->trim_at && loop_now_ms() >= s->trim_at) {
+		s->trim_at = 0;
+		malloc_trim(0);
+	}
 	for (struct conn *cn = s->conns, *next; cn; cn = next) {
 		next = cn->next;
 		if (h2_conn_tick(cn->h)) {

@@ -15,12 +15,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "control/store.h"
 #include "lib/wire/h2.h"
+
+/* how long after the last config change the freed heap goes back to the
+ * system (server.c's tick, each second) */
+#define TRIM_AFTER_MS 2000
 
 /* what an epoll event's data.ptr points at: the first field of each */
 enum src_kind { SRC_LISTEN = 1, SRC_SIGNAL, SRC_CONN, SRC_STORE };
@@ -62,6 +67,7 @@ struct server {
 	size_t last_compiled, last_services; /* services compiled again, in all */
 	size_t last_push_bytes;    /* sent by the last change, to all nodes */
 	size_t last_push_items;    /* items it set or removed, all nodes */
+	uint64_t trim_at;          /* give freed heap back to the system then; 0: no need */
 	struct conn *conns;
 	size_t nconns;
 	char admin_uri[512], node_prefix[512];

@@ -20,11 +20,18 @@
 
 /* One stored resource: its JSON and, for diagnostics, the tree it was read
  * from (shared by copies). */
+/* A resource never changes once made (a change is a new resource), so
+ * configs share it: sl_config_dup() takes a reference, the last
+ * sl_config_free() or remove frees it. Not thread-safe: a config and its
+ * copies belong to one thread. */
 struct sl_resource {
+	unsigned int refs;
 	char *kind, *ns, *name;
 	json_t *doc;
 	struct ydoc *src;
 	const struct ynode *node;  /* this document's root inside src */
+	void *memo;                /* sl_resource_set_memo() */
+	void (*memo_free)(void *);
 };
 
 struct sl_config {
@@ -58,8 +65,10 @@ void sl_diag_res(struct sl_diags *d, enum sl_diag_level level, const struct sl_r
 
 static void res_free(struct sl_resource *r)
 {
-	if (!r)
+	if (!r || --r->refs)
 		return;
+	if (r->memo_free)
+		r->memo_free(r->memo);
 	free(r->kind);
 	free(r->ns);
 	free(r->name);
@@ -141,23 +150,25 @@ void sl_config_free(struct sl_config *c)
 	free(c);
 }
 
-static struct sl_resource *res_dup(const struct sl_resource *r)
+static struct sl_resource *res_ref(struct sl_resource *r)
 {
-	struct sl_resource *x = calloc(1, sizeof(*x));
+	r->refs++;
+	return r;
+}
 
-	if (!x)
-		return NULL;
-	x->kind = strdup(r->kind);
-	x->ns = strdup(r->ns);
-	x->name = strdup(r->name);
-	x->doc = json_incref(r->doc); /* documents are never modified in place */
-	x->src = r->src ? ydoc_ref(r->src) : NULL;
-	x->node = r->node;
-	if (!x->kind || !x->ns || !x->name) {
-		res_free(x);
-		return NULL;
-	}
-	return x;
+void *sl_resource_memo(const struct sl_resource *r)
+{
+	return r->memo;
+}
+
+void sl_resource_set_memo(const struct sl_resource *r, void *memo, void (*memo_free)(void *))
+{
+	struct sl_resource *w = (struct sl_resource *)r;   /* derived, not a change */
+
+	if (w->memo_free)
+		w->memo_free(w->memo);
+	w->memo = memo;
+	w->memo_free = memo_free;
 }
 
 struct sl_config *sl_config_dup(const struct sl_config *c)
@@ -170,11 +181,8 @@ struct sl_config *sl_config_dup(const struct sl_config *c)
 	if (!x->v)
 		goto fail;
 	x->cap = c->n ?: 1;
-	for (; x->n < c->n; x->n++) {
-		x->v[x->n] = res_dup(c->v[x->n]);
-		if (!x->v[x->n])
-			goto fail;
-	}
+	for (; x->n < c->n; x->n++)
+		x->v[x->n] = res_ref(c->v[x->n]);
 	return x;
 fail:
 	sl_config_free(x);
@@ -247,6 +255,7 @@ static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,
 
 	if (!r)
 		return NULL;
+	r->refs = 1;
 	r->kind = strdup(kind);
 	r->ns = strdup(ns);
 	r->name = strdup(name);

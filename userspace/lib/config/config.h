@@ -69,6 +69,12 @@ const char *sl_resource_name(const struct sl_resource *r);
 /* The document as given (apiVersion, kind, metadata, spec), as JSON. */
 const json_t *sl_resource_json(const struct sl_resource *r);
 
+/* What a reader derived from the resource alone (its parsed form), kept
+ * with it for as long as any config holds it: a resource never changes,
+ * so neither does what follows from it. Setting frees the previous memo. */
+void *sl_resource_memo(const struct sl_resource *r);
+void sl_resource_set_memo(const struct sl_resource *r, void *memo, void (*memo_free)(void *));
+
 /*
  * json_dumps() flags for the storage form: a file written with them gives
  * sl_config_from_json()'s diagnostics the file's own lines and columns.

@@ -447,6 +447,59 @@ static void bind_rules(const struct sl_config *c, struct sl_model *m)
 	}
 }
 
+/*
+ * The parsed form of one Service, ServiceEntry or WorkloadEntry, kept as
+ * the resource's memo (sl_resource_set_memo): it follows from the resource
+ * alone, and configs share resources, so a model build after a change
+ * reads only the documents that change brought and copies the rest. A
+ * model's services point to their memo's arrays (hosts, VIPs, ports,
+ * endpoints); the memo owns them and lives as long as the resource.
+ */
+struct model_memo {
+	bool is_svc;
+	struct sl_svc svc;
+	struct sl_wl wl;
+};
+
+static void memo_free(void *p)
+{
+	struct model_memo *mm = p;
+
+	if (!mm)
+		return;
+	for (size_t k = 0; k < mm->svc.nhosts; k++)
+		free(mm->svc.hosts[k]);
+	free(mm->svc.hosts);
+	free(mm->svc.vips);
+	free(mm->svc.ports);
+	free(mm->svc.eps);
+	free(mm);
+}
+
+/* r's parsed form (kind: "WorkloadEntry", "Service" or "ServiceEntry"),
+ * read now if it was not before; NULL if out of memory. */
+static const struct model_memo *memo_of(const struct sl_resource *r, const char *kind)
+{
+	struct model_memo *mm = sl_resource_memo(r);
+	const json_t *doc = sl_resource_json(r);
+
+	if (mm)
+		return mm;
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mm->is_svc = strcmp(kind, "WorkloadEntry") != 0;
+	if (!mm->is_svc)
+		read_wl(&mm->wl, r, json_object_get(doc, "spec"),
+			jobj(jobj(doc, "metadata"), "annotations"));
+	else if (kind[7] ? read_entry(&mm->svc, r) : read_service(&mm->svc, r)) {
+		memo_free(mm);
+		return NULL;
+	}
+	sl_resource_set_memo(r, mm, memo_free);
+	return mm;
+}
+
 int sl_model_build(const struct sl_config *c, struct sl_model *m)
 {
 	size_t n = sl_config_count(c);
@@ -459,17 +512,18 @@ int sl_model_build(const struct sl_config *c, struct sl_model *m)
 	for (size_t i = 0; i < n; i++) {
 		const struct sl_resource *r = sl_config_at(c, i);
 		const char *kind = sl_resource_kind(r);
-		const json_t *doc = sl_resource_json(r);
+		const struct model_memo *mm;
 
-		if (!strcmp(kind, "WorkloadEntry")) {
-			read_wl(&m->wl[m->nwl++], r, json_object_get(doc, "spec"),
-				jobj(jobj(doc, "metadata"), "annotations"));
-		} else if (!strcmp(kind, "Service") || !strcmp(kind, "ServiceEntry")) {
-			struct sl_svc *s = &m->svc[m->nsvc++];
-
-			if (kind[7] ? read_entry(s, r) : read_service(s, r))
-				goto fail;
-		}
+		if (strcmp(kind, "WorkloadEntry") && strcmp(kind, "Service") &&
+		    strcmp(kind, "ServiceEntry"))
+			continue;
+		mm = memo_of(r, kind);
+		if (!mm)
+			goto fail;
+		if (mm->is_svc)
+			m->svc[m->nsvc++] = mm->svc;   /* vs and dr: bound below */
+		else
+			m->wl[m->nwl++] = mm->wl;
 	}
 	if (build_index(m) || build_host_index(m))
 		goto fail;
@@ -482,14 +536,6 @@ fail:
 
 void sl_model_free(struct sl_model *m)
 {
-	for (size_t i = 0; i < m->nsvc; i++) {
-		for (size_t k = 0; k < m->svc[i].nhosts; k++)
-			free(m->svc[i].hosts[k]);
-		free(m->svc[i].hosts);
-		free(m->svc[i].vips);
-		free(m->svc[i].ports);
-		free(m->svc[i].eps);
-	}
 	free(m->svc);
 	free(m->wl);
 	free(m->ix);
