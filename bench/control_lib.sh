@@ -14,6 +14,16 @@ acked() {
 		n = $(NF - 3); if (!(n in t)) { t[n] = $1; c++; if ($1 > last) last = $1 } }
 		END { print c + 0, last }' "$TMP/control.log"
 }
+# taken VERSION: the time (ms since the epoch) the control plane took the
+# request that made VERSION: its log line for the change, less the steps
+# that line times (parse and check, compare, compile, save and push)
+taken() {
+	local line t
+	line=$(grep -E "config version $1 \(" "$TMP/control.log" | tail -n 1)
+	[ -n "$line" ] || return 1
+	t=$(ms "${line%% *}")
+	echo $(( t - $(grep -oE '[0-9]+ ms' <<<"$line" | awk '{ s += $1 } END { print s + 0 }') ))
+}
 # wait_acked VERSION: all NODES agents (default 2) ACKed VERSION or a
 # later one (120 s at most); else prints why and fails
 wait_acked() {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The control plane's fan-out (bench "fanout"): time from `sluicectl apply`
-# of one changed service to the ACK of every one of N agents, with S
+# (and from the control plane taking the request) of one changed service
+# to the ACK of every one of N agents, with S
 # services loaded, and the bytes that change pushed to them all; delta
 # push (the default) against full push (`sluice-control --push full`) in
 # the same run, each with its own control plane and agents.
@@ -32,11 +33,12 @@ rec_param agents "$N"
 rec_param services "$SIZE"
 rec_param modes "$MODES"
 rec_metric apply-ack-ms ms lower "time from launching sluicectl apply (one endpoint changed) to the last of the $N agents' ACK"
+rec_metric change-ack-ms ms lower "time from the control plane taking that request to the last of the $N agents' ACK (its log)"
 rec_metric push-bytes bytes lower "bytes the control plane sent the $N agents for that change"
 rec_metric control-rss-kb KiB lower "resident memory of sluice-control"
 rec_metric watcher-rss-kb KiB lower "resident memory of the $N map-less agents, per agent"
 case " $MODES " in *" delta "*" full "*|*" full "*" delta "*)
-	for m in apply-ack-ms push-bytes control-rss-kb watcher-rss-kb; do
+	for m in apply-ack-ms change-ack-ms push-bytes control-rss-kb watcher-rss-kb; do
 		rec_compare "$m" "delta-$N" "full-$N"
 	done;;
 esac
@@ -76,6 +78,7 @@ for mode in $MODES; do
 		else
 			read -r -a a <<<"$(acked "$v")"
 			rec_sample apply-ack-ms "$var" "$r" $(( $(ms "${a[1]}") - t0 ))
+			rec_sample change-ack-ms "$var" "$r" $(( $(ms "${a[1]}") - $(taken "$v") ))
 			rec_sample push-bytes "$var" "$r" "$(pushed "$v")"
 		fi
 	done
