@@ -28,9 +28,9 @@
 #define SL_MAP_BACKENDS "sl_backends"
 #define SL_MAP_REVNAT   "sl_revnat"
 
-#define SL_MAX_SERVICES 65536
-#define SL_MAX_BACKENDS 65536
-#define SL_MAX_SLOTS    (1u << 20)
+#define SL_MAX_SERVICES 131072
+#define SL_MAX_BACKENDS 131072
+#define SL_MAX_SLOTS    (1u << 22)
 #define SL_MAX_REVNAT   262144
 
 /* A backend's weight is 1..SL_WEIGHT_MAX; a service expands its backends into

@@ -31,6 +31,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/datapath.h"
+#include "bpf/sock.skel.h"
 #include "lib/core/bpfmap.h"
 #include "lib/node/snapshot.h"
 #include "lib/core/sys.h"
@@ -546,34 +547,87 @@ static void many_backends(struct snapshot *s, size_t nsvc, int first, bool share
 Test(sock, backend_room_counts_distinct_backends)
 {
 	struct lb_apply_stats st = {};
+	uint32_t max = E.dp.maps.max_be, nsvc = max / 1024;
 	struct snapshot s;
-	char err[256];
+	char err[256], want[64];
 
 	REQUIRE_ROOT();
-	many_backends(&s, 65, 1, true);       /* 66,560 references, 1,024 backends */
+	cr_assert_eq(max, SL_MAX_BACKENDS, "the maps are this version's");
+	many_backends(&s, nsvc + 1, 1, true); /* more references than room, 1,024 backends */
 	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
 	snapshot_free(&s);
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 1024);
 
-	/* those 1,024 again and 64,513 new ones: one more than room */
-	many_backends(&s, 64, 2, false);
-	s.services[63].nbackends = 1;         /* 63 * 1024 + 1 = 64,513 new */
-	s.services = realloc(s.services, 65 * sizeof(*s.services));
+	/* those 1,024 again and max - 1,023 new ones: one more than room */
+	many_backends(&s, nsvc, 2, false);
+	s.services[nsvc - 1].nbackends = 1;   /* (nsvc - 1) * 1024 + 1 new */
+	s.services = realloc(s.services, (nsvc + 1) * sizeof(*s.services));
 	cr_assert(s.services);
-	s.nservices = 65;
+	s.nservices = nsvc + 1;
 	{
 		struct snapshot shared;
 
 		many_backends(&shared, 1, 1, true);
-		s.services[64] = shared.services[0];
-		s.services[64].key.addr[3] = htonl(0x0a600000u + 64);
+		s.services[nsvc] = shared.services[0];
+		s.services[nsvc].key.addr[3] = htonl(0x0a600000u + nsvc);
 		free(shared.services);
 	}
 	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), -E2BIG);
-	cr_assert(strstr(err, "65537 distinct backends"), "%s", err);
+	snprintf(want, sizeof(want), "%u distinct backends", max + 1);
+	cr_assert(strstr(err, want), "%s", err);
 	snapshot_free(&s);
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 1024, "nothing written");
-	cr_assert_eq(map_count_keys(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 65);
+	cr_assert_eq(map_count_keys(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), nsvc + 1);
+}
+
+/* Maps an earlier install pinned with other sizes are kept as they are (what
+ * they hold survives an upgrade), and the room check counts with their sizes:
+ * a snapshot that does not fit them is refused before anything is written. */
+Test(sock, pinned_maps_keep_their_size)
+{
+	struct lb_apply_stats st = {};
+	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = E.pin);
+	struct sock_bpf *old;
+	struct snapshot s;
+	char err[256];
+
+	REQUIRE_ROOT();
+	datapath_close(&E.dp);
+	E.open_rc = -ENOENT;   /* teardown: nothing to close until it opens again */
+	cr_assert_eq(datapath_uninstall(E.pin), 0);
+	cr_assert_eq(sys_mkdir_p(E.pin, 0700), 0);
+	/* the maps as a version with smaller ones would have pinned them */
+	old = sock_bpf__open_opts(&oopts);
+	cr_assert_not_null(old);
+	cr_assert_eq(bpf_map__set_max_entries(old->maps.sl_services, 64), 0);
+	cr_assert_eq(bpf_map__set_max_entries(old->maps.sl_backends, 2048), 0);
+	cr_assert_eq(bpf_map__set_max_entries(old->maps.sl_slots, 8192), 0);
+	cr_assert_eq(sock_bpf__load(old), 0);
+	sock_bpf__destroy(old);   /* the pins stay */
+
+	E.open_rc = datapath_open(&E.dp, E.pin, E.cg, true);
+	cr_assert_eq(E.open_rc, 0, "datapath_open over smaller pinned maps: %s",
+		     strerror(-E.open_rc));
+	cr_assert_eq(E.dp.maps.max_svc, 64);
+	cr_assert_eq(E.dp.maps.max_be, 2048);
+	cr_assert_eq(E.dp.maps.max_slots, 8192);
+
+	many_backends(&s, 3, 1, false);       /* 3,072 distinct backends */
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), -E2BIG);
+	cr_assert(strstr(err, "3072 distinct backends, more than the 2048"), "%s", err);
+	snapshot_free(&s);
+	many_backends(&s, 65, 1, true);
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), -E2BIG);
+	cr_assert(strstr(err, "65 services, more than the 64"), "%s", err);
+	snapshot_free(&s);
+	cr_assert_eq(map_count_keys(E.dp.maps.svc_fd, sizeof(struct sl_svc_key)), 0,
+		     "nothing written");
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0, "nothing written");
+
+	many_backends(&s, 2, 1, false);       /* 2,048: exactly room */
+	cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
+	snapshot_free(&s);
+	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 2048);
 }
 
 Test(sock, garbage_slots_from_a_crash_are_collected)

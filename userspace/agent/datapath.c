@@ -214,6 +214,37 @@ static int probe_halfclose_bug(void)
 
 /* The fast path needs sk_msg programs (4.17) and sockhash maps (4.18); a
  * kernel without them runs everything else, and says so. */
+/*
+ * A map pinned by an earlier install keeps its size. libbpf reuses a pinned
+ * map only if it matches the object's definition, and what the maps hold
+ * (services, backends, counters, held slots) must outlive an upgrade, so
+ * the object takes the pinned map's size; lbmap_open() reads the sizes its
+ * room check uses from the maps themselves. A new size takes `sluicectl
+ * uninstall` and an install (docs/operations.md).
+ */
+static void adopt_pinned_sizes(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj) {
+		const char *path = bpf_map__pin_path(m);
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int fd = path ? bpf_obj_get(path) : -1;
+
+		if (fd < 0)
+			continue;   /* not pinned yet: created as defined */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.max_entries != bpf_map__max_entries(m)) {
+			log_warn("map %s keeps the %u entries it was created with (this version "
+				 "sizes it %u); `sluicectl uninstall` and an install resize it",
+				 bpf_map__name(m), info.max_entries, bpf_map__max_entries(m));
+			bpf_map__set_max_entries(m, info.max_entries);
+		}
+		close(fd);
+	}
+}
+
 static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts *oopts)
 {
 	int err;
@@ -241,6 +272,7 @@ static int load_fastpath(struct datapath *dp, const struct bpf_object_open_opts 
 	dp->skmsg = skmsg_bpf__open_opts(oopts);
 	if (!dp->skmsg)
 		return -errno;
+	adopt_pinned_sizes(dp->skmsg->obj);
 	err = skmsg_bpf__load(dp->skmsg);
 	if (err) {
 		log_err("loading sk_msg program: %s", strerror(-err));
@@ -298,7 +330,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 	int cg_fd = -1, err;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL };
+	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, 0, 0, 0 };
 	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, -1, true, { NULL, 0, 0, 0 } };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))
@@ -341,6 +373,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 			 "is calling, so policy is enforced by tc at the destination (a denied "
 			 "client times out instead of getting EACCES)");
 	dp->skel->rodata->cfg_netns_ident = dp->has_netns_cookie;
+	adopt_pinned_sizes(dp->skel->obj);
 
 	err = sock_bpf__load(dp->skel);
 	if (err) {
@@ -360,6 +393,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		goto fail;
 	}
 	dp->sockops->rodata->cfg_conn_events = conn_events;
+	adopt_pinned_sizes(dp->sockops->obj);
 	err = sockops_bpf__load(dp->sockops);
 	if (err) {
 		log_err("loading sockops BPF program: %s", strerror(-err));
@@ -377,6 +411,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("opening tc BPF object: %s", strerror(-err));
 		goto fail;
 	}
+	adopt_pinned_sizes(dp->tc->obj);
 	err = tc_bpf__load(dp->tc);
 	if (err) {
 		log_err("loading tc BPF programs: %s", strerror(-err));

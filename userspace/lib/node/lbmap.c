@@ -21,6 +21,17 @@ static void forget(struct lbmap *m)
 	m->known = NULL;
 }
 
+static int map_size(int fd, uint32_t *max)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*max = info.max_entries;
+	return 0;
+}
+
 int lbmap_open(struct lbmap *m, const char *pin_root)
 {
 	static const char *const names[LBMAP_NFDS] = {
@@ -43,7 +54,12 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 			return err;
 		}
 	}
-	return 0;
+	err = map_size(m->svc_fd, &m->max_svc);
+	err = err ?: map_size(m->be_fd, &m->max_be);
+	err = err ?: map_size(m->slot_fd, &m->max_slots);
+	if (err)
+		lbmap_close(m);
+	return err;
 }
 
 void lbmap_close(struct lbmap *m)
@@ -540,8 +556,8 @@ static int cmp_backend(const void *a, const void *b)
 /* Room for `want` in the maps that hold `live` now, checked before
  * anything is written. Distinct backends: those the maps hold already
  * count by id, the others are sorted to count their repeats once. */
-static int check_capacity(const struct snapshot *want, const struct lb_live *live,
-			  char *err, size_t errlen)
+static int check_capacity(const struct lbmap *m, const struct snapshot *want,
+			  const struct lb_live *live, char *err, size_t errlen)
 {
 	struct sl_backend *fresh = NULL;
 	struct idset *seen = NULL;
@@ -555,13 +571,18 @@ static int check_capacity(const struct snapshot *want, const struct lb_live *liv
 		nall += want->services[i].nbackends;
 		slots += (uint64_t)slot_count(&want->services[i], &unit);
 	}
-	/* Two generations of one service may coexist for a moment. */
-	if (slots > SL_MAX_SLOTS / 2) {
-		snprintf(err, errlen, "snapshot needs %llu backend slots, more than the %u the maps hold",
-			 (unsigned long long)slots, SL_MAX_SLOTS / 2);
+	if (want->nservices > m->max_svc) {
+		snprintf(err, errlen, "snapshot has %zu services, more than the %u the maps hold",
+			 want->nservices, m->max_svc);
 		return -E2BIG;
 	}
-	if (nall <= SL_MAX_BACKENDS)
+	/* Two generations of one service may coexist for a moment. */
+	if (slots > m->max_slots / 2) {
+		snprintf(err, errlen, "snapshot needs %llu backend slots, more than the %u the maps hold",
+			 (unsigned long long)slots, m->max_slots / 2);
+		return -E2BIG;
+	}
+	if (nall <= m->max_be)
 		return 0;   /* fewer references than room */
 	fresh = calloc(nall, sizeof(*fresh));
 	seen = calloc(1, sizeof(*seen));
@@ -584,9 +605,9 @@ static int check_capacity(const struct snapshot *want, const struct lb_live *liv
 	for (size_t i = 0; i < nfresh; i++)
 		if (i == 0 || memcmp(&fresh[i - 1], &fresh[i], sizeof(*fresh)))
 			ndistinct++;
-	if (ndistinct > SL_MAX_BACKENDS) {
-		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %d the maps hold",
-			 ndistinct, SL_MAX_BACKENDS);
+	if (ndistinct > m->max_be) {
+		snprintf(err, errlen, "snapshot has %zu distinct backends, more than the %u the maps hold",
+			 ndistinct, m->max_be);
 		rc = -E2BIG;
 	}
 out:
@@ -668,7 +689,7 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 			goto out;
 		}
 	}
-	rc = check_capacity(want, &c->live, err, errlen);
+	rc = check_capacity(c->m, want, &c->live, err, errlen);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < c->live.nsvc; i++)

@@ -43,6 +43,9 @@ struct lbmap {
 	 * reading the maps back. NULL: read them (first apply, or the last
 	 * one failed part way). */
 	struct lb_live *known;
+	/* what the services, backends and slots maps hold (their max_entries,
+	 * which may be an earlier install's: agent/datapath.c) */
+	uint32_t max_svc, max_be, max_slots;
 };
 
 #define LBMAP_NFDS 10
