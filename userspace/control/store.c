@@ -21,6 +21,7 @@
 #include "control/store.h"
 #include "control/store_common.h"
 #include "control/store_etcd.h"
+#include "control/store_journal.h"
 #include "lib/core/file.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
@@ -92,6 +93,7 @@ static int load_state(struct store *s, const char *td, char *err, size_t errlen)
 	char cp[PATH_MAX + 16], ip[PATH_MAX + 16];
 	json_error_t jerr;
 	json_t *j = NULL, *ids = NULL;
+	struct stat st;
 	int rc = -ENOMEM;
 
 	store_path_of(s, "config.json", cp, sizeof(cp));
@@ -111,9 +113,17 @@ static int load_state(struct store *s, const char *td, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if (access(cp, F_OK) != 0) {
+	if (stat(cp, &st) != 0) {
+		char lp[PATH_MAX + 16];
+
+		/* a log holds changes to a base: without one it means nothing */
+		store_path_of(s, "config.log", lp, sizeof(lp));
+		if (access(lp, F_OK) == 0) {
+			log_warn("%s without %s: removed", lp, cp);
+			file_remove_sync(lp);
+		}
 		snprintf(s->td, sizeof(s->td), "%s", td ?: "cluster.local");
-		rc = 0;
+		rc = journal_load(s, 0, err, errlen);
 		goto out;
 	}
 	j = json_load_file(cp, JSON_REJECT_DUPLICATES, &jerr);
@@ -122,6 +132,7 @@ static int load_state(struct store *s, const char *td, char *err, size_t errlen)
 		goto out;
 	}
 	rc = store_config_from_json(s, s->cfg, &s->version, j, cp, td, err, errlen);
+	rc = rc ?: journal_load(s, (size_t)st.st_size, err, errlen);
 out:
 	json_decref(j);
 	json_decref(ids);
@@ -181,8 +192,10 @@ void store_close(struct store *s)
 	pki_ca_close(&s->ca);
 	store_texts_free(s);
 	sl_config_free(s->cfg);
+	sl_config_free(s->saved);
 	sl_ids_free(s->ids);
 	s->cfg = NULL;
+	s->saved = NULL;
 	s->ids = NULL;
 }
 
@@ -200,14 +213,12 @@ static int save_json(const char *path, json_t *j, char *err, size_t errlen)
 int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids *ids,
 	       uint64_t version, char *err, size_t errlen)
 {
-	char cp[PATH_MAX + 16], ip[PATH_MAX + 16], *text;
+	char ip[PATH_MAX + 16];
 	json_t *ji, *jo;
-	size_t len = 0;
 	int rc;
 
 	if (s->etcd)
 		return store_etcd_save(s, cfg, ids, version, err, errlen);
-	store_path_of(s, "config.json", cp, sizeof(cp));
 	store_path_of(s, "ids.json", ip, sizeof(ip));
 	/* most changes (a registration of a known service account) give no
 	 * new identity: ids.json is rewritten, and synced, only when the
@@ -219,12 +230,7 @@ int store_save(struct store *s, const struct sl_config *cfg, const struct sl_ids
 	json_decref(jo);
 	if (rc)
 		return rc;
-	text = store_config_text(s, cfg, version, &len);
-	rc = text ? file_write_atomic(cp, text, len, 0600) : -ENOMEM;
-	free(text);
-	if (rc)
-		snprintf(err, errlen, "writing %s: %s", cp, strerror(-rc));
-	return rc;
+	return journal_save(s, cfg, version, err, errlen);
 }
 
 struct sl_ids *store_ids_copy(const struct sl_ids *ids)

@@ -7,6 +7,7 @@
  *   DIR/server.crt server.key      the API's certificate, reissued at start
  *   DIR/admin.crt admin.key        sluicectl's credentials (with ca.crt)
  *   DIR/config.json                {"version", "trust_domain", "resources"}
+ *   DIR/config.log                 the changes since (store_journal.h)
  *   DIR/ids.json                   SPIFFE ID -> number (lib/compile/ids.h)
  *   DIR/tokens/HASH.json           unused join tokens (SHA-256 of the token)
  *   DIR/tokens/used/HASH.json      consumed ones
@@ -15,9 +16,10 @@
  *
  * Contract: every file is replaced atomically (lib/core/file.h). store_save()
  * writes ids.json, if the table differs from the stored one (s->ids),
- * before config.json: identities only grow, so a crash
+ * before the config: identities only grow, so a crash
  * between the two leaves a config whose identities are all known. The
- * version lives in config.json with the resources it describes. Functions
+ * version lives in config.json and config.log with the resources it
+ * describes. Functions
  * return 0 or -errno with a one-line reason in err: -EINVAL for a bad
  * option or stored state that does not load, -EACCES for a join token
  * refused (malformed, unknown, used, expired, another node's), etcd's or
@@ -79,6 +81,10 @@ struct store {
 	 * a save dumps only the documents it has not seen (store_common.h) */
 	size_t ntexts;
 	struct store_text *texts;  /* sorted by doc address */
+	/* the state dir only: the config that config.json and config.log
+	 * hold, and their sizes (store_journal.h) */
+	struct sl_config *saved;
+	size_t base_bytes, log_bytes;
 };
 
 struct store_opts {

@@ -28,10 +28,25 @@ static int fsync_dir_of(const char *path)
 	return err;
 }
 
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 static int write_replace(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	char tmp[PATH_MAX];
-	const char *p = data;
 	int fd, err = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
@@ -44,19 +59,8 @@ static int write_replace(const char *path, const void *data, size_t len, mode_t 
 		err = -errno;
 		goto out_close;
 	}
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out_close;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	if (sync && fsync(fd))
+	err = write_all(fd, data, len);
+	if (!err && sync && fsync(fd))
 		err = -errno;
 out_close:
 	if (close(fd) && !err)
@@ -78,6 +82,28 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 int file_write_replace(const char *path, const void *data, size_t len, mode_t mode)
 {
 	return write_replace(path, data, len, mode, false);
+}
+
+int file_append_sync(const char *path, const void *data, size_t len, mode_t mode)
+{
+	bool created = access(path, F_OK) != 0;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode), err;
+
+	if (fd < 0)
+		return -errno;
+	err = write_all(fd, data, len);
+	if (!err && fdatasync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	return err ?: created ? fsync_dir_of(path) : 0;
+}
+
+int file_remove_sync(const char *path)
+{
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return fsync_dir_of(path);
 }
 
 int file_read(const char *path, char **buf, size_t *len, size_t max)

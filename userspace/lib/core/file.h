@@ -25,6 +25,12 @@
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int file_write_replace(const char *path, const void *data, size_t len, mode_t mode);
 int file_read(const char *path, char **buf, size_t *len, size_t max);
+/* Append data to `path` (created with `mode` if absent) and make it
+ * durable: fdatasync, and fsync of the directory when the file is new. A
+ * crash can leave a prefix of the data at the end (a torn append). */
+int file_append_sync(const char *path, const void *data, size_t len, mode_t mode);
+/* Remove `path` (absent is fine) and fsync its directory. */
+int file_remove_sync(const char *path);
 /* The config inputs `path` names, as kubectl apply -f reads them: the path
  * itself, or for a directory its regular files ending in .yaml, .yml or
  * .json, sorted by name (not recursive; an empty directory is -ENOENT).
