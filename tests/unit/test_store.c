@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * control/store with its state dir: config.json is written from the texts
- * of the documents a save has seen before plus the new ones, and is what
- * a save from nothing writes; a reopened store reads back the config and
- * version it saved.
+ * control/store with its state dir (store_journal.h): the first save writes
+ * a base, the next ones a record of what changed; a reopened store reads
+ * back the config and version it saved, after a torn last record too; the
+ * log becomes a new base once it outgrows its room, and a crash between the
+ * two replays nothing twice.
  */
 #include <errno.h>
 #include <stdio.h>
