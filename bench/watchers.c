@@ -35,13 +35,13 @@ static void on_signal(int sig)
 }
 
 /* The agent's apply function without the maps: decode, or refuse. */
-static int decode(void *arg, const char *text, size_t len, json_t *doc, const char *src,
-		  char *err, size_t errlen)
+static int decode(void *arg, const struct sync_snap *sn, const char *src, char *err,
+		  size_t errlen)
 {
 	struct snapshot snap = {};
 
-	if (doc ? snapshot_from_json(doc, src, &snap, err, errlen) :
-	    snapshot_parse(text, len, src, &snap, err, errlen))
+	if (sn->doc ? snapshot_from_json(sn->doc, src, &snap, err, errlen) :
+	    snapshot_parse(sn->text, sn->len, src, &snap, err, errlen))
 		return -1;
 	snapshot_free(&snap);
 	return 0;

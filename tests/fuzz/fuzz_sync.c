@@ -21,17 +21,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The agent's apply function without the maps: decode (a delta's result
- * with the services of the one before, as the agent does), or refuse. */
-static int decode(void *arg, const char *text, size_t len, json_t *doc, const char *src,
-		  char *err, size_t errlen)
+ * with the services of the one before, as the agent does), or refuse; then
+ * the node proxy's text, decoded as the proxy does. */
+static int decode(void *arg, const struct sync_snap *sn, const char *src, char *err,
+		  size_t errlen)
 {
-	struct snapshot snap = {};
-	int rc = doc ? snapshot_from_json_cached(doc, src, &snap, arg, err, errlen) :
-		 snapshot_parse(text, len, src, &snap, err, errlen);
+	struct snapshot snap = {}, px = {};
+	int rc = sn->doc ? snapshot_from_json_cached(sn->doc, src, &snap, arg, err, errlen) :
+		 snapshot_parse(sn->text, sn->len, src, &snap, err, errlen);
+	char perr[256];
 
-	if (!rc)
-		snapshot_free(&snap);
-	return rc;
+	if (rc)
+		return rc;
+	snapshot_free(&snap);
+	/* the proxy may refuse it (it keeps what it has); it never gets a service */
+	if (sn->proxy_text &&
+	    !snapshot_parse(sn->proxy_text, sn->proxy_len, "proxy", &px, perr, sizeof(perr))) {
+		if (px.nservices)
+			abort();
+		snapshot_free(&px);
+	}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

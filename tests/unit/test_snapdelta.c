@@ -6,6 +6,7 @@
  * one object in the pool.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,4 +342,141 @@ Test(snapdelta, cached_decode_is_the_uncached_decode)
 	cr_assert_eq(cache.n, 0);
 	json_decref(idx);
 	json_decref(a);
+}
+
+/* A snapshot with every section, compact and "version" first: as sd_text()
+ * writes it from its index, byte for byte (the saved last good snapshot). */
+static const char every_section[] =
+	"{\"version\":7,"
+	"\"services\":[{\"name\":\"default/web\",\"vip\":\"10.96.0.10\",\"port\":80,"
+	"\"protocol\":\"TCP\",\"backends\":[{\"address\":\"10.244.1.2\",\"port\":8080,"
+	"\"weight\":1},{\"address\":\"10.244.2.3\",\"port\":8080,\"weight\":2}]},"
+	"{\"name\":\"default/dns\",\"vip\":\"10.96.0.53\",\"port\":53,\"protocol\":\"UDP\","
+	"\"backends\":[{\"address\":\"10.244.2.3\",\"port\":5353,\"weight\":1}]},"
+	"{\"name\":\"default/web6\",\"vip\":\"fd00:96::10\",\"port\":80,\"protocol\":\"TCP\","
+	"\"backends\":[{\"address\":\"fd00:244:1::2\",\"port\":8080,\"weight\":1}]}],"
+	"\"identities\":[{\"id\":256,\"spiffe\":\"spiffe://cluster.local/ns/default/sa/web\"},"
+	"{\"id\":257,\"spiffe\":\"spiffe://cluster.local/ns/shop/sa/db\"}],"
+	"\"cidrs\":[{\"cidr\":\"203.0.113.0/24\",\"identity\":259}],"
+	"\"workloads\":[{\"name\":\"web-1\",\"namespace\":\"default\",\"identity\":256,"
+	"\"ipv4\":\"10.244.1.2\",\"ipv6\":\"fd00:244:1::2\",\"netns\":\"/run/netns/web-1\","
+	"\"interface\":\"p1\",\"node\":\"node1\"},{\"name\":\"db-1\",\"namespace\":\"shop\","
+	"\"identity\":257,\"ipv4\":\"10.244.2.3\",\"node\":\"node2\",\"mtls\":\"STRICT\","
+	"\"mtls_ports\":[{\"port\":9000,\"mode\":\"DISABLE\"}]}],"
+	"\"policies\":[{\"action\":\"ALLOW\",\"source\":256,\"destination\":257,"
+	"\"protocol\":\"TCP\",\"port\":9000},{\"action\":\"ALLOW\",\"source\":259,"
+	"\"destination\":256,\"port\":8080},{\"action\":\"DENY\",\"source\":\"*\","
+	"\"destination\":257,\"protocol\":\"UDP\"}],"
+	"\"nodes\":[{\"name\":\"node1\",\"hbone\":\"192.168.77.1:15008\"},{\"name\":\"node2\","
+	"\"hbone\":\"192.168.77.2:15008\"}]}";
+
+/* n elements at x and at y are the same bytes (none: NULL allowed). */
+static bool same(const void *x, const void *y, size_t n, size_t size)
+{
+	return n == 0 || !memcmp(x, y, n * size);
+}
+
+/* The same identities, CIDRs, workloads, policies and nodes, decoded. */
+static void assert_same_but_services(const struct snapshot *x, const struct snapshot *y)
+{
+	cr_assert_eq(x->version, y->version);
+	cr_assert_eq(x->nidentities, y->nidentities);
+	cr_assert(same(x->identities, y->identities, x->nidentities, sizeof(*x->identities)));
+	cr_assert_eq(x->ncidrs, y->ncidrs);
+	cr_assert(same(x->cidrs, y->cidrs, x->ncidrs, sizeof(*x->cidrs)));
+	cr_assert_eq(x->npolicies, y->npolicies);
+	cr_assert(same(x->policies, y->policies, x->npolicies, sizeof(*x->policies)));
+	cr_assert_eq(x->nnodes, y->nnodes);
+	cr_assert(same(x->nodes, y->nodes, x->nnodes, sizeof(*x->nodes)));
+	cr_assert_eq(x->nworkloads, y->nworkloads);
+	for (size_t i = 0; i < x->nworkloads; i++) {
+		struct snap_workload a, b;
+
+		/* bytes, padding included: the parser callocs them */
+		memcpy(&a, &x->workloads[i], sizeof(a));
+		memcpy(&b, &y->workloads[i], sizeof(b));
+		cr_assert_eq(a.nmtls_ports, b.nmtls_ports, "workloads[%zu]", i);
+		cr_assert(same(a.mtls_ports, b.mtls_ports, a.nmtls_ports, sizeof(*a.mtls_ports)));
+		a.mtls_ports = b.mtls_ports = NULL;
+		cr_assert(!memcmp(&a, &b, sizeof(a)), "workloads[%zu] decodes otherwise", i);
+	}
+}
+
+/* The node proxy's text: the snapshot with "services":[] and every other
+ * section as it is, which the proxy's parser takes; the whole text stays
+ * what it was. Packed or not. */
+Test(snapdelta, text_without_services_keeps_the_rest)
+{
+	static const char *const skip[] = { "services", NULL };
+
+	for (int packed = 0; packed < 2; packed++) {
+		json_t *a = json_loads(every_section, 0, NULL), *idx = sd_index(a, NULL);
+		struct snapshot whole, px;
+		char *full, *ptext, *want, err[256];
+		size_t flen, plen;
+
+		cr_assert(idx);
+		cr_assert_eq(packed ? sd_pack(idx) : 0, 0);
+		full = sd_text(idx, 7, &flen);
+		cr_assert_str_eq(full, every_section, "packed %d", packed);
+		cr_assert_eq(flen, strlen(full));
+		ptext = sd_text_without(idx, 7, skip, &plen);
+		cr_assert(ptext);
+		cr_assert_eq(plen, strlen(ptext));
+		json_object_set_new(a, "services", json_array());   /* keeps its place */
+		want = json_dumps(a, JSON_COMPACT);
+		cr_assert_str_eq(ptext, want, "packed %d", packed);
+		cr_assert_eq(snapshot_parse(full, flen, "whole", &whole, err, sizeof(err)), 0, "%s",
+			     err);
+		cr_assert_eq(snapshot_parse(ptext, plen, "proxy", &px, err, sizeof(err)), 0, "%s",
+			     err);
+		cr_assert_eq(whole.nservices, 3);
+		cr_assert_eq(px.nservices, 0);
+		cr_assert(whole.nworkloads && whole.nidentities && whole.npolicies && whole.nnodes &&
+			  whole.ncidrs);
+		assert_same_but_services(&whole, &px);
+		snapshot_free(&whole);
+		snapshot_free(&px);
+		free(want);
+		free(ptext);
+		free(full);
+		json_decref(idx);
+		json_decref(a);
+	}
+}
+
+/* Over random snapshots, packed or not: sd_text() is the compact dump of
+ * sd_snapshot() (of the unpacked index), and sd_text_without() that dump
+ * with the named sections (those there) emptied; a named section that is
+ * not there stays absent. */
+Test(snapdelta, text_without_is_the_dump_with_sections_emptied)
+{
+	static const char *const skip[] = { "services", "nodes", "absent", NULL };
+	unsigned int seed = 37;
+
+	for (int round = 0; round < 200; round++) {
+		json_t *a = random_snap(&seed), *idx = sd_index(a, NULL), *doc;
+		char *text, *want, *ptext, *pwant;
+
+		/* the dumps of the unpacked form; then packed in odd rounds */
+		doc = sd_snapshot(idx, (uint64_t)round);
+		want = json_dumps(doc, JSON_COMPACT);
+		cr_assert_eq(round % 2 ? sd_pack(idx) : 0, 0);
+		text = sd_text(idx, (uint64_t)round, NULL);
+		cr_assert_str_eq(text, want, "round %d", round);
+		for (const char *const *k = skip; *k; k++)
+			if (json_object_get(doc, *k))
+				json_object_set_new(doc, *k, json_array());
+		ptext = sd_text_without(idx, (uint64_t)round, skip, NULL);
+		pwant = json_dumps(doc, JSON_COMPACT);
+		cr_assert_str_eq(ptext, pwant, "round %d", round);
+		cr_assert_null(strstr(ptext, "absent"));
+		free(pwant);
+		free(ptext);
+		free(want);
+		free(text);
+		json_decref(doc);
+		json_decref(idx);
+		json_decref(a);
+	}
 }

@@ -5,6 +5,9 @@
  * certificate from their CA) serve /v1/watch. A replica that goes away
  * sends the agent to the next one at once, past one that refuses, with the
  * version it holds (x-sluice-have); only a whole round of failures waits.
+ * Deltas: the node proxy's text has no services, the last good snapshot is
+ * written from the agent's index when sync_persist() runs (after the ACK),
+ * and a refused delta is NACKed and changes nothing.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,8 +23,10 @@
 #include <criterion/criterion.h>
 
 #include "agent/sync.h"
+#include "lib/core/file.h"
 #include "lib/core/loop.h"
 #include "lib/wire/h2.h"
+#include "lib/wire/snapdelta.h"
 #include "tls_pair.h"
 
 struct replica {
@@ -31,14 +36,24 @@ struct replica {
 	int watches;
 	char have[24];             /* x-sluice-have of the last watch */
 	SSL_CTX *ctx;
+	const char *lines;         /* what a new watch gets; NULL: one empty snapshot */
+	int acks, nacks;           /* POST /v1/ack received */
 };
 
 static int applied;
+static char proxy_text[4096];      /* the node proxy's text of the last apply */
+static const char *refuse;         /* an apply whose source has this refuses */
 
-static int apply_ok(void *arg, const char *text, size_t len, json_t *doc, const char *src,
-		    char *err, size_t errlen)
+static int apply_ok(void *arg, const struct sync_snap *sn, const char *src, char *err,
+		    size_t errlen)
 {
+	if (refuse && strstr(src, refuse)) {
+		snprintf(err, errlen, "refused by the test");
+		return -EINVAL;
+	}
 	applied++;
+	snprintf(proxy_text, sizeof(proxy_text), "%.*s", (int)(sn->proxy_text ? sn->proxy_len : 0),
+		 sn->proxy_text ? sn->proxy_text : "");
 	return 0;
 }
 
@@ -48,6 +63,10 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 	struct replica *rp = arg;
 
 	if (strcmp(r->path, "/v1/watch")) {
+		if (!strcmp(r->path, "/v1/ack")) {
+			rp->acks += strstr(r->body, "\"ACK\"") != NULL;
+			rp->nacks += strstr(r->body, "\"NACK\"") != NULL;
+		}
 		h2_respond(c, r->stream_id, 200, "application/json", "{}", 2);
 		return;
 	}
@@ -57,7 +76,9 @@ static void on_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 		if (!strcmp(r->hdrs[i].name, "x-sluice-have"))
 			snprintf(rp->have, sizeof(rp->have), "%s", r->hdrs[i].value);
 	h2_respond_stream(c, r->stream_id, 200, "application/x-ndjson");
-	if (!rp->have[0])   /* a resumed watch gets nothing: it is current */
+	if (rp->lines)
+		h2_stream_write(c, r->stream_id, rp->lines, strlen(rp->lines));
+	else if (!rp->have[0])   /* a resumed watch gets nothing: it is current */
 		h2_stream_write(c, r->stream_id, line, sizeof(line) - 1);
 }
 
@@ -127,24 +148,33 @@ static void pump(struct sync *s, struct replica *r, int n, unsigned int ms, cons
 	}
 }
 
+/* A temporary dir with a CA, the control plane's and node n1's
+ * credentials, and n1's state dir (sd) holding its key and certificate. */
+static void node_n1(struct tls_pair *t, char *dir, size_t dlen, char sd[96], char ca[96])
+{
+	char path[160];
+
+	tp_tmpdir(dir, dlen, "sync");
+	tp_pair_new(t, dir, "spiffe://td/sluice/control", "spiffe://td/sluice/node/n1");
+	snprintf(sd, 96, "%s/agent", dir);
+	cr_assert_eq(mkdir(sd, 0700), 0);
+	snprintf(path, sizeof(path), "%s/node.key", sd);
+	cr_assert_eq(pki_key_save(path, t->cid.key), 0);
+	snprintf(path, sizeof(path), "%s/node.crt", sd);
+	cr_assert_eq(pki_cert_save(path, t->cid.cert), 0);
+	snprintf(ca, 96, "%s/ca.crt", dir);
+}
+
 Test(sync, moves_to_the_next_replica_at_once_and_backs_off_after_a_round)
 {
 	struct replica r[3] = {};
 	struct tls_pair t;
-	char dir[64], sd[96], path[160], ca[96], urls[200];
+	char dir[64], sd[96], ca[96], urls[200];
 	struct sync_opts o = { .node = "n1" };
 	struct sync *s;
 	uint64_t t0, took;
 
-	tp_tmpdir(dir, sizeof(dir), "sync");
-	tp_pair_new(&t, dir, "spiffe://td/sluice/control", "spiffe://td/sluice/node/n1");
-	snprintf(sd, sizeof(sd), "%s/agent", dir);
-	cr_assert_eq(mkdir(sd, 0700), 0);
-	snprintf(path, sizeof(path), "%s/node.key", sd);
-	cr_assert_eq(pki_key_save(path, t.cid.key), 0);
-	snprintf(path, sizeof(path), "%s/node.crt", sd);
-	cr_assert_eq(pki_cert_save(path, t.cid.cert), 0);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	node_n1(&t, dir, sizeof(dir), sd, ca);
 	/* A and C serve; B's port refuses */
 	for (int i = 0; i < 3; i++) {
 		r[i].ctx = t.sctx;
@@ -195,6 +225,114 @@ Test(sync, moves_to_the_next_replica_at_once_and_backs_off_after_a_round)
 	sync_free(s);
 	for (int i = 0; i < 3; i++)
 		replica_down(&r[i]);
+	tp_pair_free(&t);
+	tp_rmdir(dir);
+}
+
+/* Snapshot v of services 0..n-1 (one backend each) and one node. */
+static json_t *snap_of(int v, int n)
+{
+	json_t *svcs = json_array();
+
+	for (int i = 0; i < n; i++) {
+		char vip[32], name[32];
+
+		snprintf(vip, sizeof(vip), "10.96.0.%d", 10 + i);
+		snprintf(name, sizeof(name), "default/s%d", i);
+		json_array_append_new(svcs, json_pack("{s:s, s:s, s:i, s:[{s:s, s:i}]}", "name", name,
+						      "vip", vip, "port", 80, "backends",
+						      "address", "10.244.1.2", "port", 8080 + v));
+	}
+	return json_pack("{s:i, s:o, s:[{s:s, s:s}]}", "version", v, "services", svcs, "nodes",
+			 "name", "n1", "hbone", "192.0.2.1:15008");
+}
+
+/* The watch line of the delta from snapshot a (version v - 1) to b (v). */
+static char *delta_line(const json_t *a, const json_t *b, int v)
+{
+	json_t *ia = sd_index(a, NULL), *ib = sd_index(b, NULL);
+	json_t *m = json_pack("{s:i, s:i, s:o}", "version", v, "base", v - 1, "delta",
+			      sd_delta(ia, ib, NULL));
+	char *line = json_dumps(m, JSON_COMPACT);
+
+	json_decref(m);
+	json_decref(ia);
+	json_decref(ib);
+	return line;
+}
+
+/* A whole snapshot, a delta that applies and one the data plane refuses:
+ * the proxy's text is the snapshot without its services; the last good
+ * snapshot is the delta's result, written from the index only when
+ * sync_persist() runs, once the ACK is out; the refused delta is NACKed
+ * and leaves the version and the index (what is saved) as they were. */
+Test(sync, delta_saved_after_the_ack_and_refused_delta_changes_nothing)
+{
+	struct replica r = {};
+	struct tls_pair t;
+	char dir[64], sd[96], ca[96], url[64], path[160], *d2, *d3, *full, *lines, *saved;
+	json_t *s1 = snap_of(1, 3), *s2 = snap_of(2, 4), *s3 = snap_of(3, 5), *got, *ig, *i2, *px;
+	struct sync_opts o = { .node = "n1" };
+	struct sync *s;
+	size_t len;
+
+	node_n1(&t, dir, sizeof(dir), sd, ca);
+	r.ctx = t.sctx;
+	replica_up(&r, 0);
+	full = json_dumps(s1, JSON_COMPACT);
+	d2 = delta_line(s1, s2, 2);
+	d3 = delta_line(s2, s3, 3);
+	cr_assert(asprintf(&lines, "{\"version\":1,\"snapshot\":%s}\n%s\n%s\n", full, d2, d3) > 0);
+	r.lines = lines;
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", r.port);
+	o.url = url;
+	o.ca_file = ca;
+	o.state_dir = sd;
+	applied = 0;
+	refuse = "version 3 ";
+	s = sync_new(&o, apply_ok, NULL);
+	cr_assert_not_null(s);
+	pump(s, &r, 1, 3000, &r.nacks, 1);
+	cr_assert_eq(r.acks, 2, "ACKs: %d", r.acks);
+	cr_assert_eq(r.nacks, 1);
+	cr_assert_eq(applied, 2);
+	cr_assert_eq(sync_version(s), 2, "version %llu after version 3 was refused",
+		     (unsigned long long)sync_version(s));
+
+	/* the proxy's text of version 2: no services, the rest as it is */
+	px = json_loads(proxy_text, 0, NULL);
+	cr_assert(px, "the proxy's text is not JSON: %s", proxy_text);
+	cr_assert_eq(json_integer_value(json_object_get(px, "version")), 2);
+	cr_assert_eq(json_array_size(json_object_get(px, "services")), 0, "%s", proxy_text);
+	cr_assert(json_equal(json_object_get(px, "nodes"), json_object_get(s2, "nodes")));
+
+	/* nothing on disk until sync_persist(); then version 2, whole */
+	snprintf(path, sizeof(path), "%s/snapshot.json", sd);
+	cr_assert_neq(access(path, F_OK), 0, "saved before sync_persist()");
+	sync_persist(s);
+	cr_assert_eq(file_read(path, &saved, &len, 1 << 20), 0);
+	got = json_loadb(saved, len, 0, NULL);
+	cr_assert(got, "the saved snapshot is not JSON");
+	cr_assert_eq(json_integer_value(json_object_get(got, "version")), 2);
+	ig = sd_index(got, NULL);
+	i2 = sd_index(s2, NULL);
+	cr_assert(json_equal(ig, i2), "saved: %s", saved);
+
+	json_decref(i2);
+	json_decref(ig);
+	json_decref(got);
+	json_decref(px);
+	free(saved);
+	sync_free(s);
+	replica_down(&r);
+	refuse = NULL;
+	free(lines);
+	free(full);
+	free(d2);
+	free(d3);
+	json_decref(s1);
+	json_decref(s2);
+	json_decref(s3);
 	tp_pair_free(&t);
 	tp_rmdir(dir);
 }

@@ -98,20 +98,28 @@ static int apply_identity(struct datapath *dp, const struct snapshot *snap,
 
 /* Parse a snapshot and apply it: 0, or -errno with the reason in err (a
  * snapshot that does not parse changes nothing). The one apply path of
- * both --snapshot and --control. doc: the same already parsed, or NULL;
- * cache (with doc): the services parsed last time, to copy those whose
- * packed item did not change (lib/node/snapshot.h). */
-static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf, size_t len,
-		      json_t *doc, const char *src, char *err, size_t errlen,
-		      struct proxy_side *ps, struct snap_cache *cache)
+ * both --snapshot and --control. sn: its text or its document (then
+ * cache: the services parsed last time, to copy those whose packed item
+ * did not change, lib/node/snapshot.h), and the node proxy's text. */
+static int apply_snap(struct datapath *dp, struct telemetry *tm, const struct sync_snap *sn,
+		      const char *src, char *err, size_t errlen, struct proxy_side *ps,
+		      struct snap_cache *cache)
 {
+	const char *ptext = sn->proxy_text ?: sn->text;
+	size_t plen = sn->proxy_text ? sn->proxy_len : sn->len;
 	struct lb_apply_stats st = {};
 	struct snapshot snap;
 	uint64_t t0 = loop_now_ms();
 	int rc;
 
-	rc = doc ? snapshot_from_json_cached(doc, src, &snap, cache, err, errlen) :
-		snapshot_parse(buf, len, src, &snap, err, errlen);
+	if (ps && ps->ps && !ptext) {
+		/* a document and no text: nothing the proxy could take */
+		snprintf(err, errlen, "%s: no text for the node proxy", src);
+		log_err("snapshot refused, state unchanged: %s", err);
+		return -EINVAL;
+	}
+	rc = sn->doc ? snapshot_from_json_cached(sn->doc, src, &snap, cache, err, errlen) :
+		snapshot_parse(sn->text, sn->len, src, &snap, err, errlen);
 	if (rc) {
 		log_err("snapshot refused, state unchanged: %s", err);
 		return rc;
@@ -137,7 +145,7 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 		if (ps && ps->certs)
 			certs_set_wanted(ps->certs, &snap);
 		if (ps && ps->ps)
-			psup_set_snapshot(ps->ps, buf, len, snap.version);
+			psup_set_snapshot(ps->ps, ptext, plen, snap.version);
 	}
 	snapshot_free(&snap);
 	free(st.svc_ids);
@@ -145,11 +153,11 @@ static int apply_text(struct datapath *dp, struct telemetry *tm, const char *buf
 }
 
 /* sync.c's apply function: a snapshot pushed by the control plane. */
-int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const char *src,
-		 char *err, size_t errlen)
+int apply_pushed(void *arg, const struct sync_snap *sn, const char *src, char *err,
+		 size_t errlen)
 {
 	struct pushed_ctx *p = arg;
-	int rc = apply_text(p->dp, p->tm, text, len, doc, src, err, errlen, &p->ps, &p->cache);
+	int rc = apply_snap(p->dp, p->tm, sn, src, err, errlen, &p->ps, &p->cache);
 
 	write_status(p->o, p->dp, p->tm, p->ps.ps);
 	return rc;
@@ -177,7 +185,9 @@ void apply_file(struct datapath *dp, struct telemetry *tm, const char *path,
 		return;
 	}
 
-	if (apply_text(dp, tm, buf, len, NULL, path, err, sizeof(err), NULL, NULL)) {
+	/* no proxy in --snapshot mode: the text is only parsed */
+	if (apply_snap(dp, tm, &(struct sync_snap){ .text = buf, .len = len }, path, err,
+		       sizeof(err), NULL, NULL)) {
 		free(buf);
 	} else {
 		free(*last);

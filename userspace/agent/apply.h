@@ -2,7 +2,8 @@
 /*
  * apply.h - the agent's one apply path, for both --snapshot and --control:
  * a snapshot parsed in full, then applied to the identity and policy maps,
- * tc on the local pods' veths, the service maps, and handed to the proxy;
+ * tc on the local pods' veths, the service maps, and handed to the proxy
+ * (as the caller's text for it: without services, see struct sync_snap);
  * the capture switch; and <run dir>/status.json after each apply.
  *
  * Contract: a snapshot that does not parse changes nothing; one that
@@ -21,6 +22,7 @@
 #include "agent/datapath.h"
 #include "agent/options.h"
 #include "agent/proxysup.h"
+#include "agent/sync.h"
 #include "agent/telemetry.h"
 #include "lib/node/snapshot.h"
 #include "lib/core/loop.h"
@@ -50,8 +52,8 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 
 /* sync.c's apply function (sync_new's arg is a struct pushed_ctx):
  * 0, or -errno with the reason in err. */
-int apply_pushed(void *arg, const char *text, size_t len, json_t *doc, const char *src,
-		 char *err, size_t errlen);
+int apply_pushed(void *arg, const struct sync_snap *sn, const char *src, char *err,
+		 size_t errlen);
 
 /* Apply the snapshot file at `path` if its content differs from *last
  * (the text last applied, which it then replaces). */

@@ -381,23 +381,31 @@ fail:
 
 void sync_persist(struct sync *s)
 {
+	size_t len = s->unsaved_len;
+	char *text;
 	int e;
 
 	check(s);
-	if (!s->unsaved)
+	if (!s->dirty)
 		return;
-	e = file_write_atomic(s->snap_path, s->unsaved, s->unsaved_len, 0600);
+	/* a whole snapshot is saved as it came; a delta's result is written
+	 * from the index now, after its ACK went out */
+	text = s->unsaved ?: s->idx ? sd_text(s->idx, s->version, &len) : NULL;
+	e = text ? file_write_atomic(s->snap_path, text, len, 0600) : -ENOMEM;
 	if (e)
-		log_warn("saving the last good snapshot to %s: %s", s->snap_path, strerror(-e));
-	free(s->unsaved);
+		log_warn("saving the last good snapshot (version %llu) to %s: %s",
+			 (unsigned long long)s->version, s->snap_path, strerror(-e));
+	free(text);
 	s->unsaved = NULL;
+	s->dirty = false;
 	malloc_trim(0);   /* the text of a large snapshot was the largest block */
 }
 
 bool sync_start(struct sync *s)
 {
 	char err[1024], *text = NULL;
-	json_t *snap;
+	uint64_t v;
+	json_t *idx;
 	size_t len = 0;
 	int e;
 
@@ -409,21 +417,18 @@ bool sync_start(struct sync *s)
 			log_warn("last good snapshot %s: %s", s->snap_path, strerror(-e));
 		return false;
 	}
-	if (s->apply(s->arg, text, len, NULL, s->snap_path, err, sizeof(err))) {
+	e = sync_apply_whole(s, text, len, s->snap_path, &idx, &v, err, sizeof(err));
+	free(text);
+	if (e) {
 		log_err("last good snapshot %s refused: %s", s->snap_path, err);
-		free(text);
 		return false;
 	}
 	log_info("applied the last good snapshot %s until the control plane answers", s->snap_path);
 	/* the control plane resumes from it if it has no newer one */
-	snap = json_loadb(text, len, 0, NULL);
-	s->idx = snap ? sd_index(snap, NULL) : NULL;
-	if (s->idx && sd_pack(s->idx))
-		log_warn("packing the indexed snapshot: out of memory (kept partly unpacked)");
-	if (s->idx)
-		s->version = (uint64_t)json_integer_value(json_object_get(snap, "version"));
-	json_decref(snap);
-	free(text);
+	json_decref(s->idx);
+	s->idx = idx;
+	if (idx)
+		s->version = v;
 	return true;
 }
 

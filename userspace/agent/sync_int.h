@@ -33,7 +33,8 @@ struct sync {
 	uint32_t magic;
 	struct sync_opts o;
 	char key_path[PATH_MAX + 16], crt_path[PATH_MAX + 16], snap_path[PATH_MAX + 16];
-	char *unsaved;             /* applied, not yet in snap_path (sync_persist) */
+	bool dirty;                /* `version` applied, not yet in snap_path (sync_persist) */
+	char *unsaved;             /* its text if it came whole; NULL: written from idx */
 	size_t unsaved_len;
 	struct endpoint ep[MAX_CONTROL];
 	unsigned int nep;          /* URLs in the list */

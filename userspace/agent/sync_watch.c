@@ -88,23 +88,43 @@ static int split_full(const char *line, size_t len, const char **text, size_t *t
 	return 1;
 }
 
-/* The indexed form of snapshot text (to apply deltas to), its items
- * packed; NULL if it is not JSON (it applied, so it is) or on allocation
- * failure. */
-static json_t *index_text(const char *text, size_t len)
-{
-	json_t *snap = json_loadb(text, len, 0, NULL);
-	json_t *idx = snap ? sd_index(snap, NULL) : NULL;
+/* The sections the node proxy does not read, written empty in its text:
+ * it keeps identities, workloads, policies and nodes (proxy_set_snapshot);
+ * cidrs stay, as the parser checks them against workloads and policies. */
+static const char *const proxy_skips[] = { "services", NULL };
 
+int sync_apply_whole(struct sync *s, const char *text, size_t len, const char *src,
+		     json_t **idx, uint64_t *version, char *err, size_t errlen)
+{
+	json_t *snap = json_loadb(text, len, 0, NULL), *x;
+	uint64_t v = (uint64_t)json_integer_value(json_object_get(snap, "version"));
+	struct sync_snap sn = { .text = text, .len = len };
+	char *ptext = NULL;
+	int rc;
+
+	/* not JSON: no index, and the apply below refuses it with the reason */
+	x = snap ? sd_index(snap, NULL) : NULL;
 	json_decref(snap);
-	if (idx && sd_pack(idx))
+	if (x && sd_pack(x))
 		log_warn("packing the indexed snapshot: out of memory (kept partly unpacked)");
-	return idx;
+	/* without it (memory ran out), the proxy takes the whole text */
+	ptext = x ? sd_text_without(x, v, proxy_skips, &sn.proxy_len) : NULL;
+	sn.proxy_text = ptext;
+	rc = s->apply(s->arg, &sn, src, err, errlen);
+	free(ptext);
+	if (rc) {
+		json_decref(x);
+		x = NULL;
+	}
+	*idx = x;
+	*version = v;
+	return rc;
 }
 
 /* What applied is now the state: version v, indexed idx (taken, unless it
  * is s->idx already), text (malloc'd, taken: sync_persist saves and frees
- * it; a copy would double the peak of a large snapshot). */
+ * it; a copy would double the peak of a large snapshot), or NULL: the
+ * state is idx, whose text sync_persist writes after the ACK. */
 static void applied(struct sync *s, uint64_t v, json_t *idx, char *text, size_t tlen)
 {
 	s->version = v;
@@ -120,6 +140,7 @@ static void applied(struct sync *s, uint64_t v, json_t *idx, char *text, size_t 
 	free(s->unsaved);
 	s->unsaved = text;
 	s->unsaved_len = tlen;
+	s->dirty = true;
 	send_ack(s, v, NULL);
 }
 
@@ -127,21 +148,33 @@ static void applied(struct sync *s, uint64_t v, json_t *idx, char *text, size_t 
 static void on_full(struct sync *s, long long v, char *text, size_t tlen)
 {
 	char err[1024], src[64];
+	uint64_t sv;
+	json_t *idx;
 
 	snprintf(src, sizeof(src), "control plane version %lld", v);
-	if (s->apply(s->arg, text, tlen, NULL, src, err, sizeof(err))) {
+	if (sync_apply_whole(s, text, tlen, src, &idx, &sv, err, sizeof(err))) {
 		log_err("NACK version %lld: %s", v, err);
 		send_ack(s, (uint64_t)v, err);
 		free(text);
 		return;
 	}
-	applied(s, (uint64_t)v, index_text(text, tlen), text, tlen);
+	applied(s, (uint64_t)v, idx, text, tlen);
 }
 
 /* Ask for the whole snapshot: watch again without saying what we have. */
 static void resync(struct sync *s, const char *why)
 {
 	log_warn("%s; asking the control plane for the whole snapshot", why);
+	if (s->dirty && !s->unsaved && s->idx) {
+		/* the state applied last is not saved yet and only the index
+		 * has it: its text now, before the index goes */
+		s->unsaved = sd_text(s->idx, s->version, &s->unsaved_len);
+		if (!s->unsaved) {
+			log_warn("the last good snapshot (version %llu) cannot be saved: out of "
+				 "memory", (unsigned long long)s->version);
+			s->dirty = false;
+		}
+	}
 	json_decref(s->idx);
 	s->idx = NULL;
 	s->reconnect_now = true;
@@ -151,17 +184,19 @@ static void resync(struct sync *s, const char *why)
 /*
  * A delta {"version":V,"base":B,"delta":{...}} to the snapshot of version
  * B: applied to the indexed snapshot, which the data plane then takes
- * whole (it writes only what differs). Refused by the data plane: NACK,
- * the index goes back, what runs stays. A delta to another version than
- * ours, or one that does not fit our snapshot: resync.
+ * whole (it writes only what differs) and the proxy as text without
+ * services. Refused by the data plane: NACK, the index goes back, what
+ * runs stays. A delta to another version than ours, or one that does not
+ * fit our snapshot: resync. The whole text, for the last good snapshot on
+ * disk, is written by sync_persist after the ACK.
  */
 static void on_delta(struct sync *s, json_t *m)
 {
 	json_int_t v = json_integer_value(json_object_get(m, "version"));
 	json_int_t base = json_integer_value(json_object_get(m, "base"));
-	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *snap = NULL;
-	char err[1024], src[96], *text = NULL;
-	size_t tlen = 0;
+	json_t *delta = json_object_get(m, "delta"), *undo = NULL;
+	struct sync_snap sn = {};
+	char err[1024], src[96], *ptext = NULL;
 	int e;
 
 	if (!s->idx || (uint64_t)base != s->version) {
@@ -182,29 +217,31 @@ static void on_delta(struct sync *s, json_t *m)
 			resync(s, "the delta does not fit our snapshot");
 		return;
 	}
-	/* the data plane takes the document itself; the text is for the
-	 * proxy and the last good snapshot on disk */
-	snap = sd_snapshot(s->idx, (uint64_t)v);
-	text = snap ? sd_text(s->idx, (uint64_t)v, &tlen) : NULL;
+	sn.doc = sd_snapshot(s->idx, (uint64_t)v);
+	ptext = sn.doc ? sd_text_without(s->idx, (uint64_t)v, proxy_skips, &sn.proxy_len) : NULL;
+	sn.proxy_text = ptext;
 	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
 		 (long long)v, (long long)base, json_object_size(delta));
-	if (!text)
+	if (!ptext)
 		snprintf(err, sizeof(err), "out of memory");
-	if (!text || s->apply(s->arg, text, tlen, snap, src, err, sizeof(err))) {
+	if (!ptext || s->apply(s->arg, &sn, src, err, sizeof(err))) {
 		char uerr[256];
 
 		log_err("NACK version %lld: %s", (long long)v, err);
-		if (sd_apply(s->idx, undo, NULL, uerr, sizeof(uerr)))
-			resync(s, uerr);   /* cannot be: undo is the exact inverse */
+		if (sd_apply(s->idx, undo, NULL, uerr, sizeof(uerr))) {
+			/* cannot be: undo is the exact inverse. The index is then
+			 * not the state that runs: nothing is saved from it */
+			s->dirty = s->dirty && s->unsaved;
+			resync(s, uerr);
+		}
 		send_ack(s, (uint64_t)v, err);
 		goto out;
 	}
-	applied(s, (uint64_t)v, s->idx, text, tlen);
-	text = NULL;
+	applied(s, (uint64_t)v, s->idx, NULL, 0);
 out:
-	json_decref(snap);
+	json_decref(sn.doc);
 	json_decref(undo);
-	free(text);
+	free(ptext);
 }
 
 /* One watch message: a whole snapshot or a delta. */

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/wire/h2.h"
 
 struct sync;
@@ -20,5 +22,16 @@ struct sync;
 int sync_in_add(struct sync *s, const uint8_t *d, size_t n);
 /* The GET /v1/watch response's handlers (arg: the struct sync). */
 extern const struct h2_resp_ops sync_watch_ops;
+
+/*
+ * Apply the text of a whole snapshot through s->apply, indexed first so
+ * that the node proxy's text (without services) is written from the index
+ * instead of parsed out of the text. 0: applied; *idx its index, items
+ * packed (NULL if memory ran out: the next change needs the whole snapshot
+ * again), *version its version. -errno: refused with the reason in err;
+ * nothing changed, s->idx included.
+ */
+int sync_apply_whole(struct sync *s, const char *text, size_t len, const char *src,
+		     json_t **idx, uint64_t *version, char *err, size_t errlen);
 
 #endif /* SL_AGENT_SYNC_WATCH_H */

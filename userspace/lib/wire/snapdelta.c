@@ -446,16 +446,26 @@ static int put_json(char **t, size_t *len, size_t *cap, const json_t *v)
 	return e;
 }
 
-/* The size of the packed items of idx plus a comma each: sd_text()'s
- * buffer is that and some, allocated once (megabytes at 10,000 services). */
-static size_t packed_size(const json_t *idx)
+/* Is `sec` one of the sections of the NULL-terminated list (NULL: none)? */
+static bool named(const char *sec, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(sec, *list) == 0)
+			return true;
+	return false;
+}
+
+/* The size of the packed items of idx plus a comma each, but those of
+ * the sections written empty: sd_text()'s buffer is that and some,
+ * allocated once (megabytes at 10,000 services). */
+static size_t packed_size(const json_t *idx, const char *const *empty)
 {
 	const char *sec, *key;
 	json_t *v, *item;
 	size_t n = 0;
 
 	json_object_foreach((json_t *)idx, sec, v) {
-		if (!is_set(v))
+		if (!is_set(v) || named(sec, empty))
 			continue;
 		json_object_foreach(v, key, item)
 			n += json_is_string(item) ? json_string_length(item) + 1 : 0;
@@ -463,9 +473,10 @@ static size_t packed_size(const json_t *idx)
 	return n;
 }
 
-char *sd_text(const json_t *idx, uint64_t version, size_t *len)
+char *sd_text_without(const json_t *idx, uint64_t version, const char *const *empty,
+		      size_t *len)
 {
-	size_t cap = packed_size(idx) + 4096, n = 0;
+	size_t cap = packed_size(idx, empty) + 4096, n = 0;
 	char *t = malloc(cap), num[32];
 	const char *sec, *key;
 	json_t *v, *item, *name;
@@ -484,6 +495,10 @@ char *sd_text(const json_t *idx, uint64_t version, size_t *len)
 		e = e ?: put_json(&t, &n, &cap, name);
 		e = e ?: put(&t, &n, &cap, ":", 1);
 		json_decref(name);
+		if (!e && named(sec, empty)) {
+			e = put(&t, &n, &cap, "[]", 2);
+			continue;
+		}
 		if (!e && !is_set(v)) {
 			e = put_json(&t, &n, &cap, v);
 			continue;
@@ -509,4 +524,9 @@ char *sd_text(const json_t *idx, uint64_t version, size_t *len)
 	if (len)
 		*len = n;
 	return t;
+}
+
+char *sd_text(const json_t *idx, uint64_t version, size_t *len)
+{
+	return sd_text_without(idx, version, NULL, len);
 }

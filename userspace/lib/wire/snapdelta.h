@@ -97,4 +97,11 @@ int sd_pack_delta(json_t *delta);
  * document. *len (if not NULL) its length. NULL on allocation failure. */
 char *sd_text(const json_t *idx, uint64_t version, size_t *len);
 
+/* sd_text() with the sections named in `empty` (a NULL-terminated list)
+ * written as [], whatever idx holds for them; a named section idx lacks
+ * stays absent. For a reader that uses none of those sections: the node
+ * proxy reads no services, which are most of a snapshot. */
+char *sd_text_without(const json_t *idx, uint64_t version, const char *const *empty,
+		      size_t *len);
+
 #endif /* SL_WIRE_SNAPDELTA_H */
