@@ -398,7 +398,12 @@ void sync_persist(struct sync *s)
 	free(text);
 	s->unsaved = NULL;
 	s->dirty = false;
-	malloc_trim(0);   /* the text of a large snapshot was the largest block */
+	sync_trim_later(s);   /* the text of a large snapshot was the largest block */
+}
+
+void sync_trim_later(struct sync *s)
+{
+	s->trim_at = loop_now_ms() + SYNC_TRIM_AFTER_MS;
 }
 
 bool sync_start(struct sync *s)
@@ -451,16 +456,23 @@ int sync_timeout_ms(const struct sync *s)
 {
 	uint64_t now = loop_now_ms();
 
+	uint64_t at;
+
 	if (s->fatal)
 		return -1;
 	if (s->h)
-		return 1000;   /* handshake and stall timers */
-	return s->next_ms > now ? (int)(s->next_ms - now) : 0;
+		return 1000;   /* handshake, stall and trim timers */
+	at = s->trim_at && s->trim_at < s->next_ms ? s->trim_at : s->next_ms;
+	return at > now ? (int)(at - now) : 0;
 }
 
 void sync_handle(struct sync *s, short revents)
 {
 	check(s);
+	if (s->trim_at && loop_now_ms() >= s->trim_at) {
+		s->trim_at = 0;
+		malloc_trim(0);
+	}
 	if (s->fatal)
 		return;
 	if (!s->h) {

@@ -21,6 +21,9 @@
 #define SYNC_MAGIC      0x73796e63u
 #define MSG_MAX         (512u << 20)
 #define MAX_CONTROL     16       /* control plane URLs in --control */
+/* Freed heap goes back to the system this long after the last snapshot:
+ * given back after every one, the next faults the same pages in again. */
+#define SYNC_TRIM_AFTER_MS 2000
 
 enum state { S_IDLE, S_JOIN, S_WATCH };
 
@@ -48,6 +51,7 @@ struct sync {
 	unsigned int serial;         /* connections made: tells a new fd from an old one */
 	enum state state;
 	uint64_t next_ms;
+	uint64_t trim_at;          /* sync_trim_later(); 0: nothing to give back */
 	unsigned int attempt;
 	bool fatal, reconnect_now, got_message;
 	int status;                /* of the join or watch response */
@@ -61,5 +65,8 @@ struct sync {
 	void *arg;
 	struct post *posts;        /* sync_post() requests waiting for answers */
 };
+
+/* malloc_trim() once SYNC_TRIM_AFTER_MS pass without another call. */
+void sync_trim_later(struct sync *s);
 
 #endif /* SL_AGENT_SYNC_INT_H */

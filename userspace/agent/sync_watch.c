@@ -5,7 +5,6 @@
  * through the caller's apply function, and the ACK or NACK for each.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,7 +285,7 @@ static void on_message(struct sync *s, const char *line, size_t len)
 	}
 	json_decref(m);
 out:
-	malloc_trim(0);   /* parsing a large snapshot leaves many freed blocks */
+	sync_trim_later(s);   /* parsing a large snapshot leaves many freed blocks */
 }
 
 static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
