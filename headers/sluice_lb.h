@@ -30,7 +30,7 @@
 
 #define SL_MAX_SERVICES 131072
 #define SL_MAX_BACKENDS 131072
-#define SL_MAX_SLOTS    (1u << 22)
+#define SL_MAX_SLOTS    (1u << 21)
 #define SL_MAX_REVNAT   262144
 
 /* A backend's weight is 1..SL_WEIGHT_MAX; a service expands its backends into
