@@ -401,10 +401,6 @@ void sync_persist(struct sync *s)
 	sync_trim_later(s);   /* the text of a large snapshot was the largest block */
 }
 
-void sync_trim_later(struct sync *s)
-{
-	s->trim_at = loop_now_ms() + SYNC_TRIM_AFTER_MS;
-}
 
 bool sync_start(struct sync *s)
 {

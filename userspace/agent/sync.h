@@ -30,6 +30,8 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "agent/sync_snap.h"
+
 #define SYNC_DEFAULT_STATE_BASE "/var/lib/sluice"
 
 struct sync_opts {
@@ -45,22 +47,6 @@ struct sync_opts {
 
 /* The answer to sync_post(): status -1 when the connection went away. */
 typedef void (*sync_resp_fn)(void *arg, int status, const char *body, size_t len);
-
-/* A snapshot to apply: its text (a whole snapshot received or read) or
- * its document (a delta applied to the one before; text NULL), and the
- * text the node proxy gets: the same without services, which the proxy
- * does not read (NULL: `text`, whole). */
-struct sync_snap {
-	const char *text;
-	size_t len;
-	json_t *doc;
-	const char *proxy_text;
-	size_t proxy_len;
-};
-
-/* 0: applied; -errno: refused, nothing changed, reason in err. */
-typedef int (*sync_apply_fn)(void *arg, const struct sync_snap *sn, const char *src,
-			     char *err, size_t errlen);
 
 struct sync;
 

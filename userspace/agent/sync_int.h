@@ -66,7 +66,4 @@ struct sync {
 	struct post *posts;        /* sync_post() requests waiting for answers */
 };
 
-/* malloc_trim() once SYNC_TRIM_AFTER_MS pass without another call. */
-void sync_trim_later(struct sync *s);
-
 #endif /* SL_AGENT_SYNC_INT_H */

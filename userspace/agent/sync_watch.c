@@ -14,6 +14,7 @@
 #include "agent/sync_int.h"
 #include "agent/sync_watch.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 #include "lib/wire/h2.h"
 #include "lib/wire/snapdelta.h"
 
@@ -337,3 +338,8 @@ static void watch_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
 }
 
 const struct h2_resp_ops sync_watch_ops = { watch_headers, watch_data, watch_close };
+
+void sync_trim_later(struct sync *s)
+{
+	s->trim_at = loop_now_ms() + SYNC_TRIM_AFTER_MS;
+}

@@ -34,4 +34,8 @@ extern const struct h2_resp_ops sync_watch_ops;
 int sync_apply_whole(struct sync *s, const char *text, size_t len, const char *src,
 		     json_t **idx, uint64_t *version, char *err, size_t errlen);
 
+/* malloc_trim() (by sync_handle) once SYNC_TRIM_AFTER_MS pass without
+ * another call. */
+void sync_trim_later(struct sync *s);
+
 #endif /* SL_AGENT_SYNC_WATCH_H */
