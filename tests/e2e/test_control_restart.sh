@@ -66,6 +66,10 @@ ctl apply -f "$TMP/svc.yaml" || fail "apply after the restart refused"
 wait_converged node1 node2
 [ "$(weights node1)" = "[1,3]" ] && [ "$(weights node2)" = "[1,3]" ] || fail "change after restart not applied"
 # node1's snapshot now comes from the restarted control plane
+for _ in $(seq $((100 * SCALE))); do   # saved once changes pause
+	[ "$(jq .version "$TMP/agent-state.node1/snapshot.json")" -eq $((v1 + 1)) ] && break
+	sleep 0.05
+done
 [ "$(jq .version "$TMP/agent-state.node1/snapshot.json")" -eq $((v1 + 1)) ] || fail "node1 saved no new snapshot"
 [ "$(ids)" = "$ids0" ] || fail "identities changed across the restart: $ids0 -> $(ids)"
 note "control plane restarted, agents reconnected, change applied"

@@ -408,7 +408,7 @@ static int run(const struct agent_opts *o)
 		if (en)
 			enroll_tick(en);
 		if (sy)
-			sync_persist(sy);
+			sync_persist_due(sy);
 		/* also without a wakeup: one comes only once a batch waits */
 		if (w_ring.revents || ring_ms >= 0)
 			telemetry_poll_ring(&tm);

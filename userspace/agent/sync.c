@@ -401,6 +401,21 @@ void sync_persist(struct sync *s)
 	sync_trim_later(s);   /* the text of a large snapshot was the largest block */
 }
 
+/* When the unsaved state is due on disk (sync_persist_due). */
+static uint64_t save_at(const struct sync *s)
+{
+	uint64_t quiet = s->dirty_last + SYNC_SAVE_QUIET_MS;
+	uint64_t latest = s->dirty_first + SYNC_SAVE_LATEST_MS;
+
+	return quiet < latest ? quiet : latest;
+}
+
+void sync_persist_due(struct sync *s)
+{
+	check(s);
+	if (s->dirty && loop_now_ms() >= save_at(s))
+		sync_persist(s);
+}
 
 bool sync_start(struct sync *s)
 {
@@ -456,9 +471,10 @@ int sync_timeout_ms(const struct sync *s)
 
 	if (s->fatal)
 		return -1;
-	if (s->h)
-		return 1000;   /* handshake, stall and trim timers */
-	at = s->trim_at && s->trim_at < s->next_ms ? s->trim_at : s->next_ms;
+	/* handshake, stall and trim timers: checked every second */
+	at = s->h ? now + 1000 : s->trim_at && s->trim_at < s->next_ms ? s->trim_at : s->next_ms;
+	if (s->dirty && save_at(s) < at)
+		at = save_at(s);
 	return at > now ? (int)(at - now) : 0;
 }
 

@@ -7,9 +7,10 @@
  * Contract: nothing here blocks; the caller polls sync_fd() for
  * sync_events() with at most sync_timeout_ms() and calls sync_handle().
  * The node key and certificate live in the state dir (key 0600); the last
- * snapshot that applied is saved there atomically by sync_persist(), called
- * after sync_handle() and after whatever waits for the applied version,
- * and applied again by sync_start(), so an agent that starts while the
+ * snapshot that applied is saved there atomically by sync_persist_due(),
+ * called after sync_handle() and after whatever waits for the applied
+ * version (once changes pause), and by sync_free(); sync_start() applies
+ * it again, so an agent that starts while the
  * control plane is down still converges to its last good state. A NACKed
  * snapshot changes nothing (the apply function guarantees it) and is not
  * saved. The control URL may list replicas (https://A:P,https://B:P): a
@@ -61,10 +62,14 @@ int sync_timeout_ms(const struct sync *s);      /* -1: no timeout (poll's) */
 void sync_handle(struct sync *s, short revents);
 bool sync_fatal(const struct sync *s);
 uint64_t sync_version(const struct sync *s);    /* last applied; 0: none */
-/* Write the last applied snapshot to the state dir, if sync_handle()
+/* Write the last applied snapshot to the state dir now, if sync_handle()
  * applied one since. Called after the callers that wait on sync_version()
  * (enroll_tick()), so they do not wait for the disk. */
 void sync_persist(struct sync *s);
+/* sync_persist() once changes paused SYNC_SAVE_QUIET_MS, or the first
+ * unsaved one is SYNC_SAVE_LATEST_MS old (sync_int.h); sync_timeout_ms()
+ * wakes the loop for it. */
+void sync_persist_due(struct sync *s);
 void sync_free(struct sync *s);
 
 /* Is the watch stream's connection up (requests can go out)? */

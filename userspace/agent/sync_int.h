@@ -24,6 +24,12 @@
 /* Freed heap goes back to the system this long after the last snapshot:
  * given back after every one, the next faults the same pages in again. */
 #define SYNC_TRIM_AFTER_MS 2000
+/* The last good snapshot is saved once changes pause this long, and at
+ * the latest this long after the first unsaved one: at 10,000 services
+ * its text is megabytes, which a burst of one-service changes would
+ * otherwise write once each. */
+#define SYNC_SAVE_QUIET_MS 500
+#define SYNC_SAVE_LATEST_MS 3000
 
 enum state { S_IDLE, S_JOIN, S_WATCH };
 
@@ -37,6 +43,7 @@ struct sync {
 	struct sync_opts o;
 	char key_path[PATH_MAX + 16], crt_path[PATH_MAX + 16], snap_path[PATH_MAX + 16];
 	bool dirty;                /* `version` applied, not yet in snap_path (sync_persist) */
+	uint64_t dirty_first, dirty_last;   /* when the first and last unsaved one applied */
 	char *unsaved;             /* its text if it came whole; NULL: written from idx */
 	size_t unsaved_len;
 	struct endpoint ep[MAX_CONTROL];

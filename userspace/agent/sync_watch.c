@@ -140,6 +140,9 @@ static void applied(struct sync *s, uint64_t v, json_t *idx, char *text, size_t 
 	free(s->unsaved);
 	s->unsaved = text;
 	s->unsaved_len = tlen;
+	s->dirty_last = loop_now_ms();
+	if (!s->dirty)
+		s->dirty_first = s->dirty_last;
 	s->dirty = true;
 	send_ack(s, v, NULL);
 }

@@ -48,22 +48,27 @@ static struct names id_names(const struct telemetry *t, uint32_t id)
 
 static const char *svc_name(const struct telemetry *t, uint32_t svc_id)
 {
-	if (!svc_id)
+	if (!svc_id || svc_id > SL_MAX_SERVICES || !t->svc_names || !t->svc_names[svc_id])
 		return "unknown";
-	for (size_t i = 0; i < t->labels.nservices; i++)
-		if (t->svc_ids[i] == svc_id)
-			return t->labels.services[i].name;
-	return "unknown";
+	return t->svc_names[svc_id];
 }
 
 static void labels_free(struct telemetry *t)
 {
 	free(t->labels.identities);
 	free(t->labels.workloads);
-	free(t->labels.services);
-	free(t->svc_ids);
 	memset(&t->labels, 0, sizeof(t->labels));
-	t->svc_ids = NULL;
+}
+
+static void svc_names_free(struct telemetry *t)
+{
+	for (size_t i = 0; t->svc_names && i < t->nsvc_named; i++)
+		free(t->svc_names[t->svc_named[i]]);
+	free(t->svc_names);
+	free(t->svc_named);
+	t->svc_names = NULL;
+	t->svc_named = NULL;
+	t->nsvc_named = 0;
 }
 
 /* an empty array may be NULL, which memcpy must not be passed even for 0 bytes */
@@ -71,29 +76,65 @@ static void labels_free(struct telemetry *t)
 	((dst) = malloc(((n) ?: 1) * sizeof(*(src))), \
 	 (dst) && (n) ? memcpy((dst), (src), (n) * sizeof(*(src))) : NULL)
 
+/* Service names by id: only a name that changed is written, and ids no
+ * service has any more lose theirs. */
+static void svc_names_set(struct telemetry *t, const struct snapshot *s, const uint32_t *svc_ids)
+{
+	uint64_t *now = calloc((SL_MAX_SERVICES + 64) / 64, sizeof(*now));
+	uint32_t *named = malloc((s->nservices ?: 1) * sizeof(*named));
+	size_t n = 0;
+
+	if (!t->svc_names)
+		t->svc_names = calloc(SL_MAX_SERVICES + 1, sizeof(*t->svc_names));
+	if (!now || !named || !t->svc_names) {
+		log_err("telemetry: out of memory for service names");
+		svc_names_free(t);
+		goto out;
+	}
+	for (size_t i = 0; svc_ids && i < s->nservices; i++) {
+		uint32_t id = svc_ids[i];
+		char **name;
+
+		if (!id || id > SL_MAX_SERVICES || (now[id / 64] >> (id % 64)) & 1)
+			continue;
+		now[id / 64] |= 1ull << (id % 64);
+		named[n++] = id;
+		name = &t->svc_names[id];
+		if (*name && strcmp(*name, s->services[i].name) == 0)
+			continue;
+		free(*name);
+		*name = strdup(s->services[i].name);
+	}
+	for (size_t i = 0; i < t->nsvc_named; i++) {
+		uint32_t id = t->svc_named[i];
+
+		if (!((now[id / 64] >> (id % 64)) & 1)) {
+			free(t->svc_names[id]);
+			t->svc_names[id] = NULL;
+		}
+	}
+	free(t->svc_named);
+	t->svc_named = named;
+	t->nsvc_named = n;
+	named = NULL;
+out:
+	free(now);
+	free(named);
+}
+
 void telemetry_set_labels(struct telemetry *t, const struct snapshot *s, const uint32_t *svc_ids)
 {
 	labels_free(t);
 	t->version = s->version;
 	t->labels.nidentities = s->nidentities;
 	t->labels.nworkloads = s->nworkloads;
-	t->labels.nservices = s->nservices;
 	DUP_ARRAY(t->labels.identities, s->identities, s->nidentities);
 	DUP_ARRAY(t->labels.workloads, s->workloads, s->nworkloads);
-	DUP_ARRAY(t->labels.services, s->services, s->nservices);
-	if (svc_ids)
-		DUP_ARRAY(t->svc_ids, svc_ids, s->nservices);
-	else
-		t->svc_ids = calloc(s->nservices ?: 1, sizeof(*t->svc_ids));
-	if (!t->labels.identities || !t->labels.workloads || !t->labels.services || !t->svc_ids) {
+	if (!t->labels.identities || !t->labels.workloads) {
 		log_err("telemetry: out of memory for labels");
 		labels_free(t);
-		return;
 	}
-	for (size_t i = 0; i < s->nservices; i++) {
-		t->labels.services[i].backends = NULL; /* not ours */
-		t->labels.services[i].nbackends = 0;
-	}
+	svc_names_set(t, s, svc_ids);
 }
 
 /* ---- flow log ------------------------------------------------------------ */
@@ -670,6 +711,7 @@ void telemetry_fini(struct telemetry *t)
 		close(t->listen_fd);
 	t->listen_fd = -1;
 	labels_free(t);
+	svc_names_free(t);
 	free(t->prows);
 	t->prows = NULL;
 	t->nprows = 0;

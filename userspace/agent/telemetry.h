@@ -53,9 +53,11 @@ struct telemetry {
 	const char *flow_path;    /* NULL: none, "-": stdout */
 	FILE *flow;
 	uint64_t flow_bytes, flow_max;
-	/* labels, rebuilt at every applied snapshot */
-	struct snapshot labels;   /* identities, workloads, services */
-	uint32_t *svc_ids;        /* svc_ids[i] is labels.services[i]'s id */
+	/* labels, taken from every applied snapshot */
+	struct snapshot labels;   /* identities and workloads */
+	char **svc_names;         /* by service id (lbmap), SL_MAX_SERVICES + 1 */
+	uint32_t *svc_named;      /* the ids named in svc_names */
+	size_t nsvc_named;
 	uint64_t version;
 	/* metrics server */
 	int listen_fd;

@@ -89,8 +89,10 @@ static int cmp_be(const void *a, const void *b)
 
 void lb_live_free(struct lb_live *l)
 {
-	for (size_t i = 0; i < l->nsvc; i++)
+	for (size_t i = 0; i < l->nsvc; i++) {
 		free(l->svc[i].slots);
+		free(l->svc[i].in);
+	}
 	free(l->svc);
 	free(l->be);
 	free(l->slotkeys);
@@ -355,12 +357,45 @@ static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_sv
 	return bpf_map_update_elem(c->m->pol_fd, &svc_id, p, BPF_ANY) ? -errno : 0;
 }
 
-/* The service as the maps hold it after this apply; takes slots. */
+/* The service as the maps hold it after this apply; takes slots. ids:
+ * its backends' ids, kept with a copy of its backends (without memory
+ * for them, the next apply rebuilds the service to compare it). */
 static void next_service(struct apply_ctx *c, const struct snap_service *s,
-			 const struct sl_svc_val *val, uint32_t *slots)
+			 const struct sl_svc_val *val, uint32_t *slots, const uint32_t *ids)
 {
-	c->next.svc[c->next.nsvc++] = (struct live_svc){ .key = s->key, .val = *val,
-							 .slots = slots };
+	struct live_svc *l = &c->next.svc[c->next.nsvc++];
+	size_t n = s->nbackends;
+
+	*l = (struct live_svc){ .key = s->key, .val = *val, .slots = slots };
+	l->in = malloc((n ?: 1) * (sizeof(*l->in) + sizeof(*l->in_ids)));
+	if (!l->in)
+		return;
+	l->in_ids = (uint32_t *)(l->in + n);
+	l->nin = (uint32_t)n;
+	memcpy(l->in, s->backends, n * sizeof(*l->in));
+	memcpy(l->in_ids, ids, n * sizeof(*l->in_ids));
+}
+
+/* A service without a traffic policy given exactly as the last apply
+ * wrote it: its entries stay, its backends stay referenced. */
+static bool carry_over(struct apply_ctx *c, const struct snap_service *s, struct live_svc *live,
+		       uint32_t *svc_id)
+{
+	uint32_t id = live->val.svc_id;
+
+	if (!live->in || s->has_traffic || live->val.flags || live->nin != s->nbackends ||
+	    memcmp(live->in, s->backends, s->nbackends * sizeof(*s->backends)))
+		return false;
+	for (uint32_t i = 0; i < live->nin; i++)
+		idset_add(&c->be_ref, live->in_ids[i]);
+	c->final_gen[id] = live->val.gen;
+	c->final_count[id] = live->val.count;
+	c->st.svc_unchanged++;
+	*svc_id = id;
+	c->next.svc[c->next.nsvc++] = *live;   /* slots and input move */
+	live->slots = NULL;
+	live->in = NULL;
+	return true;
 }
 
 static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uint32_t *svc_id)
@@ -374,6 +409,8 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 	uint8_t flags = s->has_traffic ? SL_SVC_F_POLICY : 0;
 	int err = 0;
 
+	if (live && carry_over(c, s, live, svc_id))
+		return 0;
 	n = (uint32_t)slot_count(s, &unit);
 	slots = calloc(n ?: 1, sizeof(*slots));
 	ids = calloc(s->nbackends ?: 1, sizeof(*ids));
@@ -469,7 +506,7 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 		c->st.svc_added++;
 	}
 done:
-	next_service(c, s, &val, slots);
+	next_service(c, s, &val, slots, ids);
 	slots = NULL;
 out:
 	free(slots);

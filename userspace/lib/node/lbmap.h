@@ -54,6 +54,12 @@ struct live_svc {
 	struct sl_svc_key key;
 	struct sl_svc_val val;
 	uint32_t *slots;          /* backend id per slot, val.count of them */
+	/* the service as the apply that wrote it was given it: its backends
+	 * and their ids (one block, in_ids after in). A service given the
+	 * same again is carried over as it is. NULL after lbmap_read(). */
+	struct snap_backend *in;
+	uint32_t *in_ids;
+	uint32_t nin;
 };
 
 struct live_be {

@@ -731,52 +731,46 @@ static int cmp_item(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A deep copy of a service (its backends are its own). 0 or -ENOMEM. */
-static int service_copy(struct snap_service *to, const struct snap_service *from)
+/* Service i of the array, a packed item or an object, into *out. */
+static int service_parse(struct perr *pe, json_t *js, size_t i, struct snap_service *out)
 {
-	*to = *from;
-	to->backends = malloc((from->nbackends ?: 1) * sizeof(*from->backends));
-	if (!to->backends)
-		return -ENOMEM;
-	memcpy(to->backends, from->backends, from->nbackends * sizeof(*from->backends));
-	return 0;
-}
-
-/* Service i of the array into *out: copied from the cache if its packed
- * item is one the cache knows (the entry then moves to `next`), else
- * parsed (and a copy goes into `next`). */
-static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache *cache,
-			struct snap_cache *next, struct snap_service *out)
-{
-	struct snap_cached key = { .item = js }, *hit = NULL, *to;
 	json_t *packed;
 	char p[64];
 	int rc;
 
-	if (cache && cache->n && json_is_string(js))
+	snprintf(p, sizeof(p), "services[%zu]", i);
+	rc = parse_service(pe, p, unpack(js, &packed), out);
+	json_decref(packed);
+	return rc;
+}
+
+/* Service i of the array into *out, its backends borrowed from `next`,
+ * which holds it after the call: the cache's entry for its packed item
+ * if there is one (the entry moves), else parsed. */
+static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache *cache,
+			struct snap_cache *next, struct snap_service *out)
+{
+	struct snap_cached key = { .item = js }, *hit = NULL, *to = &next->e[next->n];
+	int rc;
+
+	if (cache->n && json_is_string(js))
 		hit = bsearch(&key, cache->e, cache->n, sizeof(*cache->e), cmp_item);
 	if (hit && hit->svc) {
-		rc = service_copy(out, hit->svc);
-	} else {
-		hit = NULL;
-		snprintf(p, sizeof(p), "services[%zu]", i);
-		rc = parse_service(pe, p, unpack(js, &packed), out);
-		json_decref(packed);
-	}
-	if (rc || !next || !json_is_string(js))
-		return rc;
-	to = &next->e[next->n];
-	if (hit) {
 		*to = *hit;   /* moves, reference and all; hit keeps its place */
 		hit->svc = NULL;
-	} else {
-		to->svc = malloc(sizeof(*to->svc));
-		if (!to->svc || service_copy(to->svc, out)) {
-			free(to->svc);
-			return -ENOMEM;
-		}
-		to->item = json_incref(js);
+		*out = *to->svc;
+		next->n++;
+		return 0;
 	}
+	rc = service_parse(pe, js, i, out);
+	to->svc = rc ? NULL : malloc(sizeof(*to->svc));
+	if (!to->svc) {
+		free(out->backends);
+		out->backends = NULL;
+		return rc ?: -ENOMEM;
+	}
+	*to->svc = *out;
+	to->item = json_incref(js);
 	next->n++;
 	return 0;
 }
@@ -827,8 +821,10 @@ int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *ou
 		rc = -ENOMEM;
 		goto out;
 	}
+	s.backends_borrowed = cache != NULL;
 	json_array_foreach(jss, i, js) {
-		rc = service_from(&pe, js, i, cache, cache ? &next : NULL, &s.services[i]);
+		rc = cache ? service_from(&pe, js, i, cache, &next, &s.services[i]) :
+			service_parse(&pe, js, i, &s.services[i]);
 		if (rc)
 			goto out;
 	}
@@ -901,7 +897,7 @@ int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errl
 
 void snapshot_free(struct snapshot *s)
 {
-	for (size_t i = 0; i < s->nservices; i++)
+	for (size_t i = 0; i < s->nservices && !s->backends_borrowed; i++)
 		free(s->services[i].backends);
 	free(s->services);
 	free(s->identities);

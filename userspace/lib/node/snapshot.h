@@ -113,6 +113,8 @@ struct snapshot {
 	struct snap_cidr *cidrs;
 	size_t nnodes;
 	struct snap_node *nodes;
+	/* the services' backends are the cache's (snapshot_from_json_cached) */
+	bool backends_borrowed;
 };
 
 /* The node entry named `name`, or NULL. */
@@ -132,12 +134,12 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
 		       size_t errlen);
 
 /*
- * The services a snapshot_from_json_cached() call parsed from packed
- * items, by the item's json_t: a later call given the cache copies a
- * service whose packed item is the very same json_t (an item the index of
- * lib/wire/snapdelta.h kept across a delta) instead of parsing it again.
- * Holds a reference to each item, so an address is never reused for
- * another item while the cache knows it. Zeroed: empty.
+ * The services a snapshot_from_json_cached() call parsed, by their item's
+ * json_t: a later call given the cache takes a service whose packed item
+ * is the very same json_t (an item the index of lib/wire/snapdelta.h kept
+ * across a delta) instead of parsing it again. Holds a reference to each
+ * item, so an address is never reused for another item while the cache
+ * knows it. Zeroed: empty.
  */
 struct snap_cache {
 	size_t n;
@@ -149,7 +151,9 @@ struct snap_cached {
 };
 void snap_cache_free(struct snap_cache *c);
 /* snapshot_from_json(), then the cache holds the services of this
- * snapshot's packed items (or nothing, if the snapshot is refused). */
+ * snapshot (or nothing, if the snapshot is refused). The snapshot's
+ * services borrow their backends from the cache: free it before the
+ * cache is used again or freed. */
 int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *out,
 			      struct snap_cache *cache, char *err, size_t errlen);
 
