@@ -112,8 +112,10 @@ for t in tests/e2e/test_*.sh; do
 	   result "e2e $n pass ${secs}s" ;;
 	77) skipped=$((skipped + 1)); printf '   skip %-32s %s\n' "$n" "$(tail -n1 "$OUT/$n.log")"
 	   result "e2e $n skip $(tail -n1 "$OUT/$n.log")" ;;
-	*) failed=$((failed + 1)); failures+=("e2e: $n (exit $rc)")
-	   result "e2e $n fail exit $rc after ${secs}s"
+	*) # the script's own reason (lib.sh fail), for summaries that show no log
+	   why=$(grep -m1 '^FAIL: ' "$OUT/$n.log" | cut -c1-240 | tr -d '\r')
+	   failed=$((failed + 1)); failures+=("e2e: $n (exit $rc)${why:+ $why}")
+	   result "e2e $n fail exit $rc after ${secs}s${why:+: $why}"
 	   printf '   FAIL %-32s %4ds (exit %d), log:\n' "$n" "$secs" "$rc"
 	   sed 's/^/      | /' "$OUT/$n.log" | tail -60 ;;
 	esac
