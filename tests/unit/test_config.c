@@ -538,3 +538,33 @@ Test(config, single_quoted_values)
 	sl_diags_free(&d);
 	sl_config_free(c);
 }
+
+/* Positions come from the text a resource was parsed from, kept until the
+ * config forgets its sources (copies too: they share resources); then a
+ * diagnostic names the resource and field only. */
+Test(config, forgotten_sources_give_no_position)
+{
+	static const char yaml[] =
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: ServiceEntry\n"
+		"metadata: {name: db}\n"
+		"spec:\n"
+		"  hosts: [db.example.com]\n";
+	struct sl_config *c = sl_config_new(), *copy;
+	struct sl_diags d = {};
+
+	cr_assert_eq(parse(c, yaml, &d), 0, "%s", all_diags(&d));
+	copy = sl_config_dup(c);
+	cr_assert_not_null(copy);
+	sl_diag_res(&d, SL_DIAG_WARNING, sl_config_at(c, 0), "spec.hosts", "x");
+	cr_assert(has_diag(&d, "t.yaml:5:", SL_DIAG_WARNING), "%s", all_diags(&d));
+	sl_diags_free(&d);
+
+	sl_config_forget_sources(c);
+	sl_diag_res(&d, SL_DIAG_WARNING, sl_config_at(copy, 0), "spec.hosts", "x");
+	cr_assert_eq(d.n, 1);
+	cr_assert_str_eq(d.v[0].msg, "ServiceEntry default/db: spec.hosts: x");
+	sl_diags_free(&d);
+	sl_config_free(copy);
+	sl_config_free(c);
+}

@@ -400,6 +400,8 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	st->version = v;
 	nc = NULL;
 	ids = NULL;
+	/* this request's diagnostics are made: its positions are not needed */
+	sl_config_forget_sources(st->cfg);
 	pushed = install(s, cc, n, v);
 	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed "
 		 "(%zu items, %zu bytes pushed); compare %llu ms, compile %llu ms (%zu of %zu "

@@ -77,6 +77,15 @@ static void res_free(struct sl_resource *r)
 	free(r);
 }
 
+void sl_config_forget_sources(struct sl_config *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		ydoc_unref(c->v[i]->src);
+		c->v[i]->src = NULL;
+		c->v[i]->node = NULL;
+	}
+}
+
 static int key_cmp(const char *kind, const char *ns, const char *name,
 		   const struct sl_resource *r)
 {
@@ -248,7 +257,8 @@ fail:
 	return NULL;
 }
 
-static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,
+/* keep: the resource keeps its tree (src) for diagnostics' positions */
+static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node, bool keep,
 				   const char *kind, const char *ns, const char *name)
 {
 	struct sl_resource *r = calloc(1, sizeof(*r));
@@ -260,8 +270,8 @@ static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,
 	r->ns = strdup(ns);
 	r->name = strdup(name);
 	r->doc = stored_json(node, ns);
-	r->src = ydoc_ref(src);
-	r->node = node;
+	r->src = keep ? ydoc_ref(src) : NULL;
+	r->node = keep ? node : NULL;
 	if (!r->kind || !r->ns || !r->name || !r->doc) {
 		res_free(r);
 		return NULL;
@@ -269,9 +279,10 @@ static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node,
 	return r;
 }
 
-/* Validate every document of `nodes` and add them all, or none. */
+/* Validate every document of `nodes` and add them all, or none; keep:
+ * the resources keep their trees (res_new). */
 static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct ynode **nodes,
-			 size_t n, struct sl_diags *d)
+			 size_t n, bool keep, struct sl_diags *d)
 {
 	struct sl_config *batch = sl_config_new();
 	size_t errors = d->nerrors;
@@ -291,7 +302,7 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 				    SL_RES_ID(kind, ns, name));
 			continue;
 		}
-		r = res_new(srcs[i], nodes[i], kind, ns, name);
+		r = res_new(srcs[i], nodes[i], keep, kind, ns, name);
 		if (!r || config_put(batch, r)) {
 			res_free(r);
 			goto nomem;
@@ -340,7 +351,7 @@ int sl_config_parse(struct sl_config *c, const char *name, const char *buf, size
 	}
 	for (size_t i = 0; i < n; i++)
 		nodes[i] = docs[i]->root;
-	rc = add_documents(c, docs, nodes, n, d);
+	rc = add_documents(c, docs, nodes, n, true, d);
 out:
 	for (size_t i = 0; i < n; i++)
 		ydoc_unref(docs[i]);
@@ -418,7 +429,8 @@ int sl_config_from_json(struct sl_config *c, const char *name, const json_t *doc
 		nodes[i] = ys[0]->root->items[i];
 		srcs[i] = ys[0];
 	}
-	rc = add_documents(c, srcs, nodes, n, d);
+	/* positions in this text, which no one wrote, are not kept */
+	rc = add_documents(c, srcs, nodes, n, false, d);
 out:
 	for (size_t i = 0; i < ny; i++)
 		ydoc_unref(ys[i]);

@@ -43,6 +43,12 @@ struct sl_config;
 struct sl_config *sl_config_new(void);
 void sl_config_free(struct sl_config *c);
 struct sl_config *sl_config_dup(const struct sl_config *c);
+/* The resources (and every config sharing them) let go of the trees they
+ * were parsed from, most of their memory: diagnostics about them then
+ * name kind, name and field without a position. For a stored config,
+ * whose positions are in texts sent earlier. Resources loaded from the
+ * storage form (sl_config_from_json) keep none. */
+void sl_config_forget_sources(struct sl_config *c);
 
 /*
  * Parse a multi-document YAML buffer. `name` is the file name used in
