@@ -530,7 +530,7 @@ static void many_backends(struct snapshot *s, size_t nsvc, int first, bool share
 	for (size_t i = 0; i < nsvc; i++) {
 		struct snap_service *v = &s->services[i];
 
-		snprintf(v->name, sizeof(v->name), "s%zu", i);
+		cr_assert_gt(asprintf(&v->name, "s%zu", i), 0);
 		v->key.addr[2] = htonl(0xffff);
 		v->key.addr[3] = htonl(0x0a600000u + (uint32_t)i);   /* 10.96.x.y */
 		v->key.port = htons(80);

@@ -47,9 +47,9 @@ Test(telemetry, service_names_by_id)
 	struct snapshot b = { .version = 2, .services = sv, .nservices = 2 };
 	uint32_t ida[3] = { 5, 9, 2 }, idb[2] = { 5, 2 };
 
-	strcpy(sv[0].name, "default/web");
-	strcpy(sv[1].name, "default/db");
-	strcpy(sv[2].name, "default/api");
+	sv[0].name = "default/web";
+	sv[1].name = "default/db";
+	sv[2].name = "default/api";
 	telemetry_set_labels(&t, &a, ida);
 	cr_assert_eq(t.nsvc_named, 3);
 	cr_assert_str_eq(t.svc_names[5], "default/web");
@@ -57,7 +57,7 @@ Test(telemetry, service_names_by_id)
 	cr_assert_str_eq(t.svc_names[2], "default/api");
 
 	/* db goes; api (id 2) is now the second service and renamed */
-	strcpy(sv[1].name, "default/api-v2");
+	sv[1].name = "default/api-v2";
 	telemetry_set_labels(&t, &b, idb);
 	cr_assert_eq(t.nsvc_named, 2);
 	cr_assert_str_eq(t.svc_names[5], "default/web");

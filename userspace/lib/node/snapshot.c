@@ -227,7 +227,9 @@ static int parse_service(struct perr *pe, const char *path, json_t *js,
 		return err;
 	if (name[0] == '\0' || strlen(name) > SL_NAME_MAX)
 		return fail(pe, path, "name", "must be 1..%d characters", SL_NAME_MAX);
-	strcpy(s->name, name);
+	s->name = strdup(name);
+	if (!s->name)
+		return -ENOMEM;
 	s->key.port = htons((uint16_t)port);
 	if (proto_parse(proto, &s->key.proto))
 		return fail(pe, path, "protocol", "\"%s\" is not TCP or UDP", proto);
@@ -708,6 +710,7 @@ static void cached_free(struct snap_cached *e)
 {
 	if (e->svc) {
 		json_decref(e->item);
+		free(e->svc->name);
 		free(e->svc->backends);
 		free(e->svc);
 	}
@@ -765,7 +768,9 @@ static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache
 	rc = service_parse(pe, js, i, out);
 	to->svc = rc ? NULL : malloc(sizeof(*to->svc));
 	if (!to->svc) {
+		free(out->name);
 		free(out->backends);
+		out->name = NULL;
 		out->backends = NULL;
 		return rc ?: -ENOMEM;
 	}
@@ -897,8 +902,10 @@ int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errl
 
 void snapshot_free(struct snapshot *s)
 {
-	for (size_t i = 0; i < s->nservices && !s->backends_borrowed; i++)
+	for (size_t i = 0; i < s->nservices && !s->backends_borrowed; i++) {
+		free(s->services[i].name);
 		free(s->services[i].backends);
+	}
 	free(s->services);
 	free(s->identities);
 	for (size_t i = 0; i < s->nworkloads; i++)

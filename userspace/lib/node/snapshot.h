@@ -30,7 +30,7 @@ struct snap_backend {
 };
 
 struct snap_service {
-	char name[SL_NAME_MAX + 1];
+	char *name;               /* malloc'd, at most SL_NAME_MAX characters */
 	struct sl_svc_key key;
 	size_t nbackends;
 	struct snap_backend *backends;
@@ -113,7 +113,8 @@ struct snapshot {
 	struct snap_cidr *cidrs;
 	size_t nnodes;
 	struct snap_node *nodes;
-	/* the services' backends are the cache's (snapshot_from_json_cached) */
+	/* the services' names and backends are the cache's
+	 * (snapshot_from_json_cached) */
 	bool backends_borrowed;
 };
 
@@ -152,8 +153,8 @@ struct snap_cached {
 void snap_cache_free(struct snap_cache *c);
 /* snapshot_from_json(), then the cache holds the services of this
  * snapshot (or nothing, if the snapshot is refused). The snapshot's
- * services borrow their backends from the cache: free it before the
- * cache is used again or freed. */
+ * services borrow their names and backends from the cache: free it
+ * before the cache is used again or freed. */
 int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *out,
 			      struct snap_cache *cache, char *err, size_t errlen);
 
