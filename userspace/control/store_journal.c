@@ -122,22 +122,24 @@ static int add_key(json_t *del, const struct sl_resource *r)
 static char *record(const struct sl_config *from, const struct sl_config *to, uint64_t version)
 {
 	json_t *set = json_array(), *del = json_array(), *rec;
+	size_t i = 0, j = 0, nf = sl_config_count(from), nt = sl_config_count(to);
 	char *line = NULL;
 	int rc = set && del ? 0 : -ENOMEM;
 
-	for (size_t i = 0; !rc && i < sl_config_count(to); i++) {
-		const struct sl_resource *r = sl_config_at(to, i);
+	/* both in key order: one walk. A resource is shared by the configs
+	 * while it is unchanged, so the same key with another resource is a
+	 * change. */
+	while (!rc && (i < nf || j < nt)) {
+		const struct sl_resource *f = i < nf ? sl_config_at(from, i) : NULL;
+		const struct sl_resource *t = j < nt ? sl_config_at(to, j) : NULL;
+		int c = !f ? 1 : !t ? -1 : sl_resource_cmp(f, t);
 
-		if (sl_config_find(from, sl_resource_kind(r), sl_resource_namespace(r),
-				   sl_resource_name(r)) != r)
-			rc = json_array_append(set, (json_t *)sl_resource_json(r)) ? -ENOMEM : 0;
-	}
-	for (size_t i = 0; !rc && i < sl_config_count(from); i++) {
-		const struct sl_resource *r = sl_config_at(from, i);
-
-		if (!sl_config_find(to, sl_resource_kind(r), sl_resource_namespace(r),
-				    sl_resource_name(r)))
-			rc = add_key(del, r) ? -ENOMEM : 0;
+		if (c < 0)
+			rc = add_key(del, f) ? -ENOMEM : 0;
+		else if (c > 0 || f != t)
+			rc = json_array_append(set, (json_t *)sl_resource_json(t)) ? -ENOMEM : 0;
+		i += c <= 0;
+		j += c >= 0;
 	}
 	rec = rc ? NULL : json_pack("{s:I, s:O, s:O}", "version", (json_int_t)version, "set", set,
 				    "del", del);

@@ -95,6 +95,11 @@ static int key_cmp(const char *kind, const char *ns, const char *name,
 	return c ?: strcmp(name, r->name);
 }
 
+int sl_resource_cmp(const struct sl_resource *a, const struct sl_resource *b)
+{
+	return key_cmp(a->kind, a->ns, a->name, b);
+}
+
 /* Index of the resource with this key, or where it would go (*found false). */
 static size_t find_slot(const struct sl_config *c, const char *kind, const char *ns,
 			const char *name, bool *found)

@@ -68,6 +68,8 @@ size_t sl_config_count(const struct sl_config *c);
 const struct sl_resource *sl_config_at(const struct sl_config *c, size_t i);
 const struct sl_resource *sl_config_find(const struct sl_config *c, const char *kind,
 					 const char *ns, const char *name);
+/* The order of keys (kind, namespace, name) that sl_config_at() follows. */
+int sl_resource_cmp(const struct sl_resource *a, const struct sl_resource *b);
 
 const char *sl_resource_kind(const struct sl_resource *r);       /* "AuthorizationPolicy" */
 const char *sl_resource_namespace(const struct sl_resource *r);
