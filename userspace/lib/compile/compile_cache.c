@@ -11,27 +11,47 @@
 #include "lib/compile/compile_cache.h"
 #include "lib/wire/snapdelta.h"
 
+/* One service's entries, compiled from `inputs`. */
+struct centry {
+	char *key;                 /* "Kind/ns/name" */
+	uint64_t hash;
+	json_t *inputs, *items, *keys;
+	bool nd;
+	unsigned int used;         /* the compile (gen) that last used it */
+};
+
+/* Open addressing, linear probing; at most half full. Entries leave only
+ * in svc_cache_end(), which rebuilds the table: no tombstones. */
 struct sl_svc_cache {
-	json_t *map;               /* "Kind/ns/name" -> {inputs, items, keys, nd, used} */
+	struct centry **tab;
+	size_t cap, n;
+	unsigned int gen;
 	size_t hits, misses;
 };
 
+static void centry_free(struct centry *e)
+{
+	if (!e)
+		return;
+	free(e->key);
+	json_decref(e->inputs);
+	json_decref(e->items);
+	json_decref(e->keys);
+	free(e);
+}
+
 struct sl_svc_cache *sl_svc_cache_new(void)
 {
-	struct sl_svc_cache *c = calloc(1, sizeof(*c));
-
-	if (c && !(c->map = json_object())) {
-		free(c);
-		c = NULL;
-	}
-	return c;
+	return calloc(1, sizeof(struct sl_svc_cache));
 }
 
 void sl_svc_cache_free(struct sl_svc_cache *c)
 {
 	if (!c)
 		return;
-	json_decref(c->map);
+	for (size_t i = 0; i < c->cap; i++)
+		centry_free(c->tab[i]);
+	free(c->tab);
 	free(c);
 }
 
@@ -127,36 +147,92 @@ static bool same_inputs(const json_t *a, const json_t *b)
 
 /* ---- the cache ----------------------------------------------------------------- */
 
-static void entry_key(const struct sl_svc *s, char *buf, size_t len)
+/* "Kind/ns/name" into buf (len > 3 * SL_NAME_MAX), and its FNV-1a hash. */
+static uint64_t entry_key(const struct sl_svc *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s/%s", sl_resource_kind(s->r), sl_resource_namespace(s->r),
-		 sl_resource_name(s->r));
+	const char *part[3] = { sl_resource_kind(s->r), sl_resource_namespace(s->r),
+				sl_resource_name(s->r) };
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t l = strlen(part[i]);
+
+		if (n + l + 2 > len)
+			l = len - n - 2;
+		memcpy(buf + n, part[i], l);
+		n += l;
+		buf[n++] = i < 2 ? '/' : '\0';
+	}
+	for (size_t i = 0; buf[i]; i++)
+		h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The slot of key k: its entry, or the empty slot where it would go. */
+static struct centry **slot(const struct sl_svc_cache *c, const char *k, uint64_t h)
+{
+	size_t i = (size_t)h & (c->cap - 1);
+
+	while (c->tab[i] && (c->tab[i]->hash != h || strcmp(c->tab[i]->key, k)))
+		i = (i + 1) & (c->cap - 1);
+	return &c->tab[i];
+}
+
+/* A table of cap slots (a power of two) with c's entries, or with only
+ * those this compile used (the others are freed). 0 or -ENOMEM (c is
+ * unchanged). */
+static int rebuild(struct sl_svc_cache *c, size_t cap, bool only_used)
+{
+	struct sl_svc_cache next = { .cap = cap, .gen = c->gen };
+
+	next.tab = calloc(cap, sizeof(*next.tab));
+	if (!next.tab)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cap; i++) {
+		struct centry *e = c->tab[i];
+
+		if (!e)
+			continue;
+		if (only_used && e->used != c->gen) {
+			centry_free(e);
+			continue;
+		}
+		*slot(&next, e->key, e->hash) = e;
+		next.n++;
+	}
+	free(c->tab);
+	c->tab = next.tab;
+	c->cap = cap;
+	c->n = next.n;
+	return 0;
 }
 
 const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
 			    const json_t *inputs, const json_t **keys, bool *node_dependent)
 {
 	char k[1024];
-	json_t *e;
+	uint64_t h = entry_key(s, k, sizeof(k));
+	struct centry *e = c->cap ? *slot(c, k, h) : NULL;
 
-	entry_key(s, k, sizeof(k));
-	e = json_object_get(c->map, k);
-	if (!e || !same_inputs(json_object_get(e, "inputs"), inputs)) {
+	if (!e || !same_inputs(e->inputs, inputs)) {
 		c->misses++;
 		return NULL;
 	}
-	json_object_set_new(e, "used", json_true());
+	e->used = c->gen;
 	c->hits++;
-	*keys = json_object_get(e, "keys");
-	*node_dependent = json_is_true(json_object_get(e, "nd"));
-	return json_object_get(e, "items");
+	*keys = e->keys;
+	*node_dependent = e->nd;
+	return e->items;
 }
 
 int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs,
 		  json_t *items, bool node_dependent, const json_t **keys)
 {
-	json_t *ka = json_array(), *item, *e;
+	json_t *ka = json_array(), *item;
 	char k[1024], key[SD_KEY_MAX];
+	struct centry **at, *e;
+	uint64_t h;
 	size_t i;
 
 	if (!ka)
@@ -166,34 +242,54 @@ int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs
 			json_decref(ka);
 			return -ENOMEM;
 		}
-	e = json_pack("{s:O, s:O, s:o, s:b, s:b}", "inputs", inputs, "items", items, "keys", ka,
-		      "nd", node_dependent, "used", 1);
-	entry_key(s, k, sizeof(k));
-	if (!e || json_object_set_new(c->map, k, e))
+	if ((c->n + 1) * 2 > c->cap && rebuild(c, c->cap ? c->cap * 2 : 64, false)) {
+		json_decref(ka);
 		return -ENOMEM;
-	*keys = json_object_get(e, "keys");
+	}
+	h = entry_key(s, k, sizeof(k));
+	at = slot(c, k, h);
+	e = *at ?: calloc(1, sizeof(*e));
+	if (!e || (!*at && !(e->key = strdup(k)))) {
+		free(e);
+		json_decref(ka);
+		return -ENOMEM;
+	}
+	json_decref(e->inputs);
+	json_decref(e->items);
+	json_decref(e->keys);
+	e->hash = h;
+	e->inputs = json_incref(inputs);
+	e->items = json_incref(items);
+	e->keys = ka;
+	e->nd = node_dependent;
+	e->used = c->gen;
+	if (!*at) {
+		*at = e;
+		c->n++;
+	}
+	*keys = ka;
 	return 0;
 }
 
 void svc_cache_begin(struct sl_svc_cache *c)
 {
-	const char *k;
-	json_t *e;
-
 	c->hits = c->misses = 0;
-	json_object_foreach(c->map, k, e)
-		json_object_set_new(e, "used", json_false());
+	c->gen++;
 }
 
 void svc_cache_end(struct sl_svc_cache *c, struct sl_svc_cache_stats *st)
 {
-	const char *k;
-	json_t *e;
-	void *tmp;
+	size_t used = c->hits + c->misses;
 
-	json_object_foreach_safe(c->map, tmp, k, e)
-		if (!json_is_true(json_object_get(e, "used")))
-			json_object_del(c->map, k);
+	/* what this compile did not use goes (entries it put are used); a
+	 * table that cannot be rebuilt now keeps them until the next one */
+	if (used < c->n) {
+		size_t cap = 64;
+
+		while (cap < used * 2 + 2)
+			cap *= 2;
+		rebuild(c, cap, true);
+	}
 	if (st)
 		*st = (struct sl_svc_cache_stats){ c->hits, c->misses };
 }
