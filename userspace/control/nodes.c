@@ -309,6 +309,7 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 {
 	unsigned int changed = 0;
 	size_t bytes = 0, items = 0;
+	struct sd_memo memo = {};   /* nodes share their services' sets */
 
 	for (size_t i = 0; i < n; i++) {
 		struct node_st *nd = node_get(s, cc[i].name, true);
@@ -319,7 +320,7 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 		if (!nd)
 			continue;
 		base = nd->version;
-		delta = nd->idx ? sd_delta(nd->idx, cc[i].idx, &k) : NULL;
+		delta = nd->idx ? sd_delta_shared(nd->idx, cc[i].idx, &k, &memo) : NULL;
 		if (nd->idx && delta && json_object_size(delta) == 0) {
 			json_decref(delta);
 			continue;
@@ -335,6 +336,7 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 		bytes += push(s, nd, delta, base);
 		json_decref(delta);
 	}
+	sd_memo_free(&memo);
 	sd_pool_prune(s->pool);
 	s->last_push_bytes = bytes;
 	s->last_push_items = items;

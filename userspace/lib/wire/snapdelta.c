@@ -150,7 +150,49 @@ static bool is_set(const json_t *v)
 	return json_is_object(v);
 }
 
+void sd_memo_free(struct sd_memo *m)
+{
+	for (unsigned int i = 0; i < SD_MEMO_MAX; i++) {
+		json_decref(m->e[i].from);
+		json_decref(m->e[i].to);
+		json_decref(m->e[i].part);
+	}
+	memset(m, 0, sizeof(*m));
+}
+
+/* array_delta(), or the memo's part if it has one for these very sets. */
+static json_t *array_delta_shared(json_t *from, json_t *to, size_t *items, struct sd_memo *m)
+{
+	unsigned int i;
+	size_t n = 0;
+	json_t *part;
+
+	for (i = 0; m && i < SD_MEMO_MAX; i++)
+		if (m->e[i].part && m->e[i].from == from && m->e[i].to == to) {
+			*items += m->e[i].items;
+			return json_incref(m->e[i].part);
+		}
+	part = array_delta(from, to, &n);
+	*items += n;
+	if (part && m) {
+		i = m->next++ % SD_MEMO_MAX;
+		json_decref(m->e[i].from);
+		json_decref(m->e[i].to);
+		json_decref(m->e[i].part);
+		m->e[i].from = json_incref(from);
+		m->e[i].to = json_incref(to);
+		m->e[i].part = json_incref(part);
+		m->e[i].items = n;
+	}
+	return part;
+}
+
 json_t *sd_delta(const json_t *from, const json_t *to, size_t *items)
+{
+	return sd_delta_shared(from, to, items, NULL);
+}
+
+json_t *sd_delta_shared(const json_t *from, const json_t *to, size_t *items, struct sd_memo *m)
 {
 	json_t *d = json_object(), *tv, *fv;
 	const char *sec;
@@ -168,7 +210,8 @@ json_t *sd_delta(const json_t *from, const json_t *to, size_t *items)
 		if (is_set(tv) && (!fv || is_set(fv))) {
 			json_t *empty = fv ? NULL : json_object();
 
-			part = array_delta(fv ? fv : empty, tv, items);
+			part = fv ? array_delta_shared(fv, tv, items, m) :
+				array_delta(empty, tv, items);
 			json_decref(empty);
 			if (!part)
 				goto fail;
