@@ -18,12 +18,16 @@
 #include "lib/wire/h2.h"
 #include "lib/wire/snapdelta.h"
 
+/* The receive buffer's size between messages: one that grew for a large
+ * snapshot (megabytes) goes back to it once the snapshot is handled. */
+#define IN_KEEP 65536
+
 int sync_in_add(struct sync *s, const uint8_t *d, size_t n)
 {
 	if (s->in_len + n > MSG_MAX)
 		return -EMSGSIZE;
 	if (s->in_len + n + 1 > s->in_cap) {
-		size_t cap = s->in_cap ? s->in_cap : 65536;
+		size_t cap = s->in_cap ? s->in_cap : IN_KEEP;
 		char *p;
 
 		while (cap < s->in_len + n + 1)
@@ -325,6 +329,14 @@ static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n
 	}
 	memmove(s->in, s->in + start, s->in_len - start);
 	s->in_len -= start;
+	if (s->in_cap > IN_KEEP && s->in_len < IN_KEEP) {
+		char *p = realloc(s->in, IN_KEEP);
+
+		if (p) {
+			s->in = p;
+			s->in_cap = IN_KEEP;
+		}
+	}
 }
 
 static void watch_close(struct h2_conn *c, int32_t id, uint32_t code, void *arg)
