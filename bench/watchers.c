@@ -34,13 +34,15 @@ static void on_signal(int sig)
 	stop = sig;
 }
 
-/* The agent's apply function without the maps: decode, or refuse. */
+/* The agent's apply function without the maps: decode (a delta's result
+ * with the watcher's cache of the services it decoded last, as the agent
+ * does), or refuse. */
 static int decode(void *arg, const struct sync_snap *sn, const char *src, char *err,
 		  size_t errlen)
 {
 	struct snapshot snap = {};
 
-	if (sn->doc ? snapshot_from_json(sn->doc, src, &snap, err, errlen) :
+	if (sn->doc ? snapshot_from_json_cached(sn->doc, src, &snap, arg, err, errlen) :
 	    snapshot_parse(sn->text, sn->len, src, &snap, err, errlen))
 		return -1;
 	snapshot_free(&snap);
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 	};
 	const char *url = NULL, *ca = NULL, *dir = NULL, *prefix = NULL, *tokens = NULL;
 	static struct sync *sy[MAX_WATCHERS];
+	static struct snap_cache cache[MAX_WATCHERS];
 	static char names[MAX_WATCHERS][64], dirs[MAX_WATCHERS][4096], toks[MAX_WATCHERS][256];
 	struct pollfd pfd[MAX_WATCHERS];
 	long count = 0;
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
 		o.url = url;
 		o.token = toks[i];
 		o.state_dir = dirs[i];
-		sy[i] = sync_new(&o, decode, NULL);
+		sy[i] = sync_new(&o, decode, &cache[i]);
 		if (!sy[i])
 			return 1;
 	}
@@ -136,7 +139,9 @@ int main(int argc, char **argv)
 			sync_handle(sy[i], pfd[i].revents);
 		}
 	}
-	for (long i = 0; i < count; i++)
+	for (long i = 0; i < count; i++) {
 		sync_free(sy[i]);
+		snap_cache_free(&cache[i]);
+	}
 	return 0;
 }
