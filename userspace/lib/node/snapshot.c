@@ -826,7 +826,7 @@ int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *ou
 		rc = -ENOMEM;
 		goto out;
 	}
-	s.backends_borrowed = cache != NULL;
+	s.services_borrowed = cache != NULL;
 	json_array_foreach(jss, i, js) {
 		rc = cache ? service_from(&pe, js, i, cache, &next, &s.services[i]) :
 			service_parse(&pe, js, i, &s.services[i]);
@@ -902,7 +902,7 @@ int snapshot_load(const char *path, struct snapshot *out, char *err, size_t errl
 
 void snapshot_free(struct snapshot *s)
 {
-	for (size_t i = 0; i < s->nservices && !s->backends_borrowed; i++) {
+	for (size_t i = 0; i < s->nservices && !s->services_borrowed; i++) {
 		free(s->services[i].name);
 		free(s->services[i].backends);
 	}

@@ -115,7 +115,7 @@ struct snapshot {
 	struct snap_node *nodes;
 	/* the services' names and backends are the cache's
 	 * (snapshot_from_json_cached) */
-	bool backends_borrowed;
+	bool services_borrowed;
 };
 
 /* The node entry named `name`, or NULL. */
@@ -148,7 +148,7 @@ struct snap_cache {
 };
 struct snap_cached {
 	json_t *item;
-	struct snap_service *svc;    /* parsed from item (malloc'd, its own backends) */
+	struct snap_service *svc;    /* parsed from item (malloc'd, its own name and backends) */
 };
 void snap_cache_free(struct snap_cache *c);
 /* snapshot_from_json(), then the cache holds the services of this

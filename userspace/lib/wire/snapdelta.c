@@ -160,7 +160,9 @@ void sd_memo_free(struct sd_memo *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* array_delta(), or the memo's part if it has one for these very sets. */
+/* array_delta(), or the memo's part if it has one for these very sets.
+ * Only a part between sets that other indexes hold too is remembered: a
+ * node's own sections would push the shared ones out of the memo. */
 static json_t *array_delta_shared(json_t *from, json_t *to, size_t *items, struct sd_memo *m)
 {
 	unsigned int i;
@@ -174,7 +176,7 @@ static json_t *array_delta_shared(json_t *from, json_t *to, size_t *items, struc
 		}
 	part = array_delta(from, to, &n);
 	*items += n;
-	if (part && m) {
+	if (part && m && from->refcount > 1 && to->refcount > 1) {
 		i = m->next++ % SD_MEMO_MAX;
 		json_decref(m->e[i].from);
 		json_decref(m->e[i].to);

@@ -65,11 +65,11 @@ void sd_pool_prune(json_t *pool);
  * failure. *items: the number of items and sections it sets or drops. */
 json_t *sd_delta(const json_t *from, const json_t *to, size_t *items);
 
-/* The parts sd_delta_shared() made for set sections (the last
- * SD_MEMO_MAX), with references to both sets: nodes whose snapshots share
- * a section's sets (sd_index_with: the same json_t before and after) get
- * the same part without comparing them again. Zeroed: empty;
- * sd_memo_free() at the end. */
+/* The parts sd_delta_shared() made for set sections that more than one
+ * index holds (the last SD_MEMO_MAX), with references to both sets: nodes
+ * whose snapshots share a section's sets (sd_index_with: the same json_t
+ * before and after) get the same part without comparing them again.
+ * Zeroed: empty; sd_memo_free() at the end. */
 #define SD_MEMO_MAX 8
 struct sd_memo {
 	struct {
