@@ -34,7 +34,9 @@
 #define SL_MAX_REVNAT   262144
 
 /* A backend's weight is 1..SL_WEIGHT_MAX; a service expands its backends into
- * sum(weight / gcd) slots and picks one slot uniformly at random. */
+ * sum(weight / gcd) slots and picks one slot uniformly at random. A
+ * SOURCE_HASH service's slots are a Maglev table of a prime size instead,
+ * each backend's share of it following its weight (userspace/lib/node/maglev.h). */
 #define SL_WEIGHT_MAX            100
 #define SL_MAX_BACKENDS_PER_SVC  1024
 
@@ -49,7 +51,8 @@ struct sl_svc_key {
 struct sl_svc_val {
 	__u32 svc_id;    /* stable id, names the service's slots */
 	__u32 count;     /* slots in generation `gen`; 0: no backends, refuse */
-	__u16 wunit;     /* weight of one slot (gcd of the weights), for display */
+	__u16 wunit;     /* weight of one slot (gcd of the weights), for display;
+			  * 0: the slots are a consistent-hash (Maglev) table */
 	__u8 gen;        /* 0 or 1: which slot generation is live */
 	__u8 flags;      /* SL_SVC_F_* (headers/sluice_traffic.h) */
 };

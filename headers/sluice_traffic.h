@@ -15,7 +15,9 @@
  *   its spin lock, so the cap is exact however many CPUs connect at once.
  * - sl_be_state: per (service, backend), open connections (LEAST_REQUEST),
  *   consecutive connect failures, ejections and when the current one ends
- *   (bpf_ktime_get_ns(), CLOCK_MONOTONIC in userspace).
+ *   (bpf_ktime_get_ns(), CLOCK_MONOTONIC in userspace). Created by the
+ *   agent; removed by it through bpf/admin.bpf.c's sl_be_forget, which
+ *   gives back an ejection's place in sl_svc_state.ejected.
  * - sl_held: per socket (cookie) that holds a slot: which service and
  *   backend it counts against. Released exactly once, by whichever comes
  *   first of sockops seeing the socket reach TCP_CLOSE (RST, timeout, end

@@ -116,6 +116,15 @@ static __always_inline struct sl_be_state *tp_be_state(__u32 svc_id, __u32 bid)
 	return bpf_map_lookup_elem(&sl_be_state, &k);
 }
 
+/* One backend fewer in the service's count of ejected ones. */
+static __always_inline void tp_uneject(struct sl_svc_state *st)
+{
+	bpf_spin_lock(&st->lock);
+	if (st->ejected)
+		st->ejected--;
+	bpf_spin_unlock(&st->lock);
+}
+
 /* Is the backend ejected now? An ejection that has ended is cleared by
  * the first connect that sees it, which also gives its place back in the
  * service's count of ejected backends (maxEjectionPercent). */
@@ -135,12 +144,8 @@ static __always_inline bool tp_ejected(struct sl_be_state *bs, struct sl_svc_sta
 		cleared = true;
 	}
 	bpf_spin_unlock(&bs->lock);
-	if (cleared) {
-		bpf_spin_lock(&st->lock);
-		if (st->ejected)
-			st->ejected--;
-		bpf_spin_unlock(&st->lock);
-	}
+	if (cleared)
+		tp_uneject(st);
 	return false;
 }
 
@@ -527,10 +532,7 @@ static __always_inline void tp_failed(__u64 cookie)
 	}
 	bpf_spin_unlock(&bs->lock);
 	if (!won) {
-		bpf_spin_lock(&st->lock);
-		if (st->ejected)
-			st->ejected--;
-		bpf_spin_unlock(&st->lock);
+		tp_uneject(st);
 		return;
 	}
 	__sync_fetch_and_add(&st->ejections, 1);

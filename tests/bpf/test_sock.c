@@ -419,6 +419,163 @@ Test(sock, reconcile_writes_only_the_difference)
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
 }
 
+/* A SOURCE_HASH service over backends 127.0.0.FIRST.. (n of them). */
+static void apply_hash(int first, int n)
+{
+	char json[2048];
+	size_t k;
+
+	k = (size_t)snprintf(json, sizeof(json), "{\"services\": [{\"name\": \"h\", "
+			     "\"vip\": \"10.96.0.30\", \"port\": 80, \"traffic\": "
+			     "{\"lb\": \"SOURCE_HASH\"}, \"backends\": [");
+	for (int i = 0; i < n; i++)
+		k += (size_t)snprintf(json + k, sizeof(json) - k, "%s{\"address\": \"127.0.0.%d\", "
+				      "\"port\": 8080}", i ? ", " : "", first + i);
+	snprintf(json + k, sizeof(json) - k, "]}]}");
+	apply(json);
+}
+
+/* The hash table's backends, by address, from the maps. */
+static uint32_t *hash_table(uint32_t *count)
+{
+	struct lb_live live;
+	uint32_t *t;
+
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	cr_assert_eq(live.nsvc, 1);
+	cr_assert_eq(live.svc[0].val.wunit, 0, "not a table: weight unit %u", live.svc[0].val.wunit);
+	*count = live.svc[0].val.count;
+	t = calloc(*count, sizeof(*t));
+	cr_assert(t);
+	for (uint32_t i = 0; i < *count; i++) {
+		const struct live_be *b = lb_live_backend(&live, live.svc[0].slots[i]);
+
+		cr_assert(b, "slot %u: backend %u missing", i, live.svc[0].slots[i]);
+		t[i] = ntohl(b->be.addr[3]);
+	}
+	lb_live_free(&live);
+	return t;
+}
+
+/* Clients of the backends that stay keep them when one goes (what the
+ * BPF side hashes a client to is an index into this table), and every
+ * client of a service still reaches one of its backends. */
+Test(sock, source_hash_slots_are_a_table_that_keeps_clients)
+{
+	uint32_t na, nb, stay = 0, kept = 0, *a, *b;
+	int l[6], fd, who;
+
+	REQUIRE_ROOT();
+	for (int i = 0; i < 6; i++) {
+		char ip[16];
+
+		snprintf(ip, sizeof(ip), "127.0.0.%d", 2 + i);
+		l[i] = listener(ip, 8080, SOCK_STREAM);
+	}
+	apply_hash(2, 6);
+	a = hash_table(&na);
+	apply_hash(2, 5);   /* 127.0.0.7 goes */
+	b = hash_table(&nb);
+	cr_assert_eq(na, nb, "the table's size changed: %u -> %u", na, nb);
+	for (uint32_t i = 0; i < na; i++) {
+		if (a[i] == 0x7f000007)
+			continue;
+		stay++;
+		kept += a[i] == b[i];
+	}
+	cr_assert_geq(kept, stay * 95 / 100, "%u of %u entries of the other backends kept", kept,
+		      stay);
+	for (int i = 0; i < 20; i++) {
+		fd = tcp_connect(AF_INET, "10.96.0.30", 80);
+		cr_assert_geq(fd, 0);
+		who = accepted_by(l, 6);
+		cr_assert(who >= 0 && who < 5, "connection %d: accepted by listener %d", i, who);
+		close(fd);
+	}
+	free(a);
+	free(b);
+}
+
+/* A removed service's id is not the next new service's: open connections
+ * may still count against it (traffic policy states). */
+Test(sock, service_ids_rotate)
+{
+	struct lb_live live;
+	uint32_t first;
+
+	REQUIRE_ROOT();
+	apply(SNAP_WEB);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	first = live.svc[0].val.svc_id;
+	lb_live_free(&live);
+	apply("{\"services\": []}");
+	apply_hash(2, 2);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	cr_assert_neq(live.svc[0].val.svc_id, first, "id %u given again at once", first);
+	lb_live_free(&live);
+}
+
+#define SNAP_OD(bad)                                                                \
+	"{\"services\": [{\"name\": \"od\", \"vip\": \"10.96.0.40\", \"port\": 80,"     \
+	" \"traffic\": {\"outlier\": {\"consecutive_errors\": 1, \"max_ejection_percent\": 50,"\
+	" \"base_ejection_ms\": 600000}},"                                               \
+	" \"backends\": [{\"address\": \"" bad "\", \"port\": 8081},"                    \
+	"              {\"address\": \"127.0.0.3\", \"port\": 8081}]}]}"
+
+static struct sl_svc_state svc_state(uint32_t *svc_id)
+{
+	struct sl_svc_state st = {};
+	struct lb_live live;
+
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	cr_assert_eq(live.nsvc, 1);
+	*svc_id = live.svc[0].val.svc_id;
+	lb_live_free(&live);
+	cr_assert_eq(bpf_map_lookup_elem(E.dp.maps.st_fd, svc_id, &st), 0);
+	return st;
+}
+
+/* A backend removed while ejected gives its place in the service's count
+ * of ejected backends back (bpf/admin.bpf.c): otherwise each crashing pod
+ * replaced while ejected would use up maxEjectionPercent for good. */
+Test(sock, a_backend_removed_while_ejected_is_no_longer_counted)
+{
+	struct sl_svc_state st;
+	struct sl_be_key k = {};
+	struct sl_be_state bs;
+	uint32_t id, bid = 0;
+	struct lb_live live;
+	int l, i;
+
+	REQUIRE_ROOT();
+	l = listener("127.0.0.3", 8081, SOCK_STREAM);
+	apply(SNAP_OD("127.0.0.2"));   /* nothing listens there: RST to the SYN */
+	for (i = 0; i < 50 && svc_state(&id).ejected == 0; i++) {
+		int fd = tcp_connect(AF_INET, "10.96.0.40", 80);
+
+		if (fd >= 0)
+			close(fd);
+		accepted_by(&l, 1);
+	}
+	st = svc_state(&id);
+	cr_assert_eq(st.ejected, 1, "127.0.0.2 not ejected after %d connects", i);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	for (size_t j = 0; j < live.nbe; j++)
+		if (live.be[j].be.addr[3] == htonl(0x7f000002))
+			bid = live.be[j].id;
+	lb_live_free(&live);
+	k = (struct sl_be_key){ .svc_id = id, .backend_id = bid };
+	cr_assert_eq(bpf_map_lookup_elem(E.dp.maps.bst_fd, &k, &bs), 0);
+	cr_assert_neq(bs.until, 0);
+
+	apply(SNAP_OD("127.0.0.4"));   /* the ejected pod is replaced */
+	st = svc_state(&id);
+	cr_assert_eq(st.ejected, 0, "the removed backend still counts as ejected");
+	cr_assert_eq(st.ejections, 1);
+	cr_assert_neq(bpf_map_lookup_elem(E.dp.maps.bst_fd, &k, &bs), 0, "its state is still there");
+	close(l);
+}
+
 static int cmp_slotkey(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct sl_slot_key));

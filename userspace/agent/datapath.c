@@ -21,6 +21,7 @@
 #include "bpf/sockops.skel.h"
 #include "bpf/skmsg.skel.h"
 #include "bpf/tc.skel.h"
+#include "bpf/admin.skel.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
 #include "sluice_proxy.h"
@@ -330,7 +331,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 	int cg_fd = -1, err;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, 0, 0, 0 };
+	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, 0, 0, 0, 0, 0 };
 	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, -1, true, { NULL, 0, 0, 0 } };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))
@@ -417,6 +418,18 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("loading tc BPF programs: %s", strerror(-err));
 		goto fail;
 	}
+	dp->admin = admin_bpf__open_opts(&oopts);
+	if (!dp->admin) {
+		err = -errno;
+		log_err("opening admin BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	adopt_pinned_sizes(dp->admin->obj);
+	err = admin_bpf__load(dp->admin);
+	if (err) {
+		log_err("loading admin BPF programs: %s", strerror(-err));
+		goto fail;
+	}
 	err = lbmap_open(&dp->maps, pin_root);
 	err = err ?: polmap_open(&dp->pol, pin_root);
 	dp->pol.netns_cookies = dp->has_netns_cookie;
@@ -424,6 +437,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("opening pinned maps under %s: %s", pin_root, strerror(-err));
 		goto fail;
 	}
+	dp->maps.forget_fd = bpf_program__fd(dp->admin->progs.sl_be_forget);
 	close(cg_fd);
 	return 0;
 fail:
@@ -538,6 +552,8 @@ void datapath_close(struct datapath *dp)
 	polmap_close(&dp->pol);
 	tc_bpf__destroy(dp->tc);
 	dp->tc = NULL;
+	admin_bpf__destroy(dp->admin);
+	dp->admin = NULL;
 	sockops_bpf__destroy(dp->sockops);
 	dp->sockops = NULL;
 	skmsg_bpf__destroy(dp->skmsg);

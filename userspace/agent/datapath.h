@@ -26,12 +26,14 @@ struct sock_bpf;
 struct sockops_bpf;
 struct skmsg_bpf;
 struct tc_bpf;
+struct admin_bpf;
 
 struct datapath {
 	struct sock_bpf *skel;
 	struct sockops_bpf *sockops;
 	struct skmsg_bpf *skmsg;
 	struct tc_bpf *tc;
+	struct admin_bpf *admin;   /* run by the agent, never attached */
 	struct lbmap maps;
 	struct polmap pol;
 	char pin_root[PATH_MAX];

@@ -2,7 +2,9 @@
 /*
  * inspect.c - `sluicectl inspect services`: decode the pinned maps.
  * Weights are read back from the slots: a backend's weight is its number of
- * slots times the service's weight unit. A service with a traffic policy
+ * slots times the service's weight unit. A consistent-hash service's slots
+ * are a Maglev table (weight unit 0): its backends show their entries in
+ * the table instead. A service with a traffic policy
  * also shows it and its counters (headers/sluice_traffic.h): open
  * connections, refused connects, and per backend its failures and whether
  * it is ejected and for how much longer.
@@ -133,7 +135,7 @@ static int show_services(const struct ctl_opts *o)
 	if (o->json)
 		arr = json_array();
 	else
-		printf("%-40s %-6s %-5s %-6s %s\n", "VIP", "PORT", "PROTO", "SVCID", "BACKENDS (address:port weight)");
+		printf("%-40s %-6s %-5s %-6s %s\n", "VIP", "PORT", "PROTO", "SVCID", "BACKENDS (address:port weight, or entries/size of a hash table)");
 	for (size_t i = 0; i < live.nsvc; i++) {
 		const struct live_svc *s = &live.svc[i];
 		struct be_weight *w = calloc(s->val.count ?: 1, sizeof(*w));
@@ -161,6 +163,7 @@ static int show_services(const struct ctl_opts *o)
 		for (size_t j = 0; j < nw; j++) {
 			const struct live_be *b = lb_live_backend(&live, w[j].id);
 			unsigned int weight = w[j].slots * s->val.wunit;
+			bool table = !s->val.wunit;
 
 			if (!b) {
 				if (o->json)
@@ -175,15 +178,18 @@ static int show_services(const struct ctl_opts *o)
 
 			if (o->json) {
 				json_t *jb = json_pack("{s:s, s:i, s:i, s:i}", "address", ba,
-						       "port", ntohs(b->be.port), "weight", weight,
-						       "backend_id", b->id);
+						       "port", ntohs(b->be.port),
+						       table ? "entries" : "weight",
+						       table ? w[j].slots : weight, "backend_id", b->id);
 
 				if (jst)
 					json_object_set(jb, "state", jst);
 				json_array_append_new(jbs, jb);
 			} else {
 				printf(addr_is_v4(b->be.addr) ? " %s:%u %u" : " [%s]:%u %u",
-				       ba, ntohs(b->be.port), weight);
+				       ba, ntohs(b->be.port), table ? w[j].slots : weight);
+				if (table)
+					printf("/%u", s->val.count);
 				if (jst && json_is_true(json_object_get(jst, "ejected")))
 					printf(" (ejected for %.1f s)",
 					       json_real_value(json_object_get(jst, "ejected_for_s")));

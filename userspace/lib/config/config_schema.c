@@ -364,8 +364,9 @@ static const struct field se_spec_f[] = {
 };
 
 /* DestinationRule */
-#define RING(f) { .name = f, .type = F_REFUSED, .why = "hash ring parameters do not apply: a client's " \
-	"connections go to the slot its source hashes to among the service's weighted slots" }
+#define RING(f) { .name = f, .type = F_REFUSED, .why = "the hash table is not configurable: a client's " \
+	"source hashes into a Maglev table of 4093 entries (about 16 per backend past 255 backends); " \
+	"remove it" }
 static const struct field dr_hash_f[] = {
 	{ .name = "useSourceIp", .type = F_BOOL },
 	L7("httpHeaderName", "consistentHash.httpHeaderName"),

@@ -38,6 +38,9 @@ struct lbmap {
 	int held_fd;
 	int aff_fd;
 	int tpc_fd;
+	/* bpf/admin.bpf.c's sl_be_forget (the agent's), or -1: a backend
+	 * state is then deleted as it is, ejection and all */
+	int forget_fd;
 	/* what the last lbmap_apply() left in the maps, which nothing but
 	 * lbmap_apply() writes: the next apply starts from it instead of
 	 * reading the maps back. NULL: read them (first apply, or the last
@@ -46,6 +49,11 @@ struct lbmap {
 	/* what the services, backends and slots maps hold (their max_entries,
 	 * which may be an earlier install's: agent/datapath.c) */
 	uint32_t max_svc, max_be, max_slots;
+	/* where the next new service and backend ids are looked for: ids
+	 * rotate, so a removed service's id, which connections still open
+	 * may count against, is not given to another soon (0: after the
+	 * highest in use) */
+	uint32_t svc_next, be_next;
 };
 
 #define LBMAP_NFDS 10
@@ -89,6 +97,9 @@ int lbmap_open(struct lbmap *m, const char *pin_root);
 void lbmap_close(struct lbmap *m);
 
 int lbmap_read(const struct lbmap *m, struct lb_live *out);
+/* The orders of struct lb_live: services by key, backends by address. */
+int lb_cmp_svc(const void *a, const void *b);
+int lb_cmp_be(const void *a, const void *b);
 void lb_live_free(struct lb_live *l);
 const struct live_be *lb_live_backend(const struct lb_live *l, uint32_t id);
 
