@@ -47,7 +47,8 @@ setup_cluster() { # name pods: pod1 is the server, the others are clients
 		nsenter --net="/run/netns/slc.$c.node1.pod$p" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
 			net.ipv4.ip_local_port_range="1024 65000"
 	done
-	"$SIM" exec "$c" node1.pod1 -- "$BIN/sltest" serve --name srv --tcp 8080 \
+	# pinned, as the clients are (crr below): see there
+	"$SIM" exec "$c" node1.pod1 -- taskset -c 1 "$BIN/sltest" serve --name srv --tcp 8080 \
 		--ready "$TMP/ready.$c" >/dev/null 2>&1 &
 	PIDS+=("$!")
 	"$SIM" exec "$c" node1.pod1 -- taskset -c 1 sockperf sr --tcp -p 11111 >/dev/null 2>&1 &
@@ -86,9 +87,14 @@ agent_apply() {
 
 # The measurements print a number, or "fail:REASON" (rec_sample records it
 # as the sample's error).
+# crr: the client threads on CPU 0, the server (setup_cluster) on CPU 1.
+# Left to the scheduler, where the five threads land moved one 3 s sample
+# by up to 20% against the next on this 2-CPU VM, and a third of the time
+# went idle in cross-CPU wakeups; pinned, samples of one variant agree
+# within about 5%, and what a connection costs in CPU is what shows.
 crr() { # cluster client-pod ip port: new connections per second
 	local out
-	out=$(timeout $((SECS + 30)) "$SIM" exec "$1" "$2" -- "$BIN/sltest" crr --to "$3:$4" \
+	out=$(timeout $((SECS + 30)) "$SIM" exec "$1" "$2" -- taskset -c 0 "$BIN/sltest" crr --to "$3:$4" \
 		--duration "$SECS" --parallel "$PAR" 2>&1) || { echo "fail:sltest crr to $3:$4: $out"; return; }
 	jq -r '.rate // "fail:no rate in sltest output"' <<<"$out" 2>/dev/null || echo "fail:sltest crr output: $out"
 }

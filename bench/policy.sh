@@ -16,11 +16,15 @@
 #                 pod veth (per packet: one endpoint lookup and parsing; per
 #                 SYN: the policy check again); no flow log
 #   policy+log    the same with flow events written to the flow log
+#   all           policy, and each service with a traffic policy as well
+#                 (LEAST_REQUEST, maxConnections never reached,
+#                 outlierDetection): everything a connection can pay for
+#                 but the flow log
 # Metrics as in bench/run.sh: new connections per second (sltest crr) and
 # sockperf ping-pong p50 round trip; the RTT ratio is the per-packet cost.
-# Baselines: lb against direct, policy and policy+log against lb. Goals:
-# lb at least 0.95x direct's connections per second, and policy at least
-# 0.95x lb's.
+# Baselines: lb and all against direct, policy, policy+log and all
+# against lb. Goals: lb and all at least 0.95x direct's connections per
+# second, and policy at least 0.95x lb's.
 BENCH=policy
 . "$(dirname "$0")/lib.sh"
 rec_metric conn/s conn/s higher "new TCP connections per second, 64 B request/response (sltest crr, $PAR threads)"
@@ -31,8 +35,11 @@ rec_compare conn/s policy lb '>=' 0.95
 rec_compare rtt-p50 policy lb
 rec_compare conn/s policy+log lb
 rec_compare rtt-p50 policy+log lb
+rec_compare conn/s all direct '>=' 0.95
+rec_compare conn/s all lb
+rec_compare rtt-p50 all direct
 C=bp$(( $$ % 100000 ))
-setup_cluster "$C" 5
+setup_cluster "$C" 6
 S=$(pod_ip "$C" node1.pod1)
 VIP=10.96.7.7
 
@@ -40,6 +47,8 @@ svc='[{"name": "bench/target", "vip": "'$VIP'", "port": 80, "backends": [{"addre
       {"name": "bench/pp", "vip": "'$VIP'", "port": 11111, "backends": [{"address": "'$S'", "port": 11111}]}]'
 echo "{\"services\": $svc}" >"$TMP/lb.json"
 policy_snapshot "$C" "$svc" '[8080, 11111]' >"$TMP/policy.json"
+jq '.services[].traffic = {lb: "LEAST_REQUEST", max_connections: 1000000, outlier: {consecutive_errors: 5}}' \
+	"$TMP/policy.json" >"$TMP/all.json"
 
 run_variant() { # name round client-pod ip port
 	rec_sample conn/s "$1" "$2" "$(crr "$C" "$3" "$4" "$5")"
@@ -61,6 +70,7 @@ for r in $(seq "$ROUNDS"); do
 	start_agent "$C" --flow-log none
 	apply_then lb "$r" "$TMP/lb.json" $((v += 1)) node1.pod3 "$VIP" 80
 	apply_then policy "$r" "$TMP/policy.json" $((v += 1)) node1.pod4 "$VIP" 80
+	apply_then all "$r" "$TMP/all.json" $((v += 1)) node1.pod6 "$VIP" 80
 	stop_agent
 	start_agent "$C"
 	apply_then policy+log "$r" "$TMP/policy.json" $((v += 1)) node1.pod5 "$VIP" 80

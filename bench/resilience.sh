@@ -59,7 +59,7 @@ done
 declare -A SRV=()
 serve() { # pod number
 	rm -f "$TMP/ready.b$1"
-	"$SIM" exec "$C" "node1.pod$1" -- "$BIN/sltest" serve --name "b$1" --tcp 8080 \
+	"$SIM" exec "$C" "node1.pod$1" -- taskset -c 1 "$BIN/sltest" serve --name "b$1" --tcp 8080 \
 		--ready "$TMP/ready.b$1" >/dev/null 2>&1 &
 	SRV[$1]=$!
 	PIDS+=("$!")

@@ -18,8 +18,9 @@
 #                   KUBE-SERVICES, as an average service would be)
 #   iptables-10k-last  the target last in KUBE-SERVICES (kube-proxy's worst case)
 # Metrics: new TCP connections per second, each a 64-byte request/response
-# (sltest crr with BENCH_PARALLEL client threads, default 4, enough to keep
-# both CPUs busy, so per-connection CPU cost shows instead of latency), and
+# (sltest crr with BENCH_PARALLEL client threads, default 4, on CPU 0 and
+# the server on CPU 1, which keeps both CPUs busy, so per-connection CPU
+# cost shows instead of where the scheduler put the threads), and
 # sockperf TCP ping-pong p50 round trip with 64-byte messages (client pinned
 # to CPU 0, server to CPU 1). Goal: the sluice variants at least 0.95x the
 # direct path's connections per second.

@@ -77,7 +77,7 @@ static __always_inline void track(struct bpf_sock_addr *ctx, struct sl_conn *c)
  * connect()/sendmsg() to `key`. Returns the verdict; *rewrite says whether
  * to rewrite the address to *to (a backend, or the node proxy). */
 static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_svc_key *key,
-				   struct sl_backend *to, bool *rewrite, bool connect)
+				   struct sl_backend *to, bool *rewrite, bool *via_conn, bool connect)
 {
 	__u64 netns = bpf_get_netns_cookie(ctx);
 	struct tp_choice ch = {};
@@ -86,6 +86,7 @@ static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_sv
 	int err;
 
 	*rewrite = false;
+	*via_conn = false;
 	be = tp_select(key, netns, &err, &ch);
 	if (!be && err != -ENOENT)
 		return sock_refuse(err);
@@ -108,6 +109,8 @@ static __always_inline int resolve(struct bpf_sock_addr *ctx, const struct sl_sv
 	} else if (be) {
 		*to = *be;
 		*rewrite = true;
+		/* getpeername() finds the VIP through sl_conns (sluice_lb.h) */
+		*via_conn = connect && key->proto == IPPROTO_TCP && lb_vip_known(ch.svc_id, key);
 	}
 	track(ctx, &c);
 	return SYS_PROCEED;
@@ -120,12 +123,12 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx, bool connect)
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key;
 	struct sl_backend to = {};
-	bool rewrite;
+	bool rewrite, via_conn;
 	int verdict;
 
 	SL_TEST_BROKEN(ctx);
 	lb_key_v4(&key, ip, port, proto);
-	verdict = resolve(ctx, &key, &to, &rewrite, connect);
+	verdict = resolve(ctx, &key, &to, &rewrite, &via_conn, connect);
 	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
@@ -133,7 +136,8 @@ static __always_inline int xlate4(struct bpf_sock_addr *ctx, bool connect)
 	 * so is the proxy's listener. */
 	ctx->user_ip4 = to.addr[3];
 	ctx->user_port = to.port;
-	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
+	if (!via_conn)
+		lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
 	return SYS_PROCEED;
 }
 
@@ -145,7 +149,7 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx, bool connect)
 	__u8 proto = (__u8)ctx->protocol;
 	struct sl_svc_key key = {};
 	struct sl_backend to = {};
-	bool rewrite;
+	bool rewrite, via_conn;
 	int verdict;
 
 	key.addr[0] = a0;
@@ -154,7 +158,7 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx, bool connect)
 	key.addr[3] = a3;
 	key.port = port;
 	key.proto = proto;
-	verdict = resolve(ctx, &key, &to, &rewrite, connect);
+	verdict = resolve(ctx, &key, &to, &rewrite, &via_conn, connect);
 	if (verdict != SYS_PROCEED || !rewrite)
 		return verdict;
 
@@ -167,39 +171,82 @@ static __always_inline int xlate6(struct bpf_sock_addr *ctx, bool connect)
 	ctx->user_ip6[2] = to.addr[2];
 	ctx->user_ip6[3] = to.addr[3];
 	ctx->user_port = to.port;
-	lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
+	if (!via_conn)
+		lb_revnat_save(bpf_get_socket_cookie(ctx), &key, &to);
 	return SYS_PROCEED;
 }
 
-static __always_inline void revnat4(struct bpf_sock_addr *ctx)
+/* The VIP a TCP connection through a service was made to, from the
+ * socket's sl_conns entry (connect() wrote no sl_revnat entry for it,
+ * sluice_lb.h); NULL for any other socket, or a peer that is not the
+ * backend it went to. */
+static __always_inline struct sl_svc_key *conn_vip(__u64 cookie, const __be32 addr[4], __be16 port)
+{
+	struct sl_conn *c = bpf_map_lookup_elem(&sl_conns, &cookie);
+	struct sl_svc_key *k;
+	__u32 id;
+
+	if (!c || !c->key.svc_id || c->captured || c->dport != port ||
+	    c->daddr[0] != addr[0] || c->daddr[1] != addr[1] || c->daddr[2] != addr[2] ||
+	    c->daddr[3] != addr[3])
+		return NULL;
+	id = c->key.svc_id;
+	k = bpf_map_lookup_elem(&sl_svc_vip, &id);
+	return k && k->port ? k : NULL;
+}
+
+/* The VIP behind peer addr:port of the socket, into vip/vport: from
+ * sl_conns (conn: getpeername, where a TCP connection through a service
+ * has no sl_revnat entry) or sl_revnat. false if it is not a peer we
+ * translated. */
+static __always_inline bool peer_vip(__u64 cookie, const __be32 addr[4], __be16 port, bool conn,
+				     __be32 vip[4], __be16 *vport)
+{
+	struct sl_svc_key *k = conn ? conn_vip(cookie, addr, port) : NULL;
+	struct sl_revnat_val *rv;
+
+	if (k) {
+		__builtin_memcpy(vip, k->addr, 16);
+		*vport = k->port;
+		return true;
+	}
+	rv = lb_revnat_find(cookie, addr, port);
+	if (!rv)
+		return false;
+	__builtin_memcpy(vip, rv->addr, 16);
+	*vport = rv->port;
+	return true;
+}
+
+static __always_inline void revnat4(struct bpf_sock_addr *ctx, bool conn)
 {
 	__be32 ip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
 	__be32 addr[4] = { 0, 0, bpf_htonl(0xffff), ip };
-	struct sl_revnat_val *rv;
+	__be32 vip[4];
+	__be16 vport;
 
-	rv = lb_revnat_find(bpf_get_socket_cookie(ctx), addr, port);
-	if (!rv)
+	if (!peer_vip(bpf_get_socket_cookie(ctx), addr, port, conn, vip, &vport))
 		return;
-	ctx->user_ip4 = rv->addr[3];
-	ctx->user_port = rv->port;
+	ctx->user_ip4 = vip[3];
+	ctx->user_port = vport;
 }
 
-static __always_inline void revnat6(struct bpf_sock_addr *ctx)
+static __always_inline void revnat6(struct bpf_sock_addr *ctx, bool conn)
 {
 	__be32 addr[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
 			   ctx->user_ip6[2], ctx->user_ip6[3] };
 	__be16 port = (__be16)ctx->user_port;
-	struct sl_revnat_val *rv;
+	__be32 vip[4];
+	__be16 vport;
 
-	rv = lb_revnat_find(bpf_get_socket_cookie(ctx), addr, port);
-	if (!rv)
+	if (!peer_vip(bpf_get_socket_cookie(ctx), addr, port, conn, vip, &vport))
 		return;
-	ctx->user_ip6[0] = rv->addr[0];
-	ctx->user_ip6[1] = rv->addr[1];
-	ctx->user_ip6[2] = rv->addr[2];
-	ctx->user_ip6[3] = rv->addr[3];
-	ctx->user_port = rv->port;
+	ctx->user_ip6[0] = vip[0];
+	ctx->user_ip6[1] = vip[1];
+	ctx->user_ip6[2] = vip[2];
+	ctx->user_ip6[3] = vip[3];
+	ctx->user_port = vport;
 }
 
 SEC("cgroup/connect4")
@@ -229,28 +276,28 @@ int sl_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int sl_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	revnat4(ctx);
+	revnat4(ctx, false);
 	return SYS_PROCEED;
 }
 
 SEC("cgroup/recvmsg6")
 int sl_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	revnat6(ctx);
+	revnat6(ctx, false);
 	return SYS_PROCEED;
 }
 
 SEC("cgroup/getpeername4")
 int sl_getpeername4(struct bpf_sock_addr *ctx)
 {
-	revnat4(ctx);
+	revnat4(ctx, true);
 	return SYS_PROCEED;
 }
 
 SEC("cgroup/getpeername6")
 int sl_getpeername6(struct bpf_sock_addr *ctx)
 {
-	revnat6(ctx);
+	revnat6(ctx, true);
 	return SYS_PROCEED;
 }
 

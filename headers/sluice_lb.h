@@ -27,6 +27,7 @@
 #define SL_MAP_SLOTS    "sl_slots"
 #define SL_MAP_BACKENDS "sl_backends"
 #define SL_MAP_REVNAT   "sl_revnat"
+#define SL_MAP_SVC_VIP  "sl_svc_vip"
 
 #define SL_MAX_SERVICES 131072
 #define SL_MAX_BACKENDS 131072
@@ -79,9 +80,10 @@ struct sl_backend {
 };
 
 /* revnat (LRU): (socket cookie, backend address) -> VIP. Written at connect
- * and sendmsg; read by getpeername and recvmsg so the application sees the
- * VIP it asked for. Keyed by the backend too, since one unconnected UDP
- * socket may talk to several services. */
+ * and sendmsg (but for TCP through a service: svc_vip below); read by
+ * getpeername and recvmsg so the application sees the VIP it asked for.
+ * Keyed by the backend too, since one unconnected UDP socket may talk to
+ * several services. */
 struct sl_revnat_key {
 	__u64 cookie;
 	__be32 addr[4];  /* backend address */
@@ -94,6 +96,14 @@ struct sl_revnat_val {
 	__be16 port;     /* VIP port */
 	__u8 pad[2];
 };
+
+/* svc_vip (array, index svc_id): the key of the service that has the id,
+ * written by the agent before the service entry that carries it; port 0:
+ * none. A TCP connection through a service is in sl_conns
+ * (sluice_flow.h) under its socket's cookie, with the service's id and the
+ * backend it went to: getpeername() finds the VIP from there, so connect()
+ * writes no sl_revnat entry for it (one LRU write less per connection).
+ * UDP, and connections the node proxy captures, keep sl_revnat. */
 
 _Static_assert(sizeof(struct sl_svc_key) == 20, "sl_svc_key layout");
 _Static_assert(sizeof(struct sl_svc_val) == 12, "sl_svc_val layout");

@@ -47,6 +47,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_revnat SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SL_MAX_SERVICES + 1);
+	__type(key, __u32);
+	__type(value, struct sl_svc_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sl_svc_vip SEC(".maps");
+
 /* Set by the agent before load after probing the kernel: bpf_set_retval()
  * (5.18+) lets a refused connect() fail with ECONNREFUSED instead of EPERM.
  * When false the verifier prunes the call, so older kernels load the
@@ -78,6 +86,17 @@ static __always_inline void lb_revnat_save(__u64 cookie,
 	__builtin_memcpy(rv.addr, vip->addr, sizeof(rv.addr));
 	rv.port = vip->port;
 	bpf_map_update_elem(&sl_revnat, &rk, &rv, BPF_ANY);
+}
+
+/* Is sl_svc_vip's entry for the service `key`'s? Then a TCP connection
+ * through it needs no sl_revnat entry (sluice_lb.h). */
+static __always_inline bool lb_vip_known(__u32 svc_id, const struct sl_svc_key *key)
+{
+	struct sl_svc_key *k = bpf_map_lookup_elem(&sl_svc_vip, &svc_id);
+
+	return k && k->port == key->port && k->proto == key->proto &&
+	       k->addr[0] == key->addr[0] && k->addr[1] == key->addr[1] &&
+	       k->addr[2] == key->addr[2] && k->addr[3] == key->addr[3];
 }
 
 static __always_inline struct sl_revnat_val *

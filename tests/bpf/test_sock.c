@@ -251,6 +251,35 @@ Test(sock, tcp_v4_weighted_and_getpeername)
 	}
 	/* 1:3 over 400 draws: expect 100:300; 60..140 is > 6 sigma wide */
 	cr_assert(hits[0] > 60 && hits[0] < 140, "weights 1:3 gave %d:%d", hits[0], hits[1]);
+	/* getpeername() found the VIP through sl_conns and sl_svc_vip */
+	cr_assert_eq(map_count_keys(E.dp.maps.rev_fd, sizeof(struct sl_revnat_key)), 0,
+		     "TCP connections through a VIP wrote sl_revnat entries");
+}
+
+/* Maps of a version without sl_svc_vip entries (an upgrade, before the
+ * first apply): connect() writes sl_revnat as before, and getpeername()
+ * shows the VIP all the same. */
+Test(sock, getpeername_without_the_vip_entry_uses_revnat)
+{
+	struct sl_svc_key none = {};
+	struct lb_live live;
+	int l[2], fd;
+	__u32 id;
+
+	REQUIRE_ROOT();
+	l[0] = listener("127.0.0.2", 8080, SOCK_STREAM);
+	l[1] = listener("127.0.0.3", 8080, SOCK_STREAM);
+	apply(SNAP_WEB);
+	cr_assert_eq(lbmap_read(&E.dp.maps, &live), 0);
+	id = live.svc[0].val.svc_id;
+	lb_live_free(&live);
+	cr_assert_eq(bpf_map_update_elem(E.dp.maps.vip_fd, &id, &none, BPF_ANY), 0);
+	fd = tcp_connect(AF_INET, "10.96.0.10", 80);
+	cr_assert_geq(fd, 0, "%s", strerror(-fd));
+	assert_peer(fd, "10.96.0.10:80");
+	cr_assert_eq(map_count_keys(E.dp.maps.rev_fd, sizeof(struct sl_revnat_key)), 1);
+	cr_assert_geq(accepted_by(l, 2), 0);
+	close(fd);
 }
 
 Test(sock, no_backends_refuses)

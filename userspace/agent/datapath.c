@@ -331,7 +331,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 	int cg_fd = -1, err;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, 0, 0, 0, 0, 0 };
+	dp->maps = (struct lbmap){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, 0, 0, 0, 0, 0 };
 	dp->pol = (struct polmap){ -1, -1, -1, -1, -1, -1, -1, -1, true, { NULL, 0, 0, 0 } };
 	if ((size_t)snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root) >=
 	    sizeof(dp->pin_root))

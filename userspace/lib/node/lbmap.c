@@ -49,7 +49,7 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 
 	m->known = NULL;
 	m->svc_next = m->be_next = 0;
-	m->forget_fd = -1;
+	m->vip_fd = m->forget_fd = -1;
 	for (unsigned int i = 0; i < LBMAP_NFDS; i++)
 		*fds[i] = -1;
 	for (unsigned int i = 0; i < LBMAP_NFDS; i++) {
@@ -61,6 +61,8 @@ int lbmap_open(struct lbmap *m, const char *pin_root)
 			return err;
 		}
 	}
+	snprintf(path, sizeof(path), "%s/%s", pin_root, SL_MAP_SVC_VIP);
+	m->vip_fd = bpf_obj_get(path);
 	err = map_size(m->svc_fd, &m->max_svc);
 	err = err ?: map_size(m->be_fd, &m->max_be);
 	err = err ?: map_size(m->slot_fd, &m->max_slots);
@@ -79,6 +81,9 @@ void lbmap_close(struct lbmap *m)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	if (m->vip_fd >= 0)
+		close(m->vip_fd);
+	m->vip_fd = -1;
 	m->forget_fd = -1;   /* the program's, not ours */
 	forget(m);
 }

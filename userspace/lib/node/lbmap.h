@@ -38,6 +38,9 @@ struct lbmap {
 	int held_fd;
 	int aff_fd;
 	int tpc_fd;
+	/* sl_svc_vip (headers/sluice_lb.h), or -1 if this install has none
+	 * (sluicectl only reads the others) */
+	int vip_fd;
 	/* bpf/admin.bpf.c's sl_be_forget (the agent's), or -1: a backend
 	 * state is then deleted as it is, ejection and all */
 	int forget_fd;

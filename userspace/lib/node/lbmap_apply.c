@@ -78,6 +78,7 @@ struct apply_ctx {
 	uint32_t *final_count;      /* by svc_id: slots live after the apply */
 	uint8_t *final_gen;         /* by svc_id: 0/1, 2 = no service */
 	bool tp_held;               /* sl_tp_config.held written by this apply */
+	bool from_read;             /* live was read from the maps, not known */
 	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
 	size_t nbekeys, capbekeys;
 	struct lb_apply_stats st;
@@ -304,6 +305,13 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uin
 		goto out;
 	}
 	*svc_id = val.svc_id;
+	/* before the service entry that carries the id; after a read, the
+	 * maps may be an older version's, which had no sl_svc_vip */
+	if ((!live || c->from_read) && c->m->vip_fd >= 0 &&
+	    bpf_map_update_elem(c->m->vip_fd, &val.svc_id, &s->key, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
 	if (s->has_traffic && !c->tp_held) {
 		/* before any socket can hold a slot: sockops and sock_release
 		 * look for held slots from now on (sluice_traffic.h) */
@@ -602,6 +610,7 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		free(m->known);
 		m->known = NULL;
 	} else {
+		c->from_read = true;
 		rc = lbmap_read(m, &c->live);
 		if (rc) {
 			snprintf(err, errlen, "reading pinned maps: %s", strerror(-rc));
