@@ -605,16 +605,25 @@ Test(sock, a_backend_removed_while_ejected_is_no_longer_counted)
 	close(l);
 }
 
+/* by service id, generation, index */
 static int cmp_slotkey(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct sl_slot_key));
+	const struct sl_slot_key *x = a, *y = b;
+
+	if (x->svc_id != y->svc_id)
+		return x->svc_id < y->svc_id ? -1 : 1;
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* What lbmap_apply() keeps as known is what the maps hold: the same
- * services (key, value, slots), backends (and ids) and slot keys. */
+ * services (key, value, slots) and backends (and ids), and no slot but
+ * the services' own. */
 static void assert_known_is_the_maps(int round)
 {
 	const struct lb_live *k = E.dp.maps.known;
+	size_t nslots = 0;
 	struct lb_live r;
 
 	cr_assert(k, "round %d: nothing known after a successful apply", round);
@@ -634,12 +643,27 @@ static void assert_known_is_the_maps(int round)
 	for (size_t i = 0; i < r.nbe; i++)
 		cr_assert(!memcmp(&k->be[i], &r.be[i], sizeof(r.be[i])),
 			  "round %d: backend %zu differs", round, i);
-	cr_assert_eq(k->nslotkeys, r.nslotkeys, "round %d: %zu slots known, %zu in the map",
-		     round, k->nslotkeys, r.nslotkeys);
-	qsort(k->slotkeys, k->nslotkeys, sizeof(*k->slotkeys), cmp_slotkey);
+	/* the map holds the known services' slots and nothing else */
+	cr_assert_eq(k->nslotkeys, 0);
+	for (size_t i = 0; i < r.nsvc; i++)
+		nslots += r.svc[i].val.count;
+	cr_assert_eq(r.nslotkeys, nslots, "round %d: %zu slots in the map, the services have %zu",
+		     round, r.nslotkeys, nslots);
 	qsort(r.slotkeys, r.nslotkeys, sizeof(*r.slotkeys), cmp_slotkey);
-	cr_assert(!memcmp(k->slotkeys, r.slotkeys, r.nslotkeys * sizeof(*r.slotkeys)),
-		  "round %d: other slot keys", round);
+	for (size_t j = 0; j < r.nslotkeys;) {
+		const struct live_svc *sv = NULL;
+
+		/* by id: the order of the sorted keys */
+		for (size_t x = 0; x < r.nsvc; x++)
+			if (r.svc[x].val.svc_id == r.slotkeys[j].svc_id)
+				sv = &r.svc[x];
+		cr_assert(sv, "round %d: slot of no service (id %u)", round, r.slotkeys[j].svc_id);
+		for (uint32_t n = 0; n < sv->val.count; n++, j++)
+			cr_assert(r.slotkeys[j].svc_id == sv->val.svc_id &&
+				  r.slotkeys[j].gen == sv->val.gen && r.slotkeys[j].idx == n,
+				  "round %d: slot %zu is not service %u's slot %u of generation %u",
+				  round, j, sv->val.svc_id, n, sv->val.gen);
+	}
 	lb_live_free(&r);
 }
 
@@ -649,40 +673,92 @@ static void assert_known_is_the_maps(int round)
  * changing (or coming and going) in a quarter of the rounds, so most are
  * carried over as they are; some rounds start from a read (a restarted
  * agent). */
-Test(sock, apply_from_what_is_known_matches_the_maps)
+/* The maps hold what `want` asks for: each service with each of its
+ * backends in weight / gcd slots (no traffic policies here). */
+static void assert_maps_hold(const struct snapshot *want, int round)
 {
-	struct { bool on; int nb; unsigned int start, w[4]; } svc[40] = {};
-	unsigned int seed = 7, carried = 0;
-	char json[16384], err[256];
+	struct lb_live r;
 
-	REQUIRE_ROOT();
+	cr_assert_eq(lbmap_read(&E.dp.maps, &r), 0);
+	cr_assert_eq(r.nsvc, want->nservices, "round %d: %zu services in the map, want %zu", round,
+		     r.nsvc, want->nservices);
+	for (size_t i = 0; i < want->nservices; i++) {
+		const struct snap_service *ws = &want->services[i];
+		struct live_svc k = { .key = ws->key };
+		const struct live_svc *ls = bsearch(&k, r.svc, r.nsvc, sizeof(k), lb_cmp_svc);
+		uint32_t g = 0, total = 0;
+
+		cr_assert(ls, "round %d: %s missing", round, ws->name);
+		for (size_t b = 0; b < ws->nbackends; b++) {
+			uint32_t w = ws->backends[b].weight, x = g;
+
+			for (uint32_t y = w; y; ) { uint32_t t = x % y; x = y; y = t; }
+			g = x;
+		}
+		for (size_t b = 0; b < ws->nbackends; b++) {
+			uint32_t have = 0;
+
+			total += ws->backends[b].weight / g;
+			for (uint32_t j = 0; j < ls->val.count; j++) {
+				const struct live_be *be = lb_live_backend(&r, ls->slots[j]);
+
+				have += be && !memcmp(&be->be, &ws->backends[b].be, sizeof(be->be));
+			}
+			cr_assert_eq(have, ws->backends[b].weight / g,
+				     "round %d: %s: backend %zu has %u slots, want %u", round, ws->name,
+				     b, have, ws->backends[b].weight / g);
+		}
+		cr_assert_eq(ls->val.count, total, "round %d: %s: %u slots, want %u", round, ws->name,
+			     ls->val.count, total);
+	}
+	lb_live_free(&r);
+}
+
+static void known_rounds(bool cached)
+{
+	struct { bool on; int nb; unsigned int start, w[4]; json_t *item; } svc[40] = {};
+	unsigned int seed = 7, carried = 0;
+	struct snap_cache cache = {};
+	char json[16384], one[1024], err[256];
+
 	for (int round = 0; round < 120; round++) {
 		struct lb_apply_stats st = {};
+		json_t *root = json_pack("{s:[]}", "services");
 		struct snapshot s;
 		size_t n = 0;
 		bool first = true;
 
 		n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"services\": [");
 		for (int i = 0; i < 40; i++) {
+			size_t k = 0;
+
 			if (round == 0 || rand_r(&seed) % 4 == 0) {
 				svc[i].on = rand_r(&seed) % 3 != 0;
 				svc[i].nb = (int)(rand_r(&seed) % 4);
 				svc[i].start = rand_r(&seed) % 12;
 				for (int b = 0; b < 4; b++)
 					svc[i].w[b] = rand_r(&seed) % 3 + 1;
+				json_decref(svc[i].item);
+				svc[i].item = NULL;
 			}
 			if (!svc[i].on)
 				continue;
-			n += (size_t)snprintf(json + n, sizeof(json) - n,
-				"%s{\"name\": \"s%d\", \"vip\": \"10.96.1.%d\", \"port\": 80, "
-				"\"backends\": [", first ? "" : ", ", i, i);
-			first = false;
+			k += (size_t)snprintf(one + k, sizeof(one) - k,
+				"{\"name\": \"s%d\", \"vip\": \"10.96.1.%d\", \"port\": 80, "
+				"\"backends\": [", i, i);
 			for (int b = 0; b < svc[i].nb; b++)
-				n += (size_t)snprintf(json + n, sizeof(json) - n,
+				k += (size_t)snprintf(one + k, sizeof(one) - k,
 					"%s{\"address\": \"127.0.1.%u\", \"port\": 8080, \"weight\": %u}",
 					b ? ", " : "", (svc[i].start + (unsigned int)b) % 12 + 1,
 					svc[i].w[b]);
-			n += (size_t)snprintf(json + n, sizeof(json) - n, "]}");
+			k += (size_t)snprintf(one + k, sizeof(one) - k, "]}");
+			n += (size_t)snprintf(json + n, sizeof(json) - n, "%s%s", first ? "" : ", ", one);
+			first = false;
+			/* an unchanged service keeps its item, as the agent's
+			 * index keeps it across deltas (packed: a string) */
+			if (!svc[i].item)
+				svc[i].item = json_string(one);
+			json_array_append(json_object_get(root, "services"), svc[i].item);
 		}
 		n += (size_t)snprintf(json + n, sizeof(json) - n, "]}");
 		cr_assert_lt(n, sizeof(json));
@@ -692,16 +768,39 @@ Test(sock, apply_from_what_is_known_matches_the_maps)
 			free(E.dp.maps.known);
 			E.dp.maps.known = NULL;
 		}
-		cr_assert_eq(snapshot_parse(json, n, "t", &s, err, sizeof(err)), 0, "%s", err);
+		if (cached)
+			cr_assert_eq(snapshot_from_json_cached(root, "t", &s, &cache, err, sizeof(err)),
+				     0, "%s", err);
+		else
+			cr_assert_eq(snapshot_parse(json, n, "t", &s, err, sizeof(err)), 0, "%s", err);
+		json_decref(root);
 		cr_assert_eq(lbmap_apply(&E.dp.maps, &s, &st, err, sizeof(err)), 0, "%s", err);
+		assert_maps_hold(&s, round);
 		snapshot_free(&s);
 		carried += st.svc_unchanged;
 		assert_known_is_the_maps(round);
 	}
 	cr_assert_gt(carried, 1000, "only %u services carried over unchanged", carried);
+	snap_cache_free(&cache);
+	for (int i = 0; i < 40; i++)
+		json_decref(svc[i].item);
 	apply("{\"services\": []}");
 	cr_assert_eq(map_count_keys(E.dp.maps.be_fd, sizeof(__u32)), 0);
 	cr_assert_eq(map_count_keys(E.dp.maps.slot_fd, sizeof(struct sl_slot_key)), 0);
+}
+
+Test(sock, apply_from_what_is_known_matches_the_maps)
+{
+	REQUIRE_ROOT();
+	known_rounds(false);
+}
+
+/* The same with the agent's decode of deltas: a service whose item did
+ * not change is the same parse (one serial), carried over uncompared. */
+Test(sock, cached_decodes_carry_unchanged_services_over)
+{
+	REQUIRE_ROOT();
+	known_rounds(true);
 }
 
 /* nsvc services of 1024 backends each: backend j of service i is

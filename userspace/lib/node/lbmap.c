@@ -104,7 +104,7 @@ void lb_live_free(struct lb_live *l)
 {
 	for (size_t i = 0; i < l->nsvc; i++) {
 		free(l->svc[i].slots);
-		free(l->svc[i].in);
+		free(l->svc[i].in_ids);   /* and the copy of the input after the ids */
 	}
 	free(l->svc);
 	free(l->be);

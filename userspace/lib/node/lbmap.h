@@ -65,9 +65,11 @@ struct live_svc {
 	struct sl_svc_key key;
 	struct sl_svc_val val;
 	uint32_t *slots;          /* backend id per slot, val.count of them */
-	/* the service as the apply that wrote it was given it: its backends
-	 * and their ids (one block, in_ids after in). A service given the
-	 * same again is carried over as it is. NULL after lbmap_read(). */
+	/* the service as the apply that wrote it was given it: the serial of
+	 * its parse, or (without one) a copy of its backends; and their ids.
+	 * A service given the same again is carried over as it is. None after
+	 * lbmap_read(). */
+	uint64_t in_serial;
 	struct snap_backend *in;
 	uint32_t *in_ids;
 	uint32_t nin;
@@ -84,7 +86,10 @@ struct lb_live {
 	size_t nbe;
 	struct live_be *be;       /* sorted by address, port, proto */
 	size_t nslotkeys;
-	struct sl_slot_key *slotkeys; /* every key in the slots map */
+	/* every key in the slots map, after lbmap_read(); none in what
+	 * lbmap_apply() keeps, where the slots are exactly each service's
+	 * val.count in its generation val.gen */
+	struct sl_slot_key *slotkeys;
 };
 
 struct lb_apply_stats {

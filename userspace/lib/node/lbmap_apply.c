@@ -106,10 +106,18 @@ static bool is_table(const struct snap_service *s)
 static int slot_count(const struct snap_service *s, uint32_t *unit)
 {
 	uint32_t g = 0, n = 0;
+	size_t ones = 0;
 
 	if (is_table(s)) {
 		*unit = 0;
 		return (int)maglev_size(s->nbackends);
+	}
+	/* the common case, every weight 1, without a division */
+	while (ones < s->nbackends && s->backends[ones].weight == 1)
+		ones++;
+	if (ones == s->nbackends) {
+		*unit = 1;
+		return (int)ones;
 	}
 	for (size_t i = 0; i < s->nbackends; i++)
 		g = gcd(g, s->backends[i].weight);
@@ -222,22 +230,37 @@ static int write_policy(struct apply_ctx *c, uint32_t svc_id, const struct sl_sv
 }
 
 /* The service as the maps hold it after this apply; takes slots. ids:
- * its backends' ids, kept with a copy of its backends (without memory
- * for them, the next apply rebuilds the service to compare it). */
+ * its backends' ids, kept with the serial of its parse or, without one, a
+ * copy of its backends (one block, the copy after the ids). Without
+ * memory for them, the next apply rebuilds the service to compare it. */
 static void next_service(struct apply_ctx *c, const struct snap_service *s,
 			 const struct sl_svc_val *val, uint32_t *slots, const uint32_t *ids)
 {
 	struct live_svc *l = &c->next.svc[c->next.nsvc++];
-	size_t n = s->nbackends;
+	size_t n = s->nbackends, copy = s->serial ? 0 : n * sizeof(*l->in);
 
 	*l = (struct live_svc){ .key = s->key, .val = *val, .slots = slots };
-	l->in = malloc((n ?: 1) * (sizeof(*l->in) + sizeof(*l->in_ids)));
-	if (!l->in)
+	l->in_ids = malloc((n ?: 1) * sizeof(*l->in_ids) + copy);
+	if (!l->in_ids)
 		return;
-	l->in_ids = (uint32_t *)(l->in + n);
 	l->nin = (uint32_t)n;
-	memcpy(l->in, s->backends, n * sizeof(*l->in));
+	l->in_serial = s->serial;
 	memcpy(l->in_ids, ids, n * sizeof(*l->in_ids));
+	if (copy) {
+		l->in = (struct snap_backend *)(l->in_ids + n);
+		memcpy(l->in, s->backends, copy);
+	}
+}
+
+/* Is s what the last apply was given for the service? The same parse (one
+ * serial), or backends equal to its copy. */
+static bool same_input(const struct snap_service *s, const struct live_svc *live)
+{
+	if (!live->in_ids || live->nin != s->nbackends)
+		return false;
+	if (s->serial || live->in_serial)
+		return s->serial == live->in_serial;
+	return live->in && !memcmp(live->in, s->backends, s->nbackends * sizeof(*s->backends));
 }
 
 /* A service without a traffic policy given exactly as the last apply
@@ -247,8 +270,7 @@ static bool carry_over(struct apply_ctx *c, const struct snap_service *s, struct
 {
 	uint32_t id = live->val.svc_id;
 
-	if (!live->in || s->has_traffic || live->val.flags || live->nin != s->nbackends ||
-	    memcmp(live->in, s->backends, s->nbackends * sizeof(*s->backends)))
+	if (s->has_traffic || live->val.flags || !same_input(s, live))
 		return false;
 	for (uint32_t i = 0; i < live->nin; i++)
 		idset_add(&c->be_ref, live->in_ids[i]);
@@ -258,6 +280,7 @@ static bool carry_over(struct apply_ctx *c, const struct snap_service *s, struct
 	*svc_id = id;
 	c->next.svc[c->next.nsvc++] = *live;   /* slots and input move */
 	live->slots = NULL;
+	live->in_ids = NULL;
 	live->in = NULL;
 	return true;
 }
@@ -544,12 +567,12 @@ out:
 }
 
 /* c->next complete: the backends referenced now (the live ones and the
- * new ones, both sorted: merged), the slot keys of every service's
- * generation, services sorted (as lbmap_read() leaves them). */
+ * new ones, both sorted: merged), services sorted (as lbmap_read() leaves
+ * them). No slot keys: they are the services' own (lbmap.h). */
 static int next_finish(struct apply_ctx *c)
 {
 	struct lb_live *l = &c->next;
-	size_t nslots = 0, a = 0, b = 0;
+	size_t a = 0, b = 0;
 
 	qsort(l->svc, l->nsvc, sizeof(*l->svc), lb_cmp_svc);
 	l->be = malloc((c->live.nbe + c->nnewbe ?: 1) * sizeof(*l->be));
@@ -567,15 +590,6 @@ static int next_finish(struct apply_ctx *c)
 		if (idset_has(&c->be_ref, e->id))
 			l->be[l->nbe++] = *e;
 	}
-	for (size_t i = 0; i < l->nsvc; i++)
-		nslots += l->svc[i].val.count;
-	l->slotkeys = malloc((nslots ?: 1) * sizeof(*l->slotkeys));
-	if (!l->slotkeys)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->nsvc; i++)
-		for (uint32_t j = 0; j < l->svc[i].val.count; j++)
-			l->slotkeys[l->nslotkeys++] = (struct sl_slot_key){
-				.svc_id = l->svc[i].val.svc_id, .gen = l->svc[i].val.gen, .idx = j };
 	return 0;
 }
 
@@ -667,6 +681,8 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		bpf_map_delete_elem(m->be_fd, &c->live.be[i].id);
 		c->st.be_removed++;
 	}
+	/* slots of no live generation: only a read finds any (what an apply
+	 * leaves has none: it deletes the slots it replaces) */
 	for (size_t i = 0; i < c->live.nslotkeys; i++) {
 		struct sl_slot_key *k = &c->live.slotkeys[i];
 

@@ -750,6 +750,9 @@ static int service_parse(struct perr *pe, json_t *js, size_t i, struct snap_serv
 /* Service i of the array into *out, its backends borrowed from `next`,
  * which holds it after the call: the cache's entry for its packed item
  * if there is one (the entry moves), else parsed. */
+/* The number of the last service parse the cache kept (snap_service.serial). */
+static uint64_t serial_last;
+
 static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache *cache,
 			struct snap_cache *next, struct snap_service *out)
 {
@@ -766,6 +769,7 @@ static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache
 		return 0;
 	}
 	rc = service_parse(pe, js, i, out);
+	out->serial = ++serial_last;
 	to->svc = rc ? NULL : malloc(sizeof(*to->svc));
 	if (!to->svc) {
 		free(out->name);

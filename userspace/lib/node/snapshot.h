@@ -38,6 +38,11 @@ struct snap_service {
 	 * sl_svc_policy holds it except nbackends, which the apply counts. */
 	bool has_traffic;
 	struct sl_svc_policy traffic;
+	/* nonzero: this parse's number in snapshot_from_json_cached(), kept
+	 * while the cache keeps the parse and never given to another: equal
+	 * serials are the same service, unchanged (lbmap_apply() carries it
+	 * over without comparing) */
+	uint64_t serial;
 };
 
 /* A CIDR identity: addresses of a prefix that are not a workload's
