@@ -304,12 +304,14 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 		}
 		x->node_dependent = before || nd;
 		json_array_foreach(items, k, item) {
-			if (!rc && keys)
-				snprintf(key, sizeof(key), "%s", json_string_value(json_array_get(keys, k)));
-			else if (!rc)
+			/* the cached key as it is, or the item's own */
+			const char *kp = keys ? json_string_value(json_array_get(keys, k)) : key;
+
+			if (!rc && !keys)
 				rc = sd_item_key(item, key);
+			rc = rc ?: kp ? 0 : -EINVAL;
 			rc = rc ?: json_array_append(out, (json_t *)item) ? -ENOMEM : 0;
-			rc = rc ?: sd_set_add(set, key, (json_t *)item);
+			rc = rc ?: sd_set_add(set, kp, (json_t *)item);
 			if (!rc && mine)
 				rc = json_array_append(fresh, (json_t *)item) ? -ENOMEM : 0;
 		}
