@@ -48,11 +48,12 @@ rec_metric snapshot-bytes bytes lower "size of node1's snapshot"
 rec_metric control-rss-kb KiB lower "resident memory of sluice-control"
 rec_metric agent-rss-kb KiB lower "resident memory of node1's agent"
 for n in $SIZES; do
-	case " $MODES " in *" delta "*" full "*|*" full "*" delta "*)
+	# both modes run: delta against full at each size
+	if [[ " $MODES " = *" delta "* && " $MODES " = *" full "* ]]; then
 		for m in apply-ack-ms change-ack-ms push-bytes control-rss-kb agent-rss-kb; do
 			rec_compare "$m" "delta-svc-$n" "full-svc-$n"
-		done;;
-	esac
+		done
+	fi
 	[ "$n" = "$BASE" ] && continue
 	for mode in $MODES; do
 		for m in apply-ack-ms load-s snapshot-bytes control-rss-kb agent-rss-kb; do

@@ -54,7 +54,7 @@ nsenter --net="/run/netns/slc.$C.node1" "$BIN/sluice-agent" --node node1 \
 	--cgroup "$("$SIM" list "$C" --json | jq -r '.nodes[0].cgroup')" --snapshot "$TMP/snap.json" \
 	--pin-root "$PIN" --flow-log none >"$TMP/agent.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 600); do grep -q 'applied snapshot version=1 ' "$TMP/agent.log" && break; sleep 0.05; done
+for _ in $(seq 600); do grep -qs 'applied snapshot version=1 ' "$TMP/agent.log" && break; sleep 0.05; done
 grep -q 'applied snapshot version=1 ' "$TMP/agent.log" || { echo "progstats: agent did not apply" >&2; exit 1; }
 
 # the agent's programs: those of its pinned links
