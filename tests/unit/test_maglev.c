@@ -55,14 +55,18 @@ static bool prime(uint32_t m)
 	return m > 1;
 }
 
-Test(maglev, size_is_prime_and_stable_up_to_255_backends)
+Test(maglev, size_is_prime_stable_in_steps_and_64_per_backend)
 {
-	cr_assert_eq(maglev_size(1), 4093);
-	cr_assert_eq(maglev_size(255), 4093);
-	cr_assert_gt(maglev_size(256), 4093);
-	cr_assert_geq(maglev_size(1024), 16 * 1023);
-	for (size_t n = 1; n <= 1024; n *= 2)
-		cr_assert(prime(maglev_size(n)), "%u is not prime", maglev_size(n));
+	cr_assert_eq(maglev_size(1), 1021);
+	cr_assert_eq(maglev_size(15), 1021);
+	cr_assert_eq(maglev_size(16), 2039);
+	for (size_t n = 1; n <= 1024; n++) {
+		uint32_t m = maglev_size(n);
+
+		cr_assert_geq(m, 63 * n, "%zu backends: %u entries", n, m);
+		if (n == 1 || maglev_size(n - 1) != m)
+			cr_assert(prime(m), "%u is not prime", m);
+	}
 }
 
 Test(maglev, shares_follow_the_weights, .init = backends)

@@ -365,7 +365,7 @@ static const struct field se_spec_f[] = {
 
 /* DestinationRule */
 #define RING(f) { .name = f, .type = F_REFUSED, .why = "the hash table is not configurable: a client's " \
-	"source hashes into a Maglev table of 4093 entries (about 16 per backend past 255 backends); " \
+	"source hashes into a Maglev table of about 64 entries per backend (at least 1021); " \
 	"remove it" }
 static const struct field dr_hash_f[] = {
 	{ .name = "useSourceIp", .type = F_BOOL },

@@ -10,11 +10,11 @@
 
 uint32_t maglev_size(size_t n)
 {
-	static const uint32_t primes[] = { 4093, 8191, 16381, 32749, 65521 };
+	static const uint32_t primes[] = { 1021, 2039, 4093, 8191, 16381, 32749, 65521 };
 	size_t i;
 
 	for (i = 0; i < sizeof(primes) / sizeof(primes[0]) - 1; i++)
-		if (primes[i] / 16 >= n)
+		if (primes[i] / 64 >= n)
 			break;
 	return primes[i];
 }

@@ -26,10 +26,12 @@ struct maglev_backend {
 	uint32_t weight;              /* 1..SL_WEIGHT_MAX */
 };
 
-/* Table size for n distinct backends: a prime, the same for every n up to
- * 255 (4,093 entries), so that a change of the backends of a service of
- * that size never rebuilds the table from scratch; larger sets get about
- * 16 entries per backend. */
+/* Table size for n backends: a prime with about 64 entries per backend
+ * or more, the same for every n up to 15 (1,021 entries), up to 31 (2,039),
+ * and so on: a change of the backends that stays within one of these
+ * steps moves few clients; one across a step builds the table anew. At
+ * most 65,521 entries (1,024 backends). The slots of every service share
+ * one map (SL_MAX_SLOTS), hence no larger fixed size. */
 uint32_t maglev_size(size_t n);
 
 /* Fill table[0..m-1] with indexes into b[0..n-1] (m from maglev_size(n),
