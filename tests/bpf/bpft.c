@@ -173,7 +173,7 @@ int bpft_events(struct bpf_map *events, struct sl_event *out, int max)
 	return b.n;
 }
 
-static socklen_t sa(const char *ip, int port, struct sockaddr_storage *ss)
+socklen_t bpft_sockaddr(const char *ip, int port, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
@@ -193,7 +193,7 @@ static socklen_t sa(const char *ip, int port, struct sockaddr_storage *ss)
 int bpft_listen(const char *ip)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sa(ip, 0, &ss);
+	socklen_t len = bpft_sockaddr(ip, 0, &ss);
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(fd, 0);
@@ -219,7 +219,7 @@ int bpft_client(const char *from_ip, int listener)
 	int fd;
 
 	cr_assert_eq(getsockname(listener, (struct sockaddr *)&to, &len), 0);
-	flen = sa(from_ip, 0, &from);
+	flen = bpft_sockaddr(from_ip, 0, &from);
 	fd = socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&from, flen), 0, "bind %s: %s", from_ip,

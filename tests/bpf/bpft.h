@@ -53,6 +53,9 @@ struct bpft_cg {
 void bpft_cg_enter(struct bpft_cg *cg, const char *tag);
 void bpft_cg_leave(struct bpft_cg *cg);
 
+/* ip:port into ss, its length; asserts the address parses. */
+socklen_t bpft_sockaddr(const char *ip, int port, struct sockaddr_storage *ss);
+
 /* addr in the maps' 16-byte form (IPv4 as IPv4-mapped); asserts it parses. */
 void bpft_addr16(const char *addr, uint32_t out[4]);
 
