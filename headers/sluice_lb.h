@@ -102,7 +102,7 @@ struct sl_revnat_val {
  * none. A TCP connection through a service is in sl_conns
  * (sluice_flow.h) under its socket's cookie, with the service's id and the
  * backend it went to: getpeername() finds the VIP from there, so connect()
- * writes no sl_revnat entry for it (one LRU write less per connection).
+ * writes no sl_revnat entry for it (its one LRU write is sl_conns').
  * UDP, and connections the node proxy captures, keep sl_revnat. */
 
 _Static_assert(sizeof(struct sl_svc_key) == 20, "sl_svc_key layout");
