@@ -227,6 +227,38 @@ Test(snapdelta, packed_index_applies_deltas_and_writes_the_same_text)
 	}
 }
 
+/* A delta's text with its items packed is the JSON of the delta itself:
+ * what sluice-control sends from its packed services. */
+Test(snapdelta, packed_delta_text_is_the_delta)
+{
+	unsigned int seed = 29;
+
+	for (int round = 0; round < 200; round++) {
+		json_t *a = random_snap(&seed), *b = random_snap(&seed);
+		json_t *ia = sd_index(a, NULL), *ib = sd_index(b, NULL), *d, *pd, *back;
+		char *text;
+		size_t len;
+
+		d = sd_delta(round % 3 ? ia : NULL, ib, NULL);
+		pd = json_deep_copy(d);
+		cr_assert_eq(sd_pack_delta(pd), 0);
+		text = sd_delta_text(round % 2 ? pd : d, &len);
+		cr_assert(text);
+		cr_assert_eq(strlen(text), len);
+		back = json_loads(text, 0, NULL);
+		cr_assert(back, "round %d: not JSON: %s", round, text);
+		cr_assert(json_equal(back, d), "round %d: %s", round, text);
+		free(text);
+		json_decref(back);
+		json_decref(pd);
+		json_decref(d);
+		json_decref(ia);
+		json_decref(ib);
+		json_decref(a);
+		json_decref(b);
+	}
+}
+
 /* The data plane's decoder reads packed items as it reads objects; text
  * that is not JSON is refused as an item that is not an object. */
 Test(snapdelta, packed_items_decode_like_objects)

@@ -171,39 +171,52 @@ static int compile_one(struct server *s, const struct sl_mesh *mesh, const char 
 	return out->idx ? 0 : -ENOMEM;
 }
 
+/* "{"version":V,PREFIX" + body (taken) + "}\n" in one buffer; *len its
+ * length (the line has no NUL). NULL on allocation failure. */
+static char *wrap_line(uint64_t version, const char *prefix, char *body, size_t blen,
+		       size_t *len)
+{
+	char head[96], *line;
+	int h;
+
+	if (!body)
+		return NULL;
+	h = snprintf(head, sizeof(head), "{\"version\":%llu,%s", (unsigned long long)version,
+		     prefix);
+	line = malloc((size_t)h + blen + 2);
+	if (line) {
+		memcpy(line, head, (size_t)h);
+		memcpy(line + h, body, blen);
+		memcpy(line + h + blen, "}\n", 2);
+		*len = (size_t)h + blen + 2;
+	}
+	free(body);
+	return line;
+}
+
 /* The node's whole snapshot as a watch message: {"version":V,"snapshot":
  * {...}}, the form a new stream starts with. */
 static int full_line(struct node_st *n)
 {
-	json_t *snap, *m;
+	size_t blen = 0;
+	char *body;
 
 	if (n->full)
 		return 0;
-	snap = sd_snapshot(n->idx, n->version);
-	m = snap ? json_pack("{s:I, s:o}", "version", (json_int_t)n->version, "snapshot", snap) :
-		NULL;
-	n->full = m ? json_dumps(m, JSON_COMPACT) : NULL;
-	json_decref(m);
-	if (!n->full)
-		return -ENOMEM;
-	n->full_len = strlen(n->full);
-	n->full[n->full_len++] = '\n';   /* over the NUL: the length says where it ends */
-	return 0;
+	body = sd_text(n->idx, n->version, &blen);
+	n->full = wrap_line(n->version, "\"snapshot\":", body, blen, &n->full_len);
+	return n->full ? 0 : -ENOMEM;
 }
 
 /* A delta message {"version":V,"base":B,"delta":{...}}, '\n'-terminated. */
 static char *delta_line(uint64_t version, uint64_t base, json_t *delta, size_t *len)
 {
-	json_t *m = json_pack("{s:I, s:I, s:O}", "version", (json_int_t)version,
-			      "base", (json_int_t)base, "delta", delta);
-	char *line = m ? json_dumps(m, JSON_COMPACT) : NULL;
+	char prefix[64], *body;
+	size_t blen = 0;
 
-	json_decref(m);
-	if (!line)
-		return NULL;
-	*len = strlen(line);
-	line[(*len)++] = '\n';
-	return line;
+	snprintf(prefix, sizeof(prefix), "\"base\":%llu,\"delta\":", (unsigned long long)base);
+	body = sd_delta_text(delta, &blen);
+	return wrap_line(version, prefix, body, blen, len);
 }
 
 /* Every node the config places workloads on, and every node we know. */

@@ -264,7 +264,8 @@ void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses)
  * Every node's services, each service's entries taken from the cache when
  * its inputs are those it was compiled from, else compiled (and cached):
  * into `out`, indexed into `set` (snapdelta.h), the compiled ones also
- * into `fresh` (for the self-check). cache may be NULL.
+ * into `fresh` (for the self-check). cache may be NULL; with one, the
+ * entries in out and set are packed (the cache's).
  */
 static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *out,
 			 json_t *set, json_t *fresh)
@@ -299,8 +300,9 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 				nd = y.node_dependent;
 			}
 			if (!rc && cache)
-				rc = svc_cache_put(cache, s, inputs, mine, nd, &keys);
-			items = mine;
+				rc = svc_cache_put(cache, s, inputs, mine, nd, &keys, &items);
+			if (!cache)
+				items = mine;
 		}
 		x->node_dependent = before || nd;
 		json_array_foreach(items, k, item) {
@@ -312,8 +314,9 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 			rc = rc ?: kp ? 0 : -EINVAL;
 			rc = rc ?: json_array_append(out, (json_t *)item) ? -ENOMEM : 0;
 			rc = rc ?: sd_set_add(set, kp, (json_t *)item);
+			/* what is checked is the object, not its packed text */
 			if (!rc && mine)
-				rc = json_array_append(fresh, (json_t *)item) ? -ENOMEM : 0;
+				rc = json_array_append(fresh, json_array_get(mine, k)) ? -ENOMEM : 0;
 		}
 		json_decref(mine);
 		json_decref(inputs);

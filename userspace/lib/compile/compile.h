@@ -43,8 +43,9 @@ json_t *sl_compile_node(const struct sl_config *c, struct sl_ids *ids,
  * route matches on its source and so differs by node) once, and
  * sl_compile_node_in() each node's part. cache (compile_cache.h; NULL:
  * none) holds the services compiled last time: only those whose inputs
- * changed are compiled again. The mesh refers to c and ids, which must
- * outlive it. NULL with errors in d.
+ * changed are compiled again, and a node's services are packed items
+ * (lib/wire/snapdelta.h: each its compact text). The mesh refers to c and
+ * ids, which must outlive it. NULL with errors in d.
  */
 struct sl_mesh;
 struct sl_svc_cache;

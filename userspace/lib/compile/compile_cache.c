@@ -227,39 +227,37 @@ const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
 }
 
 int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs,
-		  json_t *items, bool node_dependent, const json_t **keys)
+		  const json_t *items, bool node_dependent, const json_t **keys,
+		  const json_t **packed)
 {
-	json_t *ka = json_array(), *item;
+	json_t *ka = json_array(), *pa = json_array(), *item;
 	char k[1024], key[SD_KEY_MAX];
-	struct centry **at, *e;
+	struct centry **at, *e = NULL;
 	uint64_t h;
 	size_t i;
 
-	if (!ka)
-		return -ENOMEM;
+	if (!ka || !pa)
+		goto nomem;
 	json_array_foreach(items, i, item)
-		if (sd_item_key(item, key) || json_array_append_new(ka, json_string(key))) {
-			json_decref(ka);
-			return -ENOMEM;
-		}
-	if ((c->n + 1) * 2 > c->cap && rebuild(c, c->cap ? c->cap * 2 : 64, false)) {
-		json_decref(ka);
-		return -ENOMEM;
-	}
+		if (sd_item_key(item, key) || json_array_append_new(ka, json_string(key)) ||
+		    json_array_append_new(pa, sd_packed(item)))
+			goto nomem;
+	if ((c->n + 1) * 2 > c->cap && rebuild(c, c->cap ? c->cap * 2 : 64, false))
+		goto nomem;
 	h = entry_key(s, k, sizeof(k));
 	at = slot(c, k, h);
 	e = *at ?: calloc(1, sizeof(*e));
 	if (!e || (!*at && !(e->key = strdup(k)))) {
-		free(e);
-		json_decref(ka);
-		return -ENOMEM;
+		if (!*at)
+			free(e);
+		goto nomem;
 	}
 	json_decref(e->inputs);
 	json_decref(e->items);
 	json_decref(e->keys);
 	e->hash = h;
 	e->inputs = json_incref(inputs);
-	e->items = json_incref(items);
+	e->items = pa;
 	e->keys = ka;
 	e->nd = node_dependent;
 	e->used = c->gen;
@@ -268,7 +266,12 @@ int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs
 		c->n++;
 	}
 	*keys = ka;
+	*packed = pa;
 	return 0;
+nomem:
+	json_decref(ka);
+	json_decref(pa);
+	return -ENOMEM;
 }
 
 void svc_cache_begin(struct sl_svc_cache *c)

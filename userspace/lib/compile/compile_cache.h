@@ -41,16 +41,19 @@ struct sl_svc_cache_stats {
 /* The inputs of service s as a new array of documents, or NULL (ENOMEM). */
 json_t *svc_inputs(const struct sl_cctx *x, const struct sl_svc *s);
 
-/* The entries compiled last time for s with exactly these inputs, and the
- * keys of each (lib/wire/snapdelta.h); NULL if none. *node_dependent: a
+/* The entries compiled last time for s with exactly these inputs (packed),
+ * and the keys of each (lib/wire/snapdelta.h); NULL if none. *node_dependent: a
  * route of s matched on its source (see compile_ctx.h). */
 const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
 			    const json_t *inputs, const json_t **keys, bool *node_dependent);
 
-/* Remember s's entries `items` (their keys computed here) for `inputs`;
- * *keys gets them. 0 or -ENOMEM. */
+/* Remember s's entries `items` (their keys computed here) for `inputs`,
+ * packed (snapdelta.h: the cache holds each service's entries as text,
+ * a tenth of the memory of the objects); *keys and *packed get them, the
+ * cache's own. 0 or -ENOMEM. */
 int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs,
-		  json_t *items, bool node_dependent, const json_t **keys);
+		  const json_t *items, bool node_dependent, const json_t **keys,
+		  const json_t **packed);
 
 /* Start a compile (every entry unused) / end it: drop what it did not use. */
 void svc_cache_begin(struct sl_svc_cache *c);

@@ -37,6 +37,7 @@
 
 #define H2_MAGIC     0x68326331u   /* "h2c1" */
 #define OBUF_SOFT    (64 * 1024)
+#define H2_KEEP_OUT  (256 * 1024)  /* a drained stream queue keeps up to this */
 #define READ_BUDGET  (1024 * 1024)
 
 const struct h2_limits h2_default_limits = {
@@ -162,6 +163,11 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *dst, size_t l
 		memcpy(dst, s->out.d + s->out.off, n);
 	s->out.off += n;
 	c->pending -= n;
+	/* a drained queue that grew for a large message (a node's whole
+	 * snapshot: megabytes) gives its memory back: the next small one
+	 * starts a small buffer again */
+	if (s->out.off == s->out.len && s->out.cap > H2_KEEP_OUT)
+		buf_free(&s->out);
 	if (s->out.off == s->out.len && s->out_eof)
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 	return (ssize_t)n;

@@ -417,6 +417,19 @@ fail:
 	return NULL;
 }
 
+json_t *sd_packed(json_t *item)
+{
+	char *text;
+	json_t *packed;
+
+	if (json_is_string(item))
+		return json_incref(item);
+	text = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
+	packed = text ? json_string_nocheck(text) : NULL;
+	free(text);
+	return packed;
+}
+
 /* Each item of `set` as its compact text (a JSON string), in place. */
 static int pack_set(json_t *set)
 {
@@ -425,13 +438,10 @@ static int pack_set(json_t *set)
 
 	json_object_foreach(set, key, item) {
 		json_t *packed;
-		char *text;
 
 		if (json_is_string(item))
 			continue;
-		text = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
-		packed = text ? json_string_nocheck(text) : NULL;
-		free(text);
+		packed = sd_packed(item);
 		/* replacing the value in place keeps the iteration valid */
 		if (!packed || json_object_iter_set_new(set, json_object_key_to_iter(key), packed))
 			return -ENOMEM;
@@ -491,6 +501,31 @@ static int put_json(char **t, size_t *len, size_t *cap, const json_t *v)
 	return e;
 }
 
+/* `,"key":` (no comma before the first member) */
+static int put_key(char **t, size_t *len, size_t *cap, const char *key, bool first)
+{
+	json_t *name = json_string(key);
+	int e = name ? 0 : -ENOMEM;
+
+	e = e ?: first ? 0 : put(t, len, cap, ",", 1);
+	e = e ?: put_json(t, len, cap, name);
+	e = e ?: put(t, len, cap, ":", 1);
+	json_decref(name);
+	return e;
+}
+
+/* t, its length in *len, or NULL after error e (t freed) */
+static char *text_done(char *t, size_t n, int e, size_t *len)
+{
+	if (e) {
+		free(t);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return t;
+}
+
 /* Is `sec` one of the sections of the NULL-terminated list (NULL: none)? */
 static bool named(const char *sec, const char *const *list)
 {
@@ -524,7 +559,7 @@ char *sd_text_without(const json_t *idx, uint64_t version, const char *const *em
 	size_t cap = packed_size(idx, empty) + 4096, n = 0;
 	char *t = malloc(cap), num[32];
 	const char *sec, *key;
-	json_t *v, *item, *name;
+	json_t *v, *item;
 	int e;
 
 	if (!t)
@@ -534,12 +569,7 @@ char *sd_text_without(const json_t *idx, uint64_t version, const char *const *em
 	json_object_foreach((json_t *)idx, sec, v) {
 		bool first = true;
 
-		name = json_string(sec);
-		e = e ?: name ? 0 : -ENOMEM;
-		e = e ?: put(&t, &n, &cap, ",", 1);
-		e = e ?: put_json(&t, &n, &cap, name);
-		e = e ?: put(&t, &n, &cap, ":", 1);
-		json_decref(name);
+		e = e ?: put_key(&t, &n, &cap, sec, false);
 		if (!e && named(sec, empty)) {
 			e = put(&t, &n, &cap, "[]", 2);
 			continue;
@@ -562,16 +592,42 @@ char *sd_text_without(const json_t *idx, uint64_t version, const char *const *em
 		e = e ?: put(&t, &n, &cap, "]", 1);
 	}
 	e = e ?: put(&t, &n, &cap, "}", 1);
-	if (e) {
-		free(t);
-		return NULL;
-	}
-	if (len)
-		*len = n;
-	return t;
+	return text_done(t, n, e, len);
 }
 
 char *sd_text(const json_t *idx, uint64_t version, size_t *len)
 {
 	return sd_text_without(idx, version, NULL, len);
+}
+
+/* Delta object o at depth 0 (sections), 1 (a section's part) or 2 (the
+ * items of a part's "set": packed ones written as their text). */
+static int put_delta(char **t, size_t *len, size_t *cap, const json_t *o, int depth)
+{
+	const char *k;
+	json_t *v;
+	bool first = true;
+	int e = put(t, len, cap, "{", 1);
+
+	json_object_foreach((json_t *)o, k, v) {
+		e = e ?: put_key(t, len, cap, k, first);
+		first = false;
+		if (e)
+			break;
+		if (depth == 2 && json_is_string(v))
+			e = put(t, len, cap, json_string_value(v), json_string_length(v));
+		else if ((depth == 0 || (depth == 1 && strcmp(k, "set") == 0)) && json_is_object(v))
+			e = put_delta(t, len, cap, v, depth + 1);
+		else
+			e = put_json(t, len, cap, v);
+	}
+	return e ?: put(t, len, cap, "}", 1);
+}
+
+char *sd_delta_text(const json_t *delta, size_t *len)
+{
+	size_t n = 0, cap = 4096;
+	char *t = malloc(cap);
+
+	return t ? text_done(t, n, put_delta(&t, &n, &cap, delta, 0), len) : NULL;
 }

@@ -94,17 +94,21 @@ json_t *sd_snapshot(const json_t *idx, uint64_t version);
 
 /*
  * Packed items: an item may be held as a JSON string of its compact text
- * instead of as the object itself, which costs a receiver that keeps a
- * large indexed snapshot a tenth of the memory (jansson spends some
+ * instead of as the object itself, which costs whoever keeps a large
+ * indexed snapshot (an agent, the control plane's compiled services)
+ * a tenth of the memory (jansson spends some
  * 700 bytes per backend object). Keys do not change (they are computed
  * by the sender from the item, never from its packed form); sd_apply
  * treats items as opaque, so a packed index takes packed deltas.
  * snapshot_from_json() (lib/node/snapshot.h) decodes packed items.
  *
+ * sd_packed: item packed (a new reference; a packed item is itself),
+ * NULL on allocation failure.
  * sd_pack: pack every item of the indexed snapshot idx, in place.
  * sd_pack_delta: pack every item a delta sets, in place.
  * Both 0 or -ENOMEM (items packed so far stay packed: still valid).
  */
+json_t *sd_packed(json_t *item);
 int sd_pack(json_t *idx);
 int sd_pack_delta(json_t *delta);
 
@@ -119,5 +123,10 @@ char *sd_text(const json_t *idx, uint64_t version, size_t *len);
  * proxy reads no services, which are most of a snapshot. */
 char *sd_text_without(const json_t *idx, uint64_t version, const char *const *empty,
 		      size_t *len);
+
+/* The compact text of `delta` (packed items or not): what json_dumps()
+ * would write of it unpacked. *len (if not NULL) its length. NULL on
+ * allocation failure. */
+char *sd_delta_text(const json_t *delta, size_t *len);
 
 #endif /* SL_WIRE_SNAPDELTA_H */
