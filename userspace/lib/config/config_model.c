@@ -415,26 +415,29 @@ size_t sl_vs_missing(const struct sl_model *m, const struct sl_resource *vs, str
 
 /* Each service's DestinationRule, then its VirtualService (whose routes may
  * name subsets of any service's DestinationRule): the first in config order
- * that names one of its hosts. */
+ * that names one of its hosts. Only these two kinds' documents are read
+ * (a mesh at scale is mostly services, whose memos the model has). */
 static void bind_rules(const struct sl_config *c, struct sl_model *m)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < sl_config_count(c); i++) {
 			const struct sl_resource *r = sl_config_at(c, i);
-			const json_t *spec = jobj(sl_resource_json(r), "spec"), *h;
-			bool vs = !strcmp(sl_resource_kind(r), "VirtualService");
+			const char *kind = sl_resource_kind(r);
+			const json_t *spec, *h;
 			char fqdn[512];
 			const struct sl_svc *s;
 			size_t k;
 
-			if (pass == 0 && !strcmp(sl_resource_kind(r), "DestinationRule")) {
+			if (pass == 0 && !strcmp(kind, "DestinationRule")) {
+				spec = jobj(sl_resource_json(r), "spec");
 				sl_host_fqdn(jstr(spec, "host") ?: "", sl_resource_namespace(r), fqdn,
 					     sizeof(fqdn));
 				s = sl_model_host(m, fqdn);
 				if (s && !s->dr)
 					m->svc[s - m->svc].dr = r;
 			}
-			if (pass == 1 && vs && !sl_vs_missing(m, r, NULL)) {
+			if (pass == 1 && !strcmp(kind, "VirtualService") && !sl_vs_missing(m, r, NULL)) {
+				spec = jobj(sl_resource_json(r), "spec");
 				json_array_foreach(json_object_get(spec, "hosts"), k, h) {
 					sl_host_fqdn(json_string_value(h) ?: "", sl_resource_namespace(r),
 						     fqdn, sizeof(fqdn));

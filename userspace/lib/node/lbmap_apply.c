@@ -79,6 +79,7 @@ struct apply_ctx {
 	uint8_t *final_gen;         /* by svc_id: 0/1, 2 = no service */
 	bool tp_held;               /* sl_tp_config.held written by this apply */
 	bool from_read;             /* live was read from the maps, not known */
+	long *pos;                  /* by wanted service: its index in live, -1 if new */
 	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
 	size_t nbekeys, capbekeys;
 	struct lb_apply_stats st;
@@ -285,11 +286,9 @@ static bool carry_over(struct apply_ctx *c, const struct snap_service *s, struct
 	return true;
 }
 
-static int upsert_service(struct apply_ctx *c, const struct snap_service *s, uint32_t *svc_id)
+static int upsert_service(struct apply_ctx *c, const struct snap_service *s,
+			  struct live_svc *live, uint32_t *svc_id)
 {
-	struct live_svc key = { .key = s->key };
-	struct live_svc *live = c->live.nsvc ?
-		bsearch(&key, c->live.svc, c->live.nsvc, sizeof(key), lb_cmp_svc) : NULL;
 	struct sl_svc_val val = {};
 	struct sl_svc_policy pol = s->traffic;
 	uint32_t unit, n, *slots, *ids, k = 0;
@@ -492,11 +491,6 @@ static void gc_states(struct apply_ctx *c)
 	free(deadsvc);
 }
 
-static int cmp_skey(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct sl_svc_key));
-}
-
 static int cmp_backend(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct sl_backend));
@@ -566,6 +560,49 @@ out:
 	return rc;
 }
 
+/* The services of c->next (one per wanted service, in want's order) in
+ * key order, without sorting them all: those the maps had are in live's
+ * order already (live is sorted), the new ones (few, after a first apply)
+ * are sorted and merged in. 0 or -ENOMEM. */
+static int next_sort(struct apply_ctx *c)
+{
+	struct lb_live *l = &c->next;
+	long *at = malloc((c->live.nsvc ?: 1) * sizeof(*at));
+	struct live_svc *fresh = malloc((l->nsvc ?: 1) * sizeof(*fresh));
+	struct live_svc *out = malloc((l->nsvc ?: 1) * sizeof(*out));
+	size_t nfresh = 0, n = 0, b = 0;
+
+	if (!at || !fresh || !out) {
+		free(at);
+		free(fresh);
+		free(out);
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < c->live.nsvc; j++)
+		at[j] = -1;
+	for (size_t i = 0; i < l->nsvc; i++) {
+		if (c->pos[i] >= 0)
+			at[c->pos[i]] = (long)i;
+		else
+			fresh[nfresh++] = l->svc[i];
+	}
+	qsort(fresh, nfresh, sizeof(*fresh), lb_cmp_svc);
+	for (size_t j = 0; j < c->live.nsvc; j++) {
+		if (at[j] < 0)
+			continue;
+		while (b < nfresh && lb_cmp_svc(&fresh[b], &l->svc[at[j]]) < 0)
+			out[n++] = fresh[b++];
+		out[n++] = l->svc[at[j]];
+	}
+	while (b < nfresh)
+		out[n++] = fresh[b++];
+	free(l->svc);
+	l->svc = out;
+	free(at);
+	free(fresh);
+	return 0;
+}
+
 /* c->next complete: the backends referenced now (the live ones and the
  * new ones, both sorted: merged), services sorted (as lbmap_read() leaves
  * them). No slot keys: they are the services' own (lbmap.h). */
@@ -574,7 +611,8 @@ static int next_finish(struct apply_ctx *c)
 	struct lb_live *l = &c->next;
 	size_t a = 0, b = 0;
 
-	qsort(l->svc, l->nsvc, sizeof(*l->svc), lb_cmp_svc);
+	if (next_sort(c))
+		return -ENOMEM;
 	l->be = malloc((c->live.nbe + c->nnewbe ?: 1) * sizeof(*l->be));
 	if (!l->be)
 		return -ENOMEM;
@@ -597,7 +635,7 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		struct lb_apply_stats *st, char *err, size_t errlen)
 {
 	struct apply_ctx *c;
-	struct sl_svc_key *wkeys = NULL;
+	bool *wanted = NULL;
 	int rc;
 
 	c = calloc(1, sizeof(*c));
@@ -609,9 +647,9 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 	c->be_ref.max = SL_MAX_BACKENDS;
 	c->final_count = calloc(SL_MAX_SERVICES + 1, sizeof(*c->final_count));
 	c->final_gen = malloc(SL_MAX_SERVICES + 1);
-	wkeys = calloc(want->nservices ?: 1, sizeof(*wkeys));
+	c->pos = malloc((want->nservices ?: 1) * sizeof(*c->pos));
 	c->next.svc = calloc(want->nservices ?: 1, sizeof(*c->next.svc));
-	if (!c->final_count || !c->final_gen || !wkeys || !c->next.svc) {
+	if (!c->final_count || !c->final_gen || !c->pos || !c->next.svc) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -643,17 +681,29 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 	c->svc_ids.next = idset_hint(&c->svc_ids, m->svc_next);
 	c->be_ids.next = idset_hint(&c->be_ids, m->be_next);
 
+	/* each wanted service's place in live (sorted; the snapshot's keys
+	 * are unique), and the live ones wanted */
+	wanted = calloc(c->live.nsvc ?: 1, sizeof(*wanted));
+	if (!wanted) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < want->nservices; i++) {
+		struct live_svc key = { .key = want->services[i].key }, *l = c->live.nsvc ?
+			bsearch(&key, c->live.svc, c->live.nsvc, sizeof(key), lb_cmp_svc) : NULL;
+
+		c->pos[i] = l ? l - c->live.svc : -1;
+		if (l)
+			wanted[l - c->live.svc] = true;
+	}
+
 	/* 1. services that go away: entry first, then its slots. Their ids
 	 * stay reserved for this apply, so a connect() that read the old
 	 * entry never finds a new service's slots under the same id. */
-	for (size_t i = 0; i < want->nservices; i++)
-		wkeys[i] = want->services[i].key;
-	qsort(wkeys, want->nservices, sizeof(*wkeys), cmp_skey);
 	for (size_t i = 0; i < c->live.nsvc; i++) {
 		struct live_svc *l = &c->live.svc[i];
 
-		if (want->nservices && bsearch(&l->key, wkeys, want->nservices,
-					       sizeof(*wkeys), cmp_skey))
+		if (wanted[i])
 			continue;
 		bpf_map_delete_elem(m->svc_fd, &l->key);
 		delete_slots(c, l->val.svc_id, l->val.gen, l->val.count);
@@ -664,7 +714,8 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 	for (size_t i = 0; i < want->nservices; i++) {
 		uint32_t id;
 
-		rc = upsert_service(c, &want->services[i], &id);
+		rc = upsert_service(c, &want->services[i],
+				    c->pos[i] >= 0 ? &c->live.svc[c->pos[i]] : NULL, &id);
 		if (rc == 0 && st && st->svc_ids)
 			st->svc_ids[i] = id;
 		if (rc) {
@@ -716,7 +767,8 @@ out:
 	free(c->bekeys);
 	free(c->final_count);
 	free(c->final_gen);
-	free(wkeys);
+	free(wanted);
+	free(c->pos);
 	free(c);
 	return rc;
 }

@@ -34,17 +34,23 @@ int sd_item_key(const json_t *item, char key[SD_KEY_MAX])
 
 int sd_set_add(json_t *set, const char *key, json_t *item)
 {
+	size_t before = json_object_size(set), n;
 	char k[SD_KEY_MAX];
 
-	snprintf(k, sizeof(k), "%s", key);
+	/* keys are the hex of the item's text: an item found under its key
+	 * is an equal one, which the set takes in its place */
+	if (json_object_set_nocheck(set, key, item))
+		return -ENOMEM;
+	if (json_object_size(set) > before)
+		return 0;
 	/* a repeat of an item already in this array: KEY#2, KEY#3, ... */
-	if (json_object_get(set, k)) {
-		size_t n = strlen(k);
-
-		for (unsigned int r = 2; json_object_get(set, k); r++)
-			snprintf(k + n, SD_KEY_MAX - n, "#%u", r);
+	n = (size_t)snprintf(k, sizeof(k), "%s", key);
+	for (unsigned int r = 2; n < sizeof(k); r++) {
+		snprintf(k + n, SD_KEY_MAX - n, "#%u", r);
+		if (!json_object_get(set, k))
+			return json_object_set_nocheck(set, k, item) ? -ENOMEM : 0;
 	}
-	return json_object_set(set, k, item) ? -ENOMEM : 0;
+	return -EINVAL;
 }
 
 static json_t *index_array(const json_t *arr, json_t *pool)

@@ -49,8 +49,8 @@ json_t *sd_index(const json_t *snap, json_t *pool);
 /* The key of one item (32 hex digits). 0 or -ENOMEM. */
 int sd_item_key(const json_t *item, char key[SD_KEY_MAX]);
 
-/* Add `item` to an indexed section `set` under `key`, or under KEY#n if
- * key is taken (the n-th repeat). 0 or -ENOMEM. */
+/* Add `item` to an indexed section `set` under `key` (its sd_item_key()),
+ * or under KEY#n if key is taken (the n-th repeat). 0 or -ENOMEM. */
 int sd_set_add(json_t *set, const char *key, json_t *item);
 
 /* sd_index() with some sections already indexed: `given` maps a section
