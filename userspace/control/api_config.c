@@ -86,7 +86,7 @@ void h_workloads(struct server *s, struct conn *cn, const struct h2_req *r, cons
 			(json_int_t)s->st->version, "changed", 0));
 	} else {
 		snprintf(what, sizeof(what), "node %s: %s %s", node, op, name);
-		config_change(s, cn->h, r->stream_id, nc, &d, what);
+		config_change(s, cn->h, r->stream_id, nc, NULL, &d, what);
 	}
 	sl_diags_free(&d);
 	json_decref(j);
@@ -139,6 +139,7 @@ static int parse_files(struct conn *cn, const struct h2_req *r, struct sl_config
 void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const char *node)
 {
 	struct sl_config *nc = sl_config_dup(s->st->cfg);
+	struct sl_model *model = NULL;
 	struct sl_diags d = {};
 	char file[256];
 	uint64_t t0;
@@ -152,7 +153,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
 	if (prc == -EPROTO) {
 		sl_config_free(nc);
-	} else if (prc || sl_config_check(nc, &d)) {
+	} else if (prc || sl_config_check_keep(nc, &d, &model)) {
 		log_info("apply of %s refused: %zu errors", file, d.nerrors);
 		reply(cn->h, r->stream_id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration is invalid; nothing changed", "diagnostics", sl_diags_json(&d)));
@@ -162,7 +163,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 
 		snprintf(what, sizeof(what), "apply %s (parse and check %llu ms)", file,
 			 (unsigned long long)(loop_now_ms() - t0));
-		config_change(s, cn->h, r->stream_id, nc, &d, what);
+		config_change(s, cn->h, r->stream_id, nc, model, &d, what);
 	}
 	sl_diags_free(&d);
 }
@@ -173,6 +174,7 @@ void h_delete(struct server *s, struct conn *cn, const struct h2_req *r, const c
 	const char *file = req_header(r, "x-sluice-file") ?: "request";
 	struct sl_config *nc = sl_config_dup(s->st->cfg), *del = NULL;
 	char kind[128], ns[256] = "default", name[256], missing[1024] = "";
+	struct sl_model *model = NULL;
 	struct sl_diags d = {};
 
 	if (!nc)
@@ -219,13 +221,13 @@ void h_delete(struct server *s, struct conn *cn, const struct h2_req *r, const c
 		}
 		sl_diags_free(&d);
 	}
-	if (sl_config_check(nc, &d)) {
+	if (sl_config_check_keep(nc, &d, &model)) {
 		reply(cn->h, r->stream_id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration without them is invalid; nothing changed",
 			"diagnostics", sl_diags_json(&d)));
 		goto out;
 	}
-	config_change(s, cn->h, r->stream_id, nc, &d, "delete");
+	config_change(s, cn->h, r->stream_id, nc, model, &d, "delete");
 	nc = NULL;
 	goto out;
 oom:

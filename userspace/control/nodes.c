@@ -20,6 +20,7 @@
 #include "lib/compile/compile.h"
 #include "lib/compile/compile_cache.h"
 #include "lib/config/config_check.h"
+#include "lib/config/config_model.h"
 #include "lib/core/addr.h"
 #include "lib/core/cli.h"
 #include "lib/core/file.h"
@@ -219,9 +220,11 @@ static char *delta_line(uint64_t version, uint64_t base, json_t *delta, size_t *
 	return wrap_line(version, prefix, body, blen, len);
 }
 
-/* Every node the config places workloads on, and every node we know. */
-static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_ids *ids,
-		       uint64_t version, struct compiled **out, size_t *nout, struct sl_diags *d)
+/* Every node the config places workloads on, and every node we know.
+ * model: cfg read already (taken), or NULL. */
+static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_model *model,
+		       struct sl_ids *ids, uint64_t version, struct compiled **out, size_t *nout,
+		       struct sl_diags *d)
 {
 	json_t *names = NULL;
 	struct compiled *cc = NULL;
@@ -231,7 +234,7 @@ static int compile_all(struct server *s, const struct sl_config *cfg, struct sl_
 
 	if (!s->svc_cache)
 		s->svc_cache = sl_svc_cache_new();
-	mesh = sl_compile_mesh(cfg, ids, s->st->td, s->svc_cache, d);
+	mesh = sl_compile_mesh_with(cfg, model, ids, s->st->td, s->svc_cache, d);
 	if (!mesh) {
 		log_warn("compiling the mesh failed (%zu errors)", d->nerrors);
 		rc = d->nerrors > errors ? -EINVAL : -ENOMEM;
@@ -362,7 +365,7 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
  * any failure nothing changes. Takes nc.
  */
 void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_config *nc,
-		   struct sl_diags *d, const char *what)
+		   struct sl_model *model, struct sl_diags *d, const char *what)
 {
 	uint64_t v = s->st->version + 1, t0 = loop_now_ms(), t1, t2;
 	struct store *st = s->st;
@@ -385,7 +388,9 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 		goto out;
 	}
 	t1 = loop_now_ms();
-	if (compile_all(s, nc, ids, v, &cc, &n, d)) {
+	rc = compile_all(s, nc, model, ids, v, &cc, &n, d);
+	model = NULL;
+	if (rc) {
 		reply(c, id, 422, json_pack("{s:s, s:o}", "error",
 			"the configuration does not compile; nothing changed",
 			"diagnostics", sl_diags_json(d)));
@@ -427,6 +432,10 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	reply(c, id, 200, json_pack("{s:I, s:b, s:i, s:o}", "version", (json_int_t)v, "changed", 1,
 				    "nodes_changed", (int)pushed, "diagnostics", sl_diags_json(d)));
 out:
+	if (model) {
+		sl_model_free(model);
+		free(model);
+	}
 	compiled_free(cc, n);
 	sl_ids_free(ids);
 	sl_config_free(nc);
@@ -473,7 +482,7 @@ static int renode(struct server *s)
 
 	if (!ids)
 		goto out;
-	rc = compile_all(s, st->cfg, ids, v, &cc, &n, &d);
+	rc = compile_all(s, st->cfg, NULL, ids, v, &cc, &n, &d);
 	if (rc)
 		goto out;
 	rc = store_save(st, st->cfg, ids, v, err, sizeof(err));
@@ -707,7 +716,7 @@ int startup_compile(struct server *s, char *err, size_t errlen)
 	struct sl_diags d = {};
 	struct compiled *cc = NULL;
 	size_t n = 0;
-	int rc = compile_all(s, s->st->cfg, s->st->ids, s->st->version, &cc, &n, &d);
+	int rc = compile_all(s, s->st->cfg, NULL, s->st->ids, s->st->version, &cc, &n, &d);
 
 	if (rc)
 		snprintf(err, errlen, "the stored config (version %llu) does not compile: %s",

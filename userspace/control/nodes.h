@@ -36,9 +36,11 @@ void nodes_free(struct server *s);
 
 /* The one way the config changes: `nc` (checked already) is compiled
  * for every node, persisted, swapped in, pushed, and the request on
- * stream `id` of `c` answered. Takes nc; `what` names it in the log. */
+ * stream `id` of `c` answered. Takes nc, and model: nc as the check read
+ * it (sl_config_check_keep), or NULL; `what` names it in the log. */
+struct sl_model;
 void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_config *nc,
-		   struct sl_diags *d, const char *what);
+		   struct sl_model *model, struct sl_diags *d, const char *what);
 
 /* Is `uri` the identity of a workload the config places on `node`? */
 bool node_runs(struct server *s, const char *node, const char *uri);

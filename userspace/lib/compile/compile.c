@@ -330,15 +330,33 @@ struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
 				const char *trust_domain, struct sl_svc_cache *cache,
 				struct sl_diags *d)
 {
+	return sl_compile_mesh_with(c, NULL, ids, trust_domain, cache, d);
+}
+
+struct sl_mesh *sl_compile_mesh_with(const struct sl_config *c, struct sl_model *model,
+				     struct sl_ids *ids, const char *trust_domain,
+				     struct sl_svc_cache *cache, struct sl_diags *d)
+{
 	struct sl_mesh *m = calloc(1, sizeof(*m));
 	size_t errors = d->nerrors;
 	json_t *only = NULL, *set = json_object(), *fresh = json_array();
+	bool given = model != NULL;
 	int rc = -ENOMEM;
 
+	if (m && model) {
+		m->x.m = *model;   /* taken: freed with the mesh */
+		free(model);
+		model = NULL;
+	}
 	if (!m || !set || !fresh)
 		goto out;
-	m->x = (struct sl_cctx){ .c = c, .ids = ids, .td = trust_domain, .node = "", .d = d };
-	if (sl_model_build(c, &m->x.m) || index_policies(&m->x) || sl_compile_universe(&m->x))
+	m->x.c = c;
+	m->x.ids = ids;
+	m->x.td = trust_domain;
+	m->x.node = "";
+	m->x.d = d;
+	if ((!given && sl_model_build(c, &m->x.m)) || index_policies(&m->x) ||
+	    sl_compile_universe(&m->x))
 		goto out;
 	m->identities = identities_json(&m->x);
 	m->svcs = json_array();
@@ -369,6 +387,10 @@ struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
 			rc = -ENOMEM;
 	}
 out:
+	if (model) {
+		sl_model_free(model);
+		free(model);
+	}
 	json_decref(only);
 	json_decref(set);
 	json_decref(fresh);

@@ -52,6 +52,12 @@ struct sl_svc_cache;
 struct sl_mesh *sl_compile_mesh(const struct sl_config *c, struct sl_ids *ids,
 				const char *trust_domain, struct sl_svc_cache *cache,
 				struct sl_diags *d);
+/* sl_compile_mesh() of c read as `model` (sl_config_check_keep() of this
+ * very c; taken, freed with the mesh or on failure; NULL: read c now). */
+struct sl_model;
+struct sl_mesh *sl_compile_mesh_with(const struct sl_config *c, struct sl_model *model,
+				     struct sl_ids *ids, const char *trust_domain,
+				     struct sl_svc_cache *cache, struct sl_diags *d);
 json_t *sl_compile_node_in(const struct sl_mesh *m, const char *node, uint64_t version,
 			   struct sl_diags *d);
 /* The sections every node shares, already indexed (snapdelta.h's

@@ -390,19 +390,32 @@ out:
 	return rc;
 }
 
-int sl_config_check(const struct sl_config *c, struct sl_diags *d)
+int sl_config_check_keep(const struct sl_config *c, struct sl_diags *d, struct sl_model **keep)
 {
-	struct sl_model m;
+	struct sl_model *m = malloc(sizeof(*m));
 	size_t errors = d->nerrors;
 
-	if (sl_model_build(c, &m)) {
+	if (keep)
+		*keep = NULL;
+	if (!m || sl_model_build(c, m)) {
+		free(m);
 		sl_diag_add(d, ERR, "out of memory");
 		return -ENOMEM;
 	}
-	check_addresses(&m, d);
-	check_placement(&m, d);
-	check_service_selectors(&m, d);
-	check_resources(c, &m, d);
-	sl_model_free(&m);
+	check_addresses(m, d);
+	check_placement(m, d);
+	check_service_selectors(m, d);
+	check_resources(c, m, d);
+	if (keep && d->nerrors == errors) {
+		*keep = m;
+		return 0;
+	}
+	sl_model_free(m);
+	free(m);
 	return d->nerrors > errors ? -EINVAL : 0;
+}
+
+int sl_config_check(const struct sl_config *c, struct sl_diags *d)
+{
+	return sl_config_check_keep(c, d, NULL);
 }

@@ -17,4 +17,11 @@
  */
 int sl_config_check(const struct sl_config *c, struct sl_diags *d);
 
+/* The same, and on success the model it read c as (config_model.h) in
+ * *keep, for the compile of the same c (sl_compile_mesh_with), which then
+ * need not read it again; the caller frees it (sl_model_free and free)
+ * or hands it on. */
+struct sl_model;
+int sl_config_check_keep(const struct sl_config *c, struct sl_diags *d, struct sl_model **keep);
+
 #endif /* SL_CONFIG_CHECK_H */

@@ -46,43 +46,52 @@ void sl_host_fqdn(const char *host, const char *ns, char *out, size_t len)
 		snprintf(out, len, "%s.%s." SL_DNS_SUFFIX, host, ns);
 }
 
-static int hostix_cmp(const void *a, const void *b)
+static uint64_t host_hash(const char *h)
 {
-	const struct sl_host_ix *x = a, *y = b;
-	int c = strcmp(x->host, y->host);
+	uint64_t x = 0xcbf29ce484222325ull;   /* FNV-1a */
 
-	return c ?: (x->svc > y->svc) - (x->svc < y->svc);
+	for (; *h; h++)
+		x = (x ^ (unsigned char)*h) * 0x100000001b3ull;
+	return x;
 }
 
 /* The first service (in config order) with this host. */
 const struct sl_svc *sl_model_host(const struct sl_model *m, const char *fqdn)
 {
-	size_t lo = 0, hi = m->nhostix;
+	size_t mask = m->nhostix - 1, i;
 
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (strcmp(m->hostix[mid].host, fqdn) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < m->nhostix && !strcmp(m->hostix[lo].host, fqdn) ? m->hostix[lo].svc : NULL;
+	if (!m->nhostix)
+		return NULL;
+	for (i = host_hash(fqdn) & mask; m->hostix[i].host; i = (i + 1) & mask)
+		if (!strcmp(m->hostix[i].host, fqdn))
+			return m->hostix[i].svc;
+	return NULL;
 }
 
+/* Open addressing, at most half full; a host taken stays with the first
+ * service (config order) that has it. */
 static int build_host_index(struct sl_model *m)
 {
-	size_t n = 0;
+	size_t n = 0, cap = 16;
 
 	for (size_t i = 0; i < m->nsvc; i++)
 		n += m->svc[i].nhosts;
-	m->hostix = calloc(n ?: 1, sizeof(*m->hostix));
+	while (cap < 2 * n)
+		cap *= 2;
+	m->hostix = calloc(cap, sizeof(*m->hostix));
 	if (!m->hostix)
 		return -ENOMEM;
+	m->nhostix = cap;
 	for (size_t i = 0; i < m->nsvc; i++)
-		for (size_t k = 0; k < m->svc[i].nhosts; k++)
-			m->hostix[m->nhostix++] = (struct sl_host_ix){ m->svc[i].hosts[k], &m->svc[i] };
-	qsort(m->hostix, m->nhostix, sizeof(*m->hostix), hostix_cmp);
+		for (size_t k = 0; k < m->svc[i].nhosts; k++) {
+			const char *h = m->svc[i].hosts[k];
+			size_t at = host_hash(h) & (cap - 1);
+
+			while (m->hostix[at].host && strcmp(m->hostix[at].host, h))
+				at = (at + 1) & (cap - 1);
+			if (!m->hostix[at].host)
+				m->hostix[at] = (struct sl_host_ix){ h, &m->svc[i] };
+		}
 	return 0;
 }
 

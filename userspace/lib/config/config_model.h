@@ -75,8 +75,8 @@ struct sl_model {
 	struct sl_svc *svc;
 	size_t nix;
 	struct sl_label_ix *ix;       /* (namespace, label, value) -> workload, sorted */
-	size_t nhostix;
-	struct sl_host_ix { const char *host; const struct sl_svc *svc; } *hostix; /* sorted */
+	size_t nhostix;               /* slots of hostix (a power of two) */
+	struct sl_host_ix { const char *host; const struct sl_svc *svc; } *hostix; /* hashed */
 };
 
 /* 0 or -ENOMEM. */
