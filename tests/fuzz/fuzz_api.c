@@ -63,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cn.h = h2_server_conn(sp[0], ctx, NULL, NULL, NULL);
 	if (!cn.h || !nc || sl_config_parse(nc, "seed.yaml", seed_config, strlen(seed_config), &d))
 		abort();
-	config_change(&srv, cn.h, 1, nc, &d, "fuzz setup");
+	config_change(&srv, cn.h, 1, nc, NULL, &d, "fuzz setup");
 	sl_diags_free(&d);
 	if (st.version != 1)
 		abort();
