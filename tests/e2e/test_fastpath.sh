@@ -72,25 +72,35 @@ redirected() {
 	[ "$d" -lt $(($3 / 100)) ] || fail "$4: $d bytes crossed $1's veth for $3 bytes of payload: not redirected"
 }
 sockets() { "${CTL[@]}" -o json fastpath status | jq .sockets; }
+# xfer_redirected SERVERPOD WHAT POD ADDR UP DOWN [xfer flags]: a checked
+# transfer that must be redirected. A client that writes before the
+# server's socket joins the sockhash rides TCP, both ways, by design
+# (headers/sluice_fast.h): the server joins when the handshake's last
+# ACK is processed, which an emulated machine may defer past the
+# client's first write (seen 3 times in 4 on the 6.1 VM for a first
+# connection, and on the 5.10 VM for the first after a switch). Such a
+# transfer is still checked whole; the next try must be redirected, 3
+# tries in all. Prints the last transfer's report.
+xfer_redirected() {
+	local srv=$1 what=$2 try v0 out bytes d
+	shift 2
+	for try in 1 2 3; do
+		v0=$(veth_bytes "$srv")
+		out=$(xfer "$@")
+		bytes=$(jq '.up + .down' <<<"$out")
+		d=$(($(veth_bytes "$srv") - v0))
+		[ "$d" -lt $((bytes / 100)) ] && break
+		[ "$try" = 3 ] && redirected "$srv" "$v0" "$bytes" "$what, 3 tries"
+		note "$what: rode TCP ($d bytes crossed the veth); again" >&2
+	done
+	echo "$out"
+}
 
 # --- bulk integrity, message sizes
-# A client that writes before the server's socket joins the sockhash
-# rides TCP, both ways, by design (headers/sluice_fast.h): the server
-# joins when the handshake's last ACK is processed, which an emulated
-# machine may defer past the client's first write (seen 3 times in 4 on
-# the 6.1 VM for the first connection). Such a transfer is still checked
-# whole; the next try must be redirected, 3 tries in all.
 for spec in "$(mib 1024) 65536" "$(mib 1) 1" "$(mib 64) 1024" "$(mib 256) 1048576" "$(mib 256) random"; do
 	set -- $spec
-	for try in 1 2 3; do
-		v0=$(veth_bytes node1.pod2)
-		out=$(xfer node1.pod1 10.96.0.20:80 "$1" "$1" --msg "$2")
-		bytes=$(jq '.up + .down' <<<"$out")
-		d=$(($(veth_bytes node1.pod2) - v0))
-		[ "$d" -lt $((bytes / 100)) ] && break
-		[ "$try" = 3 ] && redirected node1.pod2 "$v0" "$bytes" "$1 each way in $2-byte messages, 3 tries"
-		note "$1 each way, msg $2: rode TCP ($d bytes crossed the veth); again"
-	done
+	out=$(xfer_redirected node1.pod2 "$1 each way in $2-byte messages" \
+		node1.pod1 10.96.0.20:80 "$1" "$1" --msg "$2")
 	note "$1 each way, msg $2: $(jq -c '{sha256_up, mbps_up, mbps_down}' <<<"$out")"
 done
 
@@ -171,9 +181,7 @@ fi
 
 # --- dual-stack: the server's socket is AF_INET6
 for to in 10.96.0.22:80 "[::ffff:10.96.0.22]:80"; do
-	v0=$(veth_bytes node1.pod2)
-	xfer node1.pod1 "$to" "$(mib 256)" "$(mib 256)" >/dev/null
-	redirected node1.pod2 "$v0" $(((512 << 20) / DIV)) "dual-stack $to"
+	xfer_redirected node1.pod2 "dual-stack $to" node1.pod1 "$to" "$(mib 256)" "$(mib 256)" >/dev/null
 done
 note "dual-stack: redirected, both client families"
 
@@ -207,9 +215,7 @@ if [ "$BUG" = true ]; then
 else
 	"${CTL[@]}" fastpath on >/dev/null || fail "fastpath on"
 fi
-v0=$(veth_bytes node1.pod4)
-xfer node1.pod3 10.96.0.21:80 16M 16M >/dev/null
-redirected node1.pod4 "$v0" $((32 << 20)) "switched on again"
+xfer_redirected node1.pod4 "switched on again" node1.pod3 10.96.0.21:80 16M 16M >/dev/null
 note "switch: off keeps established ones, new ones take TCP; on again redirects"
 
 # --- RST and abrupt close
@@ -243,14 +249,21 @@ note "RST and kill -9: sockhash and state empty"
 # plus the 32-byte header and the 64-byte trailer
 for pod in node1.pod5 node1.pod6; do
 	[ $pod = node1.pod6 ] && "${CTL[@]}" fastpath off >/dev/null
-	v0=$(veth_bytes $pod)
-	for i in $(seq 10); do xfer $pod 10.96.0.20:80 1M 2M --seed $((5000 + i)) >/dev/null; done
-	d=$(($(veth_bytes $pod) - v0))
+	# per connection: redirected if under 1% of its 3 MiB crossed the veth
+	# (one whose client wrote first rides TCP, as above; its bytes count
+	# all the same)
+	fast=0
+	for i in $(seq 10); do
+		v0=$(veth_bytes $pod)
+		xfer $pod 10.96.0.20:80 1M 2M --seed $((5000 + i)) >/dev/null
+		[ $(($(veth_bytes $pod) - v0)) -lt $(((3 << 20) / 100)) ] && fast=$((fast + 1))
+	done
 	if [ $pod = node1.pod5 ]; then
-		[ "$d" -lt $(((30 << 20) / 100)) ] || fail "pod5 not redirected ($d veth bytes)"
+		[ "$fast" -ge 8 ] || fail "pod5: $fast of 10 connections redirected, want 8 or more"
 	else
-		[ "$d" -ge $((30 << 20)) ] || fail "pod6 redirected ($d veth bytes)"
+		[ "$fast" -eq 0 ] || fail "pod6: $fast of 10 connections redirected while switched off"
 	fi
+	note "$pod: $fast of 10 connections redirected"
 done
 sleep 0.5
 metrics() { nsenter --net="/run/netns/slc.$CL.node1" curl -sf "http://127.0.0.1:$PORT/metrics"; }
