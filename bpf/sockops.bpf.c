@@ -43,11 +43,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the agent: false when nothing reads the flow log, so that no
- * connection pays for open and close events nobody reads. The counters
- * (sl_metrics) are kept either way. */
-const volatile bool cfg_conn_events = true;
-
 /* sk_flags moved from struct sock to sock_common (skc_flags) in 6.x; CO-RE
  * picks whichever the running kernel has. */
 struct sock___old {
@@ -186,8 +181,7 @@ static __always_inline void opened(struct bpf_sock_ops *skops, __u64 cookie,
 	v = metric(&c->key);
 	if (v)
 		v->opened++;
-	if (cfg_conn_events)
-		flow_event(SL_EV_OPEN, 0, cookie, c, 0, 0);
+	flow_event(SL_EV_OPEN, 0, cookie, c, 0, 0);
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
@@ -307,8 +301,7 @@ static __always_inline void closed(struct bpf_sock_ops *skops, __u64 cookie, str
 		v->bytes_sent += sent;
 		v->bytes_received += got;
 	}
-	if (cfg_conn_events)
-		flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
+	flow_event(SL_EV_CLOSE, 0, cookie, c, sent, got);
 	bpf_map_delete_elem(&sl_conns, &cookie);
 }
 

@@ -26,6 +26,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sl_conns SEC(".maps");
 
+/* Set by the agent: false when nothing reads flow events (no flow log).
+ * Then no program writes one, open, close, deny or ejection alike, and
+ * the agent does not map the ring; the counters (sl_metrics) are kept
+ * either way. */
+const volatile bool cfg_flow_events = true;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, SL_EVENTS_BYTES);
@@ -61,9 +67,13 @@ static __always_inline __u64 flow_wakeup(void)
 static __always_inline void flow_event(__u32 type, __u32 reason, __u64 cookie,
 				       const struct sl_conn *c, __u64 sent, __u64 rcvd)
 {
-	struct sl_event *e = bpf_ringbuf_reserve(&sl_events, sizeof(*e), 0);
-	__u64 now = bpf_ktime_get_ns();
+	struct sl_event *e;
+	__u64 now;
 
+	if (!cfg_flow_events)
+		return;
+	e = bpf_ringbuf_reserve(&sl_events, sizeof(*e), 0);
+	now = bpf_ktime_get_ns();
 	if (!e) {
 		count_drop(SL_DROP_EVENTS_LOST);
 		return;

@@ -435,9 +435,12 @@ static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bo
  * and how long it lasts (duration_ns). */
 static __always_inline void tp_eject_event(__u32 svc_id, __u32 bid, __u32 n, __u64 dur)
 {
-	struct sl_backend *be = bpf_map_lookup_elem(&sl_backends, &bid);
+	struct sl_backend *be;
 	struct sl_event *e;
 
+	if (!cfg_flow_events)
+		return;
+	be = bpf_map_lookup_elem(&sl_backends, &bid);
 	e = bpf_ringbuf_reserve(&sl_events, sizeof(*e), 0);
 	if (!e) {
 		count_drop(SL_DROP_EVENTS_LOST);

@@ -42,26 +42,39 @@ static struct sockops_bpf *skel;
 static struct bpft_cg cg = { .fd = -1 };
 static struct bpf_link *ops_link;
 
-static void setup(void)
+/* A fresh copy of the object, attached to the test's cgroup; flow events
+ * written or not (as the agent with and without a flow log). */
+static void load(bool flow_events)
 {
-	if (geteuid() != 0)
-		return; /* each test skips with the reason */
-	bpft_netns();
-	bpft_cg_enter(&cg, "sockops");
 	skel = sockops_bpf__open();
 	cr_assert_not_null(skel, "open: %s", strerror(errno));
+	skel->rodata->cfg_flow_events = flow_events;
 	bpft_private_maps(skel->obj, 256);
 	cr_assert_eq(sockops_bpf__load(skel), 0, "load: %s", strerror(errno));
 	ops_link = bpf_program__attach_cgroup(skel->progs.sl_sockops, cg.fd);
 	cr_assert_not_null(ops_link, "attach to %s: %s", cg.path, strerror(errno));
 }
 
-static void teardown(void)
+static void unload(void)
 {
 	bpf_link__destroy(ops_link);
 	ops_link = NULL;
 	sockops_bpf__destroy(skel);
 	skel = NULL;
+}
+
+static void setup(void)
+{
+	if (geteuid() != 0)
+		return; /* each test skips with the reason */
+	bpft_netns();
+	bpft_cg_enter(&cg, "sockops");
+	load(true);
+}
+
+static void teardown(void)
+{
+	unload();
 	bpft_cg_leave(&cg);
 }
 
@@ -149,6 +162,30 @@ Test(sockops, server_side_counts_payload_bytes_and_reports_open_and_close)
 	cr_assert_eq(ev[1].cookie, cookie);
 	cr_assert_eq(ev[1].bytes_sent, 5000);
 	cr_assert_eq(ev[1].bytes_received, 1200);
+}
+
+Test(sockops, without_flow_events_counts_and_writes_no_event)
+{
+	struct sl_metric_key k;
+	struct sl_metric_val v;
+	struct sl_event ev[4];
+	int l, cfd, sfd;
+
+	BPFT_REQUIRE_ROOT();
+	unload();
+	load(false);
+	workloads();
+	l = bpft_listen(SERVER);
+	cfd = bpft_client(CLIENT, l);
+	bpft_connect(cfd, l);
+	sfd = bpft_accept(l);
+	exchange(cfd, sfd, 700, 300);
+	k = mkey(CLIENT_ID, SERVER_ID, bpft_port(l), SL_REPORTER_DESTINATION);
+	cr_assert(BPFT_WAIT(closed_once(&k, &v)), "no close counted");
+	cr_assert_eq(v.opened, 1);
+	cr_assert_eq(v.bytes_sent, 700);
+	cr_assert_eq(v.bytes_received, 300);
+	cr_assert_eq(bpft_events(skel->maps.sl_events, ev, 4), 0);
 }
 
 Test(sockops, client_side_counts_what_the_connect_hook_recorded)

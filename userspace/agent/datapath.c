@@ -322,7 +322,7 @@ int datapath_set_fastpath(struct datapath *dp, bool on)
 }
 
 int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path,
-		  bool conn_events)
+		  bool flow_events)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oopts, .pin_root_path = pin_root);
 	struct bpf_program *prog;
@@ -374,6 +374,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 			 "is calling, so policy is enforced by tc at the destination (a denied "
 			 "client times out instead of getting EACCES)");
 	dp->skel->rodata->cfg_netns_ident = dp->has_netns_cookie;
+	dp->skel->rodata->cfg_flow_events = flow_events;
 	adopt_pinned_sizes(dp->skel->obj);
 
 	err = sock_bpf__load(dp->skel);
@@ -393,7 +394,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("opening sockops BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	dp->sockops->rodata->cfg_conn_events = conn_events;
+	dp->sockops->rodata->cfg_flow_events = flow_events;
 	adopt_pinned_sizes(dp->sockops->obj);
 	err = sockops_bpf__load(dp->sockops);
 	if (err) {
@@ -412,6 +413,7 @@ int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_
 		log_err("opening tc BPF object: %s", strerror(-err));
 		goto fail;
 	}
+	dp->tc->rodata->cfg_flow_events = flow_events;
 	adopt_pinned_sizes(dp->tc->obj);
 	err = tc_bpf__load(dp->tc);
 	if (err) {

@@ -55,10 +55,11 @@ struct datapath {
 };
 
 /* Load, attach to cgroup `cgroup_path` (or adopt), open the maps.
- * conn_events: sockops reports each connection's open and close in the
- * flow events (false when nothing reads them: a flow log of none). */
+ * flow_events: the programs write flow events (connections opened and
+ * closed, denials, ejections) to the ring; false when nothing reads them
+ * (a flow log of none). */
 int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path,
-		  bool conn_events);
+		  bool flow_events);
 /* Attach the tc programs to a local pod's host-side veth (clsact ingress:
  * sl_from_pod, egress: sl_to_pod), replacing what an earlier agent put
  * there in one step. The filters stay when the agent exits. */

@@ -573,6 +573,10 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 	t->flow_path = flow_path;
 	t->flow_max = flow_max;
 	flow_open(t);
+	/* no flow log: the programs write no events (datapath_open), and the
+	 * ring (SL_EVENTS_BYTES, which libbpf maps twice) stays unmapped */
+	if (!flow_path)
+		goto metrics;
 	snprintf(path, sizeof(path), "%s/%s", dp->pin_root, SL_MAP_EVENTS);
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
@@ -585,6 +589,7 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 		log_err("flow events ring buffer: %s", strerror(errno));
 		return -errno;
 	}
+metrics:
 	if (metrics_addr) {
 		t->listen_fd = addr_listen(metrics_addr, 64);
 		if (t->listen_fd < 0) {
@@ -601,7 +606,7 @@ int telemetry_init(struct telemetry *t, struct datapath *dp, const char *flow_pa
 
 int telemetry_ring_fd(const struct telemetry *t)
 {
-	return ring_buffer__epoll_fd(t->rb);
+	return t->rb ? ring_buffer__epoll_fd(t->rb) : -1;
 }
 
 int telemetry_ring_timeout_ms(const struct telemetry *t)
