@@ -8,7 +8,9 @@
  * cached compile's entries packed, snapdelta.h, and read back here). From
  * scratch means from the config loaded anew from its storage form: no
  * resource shared with the walk's configs, so none of the parsed forms
- * the model keeps with each resource (config_model.c) either.
+ * the model keeps with each resource (config_model.c) either. The set is
+ * committed at random in place, to a copy, or not at all (a refused
+ * change), and a change made in place gives the delta's own part.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,12 +151,54 @@ static json_t *unpacked(const json_t *v)
 	return out;
 }
 
+/* A delta's del list as a set: {key: true}. */
+static json_t *key_set(const json_t *del)
+{
+	json_t *o = json_object(), *k;
+	size_t i;
+
+	json_array_foreach(del, i, k)
+		json_object_set_new(o, json_string_value(k), json_true());
+	return o;
+}
+
+/* The part sl_svc_cache_commit() gave for a change in place is the part
+ * of the delta between the sets before (a copy) and after. */
+static void check_part(int step, json_t *before, json_t *after, const json_t *part, size_t items)
+{
+	json_t *a = json_pack("{s:O}", "services", before), *b = json_pack("{s:O}", "services", after);
+	json_t *d = sd_delta(a, b, NULL), *want = json_object_get(d, "services");
+
+	if (!want) {
+		cr_assert(json_is_null(part), "step %d: a part for no change: %s", step,
+			  json_dumps(part, JSON_COMPACT));
+		cr_assert_eq(items, 0);
+	} else {
+		json_t *x = key_set(json_object_get(want, "del")), *y = key_set(json_object_get(part, "del"));
+
+		cr_assert(json_equal(json_object_get(want, "set"), json_object_get(part, "set")),
+			  "step %d: the part sets %s, the delta %s", step,
+			  json_dumps(json_object_get(part, "set"), JSON_COMPACT),
+			  json_dumps(json_object_get(want, "set"), JSON_COMPACT));
+		cr_assert(json_equal(x, y), "step %d: the part deletes %s, the delta %s", step,
+			  json_dumps(y, JSON_COMPACT), json_dumps(x, JSON_COMPACT));
+		cr_assert_eq(items, json_object_size(json_object_get(want, "set")) +
+			     json_array_size(json_object_get(want, "del")));
+		json_decref(x);
+		json_decref(y);
+	}
+	json_decref(a);
+	json_decref(b);
+	json_decref(d);
+}
+
 Test(compile_cache, cached_compile_is_the_compile_from_scratch)
 {
 	struct sl_svc_cache *cache = sl_svc_cache_new();
 	struct sl_config *c = sl_config_new();
-	size_t hits = 0, misses = 0, compiled = 0;
+	size_t hits = 0, misses = 0, compiled = 0, changes = 0, in_place = 0;
 	unsigned int seed = 42;
+	json_t *kept = NULL;   /* a copy of the set last committed */
 
 	for (int step = 0; step < 400; step++) {
 		struct sl_ids *ids1 = sl_ids_new(), *ids2 = sl_ids_new();
@@ -185,11 +229,35 @@ Test(compile_cache, cached_compile_is_the_compile_from_scratch)
 			  json_dumps(a, JSON_COMPACT), json_dumps(b, JSON_COMPACT));
 		ib = sd_index(b, NULL);
 		if (sl_mesh_indexed(m)) {
-			json_t *u = unpacked(json_object_get(sl_mesh_indexed(m), "services"));
+			/* committed (in place, to a copy) or not (its config was
+			 * refused): the next compile starts from what was kept */
+			int how = rand_r(&seed) % 4;
+			json_t *set = NULL, *part = NULL, *u;
+			size_t items = 0;
 
-			cr_assert(json_equal(u, json_object_get(ib, "services")), "step %d: index",
-				  step);
-			json_decref(u);
+			if (sl_svc_cache_base(cache))
+				changes++;
+			if (how) {
+				cr_assert_eq(sl_svc_cache_commit(cache, how > 1, &set, &part, &items), 0);
+				cr_assert_not_null(set);
+				if (part) {
+					in_place++;
+					cr_assert_not_null(kept, "step %d: a change with no base", step);
+					check_part(step, kept, set, part, items);
+				}
+				json_decref(kept);
+				kept = json_copy(set);
+			} else if (!sl_svc_cache_base(cache)) {
+				set = json_object_get(sl_mesh_indexed(m), "services");   /* whole */
+			}
+			if (set) {
+				u = unpacked(set);
+				cr_assert(json_equal(u, json_object_get(ib, "services")),
+					  "step %d: index (%s)", step, how > 1 ? "in place" :
+					  how ? "a copy" : "not committed");
+				json_decref(u);
+			}
+			json_decref(part);
 		}
 		sl_mesh_cache_stats(m, &h, &k);
 		hits += h;
@@ -208,6 +276,10 @@ Test(compile_cache, cached_compile_is_the_compile_from_scratch)
 	cr_assert_gt(compiled, 100);
 	cr_assert_gt(hits, 100, "%zu hits", hits);
 	cr_assert_gt(misses, 50, "%zu misses", misses);
+	/* and made most sets as a change, some of them in place */
+	cr_assert_gt(changes, compiled / 2, "%zu of %zu sets made as a change", changes, compiled);
+	cr_assert_gt(in_place, 50, "%zu changes made in place", in_place);
+	json_decref(kept);
 	sl_config_free(c);
 	sl_svc_cache_free(cache);
 }

@@ -38,7 +38,7 @@ struct srv_state {
 	char last_path[128], last_query[128], last_hdr[64];
 	size_t last_len;
 	int32_t stream_id;
-	int closed;
+	int closed, flush_rc;
 };
 
 static void srv_request(struct h2_conn *c, const struct h2_req *r, void *arg)
@@ -56,6 +56,9 @@ static void srv_request(struct h2_conn *c, const struct h2_req *r, void *arg)
 		st->stream_id = r->stream_id;
 		h2_respond_stream(c, r->stream_id, 200, "application/x-ndjson");
 		h2_stream_write(c, r->stream_id, "one\n", 4);
+		/* inside its own callback: nothing is sent from here (nghttp2
+		 * forbids it), the io that runs this callback sends it */
+		st->flush_rc = h2_conn_flush(c);
 		return;
 	}
 	h2_respond(c, r->stream_id, 200, "text/plain", "pong", 4);
@@ -152,8 +155,16 @@ Test(h2, h2_request_response_stream_and_413)
 	cr_assert_geq(h2_request(cc, "GET", "t", "/stream", NULL, 0, NULL, 0, &cops, &c3), 1);
 	PUMP(sc, cc, c3.len == 4);
 	cr_assert_eq(c3.status, 200);
+	cr_assert_eq(ss.flush_rc, 0);
+	/* flushed: on the wire with no io of the server's end */
 	cr_assert_eq(h2_stream_write(sc, ss.stream_id, "two\n", 4), 0);
-	PUMP(sc, cc, c3.len == 8);
+	cr_assert_eq(h2_conn_flush(sc), 0);
+	for (int i = 0; i < 400 && c3.len < 8; i++) {
+		struct pollfd p = { h2_conn_fd(cc), (short)h2_conn_events(cc), 0 };
+
+		poll(&p, 1, 5);
+		cr_assert_eq(h2_conn_io(cc, (unsigned int)p.revents), 0, "client: %s", h2_conn_error(cc));
+	}
 	cr_assert_eq(memcmp(c3.body, "one\ntwo\n", 8), 0);
 	cr_assert_eq(h2_stream_end(sc, ss.stream_id), 0);
 	PUMP(sc, cc, c3.done);

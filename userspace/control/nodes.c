@@ -320,6 +320,62 @@ static size_t push(struct server *s, struct node_st *n, json_t *delta, uint64_t 
 	return sent;
 }
 
+static json_t *services_of(const json_t *idx)
+{
+	return json_object_get(idx, "services");
+}
+
+/* May the waiting services change be made to its base in place? Only if
+ * every reference to the base is the cache's or a snapshot's that this
+ * install replaces with one holding the base too: then every node that
+ * has the base gets the change as its delta. */
+static bool in_place_ok(const struct server *s, const struct compiled *cc, size_t n,
+			const json_t *base)
+{
+	size_t refs = 1;   /* the cache's */
+
+	for (size_t i = 0; i < n; i++)
+		refs += services_of(cc[i].idx) == base;
+	for (size_t k = 0; k < s->nnodes; k++) {
+		const struct node_st *nd = s->nodes[k];
+		bool replaced = false;
+
+		if (services_of(nd->idx) != base)
+			continue;
+		for (size_t i = 0; i < n && !replaced; i++)
+			replaced = services_of(cc[i].idx) == base && strcmp(cc[i].name, nd->name) == 0;
+		if (!replaced)
+			return false;
+		refs++;
+	}
+	return base->refcount == refs;
+}
+
+/*
+ * The services set of the compile being installed, kept by the cache
+ * (compile_cache.h): its change made in place, and the part every node
+ * that had the base gets put in the memo, so that no two 10,000-key sets
+ * are compared; or made to a copy, which the snapshots then hold.
+ */
+static int commit_services(struct server *s, struct compiled *cc, size_t n, struct sd_memo *memo)
+{
+	json_t *base = s->svc_cache ? sl_svc_cache_base(s->svc_cache) : NULL, *set, *part;
+	bool in_place = base && in_place_ok(s, cc, n, base);
+	size_t items;
+
+	if (!s->svc_cache)
+		return 0;
+	if (sl_svc_cache_commit(s->svc_cache, in_place, &set, &part, &items))
+		return -ENOMEM;
+	if (part)
+		sd_memo_put(memo, set, set, part, items);
+	for (size_t i = 0; base && !in_place && i < n; i++)
+		if (services_of(cc[i].idx) == base && json_object_set(cc[i].idx, "services", set))
+			return -ENOMEM;
+	json_decref(part);
+	return 0;
+}
+
 /* Take the compiled snapshots in; push those that changed. */
 static unsigned int install(struct server *s, struct compiled *cc, size_t n, uint64_t version)
 {
@@ -327,6 +383,14 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 	size_t bytes = 0, items = 0;
 	struct sd_memo memo = {};   /* nodes share their services' sets */
 
+	if (commit_services(s, cc, n, &memo)) {
+		/* the set is as it was, and so is every node: they get this
+		 * version's services with the next change, which the cache
+		 * then builds whole */
+		log_err("version %llu: out of memory making the services set; no node snapshot "
+			"changed", (unsigned long long)version);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct node_st *nd = node_get(s, cc[i].name, true);
 		uint64_t base;
@@ -351,6 +415,15 @@ static unsigned int install(struct server *s, struct compiled *cc, size_t n, uin
 		items += k;
 		bytes += push(s, nd, delta, base);
 		json_decref(delta);
+	}
+	/* on the wire before the frees below and the caller's reply: the
+	 * agents apply while this process tidies up */
+	for (struct watcher *w = s->watchers; w; w = w->next) {
+		if (w->cn->dirty && !w->cn->kill && h2_conn_flush(w->cn->h)) {
+			log_warn("node %s (%s): %s; cutting the connection off", w->node->name,
+				 w->cn->addr, h2_conn_error(w->cn->h));
+			w->cn->kill = true;
+		}
 	}
 	sd_memo_free(&memo);
 	sd_pool_prune(s->pool);

@@ -263,9 +263,10 @@ void sl_mesh_cache_stats(const struct sl_mesh *m, size_t *hits, size_t *misses)
 /*
  * Every node's services, each service's entries taken from the cache when
  * its inputs are those it was compiled from, else compiled (and cached):
- * into `out`, indexed into `set` (snapdelta.h), the compiled ones also
- * into `fresh` (for the self-check). cache may be NULL; with one, the
- * entries in out and set are packed (the cache's).
+ * into `out`, indexed (snapdelta.h) into `set` or, with a cache, into the
+ * cache's (svc_set_add), the compiled ones also into `fresh` (for the
+ * self-check). cache may be NULL; with one, the entries in out and its
+ * set are packed (the cache's).
  */
 static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *out,
 			 json_t *set, json_t *fresh)
@@ -313,7 +314,8 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 				rc = sd_item_key(item, key);
 			rc = rc ?: kp ? 0 : -EINVAL;
 			rc = rc ?: json_array_append(out, (json_t *)item) ? -ENOMEM : 0;
-			rc = rc ?: sd_set_add(set, kp, (json_t *)item);
+			rc = rc ?: cache ? svc_set_add(cache, kp, (json_t *)item) :
+				sd_set_add(set, kp, (json_t *)item);
 			/* what is checked is the object, not its packed text */
 			if (!rc && mine)
 				rc = json_array_append(fresh, json_array_get(mine, k)) ? -ENOMEM : 0;
@@ -367,6 +369,11 @@ struct sl_mesh *sl_compile_mesh_with(const struct sl_config *c, struct sl_model 
 	rc = mesh_services(&m->x, cache, m->svcs, set, fresh);
 	if (cache)
 		svc_cache_end(cache, rc ? NULL : &m->cache);
+	if (!rc && cache && !m->x.node_dependent) {
+		json_decref(set);
+		set = svc_set_done(cache);
+		rc = set ? 0 : -ENOMEM;
+	}
 	if (rc)
 		goto out;
 	if (m->x.node_dependent) {

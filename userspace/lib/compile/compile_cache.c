@@ -20,6 +20,41 @@ struct centry {
 	unsigned int used;         /* the compile (gen) that last used it */
 };
 
+/* One item of the compile in progress: its key (the cache entry's
+ * string) and its packed item. */
+struct produced {
+	const char *key;
+	json_t *item;
+};
+
+/*
+ * The services set (snapdelta.h: key -> packed item) of the compile in
+ * progress, made as a change to `set`, the set of the last committed
+ * compile, when that is cheaper and provably the same as building it
+ * whole:
+ * - an item whose key `set` maps to this very item is kept; a key not in
+ *   `set` is new; a key `set` maps to an item of an entry replaced or
+ *   dropped by this compile (same key, so same content) takes the new
+ *   item; anything else (a key produced twice, an item of an entry the
+ *   cache no longer knows) and the set is built whole;
+ * - a key whose item is one of those replaced or dropped and that no item
+ *   produced now has goes;
+ * - and the sizes must agree: every produced key is in the result, so if
+ *   it has as many keys as were produced, it has nothing else.
+ */
+struct pending {
+	json_t *base;              /* c->set, the change's base; NULL: whole */
+	json_t *whole;             /* the set built whole */
+	json_t *add;               /* key -> item: keys not in base */
+	json_t *repl;              /* key -> item: keys base maps to another item */
+	json_t *gone;              /* [keys, items] of entries replaced or dropped */
+	json_t *del;               /* keys that go */
+	bool broken;               /* build whole */
+	bool ready;                /* compiled, waiting for sl_svc_cache_commit() */
+	struct produced *v;
+	size_t n, cap;
+};
+
 /* Open addressing, linear probing; at most half full. Entries leave only
  * in svc_cache_end(), which rebuilds the table: no tombstones. */
 struct sl_svc_cache {
@@ -27,6 +62,8 @@ struct sl_svc_cache {
 	size_t cap, n;
 	unsigned int gen;
 	size_t hits, misses;
+	json_t *set;               /* the services set last committed */
+	struct pending p;
 };
 
 static void centry_free(struct centry *e)
@@ -45,6 +82,17 @@ struct sl_svc_cache *sl_svc_cache_new(void)
 	return calloc(1, sizeof(struct sl_svc_cache));
 }
 
+static void pending_clear(struct pending *p)
+{
+	json_decref(p->whole);
+	json_decref(p->add);
+	json_decref(p->repl);
+	json_decref(p->gone);
+	json_decref(p->del);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
 void sl_svc_cache_free(struct sl_svc_cache *c)
 {
 	if (!c)
@@ -52,7 +100,21 @@ void sl_svc_cache_free(struct sl_svc_cache *c)
 	for (size_t i = 0; i < c->cap; i++)
 		centry_free(c->tab[i]);
 	free(c->tab);
+	pending_clear(&c->p);
+	json_decref(c->set);
 	free(c);
+}
+
+/* An entry's keys and items leave the cache: candidates for deletion
+ * from the base (struct pending). */
+static int gone(struct sl_svc_cache *c, const struct centry *e)
+{
+	if (!c->p.base || c->p.broken)
+		return 0;
+	if (!c->p.gone)
+		c->p.gone = json_array();
+	return !c->p.gone || json_array_append_new(c->p.gone, json_pack("[O, O]", e->keys, e->items)) ?
+		-ENOMEM : 0;
 }
 
 /* ---- inputs ---------------------------------------------------------------- */
@@ -195,6 +257,8 @@ static int rebuild(struct sl_svc_cache *c, size_t cap, bool only_used)
 		if (!e)
 			continue;
 		if (only_used && e->used != c->gen) {
+			if (gone(c, e))
+				c->p.broken = true;   /* unknown deletions: build whole */
 			centry_free(e);
 			continue;
 		}
@@ -252,6 +316,8 @@ int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs
 			free(e);
 		goto nomem;
 	}
+	if (*at && gone(c, e))
+		goto nomem;
 	json_decref(e->inputs);
 	json_decref(e->items);
 	json_decref(e->keys);
@@ -278,6 +344,182 @@ void svc_cache_begin(struct sl_svc_cache *c)
 {
 	c->hits = c->misses = 0;
 	c->gen++;
+	/* a compile never committed: its change is dropped; the base is
+	 * still what the nodes have */
+	pending_clear(&c->p);
+	c->p.base = c->set;
+	c->p.add = json_object();
+	c->p.repl = json_object();
+	if (!c->p.add || !c->p.repl)
+		c->p.broken = true;
+}
+
+int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item)
+{
+	struct pending *p = &c->p;
+	json_t *cur;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 1024;
+		struct produced *v = realloc(p->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->n++] = (struct produced){ key, item };
+	if (!p->base || p->broken)
+		return 0;
+	cur = json_object_get(p->base, key);
+	if (cur == item)
+		return 0;   /* kept */
+	if (json_object_get(p->add, key) || json_object_get(p->repl, key)) {
+		p->broken = true;   /* produced twice: KEY#2 (sd_set_add) */
+		return 0;
+	}
+	return json_object_set_nocheck(cur ? p->repl : p->add, key, item) ? -ENOMEM : 0;
+}
+
+/* Is `item` one of the items of the entries gone in this compile? */
+static bool is_gone(const struct pending *p, const json_t *item)
+{
+	const json_t *g;
+	size_t i, k;
+
+	json_array_foreach(p->gone, i, g) {
+		const json_t *items = json_array_get(g, 1);
+
+		for (k = 0; k < json_array_size(items); k++)
+			if (json_array_get(items, k) == item)
+				return true;
+	}
+	return false;
+}
+
+/* The change to the base, if it is provably the compile's set (struct
+ * pending); else false and the set is built whole. */
+static bool as_change(struct pending *p)
+{
+	const char *key;
+	json_t *item, *g;
+	size_t i, k;
+
+	if (!p->base || p->broken)
+		return false;
+	/* a replaced item's key must hold an item of a gone entry */
+	json_object_foreach(p->repl, key, item)
+		if (!is_gone(p, json_object_get(p->base, key)))
+			return false;
+	p->del = json_array();
+	if (!p->del)
+		return false;
+	json_array_foreach(p->gone, i, g) {
+		const json_t *keys = json_array_get(g, 0), *items = json_array_get(g, 1);
+
+		for (k = 0; k < json_array_size(keys); k++) {
+			key = json_string_value(json_array_get(keys, k));
+			if (json_object_get(p->base, key) == json_array_get(items, k) &&
+			    !json_object_get(p->repl, key) &&
+			    json_array_append_new(p->del, json_string(key)))
+				return false;
+		}
+	}
+	return json_object_size(p->base) - json_array_size(p->del) + json_object_size(p->add) ==
+	       p->n;
+}
+
+json_t *svc_set_done(struct sl_svc_cache *c)
+{
+	struct pending *p = &c->p;
+
+	if (as_change(p)) {
+		p->ready = true;
+		return json_incref(p->base);
+	}
+	json_decref(p->del);
+	p->del = NULL;
+	p->base = NULL;
+	p->whole = json_object();
+	for (size_t i = 0; p->whole && i < p->n; i++) {
+		if (sd_set_add(p->whole, p->v[i].key, p->v[i].item)) {
+			json_decref(p->whole);
+			p->whole = NULL;
+		}
+	}
+	p->ready = p->whole != NULL;
+	return json_incref(p->whole);
+}
+
+json_t *sl_svc_cache_base(const struct sl_svc_cache *c)
+{
+	return c->p.ready ? c->p.base : NULL;
+}
+
+/* base + the change, in place: new keys first (the only step that
+ * allocates, and undone on failure), then replaced items, then deletions. */
+static int apply_change(json_t *set, const struct pending *p)
+{
+	const char *key;
+	json_t *item, *k;
+	size_t i;
+
+	json_object_foreach(p->add, key, item) {
+		if (json_object_set_nocheck(set, key, item)) {
+			json_object_foreach(p->add, key, item)
+				json_object_del(set, key);   /* those set so far */
+			return -ENOMEM;
+		}
+	}
+	json_object_foreach(p->repl, key, item)
+		json_object_set_nocheck(set, key, item);   /* an existing key: no allocation */
+	json_array_foreach(p->del, i, k)
+		json_object_del(set, json_string_value(k));
+	return 0;
+}
+
+int sl_svc_cache_commit(struct sl_svc_cache *c, bool in_place, json_t **set, json_t **part,
+			size_t *items)
+{
+	struct pending *p = &c->p;
+	json_t *target = NULL;
+	int rc = -ENOMEM;
+
+	*set = *part = NULL;
+	*items = 0;
+	if (!p->ready)
+		return 0;
+	if (!p->base) {
+		target = json_incref(p->whole);
+		goto done;
+	}
+	if (!in_place) {
+		target = json_object();
+		if (!target || json_object_update(target, p->base) || apply_change(target, p))
+			goto fail;
+		goto done;
+	}
+	/* the part a delta between the sets has (snapdelta.h): new keys and
+	 * deletions; a replaced item has the same content (the same key) */
+	*items = json_object_size(p->add) + json_array_size(p->del);
+	*part = *items ? json_pack("{s:O, s:O}", "set", p->add, "del", p->del) : json_null();
+	if (!*part || apply_change(p->base, p))
+		goto fail;
+	target = json_incref(p->base);
+done:
+	json_decref(c->set);
+	c->set = target;
+	*set = target;
+	rc = 0;
+fail:
+	if (rc) {
+		json_decref(target);
+		json_decref(*part);
+		*part = NULL;
+		*items = 0;
+	}
+	pending_clear(p);
+	return rc;
 }
 
 void svc_cache_end(struct sl_svc_cache *c, struct sl_svc_cache_stats *st)

@@ -31,6 +31,30 @@ struct sl_svc_cache;
 struct sl_svc_cache *sl_svc_cache_new(void);
 void sl_svc_cache_free(struct sl_svc_cache *c);
 
+/*
+ * The services set (snapdelta.h: key -> packed item) of every node is
+ * kept here between compiles, and a compile whose services changed little
+ * makes its set as a change to the last committed one instead of building
+ * 10,000 keys anew: sl_mesh_indexed() then gives that set as it is, the
+ * change waiting for sl_svc_cache_commit(). A compile that is never
+ * committed (its config was refused, or not saved) leaves the set as it
+ * was, and the next compile starts from that.
+ */
+
+/* The set the waiting change applies to, or NULL (none waits, or the last
+ * compile built its set whole). The caller commits in place only if it
+ * holds every other reference to this set, in the snapshots it installs. */
+json_t *sl_svc_cache_base(const struct sl_svc_cache *c);
+
+/* The last compile's set becomes the kept one. in_place: the change is
+ * made to the base itself (*part: what changed, as a delta's part for
+ * that set, json null if nothing did; *items its items); else to a copy
+ * (*part NULL), which replaces the base wherever the caller put it. *set:
+ * the set now kept (the cache's reference), NULL if no compile waited.
+ * 0, or -ENOMEM with the base unchanged and nothing kept. */
+int sl_svc_cache_commit(struct sl_svc_cache *c, bool in_place, json_t **set, json_t **part,
+			size_t *items);
+
 /* What one compile did with the cache: services taken from it, compiled. */
 struct sl_svc_cache_stats {
 	size_t hits, misses;
@@ -58,5 +82,13 @@ int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs
 /* Start a compile (every entry unused) / end it: drop what it did not use. */
 void svc_cache_begin(struct sl_svc_cache *c);
 void svc_cache_end(struct sl_svc_cache *c, struct sl_svc_cache_stats *st);
+
+/* Between begin and end: one item of the compile's services set, under
+ * `key` (the cache's own string, from svc_cache_get/put). 0 or -ENOMEM. */
+int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item);
+/* After end: the compile's services set (a new reference), or NULL
+ * (ENOMEM): the base, to be changed by sl_svc_cache_commit(), or one
+ * built whole. */
+json_t *svc_set_done(struct sl_svc_cache *c);
 
 #endif /* SL_COMPILE_CACHE_H */

@@ -87,6 +87,7 @@ struct h2_conn {
 	void *user;
 	struct buf obuf;
 	bool want_write;           /* SSL_write said WANT_WRITE */
+	bool in_recv;              /* inside pump_in: its callbacks run */
 	size_t pending;            /* bytes in streams' out buffers */
 	uint64_t created_ms, progress_ms;
 	struct h2_stream *streams;
@@ -673,7 +674,9 @@ static int pump_in(struct h2_conn *c)
 			return tls_fail(c, "TLS read", r);
 		}
 		total += (size_t)r;
+		c->in_recv = true;
 		used = nghttp2_session_mem_recv(c->ng, b, (size_t)r);
+		c->in_recv = false;
 		if (used < 0) {
 			set_err(c, "HTTP/2: %s", nghttp2_strerror((int)used));
 			return -EPROTO;
@@ -723,6 +726,23 @@ int h2_conn_io(struct h2_conn *c, unsigned int revents)
 	return 0;
 dead:
 	c->dead = true;
+	return rc;
+}
+
+int h2_conn_flush(struct h2_conn *c)
+{
+	int rc;
+
+	check(c);
+	if (c->dead)
+		return -ENOTCONN;
+	/* nghttp2 sends nothing from within its own callbacks: the
+	 * connection whose input is being read is flushed by its io */
+	if (c->connecting || !c->handshaken || c->in_recv)
+		return 0;
+	rc = pump_out(c);
+	if (rc)
+		c->dead = true;
 	return rc;
 }
 

@@ -88,6 +88,12 @@ int h2_conn_fd(const struct h2_conn *c);
 unsigned int h2_conn_events(const struct h2_conn *c);
 int h2_conn_io(struct h2_conn *c, unsigned int revents);
 int h2_conn_tick(struct h2_conn *c);
+/* Write what is queued now, reading nothing (no callback runs): for a
+ * connection other than the one whose callback is running, so that what
+ * that callback queued leaves before the callback's remaining work. 0, or
+ * -errno with the connection dead (h2_conn_io then fails too). Does
+ * nothing for a connection inside its own h2_conn_io. */
+int h2_conn_flush(struct h2_conn *c);
 const char *h2_conn_error(const struct h2_conn *c);
 bool h2_conn_established(const struct h2_conn *c);
 /* The verified peer certificate's URI SAN, or NULL (none, not yet). */

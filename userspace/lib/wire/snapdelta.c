@@ -187,6 +187,19 @@ void sd_memo_free(struct sd_memo *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void sd_memo_put(struct sd_memo *m, json_t *from, json_t *to, json_t *part, size_t items)
+{
+	unsigned int i = m->next++ % SD_MEMO_MAX;
+
+	json_decref(m->e[i].from);
+	json_decref(m->e[i].to);
+	json_decref(m->e[i].part);
+	m->e[i].from = json_incref(from);
+	m->e[i].to = json_incref(to);
+	m->e[i].part = json_incref(part);
+	m->e[i].items = items;
+}
+
 /* array_delta(), or the memo's part if it has one for these very sets.
  * Only a part between sets that other indexes hold too is remembered: a
  * node's own sections would push the shared ones out of the memo. */
@@ -203,16 +216,8 @@ static json_t *array_delta_shared(json_t *from, json_t *to, size_t *items, struc
 		}
 	part = array_delta(from, to, &n);
 	*items += n;
-	if (part && m && from->refcount > 1 && to->refcount > 1) {
-		i = m->next++ % SD_MEMO_MAX;
-		json_decref(m->e[i].from);
-		json_decref(m->e[i].to);
-		json_decref(m->e[i].part);
-		m->e[i].from = json_incref(from);
-		m->e[i].to = json_incref(to);
-		m->e[i].part = json_incref(part);
-		m->e[i].items = n;
-	}
+	if (part && m && from->refcount > 1 && to->refcount > 1)
+		sd_memo_put(m, from, to, part, n);
 	return part;
 }
 

@@ -80,6 +80,10 @@ struct sd_memo {
 };
 json_t *sd_delta_shared(const json_t *from, const json_t *to, size_t *items, struct sd_memo *m);
 void sd_memo_free(struct sd_memo *m);
+/* What the memo answers for the sets from -> to: part (a section's
+ * {set, del}, or json null for no change) and its item count. For a set
+ * changed in place (from == to), whose part its owner knows. */
+void sd_memo_put(struct sd_memo *m, json_t *from, json_t *to, json_t *part, size_t items);
 
 /*
  * Apply `delta` to the indexed snapshot `idx`, in place. Checked first,
