@@ -48,9 +48,9 @@ struct server_opts {
 	bool push_full;            /* send whole snapshots, never deltas */
 };
 
-struct node_st;   /* nodes.c */
+struct node_st;   /* snapshots.h */
 struct sl_svc_cache;
-struct watcher;   /* nodes.c */
+struct watcher;   /* snapshots.h */
 
 struct server {
 	struct store *st;
