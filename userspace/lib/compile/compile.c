@@ -276,14 +276,14 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 		json_t *inputs = cache ? svc_inputs(x, s) : NULL, *mine = NULL;
 		const json_t *items = NULL, *keys = NULL, *item;
 		char key[SD_KEY_MAX];
-		bool nd = false, before = x->node_dependent;
+		bool nd = false, before = x->node_dependent, in_set = false;
 		size_t k;
 		int rc = 0;
 
 		if (cache && !inputs)
 			return -ENOMEM;
 		if (cache)
-			items = svc_cache_get(cache, s, inputs, &keys, &nd);
+			items = svc_cache_get(cache, s, inputs, &keys, &nd, &in_set);
 		if (!items) {
 			struct sl_model one = x->m;
 
@@ -314,7 +314,7 @@ static int mesh_services(struct sl_cctx *x, struct sl_svc_cache *cache, json_t *
 				rc = sd_item_key(item, key);
 			rc = rc ?: kp ? 0 : -EINVAL;
 			rc = rc ?: json_array_append(out, (json_t *)item) ? -ENOMEM : 0;
-			rc = rc ?: cache ? svc_set_add(cache, kp, (json_t *)item) :
+			rc = rc ?: cache ? svc_set_add(cache, kp, (json_t *)item, in_set && !mine) :
 				sd_set_add(set, kp, (json_t *)item);
 			/* what is checked is the object, not its packed text */
 			if (!rc && mine)

@@ -50,6 +50,8 @@ struct pending {
 	json_t *gone;              /* [keys, items] of entries replaced or dropped */
 	json_t *del;               /* keys that go */
 	bool broken;               /* build whole */
+	bool repeats;              /* the whole set has a key twice (KEY#2) */
+	unsigned int gen;          /* the compile's */
 	bool ready;                /* compiled, waiting for sl_svc_cache_commit() */
 	struct produced *v;
 	size_t n, cap;
@@ -63,6 +65,8 @@ struct sl_svc_cache {
 	unsigned int gen;
 	size_t hits, misses;
 	json_t *set;               /* the services set last committed */
+	unsigned int set_gen;      /* the compile it is of: its entries' items are in it */
+	bool set_repeats;
 	struct pending p;
 };
 
@@ -273,7 +277,8 @@ static int rebuild(struct sl_svc_cache *c, size_t cap, bool only_used)
 }
 
 const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
-			    const json_t *inputs, const json_t **keys, bool *node_dependent)
+			    const json_t *inputs, const json_t **keys, bool *node_dependent,
+			    bool *in_set)
 {
 	char k[1024];
 	uint64_t h = entry_key(s, k, sizeof(k));
@@ -283,6 +288,8 @@ const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
 		c->misses++;
 		return NULL;
 	}
+	/* used by the compile the kept set is of: its items are there */
+	*in_set = c->set && c->set_gen && e->used == c->set_gen && !c->set_repeats;
 	e->used = c->gen;
 	c->hits++;
 	*keys = e->keys;
@@ -347,6 +354,7 @@ void svc_cache_begin(struct sl_svc_cache *c)
 	/* a compile never committed: its change is dropped; the base is
 	 * still what the nodes have */
 	pending_clear(&c->p);
+	c->p.gen = c->gen;
 	c->p.base = c->set;
 	c->p.add = json_object();
 	c->p.repl = json_object();
@@ -354,7 +362,7 @@ void svc_cache_begin(struct sl_svc_cache *c)
 		c->p.broken = true;
 }
 
-int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item)
+int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item, bool in_set)
 {
 	struct pending *p = &c->p;
 	json_t *cur;
@@ -369,8 +377,8 @@ int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item)
 		p->cap = cap;
 	}
 	p->v[p->n++] = (struct produced){ key, item };
-	if (!p->base || p->broken)
-		return 0;
+	if (!p->base || p->broken || in_set)
+		return 0;   /* in_set: kept, known without a look */
 	cur = json_object_get(p->base, key);
 	if (cur == item)
 		return 0;   /* kept */
@@ -442,6 +450,7 @@ json_t *svc_set_done(struct sl_svc_cache *c)
 	p->base = NULL;
 	p->whole = json_object();
 	for (size_t i = 0; p->whole && i < p->n; i++) {
+		p->repeats = p->repeats || json_object_get(p->whole, p->v[i].key);
 		if (sd_set_add(p->whole, p->v[i].key, p->v[i].item)) {
 			json_decref(p->whole);
 			p->whole = NULL;
@@ -509,6 +518,8 @@ int sl_svc_cache_commit(struct sl_svc_cache *c, bool in_place, json_t **set, jso
 done:
 	json_decref(c->set);
 	c->set = target;
+	c->set_gen = p->gen;
+	c->set_repeats = p->repeats;
 	*set = target;
 	rc = 0;
 fail:

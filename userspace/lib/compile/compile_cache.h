@@ -67,9 +67,11 @@ json_t *svc_inputs(const struct sl_cctx *x, const struct sl_svc *s);
 
 /* The entries compiled last time for s with exactly these inputs (packed),
  * and the keys of each (lib/wire/snapdelta.h); NULL if none. *node_dependent: a
- * route of s matched on its source (see compile_ctx.h). */
+ * route of s matched on its source (see compile_ctx.h). *in_set: the kept
+ * set (below) has these very items under these keys. */
 const json_t *svc_cache_get(struct sl_svc_cache *c, const struct sl_svc *s,
-			    const json_t *inputs, const json_t **keys, bool *node_dependent);
+			    const json_t *inputs, const json_t **keys, bool *node_dependent,
+			    bool *in_set);
 
 /* Remember s's entries `items` (their keys computed here) for `inputs`,
  * packed (snapdelta.h: the cache holds each service's entries as text,
@@ -84,8 +86,9 @@ void svc_cache_begin(struct sl_svc_cache *c);
 void svc_cache_end(struct sl_svc_cache *c, struct sl_svc_cache_stats *st);
 
 /* Between begin and end: one item of the compile's services set, under
- * `key` (the cache's own string, from svc_cache_get/put). 0 or -ENOMEM. */
-int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item);
+ * `key` (the cache's own string, from svc_cache_get/put); in_set as
+ * svc_cache_get said. 0 or -ENOMEM. */
+int svc_set_add(struct sl_svc_cache *c, const char *key, json_t *item, bool in_set);
 /* After end: the compile's services set (a new reference), or NULL
  * (ENOMEM): the base, to be changed by sl_svc_cache_commit(), or one
  * built whole. */
