@@ -11,6 +11,7 @@
 
 #include "lib/config/config.h"
 #include "lib/config/config_check.h"
+#include "lib/config/config_model.h"
 #include "lib/config/config_yaml.h"
 
 #define EXAMPLE "deploy/examples/mesh.yaml"
@@ -560,11 +561,98 @@ Test(config, forgotten_sources_give_no_position)
 	cr_assert(has_diag(&d, "t.yaml:5:", SL_DIAG_WARNING), "%s", all_diags(&d));
 	sl_diags_free(&d);
 
-	sl_config_forget_sources(c);
+	sl_config_trim(c);
 	sl_diag_res(&d, SL_DIAG_WARNING, sl_config_at(copy, 0), "spec.hosts", "x");
 	cr_assert_eq(d.n, 1);
 	cr_assert_str_eq(d.v[0].msg, "ServiceEntry default/db: spec.hosts: x");
 	sl_diags_free(&d);
 	sl_config_free(copy);
+	sl_config_free(c);
+}
+
+/* A config at rest keeps each document as text. A trim lets go of the
+ * tree of every resource with a parsed form (a model's memo) and keeps the
+ * others'; the parsed form stays whole (labels, names, selectors it holds),
+ * and the tree read again equals the document. Run under ASan (unit-asan),
+ * a memo pointing into a freed tree fails here. */
+Test(config, a_trim_keeps_parsed_forms_and_texts)
+{
+	static const char yaml[] =
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: web}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.10\n"
+		"  selector: {app: web}\n"
+		"  ports: [{name: http, port: 80, targetPort: http-alt}]\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: WorkloadEntry\n"
+		"metadata:\n"
+		"  name: web-1\n"
+		"  annotations: {sluice.io/node: node1, sluice.io/netns: /run/netns/w1,\n"
+		"                sluice.io/interface: veth-w1}\n"
+		"spec:\n"
+		"  address: 10.1.0.1\n"
+		"  serviceAccount: web-sa\n"
+		"  labels: {app: web}\n"
+		"  ports: {http-alt: 8080}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: DestinationRule\n"
+		"metadata: {name: web}\n"
+		"spec: {host: web}\n";
+	struct sl_config *c = sl_config_new(), *same, *other;
+	struct sl_diags d = {};
+	const struct sl_resource *svc, *we, *dr;
+	const struct sl_wl **sel = NULL;
+	const json_t *dr_tree;
+	json_t *before;
+	struct sl_model m;
+
+	cr_assert_eq(parse(c, yaml, &d), 0, "%s", all_diags(&d));
+	svc = sl_config_find(c, "Service", "default", "web");
+	we = sl_config_find(c, "WorkloadEntry", "default", "web-1");
+	dr = sl_config_find(c, "DestinationRule", "default", "web");
+	before = json_deep_copy(sl_resource_json(we));
+	cr_assert_eq(sl_model_build(c, &m), 0);
+	dr_tree = sl_resource_json(dr);
+
+	sl_config_trim(c);
+	cr_assert_eq(sl_resource_json(dr), dr_tree, "a resource without a memo keeps its tree");
+	cr_assert_eq(m.nsvc, 1);
+	cr_assert_eq(m.nwl, 1);
+	cr_assert_str_eq(m.wl[0].sa, "web-sa");
+	cr_assert_str_eq(m.wl[0].node, "node1");
+	cr_assert_eq(sl_wl_port(&m.wl[0], "http-alt"), 8080);
+	cr_assert_str_eq(m.svc[0].ports[0].name, "http");
+	cr_assert_str_eq(m.svc[0].ports[0].target_name, "http-alt");
+	cr_assert_eq(sl_backend_port(&m.wl[0], &m.svc[0].ports[0]), 8080);
+	cr_assert_eq(sl_model_select(&m, "default", m.svc[0].selector, &sel), 1);
+	cr_assert_eq(sel[0], &m.wl[0]);
+	free(sel);
+	cr_assert(json_equal(sl_resource_json(we), before), "read again from its text");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		sl_resource_json(svc), "metadata"), "name")), "web");
+	sl_model_free(&m);
+
+	/* the same documents, parsed again: the same config */
+	same = sl_config_new();
+	other = sl_config_new();
+	cr_assert_eq(parse(same, yaml, &d), 0, "%s", all_diags(&d));
+	cr_assert(sl_config_same(c, same));
+	cr_assert(json_equal(sl_resource_stored(svc),
+			     sl_resource_stored(sl_config_find(same, "Service", "default", "web"))));
+	cr_assert_eq(parse(other, yaml, &d), 0, "%s", all_diags(&d));
+	cr_assert_eq(parse(other, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+			   "metadata: {name: web}\nspec: {host: web.default.svc.cluster.local}\n",
+			   &d), 0, "%s", all_diags(&d));
+	cr_assert_not(sl_config_same(c, other), "a changed document");
+	cr_assert_eq(sl_config_remove(same, "DestinationRule", "default", "web"), 0);
+	cr_assert_not(sl_config_same(c, same), "a removed one");
+	json_decref(before);
+	sl_diags_free(&d);
+	sl_config_free(other);
+	sl_config_free(same);
 	sl_config_free(c);
 }

@@ -149,7 +149,6 @@ Test(store, a_save_appends_what_changed_and_reopens_as_saved)
 	cr_assert(f);
 	cr_assert_str_eq(f, a);
 	cr_assert_eq(flen, strlen(a));
-	store_texts_free(&fresh);
 	free(a);
 	free(b);
 	free(f);

@@ -81,7 +81,6 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 {
 	uint64_t v = s->st->version + 1, t0 = loop_now_ms(), t1, t2;
 	struct store *st = s->st;
-	json_t *a = sl_config_to_json(st->cfg), *b = sl_config_to_json(nc);
 	struct compiled *cc = NULL;
 	struct sl_ids *ids = NULL;
 	unsigned int pushed;
@@ -89,7 +88,7 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	char err[512];
 	int rc;
 
-	if (a && b && json_equal(a, b)) {
+	if (sl_config_same(st->cfg, nc)) {
 		reply(c, id, 200, json_pack("{s:I, s:b, s:o}", "version", (json_int_t)st->version,
 					    "changed", 0, "diagnostics", sl_diags_json(d)));
 		goto out;
@@ -132,8 +131,9 @@ void config_change(struct server *s, struct h2_conn *c, int32_t id, struct sl_co
 	st->version = v;
 	nc = NULL;
 	ids = NULL;
-	/* this request's diagnostics are made: its positions are not needed */
-	sl_config_forget_sources(st->cfg);
+	/* this request's diagnostics are made: its positions are not needed,
+	 * nor the trees of documents whose parsed form the compile kept */
+	sl_config_trim(st->cfg);
 	pushed = install(s, cc, n, v);
 	log_info("%s: config version %llu (%zu resources), %u of %zu node snapshots changed "
 		 "(%zu items, %zu bytes pushed); compare %llu ms, compile %llu ms (%zu of %zu "
@@ -151,8 +151,6 @@ out:
 	compiled_free(cc, n);
 	sl_ids_free(ids);
 	sl_config_free(nc);
-	json_decref(a);
-	json_decref(b);
 	/* A change at 10,000 services frees tens of MB of small blocks. They
 	 * go back to the system once changes pause (server.c, tick): trimmed
 	 * at every change, the next one faults the same pages in again. */

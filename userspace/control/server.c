@@ -324,6 +324,7 @@ static void tick(struct server *s)
 {
 	if (s->trim_at && loop_now_ms() >= s->trim_at) {
 		s->trim_at = 0;
+		sl_config_trim(s->st->cfg);
 		malloc_trim(0);
 	}
 	for (struct conn *cn = s->conns, *next; cn; cn = next) {

@@ -67,7 +67,8 @@ struct server {
 	size_t last_compiled, last_services; /* services compiled again, in all */
 	size_t last_push_bytes;    /* sent by the last change, to all nodes */
 	size_t last_push_items;    /* items it set or removed, all nodes */
-	uint64_t trim_at;          /* give freed heap back to the system then; 0: no need */
+	uint64_t trim_at;          /* trim the config and give freed heap back to the
+				    * system then; 0: no need */
 	struct conn *conns;
 	size_t nconns;
 	char admin_uri[512], node_prefix[512];

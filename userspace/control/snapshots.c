@@ -15,6 +15,7 @@
 #include "lib/compile/compile.h"
 #include "lib/compile/compile_cache.h"
 #include "lib/core/log.h"
+#include "lib/core/loop.h"
 #include "lib/wire/h2.h"
 #include "lib/wire/snapdelta.h"
 
@@ -340,6 +341,8 @@ unsigned int install(struct server *s, struct compiled *cc, size_t n, uint64_t v
 	}
 	sd_memo_free(&memo);
 	sd_pool_prune(s->pool);
+	/* the compile read documents' trees: they go with the next trim */
+	s->trim_at = loop_now_ms() + TRIM_AFTER_MS;
 	s->last_push_bytes = bytes;
 	s->last_push_items = items;
 	return changed;

@@ -190,7 +190,6 @@ void store_close(struct store *s)
 	s->watch = NULL;
 	s->etcd = NULL;
 	pki_ca_close(&s->ca);
-	store_texts_free(s);
 	sl_config_free(s->cfg);
 	sl_config_free(s->saved);
 	sl_ids_free(s->ids);

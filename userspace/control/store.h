@@ -76,11 +76,6 @@ struct store {
 	struct etcd_watch *watch;  /* PREFIX/config */
 	char prefix[128];
 	int64_t cfg_rev;           /* PREFIX/config's mod_revision as last read or written */
-	/* the text of each document last saved, by document (shared by
-	 * reference between config versions, never changed in place):
-	 * a save dumps only the documents it has not seen (store_common.h) */
-	size_t ntexts;
-	struct store_text *texts;  /* sorted by doc address */
 	/* the state dir only: the config that config.json and config.log
 	 * hold, and their sizes (store_journal.h) */
 	struct sl_config *saved;

@@ -111,93 +111,37 @@ int store_config_from_json(struct store *s, struct sl_config *cfg, uint64_t *ver
 
 /* ---- the config's text ----------------------------------------------------- */
 
-static void text_free(struct store_text *t)
-{
-	if (t->text) {
-		json_decref(t->doc);
-		free(t->text);
-	}
-	t->doc = NULL;
-	t->text = NULL;
-}
-
-void store_texts_free(struct store *s)
-{
-	for (size_t i = 0; i < s->ntexts; i++)
-		text_free(&s->texts[i]);
-	free(s->texts);
-	s->texts = NULL;
-	s->ntexts = 0;
-}
-
-static int cmp_doc(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)((const struct store_text *)a)->doc;
-	uintptr_t y = (uintptr_t)((const struct store_text *)b)->doc;
-
-	return x < y ? -1 : x > y;
-}
-
-char *store_config_text(struct store *s, const struct sl_config *cfg, uint64_t version,
+char *store_config_text(const struct store *s, const struct sl_config *cfg, uint64_t version,
 			size_t *len)
 {
-	size_t n = sl_config_count(cfg), total = 0, at = 0;
-	struct store_text *next = calloc(n ?: 1, sizeof(*next));
+	size_t n = sl_config_count(cfg), total = 0, at;
 	json_t *tdj = json_string(s->td);
 	char *td = tdj ? json_dumps(tdj, JSON_ENCODE_ANY) : NULL, *out = NULL;
-	int k;
 
-	if (!next || !td)
+	if (!td)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		/* documents are never changed in place (config.c): held, not written */
-		struct store_text key = { .doc = (json_t *)sl_resource_json(sl_config_at(cfg, i)) };
-		struct store_text *hit = s->ntexts ?
-			bsearch(&key, s->texts, s->ntexts, sizeof(key), cmp_doc) : NULL;
-
-		if (hit && hit->text) {
-			next[i] = *hit;   /* moves, reference and all */
-			hit->text = NULL;
-		} else {
-			next[i].text = json_dumps(key.doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			if (!next[i].text)
-				goto out;
-			next[i].doc = json_incref(key.doc);
-			next[i].len = strlen(next[i].text);
-		}
-		total += next[i].len + 2;
-	}
+	/* every document's text is kept with it (config.h): copied, not dumped */
+	for (size_t i = 0; i < n; i++)
+		total += json_string_length(sl_resource_stored(sl_config_at(cfg, i))) + 2;
 	total += strlen(td) + 96;
 	out = malloc(total);
 	if (!out)
 		goto out;
-	k = snprintf(out, total, "{\"version\":%llu,\"trust_domain\":%s,\"resources\":[",
-		     (unsigned long long)version, td);
-	at = (size_t)k;
+	at = (size_t)snprintf(out, total, "{\"version\":%llu,\"trust_domain\":%s,\"resources\":[",
+			      (unsigned long long)version, td);
 	for (size_t i = 0; i < n; i++) {
+		const json_t *t = sl_resource_stored(sl_config_at(cfg, i));
+
 		out[at++] = '\n';
-		memcpy(out + at, next[i].text, next[i].len);
-		at += next[i].len;
+		memcpy(out + at, json_string_value(t), json_string_length(t));
+		at += json_string_length(t);
 		if (i + 1 < n)
 			out[at++] = ',';
 	}
 	memcpy(out + at, "\n]}\n", 5);
 	at += 4;
 	*len = at;
-	qsort(next, n, sizeof(*next), cmp_doc);
-	store_texts_free(s);
-	s->texts = next;
-	s->ntexts = n;
-	next = NULL;
 out:
-	if (next) {
-		/* what moved out of s->texts is in next: back into nothing,
-		 * both dropped (the next call dumps everything) */
-		for (size_t i = 0; i < n; i++)
-			text_free(&next[i]);
-		free(next);
-		store_texts_free(s);
-	}
 	free(td);
 	json_decref(tdj);
 	return out;

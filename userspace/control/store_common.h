@@ -29,20 +29,10 @@ int store_admin_creds(struct store *s, char *err, size_t errlen);
 int store_config_from_json(struct store *s, struct sl_config *cfg, uint64_t *version,
 			   json_t *j, const char *where, const char *td, char *err, size_t errlen);
 
-/* One document's compact text, holding a reference to the document. */
-struct store_text {
-	json_t *doc;
-	char *text;                /* NULL: moved to a newer table, doc not held */
-	size_t len;
-};
-
 /* What config.json (and etcd's PREFIX/config) hold for cfg at version:
- * {"version":V,"trust_domain":TD,"resources":[...]}, one document a line,
- * malloc'd; the texts of documents the last call saw are reused, and
- * s->texts then holds those of cfg. NULL on allocation failure. */
-char *store_config_text(struct store *s, const struct sl_config *cfg, uint64_t version,
+ * {"version":V,"trust_domain":TD,"resources":[...]}, one document a line
+ * (its stored text), malloc'd. NULL on allocation failure. */
+char *store_config_text(const struct store *s, const struct sl_config *cfg, uint64_t version,
 			size_t *len);
-/* Drop s->texts. */
-void store_texts_free(struct store *s);
 
 #endif /* SL_CONTROL_STORE_COMMON_H */

@@ -151,8 +151,7 @@ static char *record(const struct sl_config *from, const struct sl_config *to, ui
 	return line;
 }
 
-/* A new base at version and no log. The documents' texts are not kept
- * between bases (store_config_text keeps them for the etcd store). */
+/* A new base at version and no log. */
 static int write_base(struct store *s, const struct sl_config *cfg, uint64_t version,
 		      char *err, size_t errlen)
 {
@@ -163,7 +162,6 @@ static int write_base(struct store *s, const struct sl_config *cfg, uint64_t ver
 	store_path_of(s, "config.json", cp, sizeof(cp));
 	store_path_of(s, "config.log", lp, sizeof(lp));
 	text = store_config_text(s, cfg, version, &len);
-	store_texts_free(s);
 	rc = text ? file_write_atomic(cp, text, len, 0600) : -ENOMEM;
 	free(text);
 	if (rc) {

@@ -123,9 +123,11 @@ static int gone(struct sl_svc_cache *c, const struct centry *e)
 
 /* ---- inputs ---------------------------------------------------------------- */
 
+/* A resource as an input: its stored text (the same document is the same
+ * text; configs share a resource's, so a hit compares pointers). */
 static int add_doc(json_t *a, const struct sl_resource *r)
 {
-	return json_array_append(a, r ? (json_t *)sl_resource_json(r) : json_null());
+	return json_array_append(a, r ? (json_t *)sl_resource_stored(r) : json_null());
 }
 
 /* A service's own inputs: itself, its DestinationRule, the workloads its
@@ -197,7 +199,8 @@ json_t *svc_inputs(const struct sl_cctx *x, const struct sl_svc *s)
 	return a;
 }
 
-/* Documents are the same object; markers (counts, names, null) equal. */
+/* Documents (their texts) and markers (counts, names, null) equal. A
+ * marker name is a host, which no document's text (an object) equals. */
 static bool same_inputs(const json_t *a, const json_t *b)
 {
 	if (json_array_size(a) != json_array_size(b))
@@ -205,7 +208,7 @@ static bool same_inputs(const json_t *a, const json_t *b)
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		const json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
 
-		if (x != y && (json_is_object(x) || json_is_object(y) || !json_equal(x, y)))
+		if (x != y && !json_equal(x, y))
 			return false;
 	}
 	return true;

@@ -7,11 +7,11 @@
  * its inputs: its own Service or ServiceEntry, the VirtualService and
  * DestinationRule bound to it, the workloads its selector picks, and for
  * each destination its VirtualService routes to, that service, its
- * DestinationRule and its workloads. The inputs are held as the config's
- * documents themselves: documents are never changed in place (config.h)
- * and the cache holds a reference to each, so two input lists with the
- * same pointers are the same inputs. Anything else the compiler reads
- * (the trust domain, identities) does not reach a service's entries.
+ * DestinationRule and its workloads. The inputs are held as the stored
+ * texts of the config's documents (sl_resource_stored): equal texts are
+ * equal documents, and configs share a resource's text, so an unchanged
+ * input is the same pointer. Anything else the compiler reads (the trust
+ * domain, identities) does not reach a service's entries.
  *
  * The cache belongs to the caller (sluice-control keeps one across
  * changes); sl_compile_mesh() reads and refreshes it. Not thread-safe.
@@ -62,7 +62,8 @@ struct sl_svc_cache_stats {
 
 /* ---- for the compiler (compile.c) ---- */
 
-/* The inputs of service s as a new array of documents, or NULL (ENOMEM). */
+/* The inputs of service s as a new array (documents' texts and markers),
+ * or NULL (ENOMEM). */
 json_t *svc_inputs(const struct sl_cctx *x, const struct sl_svc *s);
 
 /* The entries compiled last time for s with exactly these inputs (packed),

@@ -133,8 +133,8 @@ json_t *sl_compile_traffic(const struct sl_cctx *x, const struct sl_svc *s, cons
 	}
 
 	/* Kubernetes Service: sessionAffinity ClientIP, 10800 s by default */
-	svc_spec = json_object_get(sl_resource_json(s->r), "spec");
-	aff = s->entry ? NULL : json_string_value(json_object_get(svc_spec, "sessionAffinity"));
+	svc_spec = s->entry ? NULL : json_object_get(sl_resource_json(s->r), "spec");
+	aff = json_string_value(json_object_get(svc_spec, "sessionAffinity"));
 	if (aff && !strcmp(aff, "ClientIP"))
 		json_object_set_new(t, "affinity_timeout_s", json_integer(int_or(json_object_get(
 			json_object_get(svc_spec, "sessionAffinityConfig"), "clientIP"),

@@ -18,8 +18,10 @@
 #include "lib/config/config_yaml.h"
 #include "lib/core/file.h"
 
-/* One stored resource: its JSON and, for diagnostics, the tree it was read
- * from (shared by copies). */
+/* One stored resource: its document as compact JSON text, the same as a
+ * tree while someone reads it (a JSON tree takes some ten times the text's
+ * memory), and, for diagnostics, the YAML tree it was read from (shared by
+ * copies). */
 /* A resource never changes once made (a change is a new resource), so
  * configs share it: sl_config_dup() takes a reference, the last
  * sl_config_free() or remove frees it. Not thread-safe: a config and its
@@ -27,7 +29,8 @@
 struct sl_resource {
 	unsigned int refs;
 	char *kind, *ns, *name;
-	json_t *doc;
+	json_t *text;              /* a JSON string: the stored form */
+	json_t *doc;               /* its tree; NULL until read, and after a trim */
 	struct ydoc *src;
 	const struct ynode *node;  /* this document's root inside src */
 	void *memo;                /* sl_resource_set_memo() */
@@ -72,18 +75,36 @@ static void res_free(struct sl_resource *r)
 	free(r->kind);
 	free(r->ns);
 	free(r->name);
+	json_decref(r->text);
 	json_decref(r->doc);
 	ydoc_unref(r->src);
 	free(r);
 }
 
-void sl_config_forget_sources(struct sl_config *c)
+void sl_config_trim(struct sl_config *c)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		ydoc_unref(c->v[i]->src);
-		c->v[i]->src = NULL;
-		c->v[i]->node = NULL;
+		struct sl_resource *r = c->v[i];
+
+		ydoc_unref(r->src);
+		r->src = NULL;
+		r->node = NULL;
+		if (r->memo) {
+			json_decref(r->doc);
+			r->doc = NULL;
+		}
 	}
+}
+
+bool sl_config_same(const struct sl_config *a, const struct sl_config *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i] != b->v[i] && (sl_resource_cmp(a->v[i], b->v[i]) ||
+					   !json_equal(a->v[i]->text, b->v[i]->text)))
+			return false;
+	return true;
 }
 
 static int key_cmp(const char *kind, const char *ns, const char *name,
@@ -238,7 +259,18 @@ const struct sl_resource *sl_config_find(const struct sl_config *c, const char *
 const char *sl_resource_kind(const struct sl_resource *r) { return r->kind; }
 const char *sl_resource_namespace(const struct sl_resource *r) { return r->ns; }
 const char *sl_resource_name(const struct sl_resource *r) { return r->name; }
-const json_t *sl_resource_json(const struct sl_resource *r) { return r ? r->doc : NULL; }
+const json_t *sl_resource_stored(const struct sl_resource *r) { return r->text; }
+
+const json_t *sl_resource_json(const struct sl_resource *r)
+{
+	struct sl_resource *w = (struct sl_resource *)r;   /* read, not a change */
+
+	if (!r)
+		return NULL;
+	if (!r->doc)
+		w->doc = json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
+	return r->doc;
+}
 
 /* ---- parsing --------------------------------------------------------------- */
 
@@ -275,9 +307,15 @@ static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node, b
 	r->ns = strdup(ns);
 	r->name = strdup(name);
 	r->doc = stored_json(node, ns);
+	if (r->doc) {
+		char *t = json_dumps(r->doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		r->text = t ? json_string_nocheck(t) : NULL;
+		free(t);
+	}
 	r->src = keep ? ydoc_ref(src) : NULL;
 	r->node = keep ? node : NULL;
-	if (!r->kind || !r->ns || !r->name || !r->doc) {
+	if (!r->kind || !r->ns || !r->name || !r->text) {
 		res_free(r);
 		return NULL;
 	}
@@ -391,7 +429,9 @@ json_t *sl_config_to_json(const struct sl_config *c)
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < c->n; i++) {
-		if (json_array_append(a, c->v[i]->doc)) {
+		const json_t *doc = sl_resource_json(c->v[i]);
+
+		if (!doc || json_array_append(a, (json_t *)doc)) {
 			json_decref(a);
 			return NULL;
 		}

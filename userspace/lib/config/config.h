@@ -43,12 +43,18 @@ struct sl_config;
 struct sl_config *sl_config_new(void);
 void sl_config_free(struct sl_config *c);
 struct sl_config *sl_config_dup(const struct sl_config *c);
-/* The resources (and every config sharing them) let go of the trees they
- * were parsed from, most of their memory: diagnostics about them then
- * name kind, name and field without a position. For a stored config,
- * whose positions are in texts sent earlier. Resources loaded from the
- * storage form (sl_config_from_json) keep none. */
-void sl_config_forget_sources(struct sl_config *c);
+/*
+ * The resources (and every config sharing them) let go of what a config
+ * at rest does not need: the YAML trees they were parsed from (diagnostics
+ * about them then name kind, name and field without a position; resources
+ * loaded from the storage form keep none), and the JSON tree of each
+ * resource that has a memo (its parsed form stands for it; the tree is
+ * read again from the text if asked for). For a stored config, between
+ * requests: a tree sl_resource_json() returned before is gone after.
+ */
+void sl_config_trim(struct sl_config *c);
+/* The same resources with the same documents. */
+bool sl_config_same(const struct sl_config *a, const struct sl_config *b);
 
 /*
  * Parse a multi-document YAML buffer. `name` is the file name used in
@@ -74,12 +80,20 @@ int sl_resource_cmp(const struct sl_resource *a, const struct sl_resource *b);
 const char *sl_resource_kind(const struct sl_resource *r);       /* "AuthorizationPolicy" */
 const char *sl_resource_namespace(const struct sl_resource *r);
 const char *sl_resource_name(const struct sl_resource *r);
-/* The document as given (apiVersion, kind, metadata, spec), as JSON. */
+/* The document as given (apiVersion, kind, metadata, spec), as a JSON
+ * tree, valid until sl_config_trim() of a config holding r (NULL if out of
+ * memory, or r NULL). */
 const json_t *sl_resource_json(const struct sl_resource *r);
+/* The document's stored form: its compact JSON text, as a JSON string.
+ * Equal texts (json_equal) are equal documents. */
+const json_t *sl_resource_stored(const struct sl_resource *r);
 
 /* What a reader derived from the resource alone (its parsed form), kept
  * with it for as long as any config holds it: a resource never changes,
- * so neither does what follows from it. Setting frees the previous memo. */
+ * so neither does what follows from it. Setting frees the previous memo.
+ * A memo must not point into the tree sl_resource_json() returns without
+ * holding a reference to what it points to: sl_config_trim() drops the
+ * tree of a resource with a memo. */
 void *sl_resource_memo(const struct sl_resource *r);
 void sl_resource_set_memo(const struct sl_resource *r, void *memo, void (*memo_free)(void *));
 

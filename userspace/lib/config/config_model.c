@@ -24,6 +24,24 @@ static const json_t *jobj(const json_t *o, const char *key)
 	return json_is_object(x) ? x : NULL;
 }
 
+/* A memo points into the document it was read from only where it holds a
+ * reference (config.h: the document's tree goes when the config is
+ * trimmed): `x`, kept in `keep`, or NULL if out of memory. */
+static const json_t *kept(json_t *keep, const json_t *x)
+{
+	return x && json_array_append(keep, (json_t *)x) ? NULL : x;
+}
+
+static const char *kstr(json_t *keep, const json_t *o, const char *key)
+{
+	return json_string_value(kept(keep, json_object_get(o, key)));
+}
+
+static const json_t *kobj(json_t *keep, const json_t *o, const char *key)
+{
+	return kept(keep, jobj(o, key));
+}
+
 bool sl_labels_match(const json_t *selector, const json_t *labels)
 {
 	const char *k;
@@ -107,7 +125,7 @@ void sl_wl_spiffe(const struct sl_wl *w, const char *trust_domain, char *out, si
 
 /* A WorkloadEntry spec (or ServiceEntry endpoint) into w. */
 static void read_wl(struct sl_wl *w, const struct sl_resource *r, const json_t *spec,
-		    const json_t *ann)
+		    const json_t *ann, json_t *keep)
 {
 	const char *v6 = jstr(ann, "sluice.io/ipv6");
 	__be32 a[4];
@@ -115,9 +133,9 @@ static void read_wl(struct sl_wl *w, const struct sl_resource *r, const json_t *
 	w->r = r;
 	w->ns = sl_resource_namespace(r);
 	w->name = sl_resource_name(r);
-	w->sa = jstr(spec, "serviceAccount") ?: "default";
-	w->labels = jobj(spec, "labels");
-	w->ports = jobj(spec, "ports");
+	w->sa = kstr(keep, spec, "serviceAccount") ?: "default";
+	w->labels = kobj(keep, spec, "labels");
+	w->ports = kobj(keep, spec, "ports");
 	w->weight = json_integer_value(json_object_get(spec, "weight")) ?: 1;
 	if (!addr_parse(jstr(spec, "address"), a)) {
 		if (addr_is_v4(a)) {
@@ -132,10 +150,10 @@ static void read_wl(struct sl_wl *w, const struct sl_resource *r, const json_t *
 		w->has6 = true;
 		memcpy(w->addr6, a, sizeof(a));
 	}
-	w->node = jstr(ann, "sluice.io/node");
-	w->netns = jstr(ann, "sluice.io/netns");
-	w->ifname = jstr(ann, "sluice.io/interface");
-	w->cgroup = jstr(ann, "sluice.io/cgroup");
+	w->node = kstr(keep, ann, "sluice.io/node");
+	w->netns = kstr(keep, ann, "sluice.io/netns");
+	w->ifname = kstr(keep, ann, "sluice.io/interface");
+	w->cgroup = kstr(keep, ann, "sluice.io/cgroup");
 }
 
 static int add_vip(struct sl_svc *s, const char *ip)
@@ -151,7 +169,7 @@ static int add_vip(struct sl_svc *s, const char *ip)
 	return 0;
 }
 
-static int read_ports(struct sl_svc *s, const json_t *ports, bool entry)
+static int read_ports(struct sl_svc *s, const json_t *ports, bool entry, json_t *keep)
 {
 	const json_t *p;
 	size_t i;
@@ -164,16 +182,16 @@ static int read_ports(struct sl_svc *s, const json_t *ports, bool entry)
 		const json_t *tp = json_object_get(p, "targetPort");
 		const char *proto = jstr(p, "protocol");
 
-		sp->name = jstr(p, "name");
+		sp->name = kstr(keep, p, "name");
 		sp->port = (uint16_t)json_integer_value(json_object_get(p, entry ? "number" : "port"));
 		sp->target = json_is_integer(tp) ? (uint16_t)json_integer_value(tp) : 0;
-		sp->target_name = json_string_value(tp);
+		sp->target_name = json_is_string(tp) ? json_string_value(kept(keep, tp)) : NULL;
 		sp->proto = proto && !strcmp(proto, "UDP") ? IPPROTO_UDP : IPPROTO_TCP;
 	}
 	return 0;
 }
 
-static int read_service(struct sl_svc *s, const struct sl_resource *r)
+static int read_service(struct sl_svc *s, const struct sl_resource *r, json_t *keep)
 {
 	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *ips = json_object_get(spec, "clusterIPs"), *x;
@@ -195,11 +213,11 @@ static int read_service(struct sl_svc *s, const struct sl_resource *r)
 		if (i < 2)
 			add_vip(s, json_string_value(x));
 	/* an empty selector is no selector, as in Kubernetes */
-	s->selector = json_object_size(jobj(spec, "selector")) ? jobj(spec, "selector") : NULL;
-	return read_ports(s, json_object_get(spec, "ports"), false);
+	s->selector = json_object_size(jobj(spec, "selector")) ? kobj(keep, spec, "selector") : NULL;
+	return read_ports(s, json_object_get(spec, "ports"), false, keep);
 }
 
-static int read_entry(struct sl_svc *s, const struct sl_resource *r)
+static int read_entry(struct sl_svc *s, const struct sl_resource *r, json_t *keep)
 {
 	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *hosts = json_object_get(spec, "hosts");
@@ -225,9 +243,9 @@ static int read_entry(struct sl_svc *s, const struct sl_resource *r)
 		json_array_foreach(addrs, i, x)
 			add_vip(s, json_string_value(x));
 	json_array_foreach(eps, i, x)
-		read_wl(&s->eps[s->neps++], r, x, NULL);
-	s->selector = jobj(jobj(spec, "workloadSelector"), "labels");
-	return read_ports(s, json_object_get(spec, "ports"), true);
+		read_wl(&s->eps[s->neps++], r, x, NULL, keep);
+	s->selector = kobj(keep, jobj(spec, "workloadSelector"), "labels");
+	return read_ports(s, json_object_get(spec, "ports"), true, keep);
 }
 
 struct sl_label_ix {
@@ -465,12 +483,15 @@ static void bind_rules(const struct sl_config *c, struct sl_model *m)
  * alone, and configs share resources, so a model build after a change
  * reads only the documents that change brought and copies the rest. A
  * model's services point to their memo's arrays (hosts, VIPs, ports,
- * endpoints); the memo owns them and lives as long as the resource.
+ * endpoints); the memo owns them and lives as long as the resource. Where
+ * they point into the document (labels, selectors, names), the memo holds
+ * a reference to that part (`keep`): the rest of the tree may go.
  */
 struct model_memo {
 	bool is_svc;
 	struct sl_svc svc;
 	struct sl_wl wl;
+	json_t *keep;
 };
 
 static void memo_free(void *p)
@@ -485,6 +506,7 @@ static void memo_free(void *p)
 	free(mm->svc.vips);
 	free(mm->svc.ports);
 	free(mm->svc.eps);
+	json_decref(mm->keep);
 	free(mm);
 }
 
@@ -493,18 +515,21 @@ static void memo_free(void *p)
 static const struct model_memo *memo_of(const struct sl_resource *r, const char *kind)
 {
 	struct model_memo *mm = sl_resource_memo(r);
-	const json_t *doc = sl_resource_json(r);
+	const json_t *doc;
 
 	if (mm)
 		return mm;
+	doc = sl_resource_json(r);
 	mm = calloc(1, sizeof(*mm));
-	if (!mm)
+	if (!mm || !doc || !(mm->keep = json_array())) {
+		memo_free(mm);
 		return NULL;
+	}
 	mm->is_svc = strcmp(kind, "WorkloadEntry") != 0;
 	if (!mm->is_svc)
 		read_wl(&mm->wl, r, json_object_get(doc, "spec"),
-			jobj(jobj(doc, "metadata"), "annotations"));
-	else if (kind[7] ? read_entry(&mm->svc, r) : read_service(&mm->svc, r)) {
+			jobj(jobj(doc, "metadata"), "annotations"), mm->keep);
+	else if (kind[7] ? read_entry(&mm->svc, r, mm->keep) : read_service(&mm->svc, r, mm->keep)) {
 		memo_free(mm);
 		return NULL;
 	}
