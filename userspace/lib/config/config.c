@@ -19,7 +19,7 @@
 #include "lib/core/file.h"
 
 /* One stored resource: its document as compact JSON text, the same as a
- * tree while someone reads it (a JSON tree takes some ten times the text's
+ * tree while someone reads it (a JSON tree takes some 12 times the text's
  * memory), and, for diagnostics, the YAML tree it was read from (shared by
  * copies). */
 /* A resource never changes once made (a change is a new resource), so

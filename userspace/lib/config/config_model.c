@@ -26,20 +26,29 @@ static const json_t *jobj(const json_t *o, const char *key)
 
 /* A memo points into the document it was read from only where it holds a
  * reference (config.h: the document's tree goes when the config is
- * trimmed): `x`, kept in `keep`, or NULL if out of memory. */
-static const json_t *kept(json_t *keep, const json_t *x)
+ * trimmed): the parts it points to, and whether keeping one failed (then
+ * the memo is not made). */
+struct keep {
+	json_t *refs;
+	bool failed;
+};
+
+/* x, kept */
+static const json_t *kept(struct keep *k, const json_t *x)
 {
-	return x && json_array_append(keep, (json_t *)x) ? NULL : x;
+	if (x && json_array_append(k->refs, (json_t *)x))
+		k->failed = true;
+	return x;
 }
 
-static const char *kstr(json_t *keep, const json_t *o, const char *key)
+static const char *kstr(struct keep *k, const json_t *o, const char *key)
 {
-	return json_string_value(kept(keep, json_object_get(o, key)));
+	return json_string_value(kept(k, json_object_get(o, key)));
 }
 
-static const json_t *kobj(json_t *keep, const json_t *o, const char *key)
+static const json_t *kobj(struct keep *k, const json_t *o, const char *key)
 {
-	return kept(keep, jobj(o, key));
+	return kept(k, jobj(o, key));
 }
 
 bool sl_labels_match(const json_t *selector, const json_t *labels)
@@ -125,7 +134,7 @@ void sl_wl_spiffe(const struct sl_wl *w, const char *trust_domain, char *out, si
 
 /* A WorkloadEntry spec (or ServiceEntry endpoint) into w. */
 static void read_wl(struct sl_wl *w, const struct sl_resource *r, const json_t *spec,
-		    const json_t *ann, json_t *keep)
+		    const json_t *ann, struct keep *keep)
 {
 	const char *v6 = jstr(ann, "sluice.io/ipv6");
 	__be32 a[4];
@@ -169,7 +178,7 @@ static int add_vip(struct sl_svc *s, const char *ip)
 	return 0;
 }
 
-static int read_ports(struct sl_svc *s, const json_t *ports, bool entry, json_t *keep)
+static int read_ports(struct sl_svc *s, const json_t *ports, bool entry, struct keep *keep)
 {
 	const json_t *p;
 	size_t i;
@@ -191,7 +200,7 @@ static int read_ports(struct sl_svc *s, const json_t *ports, bool entry, json_t 
 	return 0;
 }
 
-static int read_service(struct sl_svc *s, const struct sl_resource *r, json_t *keep)
+static int read_service(struct sl_svc *s, const struct sl_resource *r, struct keep *keep)
 {
 	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *ips = json_object_get(spec, "clusterIPs"), *x;
@@ -217,7 +226,7 @@ static int read_service(struct sl_svc *s, const struct sl_resource *r, json_t *k
 	return read_ports(s, json_object_get(spec, "ports"), false, keep);
 }
 
-static int read_entry(struct sl_svc *s, const struct sl_resource *r, json_t *keep)
+static int read_entry(struct sl_svc *s, const struct sl_resource *r, struct keep *keep)
 {
 	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *hosts = json_object_get(spec, "hosts");
@@ -491,7 +500,7 @@ struct model_memo {
 	bool is_svc;
 	struct sl_svc svc;
 	struct sl_wl wl;
-	json_t *keep;
+	struct keep keep;
 };
 
 static void memo_free(void *p)
@@ -506,7 +515,7 @@ static void memo_free(void *p)
 	free(mm->svc.vips);
 	free(mm->svc.ports);
 	free(mm->svc.eps);
-	json_decref(mm->keep);
+	json_decref(mm->keep.refs);
 	free(mm);
 }
 
@@ -521,15 +530,18 @@ static const struct model_memo *memo_of(const struct sl_resource *r, const char 
 		return mm;
 	doc = sl_resource_json(r);
 	mm = calloc(1, sizeof(*mm));
-	if (!mm || !doc || !(mm->keep = json_array())) {
+	if (!mm || !doc || !(mm->keep.refs = json_array())) {
 		memo_free(mm);
 		return NULL;
 	}
 	mm->is_svc = strcmp(kind, "WorkloadEntry") != 0;
 	if (!mm->is_svc)
 		read_wl(&mm->wl, r, json_object_get(doc, "spec"),
-			jobj(jobj(doc, "metadata"), "annotations"), mm->keep);
-	else if (kind[7] ? read_entry(&mm->svc, r, mm->keep) : read_service(&mm->svc, r, mm->keep)) {
+			jobj(jobj(doc, "metadata"), "annotations"), &mm->keep);
+	else if (kind[7] ? read_entry(&mm->svc, r, &mm->keep) :
+		 read_service(&mm->svc, r, &mm->keep))
+		mm->keep.failed = true;
+	if (mm->keep.failed) {
 		memo_free(mm);
 		return NULL;
 	}
