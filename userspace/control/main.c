@@ -10,6 +10,7 @@
  *   sluice-control store-key create FILE
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,13 @@ int main(int argc, char **argv)
 		return 2;
 	so.sans = sans;
 	log_init("sluice-control", level);
+	/* A change makes and frees JSON trees of every document and service
+	 * it touches: millions of small blocks at 10,000 services. glibc's
+	 * fast bins defer their merging to the next large request, which then
+	 * walks them all; without fast bins a free merges at once (the thread
+	 * cache still serves the small sizes): loading 10,000 services takes
+	 * some 20% less CPU. */
+	mallopt(M_MXFAST, 0);
 	if (store_open_opts(&st, &sto, err, sizeof(err))) {
 		if (sto.etcd_url)
 			log_err("store %s (state dir %s): %s", sto.etcd_url, sto.dir, err);

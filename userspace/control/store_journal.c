@@ -4,6 +4,7 @@
  * (store_journal.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,14 +119,19 @@ static int add_key(json_t *del, const struct sl_resource *r)
 						     sl_resource_namespace(r), sl_resource_name(r)));
 }
 
-/* The record that takes `from` to `to` at version, as one line. */
+/* The record that takes `from` to `to` at version, as one line:
+ * {"version":N,"set":[DOC,...],"del":[[KIND,NS,NAME],...]}, each set
+ * document its stored text (copied, not dumped again). */
 static char *record(const struct sl_config *from, const struct sl_config *to, uint64_t version)
 {
-	json_t *set = json_array(), *del = json_array(), *rec;
-	size_t i = 0, j = 0, nf = sl_config_count(from), nt = sl_config_count(to);
-	char *line = NULL;
-	int rc = set && del ? 0 : -ENOMEM;
+	json_t *del = json_array();
+	size_t i = 0, j = 0, nf = sl_config_count(from), nt = sl_config_count(to), len = 0;
+	char *line = NULL, *dtext = NULL;
+	FILE *m = del ? open_memstream(&line, &len) : NULL;
+	int rc = m ? 0 : -ENOMEM, nset = 0;
 
+	if (m)
+		fprintf(m, "{\"version\":%llu,\"set\":[", (unsigned long long)version);
 	/* both in key order: one walk. A resource is shared by the configs
 	 * while it is unchanged, so the same key with another resource is a
 	 * change. */
@@ -134,19 +140,32 @@ static char *record(const struct sl_config *from, const struct sl_config *to, ui
 		const struct sl_resource *t = j < nt ? sl_config_at(to, j) : NULL;
 		int c = !f ? 1 : !t ? -1 : sl_resource_cmp(f, t);
 
-		if (c < 0)
+		if (c < 0) {
 			rc = add_key(del, f) ? -ENOMEM : 0;
-		else if (c > 0 || f != t)
-			rc = json_array_append(set, (json_t *)sl_resource_json(t)) ? -ENOMEM : 0;
+		} else if (c > 0 || f != t) {
+			const json_t *text = sl_resource_stored(t);
+
+			if (nset++)
+				fputc(',', m);
+			fwrite(json_string_value(text), 1, json_string_length(text), m);
+		}
 		i += c <= 0;
 		j += c >= 0;
 	}
-	rec = rc ? NULL : json_pack("{s:I, s:O, s:O}", "version", (json_int_t)version, "set", set,
-				    "del", del);
-	if (rec)
-		line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(rec);
-	json_decref(set);
+	dtext = rc ? NULL : json_dumps(del, JSON_COMPACT);
+	if (m) {
+		bool bad = !dtext;
+
+		if (dtext)
+			fprintf(m, "],\"del\":%s}", dtext);
+		bad |= ferror(m) != 0;
+		bad |= fclose(m) != 0;
+		if (bad) {
+			free(line);
+			line = NULL;
+		}
+	}
+	free(dtext);
 	json_decref(del);
 	return line;
 }

@@ -312,10 +312,13 @@ int svc_cache_put(struct sl_svc_cache *c, const struct sl_svc *s, json_t *inputs
 
 	if (!ka || !pa)
 		goto nomem;
-	json_array_foreach(items, i, item)
-		if (sd_item_key(item, key) || json_array_append_new(ka, json_string(key)) ||
-		    json_array_append_new(pa, sd_packed(item)))
+	json_array_foreach(items, i, item) {
+		json_t *one;
+
+		if (sd_item_key_packed(item, key, &one) || json_array_append_new(pa, one) ||
+		    json_array_append_new(ka, json_string_nocheck(key)))
 			goto nomem;
+	}
 	if ((c->n + 1) * 2 > c->cap && rebuild(c, c->cap ? c->cap * 2 : 64, false))
 		goto nomem;
 	h = entry_key(s, k, sizeof(k));

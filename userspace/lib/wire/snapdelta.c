@@ -13,23 +13,42 @@
 
 #include "lib/wire/snapdelta.h"
 
-/* The key of an item: 16 bytes of SHA-256 of its canonical text, in hex. */
-int sd_item_key(const json_t *item, char key[SD_KEY_MAX])
+/* The key of an item: 16 bytes of SHA-256 of its canonical text (compact,
+ * keys sorted), in hex. */
+static void key_of_text(const char *text, size_t len, char key[SD_KEY_MAX])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 
-	if (!text)
-		return -ENOMEM;
-	SHA256((const unsigned char *)text, strlen(text), md);
-	free(text);
+	SHA256((const unsigned char *)text, len, md);
 	for (int i = 0; i < 16; i++) {
 		key[2 * i] = hex[md[i] >> 4];
 		key[2 * i + 1] = hex[md[i] & 15];
 	}
 	key[32] = '\0';
+}
+
+int sd_item_key(const json_t *item, char key[SD_KEY_MAX])
+{
+	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (!text)
+		return -ENOMEM;
+	key_of_text(text, strlen(text), key);
+	free(text);
 	return 0;
+}
+
+int sd_item_key_packed(const json_t *item, char key[SD_KEY_MAX], json_t **packed)
+{
+	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	size_t len = text ? strlen(text) : 0;
+
+	*packed = text ? json_stringn_nocheck(text, len) : NULL;
+	if (*packed)
+		key_of_text(text, len, key);
+	free(text);
+	return *packed ? 0 : -ENOMEM;
 }
 
 int sd_set_add(json_t *set, const char *key, json_t *item)

@@ -113,6 +113,9 @@ json_t *sd_snapshot(const json_t *idx, uint64_t version);
  * Both 0 or -ENOMEM (items packed so far stay packed: still valid).
  */
 json_t *sd_packed(json_t *item);
+/* An item's key and its packed form from one text: the packed form is
+ * the canonical text (keys sorted). 0, or -ENOMEM with *packed NULL. */
+int sd_item_key_packed(const json_t *item, char key[SD_KEY_MAX], json_t **packed);
 int sd_pack(json_t *idx);
 int sd_pack_delta(json_t *delta);
 
