@@ -571,3 +571,61 @@ Test(lbmap, garbage_slots_from_a_crash_are_collected)
 	cr_assert_neq(bpf_map_lookup_elem(dpt.dp.maps.slot_fd, &k, &v), 0);
 }
 
+
+/* map_writes (lib/core/bpfmap.h): nothing before the flush, every entry
+ * after it, a key added twice with its last value; in batches where the
+ * map type has them (hash), one at a time where it has none (LPM trie);
+ * a full map's error comes back and the queue is empty after it. */
+Test(lbmap, queued_map_writes_land_in_order)
+{
+	struct { __u32 prefixlen, addr; } tk;
+	int fds[2], full;
+
+	DPT_REQUIRE_ROOT();
+	LIBBPF_OPTS(bpf_map_create_opts, trie, .map_flags = BPF_F_NO_PREALLOC);
+	fds[0] = bpf_map_create(BPF_MAP_TYPE_HASH, "sl_t_wq", 8, 4, 10000, NULL);
+	fds[1] = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "sl_t_wqt", 8, 4, 10000, &trie);
+	full = bpf_map_create(BPF_MAP_TYPE_HASH, "sl_t_wqf", 8, 4, 10, NULL);
+	cr_assert(fds[0] >= 0 && fds[1] >= 0 && full >= 0, "bpf_map_create: %s", strerror(errno));
+	for (int m = 0; m < 2; m++) {
+		struct map_writes w;
+		__u32 v;
+
+		map_writes_init(&w, fds[m], 8, 4);
+		for (__u32 i = 0; i < 10000; i++) {
+			tk = (typeof(tk)){ 32, i };
+			v = i + 1;
+			cr_assert_eq(map_writes_add(&w, &tk, &v), 0);
+		}
+		tk = (typeof(tk)){ 32, 7 };
+		v = 70000;
+		cr_assert_eq(map_writes_add(&w, &tk, &v), 0);
+		cr_assert_eq(map_count_keys(fds[m], 8), 0, "map %d: nothing before the flush", m);
+		cr_assert_eq(map_writes_flush(&w), 0, "map %d", m);
+		cr_assert_eq(w.n, 0);
+		cr_assert_eq(map_count_keys(fds[m], 8), 10000, "map %d", m);
+		for (__u32 i = 0; i < 10000; i += 997) {
+			tk = (typeof(tk)){ 32, i };
+			cr_assert_eq(bpf_map_lookup_elem(fds[m], &tk, &v), 0);
+			cr_assert_eq(v, i == 7 ? 70000 : i + 1, "map %d key %u: %u", m, i, v);
+		}
+		map_writes_free(&w);
+	}
+	{
+		struct map_writes w;
+		__u32 v = 1;
+
+		map_writes_init(&w, full, 8, 4);
+		for (__u32 i = 0; i < 11; i++) {
+			tk = (typeof(tk)){ 32, i };
+			cr_assert_eq(map_writes_add(&w, &tk, &v), 0);
+		}
+		cr_assert_eq(map_writes_flush(&w), -E2BIG);
+		cr_assert_eq(w.n, 0);
+		cr_assert_eq(map_count_keys(full, 8), 10, "what fitted was written");
+		map_writes_free(&w);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	close(full);
+}

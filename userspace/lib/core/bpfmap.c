@@ -128,3 +128,69 @@ out:
 		free(v);
 	return 0;
 }
+
+void map_writes_init(struct map_writes *w, int fd, size_t key_size, size_t val_size)
+{
+	*w = (struct map_writes){ .fd = fd, .ksz = key_size, .vsz = val_size };
+}
+
+int map_writes_add(struct map_writes *w, const void *key, const void *val)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		char *k = realloc(w->k, cap * w->ksz), *v = k ? realloc(w->v, cap * w->vsz) : NULL;
+
+		if (k)
+			w->k = k;
+		if (v)
+			w->v = v;
+		if (!k || !v) {
+			int rc = map_writes_flush(w);
+
+			if (!rc && bpf_map_update_elem(w->fd, key, val, BPF_ANY))
+				rc = -errno;
+			return rc;
+		}
+		w->cap = cap;
+	}
+	memcpy(w->k + w->n * w->ksz, key, w->ksz);
+	memcpy(w->v + w->n * w->vsz, val, w->vsz);
+	w->n++;
+	return 0;
+}
+
+int map_writes_flush(struct map_writes *w)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	while (!rc && done < w->n) {
+		__u32 count = w->n - done < DUMP_BATCH ? (__u32)(w->n - done) : DUMP_BATCH;
+
+		if (bpf_map_update_batch(w->fd, w->k + done * w->ksz, w->v + done * w->vsz, &count,
+					 NULL) == 0) {
+			done += count;
+			continue;
+		}
+		if (errno != EINVAL && errno != ENOTSUPP && errno != EOPNOTSUPP) {
+			rc = -errno;
+			break;
+		}
+		/* no batch for this map type or kernel: one at a time */
+		for (; done < w->n; done++)
+			if (bpf_map_update_elem(w->fd, w->k + done * w->ksz, w->v + done * w->vsz,
+						BPF_ANY)) {
+				rc = -errno;
+				break;
+			}
+	}
+	w->n = 0;
+	return rc;
+}
+
+void map_writes_free(struct map_writes *w)
+{
+	free(w->k);
+	free(w->v);
+	*w = (struct map_writes){ .fd = w->fd, .ksz = w->ksz, .vsz = w->vsz };
+}

@@ -21,4 +21,29 @@ size_t map_count_keys(int fd, size_t key_size);
  */
 int map_dump(int fd, size_t key_size, size_t val_size, void **keys, void **vals, size_t *n);
 
+/*
+ * Writes to one map, gathered and made in batches of a few thousand
+ * entries per system call (BPF_MAP_UPDATE_BATCH: 5.6 for hash and array
+ * maps; one entry at a time where the kernel has none for the map's
+ * type). Entries are written in the order they were added, so a key
+ * added twice ends with its last value. Nothing reaches the map before
+ * map_writes_flush(); a caller that orders writes across maps flushes
+ * each in that order.
+ *
+ * map_writes_add: 0; when it cannot grow, it flushes and writes the entry
+ * at once (0 or -errno).
+ * map_writes_flush: 0 or -errno (the first failure; what was written
+ * before it stays); the queue is empty after it either way.
+ */
+struct map_writes {
+	int fd;
+	size_t ksz, vsz, n, cap;
+	char *k, *v;
+};
+
+void map_writes_init(struct map_writes *w, int fd, size_t key_size, size_t val_size);
+int map_writes_add(struct map_writes *w, const void *key, const void *val);
+int map_writes_flush(struct map_writes *w);
+void map_writes_free(struct map_writes *w);
+
 #endif /* SL_BPFMAP_H */

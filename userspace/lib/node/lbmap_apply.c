@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "lib/core/bpfmap.h"
 #include "lib/node/lbmap.h"
 #include "lib/node/maglev.h"
 
@@ -82,6 +83,12 @@ struct apply_ctx {
 	long *pos;                  /* by wanted service: its index in live, -1 if new */
 	struct sl_be_key *bekeys;   /* (service, backend) of services with a policy */
 	size_t nbekeys, capbekeys;
+	/* new and changed services' writes, made in batches in the order of
+	 * sluice_lb.h (flush_services): backends, VIPs, slots, entries; then
+	 * what the new entries replace goes (`after`) */
+	struct map_writes bew, vipw, slotw, svcw;
+	struct after { uint32_t svc_id, count; uint8_t gen, policy_gone; } *after;
+	size_t nafter, capafter;
 	struct lb_apply_stats st;
 };
 
@@ -157,6 +164,7 @@ static int backend_id(struct apply_ctx *c, const struct sl_backend *be, uint32_t
 {
 	struct live_be *lb = find_be(c->live.be, c->live.nbe, be);
 	size_t pos;
+	int err;
 
 	if (!lb)
 		lb = find_be(c->newbe, c->nnewbe, be);
@@ -167,8 +175,9 @@ static int backend_id(struct apply_ctx *c, const struct sl_backend *be, uint32_t
 	*id = idset_alloc(&c->be_ids);
 	if (!*id)
 		return -E2BIG;
-	if (bpf_map_update_elem(c->m->be_fd, id, be, BPF_ANY))
-		return -errno;
+	err = map_writes_add(&c->bew, id, be);
+	if (err)
+		return err;
 	c->st.be_added++;
 	if (c->nnewbe == c->capnewbe) {
 		struct live_be *nb = realloc(c->newbe, (c->capnewbe = c->capnewbe * 2 + 64) *
@@ -286,6 +295,46 @@ static bool carry_over(struct apply_ctx *c, const struct snap_service *s, struct
 	return true;
 }
 
+/* What goes once the new entries are in: the `count` slots of
+ * generation `gen` the service's old entry pointed at (none for a new
+ * service), and its policy if the new entry has none. */
+static int after_entry(struct apply_ctx *c, uint32_t svc_id, uint8_t gen, uint32_t count,
+		       bool policy_gone)
+{
+	if (c->nafter == c->capafter) {
+		struct after *na = realloc(c->after, (c->capafter = c->capafter * 2 + 64) *
+					   sizeof(*na));
+		if (!na)
+			return -ENOMEM;
+		c->after = na;
+	}
+	c->after[c->nafter++] = (struct after){ .svc_id = svc_id, .gen = gen, .count = count,
+						.policy_gone = policy_gone };
+	return 0;
+}
+
+/* The queued writes of new and changed services, in the order a
+ * connect() reading them needs: backends and VIPs before the slots that
+ * name them, slots before the entries that count them; then the slots and
+ * policies those entries no longer use. */
+static int flush_services(struct apply_ctx *c)
+{
+	int err = map_writes_flush(&c->bew);
+
+	err = err ?: map_writes_flush(&c->vipw);
+	err = err ?: map_writes_flush(&c->slotw);
+	err = err ?: map_writes_flush(&c->svcw);
+	for (size_t i = 0; !err && i < c->nafter; i++) {
+		const struct after *a = &c->after[i];
+
+		if (a->policy_gone)
+			bpf_map_delete_elem(c->m->pol_fd, &a->svc_id);
+		delete_slots(c, a->svc_id, a->gen, a->count);
+	}
+	c->nafter = 0;
+	return err;
+}
+
 static int upsert_service(struct apply_ctx *c, const struct snap_service *s,
 			  struct live_svc *live, uint32_t *svc_id)
 {
@@ -329,10 +378,10 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s,
 	*svc_id = val.svc_id;
 	/* before the service entry that carries the id; after a read, the
 	 * maps may be an older version's, which had no sl_svc_vip */
-	if ((!live || c->from_read) && c->m->vip_fd >= 0 &&
-	    bpf_map_update_elem(c->m->vip_fd, &val.svc_id, &s->key, BPF_ANY)) {
-		err = -errno;
-		goto out;
+	if ((!live || c->from_read) && c->m->vip_fd >= 0) {
+		err = map_writes_add(&c->vipw, &val.svc_id, &s->key);
+		if (err)
+			goto out;
 	}
 	if (s->has_traffic && !c->tp_held) {
 		/* before any socket can hold a slot: sockops and sock_release
@@ -380,29 +429,27 @@ static int upsert_service(struct apply_ctx *c, const struct snap_service *s,
 	val.count = n;
 	val.wunit = (uint16_t)unit;
 	val.flags = flags;
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n && !err; i++) {
 		struct sl_slot_key sk = { .svc_id = val.svc_id, .gen = val.gen, .idx = i };
 		struct sl_slot_val sv = { .backend_id = slots[i] };
 
-		if (bpf_map_update_elem(c->m->slot_fd, &sk, &sv, BPF_ANY)) {
-			err = -errno;
-			goto out;
-		}
+		err = map_writes_add(&c->slotw, &sk, &sv);
 	}
-	if (bpf_map_update_elem(c->m->svc_fd, &s->key, &val, BPF_ANY)) {
-		err = -errno;
+	err = err ?: map_writes_add(&c->svcw, &s->key, &val);
+	/* a policy a new service's id might still have (maps read after a
+	 * failed apply), or the one this service had */
+	if (!err && live)
+		err = after_entry(c, val.svc_id, live->val.gen, live->val.count, !flags);
+	else if (!err && !flags && c->from_read)
+		err = after_entry(c, val.svc_id, 0, 0, true);
+	if (err)
 		goto out;
-	}
-	if (!flags)
-		bpf_map_delete_elem(c->m->pol_fd, &val.svc_id);
 	c->final_gen[val.svc_id] = val.gen;
 	c->final_count[val.svc_id] = n;
-	if (live) {
-		delete_slots(c, live->val.svc_id, live->val.gen, live->val.count);
+	if (live)
 		c->st.svc_updated++;
-	} else {
+	else
 		c->st.svc_added++;
-	}
 done:
 	next_service(c, s, &val, slots, ids);
 	slots = NULL;
@@ -654,6 +701,10 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 		goto out;
 	}
 	memset(c->final_gen, 2, SL_MAX_SERVICES + 1);
+	map_writes_init(&c->bew, m->be_fd, sizeof(__u32), sizeof(struct sl_backend));
+	map_writes_init(&c->vipw, m->vip_fd, sizeof(__u32), sizeof(struct sl_svc_key));
+	map_writes_init(&c->slotw, m->slot_fd, sizeof(struct sl_slot_key), sizeof(struct sl_slot_val));
+	map_writes_init(&c->svcw, m->svc_fd, sizeof(struct sl_svc_key), sizeof(struct sl_svc_val));
 
 	/* what the last apply left, or the maps themselves; until this
 	 * apply succeeds, nothing is known */
@@ -724,6 +775,11 @@ int lbmap_apply(struct lbmap *m, const struct snapshot *want,
 			goto out;
 		}
 	}
+	rc = flush_services(c);
+	if (rc) {
+		snprintf(err, errlen, "writing services: %s", strerror(-rc));
+		goto out;
+	}
 
 	/* 3. what nothing points at any more */
 	for (size_t i = 0; i < c->live.nbe; i++) {
@@ -763,6 +819,11 @@ out:
 	}
 	lb_live_free(&c->live);
 	lb_live_free(&c->next);
+	map_writes_free(&c->bew);
+	map_writes_free(&c->vipw);
+	map_writes_free(&c->slotw);
+	map_writes_free(&c->svcw);
+	free(c->after);
 	free(c->newbe);
 	free(c->bekeys);
 	free(c->final_count);
