@@ -34,15 +34,61 @@ static const struct ylimits stored_limits = {
 	.bytes = SIZE_MAX, .docs = SIZE_MAX, .nodes = SIZE_MAX, .scalar = SIZE_MAX,
 };
 
-static void ynode_free(struct ynode *n)
+/*
+ * A document's memory: blocks that grow in size (a few KiB for a typical
+ * resource), carved in order and freed all at once. One malloc per block
+ * rather than per node and text: parsing and freeing 10,000 documents of
+ * some 60 nodes each costs a fraction of it.
+ */
+struct yblock {
+	struct yblock *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+#define YBLOCK_MIN 4096u
+
+static void *ya_alloc(struct yblock **mem, size_t n)
 {
-	if (!n)
-		return;
-	for (size_t i = 0; i < (n->type == YN_MAP ? 2 * n->n : n->n); i++)
-		ynode_free(n->items[i]);
-	free(n->items);
-	free(n->str);
-	free(n);
+	struct yblock *b = *mem;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!b || b->cap - b->used < n) {
+		size_t cap = b ? b->cap * 2 : YBLOCK_MIN;
+
+		while (cap < n)
+			cap *= 2;
+		b = malloc(sizeof(*b) + cap);
+		if (!b)
+			return NULL;
+		b->next = *mem;
+		b->used = 0;
+		b->cap = cap;
+		*mem = b;
+	}
+	b->used += n;
+	return (char *)b->data + b->used - n;
+}
+
+static void ya_free(struct yblock **mem)
+{
+	while (*mem) {
+		struct yblock *next = (*mem)->next;
+
+		free(*mem);
+		*mem = next;
+	}
+}
+
+static char *ya_strndup(struct yblock **mem, const char *s, size_t len)
+{
+	char *out = ya_alloc(mem, len + 1);
+
+	if (out) {
+		memcpy(out, s, len);
+		out[len] = '\0';
+	}
+	return out;
 }
 
 struct ydoc *ydoc_ref(struct ydoc *y)
@@ -55,7 +101,7 @@ void ydoc_unref(struct ydoc *y)
 {
 	if (!y || __atomic_sub_fetch(&y->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	ynode_free(y->root);
+	ya_free(&y->mem);
 	free(y->file);
 	free(y);
 }
@@ -72,18 +118,21 @@ struct ybuild {
 	struct ynode *pending[SL_CONFIG_MAX_DEPTH];
 	int depth;
 	struct ynode *root;
+	struct yblock *mem;           /* the open document's (struct ydoc) */
 	size_t docs, nodes;
 	int err;
 };
 
-static int items_append(struct ynode *c, struct ynode *x)
+static int items_append(struct ybuild *b, struct ynode *c, struct ynode *x)
 {
-	if (c->n + 2 > c->cap) { /* room for a pair */
+	if (c->n + 2 > c->cap) { /* room for a pair; the old array stays unused */
 		size_t cap = c->cap * 2 + 8;
-		struct ynode **v = realloc(c->items, cap * sizeof(*v));
+		struct ynode **v = ya_alloc(&b->mem, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
+		if (c->n)
+			memcpy(v, c->items, c->n * sizeof(*v));
 		c->items = v;
 		c->cap = cap;
 	}
@@ -102,23 +151,20 @@ static int attach(struct ybuild *b, struct ynode *x)
 	}
 	top = b->stack[b->depth - 1];
 	if (top->type == YN_SEQ)
-		return items_append(top, x);
+		return items_append(b, top, x);
 	if (!b->pending[b->depth - 1]) {
 		if (x->type != YN_SCALAR) {
 			sl_diag_add(b->d, SL_DIAG_ERROR, "%s:%d:%d: mapping keys must be scalars",
 				    b->file, x->line, x->col);
-			ynode_free(x);
 			return -EINVAL;
 		}
 		b->pending[b->depth - 1] = x;
 		return 0;
 	}
-	if (items_append(top, b->pending[b->depth - 1])) {
-		ynode_free(x);
+	if (items_append(b, top, b->pending[b->depth - 1]))
 		return -ENOMEM;
-	}
 	b->pending[b->depth - 1] = NULL;
-	return items_append(top, x);
+	return items_append(b, top, x);
 }
 
 /* An error at the event's start: -EINVAL. */
@@ -148,11 +194,11 @@ static struct ynode *ynode_new(struct ybuild *b, enum ynode_type t, struct fy_ev
 				 "in one input: the limit is %zu", b->lim->nodes, b->lim->nodes);
 		return NULL;
 	}
-	n = calloc(1, sizeof(*n));
+	n = ya_alloc(&b->mem, sizeof(*n));
 	*err = n ? 0 : -ENOMEM;
 	if (!n)
 		return NULL;
-	n->type = t;
+	*n = (struct ynode){ .type = t };
 	n->line = m ? m->line + 1 : 0;
 	n->col = m ? m->column + 1 : 0;
 	return n;
@@ -263,17 +309,24 @@ static char *single_quoted(const char *p, const char *end, size_t *len)
 	return out;
 }
 
-/* A scalar's text, malloc'd. */
-static char *scalar_text(const struct ybuild *b, struct fy_event *e, size_t *len)
+/* A scalar's text, in the document's memory. */
+static char *scalar_text(struct ybuild *b, struct fy_event *e, size_t *len)
 {
 	const struct fy_mark *s = fy_event_start_mark(e), *end = fy_event_end_mark(e);
 	const char *text;
 
 	if (fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED && s && end &&
-	    s->input_pos <= end->input_pos && end->input_pos <= b->len)
-		return single_quoted(b->buf + s->input_pos, b->buf + end->input_pos, len);
+	    s->input_pos <= end->input_pos && end->input_pos <= b->len) {
+		char *q = single_quoted(b->buf + s->input_pos, b->buf + end->input_pos, len);
+		char *out = q ? ya_strndup(&b->mem, q, *len) : NULL;
+
+		free(q);
+		return out;
+	}
 	text = fy_token_get_text(e->scalar.value, len);
-	return text ? strndup(text, *len) : strdup("");
+	if (!text)
+		*len = 0;
+	return ya_strndup(&b->mem, text ?: "", *len);
 }
 
 static int on_event(struct ybuild *b, struct fy_event *e)
@@ -295,16 +348,12 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		text = scalar_text(b, e, &len);
 		if (!text)
 			return -ENOMEM;
-		if (len > b->lim->scalar) {
-			free(text);
+		if (len > b->lim->scalar)
 			return event_err(b, e, "a value of %zu bytes: the limit is %zu", len,
 					 b->lim->scalar);
-		}
 		n = ynode_new(b, YN_SCALAR, e, &err);
-		if (!n) {
-			free(text);
+		if (!n)
 			return err;
-		}
 		n->str = text;
 		n->plain = fy_token_scalar_style(e->scalar.value) == FYSS_PLAIN;
 		/* libfyaml marks a quoted scalar at its text; point at the quote */
@@ -330,10 +379,8 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 		if (n->type == YN_MAP)
 			n->n /= 2; /* items were appended one by one */
 		err = n->type == YN_MAP ? check_dup_keys(b, n) : 0;
-		if (err) {
-			ynode_free(n);
+		if (err)
 			return err;
-		}
 		if (!n->line && n->n) { /* no mark for an implicit start: its first item's */
 			n->line = n->items[0]->line;
 			n->col = n->items[0]->col;
@@ -353,23 +400,22 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 /* Free what a failed build left open. */
 static void build_abort(struct ybuild *b)
 {
-	while (b->depth > 0) {
-		struct ynode *n = b->stack[--b->depth];
-
-		ynode_free(b->pending[b->depth]);
-		if (n->type == YN_MAP)
-			n->n /= 2; /* items are appended in pairs */
-		ynode_free(n);
-	}
-	ynode_free(b->root);
+	ya_free(&b->mem);
+	b->depth = 0;
 	b->root = NULL;
 }
 
-static int docs_append(struct ydoc ***docs, size_t *n, const char *file, struct ynode *root)
+/* The finished document (root, in b->mem) to *docs: the memory goes with
+ * it. */
+static int docs_append(struct ydoc ***docs, size_t *n, struct ybuild *b)
 {
-	struct ydoc **v = realloc(*docs, (*n + 1) * sizeof(*v));
-	struct ydoc *y;
+	struct ydoc **v = *docs, *y;
 
+	/* room doubles at each power of two: 10,000 documents, 14 copies */
+	if (*n >= 8 && (*n & (*n - 1)) == 0)
+		v = realloc(*docs, 2 * *n * sizeof(*v));
+	else if (*n == 0)
+		v = malloc(8 * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	*docs = v;
@@ -377,12 +423,15 @@ static int docs_append(struct ydoc ***docs, size_t *n, const char *file, struct 
 	if (!y)
 		return -ENOMEM;
 	y->refs = 1;
-	y->root = root;
-	y->file = strdup(file);
+	y->root = b->root;
+	y->file = strdup(b->file);
 	if (!y->file) {
 		free(y);
 		return -ENOMEM;
 	}
+	y->mem = b->mem;
+	b->mem = NULL;
+	b->root = NULL;
 	v[(*n)++] = y;
 	return 0;
 }
@@ -506,16 +555,10 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 
 		/* an empty document ("---" and nothing) is a null scalar: skip it */
 		if (!err && e->type == FYET_DOCUMENT_END && b.root && b.root->type == YN_SCALAR &&
-		    yscalar_kind(b.root) == YS_NULL) {
-			ynode_free(b.root);
-			b.root = NULL;
-		}
-		if (!err && e->type == FYET_DOCUMENT_END && b.root) {
-			err = docs_append(docs, ndocs, file, b.root);
-			if (err)
-				ynode_free(b.root);
-			b.root = NULL;
-		}
+		    yscalar_kind(b.root) == YS_NULL)
+			build_abort(&b);
+		if (!err && e->type == FYET_DOCUMENT_END && b.root)
+			err = docs_append(docs, ndocs, &b);
 		fy_parser_event_free(fyp, e);
 		if (err == -ENOMEM)
 			goto nomem;

@@ -48,11 +48,15 @@ struct ynode {
 	struct ynode **items;      /* seq: items; map: key, value, key, value... */
 };
 
-/* A document tree shared by every copy of a resource (sl_config_dup). */
+/* A document tree shared by every copy of a resource (sl_config_dup). Its
+ * nodes, their item arrays and their texts live in `mem`, blocks freed
+ * whole with the document. */
+struct yblock;
 struct ydoc {
 	int refs;
 	char *file;
 	struct ynode *root;
+	struct yblock *mem;
 };
 
 /* Parse `buf`, one input within the limits above; on success *docs
