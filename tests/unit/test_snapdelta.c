@@ -5,6 +5,7 @@
  * that does not fit changes nothing, and equal items of several nodes are
  * one object in the pool.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -407,6 +408,48 @@ Test(snapdelta, cached_decode_is_the_uncached_decode)
 	cr_assert_eq(cache.n, 0);
 	json_decref(idx);
 	json_decref(a);
+}
+
+/* Items the caller still has as objects (snap_cache.fresh: a delta's,
+ * before packing) are parsed from those objects, not decoded from their
+ * text; other items are decoded as before; the hint is for one call. */
+Test(snapdelta, fresh_items_are_parsed_from_their_objects)
+{
+	json_t *doc = json_pack("{s:i, s:[]}", "version", 1, "services"), *objs[3];
+	struct snap_cache cache = {};
+	struct snap_fresh fresh[2];
+	struct snapshot got;
+	char err[256];
+
+	for (int i = 0; i < 3; i++) {
+		objs[i] = svc(i, i + 1);
+		json_array_append_new(json_object_get(doc, "services"), sd_packed(objs[i]));
+	}
+	/* service 0's object says otherwise than its text: proof of which
+	 * was parsed; service 1's is its own; a hint for an item not in the
+	 * snapshot is never looked at */
+	json_object_set_new(objs[0], "name", json_string("default/from-the-object"));
+	fresh[0] = (struct snap_fresh){ json_array_get(json_object_get(doc, "services"), 0), objs[0] };
+	fresh[1] = (struct snap_fresh){ json_array_get(json_object_get(doc, "services"), 1), objs[1] };
+	snap_fresh_sort(fresh, 2);
+	cache.fresh = fresh;
+	cache.nfresh = 2;
+	cr_assert_eq(snapshot_from_json_cached(doc, "fresh", &got, &cache, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_str_eq(got.services[0].name, "default/from-the-object");
+	cr_assert_str_eq(got.services[1].name, "default/s1");
+	cr_assert_str_eq(got.services[2].name, "default/s2");
+	cr_assert_eq(got.services[1].backends[0].be.addr[3], htonl(0x0af40002));   /* 10.244.0.2 */
+	cr_assert_null(cache.fresh, "the hint is for that call only");
+	snapshot_free(&got);
+	/* cached now: the next call takes its parse, whatever the hint */
+	cr_assert_eq(snapshot_from_json_cached(doc, "again", &got, &cache, err, sizeof(err)), 0);
+	cr_assert_str_eq(got.services[0].name, "default/from-the-object");
+	snapshot_free(&got);
+	snap_cache_free(&cache);
+	for (int i = 0; i < 3; i++)
+		json_decref(objs[i]);
+	json_decref(doc);
 }
 
 /* A snapshot with every section, compact and "version" first: as sd_text()

@@ -118,8 +118,16 @@ static int apply_snap(struct datapath *dp, struct telemetry *tm, const struct sy
 		log_err("snapshot refused, state unchanged: %s", err);
 		return -EINVAL;
 	}
+	if (sn->doc && cache) {
+		cache->fresh = sn->fresh;
+		cache->nfresh = sn->nfresh;
+	}
 	rc = sn->doc ? snapshot_from_json_cached(sn->doc, src, &snap, cache, err, errlen) :
 		snapshot_parse(sn->text, sn->len, src, &snap, err, errlen);
+	if (cache) {
+		cache->fresh = NULL;   /* for that call only */
+		cache->nfresh = 0;
+	}
 	if (rc) {
 		log_err("snapshot refused, state unchanged: %s", err);
 		return rc;

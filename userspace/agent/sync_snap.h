@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "lib/node/snapshot.h"
+
 /* A snapshot to apply: its text (a whole snapshot received or read) or
  * its document (a delta applied to the one before; text NULL), and the
  * text the node proxy gets: the same without services, which the proxy
@@ -22,6 +24,10 @@ struct sync_snap {
 	json_t *doc;
 	const char *proxy_text;
 	size_t proxy_len;
+	/* with a doc: the items the delta added, as received (before they
+	 * were packed), for snapshot_from_json_cached() */
+	const struct snap_fresh *fresh;
+	size_t nfresh;
 };
 
 /* 0: applied; -errno: refused, nothing changed, reason in err. */

@@ -212,6 +212,33 @@ static json_t *keep_items(const json_t *delta)
 	return keep;
 }
 
+/* Each packed item of the delta's services with the object it was packed
+ * from (keep: keep_items() of the delta before sd_pack_delta(), which
+ * keeps the order), sorted for snapshot_from_json_cached(); NULL (none:
+ * each is decoded from its text) without memory. */
+static struct snap_fresh *fresh_services(const json_t *delta, const json_t *keep, size_t *n)
+{
+	json_t *set = json_object_get(json_object_get(delta, "services"), "set"), *part, *item;
+	struct snap_fresh *f = malloc((json_object_size(set) ?: 1) * sizeof(*f));
+	const char *sec, *key;
+	size_t k = 0;
+
+	*n = 0;
+	if (!f)
+		return NULL;
+	json_object_foreach((json_t *)delta, sec, part) {
+		json_object_foreach(json_object_get(part, "set"), key, item) {
+			json_t *was = json_array_get(keep, k++);
+
+			if (strcmp(sec, "services") == 0 && json_is_string(item) &&
+			    json_is_object(was))
+				f[(*n)++] = (struct snap_fresh){ .packed = item, .decoded = was };
+		}
+	}
+	snap_fresh_sort(f, *n);
+	return f;
+}
+
 /*
  * A delta {"version":V,"base":B,"delta":{...}} to the snapshot of version
  * B: applied to the indexed snapshot, which the data plane then takes
@@ -226,6 +253,7 @@ static void on_delta(struct sync *s, json_t *m)
 	json_int_t v = json_integer_value(json_object_get(m, "version"));
 	json_int_t base = json_integer_value(json_object_get(m, "base"));
 	json_t *delta = json_object_get(m, "delta"), *undo = NULL, *keep = NULL;
+	struct snap_fresh *fresh = NULL;
 	struct sync_snap sn = {};
 	char err[1024], src[96], *ptext = NULL;
 	int e;
@@ -251,6 +279,8 @@ static void on_delta(struct sync *s, json_t *m)
 		return;
 	}
 	sn.doc = sd_snapshot(s->idx, (uint64_t)v);
+	fresh = keep ? fresh_services(delta, keep, &sn.nfresh) : NULL;
+	sn.fresh = fresh;
 	ptext = sn.doc ? sd_text_without(s->idx, (uint64_t)v, proxy_skips, &sn.proxy_len) : NULL;
 	sn.proxy_text = ptext;
 	snprintf(src, sizeof(src), "control plane version %lld (delta from %lld, %zu sections)",
@@ -275,6 +305,7 @@ out:
 	json_decref(sn.doc);
 	json_decref(undo);
 	free(ptext);
+	free(fresh);
 	json_decref(keep);   /* with the message (on_message), in one piece */
 }
 

@@ -734,17 +734,42 @@ static int cmp_item(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Service i of the array, a packed item or an object, into *out. */
-static int service_parse(struct perr *pe, json_t *js, size_t i, struct snap_service *out)
+/* Service i of the array, a packed item or an object, into *out;
+ * decoded: the packed item's object, if the caller has it. */
+static int service_parse(struct perr *pe, json_t *js, size_t i, json_t *decoded,
+			 struct snap_service *out)
 {
-	json_t *packed;
+	json_t *packed = NULL;
 	char p[64];
 	int rc;
 
 	snprintf(p, sizeof(p), "services[%zu]", i);
-	rc = parse_service(pe, p, unpack(js, &packed), out);
+	rc = parse_service(pe, p, decoded ?: unpack(js, &packed), out);
 	json_decref(packed);
 	return rc;
+}
+
+static int cmp_fresh(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct snap_fresh *)a)->packed;
+	uintptr_t y = (uintptr_t)((const struct snap_fresh *)b)->packed;
+
+	return x < y ? -1 : x > y;
+}
+
+void snap_fresh_sort(struct snap_fresh *f, size_t n)
+{
+	qsort(f, n, sizeof(*f), cmp_fresh);
+}
+
+/* The object the caller still has for packed item js, or NULL. */
+static json_t *fresh_of(const struct snap_cache *cache, const json_t *js)
+{
+	struct snap_fresh key = { .packed = js };
+	const struct snap_fresh *f = cache->nfresh && json_is_string(js) ?
+		bsearch(&key, cache->fresh, cache->nfresh, sizeof(key), cmp_fresh) : NULL;
+
+	return f && json_is_object(f->decoded) ? f->decoded : NULL;
 }
 
 /* Service i of the array into *out, its backends borrowed from `next`,
@@ -768,7 +793,7 @@ static int service_from(struct perr *pe, json_t *js, size_t i, struct snap_cache
 		next->n++;
 		return 0;
 	}
-	rc = service_parse(pe, js, i, out);
+	rc = service_parse(pe, js, i, fresh_of(cache, js), out);
 	out->serial = ++serial_last;
 	to->svc = rc ? NULL : malloc(sizeof(*to->svc));
 	if (!to->svc) {
@@ -833,7 +858,7 @@ int snapshot_from_json_cached(json_t *root, const char *src, struct snapshot *ou
 	s.services_borrowed = cache != NULL;
 	json_array_foreach(jss, i, js) {
 		rc = cache ? service_from(&pe, js, i, cache, &next, &s.services[i]) :
-			service_parse(&pe, js, i, &s.services[i]);
+			service_parse(&pe, js, i, NULL, &s.services[i]);
 		if (rc)
 			goto out;
 	}

@@ -150,11 +150,23 @@ int snapshot_from_json(json_t *root, const char *src, struct snapshot *out, char
 struct snap_cache {
 	size_t n;
 	struct snap_cached *e;       /* sorted by item address */
+	/* for one call, set by the caller: packed items new in this
+	 * snapshot whose decoded form it still has (a delta's items before
+	 * they were packed), sorted by packed item address; such a service
+	 * is parsed from that form, not decoded again from its text */
+	const struct snap_fresh *fresh;
+	size_t nfresh;
 };
 struct snap_cached {
 	json_t *item;
 	struct snap_service *svc;    /* parsed from item (malloc'd, its own name and backends) */
 };
+struct snap_fresh {
+	const json_t *packed;        /* the item as the snapshot holds it */
+	json_t *decoded;             /* the same item as an object */
+};
+/* Sort for snap_cache.fresh. */
+void snap_fresh_sort(struct snap_fresh *f, size_t n);
 void snap_cache_free(struct snap_cache *c);
 /* snapshot_from_json(), then the cache holds the services of this
  * snapshot (or nothing, if the snapshot is refused). The snapshot's
