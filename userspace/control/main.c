@@ -290,6 +290,13 @@ int main(int argc, char **argv)
 	 * cache still serves the small sizes): loading 10,000 services takes
 	 * some 20% less CPU. */
 	mallopt(M_MXFAST, 0);
+	/* Nor is the heap given back and taken again within a change (page
+	 * faults are dear on a virtual machine): blocks up to 32 MiB come
+	 * from the heap, which shrinks only when changes pause (server.c's
+	 * malloc_trim). Loading 10,000 services into a control plane
+	 * with no nodes: some 7% less CPU. */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	if (store_open_opts(&st, &sto, err, sizeof(err))) {
 		if (sto.etcd_url)
 			log_err("store %s (state dir %s): %s", sto.etcd_url, sto.dir, err);
