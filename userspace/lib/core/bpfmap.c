@@ -164,7 +164,7 @@ int map_writes_flush(struct map_writes *w)
 	size_t done = 0;
 	int rc = 0;
 
-	while (!rc && done < w->n) {
+	while (done < w->n) {
 		__u32 count = w->n - done < DUMP_BATCH ? (__u32)(w->n - done) : DUMP_BATCH;
 
 		if (bpf_map_update_batch(w->fd, w->k + done * w->ksz, w->v + done * w->vsz, &count,
@@ -172,17 +172,18 @@ int map_writes_flush(struct map_writes *w)
 			done += count;
 			continue;
 		}
-		if (errno != EINVAL && errno != ENOTSUPP && errno != EOPNOTSUPP) {
-			rc = -errno;
-			break;
-		}
-		/* no batch for this map type or kernel: one at a time */
+		/* no batch for this map type or kernel (each names it its own
+		 * way: EINVAL, ENOTSUPP, ...), or an entry that failed: one at
+		 * a time from the first entry of this batch (written again if
+		 * the batch got to it: the same value), so the error is the
+		 * entry's own */
 		for (; done < w->n; done++)
 			if (bpf_map_update_elem(w->fd, w->k + done * w->ksz, w->v + done * w->vsz,
 						BPF_ANY)) {
 				rc = -errno;
 				break;
 			}
+		break;
 	}
 	w->n = 0;
 	return rc;

@@ -23,10 +23,11 @@ int map_dump(int fd, size_t key_size, size_t val_size, void **keys, void **vals,
 
 /*
  * Writes to one map, gathered and made in batches of a few thousand
- * entries per system call (BPF_MAP_UPDATE_BATCH: 5.6 for hash and array
- * maps; one entry at a time where the kernel has none for the map's
- * type). Entries are written in the order they were added, so a key
- * added twice ends with its last value. Nothing reaches the map before
+ * entries per system call (BPF_MAP_UPDATE_BATCH: 5.6 for hash maps),
+ * or one entry at a time where a batch fails (a kernel or map type
+ * without it; an entry that fails, whose own error is then returned).
+ * Entries are written in the order they were added, so a key added
+ * twice ends with its last value. Nothing reaches the map before
  * map_writes_flush(); a caller that orders writes across maps flushes
  * each in that order.
  *
