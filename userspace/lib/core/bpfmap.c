@@ -144,13 +144,8 @@ int map_writes_add(struct map_writes *w, const void *key, const void *val)
 			w->k = k;
 		if (v)
 			w->v = v;
-		if (!k || !v) {
-			int rc = map_writes_flush(w);
-
-			if (!rc && bpf_map_update_elem(w->fd, key, val, BPF_ANY))
-				rc = -errno;
-			return rc;
-		}
+		if (!k || !v)
+			return -ENOMEM;   /* what is queued stays, unwritten */
 		w->cap = cap;
 	}
 	memcpy(w->k + w->n * w->ksz, key, w->ksz);

@@ -31,8 +31,8 @@ int map_dump(int fd, size_t key_size, size_t val_size, void **keys, void **vals,
  * map_writes_flush(); a caller that orders writes across maps flushes
  * each in that order.
  *
- * map_writes_add: 0; when it cannot grow, it flushes and writes the entry
- * at once (0 or -errno).
+ * map_writes_add: 0, or -ENOMEM (nothing written: a write made out of
+ * turn could break the order the caller keeps).
  * map_writes_flush: 0 or -errno (the first failure; what was written
  * before it stays); the queue is empty after it either way.
  */
