@@ -426,8 +426,8 @@ Test(snapdelta, fresh_items_are_parsed_from_their_objects)
 		json_array_append_new(json_object_get(doc, "services"), sd_packed(objs[i]));
 	}
 	/* service 0's object says otherwise than its text: proof of which
-	 * was parsed; service 1's is its own; a hint for an item not in the
-	 * snapshot is never looked at */
+	 * was parsed; service 1's is its own; service 2 has no hint and is
+	 * decoded from its text */
 	json_object_set_new(objs[0], "name", json_string("default/from-the-object"));
 	fresh[0] = (struct snap_fresh){ json_array_get(json_object_get(doc, "services"), 0), objs[0] };
 	fresh[1] = (struct snap_fresh){ json_array_get(json_object_get(doc, "services"), 1), objs[1] };
