@@ -1,6 +1,7 @@
 #!/bin/bash
 # The plot of a bench result: one row per ratio (bench, metric, variant /
-# baseline), a bar from 1.0 to the ratio on a log scale, green where the
+# baseline), a bar from 1.0 to the ratio its goal is judged on (the
+# per-round ratio, else the ratio of medians) on a log scale, green where the
 # goal is met, red where it is not, grey where there is no goal, and the
 # goal as a black diamond (its direction in the row's name).
 #
@@ -15,10 +16,10 @@ trap 'rm -f "$DATA"' EXIT
 jq -r '
 [.benches[] | .bench as $b | .ratios[] | {b: $b} + .] | to_entries[] | .key as $i | .value
 | [$i, "\(.b) \(.metric)  \(.variant) / \(.baseline)\(if .goal then "  (goal \(.goal.op) \(.goal.value))" else "" end)",
-   (.ratio // -1), (.goal.value // -1),
+   (.ratio_by_round // .ratio // -1), (.goal.value // -1),
    (if .met == null then -1 elif .met then 1 else 0 end),
    (if .goal then "\(.goal.op)\(.goal.value)" else "" end),
-   (if .ratio then "\((.ratio * 100 | round) / 100)x" else "no data" end)]
+   ((.ratio_by_round // .ratio) as $r | if $r then "\(($r * 100 | round) / 100)x" else "no data" end)]
 | map(tostring) | join("\t")' "$IN" >"$DATA"
 N=$(wc -l <"$DATA")
 [ "$N" -gt 0 ] || { echo "bench/plot.sh: no ratios in $IN" >&2; exit 1; }

@@ -24,7 +24,9 @@
 # sockperf ping-pong p50 round trip; the RTT ratio is the per-packet cost.
 # Baselines: lb and all against direct, policy, policy+log and all
 # against lb. Goals: lb and all at least 0.95x direct's connections per
-# second, and policy at least 0.95x lb's.
+# second, and policy at least 0.95x lb's. Each variant's connection rate
+# is measured right after a direct sample of its own, and its per-round
+# ratio to direct divides by that sample (paired below).
 BENCH=policy
 . "$(dirname "$0")/lib.sh"
 rec_metric conn/s conn/s higher "new TCP connections per second, 64 B request/response (sltest crr, $PAR threads)"
@@ -54,30 +56,34 @@ run_variant() { # name round client-pod ip port
 	rec_sample conn/s "$1" "$2" "$(crr "$C" "$3" "$4" "$5")"
 	rec_sample rtt-p50 "$1" "$2" "$(rtt "$C" "$3" "$4")"
 }
-# apply_then VARIANT ROUND FILE VERSION MEASUREMENT...: the variant is
-# measured once the agent applied FILE, else recorded as failed
-apply_then() {
-	local var=$1 r=$2 f=$3 ver=$4
+# paired VARIANT ROUND FILE CLIENT-POD [AGENT FLAGS]: direct's connection
+# rate with no sluice programs attached (the sample paired with VARIANT),
+# then a fresh agent started on FILE, and VARIANT measured. Each variant
+# runs seconds after its own direct sample, so the machine's speed, which
+# drifts by tens of percent over a minute here, changes little in between;
+# and each starts from nothing (lb inherits no identities or tc programs).
+paired() {
+	local var=$1 r=$2 f=$3 pod=$4
 	shift 4
-	if agent_apply "$C" "$f" "$ver"; then run_variant "$var" "$r" "$@"
+	uninstall_agent "$C"
+	rec_sample conn/s direct "$r" "$(crr "$C" node1.pod2 "$S" 8080)" "$var"
+	jq --argjson v $((v += 1)) '.version = $v' "$f" >"$TMP/snap.$C.json"
+	start_agent "$C" "$@"
+	if agent_apply "$C" "$f" "$v"; then run_variant "$var" "$r" "$pod" "$VIP" 80
 	else rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"; fi
+	stop_agent
 }
 v=0
 for r in $(seq "$ROUNDS"); do
 	echo "bench: policy round $r/$ROUNDS"
 	uninstall_agent "$C"
-	run_variant direct "$r" node1.pod2 "$S" 8080
-	start_agent "$C" --flow-log none
-	apply_then lb "$r" "$TMP/lb.json" $((v += 1)) node1.pod3 "$VIP" 80
-	apply_then policy "$r" "$TMP/policy.json" $((v += 1)) node1.pod4 "$VIP" 80
-	apply_then all "$r" "$TMP/all.json" $((v += 1)) node1.pod6 "$VIP" 80
-	stop_agent
-	start_agent "$C"
-	apply_then policy+log "$r" "$TMP/policy.json" $((v += 1)) node1.pod5 "$VIP" 80
-	stop_agent
-	# the next round's lb variant must not inherit identities or tc
-	uninstall_agent "$C"
+	rec_sample rtt-p50 direct "$r" "$(rtt "$C" node1.pod2 "$S")"
+	paired lb "$r" "$TMP/lb.json" node1.pod3 --flow-log none
+	paired policy "$r" "$TMP/policy.json" node1.pod4 --flow-log none
+	paired all "$r" "$TMP/all.json" node1.pod6 --flow-log none
+	paired policy+log "$r" "$TMP/policy.json" node1.pod5
 done
+uninstall_agent "$C"
 grep 'identities:.*policy entries' "$TMP/agent.$C.log" | tail -n 1 |
 	sed 's/.*identities:/bench: agent loaded identities:/' || true
 rec_done

@@ -24,14 +24,18 @@ rec_metric() {
 		'{type: "metric", bench: $b, metric: $m, unit: $u, better: $better, about: $about}' >>"$BENCH_JSONL"
 }
 
-# rec_sample METRIC VARIANT ROUND VALUE: VALUE is a number, or anything
-# else (by convention "fail:REASON"), which is recorded as the sample's
-# error: the variant is then failed in the report.
+# rec_sample METRIC VARIANT ROUND VALUE [PAIR]: VALUE is a number, or
+# anything else (by convention "fail:REASON"), which is recorded as the
+# sample's error: the variant is then failed in the report. PAIR names the
+# variant this baseline sample was taken next to: the per-round ratio of
+# that variant then divides by this sample alone, not by every sample of
+# the baseline in the round (report.sh).
 rec_sample() {
-	local v=$4
+	local v=$4 pair=${5:-}
 	if [[ $v =~ ^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ || $v =~ ^\.[0-9]+$ ]]; then
-		jq -nc --arg b "$BENCH" --arg m "$1" --arg var "$2" --argjson r "$3" --arg v "$v" \
-			'{type: "sample", bench: $b, metric: $m, variant: $var, round: $r, value: ($v | tonumber)}'
+		jq -nc --arg b "$BENCH" --arg m "$1" --arg var "$2" --argjson r "$3" --arg v "$v" --arg p "$pair" \
+			'{type: "sample", bench: $b, metric: $m, variant: $var, round: $r, value: ($v | tonumber)}
+			 + (if $p == "" then {} else {pair: $p} end)'
 	else
 		v=${v#fail:}
 		jq -nc --arg b "$BENCH" --arg m "$1" --arg var "$2" --argjson r "$3" --arg e "${v:-no value}" \

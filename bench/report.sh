@@ -21,7 +21,7 @@ def median: sort | if length == 0 then null elif length % 2 == 1 then .[(length 
 	else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 def first_seen: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
 def stats($bs; $m; $v): ($bs | map(select(.metric == $m and .variant == $v))) as $x |
-	{samples: [$x[] | select(.value != null) | {round, value}],
+	{samples: [$x[] | select(.value != null) | {round, value} + (if .pair then {pair} else {} end)],
 	 errors: [$x[] | select(.error != null) | {round, error}],
 	 median: ([$x[] | select(.value != null) | .value] | median)};
 def met($r): if .goal == null then null elif $r == null then false
@@ -57,10 +57,13 @@ def met($r): if .goal == null then null elif $r == null then false
 		| stats($bs; $c.metric; $c.variant) as $x | stats($bs; $c.metric; $c.baseline) as $y
 		| (if $x.median != null and $y.median != null and $y.median != 0
 		   then $x.median / $y.median else null end) as $r
-		| {metric, variant, baseline, median: $x.median, baseline_median: $y.median, ratio: $r,
-		   ratio_by_round: ([$x.samples[] as $s | $y.samples[] | select(.round == $s.round and .value != 0)
-				| $s.value / .value] | median),
-		   goal, met: met($r)}]}]}
+		| {metric, variant, baseline, median: $x.median, baseline_median: $y.median, ratio: $r, goal,
+		   ratio_by_round: ([$x.samples[] as $s
+				| ($y.samples | map(select(.round == $s.round and .value != 0))) as $same
+				| ($same | map(select(.pair == $c.variant))) as $paired
+				| (if ($paired | length) > 0 then $paired else $same end)[]
+				| $s.value / .value] | median)}
+		| . + {met: met(.ratio_by_round // $r)}]}]}
 | . + {failed: [.benches[] | .bench as $b | .failures[] | {bench: $b} + .]}
 ' "$IN") || { echo "bench/report.sh: cannot read $IN" >&2; exit 2; }
 

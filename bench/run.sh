@@ -106,7 +106,6 @@ ipt_load() { # cluster rules-file
 run_variant() { # name round
 	local c pod ip port
 	case $1 in
-	direct)            c=$A pod=node1.pod2 ip=$SA port=8080 ;;
 	sluice-1)          c=$A pod=node1.pod3 ip=$TVIP port=80 ;;
 	sluice-10k)        c=$A pod=node1.pod4 ip=$TVIP port=80 ;;
 	iptables-1)        c=$B pod=node1.pod2 ip=$TVIP port=80 ;;
@@ -117,19 +116,30 @@ run_variant() { # name round
 	rec_sample rtt-p50 "$1" "$2" "$(rtt "$c" "$pod" "$ip")"
 }
 
+# paired VARIANT ROUND FILE: direct's connection rate with no sluice
+# programs attached (the sample paired with VARIANT), then a fresh agent
+# started on FILE, and VARIANT measured seconds later, so that the
+# machine's drift in speed stays out of the ratio (bench/record.sh).
 # Load balancing only: no flow log (bench/policy.sh measures telemetry).
 # A variant whose set-up fails is recorded as failed for the round.
+paired() {
+	local var=$1 r=$2 f=$3
+	uninstall_agent "$A"
+	rec_sample conn/s direct "$r" "$(crr "$A" node1.pod2 "$SA" 8080)" "$var"
+	jq --argjson v $((v += 1)) '.version = $v' "$f" >"$TMP/snap.$A.json"
+	start_agent "$A" --flow-log none
+	if agent_apply "$A" "$f" "$v"; then run_variant "$var" "$r"
+	else rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"; fi
+	stop_agent
+}
 v=10
 for r in $(seq "$ROUNDS"); do
 	echo "bench: lb round $r/$ROUNDS"
 	uninstall_agent "$A"
-	run_variant direct "$r"
-	start_agent "$A" --flow-log none
-	if agent_apply "$A" "$TMP/snap1.json" $((v += 1)); then run_variant sluice-1 "$r"
-	else rec_failed sluice-1 "round $r: the agent did not apply the 1-service snapshot"; fi
-	if agent_apply "$A" "$TMP/snap10k.json" $((v += 1)); then run_variant sluice-10k "$r"
-	else rec_failed sluice-10k "round $r: the agent did not apply the 10,000-service snapshot"; fi
-	stop_agent
+	rec_sample rtt-p50 direct "$r" "$(rtt "$A" node1.pod2 "$SA")"
+	paired sluice-1 "$r" "$TMP/snap1.json"
+	paired sluice-10k "$r" "$TMP/snap10k.json"
+	uninstall_agent "$A"
 	for x in iptables-1:ipt1 iptables-10k:ipt10k iptables-10k-last:ipt10k-last; do
 		if ipt_load "$B" "$TMP/${x#*:}.rules"; then run_variant "${x%:*}" "$r"
 		else rec_failed "${x%:*}" "round $r: iptables-restore of ${x#*:}.rules failed"; fi
