@@ -23,6 +23,9 @@
 #ifndef EAGAIN
 #define EAGAIN 11
 #endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
 #ifndef ECONNREFUSED
 #define ECONNREFUSED 111
 #endif

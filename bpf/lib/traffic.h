@@ -374,11 +374,30 @@ static __always_inline void tp_release(__u64 cookie)
 		__sync_fetch_and_add(&bs->active, -1);
 }
 
+/* Take one of the service's maxConnections slots (exact: under its lock). */
+static __always_inline bool tp_take(struct sl_svc_state *st, __u32 max)
+{
+	bool over;
+
+	bpf_spin_lock(&st->lock);
+	over = st->active >= max;
+	if (!over)
+		st->active++;
+	bpf_spin_unlock(&st->lock);
+	return !over;
+}
+
 /*
  * Admit a connect() to the chosen backend: take a maxConnections slot
- * (exact: under the service's lock) and record what the socket holds.
- * 0, or -ECONNREFUSED when the pool is full (counted). Unconnected UDP
- * (sendmsg) holds nothing.
+ * and record what the socket holds. 0, or -ECONNREFUSED when the pool is
+ * full (counted). Unconnected UDP (sendmsg) holds nothing.
+ *
+ * A socket that connects again (UDP; TCP after a connect that failed
+ * before its SYN) may still hold a slot: that one is given back where the
+ * new record cannot be added (BPF_NOEXIST; on 5.10 the error is not always
+ * EEXIST, so any error releases and writes again), or before the take
+ * when the pool is full. A first connect, the common case, looks nothing
+ * up in sl_held.
  */
 static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bool connect)
 {
@@ -388,7 +407,7 @@ static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bo
 	struct sl_be_key bk;
 	struct sl_held h = {};
 	__u32 max;
-	bool over;
+	long err;
 
 	if (!pol || !connect)
 		return 0;
@@ -396,25 +415,27 @@ static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bo
 	if (!max && pol->lb != SL_LB_LEAST_REQUEST && !pol->od_consecutive)
 		return 0;
 	st = bpf_map_lookup_elem(&sl_svc_state, &ch->svc_id);
-	/* a socket that connects again (UDP) gives back its previous slot */
-	tp_release(cookie);
 	if (max) {
 		if (!st)
 			return -ECONNREFUSED;
-		bpf_spin_lock(&st->lock);
-		over = st->active >= max;
-		if (!over)
-			st->active++;
-		bpf_spin_unlock(&st->lock);
-		if (over) {
-			__sync_fetch_and_add(&st->overflow, 1);
-			return -ECONNREFUSED;
+		if (!tp_take(st, max)) {
+			/* full, but for a slot this socket may hold */
+			if (!bpf_map_lookup_elem(&sl_held, &cookie))
+				goto overflow;
+			tp_release(cookie);
+			if (!tp_take(st, max))
+				goto overflow;
 		}
 		h.flags = SL_HELD_POOL;
 	}
 	h.svc_id = ch->svc_id;
 	h.backend_id = ch->bid;
-	if (bpf_map_update_elem(&sl_held, &cookie, &h, BPF_ANY)) {
+	err = bpf_map_update_elem(&sl_held, &cookie, &h, BPF_NOEXIST);
+	if (err) {
+		tp_release(cookie);
+		err = bpf_map_update_elem(&sl_held, &cookie, &h, BPF_ANY);
+	}
+	if (err) {
 		if (max) {
 			bpf_spin_lock(&st->lock);
 			if (st->active)
@@ -429,6 +450,9 @@ static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bo
 	if (bs)
 		__sync_fetch_and_add(&bs->active, 1);
 	return 0;
+overflow:
+	__sync_fetch_and_add(&st->overflow, 1);
+	return -ECONNREFUSED;
 }
 
 /* One flow event per ejection: the backend, the ejection count (reason)

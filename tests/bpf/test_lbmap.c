@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 
 #include "bpf/sock.skel.h"
+#include "bpft.h"
 #include "dpt.h"
 #include "lib/core/bpfmap.h"
 #include "lib/core/sys.h"
@@ -237,6 +238,63 @@ Test(lbmap, a_backend_removed_while_ejected_is_no_longer_counted)
 	cr_assert_eq(st.ejected, 0, "the removed backend still counts as ejected");
 	cr_assert_eq(st.ejections, 1);
 	cr_assert_neq(bpf_map_lookup_elem(dpt.dp.maps.bst_fd, &k, &bs), 0, "its state is still there");
+	close(l);
+}
+
+#define SNAP_POOL_UDP                                                               \
+	"{\"services\": [{\"name\": \"pool\", \"vip\": \"10.96.0.41\", \"port\": 53,"     \
+	" \"protocol\": \"UDP\", \"traffic\": {\"max_connections\": 2},"                   \
+	" \"backends\": [{\"address\": \"127.0.0.2\", \"port\": 5353}]}]}"
+
+static int udp_connect(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = bpft_sockaddr("10.96.0.41", 53, &ss);
+
+	return connect(fd, (struct sockaddr *)&ss, len) ? -errno : 0;
+}
+
+static uint32_t pool_active(void)
+{
+	uint32_t id;
+
+	return svc_state(&id).active;
+}
+
+/* A socket that connects again holds one slot, not two: the one it held
+ * is given back, with room in the pool and with the pool full; a refused
+ * socket is counted as an overflow; close gives the slot back. */
+Test(lbmap, a_socket_that_connects_again_holds_one_slot)
+{
+	int l, fd[3], err;
+	uint32_t id;
+
+	DPT_REQUIRE_ROOT();
+	l = dpt_listener("127.0.0.2", 5353, SOCK_DGRAM);
+	dpt_apply(SNAP_POOL_UDP);
+	for (int i = 0; i < 3; i++) {
+		fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fd[i], 0);
+	}
+	cr_assert_eq(udp_connect(fd[0]), 0);
+	err = udp_connect(fd[0]);
+	cr_assert_eq(err, 0, "connecting again, room in the pool: %s", strerror(-err));
+	cr_assert_eq(pool_active(), 1, "a socket that connected twice holds %u slots", pool_active());
+	cr_assert_eq(udp_connect(fd[1]), 0);
+	/* EPERM where the kernel lacks bpf_set_retval (before 5.18) */
+	err = udp_connect(fd[2]);
+	cr_assert(err == -ECONNREFUSED || err == -EPERM, "third socket, pool full: %s", strerror(-err));
+	cr_assert_eq(svc_state(&id).overflow, 1);
+	err = udp_connect(fd[0]);
+	cr_assert_eq(err, 0, "connecting again, the pool full: %s", strerror(-err));
+	cr_assert_eq(pool_active(), 2);
+	close(fd[0]);
+	cr_assert_eq(pool_active(), 1, "close left %u slots held", pool_active());
+	close(fd[1]);
+	cr_assert_eq(pool_active(), 0, "close left %u slots held", pool_active());
+	cr_assert_eq(udp_connect(fd[2]), 0);
+	cr_assert_eq(pool_active(), 1);
+	close(fd[2]);
 	close(l);
 }
 
