@@ -120,17 +120,20 @@ SEC("tc")
 int sl_to_pod(struct __sk_buff *skb)
 {
 	__u32 ifindex = skb->ifindex, mark = skb->mark;
-	struct sl_endpoint *ep = bpf_map_lookup_elem(&sl_endpoints, &ifindex);
+	struct sl_endpoint *ep;
 	struct pkt p;
 	__u8 mode;
 
-	if (!ep)
-		return TC_ACT_OK;
 	if (pkt_parse(skb, &p) || !p.l4)
 		return TC_ACT_OK;
+	/* most packets: a TCP segment that is not a SYN, which looks
+	 * nothing up */
+	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return TC_ACT_OK;
+	ep = bpf_map_lookup_elem(&sl_endpoints, &ifindex);
+	if (!ep)
+		return TC_ACT_OK;
 	if (p.proto == IPPROTO_TCP) {
-		if ((p.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
-			return TC_ACT_OK;
 		/* the node proxy delivers what it authorized (the peer's
 		 * certificate), marked with SO_MARK */
 		if (mark == SL_PROXY_MARK) {
