@@ -96,6 +96,11 @@ b=$(jq -s '[.[] | select(.type == "close" and .reporter == "destination") | .byt
 [ "$b" -eq $((10 * N + 1048581 * B)) ] || fail "close events (destination) bytes_received: $b, want $((10 * N + 1048581 * B))"
 d=$(jq -s --arg r $DREASON '[.[] | select(.type == "deny" and .reason == $r and .source.workload == "node1.pod3")] | length' "$F")
 [ "$d" -ge 1 ] || fail "deny events: $d, want at least 1"
+# each end named by its identity: workload, namespace and principal
+w=$(jq -sc '[.[] | select(.type == "close" and .reporter == "source")][0] |
+	[.source.workload, .source.namespace, .source.principal, .destination.workload, .destination.principal]' "$F")
+[ "$w" = '["node1.pod1","default","spiffe://cluster.local/ns/default/sa/node1-pod1","node1.pod2","spiffe://cluster.local/ns/default/sa/node1-pod2"]' ] ||
+	fail "close event names: $w"
 note "flow log: $(wc -l <"$F") events; a close event: $(grep -m1 '"close"' "$F")"
 t=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" observe --flow-log "$F" --since-start --type close \
 	--service default/web --count 3 --timeout 5) || fail "observe table"

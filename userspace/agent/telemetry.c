@@ -27,21 +27,73 @@ struct names {
 	const char *workload, *ns, *principal;
 };
 
+/* The names of one identity, for the flow log: t->names, sorted by id.
+ * NULL where the labels have none. */
+struct tm_name {
+	uint32_t id;
+	size_t order;   /* the workload's place in the labels; SIZE_MAX: none */
+	const char *workload, *ns, *principal;
+};
+
+static int tm_name_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct tm_name *)a)->id, y = ((const struct tm_name *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int tm_name_order(const void *a, const void *b)
+{
+	const struct tm_name *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Index the labels by identity: its principal (SPIFFE id), and the
+ * workload and namespace of the first workload that has it. */
+static void names_index(struct telemetry *t)
+{
+	const struct snapshot *s = &t->labels;
+	size_t n = 0, k = 0;
+
+	t->names = calloc(s->nidentities + s->nworkloads + 1, sizeof(*t->names));
+	if (!t->names)
+		return;
+	for (size_t i = 0; i < s->nidentities; i++)
+		t->names[n++] = (struct tm_name){ .id = s->identities[i].id, .order = SIZE_MAX,
+						  .principal = s->identities[i].spiffe };
+	for (size_t i = 0; i < s->nworkloads; i++)
+		t->names[n++] = (struct tm_name){ .id = s->workloads[i].identity, .order = i,
+						  .workload = s->workloads[i].name,
+						  .ns = s->workloads[i].ns };
+	/* by id, and within an id the first workload first */
+	qsort(t->names, n, sizeof(*t->names), tm_name_order);
+	for (size_t i = 0, j; i < n; i = j) {
+		struct tm_name m = t->names[i];
+
+		for (j = i + 1; j < n && t->names[j].id == m.id; j++)
+			if (!m.principal)
+				m.principal = t->names[j].principal;
+		t->names[k++] = m;
+	}
+	t->nnames = k;
+}
+
 static struct names id_names(const struct telemetry *t, uint32_t id)
 {
 	struct names n = { "unknown", "unknown", "unknown" };
-	const struct snap_identity *si = snapshot_identity(&t->labels, id);
+	const struct tm_name key = { .id = id }, *f;
 
 	if (id == SL_ID_WORLD)
 		n.workload = n.ns = n.principal = "world";
-	if (si)
-		n.principal = si->spiffe;
-	for (size_t i = 0; i < t->labels.nworkloads; i++) {
-		if (t->labels.workloads[i].identity == id) {
-			n.workload = t->labels.workloads[i].name;
-			n.ns = t->labels.workloads[i].ns;
-			break;
-		}
+	f = t->names ? bsearch(&key, t->names, t->nnames, sizeof(*t->names), tm_name_cmp) : NULL;
+	if (f && f->principal)
+		n.principal = f->principal;
+	if (f && f->workload) {
+		n.workload = f->workload;
+		n.ns = f->ns;
 	}
 	return n;
 }
@@ -55,6 +107,9 @@ static const char *svc_name(const struct telemetry *t, uint32_t svc_id)
 
 static void labels_free(struct telemetry *t)
 {
+	free(t->names);
+	t->names = NULL;
+	t->nnames = 0;
 	free(t->labels.identities);
 	free(t->labels.workloads);
 	memset(&t->labels, 0, sizeof(t->labels));
@@ -134,6 +189,7 @@ void telemetry_set_labels(struct telemetry *t, const struct snapshot *s, const u
 		log_err("telemetry: out of memory for labels");
 		labels_free(t);
 	}
+	names_index(t);
 	svc_names_set(t, s, svc_ids);
 }
 
@@ -209,10 +265,41 @@ static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be3
 	return j;
 }
 
-/* One JSON line to the flow log (takes j). */
+/* Write the pending lines, in one write() where the kernel takes it. */
+static void flow_flush(struct telemetry *t)
+{
+	struct buf *q = &t->flowq;
+
+	if (buf_avail(q))
+		fflush(t->flow); /* stdout: what stdio holds goes first */
+	while (buf_avail(q)) {
+		ssize_t n = write(fileno(t->flow), q->d + q->off, buf_avail(q));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_debug("flow log %s: %s: %zu bytes dropped", t->flow_path,
+				  n < 0 ? strerror(errno) : "short write", buf_avail(q));
+			break;
+		}
+		q->off += (size_t)n;
+		t->flow_bytes += (uint64_t)n;
+	}
+	q->off = q->len = 0;
+}
+
+/*
+ * One JSON line to the flow log (takes j). Lines wait in t->flowq and
+ * are written together at the end of a poll round (telemetry_poll_ring),
+ * once FLOWQ_MAX bytes wait, or with the line that takes the file to its
+ * size limit, after which it rotates: a file ends with a whole line, the
+ * first at or past the limit, as when every line had its own write().
+ */
+#define FLOWQ_MAX (256u << 10)
 static void flow_write(struct telemetry *t, json_t *j)
 {
 	char *line;
+	size_t n;
 
 	if (!j)
 		return;
@@ -220,25 +307,20 @@ static void flow_write(struct telemetry *t, json_t *j)
 	json_decref(j);
 	if (!line)
 		return;
-	{
-		/* one write per line, so readers rarely see half of one */
-		size_t n = strlen(line);
-		char *nl = realloc(line, n + 2);
-
-		if (!nl) {
-			free(line);
-			return;
-		}
-		line = nl;
-		line[n] = '\n';
-		line[n + 1] = '\0';
-		fflush(t->flow);
-		if (write(fileno(t->flow), line, n + 1) == (ssize_t)(n + 1))
-			t->flow_bytes += n + 1;
+	n = strlen(line);
+	line[n] = '\n'; /* over the terminating NUL: the length is n + 1 */
+	if (buf_add(&t->flowq, line, n + 1)) {
+		flow_flush(t);
+		if (buf_add(&t->flowq, line, n + 1))
+			log_debug("flow log: out of memory: a line dropped");
 	}
 	free(line);
-	if (t->flow_max && t->flow_bytes >= t->flow_max)
+	if (t->flow_max && t->flow_bytes + buf_avail(&t->flowq) >= t->flow_max) {
+		flow_flush(t);
 		flow_rotate(t);
+	} else if (buf_avail(&t->flowq) >= FLOWQ_MAX) {
+		flow_flush(t);
+	}
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -619,6 +701,8 @@ void telemetry_poll_ring(struct telemetry *t)
 	t->batch = 0;
 	if (t->rb)
 		ring_buffer__consume(t->rb);
+	if (t->flow)
+		flow_flush(t);
 }
 
 void telemetry_proxy_event(struct telemetry *t, const struct tm_proxy_flow *f)
@@ -649,6 +733,7 @@ void telemetry_proxy_event(struct telemetry *t, const struct tm_proxy_flow *f)
 		json_object_set_new(j, "duration_ms", json_real(f->duration_ms));
 	}
 	flow_write(t, j);
+	flow_flush(t);
 }
 
 void telemetry_proxy_count(struct telemetry *t, const struct tm_proxy_flow *f, bool opened,
@@ -709,6 +794,9 @@ void telemetry_fini(struct telemetry *t)
 {
 	ring_buffer__free(t->rb);
 	t->rb = NULL;
+	if (t->flow)
+		flow_flush(t);
+	buf_free(&t->flowq);
 	if (t->flow && t->flow != stdout)
 		fclose(t->flow);
 	t->flow = NULL;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "agent/datapath.h"
+#include "lib/core/buf.h"
 #include "lib/node/snapshot.h"
 
 struct ring_buffer;
@@ -45,6 +46,8 @@ struct tm_proxy_flow {
 /* Why the node proxy was restarted (sluice_proxy_restarts_total). */
 enum tm_restart { TM_RESTART_CRASH, TM_RESTART_UPGRADE };
 
+struct tm_name;
+
 struct telemetry {
 	struct datapath *dp;
 	struct ring_buffer *rb;
@@ -52,9 +55,12 @@ struct telemetry {
 	/* flow log */
 	const char *flow_path;    /* NULL: none, "-": stdout */
 	FILE *flow;
+	struct buf flowq;         /* lines not written yet (telemetry.c) */
 	uint64_t flow_bytes, flow_max;
 	/* labels, taken from every applied snapshot */
 	struct snapshot labels;   /* identities and workloads */
+	struct tm_name *names;    /* by identity, sorted (telemetry.c) */
+	size_t nnames;
 	char **svc_names;         /* by service id (lbmap), SL_MAX_SERVICES + 1 */
 	uint32_t *svc_named;      /* the ids named in svc_names */
 	size_t nsvc_named;
