@@ -12,8 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "agent/flowlog.h"
 #include "agent/labels.h"
 #include "agent/telemetry.h"
@@ -75,24 +73,6 @@ static void flow_rotate(struct telemetry *t)
 	log_debug("flow log rotated: %s -> %s", t->flow_path, old);
 }
 
-static json_t *endpoint_json(const struct telemetry *t, uint32_t id, const __be32 addr[4],
-			     __be16 port)
-{
-	struct tm_names n = labels_of(t, id);
-	char a[SL_ADDRSTRLEN], ap[SL_ADDRSTRLEN + 8];
-
-	json_t *j = json_pack("{s:i, s:s, s:s, s:s}", "identity", id, "workload", n.workload,
-			      "namespace", n.ns, "principal", n.principal);
-
-	/* a client denied at connect() has no address yet */
-	if (j && (addr[0] | addr[1] | addr[2] | addr[3])) {
-		addr_fmt(addr, a);
-		snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, ntohs(port));
-		json_object_set_new(j, "address", json_string(ap));
-	}
-	return j;
-}
-
 /* Write the pending lines, in one write() where the kernel takes it. */
 void flowlog_flush(struct telemetry *t)
 {
@@ -117,32 +97,178 @@ void flowlog_flush(struct telemetry *t)
 }
 
 /*
- * One JSON line to the flow log (takes j). Lines wait in t->flowq and
- * are written together at the end of a poll round (telemetry_poll_ring),
+ * A flow event as the flow log writes it (docs/operations.md has the
+ * fields). The line is formatted straight into the queue, in the order
+ * and number formats jansson's compact dump gave it (reals as %.17g, with
+ * ".0" when integral): a jansson tree per event cost the agent more than
+ * the kernel's side of the connection.
+ */
+struct flow_line {
+	double time;
+	const char *type, *reporter;
+	uint32_t src_id, dst_id;
+	const __be32 *saddr, *daddr;
+	uint16_t sport, dport;           /* host order */
+	const char *src_principal, *dst_principal; /* NULL: the labels' */
+	const char *service, *protocol;
+	unsigned int port;
+	const char *path;                /* NULL: not through a proxy */
+	const char *verdict, *reason;    /* reason NULL: none */
+	bool eject, close;
+	uint32_t ejections;
+	double ejection_ms;
+	uint64_t sent, received;
+	double duration_ms;
+};
+
+struct lw {
+	struct buf *q;
+	bool err;
+};
+
+static void put(struct lw *w, const char *s, size_t n)
+{
+	if (!w->err && buf_add(w->q, s, n))
+		w->err = true;
+}
+
+static void put_lit(struct lw *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped
+ * (the names come from a parsed snapshot: valid UTF-8). */
+static void put_str(struct lw *w, const char *s)
+{
+	const char *run = s;
+	char esc[8];
+
+	put(w, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(w, run, (size_t)(s - run));
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", c);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		put_lit(w, esc);
+		run = s + 1;
+	}
+	put(w, run, (size_t)(s - run));
+	put(w, "\"", 1);
+}
+
+static void put_key(struct lw *w, const char *key)
+{
+	put(w, ",\"", 2);
+	put_lit(w, key);
+	put(w, "\":", 2);
+}
+
+static void put_u64(struct lw *w, uint64_t v)
+{
+	char b[24];
+
+	put(w, b, (size_t)snprintf(b, sizeof(b), "%llu", (unsigned long long)v));
+}
+
+static void put_real(struct lw *w, double v)
+{
+	char b[40];
+	int n = snprintf(b, sizeof(b), "%.17g", v);
+
+	if (n > 0 && (size_t)n < sizeof(b) - 2 && !strpbrk(b, ".eE")) {
+		b[n++] = '.';
+		b[n++] = '0';
+	}
+	put(w, b, n > 0 ? (size_t)n : 0);
+}
+
+/* ,"key":value */
+static void put_kstr(struct lw *w, const char *key, const char *v)
+{
+	put_key(w, key);
+	put_str(w, v);
+}
+
+static void put_ku64(struct lw *w, const char *key, uint64_t v)
+{
+	put_key(w, key);
+	put_u64(w, v);
+}
+
+static void put_kreal(struct lw *w, const char *key, double v)
+{
+	put_key(w, key);
+	put_real(w, v);
+}
+
+static void put_endpoint(struct lw *w, const struct telemetry *t, uint32_t id,
+			 const char *principal, const __be32 addr[4], uint16_t port)
+{
+	struct tm_names n = labels_of(t, id);
+	char a[SL_ADDRSTRLEN], ap[SL_ADDRSTRLEN + 8];
+
+	put_lit(w, "{\"identity\":");
+	put_u64(w, id);
+	put_kstr(w, "workload", n.workload);
+	put_kstr(w, "namespace", n.ns);
+	put_kstr(w, "principal", principal ?: n.principal);
+	/* a client denied at connect() has no address yet */
+	if (addr[0] | addr[1] | addr[2] | addr[3]) {
+		addr_fmt(addr, a);
+		snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, port);
+		put_kstr(w, "address", ap);
+	}
+	put(w, "}", 1);
+}
+
+/* Queue one line; written at the end of the poll round (flowlog_flush),
  * once FLOWQ_MAX bytes wait, or with the line that takes the file to its
  * size limit, after which it rotates: a file ends with a whole line, the
- * first at or past the limit, as when every line had its own write().
- */
+ * first at or past the limit, as when every line had its own write(). */
 #define FLOWQ_MAX (256u << 10)
-static void flow_write(struct telemetry *t, json_t *j)
+static void flow_write(struct telemetry *t, const struct flow_line *l)
 {
-	char *line;
-	size_t n;
+	struct lw w = { .q = &t->flowq };
+	size_t start = t->flowq.len;
 
-	if (!j)
-		return;
-	line = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (!line)
-		return;
-	n = strlen(line);
-	line[n] = '\n'; /* over the terminating NUL: the length is n + 1 */
-	if (buf_add(&t->flowq, line, n + 1)) {
-		flowlog_flush(t);
-		if (buf_add(&t->flowq, line, n + 1))
-			log_debug("flow log: out of memory: a line dropped");
+	put_lit(&w, "{\"time\":");
+	put_real(&w, l->time);
+	put_kstr(&w, "type", l->type);
+	put_kstr(&w, "reporter", l->reporter);
+	put_key(&w, "source");
+	put_endpoint(&w, t, l->src_id, l->src_principal, l->saddr, l->sport);
+	put_key(&w, "destination");
+	put_endpoint(&w, t, l->dst_id, l->dst_principal, l->daddr, l->dport);
+	put_kstr(&w, "service", l->service);
+	put_kstr(&w, "protocol", l->protocol);
+	put_ku64(&w, "port", l->port);
+	if (l->path)
+		put_kstr(&w, "path", l->path);
+	put_kstr(&w, "verdict", l->verdict);
+	if (l->reason)
+		put_kstr(&w, "reason", l->reason);
+	if (l->eject) {
+		put_ku64(&w, "ejections", l->ejections);
+		put_kreal(&w, "ejection_ms", l->ejection_ms);
 	}
-	free(line);
+	if (l->close) {
+		put_ku64(&w, "bytes_sent", l->sent);
+		put_ku64(&w, "bytes_received", l->received);
+		put_kreal(&w, "duration_ms", l->duration_ms);
+	}
+	put(&w, "}\n", 2);
+	if (w.err) {
+		/* out of memory: no half line stays queued */
+		t->flowq.len = start;
+		log_debug("flow log: out of memory: an event dropped");
+		return;
+	}
 	if (t->flow_max && t->flow_bytes + buf_avail(&t->flowq) >= t->flow_max) {
 		flowlog_flush(t);
 		flow_rotate(t);
@@ -156,8 +282,7 @@ int flowlog_on_event(void *ctx, void *data, size_t len)
 	struct telemetry *t = ctx;
 	const struct sl_event *e = data;
 	struct timespec mono, real;
-	double when;
-	json_t *j;
+	struct flow_line l;
 
 	/* Bound the work per poll: under a flood of events the agent must
 	 * still get to its snapshot and its scrapes. Returning <0 stops
@@ -170,64 +295,55 @@ int flowlog_on_event(void *ctx, void *data, size_t len)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
-	when = real.tv_sec + real.tv_nsec / 1e9 -
-	       ((mono.tv_sec * 1e9 + mono.tv_nsec) - (double)e->ts_ns) / 1e9;
-	j = json_pack("{s:f, s:s, s:s, s:o, s:o, s:s, s:s, s:i}",
-		      "time", when, "type", ev_names[e->type < 5 ? e->type : 0],
-		      "reporter", e->key.reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
-		      "source", endpoint_json(t, e->key.src_id, e->saddr, e->sport),
-		      "destination", endpoint_json(t, e->key.dst_id, e->daddr, e->dport),
-		      "service", labels_service(t, e->key.svc_id), "protocol", proto_name(e->key.proto),
-		      "port", e->key.port);
-	if (!j)
-		return 0;
-	json_object_set_new(j, "verdict", json_string(e->type == SL_EV_DENY ? "denied" : "allowed"));
+	l = (struct flow_line){
+		.time = real.tv_sec + real.tv_nsec / 1e9 -
+			((mono.tv_sec * 1e9 + mono.tv_nsec) - (double)e->ts_ns) / 1e9,
+		.type = ev_names[e->type < 5 ? e->type : 0],
+		.reporter = e->key.reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+		.src_id = e->key.src_id, .dst_id = e->key.dst_id,
+		.saddr = e->saddr, .daddr = e->daddr,
+		.sport = ntohs(e->sport), .dport = ntohs(e->dport),
+		.service = labels_service(t, e->key.svc_id), .protocol = proto_name(e->key.proto),
+		.port = e->key.port,
+		.verdict = e->type == SL_EV_DENY ? "denied" : e->type == SL_EV_EJECT ? "ejected" : "allowed",
+	};
 	if (e->type == SL_EV_DENY)
-		json_object_set_new(j, "reason", json_string(deny_names[e->reason < sizeof(deny_names) / sizeof(deny_names[0]) ? e->reason : 0]));
+		l.reason = deny_names[e->reason < sizeof(deny_names) / sizeof(deny_names[0]) ? e->reason : 0];
 	if (e->type == SL_EV_EJECT) {
 		/* outlier detection (headers/sluice_traffic.h): the destination
 		 * is the ejected backend */
-		json_object_set_new(j, "verdict", json_string("ejected"));
-		json_object_set_new(j, "ejections", json_integer(e->reason));
-		json_object_set_new(j, "ejection_ms", json_real(e->duration_ns / 1e6));
+		l.eject = true;
+		l.ejections = e->reason;
+		l.ejection_ms = e->duration_ns / 1e6;
 	}
 	if (e->type == SL_EV_CLOSE) {
-		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)e->bytes_sent));
-		json_object_set_new(j, "bytes_received", json_integer((json_int_t)e->bytes_received));
-		json_object_set_new(j, "duration_ms", json_real(e->duration_ns / 1e6));
+		l.close = true;
+		l.sent = e->bytes_sent;
+		l.received = e->bytes_received;
+		l.duration_ms = e->duration_ns / 1e6;
 	}
-	flow_write(t, j);
+	flow_write(t, &l);
 	return 0;
 }
 
 void flowlog_proxy(struct telemetry *t, const struct tm_proxy_flow *f)
 {
 	struct timespec real;
-	json_t *j, *src, *dst;
 
 	if (!t->flow)
 		return;
 	clock_gettime(CLOCK_REALTIME, &real);
-	src = endpoint_json(t, f->src_id, f->saddr, htons(f->sport));
-	dst = endpoint_json(t, f->dst_id, f->daddr, htons(f->dport));
-	if (src && f->src_principal)
-		json_object_set_new(src, "principal", json_string(f->src_principal));
-	if (dst && f->dst_principal)
-		json_object_set_new(dst, "principal", json_string(f->dst_principal));
-	j = json_pack("{s:f, s:s, s:s, s:o, s:o, s:s, s:s, s:i, s:s, s:s}",
-		      "time", real.tv_sec + real.tv_nsec / 1e9, "type", f->type,
-		      "reporter", f->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
-		      "source", src, "destination", dst, "service", "unknown", "protocol", "TCP",
-		      "port", f->dport, "path", "hbone", "verdict",
-		      strcmp(f->type, "deny") ? "allowed" : "denied");
-	if (j && f->reason)
-		json_object_set_new(j, "reason", json_string(f->reason));
-	if (j && !strcmp(f->type, "close")) {
-		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)f->sent));
-		json_object_set_new(j, "bytes_received", json_integer((json_int_t)f->received));
-		json_object_set_new(j, "duration_ms", json_real(f->duration_ms));
-	}
-	flow_write(t, j);
+	flow_write(t, &(struct flow_line){
+		.time = real.tv_sec + real.tv_nsec / 1e9, .type = f->type,
+		.reporter = f->reporter == SL_REPORTER_DESTINATION ? "destination" : "source",
+		.src_id = f->src_id, .dst_id = f->dst_id,
+		.src_principal = f->src_principal, .dst_principal = f->dst_principal,
+		.saddr = f->saddr, .daddr = f->daddr, .sport = f->sport, .dport = f->dport,
+		.service = "unknown", .protocol = "TCP", .port = f->dport, .path = "hbone",
+		.verdict = strcmp(f->type, "deny") ? "allowed" : "denied", .reason = f->reason,
+		.close = !strcmp(f->type, "close"), .sent = f->sent, .received = f->received,
+		.duration_ms = f->duration_ms,
+	});
 	flowlog_flush(t);
 }
 
