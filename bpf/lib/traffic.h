@@ -394,10 +394,11 @@ static __always_inline bool tp_take(struct sl_svc_state *st, __u32 max)
  *
  * A socket that connects again (UDP; TCP after a connect that failed
  * before its SYN) may still hold a slot: that one is given back where the
- * new record cannot be added (BPF_NOEXIST; on 5.10 the error is not always
- * EEXIST, so any error releases and writes again), or before the take
- * when the pool is full. A first connect, the common case, looks nothing
- * up in sl_held.
+ * new record cannot be added (BPF_NOEXIST fails), and the record written
+ * again with BPF_ANY; or before the take when the pool is full. A first
+ * connect, the common case, looks nothing up in sl_held. (Retrying only
+ * on -EEXIST, with BPF_NOEXIST again, refused such a socket on 5.10; this
+ * form passes on every kernel of the VM matrix.)
  */
 static __always_inline int tp_admit(__u64 cookie, const struct tp_choice *ch, bool connect)
 {
