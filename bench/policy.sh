@@ -60,7 +60,7 @@ run_variant() { # name round client-pod ip port
 # rate with no sluice programs attached (the sample paired with VARIANT),
 # then a fresh agent started on FILE, and VARIANT measured. Each variant
 # runs seconds after its own direct sample, so the machine's speed, which
-# drifts by tens of percent over a minute here, changes little in between;
+# moved by up to a third between rounds here, changes less in between;
 # and each starts from nothing (lb inherits no identities or tc programs).
 paired() {
 	local var=$1 r=$2 f=$3 pod=$4
