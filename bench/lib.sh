@@ -85,6 +85,27 @@ agent_apply() {
 	echo "bench: agent did not apply version $3" >&2; tail -n 5 "$TMP/agent.$1.log" >&2; return 1
 }
 
+# paired_start CLUSTER VARIANT ROUND SERVER-IP FILE [AGENT FLAGS]: the
+# paired design of the lb and policy benches (bench/README.md). With no
+# sluice programs attached, direct's connection rate from pod2 to the
+# server (the sample paired with VARIANT); then a fresh agent started on
+# FILE (its version one more than the last, in V). 0 once the agent
+# applied it: the caller measures VARIANT; else 1, with VARIANT recorded
+# as failed for the round. Either way the caller then calls stop_agent.
+V=0
+paired_start() {
+	local c=$1 var=$2 r=$3 ip=$4 f=$5
+	shift 5
+	uninstall_agent "$c"
+	rec_sample conn/s direct "$r" "$(crr "$c" node1.pod2 "$ip" 8080)" "$var"
+	V=$((V + 1))
+	jq --argjson v "$V" '.version = $v' "$f" >"$TMP/snap.$c.json"
+	start_agent "$c" "$@"
+	agent_apply "$c" "$f" "$V" && return 0
+	rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"
+	return 1
+}
+
 # The measurements print a number, or "fail:REASON" (rec_sample records it
 # as the sample's error).
 # crr: the client threads on CPU 0, the server (setup_cluster) on CPU 1.

@@ -56,24 +56,17 @@ run_variant() { # name round client-pod ip port
 	rec_sample conn/s "$1" "$2" "$(crr "$C" "$3" "$4" "$5")"
 	rec_sample rtt-p50 "$1" "$2" "$(rtt "$C" "$3" "$4")"
 }
-# paired VARIANT ROUND FILE CLIENT-POD [AGENT FLAGS]: direct's connection
-# rate with no sluice programs attached (the sample paired with VARIANT),
-# then a fresh agent started on FILE, and VARIANT measured. Each variant
-# runs seconds after its own direct sample, so the machine's speed, which
-# moved by up to a third between rounds here, changes less in between;
-# and each starts from nothing (lb inherits no identities or tc programs).
+# paired VARIANT ROUND FILE CLIENT-POD [AGENT FLAGS]: VARIANT measured
+# seconds after a direct sample of its own, by a fresh agent on FILE
+# (paired_start, bench/lib.sh), so that the machine's speed, which moved
+# by up to a third between rounds here, changes less in between; and each
+# variant starts from nothing (lb inherits no identities or tc programs).
 paired() {
 	local var=$1 r=$2 f=$3 pod=$4
 	shift 4
-	uninstall_agent "$C"
-	rec_sample conn/s direct "$r" "$(crr "$C" node1.pod2 "$S" 8080)" "$var"
-	jq --argjson v $((v += 1)) '.version = $v' "$f" >"$TMP/snap.$C.json"
-	start_agent "$C" "$@"
-	if agent_apply "$C" "$f" "$v"; then run_variant "$var" "$r" "$pod" "$VIP" 80
-	else rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"; fi
+	if paired_start "$C" "$var" "$r" "$S" "$f" "$@"; then run_variant "$var" "$r" "$pod" "$VIP" 80; fi
 	stop_agent
 }
-v=0
 for r in $(seq "$ROUNDS"); do
 	echo "bench: policy round $r/$ROUNDS"
 	uninstall_agent "$C"

@@ -116,23 +116,14 @@ run_variant() { # name round
 	rec_sample rtt-p50 "$1" "$2" "$(rtt "$c" "$pod" "$ip")"
 }
 
-# paired VARIANT ROUND FILE: direct's connection rate with no sluice
-# programs attached (the sample paired with VARIANT), then a fresh agent
-# started on FILE, and VARIANT measured seconds later, so that the
-# machine's drift in speed stays out of the ratio (bench/record.sh).
+# paired VARIANT ROUND FILE: VARIANT measured seconds after a direct
+# sample of its own, by a fresh agent on FILE (paired_start, bench/lib.sh).
 # Load balancing only: no flow log (bench/policy.sh measures telemetry).
 # A variant whose set-up fails is recorded as failed for the round.
 paired() {
-	local var=$1 r=$2 f=$3
-	uninstall_agent "$A"
-	rec_sample conn/s direct "$r" "$(crr "$A" node1.pod2 "$SA" 8080)" "$var"
-	jq --argjson v $((v += 1)) '.version = $v' "$f" >"$TMP/snap.$A.json"
-	start_agent "$A" --flow-log none
-	if agent_apply "$A" "$f" "$v"; then run_variant "$var" "$r"
-	else rec_failed "$var" "round $r: the agent did not apply $(basename "$f")"; fi
+	if paired_start "$A" "$1" "$2" "$SA" "$3" --flow-log none; then run_variant "$1" "$2"; fi
 	stop_agent
 }
-v=10
 for r in $(seq "$ROUNDS"); do
 	echo "bench: lb round $r/$ROUNDS"
 	uninstall_agent "$A"

@@ -23,9 +23,6 @@
 #ifndef EAGAIN
 #define EAGAIN 11
 #endif
-#ifndef EEXIST
-#define EEXIST 17
-#endif
 #ifndef ECONNREFUSED
 #define ECONNREFUSED 111
 #endif
