@@ -85,6 +85,9 @@ start() {
 		APID[$n]=$!
 		PIDS+=("$!")
 	done
+	# both agents are watching (they ACKed a version) before any load:
+	# the times below are the config's, not the agents' start
+	why=$(wait_acked 0) || { rec_failed "$1-svc-${SIZES%% *}" "agents did not start: $why"; exit 1; }
 }
 # stop MODE: the control plane and agents of start, and their maps
 stop() {

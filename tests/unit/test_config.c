@@ -13,6 +13,7 @@
 #include "lib/config/config_check.h"
 #include "lib/config/config_model.h"
 #include "lib/config/config_yaml.h"
+#include "lib/core/jsonw.h"
 
 #define EXAMPLE "deploy/examples/mesh.yaml"
 
@@ -538,6 +539,94 @@ Test(config, single_quoted_values)
 				 "annotation %s", want[i][0]);
 	sl_diags_free(&d);
 	sl_config_free(c);
+}
+
+/* The stored form is written from the YAML tree without a JSON tree: it
+ * must be the text jansson writes for the document (stored texts are
+ * compared as text, against ones written by earlier versions too), with
+ * status dropped and the namespace set in its place or added last. */
+static void assert_stored(const char *yaml, const char *kind, const char *ns, const char *want)
+{
+	struct sl_config *c = sl_config_new();
+	struct sl_diags d = {};
+	const json_t *text;
+	json_t *tree;
+	char *again;
+
+	cr_assert_eq(parse(c, yaml, &d), 0, "%s", all_diags(&d));
+	text = sl_resource_stored(sl_config_find(c, kind, ns, "web"));
+	cr_assert_not_null(text);
+	cr_assert_str_eq(json_string_value(text), want);
+	tree = json_loads(json_string_value(text), 0, NULL);
+	cr_assert_not_null(tree);
+	again = json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cr_assert_str_eq(again, want, "jansson writes the same text");
+	free(again);
+	json_decref(tree);
+	sl_diags_free(&d);
+	sl_config_free(c);
+}
+
+Test(config, stored_form_is_janssons_text)
+{
+	assert_stored("apiVersion: v1\nkind: Service\nmetadata:\n  namespace: shop\n  name: web\n"
+		      "  annotations:\n    q: \"a\\\"b\\\\c\\td\\ne\\x01\\x1f\\u00e9\\U0001F600/\"\n"
+		      "    n: '12'\nspec: {clusterIP: 10.96.0.1, ports: [{port: 80, name: http}]}\n"
+		      "status: {loadBalancer: {}}\n", "Service", "shop",
+		      "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"shop\","
+		      "\"name\":\"web\",\"annotations\":{\"q\":\"a\\\"b\\\\c\\td\\ne\\u0001\\u001F"
+		      "\xc3\xa9\xf0\x9f\x98\x80/\",\"n\":\"12\"}},\"spec\":{\"clusterIP\":\"10.96.0.1\","
+		      "\"ports\":[{\"port\":80,\"name\":\"http\"}]}}");
+	/* no namespace given: the default one, added last */
+	assert_stored("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+		      "metadata: {name: web, labels: {a: b}}\n"
+		      "spec:\n  host: web\n  trafficPolicy:\n    outlierDetection:\n"
+		      "      consecutive5xxErrors: 5\n      interval: 1.5s\n      maxEjectionPercent: +50\n",
+		      "DestinationRule", "default",
+		      "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"DestinationRule\","
+		      "\"metadata\":{\"name\":\"web\",\"labels\":{\"a\":\"b\"},\"namespace\":\"default\"},"
+		      "\"spec\":{\"host\":\"web\",\"trafficPolicy\":{\"outlierDetection\":"
+		      "{\"consecutive5xxErrors\":5,\"interval\":\"1.5s\",\"maxEjectionPercent\":50}}}}");
+}
+
+Test(config, yaml_scalars_as_json_text)
+{
+	static const struct { const char *yaml, *json; } cases[] = {
+		{ "[1.5, 1e5, 1.0e-7, -0.0, .5, 2., 1e300, 123456789012345678]",
+		  "[1.5,100000.0,9.9999999999999995e-8,-0.0,0.5,2.0,1.0000000000000001e300,"
+		  "123456789012345678]" },
+		{ "[~, null, true, False, 0x10, 007, -3, '5', \"x\"]",
+		  "[null,null,true,false,\"0x10\",7,-3,\"5\",\"x\"]" },
+		{ "{a: {b: [[], {}]}, c: \"\\b\\f\\r\\x7f\"}",
+		  "{\"a\":{\"b\":[[],{}]},\"c\":\"\\b\\f\\r\x7f\"}" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sl_diags d = {};
+		struct ydoc **docs = NULL;
+		struct buf q = {};
+		struct jsonw w = { .q = &q };
+		json_t *tree;
+		char *again;
+		size_t n = 0;
+
+		cr_assert_eq(yaml_parse_stream("t.yaml", cases[i].yaml, strlen(cases[i].yaml), &docs,
+					       &n, &d), 0, "%s", all_diags(&d));
+		cr_assert_eq(n, 1);
+		ynode_write_json(docs[0]->root, &w);
+		cr_assert_not(w.err);
+		cr_assert_eq(q.len, strlen(cases[i].json), "%.*s", (int)q.len, (char *)q.d);
+		cr_assert_arr_eq(q.d, cases[i].json, q.len, "%.*s", (int)q.len, (char *)q.d);
+		tree = json_loadb((const char *)q.d, q.len, 0, NULL);
+		again = json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		cr_assert_str_eq(again, cases[i].json, "jansson writes the same text");
+		free(again);
+		json_decref(tree);
+		buf_free(&q);
+		ydoc_unref(docs[0]);
+		free(docs);
+		sl_diags_free(&d);
+	}
 }
 
 /* Positions come from the text a resource was parsed from, kept until the

@@ -16,6 +16,7 @@
 #include "agent/labels.h"
 #include "agent/telemetry.h"
 #include "lib/core/addr.h"
+#include "lib/core/jsonw.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
 #include "sluice_flow.h"
@@ -121,100 +122,40 @@ struct flow_line {
 	double duration_ms;
 };
 
-struct lw {
-	struct buf *q;
-	bool err;
-};
-
-static void put(struct lw *w, const char *s, size_t n)
+static void put_key(struct jsonw *w, const char *key)
 {
-	if (!w->err && buf_add(w->q, s, n))
-		w->err = true;
-}
-
-static void put_lit(struct lw *w, const char *s)
-{
-	put(w, s, strlen(s));
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped
- * (the names come from a parsed snapshot: valid UTF-8). */
-static void put_str(struct lw *w, const char *s)
-{
-	const char *run = s;
-	char esc[8];
-
-	put(w, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		put(w, run, (size_t)(s - run));
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof(esc), "\\%c", c);
-		else
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-		put_lit(w, esc);
-		run = s + 1;
-	}
-	put(w, run, (size_t)(s - run));
-	put(w, "\"", 1);
-}
-
-static void put_key(struct lw *w, const char *key)
-{
-	put(w, ",\"", 2);
-	put_lit(w, key);
-	put(w, "\":", 2);
-}
-
-static void put_u64(struct lw *w, uint64_t v)
-{
-	char b[24];
-
-	put(w, b, (size_t)snprintf(b, sizeof(b), "%llu", (unsigned long long)v));
-}
-
-static void put_real(struct lw *w, double v)
-{
-	char b[40];
-	int n = snprintf(b, sizeof(b), "%.17g", v);
-
-	if (n > 0 && (size_t)n < sizeof(b) - 2 && !strpbrk(b, ".eE")) {
-		b[n++] = '.';
-		b[n++] = '0';
-	}
-	put(w, b, n > 0 ? (size_t)n : 0);
+	jw_raw(w, ",\"", 2);
+	jw_lit(w, key);
+	jw_raw(w, "\":", 2);
 }
 
 /* ,"key":value */
-static void put_kstr(struct lw *w, const char *key, const char *v)
+static void put_kstr(struct jsonw *w, const char *key, const char *v)
 {
 	put_key(w, key);
-	put_str(w, v);
+	jw_str(w, v);
 }
 
-static void put_ku64(struct lw *w, const char *key, uint64_t v)
+static void put_ku64(struct jsonw *w, const char *key, uint64_t v)
 {
 	put_key(w, key);
-	put_u64(w, v);
+	jw_u64(w, v);
 }
 
-static void put_kreal(struct lw *w, const char *key, double v)
+static void put_kreal(struct jsonw *w, const char *key, double v)
 {
 	put_key(w, key);
-	put_real(w, v);
+	jw_real(w, v);
 }
 
-static void put_endpoint(struct lw *w, const struct telemetry *t, uint32_t id,
+static void put_endpoint(struct jsonw *w, const struct telemetry *t, uint32_t id,
 			 const char *principal, const __be32 addr[4], uint16_t port)
 {
 	struct tm_names n = labels_of(t, id);
 	char a[SL_ADDRSTRLEN], ap[SL_ADDRSTRLEN + 8];
 
-	put_lit(w, "{\"identity\":");
-	put_u64(w, id);
+	jw_lit(w, "{\"identity\":");
+	jw_u64(w, id);
 	put_kstr(w, "workload", n.workload);
 	put_kstr(w, "namespace", n.ns);
 	put_kstr(w, "principal", principal ?: n.principal);
@@ -224,7 +165,7 @@ static void put_endpoint(struct lw *w, const struct telemetry *t, uint32_t id,
 		snprintf(ap, sizeof(ap), addr_is_v4(addr) ? "%s:%u" : "[%s]:%u", a, port);
 		put_kstr(w, "address", ap);
 	}
-	put(w, "}", 1);
+	jw_raw(w, "}", 1);
 }
 
 /* Queue one line; written at the end of the poll round (flowlog_flush),
@@ -234,11 +175,11 @@ static void put_endpoint(struct lw *w, const struct telemetry *t, uint32_t id,
 #define FLOWQ_MAX (256u << 10)
 static void flow_write(struct telemetry *t, const struct flow_line *l)
 {
-	struct lw w = { .q = &t->flowq };
+	struct jsonw w = { .q = &t->flowq };
 	size_t start = t->flowq.len;
 
-	put_lit(&w, "{\"time\":");
-	put_real(&w, l->time);
+	jw_lit(&w, "{\"time\":");
+	jw_real(&w, l->time);
 	put_kstr(&w, "type", l->type);
 	put_kstr(&w, "reporter", l->reporter);
 	put_key(&w, "source");
@@ -262,11 +203,12 @@ static void flow_write(struct telemetry *t, const struct flow_line *l)
 		put_ku64(&w, "bytes_received", l->received);
 		put_kreal(&w, "duration_ms", l->duration_ms);
 	}
-	put(&w, "}\n", 2);
+	jw_raw(&w, "}\n", 2);
 	if (w.err) {
-		/* out of memory: no half line stays queued */
+		/* out of memory (or a name that is not UTF-8): no half line
+		 * stays queued */
 		t->flowq.len = start;
-		log_debug("flow log: out of memory: an event dropped");
+		log_debug("flow log: an event dropped (out of memory or a name not UTF-8)");
 		return;
 	}
 	if (t->flow_max && t->flow_bytes + buf_avail(&t->flowq) >= t->flow_max) {

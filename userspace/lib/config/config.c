@@ -17,6 +17,7 @@
 #include "lib/config/config_schema.h"
 #include "lib/config/config_yaml.h"
 #include "lib/core/file.h"
+#include "lib/core/jsonw.h"
 
 /* One stored resource: its document as compact JSON text, the same as a
  * tree while someone reads it (a JSON tree takes some 12 times the text's
@@ -272,33 +273,89 @@ const json_t *sl_resource_json(const struct sl_resource *r)
 	return r->doc;
 }
 
-/* ---- parsing --------------------------------------------------------------- */
-
-/* The stored JSON of a validated document: status dropped, namespace explicit
- * (absent for a cluster-scoped kind). */
-static json_t *stored_json(const struct ynode *doc, const char *ns)
+json_t *sl_resource_json_ref(const struct sl_resource *r)
 {
-	json_t *j = ynode_to_json(doc);
-	json_t *meta = json_object_get(j, "metadata");
-
-	if (!meta)
-		goto fail;
-	if (!*ns)
-		json_object_del(meta, "namespace");
-	else if (json_object_set_new(meta, "namespace", json_string(ns)))
-		goto fail;
-	json_object_del(j, "status");
-	return j;
-fail:
-	json_decref(j);
-	return NULL;
+	if (!r)
+		return NULL;
+	if (r->doc)
+		return json_incref(r->doc);
+	return json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
 }
 
-/* keep: the resource keeps its tree (src) for diagnostics' positions */
+/* ---- parsing --------------------------------------------------------------- */
+
+/* A document's metadata, its namespace `ns` (in the place the document
+ * gave it, else last; none for a cluster-scoped kind, ns ""). */
+static void write_meta(const struct ynode *meta, const char *ns, struct jsonw *w)
+{
+	bool set = false;
+	size_t out = 0;
+
+	jw_raw(w, "{", 1);
+	for (size_t i = 0; i < meta->n; i++) {
+		const struct ynode *k = meta->items[2 * i];
+		bool is_ns = !strcmp(k->str, "namespace");
+
+		if (is_ns && !*ns)
+			continue;
+		if (out++)
+			jw_raw(w, ",", 1);
+		jw_str(w, k->str);
+		jw_raw(w, ":", 1);
+		if (is_ns)
+			jw_str(w, ns);
+		else
+			ynode_write_json(meta->items[2 * i + 1], w);
+		set |= is_ns;
+	}
+	if (*ns && !set) {
+		if (out)
+			jw_raw(w, ",", 1);
+		jw_lit(w, "\"namespace\":");
+		jw_str(w, ns);
+	}
+	jw_raw(w, "}", 1);
+}
+
+/* The stored form of a validated document, written into w: status
+ * dropped, the namespace explicit (write_meta). It does not become a tree
+ * here: a tree takes some 12 times the text's memory, and is read from the
+ * text when asked for. */
+static void write_stored(const struct ynode *doc, const char *ns, struct jsonw *w)
+{
+	const struct ynode *meta = ymap_get(doc, "metadata");
+	size_t out = 0;
+
+	if (!meta || meta->type != YN_MAP) {
+		w->err = true;
+		return;
+	}
+	jw_raw(w, "{", 1);
+	for (size_t i = 0; i < doc->n; i++) {
+		const struct ynode *k = doc->items[2 * i], *v = doc->items[2 * i + 1];
+
+		if (!strcmp(k->str, "status"))
+			continue;
+		if (out++)
+			jw_raw(w, ",", 1);
+		jw_str(w, k->str);
+		jw_raw(w, ":", 1);
+		if (v == meta)
+			write_meta(meta, ns, w);
+		else
+			ynode_write_json(v, w);
+	}
+	jw_raw(w, "}", 1);
+}
+
+/* keep: the resource keeps its tree (src) for diagnostics' positions;
+ * text: room for the stored form, used again by the next call */
 static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node, bool keep,
-				   const char *kind, const char *ns, const char *name)
+				   const char *kind, const char *ns, const char *name,
+				   struct buf *text)
 {
 	struct sl_resource *r = calloc(1, sizeof(*r));
+	struct jsonw w = { .q = text };
 
 	if (!r)
 		return NULL;
@@ -306,13 +363,10 @@ static struct sl_resource *res_new(struct ydoc *src, const struct ynode *node, b
 	r->kind = strdup(kind);
 	r->ns = strdup(ns);
 	r->name = strdup(name);
-	r->doc = stored_json(node, ns);
-	if (r->doc) {
-		char *t = json_dumps(r->doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-		r->text = t ? json_string_nocheck(t) : NULL;
-		free(t);
-	}
+	text->off = text->len = 0;
+	write_stored(node, ns, &w);
+	if (!w.err)
+		r->text = json_stringn_nocheck((const char *)text->d, text->len);
 	r->src = keep ? ydoc_ref(src) : NULL;
 	r->node = keep ? node : NULL;
 	if (!r->kind || !r->ns || !r->name || !r->text) {
@@ -328,6 +382,7 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 			 size_t n, bool keep, struct sl_diags *d)
 {
 	struct sl_config *batch = sl_config_new();
+	struct buf text = {};
 	size_t errors = d->nerrors;
 	int rc = -EINVAL;
 
@@ -345,7 +400,7 @@ static int add_documents(struct sl_config *c, struct ydoc **srcs, const struct y
 				    SL_RES_ID(kind, ns, name));
 			continue;
 		}
-		r = res_new(srcs[i], nodes[i], keep, kind, ns, name);
+		r = res_new(srcs[i], nodes[i], keep, kind, ns, name, &text);
 		if (!r || config_put(batch, r)) {
 			res_free(r);
 			goto nomem;
@@ -371,6 +426,7 @@ nomem:
 	rc = -ENOMEM;
 	sl_diag_add(d, SL_DIAG_ERROR, "out of memory");
 out:
+	buf_free(&text);
 	sl_config_free(batch);
 	return rc;
 }

@@ -84,6 +84,10 @@ const char *sl_resource_name(const struct sl_resource *r);
  * tree, valid until sl_config_trim() of a config holding r (NULL if out of
  * memory, or r NULL). */
 const json_t *sl_resource_json(const struct sl_resource *r);
+/* The same tree as a reference the caller owns: the one held if one is,
+ * else read from the text and not held (for a reader that needs it once
+ * and keeps what it needs). NULL if out of memory, or r NULL. */
+json_t *sl_resource_json_ref(const struct sl_resource *r);
 /* The document's stored form: its compact JSON text, as a JSON string.
  * Equal texts (json_equal) are equal documents. */
 const json_t *sl_resource_stored(const struct sl_resource *r);

@@ -200,9 +200,9 @@ static int read_ports(struct sl_svc *s, const json_t *ports, bool entry, struct 
 	return 0;
 }
 
-static int read_service(struct sl_svc *s, const struct sl_resource *r, struct keep *keep)
+static int read_service(struct sl_svc *s, const struct sl_resource *r, const json_t *spec,
+			struct keep *keep)
 {
-	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *ips = json_object_get(spec, "clusterIPs"), *x;
 	char fqdn[512];
 	size_t i;
@@ -226,9 +226,9 @@ static int read_service(struct sl_svc *s, const struct sl_resource *r, struct ke
 	return read_ports(s, json_object_get(spec, "ports"), false, keep);
 }
 
-static int read_entry(struct sl_svc *s, const struct sl_resource *r, struct keep *keep)
+static int read_entry(struct sl_svc *s, const struct sl_resource *r, const json_t *spec,
+		      struct keep *keep)
 {
-	const json_t *spec = json_object_get(sl_resource_json(r), "spec");
 	const json_t *hosts = json_object_get(spec, "hosts");
 	const json_t *addrs = json_object_get(spec, "addresses");
 	const json_t *eps = json_object_get(spec, "endpoints"), *x;
@@ -520,27 +520,33 @@ static void memo_free(void *p)
 }
 
 /* r's parsed form (kind: "WorkloadEntry", "Service" or "ServiceEntry"),
- * read now if it was not before; NULL if out of memory. */
+ * read now if it was not before; NULL if out of memory. The tree it is
+ * read from is not kept (sl_resource_json_ref): the memo holds what it
+ * needs of it, and a config of 10,000 resources would otherwise hold
+ * 10,000 trees until it is trimmed. */
 static const struct model_memo *memo_of(const struct sl_resource *r, const char *kind)
 {
 	struct model_memo *mm = sl_resource_memo(r);
-	const json_t *doc;
+	json_t *doc;
+	const json_t *spec;
 
 	if (mm)
 		return mm;
-	doc = sl_resource_json(r);
+	doc = sl_resource_json_ref(r);
+	spec = json_object_get(doc, "spec");
 	mm = calloc(1, sizeof(*mm));
 	if (!mm || !doc || !(mm->keep.refs = json_array())) {
 		memo_free(mm);
+		json_decref(doc);
 		return NULL;
 	}
 	mm->is_svc = strcmp(kind, "WorkloadEntry") != 0;
 	if (!mm->is_svc)
-		read_wl(&mm->wl, r, json_object_get(doc, "spec"),
-			jobj(jobj(doc, "metadata"), "annotations"), &mm->keep);
-	else if (kind[7] ? read_entry(&mm->svc, r, &mm->keep) :
-		 read_service(&mm->svc, r, &mm->keep))
+		read_wl(&mm->wl, r, spec, jobj(jobj(doc, "metadata"), "annotations"), &mm->keep);
+	else if (kind[7] ? read_entry(&mm->svc, r, spec, &mm->keep) :
+		 read_service(&mm->svc, r, spec, &mm->keep))
 		mm->keep.failed = true;
+	json_decref(doc);
 	if (mm->keep.failed) {
 		memo_free(mm);
 		return NULL;

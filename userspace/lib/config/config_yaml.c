@@ -19,6 +19,7 @@
 #include <libfyaml.h>
 
 #include "lib/config/config_yaml.h"
+#include "lib/core/jsonw.h"
 
 /* What one input may hold (config.h); the stored config is bounded by what
  * was accepted, so it is read with the depth limit only. */
@@ -35,54 +36,65 @@ static const struct ylimits stored_limits = {
 };
 
 /*
- * A document's memory: blocks that grow in size (a few KiB for a typical
- * resource), carved in order and freed all at once. One malloc per block
- * rather than per node and text: parsing and freeing 10,000 documents of
- * some 60 nodes each costs a fraction of it.
+ * The memory of one input's documents: blocks that grow in size, carved in
+ * order and freed all at once when the last document of the input goes.
+ * One malloc per block rather than per node, text or document: 10,000
+ * documents of some 75 nodes each take about 20 blocks, and their memory
+ * is what the nodes use (a block per document would leave half of each
+ * unused).
  */
 struct yblock {
 	struct yblock *next;
 	size_t used, cap;
-	max_align_t data[];
+	void *data[];
 };
 
-#define YBLOCK_MIN 4096u
+struct yarena {
+	int refs;                     /* documents that live in it */
+	struct yblock *blocks;
+};
 
-static void *ya_alloc(struct yblock **mem, size_t n)
+#define YBLOCK_MIN (16u << 10)
+#define YBLOCK_MAX (1u << 20)
+
+static void *ya_alloc(struct yarena *a, size_t n)
 {
-	struct yblock *b = *mem;
+	struct yblock *b = a->blocks;
 
-	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	n = (n + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
 	if (!b || b->cap - b->used < n) {
-		size_t cap = b ? b->cap * 2 : YBLOCK_MIN;
+		size_t cap = b ? (b->cap < YBLOCK_MAX ? b->cap * 2 : b->cap) : YBLOCK_MIN;
 
 		while (cap < n)
 			cap *= 2;
 		b = malloc(sizeof(*b) + cap);
 		if (!b)
 			return NULL;
-		b->next = *mem;
+		b->next = a->blocks;
 		b->used = 0;
 		b->cap = cap;
-		*mem = b;
+		a->blocks = b;
 	}
 	b->used += n;
 	return (char *)b->data + b->used - n;
 }
 
-static void ya_free(struct yblock **mem)
+static void yarena_unref(struct yarena *a)
 {
-	while (*mem) {
-		struct yblock *next = (*mem)->next;
+	if (!a || __atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	while (a->blocks) {
+		struct yblock *next = a->blocks->next;
 
-		free(*mem);
-		*mem = next;
+		free(a->blocks);
+		a->blocks = next;
 	}
+	free(a);
 }
 
-static char *ya_strndup(struct yblock **mem, const char *s, size_t len)
+static char *ya_strndup(struct yarena *a, const char *s, size_t len)
 {
-	char *out = ya_alloc(mem, len + 1);
+	char *out = ya_alloc(a, len + 1);
 
 	if (out) {
 		memcpy(out, s, len);
@@ -101,9 +113,7 @@ void ydoc_unref(struct ydoc *y)
 {
 	if (!y || __atomic_sub_fetch(&y->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	ya_free(&y->mem);
-	free(y->file);
-	free(y);
+	yarena_unref(y->arena);   /* y lives in it */
 }
 
 /* Builder state: a stack of open collections. For a mapping, `pending`
@@ -118,7 +128,8 @@ struct ybuild {
 	struct ynode *pending[SL_CONFIG_MAX_DEPTH];
 	int depth;
 	struct ynode *root;
-	struct yblock *mem;           /* the open document's (struct ydoc) */
+	struct yarena *mem;           /* the input's (struct ydoc) */
+	char *file_copy;              /* file, in mem: the documents' */
 	size_t docs, nodes;
 	int err;
 };
@@ -127,7 +138,7 @@ static int items_append(struct ybuild *b, struct ynode *c, struct ynode *x)
 {
 	if (c->n + 2 > c->cap) { /* room for a pair; the old array stays unused */
 		size_t cap = c->cap * 2 + 8;
-		struct ynode **v = ya_alloc(&b->mem, cap * sizeof(*v));
+		struct ynode **v = ya_alloc(b->mem, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
@@ -194,7 +205,7 @@ static struct ynode *ynode_new(struct ybuild *b, enum ynode_type t, struct fy_ev
 				 "in one input: the limit is %zu", b->lim->nodes, b->lim->nodes);
 		return NULL;
 	}
-	n = ya_alloc(&b->mem, sizeof(*n));
+	n = ya_alloc(b->mem, sizeof(*n));
 	*err = n ? 0 : -ENOMEM;
 	if (!n)
 		return NULL;
@@ -318,7 +329,7 @@ static char *scalar_text(struct ybuild *b, struct fy_event *e, size_t *len)
 	if (fy_token_scalar_style(e->scalar.value) == FYSS_SINGLE_QUOTED && s && end &&
 	    s->input_pos <= end->input_pos && end->input_pos <= b->len) {
 		char *q = single_quoted(b->buf + s->input_pos, b->buf + end->input_pos, len);
-		char *out = q ? ya_strndup(&b->mem, q, *len) : NULL;
+		char *out = q ? ya_strndup(b->mem, q, *len) : NULL;
 
 		free(q);
 		return out;
@@ -326,7 +337,7 @@ static char *scalar_text(struct ybuild *b, struct fy_event *e, size_t *len)
 	text = fy_token_get_text(e->scalar.value, len);
 	if (!text)
 		*len = 0;
-	return ya_strndup(&b->mem, text ?: "", *len);
+	return ya_strndup(b->mem, text ?: "", *len);
 }
 
 static int on_event(struct ybuild *b, struct fy_event *e)
@@ -397,16 +408,15 @@ static int on_event(struct ybuild *b, struct fy_event *e)
 	}
 }
 
-/* Free what a failed build left open. */
+/* Drop what a build left open (its memory goes with the input's). */
 static void build_abort(struct ybuild *b)
 {
-	ya_free(&b->mem);
 	b->depth = 0;
 	b->root = NULL;
 }
 
-/* The finished document (root, in b->mem) to *docs: the memory goes with
- * it. */
+/* The finished document (root, in b->mem) to *docs: it holds a reference
+ * to the input's memory. */
 static int docs_append(struct ydoc ***docs, size_t *n, struct ybuild *b)
 {
 	struct ydoc **v = *docs, *y;
@@ -419,18 +429,11 @@ static int docs_append(struct ydoc ***docs, size_t *n, struct ybuild *b)
 	if (!v)
 		return -ENOMEM;
 	*docs = v;
-	y = calloc(1, sizeof(*y));
+	y = ya_alloc(b->mem, sizeof(*y));
 	if (!y)
 		return -ENOMEM;
-	y->refs = 1;
-	y->root = b->root;
-	y->file = strdup(b->file);
-	if (!y->file) {
-		free(y);
-		return -ENOMEM;
-	}
-	y->mem = b->mem;
-	b->mem = NULL;
+	*y = (struct ydoc){ .refs = 1, .file = b->file_copy, .root = b->root, .arena = b->mem };
+	b->mem->refs++;
 	b->root = NULL;
 	v[(*n)++] = y;
 	return 0;
@@ -465,24 +468,6 @@ static void position(const char *buf, size_t off, int *line, int *col)
 		(*line)++;
 	}
 	*col = (int)(buf + off - p) + 1;
-}
-
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-		     s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-
-	if (!len || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	/* overlong forms, surrogates and code points past U+10FFFF */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
 }
 
 /*
@@ -535,6 +520,13 @@ static int parse_stream(const char *file, const char *buf, size_t len, const str
 	if (rc)
 		return rc;
 	rc = -EINVAL;
+	b.mem = calloc(1, sizeof(*b.mem));
+	if (!b.mem)
+		goto nomem;
+	b.mem->refs = 1;            /* the build's, dropped at the end */
+	b.file_copy = ya_strndup(b.mem, file, strlen(file));
+	if (!b.file_copy)
+		goto nomem;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.colorize = false;
@@ -589,6 +581,7 @@ out:
 		fy_parser_destroy(fyp);
 	if (diag)
 		fy_diag_destroy(diag);
+	yarena_unref(b.mem);
 	return rc;
 }
 
@@ -700,46 +693,49 @@ const struct ynode *ynode_at(const struct ynode *root, const char *path)
 	return n;
 }
 
-json_t *ynode_to_json(const struct ynode *n)
+void ynode_write_json(const struct ynode *n, struct jsonw *w)
 {
-	json_t *j = NULL;
-
 	switch (n->type) {
 	case YN_SCALAR:
 		switch (yscalar_kind(n)) {
 		case YS_NULL:
-			return json_null();
+			jw_raw(w, "null", 4);
+			return;
 		case YS_BOOL:
-			return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
+			jw_lit(w, n->str[0] == 't' || n->str[0] == 'T' ? "true" : "false");
+			return;
 		case YS_INT:
-			return json_integer(strtoll(n->str, NULL, 10));
+			jw_int(w, strtoll(n->str, NULL, 10));
+			return;
 		case YS_FLOAT:
-			return json_real(strtod(n->str, NULL));
+			jw_real(w, strtod(n->str, NULL));
+			return;
 		case YS_STR:
-			return json_string(n->str);
+			jw_str(w, n->str);
+			return;
 		}
-		return NULL;
+		return;
 	case YN_SEQ:
-		j = json_array();
-		for (size_t i = 0; j && i < n->n; i++) {
-			if (json_array_append_new(j, ynode_to_json(n->items[i]))) {
-				json_decref(j);
-				return NULL;
-			}
+		jw_raw(w, "[", 1);
+		for (size_t i = 0; i < n->n; i++) {
+			if (i)
+				jw_raw(w, ",", 1);
+			ynode_write_json(n->items[i], w);
 		}
-		return j;
+		jw_raw(w, "]", 1);
+		return;
 	case YN_MAP:
-		j = json_object();
-		for (size_t i = 0; j && i < n->n; i++) {
-			if (json_object_set_new(j, n->items[2 * i]->str,
-						ynode_to_json(n->items[2 * i + 1]))) {
-				json_decref(j);
-				return NULL;
-			}
+		jw_raw(w, "{", 1);
+		for (size_t i = 0; i < n->n; i++) {
+			if (i)
+				jw_raw(w, ",", 1);
+			jw_str(w, n->items[2 * i]->str);
+			jw_raw(w, ":", 1);
+			ynode_write_json(n->items[2 * i + 1], w);
 		}
-		return j;
+		jw_raw(w, "}", 1);
+		return;
 	}
-	return NULL;
 }
 
 /* ---- JSON -> YAML text ------------------------------------------------------ */

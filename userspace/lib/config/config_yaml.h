@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -40,23 +41,24 @@ enum ynode_type { YN_SCALAR, YN_MAP, YN_SEQ };
 enum yscalar { YS_NULL, YS_BOOL, YS_INT, YS_FLOAT, YS_STR };
 
 struct ynode {
-	enum ynode_type type;
-	int line, col;             /* 1-based */
 	char *str;                 /* scalar text, NUL-terminated */
-	bool plain;                /* unquoted scalar */
-	size_t n, cap;             /* seq: n items; map: n pairs */
 	struct ynode **items;      /* seq: items; map: key, value, key, value... */
+	uint32_t n, cap;           /* seq: n items; map: n pairs (at most
+				    * SL_CONFIG_MAX_NODES) */
+	int line, col;             /* 1-based */
+	uint8_t type;              /* enum ynode_type */
+	bool plain;                /* unquoted scalar */
 };
 
-/* A document tree shared by every copy of a resource (sl_config_dup). Its
- * nodes, their item arrays and their texts live in `mem`, blocks freed
- * whole with the document. */
-struct yblock;
+/* A document tree shared by every copy of a resource (sl_config_dup). It,
+ * its nodes, their item arrays and their texts live in the memory of the
+ * input it was read from, freed whole with the input's last document. */
+struct yarena;
 struct ydoc {
 	int refs;
 	char *file;
 	struct ynode *root;
-	struct yblock *mem;
+	struct yarena *arena;
 };
 
 /* Parse `buf`, one input within the limits above; on success *docs
@@ -80,8 +82,11 @@ const struct ynode *ymap_get(const struct ynode *map, const char *key);
  * the way that exists. Never NULL for a non-NULL root. */
 const struct ynode *ynode_at(const struct ynode *root, const char *path);
 
-/* The tree as JSON, scalars typed by the core schema. NULL on ENOMEM. */
-json_t *ynode_to_json(const struct ynode *n);
+/* The tree as compact JSON text (jsonw.h: jansson's bytes), scalars
+ * typed by the core schema; w->err for a string that is not UTF-8 or a
+ * float out of range, as jansson refuses them. */
+struct jsonw;
+void ynode_write_json(const struct ynode *n, struct jsonw *w);
 
 /* A JSON document as YAML text (malloc'd, NUL-terminated), for
  * `sluicectl get -o yaml`; NULL on ENOMEM. */

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* jsonw.c - JSON text straight into a byte queue, as jansson writes it
+ * (jsonw.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/core/jsonw.h"
+
+void jw_raw(struct jsonw *w, const char *s, size_t n)
+{
+	if (!w->err && buf_add(w->q, s, n))
+		w->err = true;
+}
+
+void jw_lit(struct jsonw *w, const char *s)
+{
+	jw_raw(w, s, strlen(s));
+}
+
+size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		     s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong forms, surrogates and code points past U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+void jw_str(struct jsonw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	size_t left = strlen(s);
+	char esc[8];
+
+	jw_raw(w, "\"", 1);
+	while (*p) {
+		unsigned char c = *p;
+		size_t k;
+
+		if (c >= 0x80) {
+			k = utf8_seq(p, left);
+			if (!k) {
+				w->err = true;
+				return;
+			}
+			p += k;
+			left -= k;
+			continue;
+		}
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			p++;
+			left--;
+			continue;
+		}
+		jw_raw(w, (const char *)run, (size_t)(p - run));
+		switch (c) {
+		case '"':  jw_raw(w, "\\\"", 2); break;
+		case '\\': jw_raw(w, "\\\\", 2); break;
+		case '\b': jw_raw(w, "\\b", 2); break;
+		case '\f': jw_raw(w, "\\f", 2); break;
+		case '\n': jw_raw(w, "\\n", 2); break;
+		case '\r': jw_raw(w, "\\r", 2); break;
+		case '\t': jw_raw(w, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", c);
+			jw_raw(w, esc, 6);
+		}
+		run = ++p;
+		left--;
+	}
+	jw_raw(w, (const char *)run, (size_t)(p - run));
+	jw_raw(w, "\"", 1);
+}
+
+void jw_int(struct jsonw *w, long long v)
+{
+	char b[24];
+
+	jw_raw(w, b, (size_t)snprintf(b, sizeof(b), "%lld", v));
+}
+
+void jw_u64(struct jsonw *w, uint64_t v)
+{
+	char b[24];
+
+	jw_raw(w, b, (size_t)snprintf(b, sizeof(b), "%llu", (unsigned long long)v));
+}
+
+void jw_real(struct jsonw *w, double v)
+{
+	char b[48], *e;
+	int n;
+
+	if (!isfinite(v)) {
+		w->err = true;
+		return;
+	}
+	n = snprintf(b, sizeof(b) - 2, "%.17g", v);
+	if (n <= 0 || (size_t)n >= sizeof(b) - 2) {
+		w->err = true;
+		return;
+	}
+	if (!strpbrk(b, ".e")) {
+		b[n++] = '.';
+		b[n++] = '0';
+		b[n] = '\0';
+	}
+	e = strchr(b, 'e');
+	if (e) {   /* "1e+20" -> "1e20", "1e-05" -> "1e-5" */
+		char *from = e + 1, *to = e + 1;
+
+		if (*from == '-')
+			from = ++to;
+		else if (*from == '+')
+			from++;
+		while (*from == '0' && from[1])
+			from++;
+		memmove(to, from, strlen(from) + 1);
+		n = (int)strlen(b);
+	}
+	jw_raw(w, b, (size_t)n);
+}
