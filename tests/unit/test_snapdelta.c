@@ -638,3 +638,47 @@ Test(snapdelta, shared_sets_are_compared_once)
 		json_decref(b);
 	}
 }
+
+/* Keys and packed texts are written without jansson's writer: they must be
+ * its bytes (keys are hashes of the text, compared with those of other
+ * versions' control planes and journals). Items of every JSON type, keys
+ * out of order and more than 16 of them, escapes and reals. */
+Test(snapdelta, keys_and_packed_texts_are_janssons)
+{
+	static const char *const items[] = {
+		"{\"vip\":\"10.96.0.1\",\"name\":\"a/b\",\"port\":80,\"backends\":[{\"weight\":3,"
+		"\"address\":\"10.0.0.1\",\"port\":8080}],\"traffic\":{\"lb\":\"LEAST_REQUEST\","
+		"\"ejection\":{\"base_ms\":30000,\"max_percent\":10,\"share\":0.1,\"big\":1e300,"
+		"\"small\":-2.5e-7,\"whole\":3.0}}}",
+		"{\"q\":\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\\u00e9\\ud83d\\ude00/\",\"t\":true,"
+		"\"f\":false,\"n\":null,\"e\":{},\"a\":[],\"neg\":-9223372036854775807}",
+		"{\"k16\":16,\"k15\":15,\"k14\":14,\"k13\":13,\"k12\":12,\"k11\":11,\"k10\":10,"
+		"\"k09\":9,\"k08\":8,\"k07\":7,\"k06\":6,\"k05\":5,\"k04\":4,\"k03\":3,\"k02\":2,"
+		"\"k01\":1,\"k00\":0,\"K\":[{\"z\":1,\"y\":{\"b\":2,\"a\":1}}]}",
+		"\"just a string\"", "[1,2.5,\"x\"]", "42",
+	};
+
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+		json_t *item = json_loads(items[i], JSON_DECODE_ANY, NULL), *packed, *plain;
+		char *sorted, *compact, key[SD_KEY_MAX], key2[SD_KEY_MAX];
+
+		cr_assert_not_null(item, "%s", items[i]);
+		sorted = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		compact = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
+		cr_assert_eq(sd_item_key_packed(item, key, &packed), 0);
+		cr_assert_str_eq(json_string_value(packed), sorted);
+		cr_assert_eq(sd_item_key(item, key2), 0);
+		cr_assert_str_eq(key, key2);
+		plain = sd_packed(item);
+		cr_assert_not_null(plain);
+		if (json_is_string(item))
+			cr_assert_eq(plain, item, "a packed item is itself");
+		else
+			cr_assert_str_eq(json_string_value(plain), compact);
+		free(sorted);
+		free(compact);
+		json_decref(packed);
+		json_decref(plain);
+		json_decref(item);
+	}
+}

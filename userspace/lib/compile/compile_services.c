@@ -288,22 +288,46 @@ static int route_backends(const struct sl_cctx *x, const struct sl_resource *vs,
 	return 0;
 }
 
+/* obj[key] = value, taking value; false if out of memory (obj or value
+ * NULL: jansson frees value then) */
+static bool set_new(json_t *obj, const char *key, json_t *value)
+{
+	return !json_object_set_new_nocheck(obj, key, value);
+}
+
+/* A snapshot service. Built field by field: json_pack() reads its format
+ * again for every object, 11 of them for a service of 10 backends. */
 static json_t *service_json(const struct sl_svc *s, const __be32 vip[4],
 			    const struct sl_svc_port *sp, const struct belist *l,
 			    const uint32_t *weights, json_t *traffic)
 {
 	char buf[SL_ADDRSTRLEN], name[SL_NAME_MAX + 1];
-	json_t *bes = json_array(), *j;
+	json_t *bes = json_array(), *j = json_object();
+	bool ok = bes && j;
 
-	for (size_t i = 0; bes && i < l->n; i++)
-		json_array_append_new(bes, json_pack("{s:s, s:i, s:i}", "address",
-						     addr_fmt(l->v[i].addr, buf), "port",
-						     l->v[i].port, "weight", (int)weights[i]));
+	for (size_t i = 0; ok && i < l->n; i++) {
+		json_t *be = json_object();
+
+		ok = set_new(be, "address", json_string(addr_fmt(l->v[i].addr, buf))) &&
+		     set_new(be, "port", json_integer(l->v[i].port)) &&
+		     set_new(be, "weight", json_integer(weights[i]));
+		if (!ok)
+			json_decref(be);
+		else
+			ok = !json_array_append_new(bes, be);   /* taken, even on failure */
+	}
 	snprintf(name, sizeof(name), "%s/%s", sl_resource_namespace(s->r), sl_resource_name(s->r));
-	j = json_pack("{s:s, s:s, s:i, s:s, s:o}", "name", name, "vip", addr_fmt(vip, buf),
-		      "port", sp->port, "protocol", proto_name(sp->proto), "backends", bes);
-	if (j && json_is_object(traffic))
-		json_object_set(j, "traffic", traffic);
+	ok = ok && set_new(j, "name", json_string(name)) &&
+	     set_new(j, "vip", json_string(addr_fmt(vip, buf))) &&
+	     set_new(j, "port", json_integer(sp->port)) &&
+	     set_new(j, "protocol", json_string(proto_name(sp->proto))) &&
+	     set_new(j, "backends", json_incref(bes)) &&
+	     (!json_is_object(traffic) || !json_object_set_nocheck(j, "traffic", traffic));
+	json_decref(bes);
+	if (!ok) {
+		json_decref(j);
+		return NULL;
+	}
 	return j;
 }
 

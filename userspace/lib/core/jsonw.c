@@ -3,6 +3,7 @@
  * (jsonw.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/core/jsonw.h"
@@ -128,4 +129,88 @@ void jw_real(struct jsonw *w, double v)
 		n = (int)strlen(b);
 	}
 	jw_raw(w, b, (size_t)n);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* An object's members, keys sorted or in their order. */
+static void jw_object(struct jsonw *w, const json_t *j, bool sorted)
+{
+	const char *small[16], **keys = small, *key;
+	size_t n = json_object_size(j), i = 0;
+	json_t *v;
+
+	if (!sorted || n < 2) {
+		jw_raw(w, "{", 1);
+		json_object_foreach((json_t *)j, key, v) {
+			if (i++)
+				jw_raw(w, ",", 1);
+			jw_str(w, key);
+			jw_raw(w, ":", 1);
+			jw_json(w, v, sorted);
+		}
+		jw_raw(w, "}", 1);
+		return;
+	}
+	if (n > sizeof(small) / sizeof(small[0]) && !(keys = malloc(n * sizeof(*keys)))) {
+		w->err = true;
+		return;
+	}
+	json_object_foreach((json_t *)j, key, v)
+		keys[i++] = key;
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	jw_raw(w, "{", 1);
+	for (i = 0; i < n; i++) {
+		if (i)
+			jw_raw(w, ",", 1);
+		jw_str(w, keys[i]);
+		jw_raw(w, ":", 1);
+		jw_json(w, json_object_get(j, keys[i]), sorted);
+	}
+	jw_raw(w, "}", 1);
+	if (keys != small)
+		free(keys);
+}
+
+void jw_json(struct jsonw *w, const json_t *j, bool sorted)
+{
+	size_t i;
+
+	if (w->err)
+		return;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		jw_object(w, j, sorted);
+		return;
+	case JSON_ARRAY:
+		jw_raw(w, "[", 1);
+		for (i = 0; i < json_array_size(j); i++) {
+			if (i)
+				jw_raw(w, ",", 1);
+			jw_json(w, json_array_get(j, i), sorted);
+		}
+		jw_raw(w, "]", 1);
+		return;
+	case JSON_STRING:
+		jw_str(w, json_string_value(j));
+		return;
+	case JSON_INTEGER:
+		jw_int(w, (long long)json_integer_value(j));
+		return;
+	case JSON_REAL:
+		jw_real(w, json_real_value(j));
+		return;
+	case JSON_TRUE:
+		jw_raw(w, "true", 4);
+		return;
+	case JSON_FALSE:
+		jw_raw(w, "false", 5);
+		return;
+	case JSON_NULL:
+		jw_raw(w, "null", 4);
+		return;
+	}
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "lib/core/buf.h"
 
 struct jsonw {
@@ -34,6 +36,12 @@ void jw_str(struct jsonw *w, const char *s);
 void jw_int(struct jsonw *w, long long v);
 void jw_u64(struct jsonw *w, uint64_t v);
 void jw_real(struct jsonw *w, double v);
+
+/* A jansson value as json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) writes
+ * it (members in their order), or with JSON_SORT_KEYS too (sorted: by
+ * strcmp). For hot paths: jansson's writer allocates per object and
+ * grows its buffer from 16 bytes. */
+void jw_json(struct jsonw *w, const json_t *j, bool sorted);
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0:
  * overlong forms, surrogates and code points past U+10FFFF are not. */

@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include "lib/core/jsonw.h"
 #include "lib/wire/snapdelta.h"
 
 /* The key of an item: 16 bytes of SHA-256 of its canonical text (compact,
@@ -28,26 +29,37 @@ static void key_of_text(const char *text, size_t len, char key[SD_KEY_MAX])
 	key[32] = '\0';
 }
 
+/* An item's canonical text (compact, keys sorted) into q, emptied first:
+ * 0 or -ENOMEM. */
+static int canonical(const json_t *item, struct buf *q)
+{
+	struct jsonw w = { .q = q };
+
+	q->off = q->len = 0;
+	jw_json(&w, item, true);
+	return w.err ? -ENOMEM : 0;
+}
+
 int sd_item_key(const json_t *item, char key[SD_KEY_MAX])
 {
-	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	struct buf q = {};
+	int e = canonical(item, &q);
 
-	if (!text)
-		return -ENOMEM;
-	key_of_text(text, strlen(text), key);
-	free(text);
-	return 0;
+	if (!e)
+		key_of_text((const char *)q.d, q.len, key);
+	buf_free(&q);
+	return e;
 }
 
 int sd_item_key_packed(const json_t *item, char key[SD_KEY_MAX], json_t **packed)
 {
-	char *text = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	size_t len = text ? strlen(text) : 0;
+	struct buf q = {};
+	int e = canonical(item, &q);
 
-	*packed = text ? json_stringn_nocheck(text, len) : NULL;
+	*packed = e ? NULL : json_stringn_nocheck((const char *)q.d, q.len);
 	if (*packed)
-		key_of_text(text, len, key);
-	free(text);
+		key_of_text((const char *)q.d, q.len, key);
+	buf_free(&q);
 	return *packed ? 0 : -ENOMEM;
 }
 
@@ -470,14 +482,16 @@ fail:
 
 json_t *sd_packed(json_t *item)
 {
-	char *text;
-	json_t *packed;
+	struct buf q = {};
+	struct jsonw w = { .q = &q };
+	json_t *packed = NULL;
 
 	if (json_is_string(item))
 		return json_incref(item);
-	text = json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY);
-	packed = text ? json_string_nocheck(text) : NULL;
-	free(text);
+	jw_json(&w, item, false);
+	if (!w.err)
+		packed = json_stringn_nocheck((const char *)q.d, q.len);
+	buf_free(&q);
 	return packed;
 }
 
