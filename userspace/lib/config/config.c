@@ -273,12 +273,34 @@ const json_t *sl_resource_json(const struct sl_resource *r)
 	return r->doc;
 }
 
+/* The stored form's tree, from the YAML tree (quicker than reading the
+ * text again): status dropped, namespace as write_stored() sets it. */
+static json_t *stored_tree(const struct ynode *doc, const char *ns)
+{
+	json_t *j = ynode_to_json(doc);
+	json_t *meta = json_object_get(j, "metadata");
+
+	if (!meta)
+		goto fail;
+	if (!*ns)
+		json_object_del(meta, "namespace");
+	else if (json_object_set_new(meta, "namespace", json_string(ns)))
+		goto fail;
+	json_object_del(j, "status");
+	return j;
+fail:
+	json_decref(j);
+	return NULL;
+}
+
 json_t *sl_resource_json_ref(const struct sl_resource *r)
 {
 	if (!r)
 		return NULL;
 	if (r->doc)
 		return json_incref(r->doc);
+	if (r->node)
+		return stored_tree(r->node, r->ns);
 	return json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
 }
 

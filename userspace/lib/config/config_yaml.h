@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * config_yaml.h - YAML text to a tree that remembers where every node came
- * from (for lib/config and the install profiles of sluicectl), and JSON
- * back to YAML text.
+ * from (for lib/config and the install profiles of sluicectl:
+ * config_yaml.c), the tree written out as JSON, and JSON back to YAML text
+ * (config_yaml_out.c).
  *
  * Contract: yaml_parse_stream() reads a multi-document buffer with
  * libfyaml's event parser and builds one tree per document; every node
@@ -82,6 +83,8 @@ const struct ynode *ymap_get(const struct ynode *map, const char *key);
  * the way that exists. Never NULL for a non-NULL root. */
 const struct ynode *ynode_at(const struct ynode *root, const char *path);
 
+/* The tree as JSON, scalars typed by the core schema. NULL on ENOMEM. */
+json_t *ynode_to_json(const struct ynode *n);
 /* The tree as compact JSON text (jsonw.h: jansson's bytes), scalars
  * typed by the core schema; w->err for a string that is not UTF-8 or a
  * float out of range, as jansson refuses them. */
