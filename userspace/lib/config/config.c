@@ -341,8 +341,9 @@ static void write_meta(const struct ynode *meta, const char *ns, struct jsonw *w
 
 /* The stored form of a validated document, written into w: status
  * dropped, the namespace explicit (write_meta). It does not become a tree
- * here: a tree takes some 12 times the text's memory, and is read from the
- * text when asked for. */
+ * here: a tree takes some 12 times the text's memory, and is made when
+ * asked for (sl_resource_json: from the YAML tree while the resource keeps
+ * it, else from the text). */
 static void write_stored(const struct ynode *doc, const char *ns, struct jsonw *w)
 {
 	const struct ynode *meta = ymap_get(doc, "metadata");

@@ -85,8 +85,9 @@ const char *sl_resource_name(const struct sl_resource *r);
  * memory, or r NULL). */
 const json_t *sl_resource_json(const struct sl_resource *r);
 /* The same tree as a reference the caller owns: the one held if one is,
- * else read from the text and not held (for a reader that needs it once
- * and keeps what it needs). NULL if out of memory, or r NULL. */
+ * else made and not held (from the YAML tree while r keeps it, else from
+ * the text), for a reader that needs it once and keeps what it needs.
+ * NULL if out of memory, or r NULL. */
 json_t *sl_resource_json_ref(const struct sl_resource *r);
 /* The document's stored form: its compact JSON text, as a JSON string.
  * Equal texts (json_equal) are equal documents. */

@@ -40,7 +40,8 @@ void jw_real(struct jsonw *w, double v);
 /* A jansson value as json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) writes
  * it (members in their order), or with JSON_SORT_KEYS too (sorted: by
  * strcmp). For hot paths: jansson's writer allocates per object and
- * grows its buffer from 16 bytes. */
+ * grows its buffer from 16 bytes. Strings end at their first NUL (trees
+ * parsed without JSON_ALLOW_NUL, or built from C strings, hold none). */
 void jw_json(struct jsonw *w, const json_t *j, bool sorted);
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0:
