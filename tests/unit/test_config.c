@@ -549,12 +549,14 @@ static void assert_stored(const char *yaml, const char *kind, const char *ns, co
 {
 	struct sl_config *c = sl_config_new();
 	struct sl_diags d = {};
+	const struct sl_resource *r;
 	const json_t *text;
 	json_t *tree;
 	char *again;
 
 	cr_assert_eq(parse(c, yaml, &d), 0, "%s", all_diags(&d));
-	text = sl_resource_stored(sl_config_find(c, kind, ns, "web"));
+	r = sl_config_find(c, kind, ns, "web");
+	text = sl_resource_stored(r);
 	cr_assert_not_null(text);
 	cr_assert_str_eq(json_string_value(text), want);
 	tree = json_loads(json_string_value(text), 0, NULL);
@@ -563,6 +565,11 @@ static void assert_stored(const char *yaml, const char *kind, const char *ns, co
 	cr_assert_str_eq(again, want, "jansson writes the same text");
 	free(again);
 	json_decref(tree);
+	/* the tree a reader gets while the YAML tree is kept is made from it,
+	 * not from the text: the same document, members in the same order */
+	again = json_dumps(sl_resource_json(r), JSON_COMPACT | JSON_PRESERVE_ORDER);
+	cr_assert_str_eq(again, want, "the tree made from the YAML tree");
+	free(again);
 	sl_diags_free(&d);
 	sl_config_free(c);
 }

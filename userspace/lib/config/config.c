@@ -262,17 +262,6 @@ const char *sl_resource_namespace(const struct sl_resource *r) { return r->ns; }
 const char *sl_resource_name(const struct sl_resource *r) { return r->name; }
 const json_t *sl_resource_stored(const struct sl_resource *r) { return r->text; }
 
-const json_t *sl_resource_json(const struct sl_resource *r)
-{
-	struct sl_resource *w = (struct sl_resource *)r;   /* read, not a change */
-
-	if (!r)
-		return NULL;
-	if (!r->doc)
-		w->doc = json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
-	return r->doc;
-}
-
 /* The stored form's tree, from the YAML tree (quicker than reading the
  * text again): status dropped, namespace as write_stored() sets it. */
 static json_t *stored_tree(const struct ynode *doc, const char *ns)
@@ -293,15 +282,31 @@ fail:
 	return NULL;
 }
 
+/* r's document as a new tree: from the YAML tree while r keeps it, else
+ * from the text. NULL if out of memory. */
+static json_t *make_tree(const struct sl_resource *r)
+{
+	if (r->node)
+		return stored_tree(r->node, r->ns);
+	return json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
+}
+
+const json_t *sl_resource_json(const struct sl_resource *r)
+{
+	struct sl_resource *w = (struct sl_resource *)r;   /* read, not a change */
+
+	if (!r)
+		return NULL;
+	if (!r->doc)
+		w->doc = make_tree(r);
+	return r->doc;
+}
+
 json_t *sl_resource_json_ref(const struct sl_resource *r)
 {
 	if (!r)
 		return NULL;
-	if (r->doc)
-		return json_incref(r->doc);
-	if (r->node)
-		return stored_tree(r->node, r->ns);
-	return json_loadb(json_string_value(r->text), json_string_length(r->text), 0, NULL);
+	return r->doc ? json_incref(r->doc) : make_tree(r);
 }
 
 /* ---- parsing --------------------------------------------------------------- */
