@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * jsonw.h - JSON text written straight into a byte queue (buf.h), for hot
- * paths that would otherwise build a jansson tree only to print it (the
- * flow log, the stored form of a parsed resource).
+ * paths that would otherwise build a jansson tree only to print it, or
+ * print one with jansson's slower writer (the flow log, the stored form of
+ * a parsed resource, snapshot items' keys and packed texts).
  *
  * Contract: the text is byte for byte what jansson's json_dumps() with
  * JSON_COMPACT writes for the same values: strings escape '"', '\\' and
- * control characters (\b \f \n \r \t, else \uXXXX in capitals); reals are
- * "%.17g" with ".0" added to an integral value and the exponent without
- * '+' or leading zeros. A failure (out of memory, a string that is not
+ * control characters (\b \f \n \r \t, else \u and four hex digits in
+ * capitals, as \u001F); reals are "%.17g" with ".0" added to an integral
+ * value and the exponent without '+' or leading zeros. A failure (out of memory, a string that is not
  * UTF-8, a real that is not finite: what jansson refuses) sets `err` and
  * the writer then writes nothing more.
  */
