@@ -20,6 +20,9 @@
 #                 (LEAST_REQUEST, maxConnections never reached,
 #                 outlierDetection): everything a connection can pay for
 #                 but the flow log
+#   all-cls       all, with the tc programs as cls_bpf filters under a
+#                 clsact qdisc (--tc-attach cls: what kernels before 6.6
+#                 get) instead of tcx; on such kernels both are cls_bpf
 # Metrics as in bench/run.sh: new connections per second (sltest crr) and
 # sockperf ping-pong p50 round trip; the RTT ratio is the per-packet cost.
 # Baselines: lb and all against direct, policy, policy+log and all
@@ -39,9 +42,10 @@ rec_compare conn/s policy+log lb
 rec_compare rtt-p50 policy+log lb
 rec_compare conn/s all direct '>=' 0.95
 rec_compare conn/s all lb
+rec_compare conn/s all all-cls
 rec_compare rtt-p50 all direct
 C=bp$(( $$ % 100000 ))
-setup_cluster "$C" 6
+setup_cluster "$C" 7
 S=$(pod_ip "$C" node1.pod1)
 VIP=10.96.7.7
 
@@ -74,6 +78,7 @@ for r in $(seq "$ROUNDS"); do
 	paired lb "$r" "$TMP/lb.json" node1.pod3 --flow-log none
 	paired policy "$r" "$TMP/policy.json" node1.pod4 --flow-log none
 	paired all "$r" "$TMP/all.json" node1.pod6 --flow-log none
+	paired all-cls "$r" "$TMP/all.json" node1.pod7 --flow-log none --tc-attach cls
 	paired policy+log "$r" "$TMP/policy.json" node1.pod5
 done
 uninstall_agent "$C"

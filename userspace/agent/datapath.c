@@ -24,6 +24,7 @@
 #include "bpf/admin.skel.h"
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
+#include "lib/node/tchook.h"
 #include "sluice_proxy.h"
 
 static int link_path(char *buf, size_t len, const char *pin_root, const char *prog)
@@ -451,50 +452,8 @@ fail:
 
 int datapath_attach_tc(struct datapath *dp, unsigned int ifindex)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex,
-		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	struct {
-		enum bpf_tc_attach_point where;
-		struct bpf_program *prog;
-	} att[] = {
-		{ BPF_TC_INGRESS, dp->tc->progs.sl_from_pod },
-		{ BPF_TC_EGRESS, dp->tc->progs.sl_to_pod },
-	};
-	bool created = false;
-	int err;
-
-	/* An agent's first apply comes here for every local pod: try the replace first,
-	 * and create the clsact qdisc only when it is missing (creating an
-	 * existing one fails with a kernel message libbpf would log each time). */
-	for (unsigned int i = 0; i < 2; i++) {
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1,
-			    .flags = BPF_TC_F_REPLACE, .prog_fd = bpf_program__fd(att[i].prog));
-
-		hook.attach_point = att[i].where;
-		if (!created) {
-			/* failures here are expected (no qdisc yet, or one
-			 * already): keep libbpf from logging the kernel's
-			 * message for them */
-			libbpf_print_fn_t print = libbpf_set_print(NULL);
-
-			err = bpf_tc_attach(&hook, &opts);
-			if (err) {
-				hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-				err = bpf_tc_hook_create(&hook);
-				created = true;
-				hook.attach_point = att[i].where;
-			}
-			libbpf_set_print(print);
-			if (err && err != -EEXIST)
-				return err;
-			err = created ? bpf_tc_attach(&hook, &opts) : 0;
-		} else {
-			err = bpf_tc_attach(&hook, &opts);
-		}
-		if (err)
-			return err;
-	}
-	return 0;
+	return tchook_attach(ifindex, dp->tc_mode, bpf_program__fd(dp->tc->progs.sl_from_pod),
+			     bpf_program__fd(dp->tc->progs.sl_to_pod));
 }
 
 static const struct pol_endpoint *tc_find(const struct pol_endpoint *v, size_t n,
@@ -598,8 +557,10 @@ static int unpin_all(const char *dir, bool detach)
 	return err;
 }
 
-/* Remove our tc filters from the veths listed in the pinned endpoints map
- * (interfaces of this netns; gone ones are skipped). */
+/* Take our tc programs off the veths listed in the pinned endpoints map
+ * (interfaces of this netns; gone ones are skipped, and a program is
+ * ours by its name: the ifindex means something only in the netns the
+ * agent ran in). */
 static void detach_tc_all(const char *pin_root)
 {
 	char path[PATH_MAX];
@@ -611,32 +572,8 @@ static void detach_tc_all(const char *pin_root)
 	if (fd < 0)
 		return;
 	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)k);
-
 		prev = &k;
-		for (int i = 0; i < 2; i++) {
-			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
-			struct bpf_prog_info info = {};
-			__u32 len = sizeof(info);
-			int pfd;
-
-			/* The ifindex is only meaningful in the netns the agent
-			 * ran in: detach only a filter that is one of ours. */
-			hook.attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-			if (bpf_tc_query(&hook, &opts))
-				continue;
-			pfd = bpf_prog_get_fd_by_id(opts.prog_id);
-			if (pfd < 0)
-				continue;
-			if (bpf_obj_get_info_by_fd(pfd, &info, &len) == 0 &&
-			    (!strcmp(info.name, "sl_from_pod") || !strcmp(info.name, "sl_to_pod"))) {
-				opts.prog_id = 0;
-				opts.prog_fd = 0;
-				opts.flags = 0;
-				bpf_tc_detach(&hook, &opts);
-			}
-			close(pfd);
-		}
+		tchook_detach(k);
 	}
 	close(fd);
 }

@@ -21,6 +21,7 @@
 
 #include "lib/node/lbmap.h"
 #include "lib/node/polmap.h"
+#include "lib/node/tchook.h"
 
 struct sock_bpf;
 struct sockops_bpf;
@@ -46,10 +47,11 @@ struct datapath {
 	 * `sluicectl fastpath force` turn it on. */
 	bool fastpath_halfclose_bug;
 	const char *fastpath_unsafe_reason;
-	/* The local veths this agent put its tc filters on (the last
+	/* The local veths this agent put its tc programs on (the last
 	 * datapath_attach_local()): an apply attaches only to the others. */
 	struct pol_endpoint *tc_on;
 	size_t ntc_on;
+	enum tchook_mode tc_mode; /* how tc programs are attached (resolved: tcx or cls) */
 	unsigned int adopted;  /* links that were pinned already */
 	unsigned int attached; /* links created now */
 };
@@ -60,9 +62,10 @@ struct datapath {
  * (a flow log of none). */
 int datapath_open(struct datapath *dp, const char *pin_root, const char *cgroup_path,
 		  bool flow_events);
-/* Attach the tc programs to a local pod's host-side veth (clsact ingress:
- * sl_from_pod, egress: sl_to_pod), replacing what an earlier agent put
- * there in one step. The filters stay when the agent exits. */
+/* Attach the tc programs to a local pod's host-side veth (ingress:
+ * sl_from_pod, egress: sl_to_pod) in dp->tc_mode (lib/node/tchook.h),
+ * replacing what an earlier agent put there in one step. They stay when
+ * the agent exits. */
 int datapath_attach_tc(struct datapath *dp, unsigned int ifindex);
 /* tc on the local endpoints of an apply that this agent has not attached
  * to yet (an agent that starts attaches to all of them once, replacing

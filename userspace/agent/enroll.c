@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <jansson.h>
 
 #include "agent/enroll.h"
@@ -33,6 +32,7 @@
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
 #include "lib/core/sys.h"
+#include "lib/node/tchook.h"
 #include "sluice_policy.h"
 
 #define ENROLL_MAGIC   0x656e726cu
@@ -268,34 +268,6 @@ static int first_v4(const json_t *ips, char *out, size_t len)
 	return -ENOENT;
 }
 
-/* tc on ifindex: both of our filters there? */
-static bool tc_present(unsigned int ifindex)
-{
-	enum bpf_tc_attach_point pts[] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
-
-	for (int i = 0; i < 2; i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = pts[i]);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
-		libbpf_print_fn_t print = libbpf_set_print(NULL);
-		int err = bpf_tc_query(&hook, &opts);
-
-		libbpf_set_print(print);
-		if (err)
-			return false;
-	}
-	return true;
-}
-
-static void tc_remove(unsigned int ifindex)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex,
-		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	libbpf_print_fn_t print = libbpf_set_print(NULL);
-
-	bpf_tc_hook_destroy(&hook);   /* the clsact qdisc and its filters */
-	libbpf_set_print(print);
-}
-
 /* The runtime's record: namespace, service account, labels, cgroup. */
 static int runtime_identity(struct enroll *e, struct client *c, json_t **labels,
 			    const char **ns, const char **sa, char *cg, size_t cglen)
@@ -454,7 +426,7 @@ static void do_del(struct enroll *e, struct client *c)
 
 	snprintf(c->workload, sizeof(c->workload), "%s", ent ? "(enrolled)" : "(not enrolled)");
 	if (ifindex) {
-		tc_remove(ifindex);
+		tchook_detach(ifindex);
 		datapath_tc_forget(e->dp, ifindex);
 	}
 	json_object_del(e->enrolled, c->id);
@@ -508,8 +480,8 @@ static void do_check(struct enroll *e, struct client *c)
 		DRIFT("network namespace %s is gone", netns);
 	if (!ifindex)
 		DRIFT("host interface %s is gone", ifname);
-	else if (!tc_present(ifindex))
-		DRIFT("tc filters missing on %s", ifname);
+	else if (tchook_count(ifindex) < 2)
+		DRIFT("tc programs missing on %s", ifname);
 	else if (bpf_map_lookup_elem(e->dp->pol.ep_fd, &ifindex, &ep))
 		DRIFT("no sl_endpoints entry for %s (ifindex %u)", ifname, ifindex);
 	if (runtime_identity(e, c, &labels, &ns, &sa, cg, sizeof(cg)))

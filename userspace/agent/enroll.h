@@ -23,7 +23,7 @@
  * runs outside the mesh after a successful ADD. DEL deregisters and
  * detaches tc; it succeeds for a container the agent does not know, and
  * when the control plane is unreachable the deregistration is kept and
- * retried. CHECK reports drift (netns, interface, tc filters, endpoint
+ * retried. CHECK reports drift (netns, interface, tc programs, endpoint
  * map entry, identity in the runtime's record).
  *
  * The enrolled containers are kept in <run dir>/cni.json (atomic

@@ -298,8 +298,10 @@ static int run(const struct agent_opts *o)
 		guard_unlock(&guard);
 		return 1;
 	}
-	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s",
-		 o->node, dp.attached, dp.adopted, cgpath, o->pin_root);
+	dp.tc_mode = tchook_resolve(o->tc_attach);
+	log_info("node %s: %u programs attached, %u adopted, on cgroup %s, pinned under %s; "
+		 "tc programs by %s", o->node, dp.attached, dp.adopted, cgpath, o->pin_root,
+		 tchook_mode_name(dp.tc_mode));
 	/* no proxy in this run: nothing may be sent to one an earlier agent ran
 	 * (with a proxy, capture goes on when the proxy is up) */
 	if (!o->control.url || !o->proxy)

@@ -49,6 +49,10 @@ static const struct cli_opt agent_options[] = {
 	  "same-node fast path for new connections: off (default), on (unless the kernel "
 	  "breaks half-close, which a probe checks at start) or force (even then); "
 	  "`sluicectl fastpath on|off|force` flips it at run time" },
+	{ "tc-attach", required_argument, 'X', "auto|tcx|cls",
+	  "how the tc programs sit on pod veths: tcx (kernels 6.6 and later), cls (a "
+	  "cls_bpf filter under a clsact qdisc, every kernel) or auto (default: tcx "
+	  "where the kernel has it); a restart in another mode moves them without a gap" },
 	{ "proxy", required_argument, 'P', "on|off",
 	  "the node's mTLS proxy (--control mode only; default on)" },
 	{ "hbone-addr", required_argument, 'H', "A:P",
@@ -177,6 +181,12 @@ int options_parse(struct agent_opts *o, int argc, char **argv)
 				o->sockmap = SOCKMAP_FORCE;
 			} else {
 				fprintf(stderr, "sluice-agent: --sockmap: off, on or force\n");
+				return 2;
+			}
+			break;
+		case 'X':
+			if (tchook_mode_parse(optarg, &o->tc_attach)) {
+				fprintf(stderr, "sluice-agent: --tc-attach: auto, tcx or cls\n");
 				return 2;
 			}
 			break;

@@ -18,6 +18,7 @@
 
 #include "agent/enroll.h"
 #include "agent/sync.h"
+#include "lib/node/tchook.h"
 
 struct agent_opts {
 	const char *node;
@@ -31,6 +32,7 @@ struct agent_opts {
 	const char *flow_log;
 	uint64_t flow_log_max;
 	enum sockmap_mode { SOCKMAP_OFF, SOCKMAP_ON, SOCKMAP_FORCE } sockmap;
+	enum tchook_mode tc_attach;  /* as asked (TCHOOK_AUTO by default) */
 	char run_dir[PATH_MAX];
 	/* the node proxy (--control mode) */
 	bool proxy;

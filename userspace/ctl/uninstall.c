@@ -77,12 +77,12 @@ static void uninstall_node(const struct plan *p, const struct plan_node *nd)
 	snprintf(agent, sizeof(agent), "%s/sluice-agent", p->bin);
 	if (access(agent, X_OK))
 		snprintf(agent, sizeof(agent), "%s/sluice-agent", p->src_bin);
-	/* in the node's netns: its tc filters are on the veths there */
+	/* in the node's netns: its tc programs are on the veths there */
 	rc = run_cmd_in(nd->netns, argv, &out);
 	if (rc)
 		fprintf(stderr, "  left  node %s: sluice-agent --uninstall exited %d\n", nd->name, rc);
 	else
-		printf("  removed node %s: programs, links, tc filters, pins under %s\n", nd->name,
+		printf("  removed node %s: programs, links, tc programs, pins under %s\n", nd->name,
 		       nd->pin_root);
 	free(out);
 	rm_tree(nd->run_dir);

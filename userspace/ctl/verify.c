@@ -38,6 +38,7 @@
 #include "ctl/supervise.h"
 #include "ctl/profile.h"
 #include "lib/core/file.h"
+#include "lib/node/tchook.h"
 #include "lib/wire/pki.h"
 #include "sluice_fast.h"
 #include "sluice_flow.h"
@@ -168,16 +169,7 @@ static int tc_missing(const struct plan_node *nd, int *total)
 	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
 		prev = &k;
 		(*total)++;
-		for (int i = 0; i < 2; i++) {
-			LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)k,
-				    .attach_point = i ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-			LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
-			libbpf_print_fn_t print = libbpf_set_print(NULL);
-
-			if (bpf_tc_query(&hook, &opts))
-				missing++;
-			libbpf_set_print(print);
-		}
+		missing += 2 - tchook_count(k);
 	}
 	close(fd);
 	return missing;
@@ -214,10 +206,10 @@ static void check_tc(struct vrun *r, const struct plan_node *nd)
 	else if (res[0])
 		report(r, name, false, "restart the node's agent (kill its pid: its supervisor starts "
 		       "it again, and a starting agent attaches what is missing)",
-		       "%d of %d tc filters missing on the node's %d workload veths", res[0],
+		       "%d of %d tc programs missing on the node's %d workload veths", res[0],
 		       2 * res[1], res[1]);
 	else
-		report(r, name, true, NULL, "ingress and egress filters on %d workload veth%s", res[1],
+		report(r, name, true, NULL, "tc programs on ingress and egress of %d workload veth%s", res[1],
 		       res[1] == 1 ? "" : "s");
 }
 
