@@ -103,6 +103,7 @@ fi
 out=$("$BIN/sluicectl" --pin-root "$(pin_root node1)" -o json observe --since-start \
 	--verdict denied --type deny --timeout 2) || fail "observe (default flow log): $out"
 [ "$(jq -s '[.[] | select(.reason == "spoof")] | length' <<<"$out")" -ge 1 ] || fail "no spoof event: $out"
+
 # The tc programs move between tcx and cls_bpf when the agent restarts in
 # the other mode, and the destination's tc decides all along: a denied
 # SYN from outside the socket hooks (raw:) stays dropped.
@@ -119,23 +120,29 @@ tc_wait() { # WANT ("TCX CLS")
 	for i in $(seq $((100 * SCALE))); do [ "$(tc_on_p3)" = "$1" ] && return 0; sleep 0.1; done
 	fail "tc on p3: want '$1' (tcx, cls_bpf), have '$(tc_on_p3)'"
 }
-if grep -q 'tc programs by tcx' "$TMP/agent.node1.log"; then
-	tc_wait "2 0"
-	stop_node1
-	agent_start node1 --tc-attach cls
-	tc_wait "0 2"
-	expect ETIMEDOUT raw:node2.pod1 "$(v4 node1.pod3):8080"
-	expect ok raw:node1.pod1 "$(v4 node1.pod3):8080"
-	stop_node1
-	agent_start node1
-	tc_wait "2 0"
-	expect ETIMEDOUT raw:node2.pod1 "$(v4 node1.pod3):8080"
-	note "tc: tcx -> cls_bpf -> tcx across agent restarts"
+if ! command -v python3 >/dev/null || ! command -v tc >/dev/null; then
+	note "tc attach modes not checked: python3 or tc missing here"
 else
-	tc_wait "0 2"
-	note "tc: cls_bpf (the kernel has no tcx)"
+	if grep -q 'tc programs by tcx' "$TMP/agent.node1.log"; then
+		tc_wait "2 0"
+		stop_node1
+		agent_start node1 --tc-attach cls
+		tc_wait "0 2"
+		expect ETIMEDOUT raw:node2.pod1 "$(v4 node1.pod3):8080"
+		expect ok raw:node1.pod1 "$(v4 node1.pod3):8080"
+		stop_node1
+		agent_start node1
+		tc_wait "2 0"
+		expect ETIMEDOUT raw:node2.pod1 "$(v4 node1.pod3):8080"
+		note "tc: tcx -> cls_bpf -> tcx across agent restarts"
+	else
+		tc_wait "0 2"
+		note "tc: cls_bpf (the kernel has no tcx)"
+	fi
+	# uninstall, in the node's netns where its veths are, takes them off
+	stop_node1
+	nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sluice-agent" --node node1 \
+		--pin-root "$(pin_root node1)" --uninstall
+	tc_wait "0 0"
 fi
-stop_node1   # uninstall in the node's netns, where its veths are
-nsenter --net="/run/netns/slc.$CL.node1" "$BIN/sluice-agent" --node node1 --pin-root "$(pin_root node1)" --uninstall
-tc_wait "0 0"
 note "$pass cases"

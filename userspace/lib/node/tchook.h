@@ -12,6 +12,9 @@
  * Both belong to the interface, not to a process or a pin: they stay when
  * the agent exits and go with the veth. A program is ours by its name, so
  * programs other tools put on the same hooks are left where they are.
+ * Ours go last in tcx's list and first among the filters (priority 1);
+ * their TC_ACT_OK ends the hook either way, so cls_bpf filters of other
+ * tools after ours do not run, in either mode.
  * Replacing ours is one atomic step in both modes; moving from one mode to
  * the other attaches in the new mode before removing the old, so no packet
  * passes unchecked in between.
