@@ -233,7 +233,7 @@ static __always_inline __s32 tp_active(__u32 svc_id, __u32 bid)
 __noinline int tp_pick(__u32 svc_id, __u32 count, __u32 gen, __u64 client)
 {
 	const struct sl_svc_policy *pol = bpf_map_lookup_elem(&sl_svc_policy, &svc_id);
-	__u32 tag = count << 1 | (gen & 1), idx, flags, bid, bid2;
+	__u32 tag = count << 1 | (gen & 1), idx, idx2, flags, bid, bid2;
 	struct sl_aff_key ak = { .client = client, .svc_id = svc_id };
 	struct sl_aff_val av = {}, *a = NULL;
 	struct sl_svc_state *st;
@@ -279,11 +279,14 @@ __noinline int tp_pick(__u32 svc_id, __u32 count, __u32 gen, __u64 client)
 		idx = (__u32)(tp_mix(client) % count);
 	else
 		idx = bpf_get_prandom_u32();
-	bid = (__u32)tp_choose(svc_id, flags, count, idx % count, client);
-	if (bid && lb == SL_LB_LEAST_REQUEST) {
+	idx %= count;
+	bid = (__u32)tp_choose(svc_id, flags, count, idx, client);
+	idx2 = lb == SL_LB_LEAST_REQUEST ? bpf_get_prandom_u32() % count : idx;
+	if (bid && idx2 != idx) {
 		/* power of two choices: the second candidate wins only if it
-		 * has fewer connections open from this node */
-		bid2 = (__u32)tp_choose(svc_id, flags, count, bpf_get_prandom_u32() % count, client);
+		 * has fewer connections open from this node (the same slot
+		 * twice, always so with one, is no second candidate) */
+		bid2 = (__u32)tp_choose(svc_id, flags, count, idx2, client);
 		if (!bid2)
 			return 0;
 		if (bid2 != bid && tp_active(svc_id, bid2) < tp_active(svc_id, bid))

@@ -21,6 +21,7 @@
 #include "lib/core/log.h"
 #include "lib/core/sys.h"
 #include "lib/node/snapshot.h"
+#include "lib/node/tchook.h"
 #include "sluice_proxy.h"
 
 /* Whether --sockmap turns the fast path on, given what the probes found. */
@@ -55,7 +56,10 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 	if (dp->has_fastpath && dp->fastpath_halfclose_bug)
 		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "same-node fast path by default",
 			"reason", dp->fastpath_unsafe_reason));
-	j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I}}",
+	if (!tchook_tcx_supported())
+		json_array_append_new(off, json_pack("{s:s, s:s}", "feature", "tcx for the pod veths' tc programs",
+			"reason", "kernel lacks tcx (6.6+): cls_bpf filters instead"));
+	j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b, s:b, s:s}, s:o, s:{s:I}}",
 		      "node", o->node, "version", sluice_version, "pid", (int)getpid(),
 		      "started_ms", (json_int_t)o->started_ms,
 		      "pin_root", o->pin_root,
@@ -63,6 +67,7 @@ void write_status(const struct agent_opts *o, const struct datapath *dp,
 		      "features", "set_retval", dp->has_set_retval, "netns_cookie", dp->has_netns_cookie,
 		      "fastpath_available", dp->has_fastpath, "fastpath_on", fastpath_wanted(o, dp),
 		      "fastpath_halfclose_bug", dp->fastpath_halfclose_bug,
+		      "tc_attach", tchook_mode_name(dp->tc_mode),
 		      "disabled", off, "snapshot", "version", (json_int_t)tm->version);
 	if (!j)
 		return;

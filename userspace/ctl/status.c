@@ -113,6 +113,8 @@ int ctl_agent_status_print(const struct ctl_opts *o, bool json)
 	       (long long)json_integer_value(json_object_get(json_object_get(j, "snapshot"), "version")));
 	printf("fast path: %s\n", json_is_true(json_object_get(f, "fastpath_on")) ? "on" :
 	       json_is_true(json_object_get(f, "fastpath_available")) ? "off" : "unavailable");
+	if (json_object_get(f, "tc_attach"))
+		printf("tc programs on pod veths: %s\n", json_string_value(json_object_get(f, "tc_attach")));
 	d = json_object_get(j, "disabled");
 	printf("disabled on this kernel:%s\n", json_array_size(d) ? "" : " nothing");
 	for (i = 0; i < json_array_size(d); i++)
