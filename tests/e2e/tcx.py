@@ -10,11 +10,12 @@ A kernel without tcx (before 6.6) refuses the query: 0.
 """
 import ctypes
 import os
+import platform
 import socket
 import struct
 import sys
 
-SYS_BPF = 321  # x86_64
+SYS_BPF = {"x86_64": 321, "aarch64": 280}[platform.machine()]
 BPF_PROG_DETACH, BPF_PROG_GET_FD_BY_ID, BPF_PROG_QUERY = 9, 13, 16
 TCX_INGRESS, TCX_EGRESS = 46, 47
 

@@ -9,9 +9,9 @@
  * JSON_COMPACT writes for the same values: strings escape '"', '\\' and
  * control characters (\b \f \n \r \t, else \u and four hex digits in
  * capitals, as \u001F); reals are "%.17g" with ".0" added to an integral
- * value and the exponent without '+' or leading zeros. A failure (out of memory, a string that is not
- * UTF-8, a real that is not finite: what jansson refuses) sets `err` and
- * the writer then writes nothing more.
+ * value and the exponent without '+' or leading zeros. A failure (out of
+ * memory, a string that is not UTF-8, a real that is not finite: what
+ * jansson refuses) sets `err` and the writer then writes nothing more.
  */
 #ifndef SL_JSONW_H
 #define SL_JSONW_H
