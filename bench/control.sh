@@ -20,7 +20,8 @@
 # Two simulated nodes, each with a real agent joined to sluice-control
 # (which runs in node1's network namespace; BENCH_CONTROL_MODES="delta
 # full"). The config is loaded in
-# chunks of 2,000 services (a request is at most 4 MiB); then ROUNDS times
+# chunks of 2,000 services (a request is at most 4 MiB; the files are
+# written before the clock starts); then ROUNDS times
 # one ServiceEntry's endpoint changes and the time from launching sluicectl
 # to the last ACK is read from the control plane's log (one clock). An
 # agent ACKs the newest version it has, which can be above the one `apply`
@@ -44,6 +45,8 @@ rec_metric apply-ack-ms ms lower "time from launching sluicectl apply (one endpo
 rec_metric change-ack-ms ms lower "time from the control plane taking that request to the last agent's ACK (its log)"
 rec_metric push-bytes bytes lower "bytes the control plane sent both agents for that change"
 rec_metric load-s s lower "time to load the services (chunks of 2,000) until both agents ACKed"
+rec_metric load-cpu-control-ms ms lower "CPU time sluice-control used to load them"
+rec_metric load-cpu-agent-ms ms lower "CPU time node1's agent used to load them"
 rec_metric snapshot-bytes bytes lower "size of node1's snapshot"
 rec_metric control-rss-kb KiB lower "resident memory of sluice-control"
 rec_metric agent-rss-kb KiB lower "resident memory of node1's agent"
@@ -56,7 +59,7 @@ for n in $SIZES; do
 	fi
 	[ "$n" = "$BASE" ] && continue
 	for mode in $MODES; do
-		for m in apply-ack-ms load-s snapshot-bytes control-rss-kb agent-rss-kb; do
+		for m in apply-ack-ms load-s load-cpu-control-ms load-cpu-agent-ms snapshot-bytes control-rss-kb agent-rss-kb; do
 			rec_compare "$m" "$mode-svc-$n" "$mode-svc-$BASE"
 		done
 	done
@@ -104,15 +107,22 @@ for mode in $MODES; do
 	for n in $SIZES; do
 		var=$mode-svc-$n
 		echo "bench: control plane, $mode push, $n services"
-		t0=$(now_ms)
+		# the chunks are written before the clock starts
+		chunks=()
 		for from in $(seq "$loaded" 2000 $((n - 1))); do
-			to=$((from + 2000 > n ? n : from + 2000))
-			services "$from" "$to" >"$TMP/chunk.yaml"
-			v=$(apply "$TMP/chunk.yaml") || { rec_failed "$var" "loading services $from-$to: $v"; exit 1; }
+			services "$from" $((from + 2000 > n ? n : from + 2000)) >"$TMP/chunk.$from.yaml"
+			chunks+=("$TMP/chunk.$from.yaml")
 		done
+		t0=$(now_ms) c0=$(cpu_ms "$CPID") a0=$(cpu_ms "${APID[node1]}")
+		for f in "${chunks[@]}"; do
+			v=$(apply "$f") || { rec_failed "$var" "loading $f: $v"; exit 1; }
+		done
+		rm -f "${chunks[@]}"
 		loaded=$n
 		why=$(wait_acked "$v") || { rec_failed "$var" "loading $n services: $why"; exit 1; }
 		rec_sample load-s "$var" 1 "$(awk -v a="$t0" -v b="$(now_ms)" 'BEGIN {printf "%.3f", (b - a) / 1000}')"
+		rec_sample load-cpu-control-ms "$var" 1 $(( $(cpu_ms "$CPID") - c0 ))
+		rec_sample load-cpu-agent-ms "$var" 1 $(( $(cpu_ms "${APID[node1]}") - a0 ))
 		for r in $(seq "$ROUNDS"); do
 			change=$((change + 1))
 			services 0 1 "$change" >"$TMP/one.yaml"
