@@ -368,8 +368,10 @@ static void watch_headers(struct h2_conn *c, int32_t id, int status, void *arg)
 static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n, void *arg)
 {
 	struct sync *s = arg;
+	/* what was held had no newline: only the new bytes are searched (a
+	 * message of megabytes comes in thousands of frames) */
+	size_t start = 0, from = s->in_len;
 	char *nl;
-	size_t start = 0;
 
 	if (sync_in_add(s, d, n)) {
 		log_err("watch message over %u bytes", MSG_MAX);
@@ -378,12 +380,12 @@ static void watch_data(struct h2_conn *c, int32_t id, const uint8_t *d, size_t n
 	}
 	if (s->status != 200)
 		return;   /* an error body: shown at close */
-	while ((nl = memchr(s->in + start, '\n', s->in_len - start)) != NULL) {
+	while ((nl = memchr(s->in + from, '\n', s->in_len - from)) != NULL) {
 		size_t l = (size_t)(nl - (s->in + start));
 
 		if (l)
 			on_message(s, s->in + start, l);
-		start += l + 1;
+		start = from = start + l + 1;
 	}
 	memmove(s->in, s->in + start, s->in_len - start);
 	s->in_len -= start;

@@ -602,17 +602,18 @@ static void watch_line(struct etcd_watch *w, const char *p, size_t len)
 static size_t watch_write(char *data, size_t sz, size_t nm, void *arg)
 {
 	struct etcd_watch *w = arg;
-	size_t n = sz * nm, start = 0;
+	/* what was held had no newline: only the new bytes are searched */
+	size_t n = sz * nm, start = 0, from = w->line.len;
 	char *nl;
 
 	if (!body_write(data, 1, n, &w->line))
 		return 0;
-	while (!w->restart && (nl = memchr(w->line.p + start, '\n', w->line.len - start))) {
+	while (!w->restart && (nl = memchr(w->line.p + from, '\n', w->line.len - from))) {
 		size_t l = (size_t)(nl - (w->line.p + start));
 
 		if (l)
 			watch_line(w, w->line.p + start, l);
-		start += l + 1;
+		start = from = start + l + 1;
 	}
 	memmove(w->line.p, w->line.p + start, w->line.len - start);
 	w->line.len -= start;

@@ -60,6 +60,11 @@ void sl_normalise_weights(const double *p, size_t n, uint32_t *out)
 			bestsum = sum;
 			memcpy(out, w, n * sizeof(*w));
 		}
+		/* exact: every exact set is a multiple of the first one found,
+		 * so none after it has a smaller total (equal shares stop at
+		 * M = 1, all weights 1) */
+		if (best < 1e-12)
+			break;
 	}
 	free(w);
 }

@@ -82,18 +82,28 @@ void jw_str(struct jsonw *w, const char *s)
 	jw_raw(w, "\"", 1);
 }
 
+/* Digits by hand: a compiled service's text holds dozens of numbers, and
+ * snprintf parses its format for each. */
+static void jw_digits(struct jsonw *w, bool neg, uint64_t v)
+{
+	char b[24], *p = b + sizeof(b);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	if (neg)
+		*--p = '-';
+	jw_raw(w, p, (size_t)(b + sizeof(b) - p));
+}
+
 void jw_int(struct jsonw *w, long long v)
 {
-	char b[24];
-
-	jw_raw(w, b, (size_t)snprintf(b, sizeof(b), "%lld", v));
+	jw_digits(w, v < 0, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
 void jw_u64(struct jsonw *w, uint64_t v)
 {
-	char b[24];
-
-	jw_raw(w, b, (size_t)snprintf(b, sizeof(b), "%llu", (unsigned long long)v));
+	jw_digits(w, false, v);
 }
 
 void jw_real(struct jsonw *w, double v)
