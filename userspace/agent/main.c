@@ -40,6 +40,7 @@
 #include "agent/sync.h"
 #include "agent/telemetry.h"
 #include "lib/core/addr.h"
+#include "lib/core/heap.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
 #include "lib/core/sys.h"
@@ -394,6 +395,7 @@ static int run(const struct agent_opts *o)
 			break;
 		}
 		err = 0;
+		heap_huge();
 		if (pc.ps.ps && psup_tick(pc.ps.ps))
 			write_status(o, &dp, &tm, pc.ps.ps);
 		if (sy) {
@@ -491,5 +493,10 @@ int main(int argc, char **argv)
 	 * in the heap between the index's small blocks (glibc would raise
 	 * the threshold past them after the first free). */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	/* A delta's parse makes and frees a tree of small blocks per service:
+	 * without fast bins they merge as they are freed, not in one walk of
+	 * them all at the next large request (sluice-control does the same) */
+	mallopt(M_MXFAST, 0);
+	heap_huge_init();
 	return run(&o);
 }

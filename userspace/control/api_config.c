@@ -19,6 +19,7 @@
 #include "lib/config/config_check.h"
 #include "lib/config/diag.h"
 #include "lib/config/config_schema.h"
+#include "lib/core/heap.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
 
@@ -151,6 +152,7 @@ void h_apply(struct server *s, struct conn *cn, const struct h2_req *r, const ch
 	}
 	t0 = loop_now_ms();
 	prc = parse_files(cn, r, nc, &d, file, sizeof(file));
+	heap_huge();   /* the parse may have grown it: for the compile */
 	if (prc == -EPROTO) {
 		sl_config_free(nc);
 	} else if (prc || sl_config_check_keep(nc, &d, &model)) {

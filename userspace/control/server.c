@@ -24,6 +24,7 @@
 #include "control/request.h"
 #include "control/server.h"
 #include "control/server_state.h"
+#include "lib/core/heap.h"
 #include "lib/core/log.h"
 #include "lib/core/loop.h"
 #include "lib/core/sys.h"
@@ -409,6 +410,7 @@ int server_run(struct store *st, const struct server_opts *o)
 		struct epoll_event ev[64];
 		int n = epoll_wait(s.efd, ev, 64, 1000);
 
+		heap_huge();
 		if (n < 0 && errno != EINTR) {
 			snprintf(err, sizeof(err), "epoll_wait: %s", strerror(errno));
 			goto fail;
