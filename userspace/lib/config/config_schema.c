@@ -642,6 +642,24 @@ static bool k8s_key_ok(const char *s)
 		       s);
 }
 
+/* path, sep and key (as diagnostics quote it) into p, as snprintf would
+ * write "%s%s%s" but without reading a format: every key of every
+ * document passes here. */
+static void path_key(char *p, size_t len, const char *path, const char *sep, const char *key)
+{
+	char clip[SL_CONFIG_QUOTE_MAX + 4];
+	const char *part[3] = { path, sep, sl_clip(key, clip) };
+	size_t at = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t n = strnlen(part[i], len - 1 - at);
+
+		memcpy(p + at, part[i], n);
+		at += n;
+	}
+	p[at] = '\0';
+}
+
 /* A mapping whose values are all `vt` (strings or ports); labels and
  * annotations have their keys (and labels their values) checked as
  * Kubernetes checks them. */
@@ -656,7 +674,7 @@ static int check_map(struct vctx *v, const struct ynode *n, const char *path, en
 		const struct ynode *k = n->items[2 * i], *val = n->items[2 * i + 1];
 		char p[512];
 
-		snprintf(p, sizeof(p), "%s.%s", path, SL_CLIP(k->str));
+		path_key(p, sizeof(p), path, ".", k->str);
 		if (t != F_PORTMAP && !k8s_key_ok(k->str))
 			rc |= verr(v, k, p, "\"%s\" is not a key Kubernetes accepts ([PREFIX/]NAME: "
 				   "NAME at most 63 of letters, digits, '-', '_', '.', starting and "
@@ -692,7 +710,7 @@ static int walk_value(struct vctx *v, const struct ynode *n, const char *path,
 		for (size_t i = 0; i < n->n; i++) {
 			char p[512];
 
-			snprintf(p, sizeof(p), "%s.%s", path, SL_CLIP(n->items[2 * i]->str));
+			path_key(p, sizeof(p), path, ".", n->items[2 * i]->str);
 			rc |= f->check(v, n->items[2 * i], p);
 			rc |= walk_obj(v, n->items[2 * i + 1], p, f->sub);
 		}
@@ -732,7 +750,7 @@ static int walk_obj(struct vctx *v, const struct ynode *n, const char *path,
 		const struct ynode *k = n->items[2 * i], *val = n->items[2 * i + 1];
 		char p[512];
 
-		snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", SL_CLIP(k->str));
+		path_key(p, sizeof(p), path, *path ? "." : "", k->str);
 		for (f = fields; f->name; f++)
 			if (!strcmp(f->name, k->str))
 				break;

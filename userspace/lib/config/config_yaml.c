@@ -636,17 +636,23 @@ enum yscalar yscalar_kind(const struct ynode *n)
 
 	if (!n->plain)
 		return YS_STR;
-	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-	    !strcmp(s, "NULL"))
+	switch (*s) {   /* the first byte rules out all but a few words */
+	case '\0':
 		return YS_NULL;
-	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") ||
-	    !strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		return YS_BOOL;
-	if (is_int(s))
-		return YS_INT;
-	if (is_float(s))
-		return YS_FLOAT;
-	return YS_STR;
+	case '~': case 'n': case 'N':
+		return !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+		       !strcmp(s, "NULL") ? YS_NULL : YS_STR;
+	case 't': case 'T': case 'f': case 'F':
+		return !strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE") ||
+		       !strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE") ?
+		       YS_BOOL : YS_STR;
+	case '-': case '+': case '.':
+	case '0': case '1': case '2': case '3': case '4':
+	case '5': case '6': case '7': case '8': case '9':
+		return is_int(s) ? YS_INT : is_float(s) ? YS_FLOAT : YS_STR;
+	default:
+		return YS_STR;
+	}
 }
 
 const struct ynode *ymap_get(const struct ynode *map, const char *key)
