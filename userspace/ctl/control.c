@@ -252,15 +252,29 @@ static char *read_input(const char *cmd, const char *path, size_t *len)
 	return buf;
 }
 
+/* A file name a header carries whole: printable ASCII, and shorter than
+ * the 511 bytes the control plane keeps of a header value. */
+static bool header_safe(const char *name)
+{
+	size_t n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		if (*c < 0x20 || *c > 0x7e || ++n >= 500)
+			return false;
+	return true;
+}
+
 /*
  * apply -f FILE... : every file in one request, so the control plane takes
  * them as one change or refuses them all. The body is JSON,
- * {"files": [{"name", "content"}]}, so each message names its own file.
+ * {"files": [{"name", "content"}]}, so each message names its own file;
+ * a single file is sent as it is, named by x-sluice-file.
  */
 int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct ctl_control_args a;
 	json_t *req = json_pack("{s:[]}", "files"), *j = NULL;
+	const char *name = NULL;   /* of the one file sent as itself */
 	char *body = NULL, *one;
 	size_t len;
 	int status, rc = 1;
@@ -302,13 +316,29 @@ int cmd_apply(const struct ctl_opts *o, int argc, char **argv)
 		}
 		free(paths);
 	}
-	body = json_dumps(req, JSON_COMPACT);
-	if (!body) {
-		fprintf(stderr, "sluicectl: apply: the files are not UTF-8 text\n");
-		goto out;
+	if (json_array_size(json_object_get(req, "files")) == 1) {
+		json_t *f = json_array_get(json_object_get(req, "files"), 0);
+
+		/* one file goes as itself, named by a header: the control
+		 * plane reads the YAML without unwrapping a JSON string of
+		 * megabytes first */
+		name = json_string_value(json_object_get(f, "name"));
+		if (name && header_safe(name))
+			j = call("apply", &a, "POST", "/v1/apply", "application/yaml", name,
+				 json_string_value(json_object_get(f, "content")),
+				 json_string_length(json_object_get(f, "content")), &status);
+		else
+			name = NULL;   /* named in the JSON body instead */
 	}
-	j = call("apply", &a, "POST", "/v1/apply", "application/json", NULL, body, strlen(body),
-		 &status);
+	if (!name) {
+		body = json_dumps(req, JSON_COMPACT);
+		if (!body) {
+			fprintf(stderr, "sluicectl: apply: the files are not UTF-8 text\n");
+			goto out;
+		}
+		j = call("apply", &a, "POST", "/v1/apply", "application/json", NULL, body,
+			 strlen(body), &status);
+	}
 	if (!j)
 		goto out;
 	if (status != 200) {
