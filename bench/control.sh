@@ -20,8 +20,8 @@
 # Two simulated nodes, each with a real agent joined to sluice-control
 # (which runs in node1's network namespace; BENCH_CONTROL_MODES="delta
 # full"). The config is loaded in
-# chunks of 2,000 services (a request is at most 4 MiB; the files are
-# written before the clock starts); then ROUNDS times
+# files of 2,000 services, one apply each (the files are written
+# before the clock starts); then ROUNDS times
 # one ServiceEntry's endpoint changes and the time from launching sluicectl
 # to the last ACK is read from the control plane's log (one clock). An
 # agent ACKs the newest version it has, which can be above the one `apply`

@@ -94,8 +94,14 @@ st=$(curl -sS --http1.1 --max-time 5 --cacert "$CP/ca.crt" "${admin[@]}" -o /dev
 	"$URL/v1/status" 2>/dev/null) && [ "$st" != 000 ] && fail "HTTP/1.1 (no ALPN h2) got HTTP $st"
 
 # -- limits and malformed requests
+# 4 MiB from anyone, 64 MiB from a client with a certificate of this CA
 head -c $((5 << 20)) /dev/zero | tr '\0' '#' >"$TMP/big.yaml"
-st=$(api "${admin[@]}" -X POST --data-binary @"$TMP/big.yaml" "$URL/v1/apply"); expect 413 "over the limit" "a 5 MiB apply"
+st=$(api -X POST --data-binary @"$TMP/big.yaml" "$URL/v1/join"); expect 413 "over the limit" "5 MiB without a certificate"
+st=$(api "${admin[@]}" -X POST -H 'x-sluice-file: big.yaml' --data-binary @"$TMP/big.yaml" "$URL/v1/apply")
+expect 200 '"changed": false' "a 5 MiB apply (comments only: nothing changes)"
+head -c $((65 << 20)) /dev/zero | tr '\0' '#' >"$TMP/big.yaml"
+st=$(api "${admin[@]}" -X POST --data-binary @"$TMP/big.yaml" "$URL/v1/apply"); expect 413 "over the limit" "a 65 MiB apply"
+rm -f "$TMP/big.yaml"
 st=$(api -X POST --data-binary 'not json' "$URL/v1/join"); expect 400 "line 1" "join with a body that is not JSON"
 st=$(api "${node[@]}" -X POST --data-binary '{}' "$URL/v1/ack"); expect 400 "ACK or NACK" "ack without fields"
 st=$(api "${admin[@]}" "$URL/v1/apply");  expect 405 "takes POST" "GET on apply"
@@ -173,4 +179,25 @@ grep -q 'peer stopped reading: no write progress, connection cut off' "$TMP/cont
 note "stalled watcher cut off after $round pushes; the live one got each of them ($(grep -c . "$TMP/watch.live") lines)"
 kill -CONT "$W_stuck"
 "$BIN/sluicectl" delete -f "$TMP/many.yaml" >/dev/null || fail "delete refused"
+
+# a directory over 4 MiB is one request, one change (the admin may send 64 MiB)
+mkdir "$TMP/dir"
+for part in 0 1; do
+	awk -v part="$part" 'BEGIN {
+		for (i = 0; i < 5000; i++) {
+			printf "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: d%d-%d}\n", part, i
+			printf "spec:\n  hosts: [d%d-%d.example]\n  addresses: [10.%d.%d.%d]\n", part, i, 98 + part, int(i / 250), i % 250 + 1
+			printf "  ports: [{number: 80, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints:\n"
+			for (e = 1; e <= 8; e++) printf "  - {address: 10.202.%d.%d}\n", e, i % 250 + 1
+		}
+	}' >"$TMP/dir/part$part.yaml"
+done
+bytes=$(cat "$TMP/dir"/*.yaml | wc -c)
+[ "$bytes" -gt $((4 << 20)) ] || fail "the directory is $bytes bytes, not over 4 MiB"
+before=$(grep -c 'config version' "$TMP/control.log")
+out=$("$BIN/sluicectl" apply -f "$TMP/dir" 2>&1) || fail "a directory of $bytes bytes refused: $out"
+n=$("$BIN/sluicectl" get serviceentry -A -o json | jq '[.[] | select(.metadata.name | startswith("d"))] | length')
+[ "$n" = 10000 ] || fail "$n of the directory's 10,000 ServiceEntries held after: $out"
+[ "$(grep -c 'config version' "$TMP/control.log")" = $((before + 1)) ] || fail "the directory was not one change"
+note "a directory of $bytes bytes: one apply, one change ($out)"
 true

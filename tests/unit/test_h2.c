@@ -175,6 +175,56 @@ Test(h2, h2_request_response_stream_and_413)
 	tp_pair_free(&t);
 }
 
+/* max_body_peer: a client with a certificate the server verified may send
+ * more; one without, max_body. */
+Test(h2, h2_body_limit_by_client_certificate)
+{
+	struct tls_pair t;
+	struct h2_limits lim = h2_default_limits;
+	struct srv_state ss = {};
+	struct cli_state ok = {}, over = {}, anon = {};
+	struct h2_conn *sc, *cc, *sa, *ca;
+	SSL_CTX *actx;
+	char *big = calloc(1, 9000);
+	int sv[2], av[2];
+
+	tp_pair_new(&t, dir, "spiffe://td/sluice/control", "spiffe://td/sluice/admin");
+	actx = pki_tls_ctx(&(struct pki_tls_opts){ .ca = t.ca.cert, .alpn = "h2" });
+	cr_assert(big && actx);
+	lim.max_body = 1000;
+	lim.max_body_peer = 8000;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, av), 0);
+	sc = h2_server_conn(sv[0], t.sctx, &lim, &sops, &ss);
+	cc = h2_client_conn(sv[1], t.cctx, &lim);
+	sa = h2_server_conn(av[0], t.sctx, &lim, &sops, &ss);
+	ca = h2_client_conn(av[1], actx, &lim);
+	cr_assert(sc && cc && sa && ca);
+
+	cr_assert_geq(h2_request(cc, "POST", "t", "/ok", NULL, 0, big, 5000, &cops, &ok), 1);
+	PUMP(sc, cc, ok.done);
+	cr_assert_eq(ok.status, 200, "5000 bytes with a certificate: %d", ok.status);
+	cr_assert_eq(ss.last_len, 5000);
+	cr_assert_geq(h2_request(cc, "POST", "t", "/over", NULL, 0, big, 9000, &cops, &over), 1);
+	PUMP(sc, cc, over.done);
+	cr_assert_eq(over.status, 413);
+	cr_assert(strstr(over.body, "limit of 8000"), "%.*s", (int)over.len, over.body);
+
+	cr_assert_geq(h2_request(ca, "POST", "t", "/anon", NULL, 0, big, 5000, &cops, &anon), 1);
+	PUMP(sa, ca, anon.done);
+	cr_assert_eq(anon.status, 413, "5000 bytes without a certificate: %d", anon.status);
+	cr_assert(strstr(anon.body, "limit of 1000"), "%.*s", (int)anon.len, anon.body);
+	cr_assert_eq(ss.requests, 1);
+
+	free(big);
+	h2_conn_free(ca);
+	h2_conn_free(sa);
+	h2_conn_free(cc);
+	h2_conn_free(sc);
+	SSL_CTX_free(actx);
+	tp_pair_free(&t);
+}
+
 Test(h2, h2_client_refuses_a_server_with_the_wrong_role)
 {
 	struct tls_pair t;

@@ -369,6 +369,7 @@ int server_run(struct store *st, const struct server_opts *o)
 
 	s.started = time(NULL);
 	s.lim = h2_default_limits;
+	s.lim.max_body_peer = H2_CONTROL_BODY_MAX;
 	if (o->stall_ms)
 		s.lim.stall_ms = o->stall_ms;
 	store_role_uri(st, "admin", s.admin_uri, sizeof(s.admin_uri));

@@ -30,7 +30,6 @@
 #include "lib/wire/h2_client.h"
 #include "lib/wire/pki.h"
 
-#define FILE_MAX  (4u << 20)
 
 const struct cli_opt ctl_apply_opts[] = {
 	{ "filename", required_argument | CLI_SHORT, 'f', "FILE",
@@ -245,10 +244,12 @@ static char *read_input(const char *cmd, const char *path, size_t *len)
 			fclose(m);
 		return buf;
 	}
-	e = file_read(path, &buf, len, FILE_MAX);
-	if (e)
-		fprintf(stderr, "sluicectl: %s: %s: %s\n", cmd, path,
-			e == -EFBIG ? "larger than 4 MiB (the API's limit)" : strerror(-e));
+	e = file_read(path, &buf, len, H2_CONTROL_BODY_MAX);
+	if (e == -EFBIG)
+		fprintf(stderr, "sluicectl: %s: %s: larger than %u MiB (the API's limit)\n", cmd,
+			path, H2_CONTROL_BODY_MAX >> 20);
+	else if (e)
+		fprintf(stderr, "sluicectl: %s: %s: %s\n", cmd, path, strerror(-e));
 	return buf;
 }
 

@@ -149,6 +149,13 @@ static struct h2_stream *stream_get(struct h2_conn *c, int32_t id)
 	return c->ng ? nghttp2_session_get_stream_user_data(c->ng, id) : NULL;
 }
 
+/* The request body a server takes on c: more from a client whose
+ * certificate it verified, when the limits say so. */
+static size_t body_max(const struct h2_conn *c)
+{
+	return c->has_peer && c->lim.max_body_peer ? c->lim.max_body_peer : c->lim.max_body;
+}
+
 static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *dst, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -309,11 +316,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 	}
 	if (s->refused)
 		return 0;
-	if (f->hd.type == NGHTTP2_HEADERS && s->content_length > (long long)c->lim.max_body) {
+	if (f->hd.type == NGHTTP2_HEADERS && s->content_length > (long long)body_max(c)) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "request body of %lld bytes is over the limit of %zu",
-			 s->content_length, c->lim.max_body);
+			 s->content_length, body_max(c));
 		refuse(c, s, 413, msg);
 		return 0;
 	}
@@ -341,17 +348,17 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 		 * body finish and reset only an upload that goes on well past
 		 * the limit. */
 		s->discarded += n;
-		if (s->rst_after && s->answered && s->discarded > 2 * c->lim.max_body) {
+		if (s->rst_after && s->answered && s->discarded > 2 * body_max(c)) {
 			s->rst_after = false;
 			nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
 		}
 		return 0;
 	}
-	if (s->body.len + n > c->lim.max_body) {
+	if (s->body.len + n > body_max(c)) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "request body is over the limit of %zu bytes",
-			 c->lim.max_body);
+			 body_max(c));
 		refuse(c, s, 413, msg);
 		return 0;
 	}

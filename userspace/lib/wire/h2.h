@@ -66,6 +66,8 @@ struct h2_resp_ops {
 
 struct h2_limits {
 	size_t max_body;           /* request body a server accepts */
+	size_t max_body_peer;      /* ... from a client whose certificate it
+				    * verified (0: max_body) */
 	size_t max_pending;        /* queued response bytes per connection */
 	unsigned int max_streams;  /* concurrent streams a server allows */
 	unsigned int handshake_ms;
@@ -74,6 +76,12 @@ struct h2_limits {
 };
 
 extern const struct h2_limits h2_default_limits;
+
+/* The control plane's API takes a request body this large from a client
+ * with a certificate of its CA (an apply of a whole mesh: 10,000
+ * ServiceEntries are some 6 MB), and h2_default_limits' 4 MiB from anyone
+ * else. sluicectl reads no file larger. */
+#define H2_CONTROL_BODY_MAX (64u << 20)
 
 /* fd: an accepted socket (server) or a connect() under way (client);
  * made non-blocking here. The connection owns it from now on, even when
