@@ -15,7 +15,8 @@
 # each size against the smallest.
 #
 #   bench/control.sh BUILD_DIR     (BENCH_CONTROL_SIZES="10 1000 10000",
-#                                   BENCH_ROUNDS=5)
+#                                   BENCH_ROUNDS=5, BENCH_CONTROL_CHUNK=2000
+#                                   services per file)
 #
 # Two simulated nodes, each with a real agent joined to sluice-control
 # (which runs in node1's network namespace; BENCH_CONTROL_MODES="delta
@@ -109,8 +110,9 @@ for mode in $MODES; do
 		echo "bench: control plane, $mode push, $n services"
 		# the chunks are written before the clock starts
 		chunks=()
-		for from in $(seq "$loaded" 2000 $((n - 1))); do
-			services "$from" $((from + 2000 > n ? n : from + 2000)) >"$TMP/chunk.$from.yaml"
+		K=${BENCH_CONTROL_CHUNK:-2000}
+		for from in $(seq "$loaded" "$K" $((n - 1))); do
+			services "$from" $((from + K > n ? n : from + K)) >"$TMP/chunk.$from.yaml"
 			chunks+=("$TMP/chunk.$from.yaml")
 		done
 		t0=$(now_ms) c0=$(cpu_ms "$CPID") a0=$(cpu_ms "${APID[node1]}")
