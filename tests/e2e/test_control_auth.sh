@@ -3,10 +3,12 @@
 # nothing: join tokens that are wrong, for another node, reused or expired;
 # requests without a client certificate (401), with the wrong role (403),
 # with a certificate from another CA or without HTTP/2 (TLS refused),
-# oversized (413), malformed (400, 404, 405, 422). A silent connection
-# blocks no one; a watcher that stops reading is cut off while another
-# keeps getting every push. An operator's CA is taken (and a second one
-# refused). Runs on loopback in the host namespace; no root needed.
+# oversized (413: over 4 MiB without a certificate, over 64 MiB with
+# one), malformed (400, 404, 405, 422). A silent connection blocks no
+# one; a watcher that stops reading is cut off while another keeps
+# getting every push. A directory of 4.5 MB applies as one change. An
+# operator's CA is taken (and a second one refused). Runs on loopback in
+# the host namespace; no root needed.
 . "$(dirname "$0")/lib.sh"
 for t in curl openssl jq; do command -v $t >/dev/null || skip "$t is not installed"; done
 [ -x "$BIN/sluice-control" ] && [ -x "$BIN/sluicectl" ] || fail "binaries missing: run make first"
