@@ -54,7 +54,8 @@ rec_metric agent-rss-kb KiB lower "resident memory of node1's agent"
 for n in $SIZES; do
 	# both modes run: delta against full at each size
 	if [[ " $MODES " = *" delta "* && " $MODES " = *" full "* ]]; then
-		for m in apply-ack-ms change-ack-ms push-bytes control-rss-kb agent-rss-kb; do
+		for m in apply-ack-ms change-ack-ms push-bytes load-s load-cpu-control-ms load-cpu-agent-ms \
+			 control-rss-kb agent-rss-kb; do
 			rec_compare "$m" "delta-svc-$n" "full-svc-$n"
 		done
 	fi
