@@ -9,8 +9,9 @@
  * only when GLIBC_TUNABLES says so when the process starts
  * (glibc.malloc.hugetlb=1), which a daemon cannot count on; so the heap
  * grows in large steps (M_TOP_PAD) and what it has grown is advised
- * (MADV_HUGEPAGE) before it is used. Where the kernel has no transparent
- * huge pages, or has them "never", this changes nothing.
+ * (MADV_HUGEPAGE) at the next call of heap_huge(): of a 64 MiB step,
+ * all but what was touched before that call. Where the kernel has no
+ * transparent huge pages, or has them "never", this changes nothing.
  */
 #ifndef SL_HEAP_H
 #define SL_HEAP_H
